@@ -1,0 +1,27 @@
+export const SCOPES = ['publish', 'subscribe', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** An API key as the admin API shows it; the secret itself is shown once, at creation. */
+export interface ApiKeyInfo {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  /** Channel patterns; `*` matches any run of characters. */
+  channels: string[];
+  /** The first characters of the key, to tell keys apart. */
+  prefix: string;
+  createdAt: string;
+  revokedAt?: string;
+}
+
+export interface CreatedApiKey extends ApiKeyInfo {
+  key: string;
+}
+
+/** Claims of a subscriber token (JWT, HS256). */
+export interface TokenClaims {
+  sub: string;
+  exp: number;
+  channels: string[];
+  publish?: string[];
+}

@@ -1,0 +1,54 @@
+/**
+ * The one catalogue of Herald error codes. Codes are stable API: clients
+ * branch on them, so a code is never renamed or reused for another meaning.
+ * Each entry carries the HTTP status the gateway answers with.
+ */
+export const ErrorCodes = {
+  bad_request: { status: 400, message: 'The request is malformed.' },
+  invalid_json: { status: 400, message: 'The body is not valid JSON.' },
+  invalid_channel: { status: 400, message: 'Channel names match [A-Za-z0-9_.:-]{1,128}.' },
+  invalid_cursor: { status: 400, message: 'The cursor is not one this server issued.' },
+  unauthorized: { status: 401, message: 'A valid credential is required.' },
+  forbidden: { status: 403, message: 'The credential does not cover this operation.' },
+  not_found: { status: 404, message: 'No such resource.' },
+  method_not_allowed: { status: 405, message: 'Method not allowed.' },
+  event_id_conflict: { status: 409, message: 'This event id is already used on another channel.' },
+  payload_too_large: { status: 413, message: 'The body is over the size limit.' },
+  unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
+  unprocessable: { status: 422, message: 'The request is well-formed but cannot be processed.' },
+  too_many_requests: { status: 429, message: 'Too many requests.' },
+  internal: { status: 500, message: 'Internal server error.' },
+  unavailable: { status: 503, message: 'The server is not ready or is shutting down.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** The JSON body of every error answer. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ErrorCodes, value);
+}
+
+/** A typed error with a stable code; the gateway turns it into an ErrorBody. */
+export class HeraldError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message?: string, details?: unknown) {
+    super(message ?? ErrorCodes[code].message);
+    this.name = 'HeraldError';
+    this.code = code;
+    this.status = ErrorCodes[code].status;
+    this.details = details;
+  }
+
+  toJSON(): ErrorBody {
+    const error: ErrorBody['error'] = { code: this.code, message: this.message };
+    if (this.details !== undefined) error.details = this.details;
+    return { error };
+  }
+}

@@ -1,0 +1,53 @@
+/** One event, the same on every transport. */
+export interface HeraldEvent {
+  /** Unique: `evt_` plus a time-sortable random part, or the publisher's own id. */
+  id: string;
+  channel: string;
+  /** Per channel, strictly increasing from 1, with no gaps. */
+  seq: number;
+  type: string;
+  data: unknown;
+  /** ISO 8601, UTC, millisecond precision. */
+  time: string;
+  meta?: Record<string, unknown>;
+}
+
+/** What a publisher sends for one event. */
+export interface PublishInput {
+  type?: string;
+  data: unknown;
+  id?: string;
+}
+
+export interface BatchPublishInput extends PublishInput {
+  channel: string;
+}
+
+/** `GET /v1/channels/{channel}/events` */
+export interface ChannelPage {
+  events: HeraldEvent[];
+  /** Pass as `after` on the next request. */
+  next: number;
+  /** Changes only if the channel's history was lost; a new epoch means resync. */
+  epoch: string;
+  /** True when events after `after` were already trimmed: the reader missed some. */
+  truncated: boolean;
+}
+
+/** `GET /v1/events?channel=a&channel=b&cursor=…` */
+export interface MultiChannelPage {
+  events: HeraldEvent[];
+  /** Opaque; pass back as `cursor` to resume every channel. */
+  cursor: string;
+  truncated: boolean;
+  /** The channels whose history after the cursor was trimmed. */
+  truncatedChannels: string[];
+}
+
+export const CHANNEL_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+export const EVENT_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+export const DEFAULT_EVENT_TYPE = 'message';
+
+export function isValidChannel(name: unknown): name is string {
+  return typeof name === 'string' && CHANNEL_PATTERN.test(name);
+}

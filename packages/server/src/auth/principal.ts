@@ -1,0 +1,44 @@
+import { HeraldError } from '@herald/protocol';
+import { matchesAny } from './patterns.js';
+
+/** What a credential allows, whatever kind it was. */
+export interface Principal {
+  kind: 'admin' | 'key' | 'token';
+  /** The key id, the token's `sub`, or `admin`. */
+  id: string;
+  admin: boolean;
+  /** Channel patterns it may read. */
+  subscribe: readonly string[];
+  /** Channel patterns it may publish to. */
+  publish: readonly string[];
+}
+
+/** Channel rules, the same for every transport. */
+export class AccessPolicy {
+  constructor(private readonly publicPatterns: readonly string[]) {}
+
+  isPublic(channel: string): boolean {
+    return matchesAny(this.publicPatterns, channel);
+  }
+
+  /** Throws 401 without a credential, 403 when the credential does not cover the channel. */
+  assertRead(principal: Principal | undefined, channel: string): void {
+    if (this.isPublic(channel)) return;
+    if (!principal) throw new HeraldError('unauthorized', `Channel ${channel} is private: send a credential.`);
+    if (!principal.admin && !matchesAny(principal.subscribe, channel)) {
+      throw new HeraldError('forbidden', `This credential may not read channel ${channel}.`);
+    }
+  }
+
+  assertPublish(principal: Principal | undefined, channel: string): void {
+    if (!principal) throw new HeraldError('unauthorized', 'Publishing needs a credential.');
+    if (!principal.admin && !matchesAny(principal.publish, channel)) {
+      throw new HeraldError('forbidden', `This credential may not publish to channel ${channel}.`);
+    }
+  }
+
+  assertAdmin(principal: Principal | undefined): asserts principal is Principal {
+    if (!principal) throw new HeraldError('unauthorized', 'This route needs an admin credential.');
+    if (!principal.admin) throw new HeraldError('forbidden', 'This route needs an admin credential.');
+  }
+}

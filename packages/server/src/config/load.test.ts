@@ -1,0 +1,70 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, envName, loadConfig } from './load.js';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'herald-config-'));
+
+it('names environment variables after the config path', () => {
+  assert.equal(envName(['delivery', 'retrySchedule']), 'HERALD_DELIVERY_RETRY_SCHEDULE');
+  assert.equal(envName(['dataDir']), 'HERALD_DATA_DIR');
+  assert.equal(envName(['limits', 'bodyBytes']), 'HERALD_LIMITS_BODY_BYTES');
+});
+
+it('has defaults for everything', () => {
+  const cwd = dir();
+  const config = loadConfig({ env: {}, cwd });
+  assert.equal(config.host, '127.0.0.1');
+  assert.equal(config.port, 7700);
+  assert.equal(config.dataDir, join(cwd, 'herald-data'));
+  assert.equal(config.retention.maxEvents, 10_000);
+  assert.equal(config.retention.maxAge, 86_400);
+  assert.equal(config.limits.bodyBytes, 1_048_576);
+  assert.deepEqual(config.channels.public, []);
+});
+
+it('layers defaults < file < environment < flags', () => {
+  const cwd = dir();
+  const file = join(cwd, 'custom.json');
+  writeFileSync(file, JSON.stringify({ port: 1000, host: '0.0.0.0', retention: { maxEvents: 5, maxAge: 60 }, channels: { public: ['a'] } }));
+  const config = loadConfig({
+    cwd,
+    file,
+    env: { HERALD_PORT: '2000', HERALD_RETENTION_MAX_EVENTS: '7', HERALD_CHANNELS_PUBLIC: 'news:*, status', HERALD_URL: 'ignored' },
+    flags: { port: 3000 },
+  });
+  assert.equal(config.port, 3000, 'flag beats env');
+  assert.equal(config.host, '0.0.0.0', 'file beats default');
+  assert.equal(config.retention.maxEvents, 7, 'env beats file');
+  assert.equal(config.retention.maxAge, 60, 'file value kept beside an env override in the same object');
+  assert.deepEqual(config.channels.public, ['news:*', 'status'], 'lists are comma-separated');
+});
+
+it('reads herald.json from the working directory when no file is named', () => {
+  const cwd = dir();
+  writeFileSync(join(cwd, 'herald.json'), JSON.stringify({ port: 4321 }));
+  assert.equal(loadConfig({ env: {}, cwd }).port, 4321);
+});
+
+it('refuses unknown keys, naming the key and where it came from', () => {
+  const cwd = dir();
+  const file = join(cwd, 'herald.json');
+  writeFileSync(file, JSON.stringify({ retention: { maxEvent: 5 } }));
+  assert.throws(() => loadConfig({ env: {}, cwd }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /Unknown config key "retention\.maxEvent"/);
+    assert.ok(e.message.includes(file));
+    return true;
+  });
+});
+
+it('refuses values of the wrong type with the env name to fix', () => {
+  assert.throws(
+    () => loadConfig({ env: { HERALD_PORT: 'eighty' }, cwd: dir() }),
+    (e: unknown) => e instanceof ConfigError && /port \(env HERALD_PORT\)/.test(e.message),
+  );
+  assert.throws(() => loadConfig({ env: { HERALD_LIMITS_BODY_BYTES: '-1' }, cwd: dir() }), ConfigError);
+  assert.throws(() => loadConfig({ env: {}, cwd: dir(), file: 'missing.json' }), /does not exist/);
+});

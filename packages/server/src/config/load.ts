@@ -1,0 +1,150 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import type { TSchema, TObject } from '@sinclair/typebox';
+import { ConfigSchema, type HeraldConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Json = Record<string, unknown>;
+
+export interface ConfigSources {
+  /** A path to a JSON file; `herald.json` in the working directory is read when present and none is given. */
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Flag values, already keyed by config path (`port`, `dataDir`, …). */
+  flags?: Json;
+  /** Working directory for the default file and relative paths. */
+  cwd?: string;
+}
+
+/** `delivery.retrySchedule` → `HERALD_DELIVERY_RETRY_SCHEDULE`. */
+export function envName(path: readonly string[]): string {
+  return 'HERALD_' + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+}
+
+function isObjectSchema(schema: TSchema): schema is TObject {
+  return schema.type === 'object' && typeof schema.properties === 'object';
+}
+
+function isPlainObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Leaves a user can set from the environment: scalars and lists of scalars. */
+function envLeaves(schema: TObject, prefix: string[] = []): Array<{ path: string[]; schema: TSchema }> {
+  const out: Array<{ path: string[]; schema: TSchema }> = [];
+  for (const [key, child] of Object.entries(schema.properties)) {
+    const path = [...prefix, key];
+    if (isObjectSchema(child)) out.push(...envLeaves(child, path));
+    else if (child.type === 'array' && isObjectSchema(child.items as TSchema)) continue;
+    else out.push({ path, schema: child });
+  }
+  return out;
+}
+
+function coerceScalar(raw: string, schema: TSchema): unknown {
+  if (schema.type === 'integer' || schema.type === 'number') {
+    const n = Number(raw.trim());
+    return raw.trim() === '' || Number.isNaN(n) ? raw : n;
+  }
+  if (schema.type === 'boolean') {
+    if (/^(true|1|yes)$/i.test(raw)) return true;
+    if (/^(false|0|no)$/i.test(raw)) return false;
+  }
+  return raw;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): Json {
+  const out: Json = {};
+  for (const { path, schema } of envLeaves(ConfigSchema)) {
+    const raw = env[envName(path)];
+    if (raw === undefined || raw === '') continue; // an empty variable counts as unset
+    const value =
+      schema.type === 'array'
+        ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => coerceScalar(s, schema.items as TSchema))
+        : coerceScalar(raw, schema);
+    setPath(out, path, value);
+  }
+  return out;
+}
+
+function setPath(target: Json, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (!isPlainObject(node[key])) node[key] = {};
+    node = node[key] as Json;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function deepMerge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue;
+    out[key] = isPlainObject(value) && isPlainObject(out[key]) ? deepMerge(out[key] as Json, value) : value;
+  }
+  return out;
+}
+
+/** Unknown keys are named with the source they came from, so a typo is easy to find. */
+function rejectUnknownKeys(value: Json, schema: TObject, source: string, prefix = ''): void {
+  for (const [key, child] of Object.entries(value)) {
+    const childSchema = schema.properties[key];
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (!childSchema) {
+      const known = Object.keys(schema.properties).join(', ');
+      throw new ConfigError(`Unknown config key "${path}" in ${source}. Known keys here: ${known}.`);
+    }
+    if (isObjectSchema(childSchema) && isPlainObject(child)) rejectUnknownKeys(child, childSchema, source, path);
+  }
+}
+
+function readFile(path: string): Json {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`Cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  if (!isPlainObject(parsed)) throw new ConfigError(`Config file ${path} must hold a JSON object.`);
+  return parsed;
+}
+
+/** Builds the one validated config object: defaults < file < environment < flags. */
+export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
+  const cwd = sources.cwd ?? process.cwd();
+  const env = sources.env ?? process.env;
+  const filePath = sources.file ?? env.HERALD_CONFIG;
+  let file: Json = {};
+  if (filePath) {
+    const abs = resolve(cwd, filePath);
+    if (!existsSync(abs)) throw new ConfigError(`Config file ${abs} does not exist.`);
+    file = readFile(abs);
+    rejectUnknownKeys(file, ConfigSchema, abs);
+  } else if (existsSync(resolve(cwd, 'herald.json'))) {
+    const abs = resolve(cwd, 'herald.json');
+    file = readFile(abs);
+    rejectUnknownKeys(file, ConfigSchema, abs);
+  }
+  const flags = sources.flags ?? {};
+  rejectUnknownKeys(flags, ConfigSchema, 'command-line flags');
+
+  const merged = deepMerge(deepMerge(file, fromEnv(env)), flags);
+  const withDefaults = Value.Default(ConfigSchema, merged) as Json;
+  const problems = [...Value.Errors(ConfigSchema, withDefaults)];
+  if (problems.length > 0) {
+    const lines = problems.slice(0, 10).map((p) => {
+      const path = p.path.replace(/^\//, '').split('/').filter(Boolean);
+      const key = path.join('.') || '(root)';
+      const hint = path.length > 0 && !/^\d+$/.test(path.at(-1)!) ? ` (env ${envName(path.filter((s) => !/^\d+$/.test(s)))})` : '';
+      return `  ${key}${hint}: ${p.message}, got ${JSON.stringify(p.value)}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = withDefaults as HeraldConfig;
+  config.dataDir = resolve(cwd, config.dataDir);
+  return config;
+}

@@ -1,0 +1,80 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+const Seconds = (def: number, max?: number) =>
+  Type.Number({ default: def, minimum: 0, ...(max === undefined ? {} : { maximum: max }) });
+
+const ChannelPatterns = Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:*-]{1,128}$' }), { default: [] });
+
+const RetentionRule = Type.Object(
+  {
+    /** Channel patterns this rule applies to; the first matching rule wins. */
+    channels: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    maxEvents: Type.Optional(Type.Integer({ minimum: 1 })),
+    maxAge: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * The one configuration object. Every key has a default; a file, the
+ * environment (`HERALD_` + the path in upper snake case) and CLI flags
+ * override it in that order. `additionalProperties: false` everywhere makes
+ * a misspelt key an error instead of a silently ignored setting.
+ */
+export const ConfigSchema = Type.Object(
+  {
+    host: Type.String({ default: '127.0.0.1', minLength: 1 }),
+    port: Type.Integer({ default: 7700, minimum: 0, maximum: 65535 }),
+    dataDir: Type.String({ default: './herald-data', minLength: 1 }),
+    logLevel: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info' },
+    ),
+    /** When set, the admin key; otherwise one is generated at first start and stored hashed. */
+    adminKey: Type.Optional(Type.String({ minLength: 16 })),
+    /** HS256 secret for subscriber tokens; generated and stored when absent. */
+    tokenSecret: Type.Optional(Type.String({ minLength: 32 })),
+    channels: Type.Object(
+      {
+        /** Channels matching these patterns can be read without a credential. */
+        public: ChannelPatterns,
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    limits: Type.Object(
+      {
+        bodyBytes: Type.Integer({ default: 1_048_576, minimum: 1024 }),
+        batchEvents: Type.Integer({ default: 1000, minimum: 1, maximum: 100_000 }),
+        pageSize: Type.Integer({ default: 1000, minimum: 1, maximum: 10_000 }),
+        pollWaitMax: Seconds(60, 3600),
+        channelsPerRequest: Type.Integer({ default: 100, minimum: 1, maximum: 1000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    retention: Type.Object(
+      {
+        maxEvents: Type.Integer({ default: 10_000, minimum: 1 }),
+        /** Seconds. */
+        maxAge: Type.Number({ default: 86_400, exclusiveMinimum: 0 }),
+        /** Seconds between background trims. */
+        trimInterval: Type.Number({ default: 60, exclusiveMinimum: 0 }),
+        rules: Type.Array(RetentionRule, { default: [] }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    store: Type.Object(
+      {
+        driver: Type.Literal('sqlite', { default: 'sqlite' }),
+        /**
+         * `full` fsyncs every commit (durable across power loss); `normal`
+         * survives a process crash but may lose the last commits on power loss.
+         */
+        synchronous: Type.Union([Type.Literal('full'), Type.Literal('normal')], { default: 'full' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type HeraldConfig = Static<typeof ConfigSchema>;

@@ -1,0 +1,24 @@
+import type { HeraldConfig } from '../config/schema.js';
+import type { EventLog } from '../log/event-log.js';
+import type { KeyStore } from '../store/types.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { AccessPolicy, Principal } from '../auth/principal.js';
+import type { LongPollHub } from '../transports/poll/long-poll.js';
+
+/** What the HTTP routes need; built once in server.ts. */
+export interface AppContext {
+  config: HeraldConfig;
+  log: EventLog;
+  keys: KeyStore;
+  auth: Authenticator;
+  access: AccessPolicy;
+  longPoll: LongPollHub;
+  ready(): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated caller; undefined when no credential was sent. */
+    principal: Principal | undefined;
+  }
+}

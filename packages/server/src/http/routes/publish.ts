@@ -1,0 +1,88 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { HeraldError, isValidChannel, type PublishInput } from '@herald/protocol';
+import type { AppContext } from '../context.js';
+import { eventInputProperties } from '../schemas.js';
+
+const IDEMPOTENCY_KEY_MAX = 255;
+
+function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const key = request.headers['idempotency-key'];
+  if (key === undefined) return undefined;
+  if (typeof key !== 'string' || key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX) {
+    throw new HeraldError('bad_request', `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_MAX} characters.`);
+  }
+  return key;
+}
+
+export function assertChannel(channel: unknown): asserts channel is string {
+  if (!isValidChannel(channel)) {
+    throw new HeraldError('invalid_channel', `Invalid channel name ${JSON.stringify(channel)}: names match [A-Za-z0-9_.:-]{1,128}.`);
+  }
+}
+
+export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.post<{ Params: { channel: string }; Body: PublishInput & { meta?: Record<string, unknown> } }>(
+    '/v1/channels/:channel/events',
+    {
+      schema: {
+        body: { type: 'object', required: ['data'], additionalProperties: false, properties: eventInputProperties },
+      },
+      onRequest: async (request) => {
+        assertChannel(request.params.channel);
+        ctx.access.assertPublish(request.principal, request.params.channel);
+      },
+    },
+    async (request, reply) => {
+      const { channel } = request.params;
+      const key = idempotencyKeyOf(request);
+      const result = await ctx.log.publish(
+        [{ ...request.body, channel }],
+        key === undefined ? undefined : `channel:${channel}:${key}`,
+      );
+      const fresh = !result.replayed && result.created[0] === true;
+      return reply.code(fresh ? 201 : 200).send(result.events[0]);
+    },
+  );
+
+  app.post<{ Body: { events: Array<PublishInput & { channel: string; meta?: Record<string, unknown> }> } }>(
+    '/v1/events',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['events'],
+          additionalProperties: false,
+          properties: {
+            events: {
+              type: 'array',
+              minItems: 1,
+              maxItems: ctx.config.limits.batchEvents,
+              items: {
+                type: 'object',
+                required: ['channel', 'data'],
+                additionalProperties: false,
+                properties: { channel: { type: 'string' }, ...eventInputProperties },
+              },
+            },
+          },
+        },
+      },
+      onRequest: async (request) => {
+        if (!request.principal) throw new HeraldError('unauthorized', 'Publishing needs a credential.');
+      },
+    },
+    async (request, reply) => {
+      const { events } = request.body;
+      const checked = new Set<string>();
+      for (const event of events) {
+        if (checked.has(event.channel)) continue;
+        assertChannel(event.channel);
+        ctx.access.assertPublish(request.principal, event.channel);
+        checked.add(event.channel);
+      }
+      const key = idempotencyKeyOf(request);
+      const result = await ctx.log.publish(events, key === undefined ? undefined : `batch:${key}`);
+      return reply.code(result.replayed ? 200 : 201).send({ events: result.events });
+    },
+  );
+}

@@ -1,0 +1,51 @@
+import type { HeraldConfig } from '../config/schema.js';
+import type { EventStore, TrimPolicy } from '../store/types.js';
+import { matchesAny } from '../auth/patterns.js';
+
+type RetentionConfig = HeraldConfig['retention'];
+
+/** The policy for one channel: the first rule whose patterns match, else the defaults. */
+export function retentionFor(config: RetentionConfig, channel: string): { maxEvents: number; maxAge: number } {
+  const rule = config.rules.find((r) => matchesAny(r.channels, channel));
+  return { maxEvents: rule?.maxEvents ?? config.maxEvents, maxAge: rule?.maxAge ?? config.maxAge };
+}
+
+/** Trims every channel in the background, one channel at a time so appends keep flowing. */
+export class RetentionTrimmer {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly config: RetentionConfig,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.runOnce(), this.config.trimInterval * 1000);
+    this.timer.unref();
+  }
+
+  /** One pass over every channel; concurrent calls share the pass in progress. */
+  runOnce(now = Date.now()): Promise<void> {
+    this.running ??= this.pass(now).catch(this.onError).finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async pass(now: number): Promise<void> {
+    for (const channel of await this.store.channels()) {
+      if (this.stopped) return;
+      const { maxEvents, maxAge } = retentionFor(this.config, channel);
+      const policy: TrimPolicy = { maxEvents, olderThan: now - maxAge * 1000 };
+      await this.store.trim(channel, policy);
+    }
+    await this.store.expireIdempotencyKeys(now - this.config.maxAge * 1000);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+}

@@ -1,0 +1,46 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import BetterSqlite3 from 'better-sqlite3';
+import type { Storage } from '../types.js';
+import { migrate } from './schema.js';
+import { SqliteEventStore } from './event-store.js';
+import { SqliteKeyStore, SqliteSettingsStore } from './key-store.js';
+
+export interface SqliteOptions {
+  /** A directory; the database is `herald.db` inside it. `:memory:` keeps nothing. */
+  dataDir: string;
+  synchronous?: 'full' | 'normal';
+}
+
+export async function openSqliteStorage(options: SqliteOptions): Promise<Storage> {
+  let file = ':memory:';
+  if (options.dataDir !== ':memory:') {
+    mkdirSync(options.dataDir, { recursive: true });
+    file = join(options.dataDir, 'herald.db');
+  }
+  const db = new BetterSqlite3(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = OFF');
+    migrate(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const settings = new SqliteSettingsStore(db);
+  // One epoch per database: if the file is lost, every channel's history is lost with it.
+  const epoch = await settings.setIfAbsent('epoch', randomBytes(8).toString('hex'));
+  const events = new SqliteEventStore(db, epoch);
+  return {
+    events,
+    keys: new SqliteKeyStore(db),
+    settings,
+    async close() {
+      await events.close();
+      if (db.open) db.close();
+    },
+  };
+}

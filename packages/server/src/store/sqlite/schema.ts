@@ -1,0 +1,56 @@
+import type { Database } from 'better-sqlite3';
+
+const SCHEMA_VERSION = 1;
+
+/**
+ * Channel names live once in `channels`; events refer to them by a small
+ * integer so the hot table and its primary key stay compact. A channel's
+ * head is not stored: it is MAX(seq), or `trimmed` once every event is gone.
+ */
+const MIGRATIONS: Record<number, string> = {
+  1: `
+    CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE channels (
+      cid INTEGER PRIMARY KEY,
+      name TEXT NOT NULL UNIQUE,
+      epoch TEXT NOT NULL,
+      trimmed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE events (
+      cid INTEGER NOT NULL,
+      seq INTEGER NOT NULL,
+      id TEXT NOT NULL,
+      type TEXT NOT NULL,
+      time INTEGER NOT NULL,
+      data TEXT NOT NULL,
+      meta TEXT,
+      PRIMARY KEY (cid, seq)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX events_by_id ON events (id);
+    CREATE TABLE idempotency (key TEXT PRIMARY KEY, ids TEXT NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE INDEX idempotency_by_created ON idempotency (created);
+    CREATE TABLE api_keys (
+      id TEXT PRIMARY KEY,
+      name TEXT NOT NULL,
+      hash TEXT NOT NULL UNIQUE,
+      prefix TEXT NOT NULL,
+      scopes TEXT NOT NULL,
+      channels TEXT NOT NULL,
+      created INTEGER NOT NULL,
+      revoked INTEGER
+    ) WITHOUT ROWID;
+  `,
+};
+
+export function migrate(db: Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(`The data directory was written by a newer Herald (schema ${current} > ${SCHEMA_VERSION}).`);
+  }
+  for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v}`);
+    })();
+  }
+}

@@ -1,0 +1,107 @@
+import type { HeraldEvent, Scope } from '@herald/protocol';
+
+/** An event ready to append: the log has already chosen its id, type and time. */
+export interface NewEvent {
+  channel: string;
+  id: string;
+  type: string;
+  data: unknown;
+  /** Milliseconds since the epoch. */
+  time: number;
+  meta?: Record<string, unknown> | undefined;
+}
+
+export interface AppendRequest {
+  events: NewEvent[];
+  /** A replay of a request with the same key returns the original events and appends nothing. */
+  idempotencyKey?: string | undefined;
+}
+
+export interface AppendResult {
+  /** In request order. A duplicate (same id, or the whole request by key) is the original event. */
+  events: HeraldEvent[];
+  /** Per event: false when it was already in the log and nothing was appended. */
+  created: boolean[];
+  /** True when the whole request was a replay of an earlier idempotency key. */
+  replayed: boolean;
+}
+
+export interface ChannelState {
+  /** Highest seq ever appended; 0 for a channel with no events yet. */
+  head: number;
+  /** Highest seq removed by trimming; events after it are still readable. */
+  trimmed: number;
+  epoch: string;
+}
+
+export interface ReadResult extends ChannelState {
+  /** Events with seq > after (or > trimmed, when that is higher), oldest first. */
+  events: HeraldEvent[];
+  /** True when events after `after` were already trimmed, or `after` is beyond the head. */
+  truncated: boolean;
+}
+
+export interface TrimPolicy {
+  /** Keep at most this many of the newest events. */
+  maxEvents?: number | undefined;
+  /** Remove events older than this time (ms since the epoch). */
+  olderThan?: number | undefined;
+}
+
+/**
+ * The durable, ordered log. Every method is async so a networked backend
+ * (Redis) can implement it; the conformance suite in
+ * `event-store.conformance.ts` holds every implementation to the same contract.
+ */
+export interface EventStore {
+  /**
+   * Appends all events atomically, assigning each channel's next seqs.
+   * Resolves only once the write is durable.
+   */
+  append(request: AppendRequest): Promise<AppendResult>;
+  read(channel: string, after: number, limit: number): Promise<ReadResult>;
+  head(channel: string): Promise<ChannelState>;
+  /** Removes old events; resolves with how many were removed. */
+  trim(channel: string, policy: TrimPolicy): Promise<number>;
+  /** Forgets idempotency keys recorded before `olderThan` (ms). */
+  expireIdempotencyKeys(olderThan: number): Promise<number>;
+  /** Names of every channel that has had an event. */
+  channels(): Promise<string[]>;
+  /** Resolves when the store is reachable; used by /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  channels: string[];
+  prefix: string;
+  /** SHA-256 of the key, hex. */
+  hash: string;
+  createdAt: number;
+  revokedAt?: number | undefined;
+}
+
+export interface KeyStore {
+  insert(record: ApiKeyRecord): Promise<void>;
+  findByHash(hash: string): Promise<ApiKeyRecord | undefined>;
+  get(id: string): Promise<ApiKeyRecord | undefined>;
+  list(): Promise<ApiKeyRecord[]>;
+  revoke(id: string, at: number): Promise<boolean>;
+}
+
+/** Small server-wide values: the admin key hash, the generated token secret. */
+export interface SettingsStore {
+  get(name: string): Promise<string | undefined>;
+  /** Sets the value only if none is set yet; resolves with the value that is now stored. */
+  setIfAbsent(name: string, value: string): Promise<string>;
+}
+
+export interface Storage {
+  events: EventStore;
+  keys: KeyStore;
+  settings: SettingsStore;
+  close(): Promise<void>;
+}

@@ -1,0 +1,157 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../../bin/herald.js', import.meta.url));
+const ADMIN = 'cli-admin-key-0123456789abcdef';
+
+interface Running {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns the built `herald` CLI and waits for its "listening" log line. */
+async function spawnHerald(args: string[], env: Record<string, string> = {}): Promise<Running> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, HERALD_ADMIN_KEY: ADMIN, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    // The banner goes to stderr whatever the log level.
+    const lines = createInterface({ input: child.stderr! });
+    lines.on('line', (line) => {
+      const match = /^Herald is listening on (\S+)/.exec(line);
+      if (match) resolve(match[1]!);
+    });
+    void exited.then(({ code }) => reject(new Error(`herald exited with ${code}: ${stderr}`)));
+  });
+  child.stdout!.resume();
+  return { child, url, stderr: () => stderr, exited };
+}
+
+async function runToEnd(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, stdout, stderr };
+}
+
+const auth = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
+
+describe('the herald CLI', { timeout: 60_000 }, () => {
+  const dirs: string[] = [];
+  const tempDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'herald-cli-'));
+    dirs.push(d);
+    return d;
+  };
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('prints help and refuses unknown commands and config keys with a clear message', async () => {
+    const help = await runToEnd(['serve', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Usage: herald serve/);
+    const unknown = await runToEnd(['frobnicate']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+    const badFlag = await runToEnd(['serve', '--prot', '1']);
+    assert.equal(badFlag.code, 2);
+    assert.match(badFlag.stderr, /--prot/);
+    const badEnv = await runToEnd(['serve', '--data', tempDir()], { HERALD_PORT: 'x' });
+    assert.equal(badEnv.code, 2);
+    assert.match(badEnv.stderr, /HERALD_PORT/);
+  });
+
+  it('prints the URL, a generated admin key once, and curl lines; stops cleanly on SIGTERM', async () => {
+    const data = tempDir();
+    const first = await spawnHerald(['serve', '--port', '0', '--data', data], { HERALD_ADMIN_KEY: '' });
+    await new Promise((r) => setTimeout(r, 100));
+    const key = /Admin key \(shown once; only its hash is stored\): (hk_\S+)/.exec(first.stderr())?.[1];
+    assert.ok(key, first.stderr());
+    assert.ok(first.stderr().includes(`curl -X POST ${first.url}/v1/channels/demo/events`));
+    const pub = await fetch(`${first.url}/v1/channels/demo/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: '{"data":1}',
+    });
+    assert.equal(pub.status, 201);
+    first.child.kill('SIGTERM');
+    assert.deepEqual(await first.exited, { code: 0, signal: null });
+
+    const second = await spawnHerald(['serve', '--port', '0', '--data', data], { HERALD_ADMIN_KEY: '' });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!second.stderr().includes('Admin key'), 'the admin key is printed only on the first start');
+    const read = await fetch(`${second.url}/v1/channels/demo/events`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(((await read.json()) as { events: unknown[] }).events.length, 1);
+    second.child.kill('SIGINT');
+    assert.equal((await second.exited).code, 0);
+  });
+
+  it('loses no acknowledged publish to kill -9 under load', async () => {
+    const data = tempDir();
+    const first = await spawnHerald(['serve', '--port', '0', '--data', data, '--log-level', 'warn']);
+    const acked: Array<{ channel: string; seq: number; id: string; data: unknown }> = [];
+    let stop = false;
+    const worker = async (w: number) => {
+      for (let i = 0; !stop; i++) {
+        const channel = `crash-${w % 4}`;
+        try {
+          const res = await fetch(`${first.url}/v1/channels/${channel}/events`, {
+            method: 'POST',
+            headers: auth,
+            body: JSON.stringify({ data: { w, i } }),
+          });
+          if (res.status === 201) {
+            const event = (await res.json()) as { seq: number; id: string; data: unknown };
+            acked.push({ channel, seq: event.seq, id: event.id, data: event.data });
+          }
+        } catch {
+          return; // the server is gone
+        }
+      }
+    };
+    const workers = Array.from({ length: 24 }, (_, w) => worker(w));
+    while (acked.length < 400) await new Promise((r) => setTimeout(r, 10));
+    first.child.kill('SIGKILL');
+    stop = true;
+    await Promise.all(workers);
+    assert.equal((await first.exited).signal, 'SIGKILL');
+
+    const second = await spawnHerald(['serve', '--port', '0', '--data', data, '--log-level', 'warn']);
+    try {
+      const stored = new Map<string, { seq: number; id: string; data: unknown }[]>();
+      for (let c = 0; c < 4; c++) {
+        const res = await fetch(`${second.url}/v1/channels/crash-${c}/events?limit=1000`, { headers: auth });
+        const page = (await res.json()) as { events: Array<{ seq: number; id: string; data: unknown }> };
+        stored.set(`crash-${c}`, page.events);
+        assert.deepEqual(page.events.map((e) => e.seq), page.events.map((_, i) => i + 1), 'seqs stay gapless');
+      }
+      for (const ack of acked) {
+        const event = stored.get(ack.channel)![ack.seq - 1];
+        assert.ok(event, `acknowledged ${ack.channel}#${ack.seq} is missing after restart`);
+        assert.equal(event.id, ack.id);
+        assert.deepEqual(event.data, ack.data);
+      }
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+  });
+});

@@ -1,0 +1,158 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignJWT } from 'jose';
+import { startTestServer, type TestServer } from './helpers.js';
+
+const TOKEN_SECRET = 'an-app-backend-shares-this-secret-0123456789';
+
+describe('error answers and auth through the real server', () => {
+  let h: TestServer;
+  before(async () => {
+    h = await startTestServer({ tokenSecret: TOKEN_SECRET, channels: { public: ['public:*'] }, limits: { bodyBytes: 4096 } });
+  });
+  after(async () => {
+    await h.stop();
+  });
+
+  const expectError = (res: { status: number; body: any }, status: number, code: string) => {
+    assert.equal(res.status, status, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, code);
+    assert.equal(typeof res.body.error.message, 'string');
+  };
+
+  it('answers 413 over the body limit, 400 for bad JSON, bad channels and bad bodies', async () => {
+    expectError(await h.call('POST', '/v1/channels/c/events', { body: { data: 'x'.repeat(5000) } }), 413, 'payload_too_large');
+    expectError(await h.call('POST', '/v1/channels/c/events', { raw: '{"data": ' }), 400, 'invalid_json');
+    expectError(await h.call('POST', '/v1/channels/bad%20name/events', { body: { data: 1 } }), 400, 'invalid_channel');
+    expectError(await h.call('POST', `/v1/channels/${'a'.repeat(129)}/events`, { body: { data: 1 } }), 400, 'invalid_channel');
+    expectError(await h.call('GET', '/v1/channels/bad$name/events'), 400, 'invalid_channel');
+    expectError(await h.call('POST', '/v1/channels/c/events', { body: { type: 't' } }), 400, 'bad_request');
+    expectError(await h.call('POST', '/v1/channels/c/events', { body: { data: 1, extra: true } }), 400, 'bad_request');
+    expectError(await h.call('POST', '/v1/channels/c/events', { body: { data: 1, id: 'has space' } }), 400, 'bad_request');
+    expectError(await h.call('POST', '/v1/channels/c/events', { raw: 'data=1', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type');
+    expectError(await h.call('GET', '/v1/channels/c/events?limit=0'), 400, 'bad_request');
+    expectError(await h.call('GET', '/v1/channels/c/events?after=-1'), 400, 'bad_request');
+    expectError(await h.call('GET', '/v1/nope'), 404, 'not_found');
+  });
+
+  it('refuses a batch of more than 1000 events and a batch with a bad channel', async () => {
+    const big = Array.from({ length: 1001 }, () => ({ channel: 'c', data: 1 }));
+    const h2 = await startTestServer();
+    try {
+      expectError(await h2.call('POST', '/v1/events', { body: { events: big } }), 400, 'bad_request');
+      const ok = await h2.call('POST', '/v1/events', { body: { events: big.slice(0, 1000) } });
+      assert.equal(ok.status, 201);
+      assert.equal(ok.body.events.at(-1).seq, 1000);
+      expectError(await h2.call('POST', '/v1/events', { body: { events: [{ channel: 'ok', data: 1 }, { channel: 'no good', data: 1 }] } }), 400, 'invalid_channel');
+      assert.equal((await h2.call('GET', '/v1/channels/ok/events')).body.events.length, 0);
+    } finally {
+      await h2.stop();
+    }
+  });
+
+  it('keeps channels private: 401 without or with a bad credential, 403 when not covered', async () => {
+    await h.call('POST', '/v1/channels/private/events', { body: { data: 1 } });
+    expectError(await h.call('GET', '/v1/channels/private/events', { token: null }), 401, 'unauthorized');
+    expectError(await h.call('GET', '/v1/channels/private/events', { token: 'hk_not_a_real_key' }), 401, 'unauthorized');
+    expectError(await h.call('POST', '/v1/channels/private/events', { token: null, body: { data: 1 } }), 401, 'unauthorized');
+    const reader = await h.createKey(['subscribe'], ['orders', 'user:*']);
+    expectError(await h.call('GET', '/v1/channels/private/events', { token: reader }), 403, 'forbidden');
+    expectError(await h.call('POST', '/v1/channels/orders/events', { token: reader, body: { data: 1 } }), 403, 'forbidden');
+    assert.equal((await h.call('GET', '/v1/channels/user:42/events', { token: reader })).status, 200);
+    assert.equal((await h.call('GET', '/v1/channels/orders/events', { token: reader })).status, 200);
+    expectError(await h.call('GET', '/v1/events?channel=orders&channel=private', { token: reader }), 403, 'forbidden');
+    // Admin routes need admin.
+    expectError(await h.call('GET', '/v1/keys', { token: reader }), 403, 'forbidden');
+    expectError(await h.call('GET', '/v1/keys', { token: null }), 401, 'unauthorized');
+  });
+
+  it('lets anyone read public channels, but not publish to them', async () => {
+    await h.call('POST', '/v1/channels/public:news/events', { body: { data: 'hello' } });
+    const res = await h.call('GET', '/v1/channels/public:news/events', { token: null });
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body.events.map((e: any) => e.data), ['hello']);
+    expectError(await h.call('POST', '/v1/channels/public:news/events', { token: null, body: { data: 1 } }), 401, 'unauthorized');
+  });
+
+  it('creates, lists and revokes API keys, storing only hashes', async () => {
+    const created = await h.call('POST', '/v1/keys', { body: { name: 'pub', scopes: ['publish'], channels: ['orders'] } });
+    assert.equal(created.status, 201);
+    assert.match(created.body.key, /^hk_/);
+    const key = created.body.key as string;
+    const list = await h.call('GET', '/v1/keys');
+    const listed = list.body.keys.find((k: any) => k.id === created.body.id);
+    assert.equal(listed.key, undefined, 'the key is shown only once');
+    assert.equal(listed.prefix, key.slice(0, 10));
+    assert.equal((await h.call('POST', '/v1/channels/orders/events', { token: key, body: { data: 1 } })).status, 201);
+    const revoked = await h.call('DELETE', `/v1/keys/${created.body.id}`);
+    assert.equal(revoked.status, 200);
+    assert.ok(revoked.body.revokedAt);
+    expectError(await h.call('POST', '/v1/channels/orders/events', { token: key, body: { data: 1 } }), 401, 'unauthorized');
+    expectError(await h.call('GET', '/v1/keys/key_missing'), 404, 'not_found');
+    expectError(await h.call('POST', '/v1/keys', { body: { name: 'x', scopes: ['root'], channels: ['*'] } }), 400, 'bad_request');
+  });
+
+  it('accepts subscriber tokens minted by the API or offline, in the header or ?token=', async () => {
+    const key = await h.createKey(['subscribe', 'publish'], ['user:*']);
+    const minted = await h.call('POST', '/v1/tokens', { token: key, body: { sub: 'u1', channels: ['user:1'], publish: ['user:1'], ttl: 60 } });
+    assert.equal(minted.status, 201);
+    const token = minted.body.token as string;
+    assert.equal((await h.call('POST', '/v1/channels/user:1/events', { token, body: { data: 'from browser' } })).status, 201);
+    const viaQuery = await h.call('GET', `/v1/channels/user:1/events?token=${token}`, { token: null });
+    assert.equal(viaQuery.status, 200);
+    assert.deepEqual(viaQuery.body.events.map((e: any) => e.data), ['from browser']);
+    expectError(await h.call('GET', '/v1/channels/user:2/events', { token }), 403, 'forbidden');
+    // A key cannot grant more than it has, and a token cannot mint.
+    expectError(await h.call('POST', '/v1/tokens', { token: key, body: { sub: 'u', channels: ['*'] } }), 403, 'forbidden');
+    expectError(await h.call('POST', '/v1/tokens', { token, body: { sub: 'u', channels: ['user:1'] } }), 403, 'forbidden');
+    expectError(await h.call('POST', '/v1/tokens', { token: null, body: { sub: 'u', channels: ['user:1'] } }), 401, 'unauthorized');
+
+    const secret = new TextEncoder().encode(TOKEN_SECRET);
+    const offline = await new SignJWT({ channels: ['user:*'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('backend-minted')
+      .setExpirationTime('5m')
+      .sign(secret);
+    assert.equal((await h.call('GET', '/v1/channels/user:9/events', { token: offline })).status, 200);
+    expectError(await h.call('POST', '/v1/channels/user:9/events', { token: offline, body: { data: 1 } }), 403, 'forbidden');
+
+    const expired = await new SignJWT({ channels: ['*'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('old').setExpirationTime(Math.floor(Date.now() / 1000) - 10).sign(secret);
+    expectError(await h.call('GET', '/v1/channels/user:9/events', { token: expired }), 401, 'unauthorized');
+    const forged = await new SignJWT({ channels: ['*'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('x').setExpirationTime('5m').sign(new TextEncoder().encode('not-the-secret-not-the-secret-000'));
+    expectError(await h.call('GET', '/v1/channels/user:9/events', { token: forged }), 401, 'unauthorized');
+    const noExpiry = await new SignJWT({ channels: ['*'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('x').sign(secret);
+    expectError(await h.call('GET', '/v1/channels/user:9/events', { token: noExpiry }), 401, 'unauthorized');
+  });
+
+  it('answers health and readiness', async () => {
+    assert.deepEqual((await h.call('GET', '/healthz', { token: null })).body, { status: 'ok' });
+    assert.deepEqual((await h.call('GET', '/readyz', { token: null })).body, { status: 'ready' });
+  });
+});
+
+describe('retention', () => {
+  it('trims in the background and reports truncated to readers that fell behind', async () => {
+    const h = await startTestServer({ retention: { maxEvents: 3, rules: [{ channels: ['keep:*'], maxEvents: 100 }] } });
+    try {
+      for (let i = 1; i <= 5; i++) {
+        await h.call('POST', '/v1/channels/short/events', { body: { data: i } });
+        await h.call('POST', '/v1/channels/keep:all/events', { body: { data: i } });
+      }
+      await h.trimmer.runOnce();
+      const behind = await h.call('GET', '/v1/channels/short/events?after=1');
+      assert.equal(behind.body.truncated, true);
+      assert.deepEqual(behind.body.events.map((e: any) => e.seq), [3, 4, 5]);
+      assert.equal(behind.body.next, 5);
+      const current = await h.call('GET', '/v1/channels/short/events?after=2');
+      assert.equal(current.body.truncated, false);
+      const kept = await h.call('GET', '/v1/channels/keep:all/events?after=0');
+      assert.equal(kept.body.truncated, false);
+      assert.equal(kept.body.events.length, 5);
+      const multi = await h.call('GET', '/v1/events?channel=short&channel=keep:all');
+      assert.equal(multi.body.truncated, true);
+      assert.deepEqual(multi.body.truncatedChannels, ['short']);
+    } finally {
+      await h.stop();
+    }
+  });
+});

@@ -1,0 +1,99 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { ADMIN_KEY, startTestServer, type TestServer } from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+describe('long polling', () => {
+  let h: TestServer;
+  before(async () => {
+    h = await startTestServer({ limits: { pollWaitMax: 5 } });
+  });
+  after(async () => {
+    await h.stop();
+  });
+
+  it('answers at once when events are already there', async () => {
+    await h.call('POST', '/v1/channels/ready/events', { body: { data: 1 } });
+    const started = performance.now();
+    const res = await h.call('GET', '/v1/channels/ready/events?after=0&wait=5');
+    assert.ok(performance.now() - started < 1000);
+    assert.deepEqual(res.body.events.map((e: any) => e.data), [1]);
+  });
+
+  it('answers within 50 ms of the next publish', async () => {
+    const polling = h.call('GET', '/v1/channels/lp/events?after=0&wait=5').then((res) => ({ res, at: performance.now() }));
+    await sleep(150);
+    const publishedAt = performance.now();
+    const pub = await h.call('POST', '/v1/channels/lp/events', { body: { data: 'news' } });
+    const { res, at } = await polling;
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body.events, [pub.body]);
+    assert.equal(res.body.next, 1);
+    const latency = at - publishedAt;
+    assert.ok(latency < 50, `long poll answered ${latency.toFixed(1)} ms after the publish`);
+  });
+
+  it('answers with an empty list at the timeout', async () => {
+    const started = performance.now();
+    const res = await h.call('GET', '/v1/channels/quiet/events?after=0&wait=0.3');
+    const waited = performance.now() - started;
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body.events, []);
+    assert.equal(res.body.next, 0);
+    assert.ok(waited >= 280 && waited < 2000, `waited ${waited} ms`);
+  });
+
+  it('holds many waiters without a polling loop, and frees those whose clients leave', async () => {
+    const leaving = Array.from({ length: 100 }, () => new AbortController());
+    const abandoned = leaving.map((c) =>
+      fetch(`${h.url}/v1/channels/crowd/events?wait=5`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: c.signal }).catch(
+        (err: Error) => err.name,
+      ),
+    );
+    const staying = Array.from({ length: 100 }, () => h.call('GET', '/v1/channels/crowd/events?wait=5'));
+    await until(() => h.longPoll.waiting === 200);
+    for (const c of leaving) c.abort();
+    assert.deepEqual(new Set(await Promise.all(abandoned)), new Set(['AbortError']));
+    await until(() => h.longPoll.waiting === 100);
+    await h.call('POST', '/v1/channels/crowd/events', { body: { data: 'all' } });
+    const answers = await Promise.all(staying);
+    assert.ok(answers.every((a) => a.status === 200 && a.body.events.length === 1 && a.body.events[0].data === 'all'));
+    assert.equal(h.longPoll.waiting, 0);
+  });
+
+  it('releases parked polls with an empty answer on shutdown', async () => {
+    const other = await startTestServer();
+    const polling = other.call('GET', '/v1/channels/bye/events?wait=30');
+    await until(() => other.longPoll.waiting === 1);
+    const started = performance.now();
+    await other.stop();
+    const res = await polling;
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body.events, []);
+    assert.ok(performance.now() - started < 5000);
+  });
+
+  it('wakes a multi-channel long poll for any of its channels', async () => {
+    const first = await h.call('GET', '/v1/events?channel=x1&channel=x2');
+    const polling = h.call('GET', `/v1/events?channel=x1&channel=x2&wait=5&cursor=${first.body.cursor}`);
+    await sleep(100);
+    await h.call('POST', '/v1/channels/x2/events', { body: { data: 'second' } });
+    const res = await polling;
+    assert.deepEqual(res.body.events.map((e: any) => [e.channel, e.data]), [['x2', 'second']]);
+  });
+
+  it('refuses a wait over the maximum', async () => {
+    const res = await h.call('GET', '/v1/channels/lp/events?wait=6');
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.code, 'bad_request');
+  });
+});
