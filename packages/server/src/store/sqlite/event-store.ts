@@ -256,7 +256,7 @@ export class SqliteEventStore implements EventStore {
       seq: row.seq,
       type: row.type,
       data: JSON.parse(row.data),
-      time: new Date(row.time).toISOString(),
+      time: isoTime(row.time),
     };
     if (row.meta !== null) event.meta = JSON.parse(row.meta) as Record<string, unknown>;
     return event;
@@ -336,6 +336,17 @@ export class SqliteEventStore implements EventStore {
   }
 }
 
+let lastTime = NaN;
+let lastIso = '';
+/** Events of one request, and neighbours in the log, share their millisecond: format it once. */
+function isoTime(ms: number): string {
+  if (ms !== lastTime) {
+    lastTime = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
 function toEvent(input: NewEvent, seq: number): HeraldEvent {
   const event: HeraldEvent = {
     id: input.id,
@@ -343,7 +354,7 @@ function toEvent(input: NewEvent, seq: number): HeraldEvent {
     seq,
     type: input.type,
     data: input.data,
-    time: new Date(input.time).toISOString(),
+    time: isoTime(input.time),
   };
   if (input.meta !== undefined) event.meta = input.meta;
   return event;

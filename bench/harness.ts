@@ -1,0 +1,61 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const BENCH_ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+
+export interface Spawned {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+function waitForLine(stream: NodeJS.ReadableStream, pattern: RegExp, child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: stream });
+    lines.on('line', (line) => {
+      const m = pattern.exec(line);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`process exited early with ${code}`)));
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** The built Herald CLI in its own process, on a fresh data directory. */
+export async function spawnHerald(env: Record<string, string> = {}): Promise<Spawned> {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
+  const child = spawn(process.execPath, [join(ROOT, 'bin/herald.js'), 'serve', '--port', '0', '--data', dir, '--log-level', 'warn'], {
+    env: { ...process.env, HERALD_ADMIN_KEY: BENCH_ADMIN_KEY, ...env },
+    stdio: ['ignore', 'inherit', 'pipe'],
+  });
+  const url = await waitForLine(child.stderr!, /^Herald is listening on (\S+)/, child);
+  child.stderr!.resume();
+  return {
+    url,
+    child,
+    async stop() {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A TypeScript baseline server from bench/, in its own process; it prints its URL first. */
+export async function spawnBaseline(script: string): Promise<Spawned> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', script)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await waitForLine(child.stdout!, /^(http\S+)/, child);
+  return { url, child, stop: () => stopChild(child) };
+}
+
+export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
