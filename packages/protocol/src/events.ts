@@ -44,6 +44,15 @@ export interface MultiChannelPage {
   truncatedChannels: string[];
 }
 
+/** Sent when history between a reader's position and the oldest kept event was trimmed. */
+export interface GapInfo {
+  channel: string;
+  /** The reader's position. */
+  after: number;
+  /** The oldest seq still in the log; events after `after` and before this are lost. */
+  oldest: number;
+}
+
 export const CHANNEL_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 export const DEFAULT_EVENT_TYPE = 'message';

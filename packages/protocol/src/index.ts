@@ -1,3 +1,4 @@
 export * from './errors.js';
 export * from './events.js';
 export * from './auth.js';
+export * from './ws.js';

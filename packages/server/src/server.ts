@@ -9,6 +9,8 @@ import { RetentionTrimmer } from './log/retention.js';
 import { Authenticator } from './auth/authenticator.js';
 import { AccessPolicy } from './auth/principal.js';
 import { LongPollHub } from './transports/poll/long-poll.js';
+import { SseHub } from './transports/sse/hub.js';
+import { WsGateway } from './transports/ws/gateway.js';
 import { buildApp } from './http/app.js';
 
 export interface HeraldServer {
@@ -18,6 +20,8 @@ export interface HeraldServer {
   storage: Storage;
   trimmer: RetentionTrimmer;
   longPoll: LongPollHub;
+  sse: SseHub;
+  ws: WsGateway;
   /** Set only on the start that generated the admin key. */
   generatedAdminKey?: string;
   close(): Promise<void>;
@@ -35,20 +39,25 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   const { authenticator, generatedAdminKey } = await Authenticator.create(config, storage.keys, storage.settings);
   const longPoll = new LongPollHub(bus);
   const trimmer = new RetentionTrimmer(storage.events, config.retention, (err) => logger.error({ err }, 'trim failed'));
-  const app = buildApp(
-    {
-      config,
-      log,
-      keys: storage.keys,
-      auth: authenticator,
-      access: new AccessPolicy(config.channels.public),
-      longPoll,
-      ready: () => storage.events.ping(),
-    },
-    logger,
-  );
-  // Parked long polls would hold the close for up to a minute; answer them now.
-  app.addHook('preClose', async () => longPoll.releaseAll());
+  const sse = new SseHub(config.sse.heartbeat);
+  const ctx = {
+    config,
+    log,
+    keys: storage.keys,
+    auth: authenticator,
+    access: new AccessPolicy(config.channels.public),
+    longPoll,
+    sse,
+    ready: () => storage.events.ping(),
+  };
+  const app = buildApp(ctx, logger);
+  const ws = new WsGateway(app.server, ctx, app.log);
+  // Open streams would hold the close forever and parked polls for a minute: end them first.
+  app.addHook('preClose', async () => {
+    longPoll.releaseAll();
+    sse.closeAll('shutdown');
+    await ws.close();
+  });
 
   try {
     await app.listen({ host: config.host, port: config.port });
@@ -69,6 +78,8 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     storage,
     trimmer,
     longPoll,
+    sse,
+    ws,
     close() {
       closing ??= (async () => {
         await trimmer.stop();

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, fetch } from 'undici';
 import { loadConfig } from '../src/config/load.js';
 import { startServer, type HeraldServer } from '../src/server.js';
 
@@ -9,7 +10,7 @@ export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 export interface CallResult<T = any> {
   status: number;
   body: T;
-  headers: Headers;
+  headers: { get(name: string): string | null };
 }
 
 export interface TestServer extends HeraldServer {
@@ -29,6 +30,8 @@ export async function startTestServer(settings: Record<string, unknown> = {}, da
     flags: { port: 0, dataDir: dir, logLevel: 'silent', adminKey: ADMIN_KEY, ...settings },
   });
   const server = await startServer(config);
+  // A pool of its own, so no request reuses a connection to an earlier server on the same port.
+  const agent = new Agent();
   const call: TestServer['call'] = async (method, path, options = {}) => {
     const headers: Record<string, string> = { ...options.headers };
     const token = options.token === undefined ? ADMIN_KEY : options.token;
@@ -40,7 +43,7 @@ export async function startTestServer(settings: Record<string, unknown> = {}, da
     } else if (body !== undefined) {
       headers['content-type'] ??= 'application/json';
     }
-    const res = await fetch(server.url + path, { method, headers, body });
+    const res = await fetch(server.url + path, { method, headers, body, dispatcher: agent });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   };
@@ -54,7 +57,19 @@ export async function startTestServer(settings: Record<string, unknown> = {}, da
     },
     async stop() {
       await server.close();
+      await agent.close();
       if (!dataDir) rmSync(dir, { recursive: true, force: true });
     },
   });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `condition` holds, checking every 10 ms; fails after `timeoutMs`. */
+export async function until(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what} not met in time`);
+    await sleep(10);
+  }
 }

@@ -48,6 +48,35 @@ export const ConfigSchema = Type.Object(
         pageSize: Type.Integer({ default: 1000, minimum: 1, maximum: 10_000 }),
         pollWaitMax: Seconds(60, 3600),
         channelsPerRequest: Type.Integer({ default: 100, minimum: 1, maximum: 1000 }),
+        /** Per SSE or WebSocket connection: past this many unsent bytes the client is dropped as too slow. */
+        sendBufferBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    cors: Type.Object(
+      {
+        /** Origins allowed to call the API, open SSE streams and WebSockets; `*` allows any. */
+        origins: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    sse: Type.Object(
+      {
+        /** Milliseconds; sent as the stream's first field, the browser's reconnect delay. */
+        retry: Type.Integer({ default: 2000, minimum: 0 }),
+        /** Seconds between `: ping` comments. */
+        heartbeat: Type.Number({ default: 15, exclusiveMinimum: 0 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    ws: Type.Object(
+      {
+        /** Seconds between protocol pings; a socket that misses two pongs is dropped. */
+        heartbeat: Type.Number({ default: 25, exclusiveMinimum: 0 }),
+        /** Seconds an unauthenticated socket has to send `{"op":"auth"}`. */
+        authTimeout: Type.Number({ default: 10, exclusiveMinimum: 0 }),
+        /** Largest client frame; a bigger one closes the socket with 1009. */
+        maxMessageBytes: Type.Integer({ default: 1_048_576, minimum: 1024 }),
       },
       { additionalProperties: false, default: {} },
     ),

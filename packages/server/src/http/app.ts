@@ -8,6 +8,8 @@ import { keyRoutes } from './routes/keys.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { healthRoutes } from './routes/health.js';
 import { pollRoutes } from '../transports/poll/routes.js';
+import { sseRoutes } from '../transports/sse/routes.js';
+import { installCors } from './cors.js';
 
 /** The HTTP API: a small core, each concern a plugin-like function of its own. */
 export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
@@ -24,10 +26,12 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
   // JSON only: a text body is a client mistake worth a clear 415, not a schema error.
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
+  installCors(app, ctx.config.cors.origins);
   installAuthentication(app, ctx.auth);
   healthRoutes(app, ctx);
   publishRoutes(app, ctx);
   pollRoutes(app, ctx);
+  sseRoutes(app, ctx);
   keyRoutes(app, ctx);
   tokenRoutes(app, ctx);
   return app;

@@ -1,15 +1,35 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
 
-/** `Authorization: Bearer …` first, then `?token=…` for clients that cannot set headers. */
-export function credentialOf(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
+export const TOKEN_COOKIE = 'herald_token';
+// One cookie is all we read, so a regex does what a cookie-parsing dependency would.
+const TOKEN_COOKIE_PATTERN = /(?:^|;\s*)herald_token=([^;]*)/;
+
+/**
+ * `Authorization: Bearer …` first, then `?token=…` for clients that cannot
+ * set headers (EventSource, WebSocket in browsers), then the `herald_token`
+ * cookie. Takes plain headers and query so the WebSocket upgrade can use it.
+ */
+export function credentialFrom(headers: IncomingHttpHeaders, query: unknown): string | undefined {
+  const header = headers.authorization;
   if (header) {
     const match = /^Bearer\s+(.+)$/i.exec(header);
     return match ? match[1]!.trim() : header.trim();
   }
-  const token = (request.query as Record<string, unknown> | undefined)?.token;
-  return typeof token === 'string' ? token : undefined;
+  const token = (query as Record<string, unknown> | undefined)?.token;
+  if (typeof token === 'string') return token;
+  const cookie = headers.cookie ? TOKEN_COOKIE_PATTERN.exec(headers.cookie) : null;
+  if (!cookie) return undefined;
+  try {
+    return decodeURIComponent(cookie[1]!);
+  } catch {
+    return cookie[1];
+  }
+}
+
+export function credentialOf(request: FastifyRequest): string | undefined {
+  return credentialFrom(request.headers, request.query);
 }
 
 /**

@@ -4,6 +4,7 @@ import type { KeyStore } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { AccessPolicy, Principal } from '../auth/principal.js';
 import type { LongPollHub } from '../transports/poll/long-poll.js';
+import type { SseHub } from '../transports/sse/hub.js';
 
 /** What the HTTP routes need; built once in server.ts. */
 export interface AppContext {
@@ -13,6 +14,7 @@ export interface AppContext {
   auth: Authenticator;
   access: AccessPolicy;
   longPoll: LongPollHub;
+  sse: SseHub;
   ready(): Promise<void>;
 }
 

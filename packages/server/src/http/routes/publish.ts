@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { HeraldError, isValidChannel, type PublishInput } from '@herald/protocol';
+import { HeraldError, type PublishInput } from '@herald/protocol';
+import { assertChannel } from '../channels.js';
 import type { AppContext } from '../context.js';
 import { eventInputProperties } from '../schemas.js';
 
@@ -12,12 +13,6 @@ function idempotencyKeyOf(request: FastifyRequest): string | undefined {
     throw new HeraldError('bad_request', `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_MAX} characters.`);
   }
   return key;
-}
-
-export function assertChannel(channel: unknown): asserts channel is string {
-  if (!isValidChannel(channel)) {
-    throw new HeraldError('invalid_channel', `Invalid channel name ${JSON.stringify(channel)}: names match [A-Za-z0-9_.:-]{1,128}.`);
-  }
 }
 
 export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { HeraldError, type ChannelPage, type HeraldEvent, type MultiChannelPage } from '@herald/protocol';
+import { type ChannelPage, type HeraldEvent, type MultiChannelPage } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
-import { assertChannel } from '../../http/routes/publish.js';
+import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import type { ReadResult } from '../../store/types.js';
 import type { Wait } from './long-poll.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
@@ -52,12 +52,6 @@ function interleave(
     heads[pick]! += 1;
   }
   return { ordered, taken };
-}
-
-function channelsOf(query: unknown): string[] {
-  const raw = (query as { channel?: unknown }).channel;
-  const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-  return [...new Set(list.map(String))];
 }
 
 export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -115,17 +109,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
           },
         },
       },
-      onRequest: async (request) => {
-        const channels = channelsOf(request.query);
-        if (channels.length === 0) throw new HeraldError('bad_request', 'Name at least one channel: ?channel=a&channel=b.');
-        if (channels.length > limits.channelsPerRequest) {
-          throw new HeraldError('bad_request', `At most ${limits.channelsPerRequest} channels per request.`);
-        }
-        for (const channel of channels) {
-          assertChannel(channel);
-          ctx.access.assertRead(request.principal, channel);
-        }
-      },
+      onRequest: async (request) => assertReadableChannels(ctx, request),
     },
     async (request, reply): Promise<MultiChannelPage> => {
       const channels = channelsOf(request.query);

@@ -1,0 +1,125 @@
+import type { GapInfo, HeraldEvent } from '@herald/protocol';
+import type { EventLog } from '../log/event-log.js';
+import type { ChannelState } from '../store/types.js';
+
+export interface FeedSink {
+  /** Called for every event exactly once, in seq order. */
+  event(event: HeraldEvent): void;
+  gap(gap: GapInfo): void;
+  /** While replaying a backlog, the feed waits on this before reading the next page. */
+  drained?(): Promise<void> | undefined;
+  /** The log could not be read; the sink should end the subscription. */
+  failed(error: unknown): void;
+}
+
+const PAGE_SIZE = 500;
+/** Live events held while a backlog replays; past this they are dropped and re-read from the log. */
+const MAX_PENDING = 1000;
+
+/**
+ * One subscriber's view of one channel: the backlog after its position from
+ * the log, then live events from the bus, with no gap and no duplicate at
+ * the seam. The bus only says "there is news"; whenever its events do not
+ * follow on from the position, the feed reads the log to fill the hole.
+ * Every push transport (SSE, WebSocket) uses this.
+ */
+export class ChannelFeed {
+  /** The seq of the last event handed to the sink (or skipped past by a gap). */
+  position = 0;
+  epoch = '';
+  private pending: HeraldEvent[] = [];
+  private overflowed = false;
+  private catchingUp = true;
+  private stopped = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly log: EventLog,
+    readonly channel: string,
+    private readonly sink: FeedSink,
+  ) {
+    // Listen before reading anything, so no append can fall between the read and the live stream.
+    this.unsubscribe = log.bus.subscribe(channel, (events) => this.onLive(events));
+  }
+
+  /**
+   * Sets the starting position: `after`, or the channel's head when undefined
+   * (live only). Live events are held until `replay()`.
+   */
+  async open(after: number | undefined): Promise<ChannelState> {
+    const state = await this.log.store.head(this.channel);
+    this.epoch = state.epoch;
+    this.position = after ?? state.head;
+    return state;
+  }
+
+  /** Sends the backlog, then switches to live delivery. */
+  replay(): Promise<void> {
+    return this.catchUp();
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe();
+    this.pending = [];
+  }
+
+  private onLive(events: readonly HeraldEvent[]): void {
+    if (this.stopped) return;
+    if (this.catchingUp) {
+      if (this.pending.length + events.length > MAX_PENDING) {
+        this.pending = [];
+        this.overflowed = true;
+      } else {
+        this.pending.push(...events);
+      }
+      return;
+    }
+    if (!this.deliverInOrder(events)) void this.catchUp();
+  }
+
+  /** Delivers what follows on from the position; false when there is a hole to fill from the log. */
+  private deliverInOrder(events: readonly HeraldEvent[]): boolean {
+    for (const event of events) {
+      if (this.stopped) return true;
+      if (event.seq <= this.position) continue;
+      if (event.seq !== this.position + 1) return false;
+      this.position = event.seq;
+      this.sink.event(event);
+    }
+    return true;
+  }
+
+  private async catchUp(): Promise<void> {
+    this.catchingUp = true;
+    try {
+      while (!this.stopped) {
+        const page = await this.log.read(this.channel, this.position, PAGE_SIZE);
+        if (this.stopped) return;
+        this.epoch = page.epoch;
+        if (page.truncated) {
+          const gap = { channel: this.channel, after: this.position, oldest: page.trimmed + 1 };
+          // Past the gap before telling the sink, so a cursor it reads already skips the lost events.
+          this.position = page.trimmed;
+          this.sink.gap(gap);
+        }
+        if (!this.deliverInOrder(page.events)) continue;
+        const waiting = this.sink.drained?.();
+        if (waiting) await waiting;
+        if (page.events.length === PAGE_SIZE) continue;
+        const held = this.pending;
+        this.pending = [];
+        if (this.overflowed) {
+          this.overflowed = false;
+          continue;
+        }
+        if (this.deliverInOrder(held)) return;
+      }
+    } catch (error) {
+      if (!this.stopped) this.sink.failed(error);
+    } finally {
+      this.catchingUp = false;
+    }
+  }
+}

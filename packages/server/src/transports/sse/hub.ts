@@ -1,0 +1,34 @@
+import type { SseStream } from './stream.js';
+
+/**
+ * Every open SSE stream. One timer pings them all (one shared buffer, no timer
+ * per connection), and shutdown ends them all with a `close` event.
+ */
+export class SseHub {
+  private readonly streams = new Set<SseStream>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(heartbeatSeconds: number) {
+    this.timer = setInterval(() => {
+      for (const stream of this.streams) stream.ping();
+    }, heartbeatSeconds * 1000);
+    this.timer.unref();
+  }
+
+  add(stream: SseStream): void {
+    this.streams.add(stream);
+  }
+
+  remove(stream: SseStream): void {
+    this.streams.delete(stream);
+  }
+
+  get size(): number {
+    return this.streams.size;
+  }
+
+  closeAll(reason: string): void {
+    clearInterval(this.timer);
+    for (const stream of [...this.streams]) stream.end(reason);
+  }
+}

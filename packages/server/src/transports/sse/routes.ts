@@ -1,0 +1,123 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HeraldError, type HeraldEvent } from '@herald/protocol';
+import type { AppContext } from '../../http/context.js';
+import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
+import { ChannelFeed } from '../feed.js';
+import { sseData, sseSingleChannelFrame } from '../frames.js';
+import { decodeCursor, encodeCursor } from '../poll/cursor.js';
+import { SseStream } from './stream.js';
+
+interface StreamQuery {
+  after?: string;
+  lastEventId?: string;
+}
+
+/**
+ * Where to resume: the `Last-Event-ID` header a browser sends on reconnect,
+ * else `?lastEventId=` or `?after=` (EventSource cannot set headers). None
+ * means live only.
+ */
+function resumeToken(request: FastifyRequest<{ Querystring: StreamQuery }>): string | undefined {
+  const header = request.headers['last-event-id'];
+  if (typeof header === 'string' && header !== '') return header;
+  return request.query.lastEventId ?? request.query.after;
+}
+
+function parseSeq(token: string | undefined): number | undefined {
+  if (token === undefined || token === '') return undefined;
+  if (!/^\d{1,15}$/.test(token)) throw new HeraldError('invalid_cursor', `Cannot resume from ${JSON.stringify(token)}: expected a seq.`);
+  return Number(token);
+}
+
+export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { config, sse } = ctx;
+
+  function open(reply: FastifyReply): SseStream {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      ...(reply.getHeaders() as Record<string, string>),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    res.socket?.setNoDelay(true);
+    const stream = new SseStream(res, config.limits.sendBufferBytes, reply.log, (s) => sse.remove(s));
+    stream.write(`retry: ${config.sse.retry}\n\n`);
+    sse.add(stream);
+    return stream;
+  }
+
+  /** Runs the feeds until the stream closes; failures end the stream, so the client reconnects and resumes. */
+  function run(stream: SseStream, feeds: ChannelFeed[], starts: Array<number | undefined>, reply: FastifyReply): void {
+    stream.res.once('close', () => feeds.forEach((f) => f.stop()));
+    void (async () => {
+      try {
+        await Promise.all(feeds.map((feed, i) => feed.open(starts[i])));
+        for (const feed of feeds) await feed.replay();
+      } catch (err) {
+        reply.log.error({ err }, 'SSE stream failed');
+        stream.res.destroy();
+      }
+    })();
+  }
+
+  app.get<{ Params: { channel: string }; Querystring: StreamQuery }>(
+    '/v1/channels/:channel/stream',
+    {
+      onRequest: async (request) => {
+        assertChannel(request.params.channel);
+        ctx.access.assertRead(request.principal, request.params.channel);
+      },
+    },
+    async (request, reply) => {
+      const after = parseSeq(resumeToken(request));
+      const stream = open(reply);
+      const fail = (err: unknown) => {
+        reply.log.error({ err }, 'SSE feed failed');
+        stream.res.destroy();
+      };
+      const feed = new ChannelFeed(ctx.log, request.params.channel, {
+        event: (event) => stream.write(sseSingleChannelFrame(event)),
+        gap: (gap) => stream.write(`id: ${gap.oldest - 1}\nevent: gap\ndata: ${JSON.stringify(gap)}\n\n`),
+        drained: () => stream.drained(),
+        failed: fail,
+      });
+      run(stream, [feed], [after], reply);
+    },
+  );
+
+  app.get<{ Querystring: StreamQuery & { cursor?: string } }>(
+    '/v1/stream',
+    {
+      onRequest: async (request) => assertReadableChannels(ctx, request),
+    },
+    async (request, reply) => {
+      const channels = channelsOf(request.query);
+      const token = resumeToken(request) ?? request.query.cursor;
+      const positions = decodeCursor(token);
+      const stream = open(reply);
+      const feeds: ChannelFeed[] = [];
+      // The id of a multi-channel stream is the cursor of every channel, so one Last-Event-ID resumes them all.
+      const idLine = () => `id: ${encodeCursor(new Map(feeds.map((f) => [f.channel, f.position])))}\n`;
+      for (const channel of channels) {
+        feeds.push(
+          new ChannelFeed(ctx.log, channel, {
+            event: (event: HeraldEvent) => {
+              stream.write(idLine());
+              stream.write(sseData(event));
+            },
+            gap: (gap) => stream.write(`${idLine()}event: gap\ndata: ${JSON.stringify(gap)}\n\n`),
+            drained: () => stream.drained(),
+            failed: (err) => {
+              reply.log.error({ err }, 'SSE feed failed');
+              stream.res.destroy();
+            },
+          }),
+        );
+      }
+      run(stream, feeds, channels.map((c) => positions.get(c)), reply);
+    },
+  );
+}

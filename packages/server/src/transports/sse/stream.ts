@@ -1,0 +1,67 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyBaseLogger } from 'fastify';
+
+const PING = Buffer.from(': ping\n\n');
+
+/**
+ * One open `text/event-stream` response. Writes are refused past the send
+ * buffer bound: the client is dropped rather than let server memory grow.
+ */
+export class SseStream {
+  closed = false;
+  private drainWaiter: Promise<void> | undefined;
+
+  constructor(
+    readonly res: ServerResponse,
+    private readonly maxBuffered: number,
+    private readonly logger: FastifyBaseLogger,
+    private readonly onClosed: (stream: SseStream) => void,
+  ) {
+    res.once('close', () => this.finish());
+  }
+
+  write(chunk: Buffer | string): void {
+    if (this.closed) return;
+    if (this.res.writableLength + chunk.length > this.maxBuffered) {
+      this.logger.warn({ buffered: this.res.writableLength }, 'SSE client too slow: dropping it');
+      this.res.destroy();
+      this.finish();
+      return;
+    }
+    this.res.write(chunk);
+  }
+
+  /** Resolves once the socket has flushed, or undefined when it need not wait. */
+  drained(): Promise<void> | undefined {
+    if (this.closed || this.res.writableLength < this.maxBuffered / 2) return undefined;
+    this.drainWaiter ??= new Promise<void>((resolve) => {
+      const done = () => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        this.drainWaiter = undefined;
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
+    return this.drainWaiter;
+  }
+
+  ping(): void {
+    this.write(PING);
+  }
+
+  /** A named `close` event, then the end of the response: sent before a planned shutdown. */
+  end(reason: string): void {
+    if (this.closed) return;
+    this.write(`event: close\ndata: ${JSON.stringify({ reason })}\n\n`);
+    this.res.end();
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClosed(this);
+  }
+}

@@ -1,0 +1,103 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { FastifyBaseLogger } from 'fastify';
+import { CloseCodes, HeraldError } from '@herald/protocol';
+import type { AppContext } from '../../http/context.js';
+import { credentialFrom } from '../../http/authenticate.js';
+import { originAllowed } from '../../http/cors.js';
+import type { Principal } from '../../auth/principal.js';
+import { WsSession } from './session.js';
+
+export const WS_PATH = '/v1/ws';
+
+function refuse(socket: Duplex, status: number, error: HeraldError): void {
+  const body = JSON.stringify(error.toJSON());
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Service Unavailable'}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * `GET /v1/ws`: the WebSocket transport, on the same port as the HTTP API.
+ * `ws` does the protocol (RFC 6455); this owns the upgrade, the heartbeat and
+ * the sessions.
+ */
+export class WsGateway {
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<WsSession>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private closing = false;
+
+  constructor(
+    server: Server,
+    private readonly ctx: AppContext,
+    private readonly logger: FastifyBaseLogger,
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: ctx.config.ws.maxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    server.on('upgrade', (req, socket, head) => void this.onUpgrade(req, socket, head));
+    // One timer for every socket: ping, and drop those that missed two pongs.
+    this.heartbeat = setInterval(() => {
+      for (const session of this.sessions) {
+        if (session.missedPongs >= 2) {
+          logger.info('websocket missed two pongs: dropping it');
+          session.ws.terminate();
+          continue;
+        }
+        session.missedPongs += 1;
+        session.ws.ping();
+      }
+    }, ctx.config.ws.heartbeat * 1000);
+    this.heartbeat.unref();
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', (err) => this.logger.debug({ err }, 'upgrade socket error'));
+    const url = new URL(req.url ?? '/', 'http://herald.invalid');
+    if (url.pathname !== WS_PATH) return refuse(socket, 404, new HeraldError('not_found', `No WebSocket endpoint at ${url.pathname}.`));
+    if (this.closing) return refuse(socket, 503, new HeraldError('unavailable', 'The server is shutting down.'));
+    const origin = req.headers.origin;
+    if (origin !== undefined && !originAllowed(origin, this.ctx.config.cors.origins)) {
+      return refuse(socket, 403, new HeraldError('forbidden', `Origin ${origin} is not allowed.`));
+    }
+    let principal: Principal | undefined;
+    let authFailed = false;
+    try {
+      principal = await this.ctx.auth.authenticate(credentialFrom(req.headers, Object.fromEntries(url.searchParams)));
+    } catch {
+      authFailed = true;
+    }
+    // Upgrade even when the credential is bad: a browser sees a close code (1008), never an HTTP status.
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (authFailed) {
+        ws.close(CloseCodes.policyViolation, 'invalid credential');
+        return;
+      }
+      const session = new WsSession(ws, this.ctx, this.logger, principal);
+      this.sessions.add(session);
+      ws.once('close', () => this.sessions.delete(session));
+    });
+  }
+
+  /** Drains and closes every socket with 1001, then forcibly ends any that do not finish the close handshake. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.heartbeat);
+    const sessions = [...this.sessions];
+    await Promise.all(sessions.map((s) => s.drainAndClose(2000)));
+    const deadline = Date.now() + 2000;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    for (const s of this.sessions) s.ws.terminate();
+    this.wss.close();
+  }
+}

@@ -1,0 +1,61 @@
+import { EVENT_ID_PATTERN, HeraldError, isValidChannel, type ClientOp } from '@herald/protocol';
+
+const REF_MAX = 128;
+
+function optionalString(value: unknown, name: string, max: number): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
+    throw new HeraldError('bad_request', `\`${name}\` must be a string of 1 to ${max} characters.`);
+  }
+  return value;
+}
+
+function channelOf(frame: Record<string, unknown>): string {
+  if (!isValidChannel(frame.channel)) {
+    throw new HeraldError('invalid_channel', `Invalid channel name ${JSON.stringify(frame.channel)}.`);
+  }
+  return frame.channel;
+}
+
+/** Validates one client frame; throws a HeraldError with a stable code for anything else. */
+export function parseClientOp(text: string): ClientOp {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    throw new HeraldError('invalid_json', 'Frames are JSON text.');
+  }
+  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+    throw new HeraldError('bad_request', 'A frame is a JSON object with an `op` field.');
+  }
+  const f = frame as Record<string, unknown>;
+  const ref = optionalString(f.ref, 'ref', REF_MAX);
+  switch (f.op) {
+    case 'auth': {
+      const token = optionalString(f.token, 'token', 8192);
+      if (token === undefined) throw new HeraldError('bad_request', '`auth` needs a `token`.');
+      return { op: 'auth', token };
+    }
+    case 'subscribe': {
+      const after = f.after;
+      if (after !== undefined && !(Number.isSafeInteger(after) && (after as number) >= 0)) {
+        throw new HeraldError('bad_request', '`after` must be a seq (an integer ≥ 0).');
+      }
+      return { op: 'subscribe', channel: channelOf(f), ...(after === undefined ? {} : { after: after as number }), ...(ref ? { ref } : {}) };
+    }
+    case 'unsubscribe':
+      return { op: 'unsubscribe', channel: channelOf(f), ...(ref ? { ref } : {}) };
+    case 'publish': {
+      if (ref === undefined) throw new HeraldError('bad_request', '`publish` needs a `ref` to acknowledge.');
+      if (!('data' in f)) throw new HeraldError('bad_request', '`publish` needs `data`.');
+      const type = optionalString(f.type, 'type', 128);
+      const id = optionalString(f.id, 'id', 128);
+      if (id !== undefined && !EVENT_ID_PATTERN.test(id)) throw new HeraldError('bad_request', '`id` must match [A-Za-z0-9_.:-]{1,128}.');
+      return { op: 'publish', channel: channelOf(f), data: f.data, ref, ...(type ? { type } : {}), ...(id ? { id } : {}) };
+    }
+    case 'ping':
+      return { op: 'ping' };
+    default:
+      throw new HeraldError('bad_request', `Unknown op ${JSON.stringify(f.op)}.`);
+  }
+}

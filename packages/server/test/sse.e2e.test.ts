@@ -1,0 +1,191 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventSource } from 'eventsource';
+import { ADMIN_KEY, startTestServer, type TestServer, sleep, until } from './helpers.js';
+
+/** Reads a raw SSE response until `enough` says stop; returns the text. */
+async function readStream(url: string, init: RequestInit, enough: (text: string) => boolean): Promise<{ res: Response; text: string }> {
+  const controller = new AbortController();
+  const res = await fetch(url, { ...init, signal: controller.signal });
+  let text = '';
+  if (res.body) {
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    const timer = setTimeout(() => controller.abort(), 5000);
+    try {
+      while (!enough(text)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+    } catch {
+      // aborted
+    } finally {
+      clearTimeout(timer);
+      controller.abort();
+    }
+  }
+  return { res, text };
+}
+
+describe('Server-Sent Events', () => {
+  const servers: TestServer[] = [];
+  after(async () => {
+    for (const s of servers) await s.stop();
+  });
+  const start = async (settings: Record<string, unknown> = {}, dir?: string) => {
+    const s = await startTestServer(settings, dir);
+    servers.push(s);
+    return s;
+  };
+
+  it('follows the spec: headers, retry first, id and data per event, no event name', async () => {
+    const h = await start({ sse: { retry: 1234 } });
+    await h.call('POST', '/v1/channels/plain/events', { body: { type: 'greeting', data: { hello: 'world' } } });
+    const { res, text } = await readStream(`${h.url}/v1/channels/plain/stream?after=0`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }, (t) => t.includes('data:'));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.equal(res.headers.get('x-accel-buffering'), 'no');
+    assert.ok(text.startsWith('retry: 1234\n\n'), text);
+    const frame = text.split('\n\n')[1]!;
+    const [idLine, dataLine, ...rest] = frame.split('\n');
+    assert.equal(idLine, 'id: 1');
+    assert.deepEqual(rest, []);
+    const event = JSON.parse(dataLine!.slice('data: '.length));
+    assert.equal(event.type, 'greeting');
+    assert.deepEqual(event.data, { hello: 'world' });
+  });
+
+  it('sends a heartbeat comment', async () => {
+    const h = await start({ sse: { heartbeat: 0.05 } });
+    const { text } = await readStream(`${h.url}/v1/channels/quiet/stream?token=${ADMIN_KEY}`, {}, (t) => t.includes(': ping\n\n'));
+    assert.ok(text.includes(': ping\n\n'));
+  });
+
+  it('refuses with a JSON 401 or 403, which ends EventSource retries', async () => {
+    const h = await start();
+    const none = await fetch(`${h.url}/v1/channels/private/stream`);
+    assert.equal(none.status, 401);
+    assert.equal(((await none.json()) as any).error.code, 'unauthorized');
+    const key = await h.createKey(['subscribe'], ['other']);
+    const notCovered = await fetch(`${h.url}/v1/channels/private/stream?token=${key}`);
+    assert.equal(notCovered.status, 403);
+    assert.equal(((await notCovered.json()) as any).error.code, 'forbidden');
+    const badCursor = await fetch(`${h.url}/v1/channels/private/stream?token=${ADMIN_KEY}&lastEventId=abc`);
+    assert.equal(badCursor.status, 400);
+  });
+
+  it('accepts the credential as a cookie', async () => {
+    const h = await start();
+    await h.call('POST', '/v1/channels/cookie/events', { body: { data: 1 } });
+    const { res, text } = await readStream(`${h.url}/v1/channels/cookie/stream?after=0`, { headers: { cookie: `other=1; herald_token=${ADMIN_KEY}` } }, (t) => t.includes('data:'));
+    assert.equal(res.status, 200);
+    assert.ok(text.includes('"data":1'));
+  });
+
+  it('resumes an EventSource with Last-Event-ID across a server restart: no gap, no duplicate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-sse-restart-'));
+    try {
+      let h = await startTestServer({ sse: { retry: 200 } }, dir);
+      const port = new URL(h.url).port;
+      for (let i = 1; i <= 3; i++) await h.call('POST', '/v1/channels/resume/events', { body: { data: i } });
+
+      const seen: number[] = [];
+      const ids: string[] = [];
+      let closes = 0;
+      const es = new EventSource(`${h.url}/v1/channels/resume/stream?after=1&token=${ADMIN_KEY}`);
+      es.onmessage = (message) => {
+        seen.push(JSON.parse(message.data).data);
+        ids.push(message.lastEventId);
+      };
+      es.addEventListener('close', () => closes++);
+      try {
+        await until(() => seen.length === 2, 5000, 'backlog');
+        await h.call('POST', '/v1/channels/resume/events', { body: { data: 4 } });
+        await until(() => seen.length === 3, 5000, 'live event');
+
+        await h.stop(); // sends `event: close`, then ends the stream
+        h = await startTestServer({ port: Number(port), sse: { retry: 200 } }, dir);
+        // Published while the client is still away: it must come from the log on reconnect.
+        await h.call('POST', '/v1/channels/resume/events', { body: { data: 5 } });
+        await until(() => seen.length === 4, 5000, 'replay after restart');
+        await h.call('POST', '/v1/channels/resume/events', { body: { data: 6 } });
+        await until(() => seen.length === 5, 5000, 'live after restart');
+        assert.deepEqual(seen, [2, 3, 4, 5, 6]);
+        assert.deepEqual(ids, ['2', '3', '4', '5', '6']);
+        assert.equal(closes, 1);
+      } finally {
+        es.close();
+        await h.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('sends a gap event after a trim, then the events that remain', async () => {
+    const h = await start({ retention: { maxEvents: 2 } });
+    for (let i = 1; i <= 5; i++) await h.call('POST', '/v1/channels/trimmed/events', { body: { data: i } });
+    await h.trimmer.runOnce();
+    const es = new EventSource(`${h.url}/v1/channels/trimmed/stream?after=1&token=${ADMIN_KEY}`);
+    const log: string[] = [];
+    es.addEventListener('gap', (m) => log.push(`gap ${m.data} id=${m.lastEventId}`));
+    es.onmessage = (m) => log.push(`event ${JSON.parse(m.data).seq}`);
+    try {
+      await until(() => log.length === 3);
+      assert.deepEqual(log, ['gap {"channel":"trimmed","after":1,"oldest":4} id=3', 'event 4', 'event 5']);
+    } finally {
+      es.close();
+    }
+  });
+
+  it('streams several channels with one resumable cursor as the event id', async () => {
+    const h = await start();
+    await h.call('POST', '/v1/channels/s1/events', { body: { data: 'a1' } });
+    const url = `${h.url}/v1/stream?channel=s1&channel=s2&token=${ADMIN_KEY}`;
+    const first = new EventSource(`${url}&cursor=`);
+    const seen: string[] = [];
+    let lastId = '';
+    first.onmessage = (m) => {
+      seen.push(JSON.parse(m.data).data);
+      lastId = m.lastEventId;
+    };
+    await sleep(200);
+    await h.call('POST', '/v1/channels/s2/events', { body: { data: 'b1' } });
+    await h.call('POST', '/v1/channels/s1/events', { body: { data: 'a2' } });
+    await until(() => seen.length === 2);
+    first.close();
+    assert.deepEqual(seen, ['b1', 'a2'], 'without a cursor the stream starts live');
+    await h.call('POST', '/v1/channels/s2/events', { body: { data: 'b2' } });
+    const resumed = new EventSource(`${url}&lastEventId=${lastId}`);
+    const more: string[] = [];
+    resumed.onmessage = (m) => more.push(JSON.parse(m.data).data);
+    try {
+      await until(() => more.length === 1);
+      await sleep(100);
+      assert.deepEqual(more, ['b2']);
+    } finally {
+      resumed.close();
+    }
+  });
+
+  it('applies the allowed CORS origins to the API and to streams', async () => {
+    const h = await start({ cors: { origins: ['http://app.example'] }, channels: { public: ['pub'] } });
+    const allowed = await fetch(`${h.url}/v1/channels/pub/events`, { headers: { origin: 'http://app.example' } });
+    assert.equal(allowed.headers.get('access-control-allow-origin'), 'http://app.example');
+    const other = await fetch(`${h.url}/v1/channels/pub/events`, { headers: { origin: 'http://evil.example' } });
+    assert.equal(other.headers.get('access-control-allow-origin'), null);
+    const { res } = await readStream(`${h.url}/v1/channels/pub/stream`, { headers: { origin: 'http://app.example' } }, (t) => t.includes('retry'));
+    assert.equal(res.headers.get('access-control-allow-origin'), 'http://app.example');
+    const preflight = await fetch(`${h.url}/v1/channels/pub/events`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), 'http://app.example');
+  });
+});

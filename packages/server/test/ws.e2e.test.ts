@@ -1,0 +1,218 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocket, type ClientOptions } from 'ws';
+import { ADMIN_KEY, startTestServer, type TestServer, sleep, until } from './helpers.js';
+
+/** A test client: every frame it receives, and how it closed. */
+class Client {
+  readonly frames: any[] = [];
+  closed: { code: number; reason: string } | undefined;
+  readonly ws: WebSocket;
+  readonly opened: Promise<void>;
+
+  constructor(url: string, options: ClientOptions = {}) {
+    this.ws = new WebSocket(url, options);
+    this.ws.on('message', (data) => this.frames.push(JSON.parse(data.toString())));
+    this.ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
+    this.ws.on('error', () => {});
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      this.ws.once('error', reject);
+    });
+  }
+
+  send(op: unknown): void {
+    this.ws.send(JSON.stringify(op));
+  }
+
+  ops(name: string): any[] {
+    return this.frames.filter((f) => f.op === name);
+  }
+
+  async next(name: string, count = 1, timeoutMs = 5000): Promise<any[]> {
+    await until(() => this.ops(name).length >= count, timeoutMs, `${count} × ${name}`);
+    return this.ops(name);
+  }
+
+  async closedWith(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
+    await until(() => this.closed !== undefined, timeoutMs, 'close');
+    return this.closed!;
+  }
+}
+
+describe('WebSockets', () => {
+  const servers: TestServer[] = [];
+  const clients: Client[] = [];
+  after(async () => {
+    for (const c of clients) c.ws.terminate();
+    for (const s of servers) await s.stop();
+  });
+  const start = async (settings: Record<string, unknown> = {}) => {
+    const s = await startTestServer(settings);
+    servers.push(s);
+    return s;
+  };
+  const connect = (h: TestServer, query = `?token=${ADMIN_KEY}`, options: ClientOptions = {}) => {
+    const c = new Client(`${h.url.replace('http', 'ws')}/v1/ws${query}`, options);
+    clients.push(c);
+    return c;
+  };
+
+  it('delivers the backlog after `after`, then live events, in order', async () => {
+    const h = await start();
+    for (let i = 1; i <= 3; i++) await h.call('POST', '/v1/channels/feed/events', { body: { data: i } });
+    const c = connect(h);
+    await c.opened;
+    c.send({ op: 'subscribe', channel: 'feed', after: 1, ref: 's1' });
+    const [subscribed] = await c.next('subscribed');
+    assert.equal(subscribed.channel, 'feed');
+    assert.equal(subscribed.ref, 's1');
+    assert.equal(subscribed.seq, 3);
+    assert.equal(typeof subscribed.epoch, 'string');
+    await c.next('event', 2);
+    for (let i = 4; i <= 6; i++) await h.call('POST', '/v1/channels/feed/events', { body: { data: i } });
+    const events = await c.next('event', 5);
+    assert.deepEqual(events.map((e) => [e.seq, e.data]), [[2, 2], [3, 3], [4, 4], [5, 5], [6, 6]]);
+    assert.ok(events.every((e) => e.channel === 'feed' && e.type === 'message' && e.id.startsWith('evt_') && e.time));
+    assert.equal(c.frames.indexOf(subscribed), 0, 'subscribed comes before the backlog');
+  });
+
+  it('acknowledges a publish once it is durable, and fans it out', async () => {
+    const h = await start();
+    const listener = connect(h);
+    const publisher = connect(h);
+    await Promise.all([listener.opened, publisher.opened]);
+    listener.send({ op: 'subscribe', channel: 'chat' });
+    await listener.next('subscribed');
+    publisher.send({ op: 'publish', channel: 'chat', type: 'said', data: { text: 'hi' }, ref: 'p1' });
+    const [ack] = await publisher.next('ack');
+    assert.equal(ack.ref, 'p1');
+    assert.equal(ack.seq, 1);
+    const [event] = await listener.next('event');
+    assert.equal(event.id, ack.id);
+    assert.deepEqual(event.data, { text: 'hi' });
+    const polled = await h.call('GET', '/v1/channels/chat/events');
+    assert.equal(polled.body.events[0].id, ack.id);
+    publisher.send({ op: 'ping' });
+    await publisher.next('pong');
+    publisher.send({ op: 'publish', channel: 'bad name', data: 1, ref: 'p2' });
+    publisher.ws.send('not json');
+    const errors = await publisher.next('error', 2);
+    assert.deepEqual(errors.map((e) => e.code).sort(), ['invalid_channel', 'invalid_json']);
+  });
+
+  it('sends a gap when history after `after` was trimmed', async () => {
+    const h = await start({ retention: { maxEvents: 2 } });
+    for (let i = 1; i <= 5; i++) await h.call('POST', '/v1/channels/old/events', { body: { data: i } });
+    await h.trimmer.runOnce();
+    const c = connect(h);
+    await c.opened;
+    c.send({ op: 'subscribe', channel: 'old', after: 0 });
+    await c.next('event', 2);
+    const [gap] = c.ops('gap');
+    assert.deepEqual(gap, { op: 'gap', channel: 'old', after: 0, oldest: 4 });
+    assert.deepEqual(c.ops('event').map((e) => e.seq), [4, 5]);
+  });
+
+  it('refuses auth where it should: bad token 1008, no auth in time 1008, private channels, other origins', async () => {
+    const h = await start({ ws: { authTimeout: 0.3 }, channels: { public: ['open'] } });
+    const bad = connect(h, '?token=hk_wrong');
+    assert.equal((await bad.closedWith()).code, 1008);
+
+    const silent = connect(h, '');
+    await silent.opened;
+    assert.equal((await silent.closedWith()).code, 1008);
+
+    const badAuthOp = connect(h, '');
+    await badAuthOp.opened;
+    badAuthOp.send({ op: 'auth', token: 'nope' });
+    assert.equal((await badAuthOp.closedWith()).code, 1008);
+
+    const anonymous = connect(h, '');
+    await anonymous.opened;
+    anonymous.send({ op: 'subscribe', channel: 'secret', ref: 'r1' });
+    const [denied] = await anonymous.next('error');
+    assert.deepEqual([denied.ref, denied.code], ['r1', 'unauthorized']);
+    anonymous.send({ op: 'subscribe', channel: 'open' });
+    await anonymous.next('subscribed');
+    await sleep(500);
+    assert.equal(anonymous.closed, undefined, 'a public subscriber may stay anonymous');
+
+    const limited = connect(h, `?token=${await h.createKey(['subscribe'], ['mine:*'])}`);
+    await limited.opened;
+    limited.send({ op: 'subscribe', channel: 'theirs', ref: 'r2' });
+    limited.send({ op: 'publish', channel: 'mine:1', data: 1, ref: 'r3' });
+    const errors = await limited.next('error', 2);
+    assert.deepEqual(errors.map((e) => [e.ref, e.code]).sort(), [['r2', 'forbidden'], ['r3', 'forbidden']]);
+
+    const late = connect(h, '');
+    await late.opened;
+    late.send({ op: 'auth', token: ADMIN_KEY });
+    await late.next('authenticated');
+    late.send({ op: 'subscribe', channel: 'secret' });
+    await late.next('subscribed');
+
+    const foreign = connect(h, `?token=${ADMIN_KEY}`, { origin: 'http://evil.example' });
+    await assert.rejects(foreign.opened, /HTTP 403/);
+  });
+
+  it('checks the Origin against the allowed list', async () => {
+    const h = await start({ cors: { origins: ['http://app.example'] } });
+    const ok = connect(h, `?token=${ADMIN_KEY}`, { origin: 'http://app.example' });
+    await ok.opened;
+    const refused = connect(h, `?token=${ADMIN_KEY}`, { origin: 'http://other.example' });
+    await assert.rejects(refused.opened, /HTTP 403/);
+  });
+
+  it('closes an oversized client frame with 1009', async () => {
+    const h = await start({ ws: { maxMessageBytes: 2048 } });
+    const c = connect(h);
+    await c.opened;
+    c.send({ op: 'publish', channel: 'big', data: 'x'.repeat(4096), ref: 'r' });
+    assert.equal((await c.closedWith()).code, 1009);
+  });
+
+  it('drops a peer that stops answering pings', async () => {
+    const h = await start({ ws: { heartbeat: 0.1 } });
+    const dead = connect(h, `?token=${ADMIN_KEY}`, { autoPong: false });
+    const alive = connect(h);
+    await Promise.all([dead.opened, alive.opened]);
+    await until(() => h.ws.size === 2);
+    await dead.closedWith(3000);
+    await sleep(300);
+    assert.equal(alive.closed, undefined, 'a peer that answers pings stays');
+    assert.equal(h.ws.size, 1);
+  });
+
+  it('closes a slow consumer with 1013 at the bound while the others keep receiving', async () => {
+    const h = await start({ limits: { sendBufferBytes: 256 * 1024, bodyBytes: 4 * 1024 * 1024 } });
+    const slow = connect(h);
+    const fast = [connect(h), connect(h), connect(h)];
+    await Promise.all([slow.opened, ...fast.map((f) => f.opened)]);
+    for (const c of [slow, ...fast]) c.send({ op: 'subscribe', channel: 'firehose' });
+    await Promise.all([slow, ...fast].map((c) => c.next('subscribed')));
+    // Stop reading: the kernel buffers fill, then the server's send buffer.
+    (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const blob = 'x'.repeat(8 * 1024);
+    const batches = 20;
+    for (let b = 0; b < batches; b++) {
+      const events = Array.from({ length: 50 }, (_, i) => ({ channel: 'firehose', data: { b, i, blob } }));
+      assert.equal((await h.call('POST', '/v1/events', { body: { events } })).status, 201);
+    }
+    for (const f of fast) await f.next('event', batches * 50, 15_000);
+    for (const f of fast) assert.deepEqual(f.ops('event').map((e) => e.seq), Array.from({ length: batches * 50 }, (_, i) => i + 1));
+    (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    const closed = await slow.closedWith(10_000);
+    assert.equal(closed.code, 1013);
+    assert.ok(slow.ops('event').length < batches * 50, 'the slow client was cut off before the end');
+  });
+
+  it('drains and closes with 1001 on shutdown', async () => {
+    const h = await startTestServer();
+    const c = connect(h);
+    await c.opened;
+    await h.stop();
+    assert.equal((await c.closedWith()).code, 1001);
+  });
+});
