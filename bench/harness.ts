@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,10 +8,25 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BENCH_ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
+/** Node flags for measured servers: a SIGUSR2 handler that runs the GC, so memory readings hold live objects only. */
+const MEASURED = ['--expose-gc', '--import', join(ROOT, 'bench', 'gc-on-signal.js')];
+
 export interface Spawned {
   url: string;
   child: ChildProcess;
+  /** Runs a full GC in the server and returns its memory usage (see gc-on-signal.js). */
+  memory(): Promise<NodeJS.MemoryUsage>;
   stop(): Promise<void>;
+}
+
+function memoryProbe(child: ChildProcess, file: string): () => Promise<NodeJS.MemoryUsage> {
+  return async () => {
+    rmSync(file, { force: true });
+    child.kill('SIGUSR2');
+    for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 20));
+    return JSON.parse(readFileSync(file, 'utf8')) as NodeJS.MemoryUsage;
+  };
 }
 
 function waitForLine(stream: NodeJS.ReadableStream, pattern: RegExp, child: ChildProcess): Promise<string> {
@@ -35,8 +50,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
 /** The built Herald CLI in its own process, on a fresh data directory. */
 export async function spawnHerald(env: Record<string, string> = {}): Promise<Spawned> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
-  const child = spawn(process.execPath, [join(ROOT, 'bin/herald.js'), 'serve', '--port', '0', '--data', dir, '--log-level', 'warn'], {
-    env: { ...process.env, HERALD_ADMIN_KEY: BENCH_ADMIN_KEY, ...env },
+  const child = spawn(process.execPath, [...MEASURED, join(ROOT, 'bin/herald.js'), 'serve', '--port', '0', '--data', dir, '--log-level', 'warn'], {
+    env: { ...process.env, HERALD_ADMIN_KEY: BENCH_ADMIN_KEY, BENCH_MEM_FILE: join(dir, 'memory.json'), ...env },
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   const url = await waitForLine(child.stderr!, /^Herald is listening on (\S+)/, child);
@@ -44,6 +59,7 @@ export async function spawnHerald(env: Record<string, string> = {}): Promise<Spa
   return {
     url,
     child,
+    memory: memoryProbe(child, join(dir, 'memory.json')),
     async stop() {
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
@@ -53,9 +69,22 @@ export async function spawnHerald(env: Record<string, string> = {}): Promise<Spa
 
 /** A TypeScript baseline server from bench/, in its own process; it prints its URL first. */
 export async function spawnBaseline(script: string): Promise<Spawned> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', script)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const dir = mkdtempSync(join(tmpdir(), 'herald-baseline-'));
+  const memFile = join(dir, 'memory.json');
+  const child = spawn(process.execPath, [...MEASURED, '--import', 'tsx', join(ROOT, 'bench', script)], {
+    env: { ...process.env, BENCH_MEM_FILE: memFile },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const url = await waitForLine(child.stdout!, /^(http\S+)/, child);
-  return { url, child, stop: () => stopChild(child) };
+  return {
+    url,
+    child,
+    memory: memoryProbe(child, memFile),
+    async stop() {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });

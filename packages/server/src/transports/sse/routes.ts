@@ -43,24 +43,19 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       connection: 'keep-alive',
     });
     res.socket?.setNoDelay(true);
-    const stream = new SseStream(res, config.limits.sendBufferBytes, reply.log, (s) => sse.remove(s));
+    const stream = new SseStream(res, config.limits.sendBufferBytes, app.log, (s) => sse.remove(s));
     stream.write(`retry: ${config.sse.retry}\n\n`);
     sse.add(stream);
     return stream;
   }
 
-  /** Runs the feeds until the stream closes; failures end the stream, so the client reconnects and resumes. */
-  function run(stream: SseStream, feeds: ChannelFeed[], starts: Array<number | undefined>, reply: FastifyReply): void {
+  /** Replays then follows every feed until the stream closes. */
+  function run(stream: SseStream, feeds: ChannelFeed[], starts: Array<number | undefined>): void {
     stream.res.once('close', () => feeds.forEach((f) => f.stop()));
     void (async () => {
-      try {
-        await Promise.all(feeds.map((feed, i) => feed.open(starts[i])));
-        for (const feed of feeds) await feed.replay();
-      } catch (err) {
-        reply.log.error({ err }, 'SSE stream failed');
-        stream.res.destroy();
-      }
-    })();
+      await Promise.all(feeds.map((feed, i) => feed.open(starts[i])));
+      for (const feed of feeds) await feed.replay();
+    })().catch((err: unknown) => stream.fail(err));
   }
 
   app.get<{ Params: { channel: string }; Querystring: StreamQuery }>(
@@ -74,17 +69,13 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const after = parseSeq(resumeToken(request));
       const stream = open(reply);
-      const fail = (err: unknown) => {
-        reply.log.error({ err }, 'SSE feed failed');
-        stream.res.destroy();
-      };
       const feed = new ChannelFeed(ctx.log, request.params.channel, {
         event: (event) => stream.write(sseSingleChannelFrame(event)),
         gap: (gap) => stream.write(`id: ${gap.oldest - 1}\nevent: gap\ndata: ${JSON.stringify(gap)}\n\n`),
         drained: () => stream.drained(),
-        failed: fail,
+        failed: (err) => stream.fail(err),
       });
-      run(stream, [feed], [after], reply);
+      run(stream, [feed], [after]);
     },
   );
 
@@ -110,14 +101,11 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
             },
             gap: (gap) => stream.write(`${idLine()}event: gap\ndata: ${JSON.stringify(gap)}\n\n`),
             drained: () => stream.drained(),
-            failed: (err) => {
-              reply.log.error({ err }, 'SSE feed failed');
-              stream.res.destroy();
-            },
+            failed: (err) => stream.fail(err),
           }),
         );
       }
-      run(stream, feeds, channels.map((c) => positions.get(c)), reply);
+      run(stream, feeds, channels.map((c) => positions.get(c)));
     },
   );
 }

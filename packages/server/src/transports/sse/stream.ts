@@ -4,7 +4,9 @@ import type { FastifyBaseLogger } from 'fastify';
 const PING = Buffer.from(': ping\n\n');
 
 /**
- * One open `text/event-stream` response. Writes are refused past the send
+ * One open `text/event-stream` response. It holds the raw response and the
+ * shared logger only, never Fastify's request or reply, so an idle stream
+ * costs as little memory as Node's own objects allow. Writes are refused past the send
  * buffer bound: the client is dropped rather than let server memory grow.
  */
 export class SseStream {
@@ -45,6 +47,13 @@ export class SseStream {
       this.res.on('close', done);
     });
     return this.drainWaiter;
+  }
+
+  /** Something broke under the stream: log it and cut the connection, so the client reconnects and resumes. */
+  fail(err: unknown): void {
+    this.logger.error({ err }, 'SSE stream failed');
+    this.res.destroy();
+    this.finish();
   }
 
   ping(): void {
