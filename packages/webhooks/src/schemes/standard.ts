@@ -1,0 +1,86 @@
+import { createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
+import { decodeSignature, checkTimestamp, header, hmacSha256, requireHeader, sameBytes } from '../bytes.js';
+import { fail } from '../errors.js';
+import type { SchemeImpl } from '../types.js';
+
+// DER prefixes that wrap a raw 32-byte Ed25519 key as PKCS#8 (private) and SPKI (public) for node:crypto.
+const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
+
+type Key = { kind: 'hmac'; key: Buffer } | { kind: 'ed25519-private'; key: KeyObject } | { kind: 'ed25519-public'; key: KeyObject };
+
+function base64Key(text: string, prefix: string): Buffer {
+  const raw = text.slice(prefix.length);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw)) fail('invalid_secret', `A ${prefix} secret is base64 after its prefix.`);
+  return Buffer.from(raw, 'base64');
+}
+
+/** `whsec_` (HMAC), `whsk_` (Ed25519 secret key) or `whpk_` (Ed25519 public key), as the spec serializes them. */
+function parseKey(secret: string): Key {
+  if (secret.startsWith('whsk_')) {
+    const bytes = base64Key(secret, 'whsk_');
+    // 32 bytes is the seed; 64 is libsodium's seed followed by the public key.
+    if (bytes.length !== 32 && bytes.length !== 64) fail('invalid_secret', 'A whsk_ key holds 32 or 64 bytes.');
+    const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, bytes.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
+    return { kind: 'ed25519-private', key };
+  }
+  if (secret.startsWith('whpk_')) {
+    const bytes = base64Key(secret, 'whpk_');
+    if (bytes.length !== 32) fail('invalid_secret', 'A whpk_ key holds 32 bytes.');
+    return { kind: 'ed25519-public', key: createPublicKey({ key: Buffer.concat([SPKI_ED25519, bytes]), format: 'der', type: 'spki' }) };
+  }
+  // Like the reference libraries, a secret without the prefix is taken as plain base64.
+  const key = base64Key(secret, secret.startsWith('whsec_') ? 'whsec_' : '');
+  if (key.length === 0) fail('invalid_secret', 'The whsec_ secret is empty.');
+  return { kind: 'hmac', key };
+}
+
+function signedContent(id: string, timestamp: number | string, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${id}.${timestamp}.`), body]);
+}
+
+/** Standard Webhooks (standardwebhooks.com): `webhook-*` headers, also read under Svix's `svix-*` names. */
+export const standard: SchemeImpl = {
+  sign({ secrets, id, timestamp, body }) {
+    if (id.includes('.')) fail('invalid_secret', 'A Standard Webhooks id may not contain a full stop.');
+    const content = signedContent(id, timestamp, body);
+    const signatures = secrets.map((secret) => {
+      const key = parseKey(secret);
+      if (key.kind === 'hmac') return `v1,${hmacSha256(key.key, content).toString('base64')}`;
+      if (key.kind === 'ed25519-private') return `v1a,${edSign(null, content, key.key).toString('base64')}`;
+      return fail('invalid_secret', 'A whpk_ public key can verify but not sign.');
+    });
+    return { 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signatures.join(' ') };
+  },
+
+  verify({ secrets, headers, body, tolerance, now }) {
+    const svix = header(headers, 'webhook-id') === undefined && header(headers, 'svix-id') !== undefined;
+    const name = (suffix: string) => `${svix ? 'svix' : 'webhook'}-${suffix}`;
+    const id = requireHeader(headers, name('id'));
+    const timestampText = requireHeader(headers, name('timestamp'));
+    const signatureHeader = requireHeader(headers, name('signature'));
+    const timestamp = checkTimestamp(timestampText, now, tolerance);
+    const content = signedContent(id, timestampText, body);
+
+    const presented = signatureHeader.split(' ').filter(Boolean).map((entry) => {
+      const comma = entry.indexOf(',');
+      return comma < 0 ? { version: '', value: '' } : { version: entry.slice(0, comma), value: entry.slice(comma + 1) };
+    });
+    if (presented.every((p) => p.version === '')) fail('malformed_header', `${name('signature')} holds no version,signature pair.`);
+
+    for (const secret of secrets) {
+      const key = parseKey(secret);
+      if (key.kind === 'hmac') {
+        const expected = hmacSha256(key.key, content);
+        for (const p of presented) if (p.version === 'v1' && sameBytes(expected, decodeSignature(p.value, 'base64'))) return { id, timestamp };
+      } else {
+        const publicKey = key.kind === 'ed25519-public' ? key.key : createPublicKey(key.key);
+        for (const p of presented) {
+          const signature = p.version === 'v1a' ? decodeSignature(p.value, 'base64') : undefined;
+          if (signature?.length === 64 && edVerify(null, content, publicKey, signature)) return { id, timestamp };
+        }
+      }
+    }
+    return fail('no_matching_signature', 'No signature matched any of the secrets.');
+  },
+};
