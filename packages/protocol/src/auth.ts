@@ -25,3 +25,19 @@ export interface TokenClaims {
   channels: string[];
   publish?: string[];
 }
+
+export const PROVIDERS = ['stripe', 'github', 'shopify', 'slack', 'standard'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+/** An inbound webhook source as the admin API shows it: secrets are never echoed back. */
+export interface SourceInfo {
+  name: string;
+  provider: Provider;
+  channel: string;
+  /** Seconds of timestamp tolerance, for providers that sign one. */
+  tolerance: number;
+  /** How many secrets are active, and when the older ones stop being accepted. */
+  secrets: Array<{ prefix: string; expiresAt?: string }>;
+  createdAt: string;
+  stats: { accepted: number; duplicates: number; refused: number };
+}

@@ -38,12 +38,13 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   const log = new EventLog(storage.events, bus, (err) => logger.error({ err }, 'bus publish failed'));
   const { authenticator, generatedAdminKey } = await Authenticator.create(config, storage.keys, storage.settings);
   const longPoll = new LongPollHub(bus);
-  const trimmer = new RetentionTrimmer(storage.events, config.retention, (err) => logger.error({ err }, 'trim failed'));
+  const trimmer = new RetentionTrimmer(storage.events, config, (err) => logger.error({ err }, 'trim failed'));
   const sse = new SseHub(config.sse.heartbeat);
   const ctx = {
     config,
     log,
     keys: storage.keys,
+    sources: storage.sources,
     auth: authenticator,
     access: new AccessPolicy(config.channels.public),
     longPoll,

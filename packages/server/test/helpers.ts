@@ -1,4 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, fetch } from 'undici';
@@ -73,3 +76,38 @@ export async function until(condition: () => boolean, timeoutMs = 5000, what = '
     await sleep(10);
   }
 }
+
+export const BIN = fileURLToPath(new URL('../../../bin/herald.js', import.meta.url));
+export const CLI_ADMIN_KEY = 'cli-admin-key-0123456789abcdef';
+
+export interface Running {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns the built `herald` CLI and waits for its "listening" log line. */
+export async function spawnHerald(args: string[], env: Record<string, string> = {}): Promise<Running> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, HERALD_ADMIN_KEY: CLI_ADMIN_KEY, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    // The banner goes to stderr whatever the log level.
+    const lines = createInterface({ input: child.stderr! });
+    lines.on('line', (line) => {
+      const match = /^Herald is listening on (\S+)/.exec(line);
+      if (match) resolve(match[1]!);
+    });
+    void exited.then(({ code }) => reject(new Error(`herald exited with ${code}: ${stderr}`)));
+  });
+  child.stdout!.resume();
+  return { child, url, stderr: () => stderr, exited };
+}
+

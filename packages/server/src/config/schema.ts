@@ -80,6 +80,15 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    ingest: Type.Object(
+      {
+        /** Seconds a provider's event id is remembered for dedupe; Stripe retries for up to three days. */
+        dedupeWindow: Type.Number({ default: 3 * 86_400, exclusiveMinimum: 0 }),
+        /** Seconds of timestamp tolerance for new sources. */
+        tolerance: Type.Number({ default: 300, exclusiveMinimum: 0 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     retention: Type.Object(
       {
         maxEvents: Type.Integer({ default: 10_000, minimum: 1 }),

@@ -10,6 +10,9 @@ import { healthRoutes } from './routes/health.js';
 import { pollRoutes } from '../transports/poll/routes.js';
 import { sseRoutes } from '../transports/sse/routes.js';
 import { installCors } from './cors.js';
+import { ingestRoutes } from '../ingest/routes.js';
+import { sourceRoutes } from '../ingest/sources-api.js';
+import { IngestStats } from '../ingest/stats.js';
 
 /** The HTTP API: a small core, each concern a plugin-like function of its own. */
 export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
@@ -34,5 +37,8 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
   sseRoutes(app, ctx);
   keyRoutes(app, ctx);
   tokenRoutes(app, ctx);
+  const ingestStats = new IngestStats();
+  sourceRoutes(app, ctx, ingestStats);
+  ingestRoutes(app, ctx, ingestStats);
   return app;
 }

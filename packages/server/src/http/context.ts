@@ -1,6 +1,6 @@
 import type { HeraldConfig } from '../config/schema.js';
 import type { EventLog } from '../log/event-log.js';
-import type { KeyStore } from '../store/types.js';
+import type { KeyStore, SourceStore } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { AccessPolicy, Principal } from '../auth/principal.js';
 import type { LongPollHub } from '../transports/poll/long-poll.js';
@@ -11,6 +11,7 @@ export interface AppContext {
   config: HeraldConfig;
   log: EventLog;
   keys: KeyStore;
+  sources: SourceStore;
   auth: Authenticator;
   access: AccessPolicy;
   longPoll: LongPollHub;
@@ -19,6 +20,10 @@ export interface AppContext {
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route is authenticated by the sender's webhook signature, not by a Herald credential. */
+    signedByProvider?: boolean;
+  }
   interface FastifyRequest {
     /** The authenticated caller; undefined when no credential was sent. */
     principal: Principal | undefined;

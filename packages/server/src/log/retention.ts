@@ -16,11 +16,18 @@ export class RetentionTrimmer {
   private running: Promise<void> | undefined;
   private stopped = false;
 
+  private readonly config: RetentionConfig;
+  /** Publish idempotency keys and ingest dedupe ids share one table, so they expire at the longer window. */
+  private readonly idempotencyWindow: number;
+
   constructor(
     private readonly store: EventStore,
-    private readonly config: RetentionConfig,
+    config: Pick<HeraldConfig, 'retention' | 'ingest'>,
     private readonly onError: (error: unknown) => void,
-  ) {}
+  ) {
+    this.config = config.retention;
+    this.idempotencyWindow = Math.max(config.retention.maxAge, config.ingest.dedupeWindow);
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.runOnce(), this.config.trimInterval * 1000);
@@ -40,7 +47,7 @@ export class RetentionTrimmer {
       const policy: TrimPolicy = { maxEvents, olderThan: now - maxAge * 1000 };
       await this.store.trim(channel, policy);
     }
-    await this.store.expireIdempotencyKeys(now - this.config.maxAge * 1000);
+    await this.store.expireIdempotencyKeys(now - this.idempotencyWindow * 1000);
   }
 
   async stop(): Promise<void> {

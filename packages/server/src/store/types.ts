@@ -1,4 +1,4 @@
-import type { HeraldEvent, Scope } from '@herald/protocol';
+import type { HeraldEvent, Provider, Scope } from '@herald/protocol';
 
 /** An event ready to append: the log has already chosen its id, type and time. */
 export interface NewEvent {
@@ -92,6 +92,33 @@ export interface KeyStore {
   revoke(id: string, at: number): Promise<boolean>;
 }
 
+export interface SourceSecret {
+  secret: string;
+  /** Milliseconds since the epoch; absent for the current secret. */
+  expiresAt?: number | undefined;
+}
+
+export interface SourceRecord {
+  name: string;
+  provider: Provider;
+  /** The channel events are appended to. */
+  channel: string;
+  /** Seconds. */
+  tolerance: number;
+  /** Kept as given: verifying an HMAC needs the secret itself, not a hash of it. */
+  secrets: SourceSecret[];
+  createdAt: number;
+}
+
+export interface SourceStore {
+  /** False when a source of that name exists already. */
+  insert(record: SourceRecord): Promise<boolean>;
+  get(name: string): Promise<SourceRecord | undefined>;
+  list(): Promise<SourceRecord[]>;
+  setSecrets(name: string, secrets: SourceSecret[]): Promise<boolean>;
+  delete(name: string): Promise<boolean>;
+}
+
 /** Small server-wide values: the admin key hash, the generated token secret. */
 export interface SettingsStore {
   get(name: string): Promise<string | undefined>;
@@ -102,6 +129,7 @@ export interface SettingsStore {
 export interface Storage {
   events: EventStore;
   keys: KeyStore;
+  sources: SourceStore;
   settings: SettingsStore;
   close(): Promise<void>;
 }

@@ -6,6 +6,7 @@ import type { Storage } from '../types.js';
 import { migrate } from './schema.js';
 import { SqliteEventStore } from './event-store.js';
 import { SqliteKeyStore, SqliteSettingsStore } from './key-store.js';
+import { SqliteSourceStore } from './source-store.js';
 
 export interface SqliteOptions {
   /** A directory; the database is `herald.db` inside it. `:memory:` keeps nothing. */
@@ -37,6 +38,7 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
   return {
     events,
     keys: new SqliteKeyStore(db),
+    sources: new SqliteSourceStore(db),
     settings,
     async close() {
       await events.close();

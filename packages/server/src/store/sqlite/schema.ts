@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 /**
  * Channel names live once in `channels`; events refer to them by a small
@@ -38,6 +38,16 @@ const MIGRATIONS: Record<number, string> = {
       channels TEXT NOT NULL,
       created INTEGER NOT NULL,
       revoked INTEGER
+    ) WITHOUT ROWID;
+  `,
+  2: `
+    CREATE TABLE sources (
+      name TEXT PRIMARY KEY,
+      provider TEXT NOT NULL,
+      channel TEXT NOT NULL,
+      tolerance INTEGER NOT NULL,
+      secrets TEXT NOT NULL,
+      created INTEGER NOT NULL
     ) WITHOUT ROWID;
   `,
 };

@@ -1,0 +1,109 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { HeraldError, PROVIDERS, type Provider, type SourceInfo } from '@herald/protocol';
+import type { AppContext } from '../http/context.js';
+import { assertChannel } from '../http/channels.js';
+import type { SourceRecord, SourceSecret } from '../store/types.js';
+import type { IngestStats } from './stats.js';
+
+export const SOURCE_NAME = '^[A-Za-z0-9_.-]{1,64}$';
+const DAY = 86_400;
+
+/** Secrets that still verify at `now`: the current one, and older ones inside their grace period. */
+export function activeSecrets(record: SourceRecord, now = Date.now()): string[] {
+  return record.secrets.filter((s) => s.expiresAt === undefined || s.expiresAt > now).map((s) => s.secret);
+}
+
+function toInfo(record: SourceRecord, stats: IngestStats): SourceInfo {
+  const now = Date.now();
+  return {
+    name: record.name,
+    provider: record.provider,
+    channel: record.channel,
+    tolerance: record.tolerance,
+    secrets: record.secrets
+      .filter((s) => s.expiresAt === undefined || s.expiresAt > now)
+      .map((s) => ({ prefix: `${s.secret.slice(0, 8)}…`, ...(s.expiresAt === undefined ? {} : { expiresAt: new Date(s.expiresAt).toISOString() }) })),
+    createdAt: new Date(record.createdAt).toISOString(),
+    stats: { ...stats.of(record.name) },
+  };
+}
+
+const secretList = { type: 'array', minItems: 1, maxItems: 10, items: { type: 'string', minLength: 1, maxLength: 1024 } } as const;
+
+/** Admin API for inbound webhook sources: one per provider account, each with its secrets and channel. */
+export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: IngestStats): void {
+  const adminOnly = {
+    onRequest: async (request: FastifyRequest) => {
+      ctx.access.assertAdmin(request.principal);
+    },
+  };
+  const load = async (name: string) => (await ctx.sources.get(name)) ?? Promise.reject(new HeraldError('not_found', `No source ${name}.`));
+
+  app.post<{ Body: { name: string; provider: Provider; secrets: string[]; channel?: string; tolerance?: number } }>(
+    '/v1/sources',
+    {
+      ...adminOnly,
+      schema: {
+        body: {
+          type: 'object',
+          required: ['name', 'provider', 'secrets'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', pattern: SOURCE_NAME },
+            provider: { type: 'string', enum: PROVIDERS },
+            secrets: secretList,
+            channel: { type: 'string' },
+            tolerance: { type: 'integer', minimum: 1, maximum: 7 * DAY },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { name, provider, secrets, channel = name, tolerance = ctx.config.ingest.tolerance } = request.body;
+      assertChannel(channel);
+      const record: SourceRecord = { name, provider, channel, tolerance, secrets: secrets.map((secret) => ({ secret })), createdAt: Date.now() };
+      if (!(await ctx.sources.insert(record))) throw new HeraldError('conflict', `A source named ${name} exists already.`);
+      return reply.code(201).send(toInfo(record, stats));
+    },
+  );
+
+  app.get('/v1/sources', adminOnly, async () => ({ sources: (await ctx.sources.list()).map((r) => toInfo(r, stats)) }));
+
+  app.get<{ Params: { name: string } }>('/v1/sources/:name', adminOnly, async (request) => toInfo(await load(request.params.name), stats));
+
+  app.delete<{ Params: { name: string } }>('/v1/sources/:name', adminOnly, async (request, reply) => {
+    if (!(await ctx.sources.delete(request.params.name))) throw new HeraldError('not_found', `No source ${request.params.name}.`);
+    stats.forget(request.params.name);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { name: string }; Body: { secret: string; graceSeconds: number } }>(
+    '/v1/sources/:name/rotate',
+    {
+      ...adminOnly,
+      schema: {
+        body: {
+          type: 'object',
+          required: ['secret'],
+          additionalProperties: false,
+          properties: {
+            secret: { type: 'string', minLength: 1, maxLength: 1024 },
+            graceSeconds: { type: 'integer', minimum: 0, maximum: 30 * DAY, default: DAY },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const record = await load(request.params.name);
+      const now = Date.now();
+      const until = now + request.body.graceSeconds * 1000;
+      // The new secret is current; the old ones keep verifying until the grace period ends.
+      const previous: SourceSecret[] = record.secrets
+        .filter((s) => s.expiresAt === undefined || s.expiresAt > now)
+        .map((s) => ({ secret: s.secret, expiresAt: Math.min(s.expiresAt ?? until, until) }));
+      record.secrets = [{ secret: request.body.secret }, ...(until > now ? previous : [])];
+      await ctx.sources.setSecrets(record.name, record.secrets);
+      return toInfo(record, stats);
+    },
+  );
+}

@@ -1,0 +1,211 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sign, generateSecret, type Scheme } from '@herald/webhooks';
+import { CLI_ADMIN_KEY, spawnHerald, startTestServer, type TestServer } from './helpers.js';
+
+const now = () => Math.floor(Date.now() / 1000);
+
+/** Delivers a webhook the way a provider would: raw bytes and the scheme's headers. */
+async function deliver(url: string, source: string, body: string, headers: Record<string, string>, contentType = 'application/json') {
+  const res = await fetch(`${url}/v1/ingest/${source}`, { method: 'POST', headers: { 'content-type': contentType, ...headers }, body });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+describe('inbound webhooks through the real server', () => {
+  let h: TestServer;
+  const secrets = {
+    stripe: 'whsec_stripe_' + 'k'.repeat(24),
+    github: 'github-secret',
+    shopify: 'shopify-secret',
+    slack: 'slack-signing-secret',
+    standard: generateSecret(),
+  };
+  before(async () => {
+    h = await startTestServer({ limits: { bodyBytes: 64 * 1024 } });
+    for (const [provider, secret] of Object.entries(secrets)) {
+      const res = await h.call('POST', '/v1/sources', { body: { name: `${provider}-src`, provider, secrets: [secret], channel: `in:${provider}` } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+    }
+  });
+  after(async () => {
+    await h.stop();
+  });
+
+  const lastEvent = async (provider: string) => (await h.call('GET', `/v1/channels/in:${provider}/events?limit=1000`)).body.events.at(-1);
+  const count = async (provider: string) => (await h.call('GET', `/v1/channels/in:${provider}/events?limit=1000`)).body.events.length;
+
+  it('stripe: verifies, takes id and type from the body, appends with meta', async () => {
+    const body = JSON.stringify({ id: 'evt_1Stripe', type: 'payment_intent.succeeded', data: { object: { amount: 1000 } } });
+    const res = await deliver(h.url, 'stripe-src', body, sign('stripe', { secret: secrets.stripe, body }));
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.duplicate, false);
+    const event = await lastEvent('stripe');
+    assert.equal(event.id, res.body.event.id);
+    assert.equal(event.type, 'payment_intent.succeeded');
+    assert.deepEqual(event.data, JSON.parse(body));
+    assert.deepEqual(event.meta, { source: 'stripe-src', provider: 'stripe', providerEventId: 'evt_1Stripe' });
+  });
+
+  it('github: X-GitHub-Event plus action, deduped on X-GitHub-Delivery', async () => {
+    const body = '{"action":"opened","issue":{"number":7}}';
+    const headers = { ...sign('github', { secret: secrets.github, body }), 'x-github-event': 'issues', 'x-github-delivery': 'd-123' };
+    assert.equal((await deliver(h.url, 'github-src', body, headers)).status, 200);
+    const event = await lastEvent('github');
+    assert.equal(event.type, 'issues.opened');
+    assert.equal(event.meta.providerEventId, 'd-123');
+    const again = await deliver(h.url, 'github-src', body, headers);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.duplicate, true);
+    assert.equal(await count('github'), 1);
+  });
+
+  it('shopify: X-Shopify-Topic, deduped on X-Shopify-Webhook-Id', async () => {
+    const body = '{"id":820982911946154500,"email":"jon@example.com"}';
+    const headers = { ...sign('shopify', { secret: secrets.shopify, body }), 'x-shopify-topic': 'orders/create', 'x-shopify-webhook-id': 'wh-9' };
+    assert.equal((await deliver(h.url, 'shopify-src', body, headers)).status, 200);
+    const event = await lastEvent('shopify');
+    assert.equal(event.type, 'orders/create');
+    assert.equal(event.meta.providerEventId, 'wh-9');
+    // The body's big number stays as the parsed JSON gives it; the raw bytes were what was verified.
+    assert.equal(event.data.email, 'jon@example.com');
+  });
+
+  it('slack: answers url_verification, takes event.type and event_id', async () => {
+    const challenge = JSON.stringify({ type: 'url_verification', challenge: 'c-123', token: 't' });
+    const verified = await deliver(h.url, 'slack-src', challenge, sign('slack', { secret: secrets.slack, body: challenge }));
+    assert.equal(verified.status, 200);
+    assert.deepEqual(verified.body, { challenge: 'c-123' });
+    assert.equal(await count('slack'), 0, 'the challenge is not an event');
+
+    const body = JSON.stringify({ type: 'event_callback', event_id: 'Ev01', event: { type: 'app_mention', text: 'hi' } });
+    assert.equal((await deliver(h.url, 'slack-src', body, sign('slack', { secret: secrets.slack, body }))).status, 200);
+    const event = await lastEvent('slack');
+    assert.equal(event.type, 'app_mention');
+    assert.equal(event.meta.providerEventId, 'Ev01');
+
+    const form = 'command=%2Fdeploy&text=prod&user_name=ada';
+    const res = await deliver(h.url, 'slack-src', form, sign('slack', { secret: secrets.slack, body: form }), 'application/x-www-form-urlencoded');
+    assert.equal(res.status, 200);
+    assert.deepEqual((await lastEvent('slack')).data, { command: '/deploy', text: 'prod', user_name: 'ada' });
+  });
+
+  it('standard webhooks: webhook-id dedupes, the body gives the type', async () => {
+    const body = '{"type":"invoice.paid","data":{"id":"inv_1"}}';
+    const headers = sign('standard', { secret: secrets.standard, body, id: 'msg_std_1' });
+    assert.equal((await deliver(h.url, 'standard-src', body, headers)).status, 200);
+    const event = await lastEvent('standard');
+    assert.equal(event.type, 'invoice.paid');
+    assert.equal(event.meta.providerEventId, 'msg_std_1');
+  });
+
+  it('refuses bad requests with the right answer and appends nothing', async () => {
+    const before = await count('stripe');
+    const body = JSON.stringify({ id: 'evt_refused', type: 'x' });
+    const good = sign('stripe', { secret: secrets.stripe, body });
+    const none = await deliver(h.url, 'stripe-src', body, {});
+    assert.deepEqual([none.status, none.body.error.code], [401, 'webhook_signature_invalid']);
+    const wrong = await deliver(h.url, 'stripe-src', body, sign('stripe', { secret: 'whsec_wrong', body }));
+    assert.deepEqual([wrong.status, wrong.body.error.code], [401, 'webhook_signature_invalid']);
+    const tampered = await deliver(h.url, 'stripe-src', body.replace('refused', 'refusee'), good);
+    assert.equal(tampered.status, 401);
+    const stale = await deliver(h.url, 'stripe-src', body, sign('stripe', { secret: secrets.stripe, body, timestamp: now() - 600 }));
+    assert.deepEqual([stale.status, stale.body.error.code], [401, 'webhook_timestamp_expired']);
+    const unknown = await deliver(h.url, 'nope', body, good);
+    assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'not_found']);
+    const big = JSON.stringify({ id: 'evt_big', pad: 'x'.repeat(70 * 1024) });
+    const tooLarge = await deliver(h.url, 'stripe-src', big, sign('stripe', { secret: secrets.stripe, body: big }));
+    assert.deepEqual([tooLarge.status, tooLarge.body.error.code], [413, 'payload_too_large']);
+    assert.equal(await count('stripe'), before);
+    const info = await h.call('GET', '/v1/sources/stripe-src');
+    assert.ok(info.body.stats.refused >= 4);
+    assert.equal(JSON.stringify(info.body).includes(secrets.stripe), false, 'secrets are never shown');
+  });
+
+  it('ignores a Herald credential on the ingest route: the signature is the credential', async () => {
+    const body = JSON.stringify({ id: 'evt_authz', type: 't' });
+    const res = await deliver(h.url, 'stripe-src', body, { ...sign('stripe', { secret: secrets.stripe, body }), authorization: 'Basic Zm9vOmJhcg==' });
+    assert.equal(res.status, 200);
+  });
+
+  it('turns one event delivered 100 times concurrently into exactly one event', async () => {
+    const before = await count('stripe');
+    const body = JSON.stringify({ id: 'evt_storm', type: 'charge.refunded' });
+    const headers = sign('stripe', { secret: secrets.stripe, body });
+    const answers = await Promise.all(Array.from({ length: 100 }, () => deliver(h.url, 'stripe-src', body, headers)));
+    assert.ok(answers.every((a) => a.status === 200));
+    assert.equal(answers.filter((a) => !a.body.duplicate).length, 1);
+    assert.equal(new Set(answers.map((a) => a.body.event.id)).size, 1);
+    assert.equal(await count('stripe'), before + 1);
+  });
+
+  it('manages sources: list, rotate with a grace period, delete, and admin only', async () => {
+    const list = await h.call('GET', '/v1/sources');
+    assert.equal(list.body.sources.length, 5);
+    const dup = await h.call('POST', '/v1/sources', { body: { name: 'github-src', provider: 'github', secrets: ['x'] } });
+    assert.equal(dup.status, 409);
+    const bad = await h.call('POST', '/v1/sources', { body: { name: 'x', provider: 'paypal', secrets: ['x'] } });
+    assert.equal(bad.status, 400);
+    const key = await h.createKey(['publish', 'subscribe'], ['*']);
+    assert.equal((await h.call('GET', '/v1/sources', { token: key })).status, 403);
+
+    await h.call('POST', '/v1/sources', { body: { name: 'rot', provider: 'github', secrets: ['old-secret'] } });
+    const rotated = await h.call('POST', '/v1/sources/rot/rotate', { body: { secret: 'new-secret', graceSeconds: 3600 } });
+    assert.equal(rotated.status, 200);
+    assert.equal(rotated.body.secrets.length, 2);
+    const body = '{"action":"x"}';
+    for (const secret of ['old-secret', 'new-secret']) {
+      const headers = { ...sign('github', { secret, body }), 'x-github-delivery': `rot-${secret}` };
+      assert.equal((await deliver(h.url, 'rot', body, headers)).status, 200, `${secret} verifies during the grace period`);
+    }
+    await h.call('POST', '/v1/sources/rot/rotate', { body: { secret: 'newest-secret', graceSeconds: 0 } });
+    const late = { ...sign('github', { secret: 'new-secret', body }), 'x-github-delivery': 'rot-late' };
+    assert.equal((await deliver(h.url, 'rot', body, late)).status, 401, 'without grace the old secret stops at once');
+    assert.equal((await h.call('DELETE', '/v1/sources/rot')).status, 204);
+    assert.equal((await h.call('GET', '/v1/sources/rot')).status, 404);
+  });
+});
+
+describe('inbound webhooks and kill -9', () => {
+  it('loses nothing that was answered 2xx', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-ingest-kill-'));
+    try {
+      const first = await spawnHerald(['serve', '--port', '0', '--data', dir, '--log-level', 'warn']);
+      const admin = { authorization: `Bearer ${CLI_ADMIN_KEY}`, 'content-type': 'application/json' };
+      const created = await fetch(`${first.url}/v1/sources`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'pay', provider: 'stripe', secrets: ['whsec_kill'] }) });
+      assert.equal(created.status, 201);
+      const acked: string[] = [];
+      let n = 0;
+      const worker = async () => {
+        for (;;) {
+          const id = `evt_kill_${n++}`;
+          const body = JSON.stringify({ id, type: 'charge.succeeded' });
+          try {
+            const res = await deliver(first.url, 'pay', body, sign('stripe' as Scheme, { secret: 'whsec_kill', body }));
+            if (res.status === 200) acked.push(id);
+            if (acked.length >= 150) first.child.kill('SIGKILL');
+          } catch {
+            return;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, worker));
+      await first.exited;
+
+      const second = await spawnHerald(['serve', '--port', '0', '--data', dir, '--log-level', 'warn']);
+      try {
+        const res = await fetch(`${second.url}/v1/channels/pay/events?limit=1000`, { headers: admin });
+        const stored = new Set(((await res.json()) as { events: Array<{ meta: { providerEventId: string } }> }).events.map((e) => e.meta.providerEventId));
+        for (const id of acked) assert.ok(stored.has(id), `${id} was answered 200 but is gone after kill -9`);
+      } finally {
+        second.child.kill('SIGTERM');
+        await second.exited;
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
