@@ -41,3 +41,48 @@ export interface SourceInfo {
   createdAt: string;
   stats: { accepted: number; duplicates: number; refused: number };
 }
+
+export const DELIVERY_SCHEMES = ['standard', 'stripe', 'github'] as const;
+export type DeliveryScheme = (typeof DELIVERY_SCHEMES)[number];
+export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** An outbound webhook endpoint as the admin API shows it. */
+export interface EndpointInfo {
+  id: string;
+  url: string;
+  channels: string[];
+  types: string[];
+  scheme: DeliveryScheme;
+  headers: Record<string, string>;
+  rateLimit?: number;
+  maxConcurrency: number;
+  enabled: boolean;
+  description?: string;
+  /** Why the endpoint was disabled, when Herald disabled it. */
+  disabledReason?: string;
+  createdAt: string;
+}
+
+export interface DeliveryInfo {
+  id: string;
+  endpointId: string;
+  eventId: string;
+  channel: string;
+  seq: number;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt?: string;
+  lastStatusCode?: number;
+  lastError?: string;
+  createdAt: string;
+}
+
+export interface AttemptInfo {
+  at: string;
+  statusCode?: number;
+  durationMs: number;
+  error?: string;
+  /** The first 1 KiB of the response body. */
+  responseBody?: string;
+}

@@ -12,6 +12,8 @@ import { LongPollHub } from './transports/poll/long-poll.js';
 import { SseHub } from './transports/sse/hub.js';
 import { WsGateway } from './transports/ws/gateway.js';
 import { buildApp } from './http/app.js';
+import { DeliveryService } from './delivery/service.js';
+import { VERSION } from './version.js';
 
 export interface HeraldServer {
   /** `http://host:port`, with the port actually bound. */
@@ -22,6 +24,7 @@ export interface HeraldServer {
   longPoll: LongPollHub;
   sse: SseHub;
   ws: WsGateway;
+  delivery: DeliveryService;
   /** Set only on the start that generated the admin key. */
   generatedAdminKey?: string;
   close(): Promise<void>;
@@ -40,6 +43,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   const longPoll = new LongPollHub(bus);
   const trimmer = new RetentionTrimmer(storage.events, config, (err) => logger.error({ err }, 'trim failed'));
   const sse = new SseHub(config.sse.heartbeat);
+  const delivery = new DeliveryService(config.delivery, storage.deliveries, log, logger, VERSION);
   const ctx = {
     config,
     log,
@@ -49,6 +53,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     access: new AccessPolicy(config.channels.public),
     longPoll,
     sse,
+    delivery,
     ready: () => storage.events.ping(),
   };
   const app = buildApp(ctx, logger);
@@ -67,6 +72,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     throw error;
   }
   trimmer.start();
+  await delivery.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -81,10 +87,12 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     longPoll,
     sse,
     ws,
+    delivery,
     close() {
       closing ??= (async () => {
         await trimmer.stop();
         await app.close();
+        await delivery.stop();
         await bus.close();
         await storage.close();
       })();

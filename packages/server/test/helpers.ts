@@ -77,6 +77,19 @@ export async function until(condition: () => boolean, timeoutMs = 5000, what = '
   }
 }
 
+/** Retries an async check until it stops throwing; rethrows its last failure after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(20);
+    }
+  }
+}
+
 export const BIN = fileURLToPath(new URL('../../../bin/herald.js', import.meta.url));
 export const CLI_ADMIN_KEY = 'cli-admin-key-0123456789abcdef';
 

@@ -4,6 +4,7 @@ import type { Bus, BusListener } from './types.js';
 /** The single-process bus: listeners are called synchronously, in subscription order. */
 export class LocalBus implements Bus {
   private readonly listeners = new Map<string, Set<BusListener>>();
+  private readonly everything = new Set<BusListener>();
 
   async publish(events: readonly HeraldEvent[]): Promise<void> {
     if (events.length === 0) return;
@@ -24,8 +25,13 @@ export class LocalBus implements Bus {
 
   private emit(channel: string, events: readonly HeraldEvent[]): void {
     const set = this.listeners.get(channel);
-    if (!set) return;
-    for (const listener of set) listener(events);
+    if (set) for (const listener of set) listener(events);
+    for (const listener of this.everything) listener(events);
+  }
+
+  subscribeAll(listener: BusListener): () => void {
+    this.everything.add(listener);
+    return () => this.everything.delete(listener);
   }
 
   subscribe(channel: string, listener: BusListener): () => void {
@@ -48,5 +54,6 @@ export class LocalBus implements Bus {
 
   async close(): Promise<void> {
     this.listeners.clear();
+    this.everything.clear();
   }
 }

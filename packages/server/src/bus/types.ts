@@ -13,5 +13,7 @@ export interface Bus {
   publish(events: readonly HeraldEvent[]): Promise<void>;
   /** Returns the function that stops the subscription. */
   subscribe(channel: string, listener: BusListener): () => void;
+  /** Every channel's appends; for consumers of the whole log, such as outbound delivery. */
+  subscribeAll(listener: BusListener): () => void;
   close(): Promise<void>;
 }

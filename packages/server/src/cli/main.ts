@@ -1,6 +1,6 @@
-import { createRequire } from 'node:module';
 import { ConfigError } from '../config/load.js';
 import { serve } from './serve.js';
+import { VERSION } from '../version.js';
 
 const HELP = `Usage: herald <command> [options]
 
@@ -21,8 +21,7 @@ export async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   if (command === '-v' || command === '--version') {
-    const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
-    process.stdout.write(`${pkg.version}\n`);
+    process.stdout.write(`${VERSION}\n`);
     return 0;
   }
   const run = commands[command];

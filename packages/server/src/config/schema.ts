@@ -89,6 +89,26 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    delivery: Type.Object(
+      {
+        /** Seconds before an attempt times out. */
+        timeout: Type.Number({ default: 15, exclusiveMinimum: 0 }),
+        /** Seconds before each retry, after the immediate first attempt. */
+        retrySchedule: Type.Array(Type.Number({ minimum: 0 }), { default: [5, 300, 1800, 7200, 18_000, 36_000, 36_000] }),
+        /** Each delay varies by up to this fraction either way, so retries do not arrive in lockstep. */
+        jitter: Type.Number({ default: 0.2, minimum: 0, maximum: 1 }),
+        /** Seconds: the longest `Retry-After` honoured. */
+        retryAfterMax: Type.Number({ default: 3600, minimum: 0 }),
+        /** Seconds of unbroken failure after which an endpoint is disabled. */
+        disableAfter: Type.Number({ default: 5 * 86_400, exclusiveMinimum: 0 }),
+        /** CIDRs that endpoints may reach although they are private (loopback, RFC 1918, …). */
+        allowPrivateNetworks: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        httpsOnly: Type.Boolean({ default: false }),
+        /** Default per-endpoint limit on requests in flight. */
+        maxConcurrency: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     retention: Type.Object(
       {
         maxEvents: Type.Integer({ default: 10_000, minimum: 1 }),

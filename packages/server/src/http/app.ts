@@ -13,6 +13,7 @@ import { installCors } from './cors.js';
 import { ingestRoutes } from '../ingest/routes.js';
 import { sourceRoutes } from '../ingest/sources-api.js';
 import { IngestStats } from '../ingest/stats.js';
+import { endpointRoutes } from '../delivery/endpoints-api.js';
 
 /** The HTTP API: a small core, each concern a plugin-like function of its own. */
 export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
@@ -40,5 +41,6 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
   const ingestStats = new IngestStats();
   sourceRoutes(app, ctx, ingestStats);
   ingestRoutes(app, ctx, ingestStats);
+  endpointRoutes(app, ctx);
   return app;
 }

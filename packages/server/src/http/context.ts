@@ -5,6 +5,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { AccessPolicy, Principal } from '../auth/principal.js';
 import type { LongPollHub } from '../transports/poll/long-poll.js';
 import type { SseHub } from '../transports/sse/hub.js';
+import type { DeliveryService } from '../delivery/service.js';
 
 /** What the HTTP routes need; built once in server.ts. */
 export interface AppContext {
@@ -16,6 +17,7 @@ export interface AppContext {
   access: AccessPolicy;
   longPoll: LongPollHub;
   sse: SseHub;
+  delivery: DeliveryService;
   ready(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-import type { HeraldEvent, Provider, Scope } from '@herald/protocol';
+import type { DeliveryScheme, DeliveryStatus, HeraldEvent, Provider, Scope } from '@herald/protocol';
 
 /** An event ready to append: the log has already chosen its id, type and time. */
 export interface NewEvent {
@@ -119,6 +119,95 @@ export interface SourceStore {
   delete(name: string): Promise<boolean>;
 }
 
+export interface EndpointRecord {
+  id: string;
+  url: string;
+  channels: string[];
+  types: string[];
+  scheme: DeliveryScheme;
+  /** The first is current; older ones sign too until they expire (rotation). */
+  secrets: SourceSecret[];
+  headers: Record<string, string>;
+  rateLimit?: number | undefined;
+  maxConcurrency: number;
+  enabled: boolean;
+  description?: string | undefined;
+  disabledReason?: string | undefined;
+  /** Start of the current unbroken run of failures, ms. */
+  failingSince?: number | undefined;
+  createdAt: number;
+}
+
+export interface NewDelivery {
+  id: string;
+  endpointId: string;
+  eventId: string;
+  channel: string;
+  seq: number;
+  /** The event JSON exactly as it will be sent and signed. */
+  payload: string;
+  createdAt: number;
+}
+
+export interface DeliveryRecord extends NewDelivery {
+  status: DeliveryStatus;
+  attempts: number;
+  /** When the next attempt is due (ms); for pending deliveries. */
+  nextAttemptAt: number;
+  /** For a manual retry: this attempt is the last whatever its outcome. */
+  finalAttempt: boolean;
+  lastStatusCode?: number | undefined;
+  lastError?: string | undefined;
+}
+
+export interface AttemptRecord {
+  deliveryId: string;
+  at: number;
+  statusCode?: number | undefined;
+  durationMs: number;
+  error?: string | undefined;
+  responseBody?: string | undefined;
+}
+
+export interface AttemptOutcome {
+  attempt: AttemptRecord;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number;
+}
+
+/**
+ * Outbound webhooks: endpoints, and deliveries derived from the log. The
+ * dispatcher's per-channel cursor advances in the same write as the
+ * deliveries it created, so a crash can only make it create them again
+ * (at-least-once), never skip them.
+ */
+export interface DeliveryStore {
+  insertEndpoint(record: EndpointRecord): Promise<void>;
+  getEndpoint(id: string): Promise<EndpointRecord | undefined>;
+  listEndpoints(): Promise<EndpointRecord[]>;
+  updateEndpoint(record: EndpointRecord): Promise<void>;
+  /** Deletes the endpoint and its deliveries. */
+  deleteEndpoint(id: string): Promise<boolean>;
+
+  /** Per channel, the last seq whose deliveries exist. */
+  cursors(): Promise<Map<string, number>>;
+  /** Creates deliveries and moves the channel's cursor to `seq`, durably and atomically. */
+  createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void>;
+  /** Pending deliveries of one endpoint due by `now`, oldest first. */
+  due(endpointId: string, now: number, limit: number): Promise<DeliveryRecord[]>;
+  /** The earliest `nextAttemptAt` of any pending delivery of an enabled endpoint. */
+  nextDue(): Promise<number | undefined>;
+  recordAttempt(outcome: AttemptOutcome): Promise<void>;
+  getDelivery(id: string): Promise<DeliveryRecord | undefined>;
+  listDeliveries(endpointId: string, status: DeliveryStatus | undefined, limit: number): Promise<DeliveryRecord[]>;
+  listAttempts(deliveryId: string): Promise<AttemptRecord[]>;
+  /** Re-enqueues one failed delivery for a single attempt now. */
+  retry(id: string, now: number): Promise<boolean>;
+  /** Re-enqueues an endpoint's failed deliveries created in [since, until]; resolves with how many. */
+  recover(endpointId: string, since: number, until: number, now: number): Promise<number>;
+}
+
 /** Small server-wide values: the admin key hash, the generated token secret. */
 export interface SettingsStore {
   get(name: string): Promise<string | undefined>;
@@ -130,6 +219,7 @@ export interface Storage {
   events: EventStore;
   keys: KeyStore;
   sources: SourceStore;
+  deliveries: DeliveryStore;
   settings: SettingsStore;
   close(): Promise<void>;
 }

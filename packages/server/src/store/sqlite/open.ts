@@ -7,6 +7,7 @@ import { migrate } from './schema.js';
 import { SqliteEventStore } from './event-store.js';
 import { SqliteKeyStore, SqliteSettingsStore } from './key-store.js';
 import { SqliteSourceStore } from './source-store.js';
+import { SqliteDeliveryStore } from './delivery-store.js';
 
 export interface SqliteOptions {
   /** A directory; the database is `herald.db` inside it. `:memory:` keeps nothing. */
@@ -35,13 +36,16 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
   // One epoch per database: if the file is lost, every channel's history is lost with it.
   const epoch = await settings.setIfAbsent('epoch', randomBytes(8).toString('hex'));
   const events = new SqliteEventStore(db, epoch);
+  const deliveries = new SqliteDeliveryStore(db);
   return {
     events,
     keys: new SqliteKeyStore(db),
     sources: new SqliteSourceStore(db),
+    deliveries,
     settings,
     async close() {
       await events.close();
+      deliveries.flush();
       if (db.open) db.close();
     },
   };

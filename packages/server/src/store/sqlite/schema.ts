@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 /**
  * Channel names live once in `channels`; events refer to them by a small
@@ -49,6 +49,37 @@ const MIGRATIONS: Record<number, string> = {
       secrets TEXT NOT NULL,
       created INTEGER NOT NULL
     ) WITHOUT ROWID;
+  `,
+  3: `
+    CREATE TABLE endpoints (id TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE delivery_cursors (channel TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE deliveries (
+      id TEXT PRIMARY KEY,
+      endpoint_id TEXT NOT NULL,
+      event_id TEXT NOT NULL,
+      channel TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      payload TEXT,
+      status TEXT NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      next_attempt_at INTEGER NOT NULL,
+      final_attempt INTEGER NOT NULL DEFAULT 0,
+      last_status_code INTEGER,
+      last_error TEXT,
+      created INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX deliveries_once ON deliveries (endpoint_id, event_id);
+    CREATE INDEX deliveries_due ON deliveries (endpoint_id, status, next_attempt_at);
+    CREATE INDEX deliveries_pending ON deliveries (status, next_attempt_at);
+    CREATE TABLE attempts (
+      delivery_id TEXT NOT NULL,
+      at INTEGER NOT NULL,
+      status_code INTEGER,
+      duration_ms REAL NOT NULL,
+      error TEXT,
+      response_body TEXT
+    );
+    CREATE INDEX attempts_by_delivery ON attempts (delivery_id, at);
   `,
 };
 

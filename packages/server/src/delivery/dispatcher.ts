@@ -1,0 +1,106 @@
+import type { HeraldEvent } from '@herald/protocol';
+import type { FastifyBaseLogger } from 'fastify';
+import type { EventLog } from '../log/event-log.js';
+import type { DeliveryStore, EndpointRecord, NewDelivery } from '../store/types.js';
+import { matchesAny } from '../auth/patterns.js';
+import { randomId } from '../auth/secrets.js';
+
+const PAGE = 500;
+
+export function endpointWants(endpoint: EndpointRecord, event: HeraldEvent): boolean {
+  return (
+    matchesAny(endpoint.channels, event.channel) &&
+    (endpoint.types.length === 0 || matchesAny(endpoint.types, event.type)) &&
+    // An endpoint receives what happened after it was registered, not the history before.
+    Date.parse(event.time) >= endpoint.createdAt
+  );
+}
+
+/**
+ * Turns the log into deliveries. It follows every channel from its own
+ * durable cursor, so deliveries are derived from the log rather than from a
+ * notification: after a crash it reads on from the cursor and recreates what
+ * was missed (the store ignores a delivery that already exists).
+ */
+export class Dispatcher {
+  private cursors = new Map<string, number>();
+  private endpoints: EndpointRecord[] = [];
+  /** One chain per channel keeps each channel's deliveries in order without blocking the others. */
+  private readonly chains = new Map<string, Promise<void>>();
+  private unsubscribe: (() => void) | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly store: DeliveryStore,
+    private readonly logger: FastifyBaseLogger,
+    private readonly onCreated: () => void,
+  ) {}
+
+  async start(): Promise<void> {
+    this.endpoints = await this.store.listEndpoints();
+    this.cursors = await this.store.cursors();
+    this.unsubscribe = this.log.bus.subscribeAll((events) => this.enqueue(events[0]!.channel, events));
+    for (const channel of await this.log.store.channels()) this.enqueue(channel, []);
+  }
+
+  /** Called after any endpoint change, so matching uses the current set. */
+  async reloadEndpoints(): Promise<void> {
+    this.endpoints = await this.store.listEndpoints();
+  }
+
+  private enqueue(channel: string, events: readonly HeraldEvent[]): void {
+    const previous = this.chains.get(channel) ?? Promise.resolve();
+    const next = previous
+      .then(() => this.advance(channel, events))
+      .catch((err: unknown) => this.logger.error({ err, channel }, 'creating deliveries failed; will retry from the log'));
+    this.chains.set(channel, next);
+    void next.finally(() => {
+      if (this.chains.get(channel) === next) this.chains.delete(channel);
+    });
+  }
+
+  /** Creates deliveries for everything after the channel's cursor: from the bus when it follows on, else from the log. */
+  private async advance(channel: string, live: readonly HeraldEvent[]): Promise<void> {
+    if (this.stopped) return;
+    let cursor = this.cursors.get(channel) ?? 0;
+    if (live.length > 0 && live[0]!.seq <= cursor + 1 && live.at(-1)!.seq > cursor) {
+      await this.create(channel, live.filter((e) => e.seq > cursor));
+      return;
+    }
+    if (live.length > 0 && live.at(-1)!.seq <= cursor) return;
+    for (;;) {
+      const page = await this.log.read(channel, cursor, PAGE);
+      if (page.events.length === 0) {
+        if (page.head > cursor) await this.create(channel, [], page.head);
+        return;
+      }
+      await this.create(channel, page.events);
+      cursor = page.events.at(-1)!.seq;
+      if (page.events.length < PAGE || this.stopped) return;
+    }
+  }
+
+  private async create(channel: string, events: readonly HeraldEvent[], headSeq?: number): Promise<void> {
+    const deliveries: NewDelivery[] = [];
+    const now = Date.now();
+    for (const event of events) {
+      let payload: string | undefined;
+      for (const endpoint of this.endpoints) {
+        if (!endpointWants(endpoint, event)) continue;
+        payload ??= JSON.stringify(event);
+        deliveries.push({ id: randomId('dlv_'), endpointId: endpoint.id, eventId: event.id, channel, seq: event.seq, payload, createdAt: now });
+      }
+    }
+    const seq = events.at(-1)?.seq ?? headSeq!;
+    await this.store.createDeliveries(channel, seq, deliveries);
+    this.cursors.set(channel, Math.max(seq, this.cursors.get(channel) ?? 0));
+    if (deliveries.length > 0) this.onCreated();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    await Promise.all([...this.chains.values()]);
+  }
+}

@@ -1,0 +1,282 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  DELIVERY_SCHEMES,
+  DELIVERY_STATUSES,
+  HeraldError,
+  type AttemptInfo,
+  type DeliveryInfo,
+  type DeliveryScheme,
+  type DeliveryStatus,
+  type EndpointInfo,
+} from '@herald/protocol';
+import { generateSecret, sign, WebhookVerificationError } from '@herald/webhooks';
+import type { AppContext } from '../http/context.js';
+import { channelPatternList } from '../http/schemas.js';
+import { randomId } from '../auth/secrets.js';
+import type { AttemptRecord, DeliveryRecord, EndpointRecord } from '../store/types.js';
+
+const DAY = 86_400;
+
+interface EndpointBody {
+  url: string;
+  channels: string[];
+  types?: string[];
+  scheme?: DeliveryScheme;
+  secret?: string;
+  headers?: Record<string, string>;
+  rateLimit?: number;
+  maxConcurrency?: number;
+  enabled?: boolean;
+  description?: string;
+}
+
+const endpointProperties = {
+  url: { type: 'string', minLength: 1, maxLength: 2048 },
+  channels: { ...channelPatternList, minItems: 1 },
+  types: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 128 } },
+  scheme: { type: 'string', enum: DELIVERY_SCHEMES },
+  secret: { type: 'string', minLength: 8, maxLength: 1024 },
+  headers: { type: 'object', maxProperties: 20, additionalProperties: { type: 'string', maxLength: 4096 } },
+  rateLimit: { type: 'number', exclusiveMinimum: 0, maximum: 100_000 },
+  maxConcurrency: { type: 'integer', minimum: 1, maximum: 1000 },
+  enabled: { type: 'boolean' },
+  description: { type: 'string', maxLength: 1000 },
+} as const;
+
+/** Everything but the secret can be changed in place; the secret changes by rotation. */
+const { secret: _secret, ...patchProperties } = endpointProperties;
+
+function endpointInfo(r: EndpointRecord): EndpointInfo {
+  const info: EndpointInfo = {
+    id: r.id,
+    url: r.url,
+    channels: r.channels,
+    types: r.types,
+    scheme: r.scheme,
+    headers: r.headers,
+    maxConcurrency: r.maxConcurrency,
+    enabled: r.enabled,
+    createdAt: new Date(r.createdAt).toISOString(),
+  };
+  if (r.rateLimit !== undefined) info.rateLimit = r.rateLimit;
+  if (r.description !== undefined) info.description = r.description;
+  if (r.disabledReason !== undefined && !r.enabled) info.disabledReason = r.disabledReason;
+  return info;
+}
+
+function deliveryInfo(d: DeliveryRecord): DeliveryInfo {
+  const info: DeliveryInfo = {
+    id: d.id,
+    endpointId: d.endpointId,
+    eventId: d.eventId,
+    channel: d.channel,
+    seq: d.seq,
+    status: d.status,
+    attempts: d.attempts,
+    createdAt: new Date(d.createdAt).toISOString(),
+  };
+  if (d.status === 'pending') info.nextAttemptAt = new Date(d.nextAttemptAt).toISOString();
+  if (d.lastStatusCode !== undefined) info.lastStatusCode = d.lastStatusCode;
+  if (d.lastError !== undefined) info.lastError = d.lastError;
+  return info;
+}
+
+function attemptInfo(a: AttemptRecord): AttemptInfo {
+  const info: AttemptInfo = { at: new Date(a.at).toISOString(), durationMs: a.durationMs };
+  if (a.statusCode !== undefined) info.statusCode = a.statusCode;
+  if (a.error !== undefined) info.error = a.error;
+  if (a.responseBody !== undefined) info.responseBody = a.responseBody;
+  return info;
+}
+
+/** A secret the scheme cannot sign with is refused at registration, not at the first delivery. */
+function assertUsableSecret(scheme: DeliveryScheme, secret: string): void {
+  try {
+    sign(scheme, { secret, body: '' });
+  } catch (error) {
+    if (error instanceof WebhookVerificationError) throw new HeraldError('unprocessable', `Unusable secret: ${error.message}`);
+    throw error;
+  }
+}
+
+function parseTime(text: string, name: string): number {
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new HeraldError('bad_request', `\`${name}\` must be an ISO 8601 time.`);
+  return ms;
+}
+
+/** Outbound webhook endpoints and their deliveries (admin API). */
+export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { delivery } = ctx;
+  const store = delivery.store;
+  const adminOnly = {
+    onRequest: async (request: FastifyRequest) => {
+      ctx.access.assertAdmin(request.principal);
+    },
+  };
+  const endpoint = async (id: string) => (await store.getEndpoint(id)) ?? Promise.reject(new HeraldError('not_found', `No endpoint ${id}.`));
+  const deliveryOf = async (id: string) => (await store.getDelivery(id)) ?? Promise.reject(new HeraldError('not_found', `No delivery ${id}.`));
+
+  app.post<{ Body: EndpointBody }>(
+    '/v1/endpoints',
+    { ...adminOnly, schema: { body: { type: 'object', required: ['url', 'channels'], additionalProperties: false, properties: endpointProperties } } },
+    async (request, reply) => {
+      const body = request.body;
+      const url = await delivery.guard.checkUrl(body.url);
+      const scheme = body.scheme ?? 'standard';
+      const secret = body.secret ?? generateSecret();
+      assertUsableSecret(scheme, secret);
+      const record: EndpointRecord = {
+        id: randomId('ep_'),
+        url: url.href,
+        channels: body.channels,
+        types: body.types ?? [],
+        scheme,
+        secrets: [{ secret }],
+        headers: body.headers ?? {},
+        rateLimit: body.rateLimit,
+        maxConcurrency: body.maxConcurrency ?? ctx.config.delivery.maxConcurrency,
+        enabled: body.enabled ?? true,
+        description: body.description,
+        createdAt: Date.now(),
+      };
+      await store.insertEndpoint(record);
+      await delivery.endpointChanged(record.id);
+      return reply.code(201).send({ ...endpointInfo(record), secret });
+    },
+  );
+
+  app.get('/v1/endpoints', adminOnly, async () => ({ endpoints: (await store.listEndpoints()).map(endpointInfo) }));
+
+  app.get<{ Params: { id: string } }>('/v1/endpoints/:id', adminOnly, async (request) => endpointInfo(await endpoint(request.params.id)));
+
+  app.get<{ Params: { id: string } }>('/v1/endpoints/:id/secret', adminOnly, async (request) => ({
+    secret: (await endpoint(request.params.id)).secrets[0]!.secret,
+  }));
+
+  app.patch<{ Params: { id: string }; Body: Partial<Omit<EndpointBody, 'secret'>> }>(
+    '/v1/endpoints/:id',
+    {
+      ...adminOnly,
+      schema: {
+        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: patchProperties },
+      },
+    },
+    async (request) => {
+      const record = await endpoint(request.params.id);
+      const body = request.body;
+      if (body.url !== undefined) record.url = (await delivery.guard.checkUrl(body.url)).href;
+      if (body.scheme !== undefined) {
+        assertUsableSecret(body.scheme, record.secrets[0]!.secret);
+        record.scheme = body.scheme;
+      }
+      if (body.channels !== undefined) record.channels = body.channels;
+      if (body.types !== undefined) record.types = body.types;
+      if (body.headers !== undefined) record.headers = body.headers;
+      if (body.rateLimit !== undefined) record.rateLimit = body.rateLimit;
+      if (body.maxConcurrency !== undefined) record.maxConcurrency = body.maxConcurrency;
+      if (body.description !== undefined) record.description = body.description;
+      if (body.enabled !== undefined) {
+        record.enabled = body.enabled;
+        // Re-enabling starts afresh: the failing streak that disabled it is over.
+        if (body.enabled) {
+          record.disabledReason = undefined;
+          record.failingSince = undefined;
+        }
+      }
+      await store.updateEndpoint(record);
+      await delivery.endpointChanged(record.id);
+      return endpointInfo(record);
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>('/v1/endpoints/:id', adminOnly, async (request, reply) => {
+    if (!(await store.deleteEndpoint(request.params.id))) throw new HeraldError('not_found', `No endpoint ${request.params.id}.`);
+    await delivery.endpointChanged(request.params.id);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { id: string }; Body: { graceSeconds: number } }>(
+    '/v1/endpoints/:id/rotate-secret',
+    {
+      ...adminOnly,
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { graceSeconds: { type: 'integer', minimum: 0, maximum: 30 * DAY, default: DAY } },
+        },
+      },
+    },
+    async (request) => {
+      const record = await endpoint(request.params.id);
+      const now = Date.now();
+      const until = now + (request.body?.graceSeconds ?? DAY) * 1000;
+      const secret = generateSecret();
+      // During the grace period every request is signed with the new secret and the old ones.
+      const previous = record.secrets
+        .filter((s) => s.expiresAt === undefined || s.expiresAt > now)
+        .map((s) => ({ secret: s.secret, expiresAt: Math.min(s.expiresAt ?? until, until) }));
+      record.secrets = [{ secret }, ...(until > now ? previous : [])];
+      await store.updateEndpoint(record);
+      return { secret, previousSecretsExpireAt: until > now ? new Date(until).toISOString() : undefined };
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { status?: DeliveryStatus; limit: number } }>(
+    '/v1/endpoints/:id/deliveries',
+    {
+      ...adminOnly,
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { status: { type: 'string', enum: DELIVERY_STATUSES }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        },
+      },
+    },
+    async (request) => {
+      await endpoint(request.params.id);
+      const list = await store.listDeliveries(request.params.id, request.query.status, request.query.limit);
+      return { deliveries: list.map(deliveryInfo) };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { since: string; until?: string } }>(
+    '/v1/endpoints/:id/recover',
+    {
+      ...adminOnly,
+      schema: {
+        body: {
+          type: 'object',
+          required: ['since'],
+          additionalProperties: false,
+          properties: { since: { type: 'string' }, until: { type: 'string' } },
+        },
+      },
+    },
+    async (request, reply) => {
+      await endpoint(request.params.id);
+      const since = parseTime(request.body.since, 'since');
+      const until = request.body.until === undefined ? Date.now() : parseTime(request.body.until, 'until');
+      const recovered = await store.recover(request.params.id, since, until, Date.now());
+      delivery.worker.kick();
+      return reply.code(202).send({ recovered });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/v1/deliveries/:id', adminOnly, async (request) => deliveryInfo(await deliveryOf(request.params.id)));
+
+  app.get<{ Params: { id: string } }>('/v1/deliveries/:id/attempts', adminOnly, async (request) => {
+    await deliveryOf(request.params.id);
+    return { attempts: (await store.listAttempts(request.params.id)).map(attemptInfo) };
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/deliveries/:id/retry', adminOnly, async (request, reply) => {
+    const current = await deliveryOf(request.params.id);
+    if (!(await store.retry(current.id, Date.now()))) {
+      throw new HeraldError('conflict', `Delivery ${current.id} is ${current.status}; only failed deliveries can be retried.`);
+    }
+    delivery.worker.kick();
+    return reply.code(202).send(deliveryInfo((await store.getDelivery(current.id))!));
+  });
+}

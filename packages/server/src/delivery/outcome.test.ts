@@ -1,0 +1,30 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { judge, nextAttemptAt, parseRetryAfter } from './outcome.js';
+
+it('judges answers the way the Standard Webhooks spec asks', () => {
+  assert.deepEqual(judge(200, undefined, 0, 1e6), { kind: 'success' });
+  assert.deepEqual(judge(204, undefined, 0, 1e6), { kind: 'success' });
+  assert.deepEqual(judge(301, undefined, 0, 1e6), { kind: 'retry' });
+  assert.deepEqual(judge(410, undefined, 0, 1e6), { kind: 'gone' });
+  assert.deepEqual(judge(500, '10', 0, 1e6), { kind: 'retry' }, 'Retry-After only counts on 429, 502, 503 and 504');
+  assert.deepEqual(judge(503, '10', 0, 1e6), { kind: 'retry', retryAfterMs: 10_000 });
+  assert.deepEqual(judge(429, '99999', 0, 60_000), { kind: 'retry', retryAfterMs: 60_000 }, 'capped');
+});
+
+it('reads Retry-After as seconds or as a date', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  assert.equal(parseRetryAfter('5', now), 5000);
+  assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now), 30_000);
+  assert.equal(parseRetryAfter('soon', now), undefined);
+});
+
+it('follows the retry schedule with bounded jitter, then gives up', () => {
+  const schedule = [5, 300];
+  assert.equal(nextAttemptAt(1, 0, schedule, 0.2, undefined, () => 0.5), 5000);
+  assert.equal(nextAttemptAt(1, 0, schedule, 0.2, undefined, () => 0), 4000);
+  assert.equal(nextAttemptAt(1, 0, schedule, 0.2, undefined, () => 1), 6000);
+  assert.equal(nextAttemptAt(2, 0, schedule, 0.2, undefined, () => 0.5), 300_000);
+  assert.equal(nextAttemptAt(3, 0, schedule, 0.2), undefined);
+  assert.equal(nextAttemptAt(1, 100, schedule, 0.2, 7000), 7100, 'Retry-After replaces the schedule delay');
+});

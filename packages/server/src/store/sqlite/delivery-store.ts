@@ -1,0 +1,191 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { DeliveryStatus } from '@herald/protocol';
+import type { AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStore, EndpointRecord, NewDelivery } from '../types.js';
+import { GroupCommit } from './group-commit.js';
+
+interface DeliveryRow {
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  channel: string;
+  seq: number;
+  payload: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: number;
+  final_attempt: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  created: number;
+}
+
+interface AttemptRow {
+  delivery_id: string;
+  at: number;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+  response_body: string | null;
+}
+
+function toDelivery(row: DeliveryRow): DeliveryRecord {
+  return {
+    id: row.id,
+    endpointId: row.endpoint_id,
+    eventId: row.event_id,
+    channel: row.channel,
+    seq: row.seq,
+    payload: row.payload ?? '',
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    finalAttempt: row.final_attempt === 1,
+    lastStatusCode: row.last_status_code ?? undefined,
+    lastError: row.last_error ?? undefined,
+    createdAt: row.created,
+  };
+}
+
+function toAttempt(row: AttemptRow): AttemptRecord {
+  return {
+    deliveryId: row.delivery_id,
+    at: row.at,
+    statusCode: row.status_code ?? undefined,
+    durationMs: row.duration_ms,
+    error: row.error ?? undefined,
+    responseBody: row.response_body ?? undefined,
+  };
+}
+
+export class SqliteDeliveryStore implements DeliveryStore {
+  private readonly writes: GroupCommit;
+  private readonly s: Record<string, Statement>;
+  /** Endpoints are few and read on every pump: kept in memory, written through. */
+  private readonly endpoints = new Map<string, EndpointRecord>();
+
+  constructor(db: Database) {
+    this.writes = new GroupCommit(db);
+    this.s = {
+      putEndpoint: db.prepare('INSERT INTO endpoints (id, record) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record'),
+      deleteEndpoint: db.prepare('DELETE FROM endpoints WHERE id = ?'),
+      deleteEndpointDeliveries: db.prepare('DELETE FROM deliveries WHERE endpoint_id = ?'),
+      allEndpoints: db.prepare('SELECT record FROM endpoints'),
+      cursors: db.prepare('SELECT channel, seq FROM delivery_cursors'),
+      setCursor: db.prepare('INSERT INTO delivery_cursors (channel, seq) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET seq = MAX(seq, excluded.seq)'),
+      insertDelivery: db.prepare(
+        `INSERT INTO deliveries (id, endpoint_id, event_id, channel, seq, payload, status, next_attempt_at, created)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
+      ),
+      due: db.prepare(
+        "SELECT * FROM deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, created LIMIT ?",
+      ),
+      nextDue: db.prepare("SELECT endpoint_id, MIN(next_attempt_at) AS at FROM deliveries WHERE status = 'pending' GROUP BY endpoint_id"),
+      insertAttempt: db.prepare('INSERT INTO attempts (delivery_id, at, status_code, duration_ms, error, response_body) VALUES (?, ?, ?, ?, ?, ?)'),
+      updateDelivery: db.prepare(
+        `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, final_attempt = 0, last_status_code = ?, last_error = ?,
+         payload = CASE WHEN ? = 'succeeded' THEN NULL ELSE payload END WHERE id = ?`,
+      ),
+      getDelivery: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
+      listDeliveries: db.prepare('SELECT * FROM deliveries WHERE endpoint_id = ? AND (? IS NULL OR status = ?) ORDER BY created DESC, seq DESC LIMIT ?'),
+      listAttempts: db.prepare('SELECT * FROM attempts WHERE delivery_id = ? ORDER BY at'),
+      retry: db.prepare("UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE id = ? AND status = 'failed' AND payload IS NOT NULL"),
+      recover: db.prepare(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE endpoint_id = ? AND status = 'failed' AND created >= ? AND created <= ? AND payload IS NOT NULL",
+      ),
+    };
+    for (const row of this.s.allEndpoints!.all() as Array<{ record: string }>) {
+      const record = JSON.parse(row.record) as EndpointRecord;
+      this.endpoints.set(record.id, record);
+    }
+  }
+
+  async insertEndpoint(record: EndpointRecord): Promise<void> {
+    await this.updateEndpoint(record);
+  }
+
+  async getEndpoint(id: string): Promise<EndpointRecord | undefined> {
+    const record = this.endpoints.get(id);
+    return record && structuredClone(record);
+  }
+
+  async listEndpoints(): Promise<EndpointRecord[]> {
+    return [...this.endpoints.values()].map((r) => structuredClone(r)).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async updateEndpoint(record: EndpointRecord): Promise<void> {
+    const copy = structuredClone(record);
+    await this.writes.run(() => this.s.putEndpoint!.run(copy.id, JSON.stringify(copy)));
+    this.endpoints.set(copy.id, copy);
+  }
+
+  async deleteEndpoint(id: string): Promise<boolean> {
+    if (!this.endpoints.has(id)) return false;
+    await this.writes.run(() => {
+      this.s.deleteEndpointDeliveries!.run(id);
+      this.s.deleteEndpoint!.run(id);
+    });
+    this.endpoints.delete(id);
+    return true;
+  }
+
+  async cursors(): Promise<Map<string, number>> {
+    const rows = this.s.cursors!.all() as Array<{ channel: string; seq: number }>;
+    return new Map(rows.map((r) => [r.channel, r.seq]));
+  }
+
+  createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void> {
+    return this.writes.run(() => {
+      for (const d of deliveries) {
+        this.s.insertDelivery!.run(d.id, d.endpointId, d.eventId, d.channel, d.seq, d.payload, d.createdAt, d.createdAt);
+      }
+      this.s.setCursor!.run(channel, seq);
+    });
+  }
+
+  async due(endpointId: string, now: number, limit: number): Promise<DeliveryRecord[]> {
+    return (this.s.due!.all(endpointId, now, limit) as DeliveryRow[]).map(toDelivery);
+  }
+
+  async nextDue(): Promise<number | undefined> {
+    let next: number | undefined;
+    for (const row of this.s.nextDue!.all() as Array<{ endpoint_id: string; at: number }>) {
+      if (!this.endpoints.get(row.endpoint_id)?.enabled) continue;
+      next = next === undefined ? row.at : Math.min(next, row.at);
+    }
+    return next;
+  }
+
+  recordAttempt({ attempt: a, status, attempts, nextAttemptAt }: AttemptOutcome): Promise<void> {
+    return this.writes.run(() => {
+      this.s.insertAttempt!.run(a.deliveryId, a.at, a.statusCode ?? null, a.durationMs, a.error ?? null, a.responseBody ?? null);
+      this.s.updateDelivery!.run(status, attempts, nextAttemptAt, a.statusCode ?? null, a.error ?? null, status, a.deliveryId);
+    });
+  }
+
+  async getDelivery(id: string): Promise<DeliveryRecord | undefined> {
+    const row = this.s.getDelivery!.get(id) as DeliveryRow | undefined;
+    return row && toDelivery(row);
+  }
+
+  async listDeliveries(endpointId: string, status: DeliveryStatus | undefined, limit: number): Promise<DeliveryRecord[]> {
+    const s = status ?? null;
+    return (this.s.listDeliveries!.all(endpointId, s, s, limit) as DeliveryRow[]).map(toDelivery);
+  }
+
+  async listAttempts(deliveryId: string): Promise<AttemptRecord[]> {
+    return (this.s.listAttempts!.all(deliveryId) as AttemptRow[]).map(toAttempt);
+  }
+
+  retry(id: string, now: number): Promise<boolean> {
+    return this.writes.run(() => this.s.retry!.run(now, id).changes > 0);
+  }
+
+  recover(endpointId: string, since: number, until: number, now: number): Promise<number> {
+    return this.writes.run(() => this.s.recover!.run(now, endpointId, since, until).changes);
+  }
+
+  /** Commits queued writes; called before the database closes. */
+  flush(): void {
+    this.writes.flush();
+  }
+}

@@ -1,0 +1,290 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { verify } from '@herald/webhooks';
+import { CLI_ADMIN_KEY, eventually, sleep, spawnHerald, startTestServer, until, type TestServer } from './helpers.js';
+
+interface Received {
+  at: number;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+/** A real local receiver; `respond` decides each answer. */
+class Receiver {
+  readonly received: Received[] = [];
+  private server!: Server;
+  url = '';
+
+  constructor(private respond: (req: Received, index: number, res: ServerResponse) => void = (_r, _i, res) => res.writeHead(200).end('ok')) {}
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const entry = { at: Date.now(), headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+        this.received.push(entry);
+        this.respond(entry, this.received.length - 1, res);
+      });
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hook`;
+    return this;
+  }
+
+  eventIds(): Set<string> {
+    return new Set(this.received.map((r) => (JSON.parse(r.body) as { id: string }).id));
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+const LOOPBACK = { allowPrivateNetworks: ['127.0.0.0/8'] };
+
+describe('outbound webhooks', () => {
+  let h: TestServer;
+  const receivers: Receiver[] = [];
+  const receiver = async (respond?: ConstructorParameters<typeof Receiver>[0]) => {
+    const r = await new Receiver(respond).start();
+    receivers.push(r);
+    return r;
+  };
+  before(async () => {
+    h = await startTestServer({ delivery: { ...LOOPBACK, retrySchedule: [0.3, 0.6], timeout: 2 } });
+  });
+  after(async () => {
+    await h.stop();
+    for (const r of receivers) await r.stop();
+  });
+
+  const createEndpoint = async (body: Record<string, unknown>) => {
+    const res = await h.call('POST', '/v1/endpoints', { body });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return res.body as { id: string; secret: string };
+  };
+  const publish = async (channel: string, data: unknown, type = 'test.event') => (await h.call('POST', `/v1/channels/${channel}/events`, { body: { type, data } })).body;
+
+  it('signs every delivery so each scheme verifies it, with the spec headers', async () => {
+    const r = await receiver();
+    const endpoints = {
+      standard: await createEndpoint({ url: r.url, channels: ['signed'], headers: { 'x-tenant': 'acme' } }),
+      stripe: await createEndpoint({ url: r.url, channels: ['signed'], scheme: 'stripe' }),
+      github: await createEndpoint({ url: r.url, channels: ['signed'], scheme: 'github', secret: 'github-hook-secret' }),
+    };
+    assert.match(endpoints.standard.secret, /^whsec_/);
+    const event = await publish('signed', { n: 1 });
+    await until(() => r.received.length === 3);
+    for (const got of r.received) {
+      assert.deepEqual(JSON.parse(got.body), event, 'the body is the event');
+      assert.equal(got.headers['content-type'], 'application/json');
+      assert.match(got.headers['user-agent']!, /^Herald\/\d+\.\d+\.\d+/);
+      const scheme = got.headers['webhook-signature'] ? 'standard' : got.headers['stripe-signature'] ? 'stripe' : 'github';
+      assert.equal(verify(scheme, { secret: endpoints[scheme].secret, headers: got.headers, body: got.body }).ok, true);
+      if (scheme === 'standard') {
+        assert.equal(got.headers['webhook-id'], event.id);
+        assert.equal(got.headers['x-tenant'], 'acme');
+      }
+    }
+  });
+
+  it('retries a receiver that fails twice, at the scheduled times, then records one success', async () => {
+    const r = await receiver((_req, i, res) => res.writeHead(i < 2 ? 500 : 200).end(i < 2 ? 'not yet' : 'thanks'));
+    const ep = await createEndpoint({ url: r.url, channels: ['flaky'] });
+    await publish('flaky', 'x');
+    await until(() => r.received.length === 3, 5000);
+    const [a, b, c] = r.received.map((x) => x.at) as [number, number, number];
+    // 0.3 s then 0.6 s, each ±20% jitter, plus a little scheduling slack.
+    assert.ok(b - a >= 240 && b - a <= 360 + 150, `first retry after ${b - a} ms`);
+    assert.ok(c - b >= 480 && c - b <= 720 + 150, `second retry after ${c - b} ms`);
+    await sleep(200);
+    assert.equal(r.received.length, 3, 'nothing after the success');
+    const [delivery] = (await h.call('GET', `/v1/endpoints/${ep.id}/deliveries`)).body.deliveries;
+    assert.equal(delivery.status, 'succeeded');
+    assert.equal(delivery.attempts, 3);
+    const attempts = (await h.call('GET', `/v1/deliveries/${delivery.id}/attempts`)).body.attempts;
+    assert.deepEqual(attempts.map((x: any) => x.statusCode), [500, 500, 200]);
+    assert.equal(attempts[0].responseBody, 'not yet');
+    assert.ok(attempts.every((x: any) => typeof x.durationMs === 'number'));
+    // Every retry of one event carries the same webhook-id.
+    assert.equal(new Set(r.received.map((x) => x.headers['webhook-id'])).size, 1);
+  });
+
+  it('disables an endpoint that answers 410 and says so on herald:system', async () => {
+    const r = await receiver((_req, _i, res) => res.writeHead(410).end());
+    const ep = await createEndpoint({ url: r.url, channels: ['gone'] });
+    await publish('gone', 1);
+    await until(() => r.received.length === 1);
+    const info = await eventually(async () => {
+      const body = (await h.call('GET', `/v1/endpoints/${ep.id}`)).body;
+      assert.equal(body.enabled, false);
+      return body;
+    });
+    assert.match(info.disabledReason, /410/);
+    const system = (await h.call('GET', '/v1/channels/herald:system/events')).body.events;
+    assert.ok(system.some((e: any) => e.type === 'endpoint.disabled' && e.data.endpointId === ep.id));
+    await publish('gone', 2);
+    await sleep(400);
+    assert.equal(r.received.length, 1, 'a disabled endpoint gets nothing more');
+  });
+
+  it('honours Retry-After on 503', async () => {
+    const r = await receiver((_req, i, res) => (i === 0 ? res.writeHead(503, { 'retry-after': '1' }).end() : res.writeHead(200).end()));
+    await createEndpoint({ url: r.url, channels: ['later'] });
+    await publish('later', 1);
+    await until(() => r.received.length === 2, 5000);
+    const gap = r.received[1]!.at - r.received[0]!.at;
+    assert.ok(gap >= 950 && gap < 2000, `second attempt came ${gap} ms later, not after the 1 s Retry-After`);
+  });
+
+  it('keeps 49 endpoints prompt while a 50th is black-holed', async () => {
+    const hole = await receiver(() => {
+      /* never answers */
+    });
+    const healthy = await Promise.all(Array.from({ length: 49 }, () => receiver()));
+    await createEndpoint({ url: hole.url, channels: ['fan'], maxConcurrency: 2 });
+    for (const r of healthy) await createEndpoint({ url: r.url, channels: ['fan'] });
+    const started = Date.now();
+    for (let i = 0; i < 20; i++) await publish('fan', i);
+    await until(() => healthy.every((r) => r.received.length === 20), 10_000, 'all 49 healthy receivers got every event');
+    const took = Date.now() - started;
+    assert.ok(took < 5000, `took ${took} ms`);
+    for (const r of healthy) assert.deepEqual(r.received.map((x) => JSON.parse(x.body).data), Array.from({ length: 20 }, (_, i) => i));
+    assert.ok(hole.received.length <= 2, 'the black hole holds only its own two slots');
+  });
+
+  it('signs with both secrets during a rotation grace period', async () => {
+    const r = await receiver();
+    const ep = await createEndpoint({ url: r.url, channels: ['rotate'] });
+    const rotated = await h.call('POST', `/v1/endpoints/${ep.id}/rotate-secret`, { body: { graceSeconds: 3600 } });
+    assert.equal(rotated.status, 200);
+    assert.notEqual(rotated.body.secret, ep.secret);
+    await publish('rotate', 1);
+    await until(() => r.received.length === 1);
+    const got = r.received[0]!;
+    assert.equal((got.headers['webhook-signature'] as string).split(' ').length, 2);
+    assert.equal(verify('standard', { secret: ep.secret, headers: got.headers, body: got.body }).ok, true);
+    assert.equal(verify('standard', { secret: rotated.body.secret, headers: got.headers, body: got.body }).ok, true);
+    assert.equal((await h.call('GET', `/v1/endpoints/${ep.id}/secret`)).body.secret, rotated.body.secret);
+  });
+
+  it('lists deliveries by status, keeps 1 KiB of the answer, and retries or recovers failed ones', async () => {
+    let healthy = false;
+    const r = await receiver((_req, _i, res) => res.writeHead(healthy ? 200 : 500).end('e'.repeat(2048)));
+    const ep = await createEndpoint({ url: r.url, channels: ['dead'] });
+    await publish('dead', 1);
+    await publish('dead', 2);
+    await until(() => r.received.length === 6, 5000, 'three attempts each');
+    const failed = await eventually(async () => {
+      const list = (await h.call('GET', `/v1/endpoints/${ep.id}/deliveries?status=failed`)).body.deliveries;
+      assert.equal(list.length, 2);
+      return list;
+    });
+    assert.equal((await h.call('GET', `/v1/endpoints/${ep.id}/deliveries?status=pending`)).body.deliveries.length, 0);
+    const attempts = (await h.call('GET', `/v1/deliveries/${failed[0].id}/attempts`)).body.attempts;
+    assert.equal(attempts.length, 3);
+    assert.equal(attempts[0].responseBody.length, 1024);
+
+    healthy = true;
+    const retried = await h.call('POST', `/v1/deliveries/${failed[0].id}/retry`);
+    assert.equal(retried.status, 202);
+    await until(() => r.received.length === 7);
+    await eventually(async () => assert.equal((await h.call('GET', `/v1/deliveries/${failed[0].id}`)).body.status, 'succeeded'));
+    const again = await h.call('POST', `/v1/deliveries/${failed[0].id}/retry`);
+    assert.equal(again.status, 409);
+
+    const recovered = await h.call('POST', `/v1/endpoints/${ep.id}/recover`, { body: { since: new Date(Date.now() - 60_000).toISOString() } });
+    assert.deepEqual(recovered.body, { recovered: 1 });
+    await until(() => r.received.length === 8);
+    await eventually(async () => assert.equal((await h.call('GET', `/v1/endpoints/${ep.id}/deliveries?status=succeeded`)).body.deliveries.length, 2));
+  });
+
+  it('filters by channel pattern and event type, and manages endpoints', async () => {
+    const r = await receiver();
+    const ep = await createEndpoint({ url: r.url, channels: ['shop:*'], types: ['order.*'] });
+    await publish('shop:eu', 1, 'order.created');
+    await publish('shop:eu', 2, 'user.created');
+    await publish('other', 3, 'order.created');
+    await publish('shop:us', 4, 'order.paid');
+    await until(() => r.received.length === 2);
+    await sleep(200);
+    assert.deepEqual(r.received.map((x) => JSON.parse(x.body).data), [1, 4]);
+    const patched = await h.call('PATCH', `/v1/endpoints/${ep.id}`, { body: { types: [], description: 'all shop events' } });
+    assert.equal(patched.body.description, 'all shop events');
+    await publish('shop:eu', 5, 'user.created');
+    await until(() => r.received.length === 3);
+    assert.equal((await h.call('GET', '/v1/endpoints')).body.endpoints.some((e: any) => e.id === ep.id), true);
+    assert.equal((await h.call('DELETE', `/v1/endpoints/${ep.id}`)).status, 204);
+    assert.equal((await h.call('GET', `/v1/endpoints/${ep.id}`)).status, 404);
+    const key = await h.createKey(['publish'], ['*']);
+    assert.equal((await h.call('GET', '/v1/endpoints', { token: key })).status, 403);
+  });
+});
+
+describe('SSRF guard at registration', () => {
+  it('refuses loopback, private and metadata URLs unless allowed', async () => {
+    const h = await startTestServer({ delivery: { httpsOnly: false } });
+    try {
+      for (const url of ['http://127.0.0.1:9/hook', 'http://localhost/hook', 'http://169.254.169.254/latest/meta-data', 'http://10.0.0.1/', 'http://[::1]/', 'http://192.168.1.10/x', 'file:///etc/passwd']) {
+        const res = await h.call('POST', '/v1/endpoints', { body: { url, channels: ['*'] } });
+        assert.ok(res.status === 422 || res.status === 400, `${url} answered ${res.status}`);
+      }
+    } finally {
+      await h.stop();
+    }
+    const strict = await startTestServer({ delivery: { httpsOnly: true, allowPrivateNetworks: ['127.0.0.0/8'] } });
+    try {
+      const res = await strict.call('POST', '/v1/endpoints', { body: { url: 'http://127.0.0.1:9/hook', channels: ['*'] } });
+      assert.equal(res.status, 422);
+      assert.match(res.body.error.message, /https/);
+    } finally {
+      await strict.stop();
+    }
+  });
+});
+
+describe('outbound webhooks and kill -9', () => {
+  it('delivers every event to every endpoint at least once after a crash mid-delivery', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-deliver-kill-'));
+    // Slow receivers, so the crash catches deliveries in flight.
+    const receivers = await Promise.all(
+      [1, 2].map(() => new Receiver((_req, _i, res) => setTimeout(() => res.writeHead(200).end(), 100)).start()),
+    );
+    const env = { HERALD_DELIVERY_ALLOW_PRIVATE_NETWORKS: '127.0.0.0/8', HERALD_DELIVERY_RETRY_SCHEDULE: '0.2,0.2,0.2' };
+    const admin = { authorization: `Bearer ${CLI_ADMIN_KEY}`, 'content-type': 'application/json' };
+    try {
+      const first = await spawnHerald(['serve', '--port', '0', '--data', dir, '--log-level', 'warn'], env);
+      for (const r of receivers) {
+        const res = await fetch(`${first.url}/v1/endpoints`, { method: 'POST', headers: admin, body: JSON.stringify({ url: r.url, channels: ['crash'], maxConcurrency: 2 }) });
+        assert.equal(res.status, 201);
+      }
+      const published: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const res = await fetch(`${first.url}/v1/channels/crash/events`, { method: 'POST', headers: admin, body: JSON.stringify({ data: i }) });
+        published.push(((await res.json()) as { id: string }).id);
+      }
+      await until(() => receivers.every((r) => r.received.length >= 3), 5000);
+      first.child.kill('SIGKILL');
+      await first.exited;
+      assert.ok(receivers.some((r) => r.eventIds().size < 40), 'the crash came mid-delivery');
+
+      const second = await spawnHerald(['serve', '--port', '0', '--data', dir, '--log-level', 'warn'], env);
+      try {
+        await until(() => receivers.every((r) => published.every((id) => r.eventIds().has(id))), 20_000, 'every event at every endpoint');
+      } finally {
+        second.child.kill('SIGTERM');
+        await second.exited;
+      }
+    } finally {
+      for (const r of receivers) await r.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
