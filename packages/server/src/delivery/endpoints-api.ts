@@ -1,4 +1,6 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { adminOnly } from '../http/admin.js';
+import { rotate } from '../auth/rotation.js';
 import {
   DELIVERY_SCHEMES,
   DELIVERY_STATUSES,
@@ -109,17 +111,13 @@ function parseTime(text: string, name: string): number {
 export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { delivery } = ctx;
   const store = delivery.store;
-  const adminOnly = {
-    onRequest: async (request: FastifyRequest) => {
-      ctx.access.assertAdmin(request.principal);
-    },
-  };
+  const admin = adminOnly(ctx);
   const endpoint = async (id: string) => (await store.getEndpoint(id)) ?? Promise.reject(new HeraldError('not_found', `No endpoint ${id}.`));
   const deliveryOf = async (id: string) => (await store.getDelivery(id)) ?? Promise.reject(new HeraldError('not_found', `No delivery ${id}.`));
 
   app.post<{ Body: EndpointBody }>(
     '/v1/endpoints',
-    { ...adminOnly, schema: { body: { type: 'object', required: ['url', 'channels'], additionalProperties: false, properties: endpointProperties } } },
+    { ...admin, schema: { body: { type: 'object', required: ['url', 'channels'], additionalProperties: false, properties: endpointProperties } } },
     async (request, reply) => {
       const body = request.body;
       const url = await delivery.guard.checkUrl(body.url);
@@ -146,18 +144,18 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   );
 
-  app.get('/v1/endpoints', adminOnly, async () => ({ endpoints: (await store.listEndpoints()).map(endpointInfo) }));
+  app.get('/v1/endpoints', admin, async () => ({ endpoints: (await store.listEndpoints()).map(endpointInfo) }));
 
-  app.get<{ Params: { id: string } }>('/v1/endpoints/:id', adminOnly, async (request) => endpointInfo(await endpoint(request.params.id)));
+  app.get<{ Params: { id: string } }>('/v1/endpoints/:id', admin, async (request) => endpointInfo(await endpoint(request.params.id)));
 
-  app.get<{ Params: { id: string } }>('/v1/endpoints/:id/secret', adminOnly, async (request) => ({
+  app.get<{ Params: { id: string } }>('/v1/endpoints/:id/secret', admin, async (request) => ({
     secret: (await endpoint(request.params.id)).secrets[0]!.secret,
   }));
 
   app.patch<{ Params: { id: string }; Body: Partial<Omit<EndpointBody, 'secret'>> }>(
     '/v1/endpoints/:id',
     {
-      ...adminOnly,
+      ...admin,
       schema: {
         body: { type: 'object', additionalProperties: false, minProperties: 1, properties: patchProperties },
       },
@@ -190,7 +188,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   );
 
-  app.delete<{ Params: { id: string } }>('/v1/endpoints/:id', adminOnly, async (request, reply) => {
+  app.delete<{ Params: { id: string } }>('/v1/endpoints/:id', admin, async (request, reply) => {
     if (!(await store.deleteEndpoint(request.params.id))) throw new HeraldError('not_found', `No endpoint ${request.params.id}.`);
     await delivery.endpointChanged(request.params.id);
     return reply.code(204).send();
@@ -199,7 +197,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post<{ Params: { id: string }; Body: { graceSeconds: number } }>(
     '/v1/endpoints/:id/rotate-secret',
     {
-      ...adminOnly,
+      ...admin,
       schema: {
         body: {
           type: 'object',
@@ -210,23 +208,19 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request) => {
       const record = await endpoint(request.params.id);
-      const now = Date.now();
-      const until = now + (request.body?.graceSeconds ?? DAY) * 1000;
+      const graceSeconds = request.body?.graceSeconds ?? DAY;
       const secret = generateSecret();
       // During the grace period every request is signed with the new secret and the old ones.
-      const previous = record.secrets
-        .filter((s) => s.expiresAt === undefined || s.expiresAt > now)
-        .map((s) => ({ secret: s.secret, expiresAt: Math.min(s.expiresAt ?? until, until) }));
-      record.secrets = [{ secret }, ...(until > now ? previous : [])];
+      record.secrets = rotate(record.secrets, secret, graceSeconds);
       await store.updateEndpoint(record);
-      return { secret, previousSecretsExpireAt: until > now ? new Date(until).toISOString() : undefined };
+      return { secret, ...(graceSeconds > 0 ? { previousSecretsExpireAt: new Date(Date.now() + graceSeconds * 1000).toISOString() } : {}) };
     },
   );
 
   app.get<{ Params: { id: string }; Querystring: { status?: DeliveryStatus; limit: number } }>(
     '/v1/endpoints/:id/deliveries',
     {
-      ...adminOnly,
+      ...admin,
       schema: {
         querystring: {
           type: 'object',
@@ -244,7 +238,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post<{ Params: { id: string }; Body: { since: string; until?: string } }>(
     '/v1/endpoints/:id/recover',
     {
-      ...adminOnly,
+      ...admin,
       schema: {
         body: {
           type: 'object',
@@ -264,14 +258,14 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v1/deliveries/:id', adminOnly, async (request) => deliveryInfo(await deliveryOf(request.params.id)));
+  app.get<{ Params: { id: string } }>('/v1/deliveries/:id', admin, async (request) => deliveryInfo(await deliveryOf(request.params.id)));
 
-  app.get<{ Params: { id: string } }>('/v1/deliveries/:id/attempts', adminOnly, async (request) => {
+  app.get<{ Params: { id: string } }>('/v1/deliveries/:id/attempts', admin, async (request) => {
     await deliveryOf(request.params.id);
     return { attempts: (await store.listAttempts(request.params.id)).map(attemptInfo) };
   });
 
-  app.post<{ Params: { id: string } }>('/v1/deliveries/:id/retry', adminOnly, async (request, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/deliveries/:id/retry', admin, async (request, reply) => {
     const current = await deliveryOf(request.params.id);
     if (!(await store.retry(current.id, Date.now()))) {
       throw new HeraldError('conflict', `Delivery ${current.id} is ${current.status}; only failed deliveries can be retried.`);

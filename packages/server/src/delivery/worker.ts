@@ -8,6 +8,7 @@ import type { EventLog } from '../log/event-log.js';
 import type { DeliveryRecord, DeliveryStore, EndpointRecord } from '../store/types.js';
 import { judge, nextAttemptAt } from './outcome.js';
 import { TokenBucket } from './rate-limit.js';
+import { liveSecrets } from '../auth/rotation.js';
 import type { UrlGuard } from './ssrf.js';
 
 export const SYSTEM_CHANNEL = 'herald:system';
@@ -188,8 +189,7 @@ export class DeliveryWorker {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const refused = isIP(host) ? this.guard.refusal(host) : undefined;
     if (refused) return { error: `SSRF guard: ${refused}`, durationMs: elapsed() };
-    const now = Date.now();
-    const secrets = endpoint.secrets.filter((s) => s.expiresAt === undefined || s.expiresAt > now).map((s) => s.secret);
+    const secrets = liveSecrets(endpoint.secrets).map((s) => s.secret);
     const signed = sign(endpoint.scheme as Scheme, { secrets, id: delivery.eventId, body: delivery.payload });
     try {
       const res = await request(url, {

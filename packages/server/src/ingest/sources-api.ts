@@ -1,8 +1,10 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { adminOnly } from '../http/admin.js';
+import { liveSecrets, rotate } from '../auth/rotation.js';
 import { HeraldError, PROVIDERS, type Provider, type SourceInfo } from '@herald/protocol';
 import type { AppContext } from '../http/context.js';
 import { assertChannel } from '../http/channels.js';
-import type { SourceRecord, SourceSecret } from '../store/types.js';
+import type { SourceRecord } from '../store/types.js';
 import type { IngestStats } from './stats.js';
 
 export const SOURCE_NAME = '^[A-Za-z0-9_.-]{1,64}$';
@@ -10,7 +12,7 @@ const DAY = 86_400;
 
 /** Secrets that still verify at `now`: the current one, and older ones inside their grace period. */
 export function activeSecrets(record: SourceRecord, now = Date.now()): string[] {
-  return record.secrets.filter((s) => s.expiresAt === undefined || s.expiresAt > now).map((s) => s.secret);
+  return liveSecrets(record.secrets, now).map((s) => s.secret);
 }
 
 function toInfo(record: SourceRecord, stats: IngestStats): SourceInfo {
@@ -20,9 +22,7 @@ function toInfo(record: SourceRecord, stats: IngestStats): SourceInfo {
     provider: record.provider,
     channel: record.channel,
     tolerance: record.tolerance,
-    secrets: record.secrets
-      .filter((s) => s.expiresAt === undefined || s.expiresAt > now)
-      .map((s) => ({ prefix: `${s.secret.slice(0, 8)}…`, ...(s.expiresAt === undefined ? {} : { expiresAt: new Date(s.expiresAt).toISOString() }) })),
+    secrets: liveSecrets(record.secrets, now).map((s) => ({ prefix: `${s.secret.slice(0, 8)}…`, ...(s.expiresAt === undefined ? {} : { expiresAt: new Date(s.expiresAt).toISOString() }) })),
     createdAt: new Date(record.createdAt).toISOString(),
     stats: { ...stats.of(record.name) },
   };
@@ -32,17 +32,13 @@ const secretList = { type: 'array', minItems: 1, maxItems: 10, items: { type: 's
 
 /** Admin API for inbound webhook sources: one per provider account, each with its secrets and channel. */
 export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: IngestStats): void {
-  const adminOnly = {
-    onRequest: async (request: FastifyRequest) => {
-      ctx.access.assertAdmin(request.principal);
-    },
-  };
+  const admin = adminOnly(ctx);
   const load = async (name: string) => (await ctx.sources.get(name)) ?? Promise.reject(new HeraldError('not_found', `No source ${name}.`));
 
   app.post<{ Body: { name: string; provider: Provider; secrets: string[]; channel?: string; tolerance?: number } }>(
     '/v1/sources',
     {
-      ...adminOnly,
+      ...admin,
       schema: {
         body: {
           type: 'object',
@@ -67,11 +63,11 @@ export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
     },
   );
 
-  app.get('/v1/sources', adminOnly, async () => ({ sources: (await ctx.sources.list()).map((r) => toInfo(r, stats)) }));
+  app.get('/v1/sources', admin, async () => ({ sources: (await ctx.sources.list()).map((r) => toInfo(r, stats)) }));
 
-  app.get<{ Params: { name: string } }>('/v1/sources/:name', adminOnly, async (request) => toInfo(await load(request.params.name), stats));
+  app.get<{ Params: { name: string } }>('/v1/sources/:name', admin, async (request) => toInfo(await load(request.params.name), stats));
 
-  app.delete<{ Params: { name: string } }>('/v1/sources/:name', adminOnly, async (request, reply) => {
+  app.delete<{ Params: { name: string } }>('/v1/sources/:name', admin, async (request, reply) => {
     if (!(await ctx.sources.delete(request.params.name))) throw new HeraldError('not_found', `No source ${request.params.name}.`);
     stats.forget(request.params.name);
     return reply.code(204).send();
@@ -80,7 +76,7 @@ export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
   app.post<{ Params: { name: string }; Body: { secret: string; graceSeconds: number } }>(
     '/v1/sources/:name/rotate',
     {
-      ...adminOnly,
+      ...admin,
       schema: {
         body: {
           type: 'object',
@@ -95,13 +91,8 @@ export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
     },
     async (request) => {
       const record = await load(request.params.name);
-      const now = Date.now();
-      const until = now + request.body.graceSeconds * 1000;
       // The new secret is current; the old ones keep verifying until the grace period ends.
-      const previous: SourceSecret[] = record.secrets
-        .filter((s) => s.expiresAt === undefined || s.expiresAt > now)
-        .map((s) => ({ secret: s.secret, expiresAt: Math.min(s.expiresAt ?? until, until) }));
-      record.secrets = [{ secret: request.body.secret }, ...(until > now ? previous : [])];
+      record.secrets = rotate(record.secrets, request.body.secret, request.body.graceSeconds);
       await ctx.sources.setSecrets(record.name, record.secrets);
       return toInfo(record, stats);
     },

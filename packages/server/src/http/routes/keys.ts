@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { adminOnly } from '../admin.js';
 import { HeraldError, type ApiKeyInfo, type CreatedApiKey, type Scope } from '@herald/protocol';
 import type { ApiKeyRecord } from '../../store/types.js';
 import { generateApiKey, randomId } from '../../auth/secrets.js';
@@ -20,16 +21,12 @@ function toInfo(record: ApiKeyRecord): ApiKeyInfo {
 
 /** API keys: created, listed and revoked by an admin. The key itself is shown once. */
 export function keyRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const adminOnly = {
-    onRequest: async (request: FastifyRequest) => {
-      ctx.access.assertAdmin(request.principal);
-    },
-  };
+  const admin = adminOnly(ctx);
 
   app.post<{ Body: { name: string; scopes: Scope[]; channels: string[] } }>(
     '/v1/keys',
     {
-      ...adminOnly,
+      ...admin,
       schema: {
         body: {
           type: 'object',
@@ -60,15 +57,15 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   );
 
-  app.get('/v1/keys', adminOnly, async () => ({ keys: (await ctx.keys.list()).map(toInfo) }));
+  app.get('/v1/keys', admin, async () => ({ keys: (await ctx.keys.list()).map(toInfo) }));
 
-  app.get<{ Params: { id: string } }>('/v1/keys/:id', adminOnly, async (request) => {
+  app.get<{ Params: { id: string } }>('/v1/keys/:id', admin, async (request) => {
     const record = await ctx.keys.get(request.params.id);
     if (!record) throw new HeraldError('not_found', `No key ${request.params.id}.`);
     return toInfo(record);
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/keys/:id', adminOnly, async (request) => {
+  app.delete<{ Params: { id: string } }>('/v1/keys/:id', admin, async (request) => {
     const { id } = request.params;
     if (!(await ctx.keys.get(id))) throw new HeraldError('not_found', `No key ${id}.`);
     await ctx.keys.revoke(id, Date.now());
