@@ -36,8 +36,10 @@ export class DeliveryWorker {
   private readonly agent: Agent;
   private readonly inFlight = new Map<string, Set<string>>();
   private readonly buckets = new Map<string, TokenBucket>();
-  private pumping = false;
+  private pumping: Promise<void> | undefined;
   private pumpAgain = false;
+  /** Attempts under way, so stop() can wait for them to settle before the store closes. */
+  private readonly attempts = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly userAgent: string;
@@ -66,8 +68,7 @@ export class DeliveryWorker {
       this.pumpAgain = true;
       return;
     }
-    this.pumping = true;
-    setImmediate(() => void this.pump());
+    this.pumping = new Promise((resolve) => setImmediate(() => void this.pump().finally(resolve)));
   }
 
   private async pump(): Promise<void> {
@@ -76,12 +77,12 @@ export class DeliveryWorker {
         this.pumpAgain = false;
         await this.pumpOnce();
       } while (this.pumpAgain && !this.stopped);
+      if (!this.stopped) await this.scheduleNext();
     } catch (err) {
-      this.logger.error({ err }, 'delivery pump failed');
+      if (!this.stopped) this.logger.error({ err }, 'delivery pump failed');
     } finally {
-      this.pumping = false;
+      this.pumping = undefined;
     }
-    if (!this.stopped) await this.scheduleNext();
   }
 
   private async pumpOnce(): Promise<void> {
@@ -99,10 +100,16 @@ export class DeliveryWorker {
         bucket?.take();
         flying.add(delivery.id);
         this.inFlight.set(endpoint.id, flying);
-        void this.attempt(endpoint, delivery).finally(() => {
-          flying.delete(delivery.id);
-          this.kick();
-        });
+        const running: Promise<void> = this.attempt(endpoint, delivery)
+          .catch((err: unknown) => {
+            if (!this.stopped) this.logger.error({ err, delivery: delivery.id }, 'recording an attempt failed');
+          })
+          .finally(() => {
+            this.attempts.delete(running);
+            flying.delete(delivery.id);
+            this.kick();
+          });
+        this.attempts.add(running);
       }
     }
   }
@@ -135,6 +142,8 @@ export class DeliveryWorker {
   private async attempt(endpoint: EndpointRecord, delivery: DeliveryRecord): Promise<void> {
     const at = Date.now();
     const sent = await this.send(endpoint, delivery);
+    // Cut off by shutdown: record nothing, so the delivery stays pending and is retried after restart.
+    if (this.stopped) return;
     const done = Date.now();
     const verdict = sent.statusCode === undefined ? { kind: 'retry' as const } : judge(sent.statusCode, sent.retryAfter, done, this.config.retryAfterMax * 1000);
     const attempts = delivery.attempts + 1;
@@ -234,5 +243,7 @@ export class DeliveryWorker {
     clearTimeout(this.timer);
     // In-flight attempts are abandoned; their deliveries stay pending and are retried after restart.
     await this.agent.destroy();
+    await this.pumping;
+    await Promise.allSettled([...this.attempts]);
   }
 }
