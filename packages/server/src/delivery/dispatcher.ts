@@ -3,7 +3,6 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { EventLog } from '../log/event-log.js';
 import type { DeliveryStore, EndpointRecord, NewDelivery } from '../store/types.js';
 import { matchesAny } from '../auth/patterns.js';
-import { randomId } from '../auth/secrets.js';
 
 const PAGE = 500;
 
@@ -89,7 +88,7 @@ export class Dispatcher {
       for (const endpoint of this.endpoints) {
         if (!endpointWants(endpoint, event)) continue;
         payload ??= JSON.stringify(event);
-        deliveries.push({ id: randomId('dlv_'), endpointId: endpoint.id, eventId: event.id, channel, seq: event.seq, payload, createdAt: now });
+        deliveries.push({ endpointId: endpoint.id, eventId: event.id, channel, seq: event.seq, payload, createdAt: now });
       }
     }
     const seq = events.at(-1)?.seq ?? headSeq!;

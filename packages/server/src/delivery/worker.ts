@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { FastifyBaseLogger } from 'fastify';
 import { sign, type Scheme } from '@herald/webhooks';
 import type { HeraldConfig } from '../config/schema.js';
 import type { EventLog } from '../log/event-log.js';
-import type { DeliveryRecord, DeliveryStore, EndpointRecord } from '../store/types.js';
+import type { DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord } from '../store/types.js';
 import { judge, nextAttemptAt } from './outcome.js';
 import { TokenBucket } from './rate-limit.js';
 import { liveSecrets } from '../auth/rotation.js';
@@ -17,6 +17,27 @@ const RESPONSE_KEPT = 1024;
 const RESPONSE_READ_MAX = 64 * 1024;
 /** The pump runs at least this often, so a delivery never waits on a lost timer. */
 const IDLE_TICK_MS = 1000;
+
+/** The first KiB of a response body for the attempt log; reads no more than RESPONSE_READ_MAX. */
+async function readStart(body: Dispatcher.ResponseData['body'], contentLength: string | string[] | undefined): Promise<string> {
+  const length = typeof contentLength === 'string' ? Number(contentLength) : NaN;
+  if (length <= RESPONSE_READ_MAX) return (await body.text()).slice(0, RESPONSE_KEPT);
+  const kept: Buffer[] = [];
+  let keptBytes = 0;
+  let read = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    read += chunk.length;
+    if (keptBytes < RESPONSE_KEPT) {
+      kept.push(chunk.subarray(0, RESPONSE_KEPT - keptBytes));
+      keptBytes += Math.min(chunk.length, RESPONSE_KEPT - keptBytes);
+    }
+    if (read > RESPONSE_READ_MAX) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(kept).toString('utf8').slice(0, RESPONSE_KEPT);
+}
 
 interface Sent {
   statusCode?: number;
@@ -32,10 +53,23 @@ interface Sent {
  * slow or dead endpoint only ever holds its own slots: no head-of-line
  * blocking, and memory is bounded by the slots, not by the backlog.
  */
+/** One endpoint's work in memory: a short prefetched queue and what is under way. Bounded by its concurrency. */
+interface Lane {
+  queue: DeliveryRecord[];
+  /** Requests on the wire: these hold the endpoint's concurrency slots. */
+  flying: Set<string>;
+  /** Answered, with the outcome not yet committed: still pending in the store, so never fetched again meanwhile. */
+  settling: Set<string>;
+  bucket: TokenBucket | undefined;
+  /** The rate the bucket was made for; a changed endpoint rate makes a new bucket. */
+  rate: number | undefined;
+  /** Where the last refill stopped, so the next one reads only rows after it. */
+  cursor: DueCursor | undefined;
+}
+
 export class DeliveryWorker {
   private readonly agent: Agent;
-  private readonly inFlight = new Map<string, Set<string>>();
-  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly lanes = new Map<string, Lane>();
   private pumping: Promise<void> | undefined;
   private pumpAgain = false;
   /** Attempts under way, so stop() can wait for them to settle before the store closes. */
@@ -73,11 +107,12 @@ export class DeliveryWorker {
 
   private async pump(): Promise<void> {
     try {
+      let wake: number | undefined;
       do {
         this.pumpAgain = false;
-        await this.pumpOnce();
+        wake = await this.pumpOnce();
       } while (this.pumpAgain && !this.stopped);
-      if (!this.stopped) await this.scheduleNext();
+      if (!this.stopped) this.sleepUntil(wake);
     } catch (err) {
       if (!this.stopped) this.logger.error({ err }, 'delivery pump failed');
     } finally {
@@ -85,63 +120,112 @@ export class DeliveryWorker {
     }
   }
 
-  private async pumpOnce(): Promise<void> {
+  /** Starts what each endpoint has room for; returns when the earliest future retry is due. */
+  private async pumpOnce(): Promise<number | undefined> {
     const now = Date.now();
+    let wake: number | undefined;
+    const soonest = (at: number | undefined) => {
+      if (at !== undefined) wake = wake === undefined ? at : Math.min(wake, at);
+    };
     for (const endpoint of await this.store.listEndpoints()) {
       if (!endpoint.enabled) continue;
-      const flying = this.inFlight.get(endpoint.id) ?? new Set<string>();
-      let room = endpoint.maxConcurrency - flying.size;
-      const bucket = this.bucketFor(endpoint, now);
-      if (bucket) room = Math.min(room, bucket.available(now));
-      if (room <= 0) continue;
-      // Ask for enough to skip the ones already in flight (they stay pending until their attempt is recorded).
-      const due = (await this.store.due(endpoint.id, now, room + flying.size)).filter((d) => !flying.has(d.id)).slice(0, room);
-      for (const delivery of due) {
-        bucket?.take();
-        flying.add(delivery.id);
-        this.inFlight.set(endpoint.id, flying);
-        const running: Promise<void> = this.attempt(endpoint, delivery)
-          .catch((err: unknown) => {
-            if (!this.stopped) this.logger.error({ err, delivery: delivery.id }, 'recording an attempt failed');
-          })
-          .finally(() => {
-            this.attempts.delete(running);
-            flying.delete(delivery.id);
-            this.kick();
-          });
-        this.attempts.add(running);
+      const lane = this.laneFor(endpoint, now);
+      let room = endpoint.maxConcurrency - lane.flying.size;
+      if (lane.bucket) {
+        const tokens = lane.bucket.available(now);
+        if (tokens <= 0 && room > 0) soonest(now + lane.bucket.msUntilNext());
+        room = Math.min(room, tokens);
       }
+      if (room <= 0) continue;
+      if (lane.queue.length < room) await this.refill(endpoint, lane, now);
+      for (const delivery of lane.queue.splice(0, room)) {
+        lane.bucket?.take();
+        this.launch(endpoint, lane, delivery);
+      }
+      if (lane.queue.length === 0 && lane.flying.size < endpoint.maxConcurrency) soonest(await this.store.nextDue(endpoint.id));
+    }
+    return wake;
+  }
+
+  /**
+   * Tops the queue up to twice the concurrency, skipping what is already
+   * queued or under way. Reads on from where the last refill stopped; when
+   * that finds too little, it starts over from the oldest due delivery once,
+   * which also picks up retries scheduled before the cursor.
+   */
+  private async refill(endpoint: EndpointRecord, lane: Lane, now: number): Promise<void> {
+    const known = new Set([...lane.flying, ...lane.settling, ...lane.queue.map((d) => d.id)]);
+    const cap = endpoint.maxConcurrency * 2;
+    for (const from of lane.cursor ? [lane.cursor, undefined] : [undefined]) {
+      const want = cap - lane.queue.length;
+      if (want <= 0) return;
+      const page = await this.store.due(endpoint.id, now, from ? want : want + known.size, from);
+      for (const d of page) {
+        if (known.has(d.id) || lane.queue.length >= cap) continue;
+        lane.queue.push(d);
+        known.add(d.id);
+      }
+      const last = page.at(-1);
+      lane.cursor = last ? { nextAttemptAt: last.nextAttemptAt, id: last.id } : undefined;
+      if (lane.queue.length >= cap) return;
     }
   }
 
-  private bucketFor(endpoint: EndpointRecord, now: number): TokenBucket | undefined {
-    if (!endpoint.rateLimit) return undefined;
-    let bucket = this.buckets.get(endpoint.id);
-    if (!bucket) {
-      bucket = new TokenBucket(endpoint.rateLimit, now);
-      this.buckets.set(endpoint.id, bucket);
-    }
-    return bucket;
+  private launch(endpoint: EndpointRecord, lane: Lane, delivery: DeliveryRecord): void {
+    lane.flying.add(delivery.id);
+    const running: Promise<void> = this.attempt(endpoint, delivery, () => {
+      // The answer is in: free the slot now; the id stays known until its outcome is committed.
+      lane.flying.delete(delivery.id);
+      lane.settling.add(delivery.id);
+      this.kick();
+    })
+      .catch((err: unknown) => {
+        if (!this.stopped) this.logger.error({ err, delivery: delivery.id }, 'recording an attempt failed');
+      })
+      .finally(() => {
+        this.attempts.delete(running);
+        lane.flying.delete(delivery.id);
+        lane.settling.delete(delivery.id);
+        this.kick();
+      });
+    this.attempts.add(running);
   }
 
-  /** Sleeps until the earliest due delivery, or the idle tick, whichever is first. */
-  private async scheduleNext(): Promise<void> {
+  private laneFor(endpoint: EndpointRecord, now: number): Lane {
+    let lane = this.lanes.get(endpoint.id);
+    if (!lane) {
+      lane = { queue: [], flying: new Set(), settling: new Set(), bucket: undefined, rate: undefined, cursor: undefined };
+      this.lanes.set(endpoint.id, lane);
+    }
+    if (lane.rate !== endpoint.rateLimit) {
+      lane.rate = endpoint.rateLimit;
+      lane.bucket = endpoint.rateLimit ? new TokenBucket(endpoint.rateLimit, now) : undefined;
+    }
+    return lane;
+  }
+
+  /** Sleeps until the earliest future retry, or the idle tick, whichever is first. */
+  private sleepUntil(at: number | undefined): void {
     clearTimeout(this.timer);
-    const next = await this.store.nextDue();
-    const wait = next === undefined ? IDLE_TICK_MS : Math.min(IDLE_TICK_MS, Math.max(5, next - Date.now()));
+    const wait = at === undefined ? IDLE_TICK_MS : Math.min(IDLE_TICK_MS, Math.max(5, at - Date.now()));
     this.timer = setTimeout(() => this.kick(), wait);
     this.timer.unref();
   }
 
-  /** Forgets per-endpoint state after an endpoint changes, so new limits apply. */
+  /** After an endpoint changes: drop its prefetched queue, so the new filter and limits apply; work under way finishes. */
   endpointChanged(id: string): void {
-    this.buckets.delete(id);
+    const lane = this.lanes.get(id);
+    if (lane) {
+      lane.queue = [];
+      lane.cursor = undefined;
+    }
     this.kick();
   }
 
-  private async attempt(endpoint: EndpointRecord, delivery: DeliveryRecord): Promise<void> {
+  private async attempt(endpoint: EndpointRecord, delivery: DeliveryRecord, answered: () => void): Promise<void> {
     const at = Date.now();
     const sent = await this.send(endpoint, delivery);
+    answered();
     // Cut off by shutdown: record nothing, so the delivery stays pending and is retried after restart.
     if (this.stopped) return;
     const done = Date.now();
@@ -193,10 +277,7 @@ export class DeliveryWorker {
   private async send(endpoint: EndpointRecord, delivery: DeliveryRecord): Promise<Sent> {
     const started = performance.now();
     const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
-    const url = new URL(endpoint.url);
-    // A literal IP never goes through DNS, so the lookup hook cannot see it: check it here.
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    const refused = isIP(host) ? this.guard.refusal(host) : undefined;
+    const { url, refused } = this.target(endpoint.url);
     if (refused) return { error: `SSRF guard: ${refused}`, durationMs: elapsed() };
     const secrets = liveSecrets(endpoint.secrets).map((s) => s.secret);
     const signed = sign(endpoint.scheme as Scheme, { secrets, id: delivery.eventId, body: delivery.payload });
@@ -206,29 +287,15 @@ export class DeliveryWorker {
         dispatcher: this.agent,
         headers: { ...endpoint.headers, ...signed, 'content-type': 'application/json', 'user-agent': this.userAgent },
         body: delivery.payload,
+        // The timeout bounds the wait for the answer and each pause in its body; the body read is capped below.
         headersTimeout: this.config.timeout * 1000,
         bodyTimeout: this.config.timeout * 1000,
-        signal: AbortSignal.timeout(this.config.timeout * 1000),
       });
-      const kept: Buffer[] = [];
-      let keptBytes = 0;
-      let read = 0;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        read += chunk.length;
-        if (keptBytes < RESPONSE_KEPT) {
-          kept.push(chunk.subarray(0, RESPONSE_KEPT - keptBytes));
-          keptBytes += Math.min(chunk.length, RESPONSE_KEPT - keptBytes);
-        }
-        if (read > RESPONSE_READ_MAX) {
-          res.body.destroy();
-          break;
-        }
-      }
       const retryAfter = res.headers['retry-after'];
       return {
         statusCode: res.statusCode,
         ...(typeof retryAfter === 'string' ? { retryAfter } : {}),
-        responseBody: Buffer.concat(kept).toString('utf8'),
+        responseBody: await readStart(res.body, res.headers['content-length']),
         durationMs: elapsed(),
       };
     } catch (err) {
@@ -236,6 +303,21 @@ export class DeliveryWorker {
       const code = error.code ?? error.cause?.code;
       return { error: `${code ? `${code}: ` : ''}${error.cause?.message ?? error.message}`, durationMs: elapsed() };
     }
+  }
+
+  private readonly targets = new Map<string, { url: URL; refused: string | undefined }>();
+
+  /** The parsed URL, and the literal-IP check (a literal IP never goes through DNS, so the lookup hook cannot see it). */
+  private target(href: string): { url: URL; refused: string | undefined } {
+    let target = this.targets.get(href);
+    if (!target) {
+      const url = new URL(href);
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      target = { url, refused: isIP(host) ? this.guard.refusal(host) : undefined };
+      if (this.targets.size > 10_000) this.targets.clear();
+      this.targets.set(href, target);
+    }
+    return target;
   }
 
   async stop(): Promise<void> {

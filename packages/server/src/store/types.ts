@@ -139,7 +139,6 @@ export interface EndpointRecord {
 }
 
 export interface NewDelivery {
-  id: string;
   endpointId: string;
   eventId: string;
   channel: string;
@@ -150,6 +149,8 @@ export interface NewDelivery {
 }
 
 export interface DeliveryRecord extends NewDelivery {
+  /** `dlv_` and a number the store assigns. */
+  id: string;
   status: DeliveryStatus;
   attempts: number;
   /** When the next attempt is due (ms); for pending deliveries. */
@@ -158,6 +159,12 @@ export interface DeliveryRecord extends NewDelivery {
   finalAttempt: boolean;
   lastStatusCode?: number | undefined;
   lastError?: string | undefined;
+}
+
+/** Where a `due` page ended. */
+export interface DueCursor {
+  nextAttemptAt: number;
+  id: string;
 }
 
 export interface AttemptRecord {
@@ -194,10 +201,14 @@ export interface DeliveryStore {
   cursors(): Promise<Map<string, number>>;
   /** Creates deliveries and moves the channel's cursor to `seq`, durably and atomically. */
   createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void>;
-  /** Pending deliveries of one endpoint due by `now`, oldest first. */
-  due(endpointId: string, now: number, limit: number): Promise<DeliveryRecord[]>;
-  /** The earliest `nextAttemptAt` of any pending delivery of an enabled endpoint. */
-  nextDue(): Promise<number | undefined>;
+  /**
+   * Pending deliveries of one endpoint due by `now`, in (nextAttemptAt, id)
+   * order, starting after `after` when given (keyset paging, so a caller
+   * that already holds the first ones does not read them again).
+   */
+  due(endpointId: string, now: number, limit: number, after?: DueCursor): Promise<DeliveryRecord[]>;
+  /** The earliest `nextAttemptAt` among an endpoint's pending deliveries. */
+  nextDue(endpointId: string): Promise<number | undefined>;
   recordAttempt(outcome: AttemptOutcome): Promise<void>;
   getDelivery(id: string): Promise<DeliveryRecord | undefined>;
   listDeliveries(endpointId: string, status: DeliveryStatus | undefined, limit: number): Promise<DeliveryRecord[]>;

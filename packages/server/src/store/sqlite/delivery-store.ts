@@ -1,10 +1,10 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { DeliveryStatus } from '@herald/protocol';
-import type { AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStore, EndpointRecord, NewDelivery } from '../types.js';
+import type { AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord, NewDelivery } from '../types.js';
 import { GroupCommit } from './group-commit.js';
 
 interface DeliveryRow {
-  id: string;
+  n: number;
   endpoint_id: string;
   event_id: string;
   channel: string;
@@ -20,7 +20,7 @@ interface DeliveryRow {
 }
 
 interface AttemptRow {
-  delivery_id: string;
+  delivery: number;
   at: number;
   status_code: number | null;
   duration_ms: number;
@@ -28,9 +28,16 @@ interface AttemptRow {
   response_body: string | null;
 }
 
+const ID_PREFIX = 'dlv_';
+const publicId = (n: number) => `${ID_PREFIX}${n}`;
+/** The row number inside a public id, or -1 (matches nothing) for an id this store did not make. */
+function rowOf(id: string): number {
+  return id.startsWith(ID_PREFIX) && /^\d{1,15}$/.test(id.slice(ID_PREFIX.length)) ? Number(id.slice(ID_PREFIX.length)) : -1;
+}
+
 function toDelivery(row: DeliveryRow): DeliveryRecord {
   return {
-    id: row.id,
+    id: publicId(row.n),
     endpointId: row.endpoint_id,
     eventId: row.event_id,
     channel: row.channel,
@@ -48,7 +55,7 @@ function toDelivery(row: DeliveryRow): DeliveryRecord {
 
 function toAttempt(row: AttemptRow): AttemptRecord {
   return {
-    deliveryId: row.delivery_id,
+    deliveryId: publicId(row.delivery),
     at: row.at,
     statusCode: row.status_code ?? undefined,
     durationMs: row.duration_ms,
@@ -57,38 +64,54 @@ function toAttempt(row: AttemptRow): AttemptRecord {
   };
 }
 
+/**
+ * Two connections to the one database file. Endpoints change through the
+ * durable connection (synchronous=FULL): a 201 means the endpoint is on disk.
+ * Delivery state goes through a connection with synchronous=NORMAL, which
+ * survives a process crash but may lose its last commits on power loss; that
+ * is safe because every such loss rolls back to an earlier consistent state
+ * (cursor and deliveries move together), and the dispatcher re-derives
+ * deliveries from the fully durable log while a lost outcome only means one
+ * more at-least-once attempt. It saves an fsync per attempt.
+ */
 export class SqliteDeliveryStore implements DeliveryStore {
+  private readonly endpointWrites: GroupCommit;
   private readonly writes: GroupCommit;
   private readonly s: Record<string, Statement>;
   /** Endpoints are few and read on every pump: kept in memory, written through. */
   private readonly endpoints = new Map<string, EndpointRecord>();
 
-  constructor(db: Database) {
+  constructor(durable: Database, db: Database) {
+    this.endpointWrites = new GroupCommit(durable);
     this.writes = new GroupCommit(db);
     this.s = {
-      putEndpoint: db.prepare('INSERT INTO endpoints (id, record) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record'),
-      deleteEndpoint: db.prepare('DELETE FROM endpoints WHERE id = ?'),
-      deleteEndpointDeliveries: db.prepare('DELETE FROM deliveries WHERE endpoint_id = ?'),
-      allEndpoints: db.prepare('SELECT record FROM endpoints'),
+      putEndpoint: durable.prepare('INSERT INTO endpoints (id, record) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record'),
+      deleteEndpoint: durable.prepare('DELETE FROM endpoints WHERE id = ?'),
+      deleteEndpointDeliveries: durable.prepare('DELETE FROM deliveries WHERE endpoint_id = ?'),
+      allEndpoints: durable.prepare('SELECT record FROM endpoints'),
       cursors: db.prepare('SELECT channel, seq FROM delivery_cursors'),
       setCursor: db.prepare('INSERT INTO delivery_cursors (channel, seq) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET seq = MAX(seq, excluded.seq)'),
       insertDelivery: db.prepare(
-        `INSERT INTO deliveries (id, endpoint_id, event_id, channel, seq, payload, status, next_attempt_at, created)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
+        `INSERT INTO deliveries (endpoint_id, event_id, channel, seq, payload, status, next_attempt_at, created)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
       ),
       due: db.prepare(
-        "SELECT * FROM deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, created LIMIT ?",
+        "SELECT * FROM deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, n LIMIT ?",
       ),
-      nextDue: db.prepare("SELECT endpoint_id, MIN(next_attempt_at) AS at FROM deliveries WHERE status = 'pending' GROUP BY endpoint_id"),
-      insertAttempt: db.prepare('INSERT INTO attempts (delivery_id, at, status_code, duration_ms, error, response_body) VALUES (?, ?, ?, ?, ?, ?)'),
+      dueAfter: db.prepare(
+        `SELECT * FROM deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ?
+         AND (next_attempt_at, n) > (?, ?) ORDER BY next_attempt_at, n LIMIT ?`,
+      ),
+      nextDue: db.prepare("SELECT next_attempt_at AS at FROM deliveries WHERE endpoint_id = ? AND status = 'pending' ORDER BY next_attempt_at LIMIT 1"),
+      insertAttempt: db.prepare('INSERT INTO attempts (delivery, at, status_code, duration_ms, error, response_body) VALUES (?, ?, ?, ?, ?, ?)'),
       updateDelivery: db.prepare(
         `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, final_attempt = 0, last_status_code = ?, last_error = ?,
-         payload = CASE WHEN ? = 'succeeded' THEN NULL ELSE payload END WHERE id = ?`,
+         payload = CASE WHEN ? = 'succeeded' THEN NULL ELSE payload END WHERE n = ?`,
       ),
-      getDelivery: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
-      listDeliveries: db.prepare('SELECT * FROM deliveries WHERE endpoint_id = ? AND (? IS NULL OR status = ?) ORDER BY created DESC, seq DESC LIMIT ?'),
-      listAttempts: db.prepare('SELECT * FROM attempts WHERE delivery_id = ? ORDER BY at'),
-      retry: db.prepare("UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE id = ? AND status = 'failed' AND payload IS NOT NULL"),
+      getDelivery: db.prepare('SELECT * FROM deliveries WHERE n = ?'),
+      listDeliveries: db.prepare('SELECT * FROM deliveries WHERE endpoint_id = ? AND (? IS NULL OR status = ?) ORDER BY n DESC LIMIT ?'),
+      listAttempts: db.prepare('SELECT * FROM attempts WHERE delivery = ? ORDER BY at'),
+      retry: db.prepare("UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE n = ? AND status = 'failed' AND payload IS NOT NULL"),
       recover: db.prepare(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE endpoint_id = ? AND status = 'failed' AND created >= ? AND created <= ? AND payload IS NOT NULL",
       ),
@@ -103,24 +126,25 @@ export class SqliteDeliveryStore implements DeliveryStore {
     await this.updateEndpoint(record);
   }
 
+  // Shallow copies: callers may reassign fields, and the lists inside are replaced, never edited in place.
   async getEndpoint(id: string): Promise<EndpointRecord | undefined> {
     const record = this.endpoints.get(id);
-    return record && structuredClone(record);
+    return record && { ...record };
   }
 
   async listEndpoints(): Promise<EndpointRecord[]> {
-    return [...this.endpoints.values()].map((r) => structuredClone(r)).sort((a, b) => a.createdAt - b.createdAt);
+    return [...this.endpoints.values()].map((r) => ({ ...r }));
   }
 
   async updateEndpoint(record: EndpointRecord): Promise<void> {
-    const copy = structuredClone(record);
-    await this.writes.run(() => this.s.putEndpoint!.run(copy.id, JSON.stringify(copy)));
+    const copy = { ...record };
+    await this.endpointWrites.run(() => this.s.putEndpoint!.run(copy.id, JSON.stringify(copy)));
     this.endpoints.set(copy.id, copy);
   }
 
   async deleteEndpoint(id: string): Promise<boolean> {
     if (!this.endpoints.has(id)) return false;
-    await this.writes.run(() => {
+    await this.endpointWrites.run(() => {
       this.s.deleteEndpointDeliveries!.run(id);
       this.s.deleteEndpoint!.run(id);
     });
@@ -136,34 +160,32 @@ export class SqliteDeliveryStore implements DeliveryStore {
   createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void> {
     return this.writes.run(() => {
       for (const d of deliveries) {
-        this.s.insertDelivery!.run(d.id, d.endpointId, d.eventId, d.channel, d.seq, d.payload, d.createdAt, d.createdAt);
+        this.s.insertDelivery!.run(d.endpointId, d.eventId, d.channel, d.seq, d.payload, d.createdAt, d.createdAt);
       }
       this.s.setCursor!.run(channel, seq);
     });
   }
 
-  async due(endpointId: string, now: number, limit: number): Promise<DeliveryRecord[]> {
-    return (this.s.due!.all(endpointId, now, limit) as DeliveryRow[]).map(toDelivery);
+  async due(endpointId: string, now: number, limit: number, after?: DueCursor): Promise<DeliveryRecord[]> {
+    const rows = after
+      ? this.s.dueAfter!.all(endpointId, now, after.nextAttemptAt, rowOf(after.id), limit)
+      : this.s.due!.all(endpointId, now, limit);
+    return (rows as DeliveryRow[]).map(toDelivery);
   }
 
-  async nextDue(): Promise<number | undefined> {
-    let next: number | undefined;
-    for (const row of this.s.nextDue!.all() as Array<{ endpoint_id: string; at: number }>) {
-      if (!this.endpoints.get(row.endpoint_id)?.enabled) continue;
-      next = next === undefined ? row.at : Math.min(next, row.at);
-    }
-    return next;
+  async nextDue(endpointId: string): Promise<number | undefined> {
+    return (this.s.nextDue!.get(endpointId) as { at: number } | undefined)?.at;
   }
 
   recordAttempt({ attempt: a, status, attempts, nextAttemptAt }: AttemptOutcome): Promise<void> {
     return this.writes.run(() => {
-      this.s.insertAttempt!.run(a.deliveryId, a.at, a.statusCode ?? null, a.durationMs, a.error ?? null, a.responseBody ?? null);
-      this.s.updateDelivery!.run(status, attempts, nextAttemptAt, a.statusCode ?? null, a.error ?? null, status, a.deliveryId);
+      this.s.insertAttempt!.run(rowOf(a.deliveryId), a.at, a.statusCode ?? null, a.durationMs, a.error ?? null, a.responseBody ?? null);
+      this.s.updateDelivery!.run(status, attempts, nextAttemptAt, a.statusCode ?? null, a.error ?? null, status, rowOf(a.deliveryId));
     });
   }
 
   async getDelivery(id: string): Promise<DeliveryRecord | undefined> {
-    const row = this.s.getDelivery!.get(id) as DeliveryRow | undefined;
+    const row = this.s.getDelivery!.get(rowOf(id)) as DeliveryRow | undefined;
     return row && toDelivery(row);
   }
 
@@ -173,11 +195,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async listAttempts(deliveryId: string): Promise<AttemptRecord[]> {
-    return (this.s.listAttempts!.all(deliveryId) as AttemptRow[]).map(toAttempt);
+    return (this.s.listAttempts!.all(rowOf(deliveryId)) as AttemptRow[]).map(toAttempt);
   }
 
   retry(id: string, now: number): Promise<boolean> {
-    return this.writes.run(() => this.s.retry!.run(now, id).changes > 0);
+    return this.writes.run(() => this.s.retry!.run(now, rowOf(id)).changes > 0);
   }
 
   recover(endpointId: string, since: number, until: number, now: number): Promise<number> {
@@ -186,6 +208,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
   /** Commits queued writes; called before the database closes. */
   flush(): void {
+    this.endpointWrites.flush();
     this.writes.flush();
   }
 }

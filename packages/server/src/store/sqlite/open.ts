@@ -22,13 +22,21 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
     file = join(options.dataDir, 'herald.db');
   }
   const db = new BetterSqlite3(file);
+  let deliveryDb: BetterSqlite3.Database | undefined;
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = OFF');
     migrate(db);
+    // Delivery bookkeeping may skip fsync: see SqliteDeliveryStore for why that is safe. In memory there is one database only.
+    deliveryDb = file === ':memory:' ? db : new BetterSqlite3(file);
+    if (deliveryDb !== db) {
+      deliveryDb.pragma('busy_timeout = 5000');
+      deliveryDb.pragma('synchronous = NORMAL');
+    }
   } catch (error) {
+    deliveryDb?.close();
     db.close();
     throw error;
   }
@@ -36,7 +44,7 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
   // One epoch per database: if the file is lost, every channel's history is lost with it.
   const epoch = await settings.setIfAbsent('epoch', randomBytes(8).toString('hex'));
   const events = new SqliteEventStore(db, epoch);
-  const deliveries = new SqliteDeliveryStore(db);
+  const deliveries = new SqliteDeliveryStore(db, deliveryDb);
   return {
     events,
     keys: new SqliteKeyStore(db),
@@ -46,6 +54,7 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
     async close() {
       await events.close();
       deliveries.flush();
+      if (deliveryDb.open) deliveryDb.close();
       if (db.open) db.close();
     },
   };

@@ -50,11 +50,12 @@ const MIGRATIONS: Record<number, string> = {
       created INTEGER NOT NULL
     ) WITHOUT ROWID;
   `,
+  // Deliveries are keyed by an integer so inserts append to the table and its indexes instead of scattering.
   3: `
     CREATE TABLE endpoints (id TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
     CREATE TABLE delivery_cursors (channel TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE deliveries (
-      id TEXT PRIMARY KEY,
+      n INTEGER PRIMARY KEY,
       endpoint_id TEXT NOT NULL,
       event_id TEXT NOT NULL,
       channel TEXT NOT NULL,
@@ -67,19 +68,18 @@ const MIGRATIONS: Record<number, string> = {
       last_status_code INTEGER,
       last_error TEXT,
       created INTEGER NOT NULL
-    ) WITHOUT ROWID;
+    );
     CREATE UNIQUE INDEX deliveries_once ON deliveries (endpoint_id, event_id);
     CREATE INDEX deliveries_due ON deliveries (endpoint_id, status, next_attempt_at);
-    CREATE INDEX deliveries_pending ON deliveries (status, next_attempt_at);
     CREATE TABLE attempts (
-      delivery_id TEXT NOT NULL,
+      delivery INTEGER NOT NULL,
       at INTEGER NOT NULL,
       status_code INTEGER,
       duration_ms REAL NOT NULL,
       error TEXT,
       response_body TEXT
     );
-    CREATE INDEX attempts_by_delivery ON attempts (delivery_id, at);
+    CREATE INDEX attempts_by_delivery ON attempts (delivery, at);
   `,
 };
 
