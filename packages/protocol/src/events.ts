@@ -32,6 +32,8 @@ export interface ChannelPage {
   epoch: string;
   /** True when events after `after` were already trimmed: the reader missed some. */
   truncated: boolean;
+  /** The channel's latest seq when the page was read; a reader that wants only new events starts here. */
+  head: number;
 }
 
 /** `GET /v1/events?channel=a&channel=b&cursor=…` */
@@ -42,6 +44,8 @@ export interface MultiChannelPage {
   truncated: boolean;
   /** The channels whose history after the cursor was trimmed. */
   truncatedChannels: string[];
+  /** What each of those lost: its position and the oldest seq still kept. */
+  gaps: GapInfo[];
 }
 
 /** Sent when history between a reader's position and the oldest kept event was trimmed. */

@@ -2,3 +2,4 @@ export * from './errors.js';
 export * from './events.js';
 export * from './auth.js';
 export * from './ws.js';
+export * from './cursor.js';

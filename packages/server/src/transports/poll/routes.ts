@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { type ChannelPage, type HeraldEvent, type MultiChannelPage } from '@herald/protocol';
+import { type ChannelPage, type GapInfo, type HeraldEvent, type MultiChannelPage } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import type { ReadResult } from '../../store/types.js';
 import type { Wait } from './long-poll.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { decodeCursor, encodeCursor } from '@herald/protocol';
 
 interface PollQuery {
   after: number;
@@ -91,7 +91,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       } else {
         waiting?.cancel();
       }
-      return { events, next: nextPosition(page, after, events), epoch: page.epoch, truncated: page.truncated };
+      return { events, next: nextPosition(page, after, events), epoch: page.epoch, truncated: page.truncated, head: Math.max(page.head, events.at(-1)?.seq ?? 0) };
     },
   );
 
@@ -127,17 +127,19 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
 
       const { ordered, taken } = interleave(pages.map((p) => p.events), limit);
       const next = new Map<string, number>();
-      const truncatedChannels: string[] = [];
+      const gaps: GapInfo[] = [];
       channels.forEach((channel, index) => {
         const page = pages[index]!;
-        next.set(channel, nextPosition(page, positions.get(channel) ?? 0, taken[index]!));
-        if (page.truncated) truncatedChannels.push(channel);
+        const after = positions.get(channel) ?? 0;
+        next.set(channel, nextPosition(page, after, taken[index]!));
+        if (page.truncated) gaps.push({ channel, after, oldest: page.trimmed + 1 });
       });
       return {
         events: ordered,
         cursor: encodeCursor(next),
-        truncated: truncatedChannels.length > 0,
-        truncatedChannels,
+        truncated: gaps.length > 0,
+        truncatedChannels: gaps.map((g) => g.channel),
+        gaps,
       };
     },
   );

@@ -4,7 +4,7 @@ import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ChannelFeed } from '../feed.js';
 import { sseData, sseSingleChannelFrame } from '../frames.js';
-import { decodeCursor, encodeCursor } from '../poll/cursor.js';
+import { decodeCursor, encodeCursor } from '@herald/protocol';
 import { SseStream } from './stream.js';
 
 interface StreamQuery {

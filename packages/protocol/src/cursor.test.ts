@@ -1,6 +1,6 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HeraldError } from '@herald/protocol';
+import { HeraldError } from './errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 
 it('round-trips positions and refuses cursors it did not make', () => {

@@ -1,0 +1,88 @@
+import { encodeCursor, type ChannelPage } from '@herald/protocol';
+import { BaseTransport } from './base.js';
+import type { TransportContext, TransportHandlers } from './types.js';
+
+export function authHeaders(ctx: TransportContext): Record<string, string> {
+  return ctx.token ? { authorization: `Bearer ${ctx.token}` } : {};
+}
+
+export class HttpStatusError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * SSE and polling name positions explicitly, so a channel subscribed "from
+ * now on" first learns the channel's head: events published between this
+ * read and the stream are then replayed, not lost.
+ */
+export async function resolveHeads(ctx: TransportContext, handlers: TransportHandlers, signal: AbortSignal): Promise<void> {
+  for (const [channel, position] of ctx.positions) {
+    if (position !== undefined) continue;
+    const res = await ctx.fetch(`${ctx.url}/v1/channels/${encodeURIComponent(channel)}/events?after=0&limit=1`, { headers: authHeaders(ctx), signal });
+    if (!res.ok) throw new HttpStatusError(res.status, `HTTP ${res.status} reading ${channel}`);
+    handlers.live(channel, ((await res.json()) as ChannelPage).head);
+  }
+}
+
+/** `channel=a&channel=b&cursor=…`: every channel, and the positions the client holds. */
+export function channelQuery(ctx: TransportContext): URLSearchParams {
+  const params = new URLSearchParams();
+  const positions = new Map<string, number>();
+  for (const [channel, position] of ctx.positions) {
+    params.append('channel', channel);
+    if (position !== undefined) positions.set(channel, position);
+  }
+  params.set('cursor', encodeCursor(positions));
+  return params;
+}
+
+/**
+ * A transport made of HTTP requests (SSE, polling). The channel set is part
+ * of each request, so a change of channels restarts the request; positions
+ * make the restart seamless.
+ */
+export abstract class HttpTransport extends BaseTransport {
+  private controller: AbortController | undefined;
+  private opened = false;
+
+  start(): void {
+    const controller = new AbortController();
+    this.controller = controller;
+    void (async () => {
+      await resolveHeads(this.ctx, this.handlers, controller.signal);
+      await this.run(controller);
+    })().catch((error: unknown) => {
+      if (controller !== this.controller) return; // replaced by a restart
+      const auth = error instanceof HttpStatusError && (error.status === 401 || error.status === 403);
+      this.finish({ reason: (error as Error).message, auth });
+    });
+  }
+
+  /** Runs until the connection fails (throws) or the controller aborts. */
+  protected abstract run(controller: AbortController): Promise<void>;
+
+  protected markOpen(): void {
+    if (this.opened) return;
+    this.opened = true;
+    this.handlers.open();
+  }
+
+  protected get isOpen(): boolean {
+    return this.opened;
+  }
+
+  channelsChanged(): void {
+    if (this.ended) return;
+    this.controller?.abort();
+    this.start();
+  }
+
+  protected cleanup(): void {
+    this.controller?.abort();
+  }
+}
