@@ -1,18 +1,48 @@
 import { ConfigError } from '../config/load.js';
-import { serve } from './serve.js';
 import { VERSION } from '../version.js';
+import { CliError } from './common.js';
+import { serve } from './serve.js';
+import { publish } from './commands/publish.js';
+import { tail } from './commands/tail.js';
+import { listen } from './commands/listen.js';
+import { replay } from './commands/replay.js';
+import { signCommand, verifyCommand } from './commands/sign.js';
+import { ADMIN_COMMANDS, adminCommand } from './commands/admin.js';
 
 const HELP = `Usage: herald <command> [options]
 
-Commands:
-  serve     start the gateway (herald serve --help)
+Server:
+  serve                       start the gateway
 
-Options:
-  -h, --help     show this help
+Events:
+  publish <channel> [json|-]  append an event
+  tail <channel…>             follow channels live
+  listen --forward-to <url>   forward events to a local app as signed webhooks
+  replay <channel>            print or re-send a channel's history
+
+Webhooks:
+  sign --scheme … --secret …  the headers a provider would send
+  verify --scheme … --secret … --header …   check a received webhook
+
+Admin:
+  keys | tokens | endpoints | sources <subcommand>
+
+Every command takes --help. Connection: --url / HERALD_URL, --key / HERALD_KEY.
+Exit codes: 0 ok, 1 failed, 2 bad usage.
+
   -v, --version  print the version
 `;
 
-const commands: Record<string, (argv: string[]) => Promise<void>> = { serve };
+const commands: Record<string, (argv: string[]) => Promise<void>> = {
+  serve,
+  publish,
+  tail,
+  listen,
+  replay,
+  sign: signCommand,
+  verify: verifyCommand,
+  ...Object.fromEntries(ADMIN_COMMANDS.map((name) => [name, adminCommand(name)])),
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -33,6 +63,10 @@ export async function main(argv: string[]): Promise<number> {
     await run(rest);
     return 0;
   } catch (error) {
+    if (error instanceof CliError) {
+      process.stderr.write(`herald ${command}: ${error.message}\n`);
+      return error.exitCode;
+    }
     const known = error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     process.stderr.write(`herald ${command}: ${known ? (error as Error).message : (error as Error).stack}\n`);
     return known ? 2 : 1;

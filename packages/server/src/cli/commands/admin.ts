@@ -1,0 +1,157 @@
+import { api, CONNECTION_HELP, connection, list, parse, print, usage } from '../common.js';
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+interface Subcommand {
+  usage: string;
+  options?: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+  run(values: Values, args: string[]): { method: string; path: string; body?: unknown };
+}
+
+const str = (v: Values, name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
+const need = (v: Values, name: string): string => str(v, name) ?? (() => { throw usage(`--${name} is required`); })();
+const arg = (args: string[], what: string): string => args[0] ?? (() => { throw usage(`name the ${what}`); })();
+const num = (v: Values, name: string): number | undefined => {
+  const s = str(v, name);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isFinite(n)) throw usage(`--${name} takes a number`);
+  return n;
+};
+/** Drops undefined fields, so the API sees only what was given. */
+const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+const enc = encodeURIComponent;
+
+/** The admin API, one resource per command, each subcommand one request. */
+const RESOURCES: Record<string, { about: string; subcommands: Record<string, Subcommand> }> = {
+  keys: {
+    about: 'API keys (stored hashed; the key is shown once)',
+    subcommands: {
+      create: {
+        usage: 'create --name <n> --scopes publish,subscribe,admin --channels <patterns>',
+        options: { name: { type: 'string' }, scopes: { type: 'string' }, channels: { type: 'string' } },
+        run: (v) => ({ method: 'POST', path: '/v1/keys', body: { name: need(v, 'name'), scopes: list(need(v, 'scopes')), channels: list(need(v, 'channels')) } }),
+      },
+      list: { usage: 'list', run: () => ({ method: 'GET', path: '/v1/keys' }) },
+      get: { usage: 'get <id>', run: (_v, a) => ({ method: 'GET', path: `/v1/keys/${enc(arg(a, 'key id'))}` }) },
+      revoke: { usage: 'revoke <id>', run: (_v, a) => ({ method: 'DELETE', path: `/v1/keys/${enc(arg(a, 'key id'))}` }) },
+    },
+  },
+  tokens: {
+    about: 'subscriber tokens (JWT) for browsers',
+    subcommands: {
+      create: {
+        usage: 'create --sub <subject> --channels <patterns> [--publish <patterns>] [--ttl seconds]',
+        options: { sub: { type: 'string' }, channels: { type: 'string' }, publish: { type: 'string' }, ttl: { type: 'string' } },
+        run: (v) => ({
+          method: 'POST',
+          path: '/v1/tokens',
+          body: defined({ sub: need(v, 'sub'), channels: list(need(v, 'channels')), publish: list(str(v, 'publish')), ttl: num(v, 'ttl') }),
+        }),
+      },
+    },
+  },
+  endpoints: {
+    about: 'outbound webhook endpoints and their deliveries',
+    subcommands: {
+      create: {
+        usage: 'create <endpoint url> --channels <patterns> [--types <patterns>] [--scheme standard|stripe|github] [--secret s] [--rate-limit n] [--max-concurrency n] [--description d]',
+        options: {
+          channels: { type: 'string' },
+          types: { type: 'string' },
+          scheme: { type: 'string' },
+          secret: { type: 'string' },
+          'rate-limit': { type: 'string' },
+          'max-concurrency': { type: 'string' },
+          description: { type: 'string' },
+        },
+        // The endpoint's URL is positional: --url names the Herald server, as everywhere.
+        run: (v, a) => ({
+          method: 'POST',
+          path: '/v1/endpoints',
+          body: defined({
+            url: arg(a, 'endpoint URL'),
+            channels: list(need(v, 'channels')),
+            types: list(str(v, 'types')),
+            scheme: str(v, 'scheme'),
+            secret: str(v, 'secret'),
+            rateLimit: num(v, 'rate-limit'),
+            maxConcurrency: num(v, 'max-concurrency'),
+            description: str(v, 'description'),
+          }),
+        }),
+      },
+      list: { usage: 'list', run: () => ({ method: 'GET', path: '/v1/endpoints' }) },
+      get: { usage: 'get <id>', run: (_v, a) => ({ method: 'GET', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}` }) },
+      enable: { usage: 'enable <id>', run: (_v, a) => ({ method: 'PATCH', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}`, body: { enabled: true } }) },
+      disable: { usage: 'disable <id>', run: (_v, a) => ({ method: 'PATCH', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}`, body: { enabled: false } }) },
+      delete: { usage: 'delete <id>', run: (_v, a) => ({ method: 'DELETE', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}` }) },
+      'rotate-secret': {
+        usage: 'rotate-secret <id> [--grace seconds]',
+        options: { grace: { type: 'string' } },
+        run: (v, a) => ({ method: 'POST', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}/rotate-secret`, body: defined({ graceSeconds: num(v, 'grace') }) }),
+      },
+      deliveries: {
+        usage: 'deliveries <id> [--status pending|succeeded|failed]',
+        options: { status: { type: 'string' } },
+        run: (v, a) => ({ method: 'GET', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}/deliveries${str(v, 'status') ? `?status=${enc(str(v, 'status')!)}` : ''}` }),
+      },
+      attempts: { usage: 'attempts <delivery id>', run: (_v, a) => ({ method: 'GET', path: `/v1/deliveries/${enc(arg(a, 'delivery id'))}/attempts` }) },
+      retry: { usage: 'retry <delivery id>', run: (_v, a) => ({ method: 'POST', path: `/v1/deliveries/${enc(arg(a, 'delivery id'))}/retry` }) },
+      recover: {
+        usage: 'recover <id> --since <ISO time> [--until <ISO time>]',
+        options: { since: { type: 'string' }, until: { type: 'string' } },
+        run: (v, a) => ({ method: 'POST', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}/recover`, body: defined({ since: need(v, 'since'), until: str(v, 'until') }) }),
+      },
+    },
+  },
+  sources: {
+    about: 'inbound webhook sources (Stripe, GitHub, Shopify, Slack, Standard Webhooks)',
+    subcommands: {
+      create: {
+        usage: 'create --name <n> --provider stripe|github|shopify|slack|standard --secret <s> [--channel c] [--tolerance seconds]',
+        options: { name: { type: 'string' }, provider: { type: 'string' }, secret: { type: 'string', multiple: true }, channel: { type: 'string' }, tolerance: { type: 'string' } },
+        run: (v) => {
+          const secrets = v.secret as string[] | undefined;
+          if (!secrets?.length) throw usage('--secret is required');
+          return { method: 'POST', path: '/v1/sources', body: defined({ name: need(v, 'name'), provider: need(v, 'provider'), secrets, channel: str(v, 'channel'), tolerance: num(v, 'tolerance') }) };
+        },
+      },
+      list: { usage: 'list', run: () => ({ method: 'GET', path: '/v1/sources' }) },
+      get: { usage: 'get <name>', run: (_v, a) => ({ method: 'GET', path: `/v1/sources/${enc(arg(a, 'source'))}` }) },
+      delete: { usage: 'delete <name>', run: (_v, a) => ({ method: 'DELETE', path: `/v1/sources/${enc(arg(a, 'source'))}` }) },
+      rotate: {
+        usage: 'rotate <name> --secret <new> [--grace seconds]',
+        options: { secret: { type: 'string' }, grace: { type: 'string' } },
+        run: (v, a) => ({ method: 'POST', path: `/v1/sources/${enc(arg(a, 'source'))}/rotate`, body: defined({ secret: need(v, 'secret'), graceSeconds: num(v, 'grace') }) }),
+      },
+    },
+  },
+};
+
+export const ADMIN_COMMANDS = Object.keys(RESOURCES);
+
+function help(resource: string): string {
+  const { about, subcommands } = RESOURCES[resource]!;
+  const lines = Object.values(subcommands).map((s) => `  herald ${resource} ${s.usage}`);
+  return `Usage:\n${lines.join('\n')}\n\nManage ${about}. Prints the API's JSON answer.\n\nOptions:\n${CONNECTION_HELP}\n`;
+}
+
+export function adminCommand(resource: string): (argv: string[]) => Promise<void> {
+  return async (argv) => {
+    const [name, ...rest] = argv;
+    if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+      process.stdout.write(help(resource));
+      if (name === undefined) throw usage(`name a subcommand: ${Object.keys(RESOURCES[resource]!.subcommands).join(', ')}`);
+      return;
+    }
+    const sub = RESOURCES[resource]!.subcommands[name];
+    if (!sub) throw usage(`unknown subcommand "${resource} ${name}"; try: ${Object.keys(RESOURCES[resource]!.subcommands).join(', ')}`);
+    const { values, positionals } = parse(rest, sub.options ?? {});
+    if (values.help) return void process.stdout.write(`Usage: herald ${resource} ${sub.usage}\n\nOptions:\n${CONNECTION_HELP}\n`);
+    const request = sub.run(values as Values, positionals);
+    const answer = await api(connection(values), request.method, request.path, request.body);
+    if (answer !== undefined) print(answer);
+    else process.stderr.write('done\n');
+  };
+}

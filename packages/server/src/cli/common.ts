@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ErrorBody } from '@herald/protocol';
+
+/** A failure the CLI reports as one line on stderr, with its exit code: 2 for usage, 1 for everything else. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+export const usage = (message: string) => new CliError(message, 2);
+
+export const CONNECTION_OPTIONS = {
+  url: { type: 'string' },
+  key: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+export const CONNECTION_HELP = `  --url <url>   the Herald server (env HERALD_URL, default http://127.0.0.1:7700)
+  --key <key>   an API key, the admin key or a token (env HERALD_KEY)
+  -h, --help    show this help`;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface Parsed {
+  values: Record<string, string | boolean | string[] | undefined> & { url?: string; key?: string; help?: boolean };
+  positionals: string[];
+}
+
+/** parseArgs with the connection options added; strict, so a misspelt flag is an error (exit 2). */
+export function parse(argv: string[], options: Options): Parsed {
+  return parseArgs({ args: argv, options: { ...CONNECTION_OPTIONS, ...options }, allowPositionals: true, strict: true }) as Parsed;
+}
+
+/** A string option's value. */
+export function opt(values: Parsed['values'], name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A repeatable string option's values. */
+export function opts(values: Parsed['values'], name: string): string[] {
+  const v = values[name];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+}
+
+export interface Connection {
+  url: string;
+  key: string | undefined;
+}
+
+export function connection(values: { url?: string | boolean | undefined; key?: string | boolean | undefined }): Connection {
+  const url = (typeof values.url === 'string' ? values.url : process.env.HERALD_URL) ?? 'http://127.0.0.1:7700';
+  const key = typeof values.key === 'string' ? values.key : process.env.HERALD_KEY;
+  try {
+    new URL(url);
+  } catch {
+    throw usage(`--url ${JSON.stringify(url)} is not a URL`);
+  }
+  return { url: url.replace(/\/+$/, ''), key: key || undefined };
+}
+
+/** One API call; a non-2xx answer becomes a CliError carrying the server's error code and message. */
+export async function api<T = unknown>(conn: Connection, method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(conn.url + path, {
+      method,
+      headers: { ...(conn.key ? { authorization: `Bearer ${conn.key}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new CliError(`cannot reach ${conn.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
+  }
+  const text = await res.text();
+  const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+  if (!res.ok) {
+    const error = (parsed as ErrorBody | undefined)?.error;
+    const hint = res.status === 401 ? ' (set --key or HERALD_KEY)' : '';
+    throw new CliError(`${res.status} ${error?.code ?? 'error'}: ${error?.message ?? text}${hint}`);
+  }
+  return parsed as T;
+}
+
+/** The positional body argument, or stdin when it is `-`. */
+export function readBody(arg: string | undefined): string | undefined {
+  if (arg === '-') return readFileSync(0, 'utf8');
+  return arg;
+}
+
+export function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw usage(`${what} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export function list(value: string | undefined): string[] | undefined {
+  return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Resolves on the first SIGINT or SIGTERM: long-running commands end cleanly on Ctrl-C. */
+export function untilInterrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}

@@ -1,0 +1,211 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { verify } from '@herald/webhooks';
+import { ADMIN_KEY, BIN, startTestServer, until, type TestServer } from './helpers.js';
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('herald CLI commands against a real server', { timeout: 120_000 }, () => {
+  let h: TestServer;
+  let env: Record<string, string>;
+  const children: ChildProcess[] = [];
+  before(async () => {
+    h = await startTestServer({ delivery: { allowPrivateNetworks: ['127.0.0.0/8'] } });
+    env = { HERALD_URL: h.url, HERALD_KEY: ADMIN_KEY };
+  });
+  after(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    await h.stop();
+  });
+
+  /** Runs the built CLI to the end, with optional stdin. */
+  const run = (args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Ran> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.stdin.end(options.stdin ?? '');
+      child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+
+  /** Starts a long-running command; `output()` is what it printed so far. */
+  const start = (args: string[]) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, exited, stdout: () => stdout, stderr: () => stderr };
+  };
+
+  it('has --help on every command', async () => {
+    for (const command of ['publish', 'tail', 'listen', 'replay', 'sign', 'verify', 'keys', 'tokens', 'endpoints', 'sources', 'serve']) {
+      const res = await run([command, '--help']);
+      assert.equal(res.code, 0, `${command} --help: ${res.stderr}`);
+      assert.match(res.stdout, /Usage:/, command);
+    }
+    const top = await run(['--help']);
+    assert.match(top.stdout, /Exit codes: 0 ok, 1 failed, 2 bad usage/);
+  });
+
+  it('publish: from an argument or stdin; bad input exits 2, server refusals exit 1', async () => {
+    const res = await run(['publish', 'cli', '{"n":1}', '--type', 'cli.test']);
+    assert.equal(res.code, 0, res.stderr);
+    const event = JSON.parse(res.stdout);
+    assert.deepEqual([event.channel, event.seq, event.type, event.data], ['cli', 1, 'cli.test', { n: 1 }]);
+    const piped = await run(['publish', 'cli', '-'], { stdin: '{"n":2}' });
+    assert.equal(JSON.parse(piped.stdout).seq, 2);
+    const bad = await run(['publish', 'cli', '{nope']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /not valid JSON/);
+    const noChannel = await run(['publish']);
+    assert.equal(noChannel.code, 2);
+    const unauthorized = await run(['publish', 'cli', '1'], { env: { HERALD_KEY: '' } });
+    assert.equal(unauthorized.code, 1);
+    assert.match(unauthorized.stderr, /401 unauthorized.*HERALD_KEY/);
+    const unreachable = await run(['publish', 'cli', '1', '--url', 'http://127.0.0.1:1']);
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /cannot reach/);
+    const badFlag = await run(['publish', 'cli', '1', '--tpye', 'x']);
+    assert.equal(badFlag.code, 2);
+  });
+
+  it('tail: prints history after --after, then live events; --json is one per line; Ctrl-C exits 0', async () => {
+    const readable = start(['tail', 'tailme', '--after', '0']);
+    const json = start(['tail', 'tailme', '--json']);
+    // --json starts live: wait until it is connected, or the first event would come before it.
+    await until(() => json.stderr().includes('[connected') && readable.stderr().includes('[connected'), 10_000);
+    await h.call('POST', '/v1/channels/tailme/events', { body: { type: 'first', data: 1 } });
+    await until(() => readable.stdout().includes('first'), 10_000);
+    await until(() => json.stdout().includes('first'), 10_000);
+    await h.call('POST', '/v1/channels/tailme/events', { body: { type: 'second', data: { x: 2 } } });
+    await until(() => readable.stdout().includes('second') && json.stdout().includes('second'), 10_000);
+    assert.match(readable.stdout(), /tailme #1 {2}first {2}1\n.*tailme #2 {2}second {2}\{"x":2\}/s);
+    const lines = json.stdout().trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((e) => e.seq), [1, 2]);
+    readable.child.kill('SIGINT');
+    json.child.kill('SIGINT');
+    assert.equal(await readable.exited, 0);
+    assert.equal(await json.exited, 0);
+    const none = await run(['tail']);
+    assert.equal(none.code, 2);
+  });
+
+  it('listen: forwards each event to a local app as a signed webhook and prints its status', async () => {
+    const received: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = [];
+    const app: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(received.length === 2 ? 500 : 200).end();
+      });
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    const target = `http://127.0.0.1:${(app.address() as AddressInfo).port}/webhooks`;
+    const secret = 'whsec_' + Buffer.from('listen-secret-listen-secret!').toString('base64');
+    const listener = start(['listen', '--forward-to', target, '--channel', 'fwd', '--secret', secret]);
+    try {
+      await until(() => listener.stderr().includes('[connected]'), 10_000);
+      await h.call('POST', '/v1/channels/fwd/events', { body: { type: 'order.created', data: { id: 1 } } });
+      await h.call('POST', '/v1/channels/fwd/events', { body: { type: 'order.paid', data: { id: 1 } } });
+      await until(() => listener.stdout().split('\n').filter(Boolean).length === 2, 10_000);
+      assert.match(listener.stdout(), /--> 200 fwd #1 order\.created evt_\S+ \(\d+ ms\)\n--> 500 fwd #2 order\.paid/);
+      for (const r of received) assert.equal(verify('standard', { secret, headers: r.headers, body: r.body }).ok, true);
+      assert.equal(JSON.parse(received[0]!.body).type, 'order.created');
+      listener.child.kill('SIGINT');
+      assert.equal(await listener.exited, 0);
+    } finally {
+      app.close();
+    }
+    const missing = await run(['listen', '--channel', 'x']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--forward-to is required/);
+  });
+
+  it('replay: prints history as JSON lines, or re-sends it signed, with progress on stderr', async () => {
+    for (let i = 1; i <= 3; i++) await h.call('POST', '/v1/channels/again/events', { body: { data: i } });
+    const printed = await run(['replay', 'again', '--after', '1']);
+    assert.equal(printed.code, 0);
+    assert.deepEqual(printed.stdout.trim().split('\n').map((l) => JSON.parse(l).data), [2, 3]);
+    assert.match(printed.stderr, /replayed 2 events/);
+    const got: string[] = [];
+    const app = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        got.push(body);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    try {
+      const sent = await run(['replay', 'again', '--forward-to', `http://127.0.0.1:${(app.address() as AddressInfo).port}/`]);
+      assert.equal(sent.code, 0, sent.stderr);
+      assert.equal(got.length, 3);
+      assert.match(sent.stderr, /Signing secret: whsec_/);
+    } finally {
+      app.close();
+    }
+  });
+
+  it('sign and verify: byte-exact headers, 0 when it verifies, 1 when not', async () => {
+    const signed = await run(['sign', '--scheme', 'github', '--secret', "It's a Secret to Everybody", 'Hello, World!']);
+    assert.equal(signed.stdout, 'x-hub-signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n');
+    const headerArgs = (text: string) => text.trim().split('\n').flatMap((line) => ['--header', line]);
+    const std = await run(['sign', '--scheme', 'standard', '--secret', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '--id', 'msg_1', '-'], { stdin: '{"a":1}' });
+    const ok = await run(['verify', '--scheme', 'standard', '--secret', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', ...headerArgs(std.stdout), '{"a":1}']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(JSON.parse(ok.stdout).id, 'msg_1');
+    const tampered = await run(['verify', '--scheme', 'standard', '--secret', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', ...headerArgs(std.stdout), '{"a":2}']);
+    assert.equal(tampered.code, 1);
+    assert.match(tampered.stderr, /no_matching_signature/);
+    const badScheme = await run(['sign', '--scheme', 'paypal', '--secret', 'x', 'body']);
+    assert.equal(badScheme.code, 2);
+  });
+
+  it('keys, tokens, endpoints and sources drive the admin API', async () => {
+    const key = JSON.parse((await run(['keys', 'create', '--name', 'cli', '--scopes', 'subscribe,publish', '--channels', 'user:*'])).stdout);
+    assert.match(key.key, /^hk_/);
+    assert.ok(JSON.parse((await run(['keys', 'list'])).stdout).keys.some((k: any) => k.id === key.id));
+    const token = JSON.parse((await run(['tokens', 'create', '--sub', 'u1', '--channels', 'user:1', '--ttl', '60'], { env: { HERALD_KEY: key.key } })).stdout);
+    assert.match(token.token, /^eyJ/);
+    assert.equal((await h.call('GET', '/v1/channels/user:1/events', { token: token.token })).status, 200);
+    const revoked = await run(['keys', 'revoke', key.id]);
+    assert.ok(JSON.parse(revoked.stdout).revokedAt);
+
+    const endpoint = JSON.parse((await run(['endpoints', 'create', 'http://127.0.0.1:9/hook', '--channels', 'orders,shop:*', '--types', 'order.*'])).stdout);
+    assert.match(endpoint.secret, /^whsec_/);
+    assert.deepEqual(endpoint.channels, ['orders', 'shop:*']);
+    assert.equal(JSON.parse((await run(['endpoints', 'disable', endpoint.id])).stdout).enabled, false);
+    assert.equal(JSON.parse((await run(['endpoints', 'get', endpoint.id])).stdout).enabled, false);
+    assert.deepEqual(JSON.parse((await run(['endpoints', 'deliveries', endpoint.id, '--status', 'failed'])).stdout), { deliveries: [] });
+    assert.match(JSON.parse((await run(['endpoints', 'rotate-secret', endpoint.id, '--grace', '60'])).stdout).secret, /^whsec_/);
+    const refused = await run(['endpoints', 'create', 'http://169.254.169.254/', '--channels', 'x']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /422 unprocessable/);
+    assert.equal((await run(['endpoints', 'delete', endpoint.id])).code, 0);
+
+    const source = JSON.parse((await run(['sources', 'create', '--name', 'gh', '--provider', 'github', '--secret', 's1'])).stdout);
+    assert.equal(source.channel, 'gh');
+    assert.equal(JSON.parse((await run(['sources', 'rotate', 'gh', '--secret', 's2'])).stdout).secrets.length, 2);
+    assert.equal(JSON.parse((await run(['sources', 'list'])).stdout).sources.length, 1);
+    assert.equal((await run(['sources', 'delete', 'gh'])).code, 0);
+    const missing = await run(['sources', 'get', 'gh']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /404 not_found/);
+    const unknownSub = await run(['keys', 'frobnicate']);
+    assert.equal(unknownSub.code, 2);
+  });
+});
