@@ -5,6 +5,8 @@ import type { DeliveryStore, EndpointRecord, NewDelivery } from '../store/types.
 import { matchesAny } from '../auth/patterns.js';
 
 const PAGE = 500;
+/** How often cursors that moved without creating deliveries are written. */
+const CURSOR_SAVE_MS = 1000;
 
 export function endpointWants(endpoint: EndpointRecord, event: HeraldEvent): boolean {
   return (
@@ -28,6 +30,9 @@ export class Dispatcher {
   private readonly chains = new Map<string, Promise<void>>();
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
+  /** Channels whose cursor moved past events no endpoint wanted, not yet written. */
+  private readonly unsaved = new Set<string>();
+  private saveTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly log: EventLog,
@@ -41,6 +46,19 @@ export class Dispatcher {
     this.cursors = await this.store.cursors();
     this.unsubscribe = this.log.bus.subscribeAll((events) => this.enqueue(events[0]!.channel, events));
     for (const channel of await this.log.store.channels()) this.enqueue(channel, []);
+    this.saveTimer = setInterval(() => this.saveCursors(), CURSOR_SAVE_MS);
+    this.saveTimer.unref();
+  }
+
+  /**
+   * Writes cursors that moved without creating deliveries. Their writes can
+   * wait: a stale cursor only makes the dispatcher look at those events
+   * again after a crash, and it skips them again (or the store ignores the
+   * delivery that already exists).
+   */
+  private saveCursors(): void {
+    for (const channel of this.unsaved) this.enqueue(channel, [], true);
+    this.unsaved.clear();
   }
 
   /** Called after any endpoint change, so matching uses the current set. */
@@ -48,10 +66,10 @@ export class Dispatcher {
     this.endpoints = await this.store.listEndpoints();
   }
 
-  private enqueue(channel: string, events: readonly HeraldEvent[]): void {
+  private enqueue(channel: string, events: readonly HeraldEvent[], save = false): void {
     const previous = this.chains.get(channel) ?? Promise.resolve();
     const next = previous
-      .then(() => this.advance(channel, events))
+      .then(() => (save ? this.store.createDeliveries(channel, this.cursors.get(channel) ?? 0, []) : this.advance(channel, events)))
       .catch((err: unknown) => this.logger.error({ err, channel }, 'creating deliveries failed; will retry from the log'));
     this.chains.set(channel, next);
     void next.finally(() => {
@@ -92,14 +110,21 @@ export class Dispatcher {
       }
     }
     const seq = events.at(-1)?.seq ?? headSeq!;
-    await this.store.createDeliveries(channel, seq, deliveries);
+    if (deliveries.length > 0) {
+      await this.store.createDeliveries(channel, seq, deliveries);
+      this.unsaved.delete(channel);
+    } else {
+      this.unsaved.add(channel);
+    }
     this.cursors.set(channel, Math.max(seq, this.cursors.get(channel) ?? 0));
     if (deliveries.length > 0) this.onCreated();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     this.unsubscribe?.();
+    clearInterval(this.saveTimer);
+    this.saveCursors();
+    this.stopped = true;
     await Promise.all([...this.chains.values()]);
   }
 }
