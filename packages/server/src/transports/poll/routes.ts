@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { type ChannelPage, type GapInfo, type HeraldEvent, type MultiChannelPage } from '@herald/protocol';
+import { decodeCursor, encodeCursor, type ChannelPage, type GapInfo, type HeraldEvent, type MultiChannelPage } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import type { ReadResult } from '../../store/types.js';
 import type { Wait } from './long-poll.js';
-import { decodeCursor, encodeCursor } from '@herald/protocol';
 
 interface PollQuery {
   after: number;

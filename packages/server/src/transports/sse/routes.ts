@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { HeraldError, type HeraldEvent } from '@herald/protocol';
+import { decodeCursor, encodeCursor, HeraldError, type HeraldEvent } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ChannelFeed } from '../feed.js';
 import { sseData, sseSingleChannelFrame } from '../frames.js';
-import { decodeCursor, encodeCursor } from '@herald/protocol';
 import { SseStream } from './stream.js';
 
 interface StreamQuery {
