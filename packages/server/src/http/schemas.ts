@@ -20,3 +20,18 @@ export const scopeList = {
   uniqueItems: true,
   items: { type: 'string', enum: SCOPES },
 } as const;
+
+/** The stored event, for response serialization (fast-json-stringify writes known fields without reflection). */
+export const eventSchema = {
+  type: 'object',
+  required: ['id', 'channel', 'seq', 'type', 'data', 'time'],
+  properties: {
+    id: { type: 'string' },
+    channel: { type: 'string' },
+    seq: { type: 'integer' },
+    type: { type: 'string' },
+    data: {},
+    time: { type: 'string' },
+    meta: { type: 'object', additionalProperties: true },
+  },
+} as const;

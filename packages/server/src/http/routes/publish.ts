@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HeraldError, type PublishInput } from '@herald/protocol';
 import { assertChannel } from '../channels.js';
 import type { AppContext } from '../context.js';
-import { eventInputProperties } from '../schemas.js';
+import { eventInputProperties, eventSchema } from '../schemas.js';
 
 const IDEMPOTENCY_KEY_MAX = 255;
 
@@ -21,6 +21,7 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
     {
       schema: {
         body: { type: 'object', required: ['data'], additionalProperties: false, properties: eventInputProperties },
+        response: { '2xx': eventSchema },
       },
       onRequest: async (request) => {
         assertChannel(request.params.channel);
@@ -61,6 +62,7 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
             },
           },
         },
+        response: { '2xx': { type: 'object', properties: { events: { type: 'array', items: eventSchema } } } },
       },
       onRequest: async (request) => {
         if (!request.principal) throw new HeraldError('unauthorized', 'Publishing needs a credential.');
