@@ -117,7 +117,7 @@ describe('herald CLI commands against a real server', { timeout: 120_000 }, () =
     const secret = 'whsec_' + Buffer.from('listen-secret-listen-secret!').toString('base64');
     const listener = start(['listen', '--forward-to', target, '--channel', 'fwd', '--secret', secret]);
     try {
-      await until(() => listener.stderr().includes('[connected]'), 10_000);
+      await until(() => listener.stderr().includes('[connected'), 10_000);
       await h.call('POST', '/v1/channels/fwd/events', { body: { type: 'order.created', data: { id: 1 } } });
       await h.call('POST', '/v1/channels/fwd/events', { body: { type: 'order.paid', data: { id: 1 } } });
       await until(() => listener.stdout().split('\n').filter(Boolean).length === 2, 10_000);

@@ -48,26 +48,26 @@ const endpointProperties = {
 /** Everything but the secret can be changed in place; the secret changes by rotation. */
 const { secret: _secret, ...patchProperties } = endpointProperties;
 
+// Optional fields left undefined are simply absent from the JSON answer.
 function endpointInfo(r: EndpointRecord): EndpointInfo {
-  const info: EndpointInfo = {
+  return {
     id: r.id,
     url: r.url,
     channels: r.channels,
     types: r.types,
     scheme: r.scheme,
     headers: r.headers,
+    rateLimit: r.rateLimit,
     maxConcurrency: r.maxConcurrency,
     enabled: r.enabled,
+    description: r.description,
+    disabledReason: r.enabled ? undefined : r.disabledReason,
     createdAt: new Date(r.createdAt).toISOString(),
   };
-  if (r.rateLimit !== undefined) info.rateLimit = r.rateLimit;
-  if (r.description !== undefined) info.description = r.description;
-  if (r.disabledReason !== undefined && !r.enabled) info.disabledReason = r.disabledReason;
-  return info;
 }
 
 function deliveryInfo(d: DeliveryRecord): DeliveryInfo {
-  const info: DeliveryInfo = {
+  return {
     id: d.id,
     endpointId: d.endpointId,
     eventId: d.eventId,
@@ -75,20 +75,15 @@ function deliveryInfo(d: DeliveryRecord): DeliveryInfo {
     seq: d.seq,
     status: d.status,
     attempts: d.attempts,
+    nextAttemptAt: d.status === 'pending' ? new Date(d.nextAttemptAt).toISOString() : undefined,
+    lastStatusCode: d.lastStatusCode,
+    lastError: d.lastError,
     createdAt: new Date(d.createdAt).toISOString(),
   };
-  if (d.status === 'pending') info.nextAttemptAt = new Date(d.nextAttemptAt).toISOString();
-  if (d.lastStatusCode !== undefined) info.lastStatusCode = d.lastStatusCode;
-  if (d.lastError !== undefined) info.lastError = d.lastError;
-  return info;
 }
 
 function attemptInfo(a: AttemptRecord): AttemptInfo {
-  const info: AttemptInfo = { at: new Date(a.at).toISOString(), durationMs: a.durationMs };
-  if (a.statusCode !== undefined) info.statusCode = a.statusCode;
-  if (a.error !== undefined) info.error = a.error;
-  if (a.responseBody !== undefined) info.responseBody = a.responseBody;
-  return info;
+  return { at: new Date(a.at).toISOString(), statusCode: a.statusCode, durationMs: a.durationMs, error: a.error, responseBody: a.responseBody };
 }
 
 /** A secret the scheme cannot sign with is refused at registration, not at the first delivery. */

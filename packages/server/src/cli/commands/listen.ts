@@ -1,7 +1,6 @@
-import { WebSocket } from 'ws';
-import { Herald } from '@herald/client';
 import { generateSecret } from '@herald/webhooks';
-import { CliError, CONNECTION_HELP, connection, opt, opts, parse, untilInterrupted, usage } from '../common.js';
+import { CONNECTION_HELP, connection, opt, opts, parse, usage } from '../common.js';
+import { afterOption, follow } from './follow.js';
 import { forward } from './forward.js';
 
 export const LISTEN_HELP = `Usage: herald listen --forward-to <url> --channel <c> [--channel <c2> …] [--secret whsec_…]
@@ -35,33 +34,20 @@ export async function listen(argv: string[]): Promise<void> {
   }
   const channels = opts(values, 'channel');
   if (channels.length === 0) throw usage('name at least one --channel to listen to');
-  const afterText = opt(values, 'after');
-  const after = afterText === undefined ? undefined : Number(afterText);
-  if (after !== undefined && !(Number.isSafeInteger(after) && after >= 0)) throw usage('--after takes a seq (an integer ≥ 0)');
+  const after = afterOption(values);
   const secret = opt(values, 'secret') ?? generateSecret();
   const conn = connection(values);
   process.stderr.write(`Forwarding ${channels.join(', ')} to ${target}\nSigning secret: ${secret}\n`);
 
-  const herald = new Herald({ url: conn.url, ...(conn.key ? { token: conn.key } : {}), WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
-  let failure: CliError | undefined;
-  const stopped = new Promise<void>((resolve) =>
-    herald.on('error', (error) => {
-      failure = new CliError(`${error.code}: ${error.message}`);
-      resolve();
-    }),
-  );
-  herald.on('state', (state) => process.stderr.write(`[${state}]\n`));
   // One at a time and in order, as a single endpoint would receive them.
   let chain = Promise.resolve();
-  for (const channel of channels) {
-    herald.subscribe(channel, after === undefined ? {} : { after }, (event) => {
+  try {
+    await follow(conn, channels, after, (event) => {
       chain = chain.then(async () => {
         process.stdout.write(`${(await forward(target, secret, event)).line}\n`);
       });
     });
+  } finally {
+    await chain;
   }
-  await Promise.race([untilInterrupted(), stopped]);
-  herald.close();
-  await chain;
-  if (failure) throw failure;
 }

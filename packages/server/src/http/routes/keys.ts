@@ -7,16 +7,15 @@ import type { AppContext } from '../context.js';
 import { channelPatternList, scopeList } from '../schemas.js';
 
 function toInfo(record: ApiKeyRecord): ApiKeyInfo {
-  const info: ApiKeyInfo = {
+  return {
     id: record.id,
     name: record.name,
     scopes: record.scopes,
     channels: record.channels,
     prefix: record.prefix,
     createdAt: new Date(record.createdAt).toISOString(),
+    revokedAt: record.revokedAt === undefined ? undefined : new Date(record.revokedAt).toISOString(),
   };
-  if (record.revokedAt !== undefined) info.revokedAt = new Date(record.revokedAt).toISOString();
-  return info;
 }
 
 /** API keys: created, listed and revoked by an admin. The key itself is shown once. */
