@@ -8,12 +8,13 @@ const PAGE = 500;
 /** How often cursors that moved without creating deliveries are written. */
 const CURSOR_SAVE_MS = 1000;
 
-export function endpointWants(endpoint: EndpointRecord, event: HeraldEvent): boolean {
+/** `eventTime` is the event's time in ms, parsed once by the caller for all endpoints. */
+function endpointWants(endpoint: EndpointRecord, event: HeraldEvent, eventTime: number): boolean {
   return (
-    matchesAny(endpoint.channels, event.channel) &&
-    (endpoint.types.length === 0 || matchesAny(endpoint.types, event.type)) &&
     // An endpoint receives what happened after it was registered, not the history before.
-    Date.parse(event.time) >= endpoint.createdAt
+    eventTime >= endpoint.createdAt &&
+    matchesAny(endpoint.channels, event.channel) &&
+    (endpoint.types.length === 0 || matchesAny(endpoint.types, event.type))
   );
 }
 
@@ -103,8 +104,9 @@ export class Dispatcher {
     const now = Date.now();
     for (const event of events) {
       let payload: string | undefined;
+      const eventTime = Date.parse(event.time);
       for (const endpoint of this.endpoints) {
-        if (!endpointWants(endpoint, event)) continue;
+        if (!endpointWants(endpoint, event, eventTime)) continue;
         payload ??= JSON.stringify(event);
         deliveries.push({ endpointId: endpoint.id, eventId: event.id, channel, seq: event.seq, payload, createdAt: now });
       }

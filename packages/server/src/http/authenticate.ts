@@ -2,8 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
 
-export const TOKEN_COOKIE = 'herald_token';
-// One cookie is all we read, so a regex does what a cookie-parsing dependency would.
+// One cookie (`herald_token`) is all we read, so a regex does what a cookie-parsing dependency would.
 const TOKEN_COOKIE_PATTERN = /(?:^|;\s*)herald_token=([^;]*)/;
 
 /**

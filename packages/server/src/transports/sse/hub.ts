@@ -23,10 +23,6 @@ export class SseHub {
     this.streams.delete(stream);
   }
 
-  get size(): number {
-    return this.streams.size;
-  }
-
   closeAll(reason: string): void {
     clearInterval(this.timer);
     for (const stream of [...this.streams]) stream.end(reason);

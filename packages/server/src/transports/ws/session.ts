@@ -37,10 +37,6 @@ export class WsSession {
     }
   }
 
-  get subscriptionCount(): number {
-    return this.feeds.size;
-  }
-
   send(op: ServerOp): void {
     this.sendFrame(Buffer.from(JSON.stringify(op)));
   }
