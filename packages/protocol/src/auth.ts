@@ -36,8 +36,11 @@ export interface SourceInfo {
   channel: string;
   /** Seconds of timestamp tolerance, for providers that sign one. */
   tolerance: number;
-  /** How many secrets are active, and when the older ones stop being accepted. */
-  secrets: Array<{ prefix: string; expiresAt?: string }>;
+  /**
+   * The active secrets, each as a fingerprint (`sha256:` + the first 12 hex digits of the SHA-256 of the secret,
+   * never any character of the secret), and when the older ones stop being accepted.
+   */
+  secrets: Array<{ fingerprint: string; expiresAt?: string }>;
   createdAt: string;
   stats: { accepted: number; duplicates: number; refused: number };
 }

@@ -24,9 +24,16 @@ export function encodeCursor(positions: ReadonlyMap<string, number>): string {
   return toBase64Url(JSON.stringify({ v: 1, p: Object.fromEntries(positions) }));
 }
 
+/**
+ * Longest cursor accepted: 100 channels (the most one request may follow) with 128-character names and
+ * 16-digit seqs come to about 20,000 characters. A longer one is refused before it is decoded.
+ */
+export const MAX_CURSOR_LENGTH = 32 * 1024;
+
 export function decodeCursor(cursor: string | undefined): Map<string, number> {
   const positions = new Map<string, number>();
   if (cursor === undefined || cursor === '') return positions;
+  if (cursor.length > MAX_CURSOR_LENGTH) throw new HeraldError('invalid_cursor', `A cursor is at most ${MAX_CURSOR_LENGTH} characters.`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(fromBase64Url(cursor));

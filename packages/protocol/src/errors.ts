@@ -8,6 +8,10 @@ export const ErrorCodes = {
   invalid_json: { status: 400, message: 'The body is not valid JSON.' },
   invalid_channel: { status: 400, message: 'Channel names match [A-Za-z0-9_.:-]{1,128}.' },
   invalid_cursor: { status: 400, message: 'The cursor is not one this server issued.' },
+  payload_too_deep: { status: 400, message: 'The JSON is nested deeper than the limit allows.' },
+  invalid_pattern: { status: 400, message: 'A channel pattern is too long or has too many `*`.' },
+  invalid_header: { status: 400, message: 'A header name or value is not allowed.' },
+  weak_secret: { status: 400, message: 'The secret is too short or too predictable.' },
   unauthorized: { status: 401, message: 'A valid credential is required.' },
   webhook_signature_invalid: { status: 401, message: 'The webhook signature is missing or does not verify.' },
   webhook_timestamp_expired: { status: 401, message: 'The webhook timestamp is outside the tolerance: a replay, or a clock off.' },
@@ -22,6 +26,7 @@ export const ErrorCodes = {
   too_many_requests: { status: 429, message: 'Too many requests.' },
   internal: { status: 500, message: 'Internal server error.' },
   unavailable: { status: 503, message: 'The server is not ready or is shutting down.' },
+  store_unavailable: { status: 503, message: 'The event store cannot be reached; nothing was written. Retry later.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -10,6 +10,11 @@ export interface HeraldEvent {
   /** ISO 8601, UTC, millisecond precision. */
   time: string;
   meta?: Record<string, unknown>;
+  /**
+   * Present only when the stored event cannot be served as it was published
+   * (data written by an older version past today's limits): `data` is then null.
+   */
+  error?: { code: 'payload_too_deep'; message: string };
 }
 
 /** What a publisher sends for one event. */

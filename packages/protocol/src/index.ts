@@ -3,3 +3,4 @@ export * from './events.js';
 export * from './auth.js';
 export * from './ws.js';
 export * from './cursor.js';
+export * from './json-depth.js';

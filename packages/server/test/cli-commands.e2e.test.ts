@@ -197,9 +197,9 @@ describe('herald CLI commands against a real server', { timeout: 120_000 }, () =
     assert.match(refused.stderr, /422 unprocessable/);
     assert.equal((await run(['endpoints', 'delete', endpoint.id])).code, 0);
 
-    const source = JSON.parse((await run(['sources', 'create', '--name', 'gh', '--provider', 'github', '--secret', 's1'])).stdout);
+    const source = JSON.parse((await run(['sources', 'create', '--name', 'gh', '--provider', 'github', '--secret', 'gh-secret-one-0123456789'])).stdout);
     assert.equal(source.channel, 'gh');
-    assert.equal(JSON.parse((await run(['sources', 'rotate', 'gh', '--secret', 's2'])).stdout).secrets.length, 2);
+    assert.equal(JSON.parse((await run(['sources', 'rotate', 'gh', '--secret', 'gh-secret-two-0123456789'])).stdout).secrets.length, 2);
     assert.equal(JSON.parse((await run(['sources', 'list'])).stdout).sources.length, 1);
     assert.equal((await run(['sources', 'delete', 'gh'])).code, 0);
     const missing = await run(['sources', 'get', 'gh']);

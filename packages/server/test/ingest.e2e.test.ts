@@ -19,9 +19,9 @@ describe('inbound webhooks through the real server', () => {
   let h: TestServer;
   const secrets = {
     stripe: 'whsec_stripe_' + 'k'.repeat(24),
-    github: 'github-secret',
-    shopify: 'shopify-secret',
-    slack: 'slack-signing-secret',
+    github: 'github-secret-0123456789',
+    shopify: 'shpss_0123456789abcdef0123456789abcdef',
+    slack: '8f742231b10e8888abcd99yyyzzz85a5',
     standard: generateSecret(),
   };
   before(async () => {
@@ -145,24 +145,24 @@ describe('inbound webhooks through the real server', () => {
   it('manages sources: list, rotate with a grace period, delete, and admin only', async () => {
     const list = await h.call('GET', '/v1/sources');
     assert.equal(list.body.sources.length, 5);
-    const dup = await h.call('POST', '/v1/sources', { body: { name: 'github-src', provider: 'github', secrets: ['x'] } });
+    const dup = await h.call('POST', '/v1/sources', { body: { name: 'github-src', provider: 'github', secrets: [secrets.github] } });
     assert.equal(dup.status, 409);
     const bad = await h.call('POST', '/v1/sources', { body: { name: 'x', provider: 'paypal', secrets: ['x'] } });
     assert.equal(bad.status, 400);
     const key = await h.createKey(['publish', 'subscribe'], ['*']);
     assert.equal((await h.call('GET', '/v1/sources', { token: key })).status, 403);
 
-    await h.call('POST', '/v1/sources', { body: { name: 'rot', provider: 'github', secrets: ['old-secret'] } });
-    const rotated = await h.call('POST', '/v1/sources/rot/rotate', { body: { secret: 'new-secret', graceSeconds: 3600 } });
+    await h.call('POST', '/v1/sources', { body: { name: 'rot', provider: 'github', secrets: ['old-secret-0123456789'] } });
+    const rotated = await h.call('POST', '/v1/sources/rot/rotate', { body: { secret: 'new-secret-0123456789', graceSeconds: 3600 } });
     assert.equal(rotated.status, 200);
     assert.equal(rotated.body.secrets.length, 2);
     const body = '{"action":"x"}';
-    for (const secret of ['old-secret', 'new-secret']) {
+    for (const secret of ['old-secret-0123456789', 'new-secret-0123456789']) {
       const headers = { ...sign('github', { secret, body }), 'x-github-delivery': `rot-${secret}` };
       assert.equal((await deliver(h.url, 'rot', body, headers)).status, 200, `${secret} verifies during the grace period`);
     }
-    await h.call('POST', '/v1/sources/rot/rotate', { body: { secret: 'newest-secret', graceSeconds: 0 } });
-    const late = { ...sign('github', { secret: 'new-secret', body }), 'x-github-delivery': 'rot-late' };
+    await h.call('POST', '/v1/sources/rot/rotate', { body: { secret: 'newest-secret-0123456789', graceSeconds: 0 } });
+    const late = { ...sign('github', { secret: 'new-secret-0123456789', body }), 'x-github-delivery': 'rot-late' };
     assert.equal((await deliver(h.url, 'rot', body, late)).status, 401, 'without grace the old secret stops at once');
     assert.equal((await h.call('DELETE', '/v1/sources/rot')).status, 204);
     assert.equal((await h.call('GET', '/v1/sources/rot')).status, 404);
@@ -175,7 +175,7 @@ describe('inbound webhooks and kill -9', () => {
     try {
       const first = await spawnHerald(['serve', '--port', '0', '--data', dir, '--log-level', 'warn']);
       const admin = { authorization: `Bearer ${CLI_ADMIN_KEY}`, 'content-type': 'application/json' };
-      const created = await fetch(`${first.url}/v1/sources`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'pay', provider: 'stripe', secrets: ['whsec_kill'] }) });
+      const created = await fetch(`${first.url}/v1/sources`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'pay', provider: 'stripe', secrets: ['whsec_kill_0123456789abcdefghijklmn'] }) });
       assert.equal(created.status, 201);
       const acked: string[] = [];
       let n = 0;
@@ -184,7 +184,7 @@ describe('inbound webhooks and kill -9', () => {
           const id = `evt_kill_${n++}`;
           const body = JSON.stringify({ id, type: 'charge.succeeded' });
           try {
-            const res = await deliver(first.url, 'pay', body, sign('stripe' as Scheme, { secret: 'whsec_kill', body }));
+            const res = await deliver(first.url, 'pay', body, sign('stripe' as Scheme, { secret: 'whsec_kill_0123456789abcdefghijklmn', body }));
             if (res.status === 200) acked.push(id);
             if (acked.length >= 150) first.child.kill('SIGKILL');
           } catch {

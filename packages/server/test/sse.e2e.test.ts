@@ -4,32 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventSource } from 'eventsource';
+import { readStream } from './sse-client.js';
 import { ADMIN_KEY, startTestServer, type TestServer, sleep, until } from './helpers.js';
-
-/** Reads a raw SSE response until `enough` says stop; returns the text. */
-async function readStream(url: string, init: RequestInit, enough: (text: string) => boolean): Promise<{ res: Response; text: string }> {
-  const controller = new AbortController();
-  const res = await fetch(url, { ...init, signal: controller.signal });
-  let text = '';
-  if (res.body) {
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder();
-    const timer = setTimeout(() => controller.abort(), 5000);
-    try {
-      while (!enough(text)) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += decoder.decode(value, { stream: true });
-      }
-    } catch {
-      // aborted
-    } finally {
-      clearTimeout(timer);
-      controller.abort();
-    }
-  }
-  return { res, text };
-}
 
 describe('Server-Sent Events', () => {
   const servers: TestServer[] = [];

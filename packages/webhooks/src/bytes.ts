@@ -48,10 +48,16 @@ export function hmacSha256(key: Bytes, ...parts: Bytes[]): Buffer {
 const HEX = /^[0-9a-fA-F]+$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
-/** Decodes a presented signature; undefined when it is not well-formed, so it simply matches nothing. */
+/**
+ * Decodes a presented signature; undefined when it is not well-formed, so it simply matches nothing.
+ * Base64 must be canonical (padded, unused low bits zero): otherwise several spellings would decode to
+ * the same bytes, and a signature altered in its last character would still verify.
+ */
 export function decodeSignature(text: string, encoding: 'hex' | 'base64'): Buffer | undefined {
-  if (encoding === 'hex') return HEX.test(text) && text.length % 2 === 0 ? Buffer.from(text, 'hex') : undefined;
-  return BASE64.test(text) ? Buffer.from(text, 'base64') : undefined;
+  if (encoding === 'hex') return text.length % 2 === 0 && HEX.test(text) ? Buffer.from(text, 'hex') : undefined;
+  if (text.length % 4 !== 0 || !BASE64.test(text)) return undefined;
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text ? bytes : undefined;
 }
 
 /** Constant-time: the comparison takes as long whichever byte differs. */

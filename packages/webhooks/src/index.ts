@@ -10,6 +10,7 @@ import { slack } from './schemes/slack.js';
 export { WebhookVerificationError, VerificationErrorCodes, type VerificationErrorCode } from './errors.js';
 export type { Bytes, HeadersInput } from './bytes.js';
 export type { Scheme } from './types.js';
+export { secretWeakness, SECRET_MINIMUMS } from './strength.js';
 
 const SCHEMES: Record<Scheme, SchemeImpl> = { standard, stripe, github, shopify, slack };
 export const SCHEME_NAMES = Object.keys(SCHEMES) as Scheme[];

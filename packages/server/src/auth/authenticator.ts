@@ -3,6 +3,7 @@ import type { KeyStore, SettingsStore } from '../store/types.js';
 import type { Principal } from './principal.js';
 import { generateApiKey, hashSecret, safeEqual } from './secrets.js';
 import { TokenService, looksLikeJwt } from './tokens.js';
+import { CredentialChecker } from './liveness.js';
 
 const ADMIN: Principal = { kind: 'admin', id: 'admin', admin: true, subscribe: ['*'], publish: ['*'] };
 
@@ -14,11 +15,15 @@ export interface AuthSetup {
 
 /** Turns a presented credential (admin key, API key or JWT) into a Principal. */
 export class Authenticator {
+  readonly liveness: CredentialChecker;
+
   private constructor(
     private readonly adminKeyHash: string,
     private readonly keys: KeyStore,
     readonly tokens: TokenService,
-  ) {}
+  ) {
+    this.liveness = new CredentialChecker(keys);
+  }
 
   static async create(
     options: { adminKey?: string | undefined; tokenSecret?: string | undefined },
@@ -47,7 +52,12 @@ export class Authenticator {
   /** Undefined when no credential was sent; throws `unauthorized` for one that is not valid. */
   async authenticate(credential: string | undefined): Promise<Principal | undefined> {
     if (credential === undefined || credential === '') return undefined;
-    if (looksLikeJwt(credential)) return this.tokens.verify(credential);
+    if (looksLikeJwt(credential)) {
+      const principal = await this.tokens.verify(credential);
+      // A token dies with the key that minted it.
+      await this.liveness.assertLive(principal);
+      return principal;
+    }
     const hash = hashSecret(credential);
     if (safeEqual(hash, this.adminKeyHash)) return ADMIN;
     const record = await this.keys.findByHash(hash);
@@ -62,6 +72,7 @@ export class Authenticator {
       admin,
       subscribe: admin || record.scopes.includes('subscribe') ? record.channels : [],
       publish: admin || record.scopes.includes('publish') ? record.channels : [],
+      keyId: record.id,
     };
   }
 }

@@ -1,24 +1,115 @@
-const cache = new Map<string, RegExp>();
+import { HeraldError } from '@herald/protocol';
 
-function compile(pattern: string): RegExp {
-  let re = cache.get(pattern);
-  if (!re) {
-    const body = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, '\\$&')).join('.*');
-    re = new RegExp(`^${body}$`);
-    if (cache.size > 10_000) cache.clear();
-    cache.set(pattern, re);
+/** Longest pattern accepted anywhere (keys, tokens, endpoints, config): the longest channel name. */
+export const MAX_PATTERN_LENGTH = 128;
+/** Most `*` in one pattern; more buys nothing a user needs and only widens the input an attacker controls. */
+export const MAX_PATTERN_STARS = 8;
+
+const PATTERN_CHARS = /^[A-Za-z0-9_.:*-]+$/;
+
+/**
+ * The same rule as `isValidPattern`, as a JSON-schema regex for request and
+ * config schemas. Each group ends at its own `*` and the class excludes `*`,
+ * so the regex cannot backtrack.
+ */
+export const PATTERN_SCHEMA_REGEX = `^(?:[A-Za-z0-9_.:-]*\\*){0,${MAX_PATTERN_STARS}}[A-Za-z0-9_.:-]*$`;
+
+export function isValidPattern(pattern: unknown): pattern is string {
+  if (typeof pattern !== 'string' || pattern.length === 0 || pattern.length > MAX_PATTERN_LENGTH) return false;
+  if (!PATTERN_CHARS.test(pattern)) return false;
+  let stars = 0;
+  for (let i = 0; i < pattern.length; i++) if (pattern.charCodeAt(i) === 42) stars++;
+  return stars <= MAX_PATTERN_STARS;
+}
+
+export function assertPattern(pattern: unknown): asserts pattern is string {
+  if (!isValidPattern(pattern)) {
+    throw new HeraldError(
+      'invalid_pattern',
+      `Invalid channel pattern ${JSON.stringify(pattern)}: 1 to ${MAX_PATTERN_LENGTH} of [A-Za-z0-9_.:*-], at most ${MAX_PATTERN_STARS} \`*\`.`,
+    );
   }
-  return re;
 }
 
-/** Channel patterns: `*` matches any run of characters, everything else is literal. */
-export function matchesPattern(pattern: string, channel: string): boolean {
-  if (!pattern.includes('*')) return pattern === channel;
-  return compile(pattern).test(channel);
+/**
+ * A pattern split at its stars, with a KMP failure table per middle part.
+ * Compiled once per pattern string: auth checks run on every request.
+ */
+interface Compiled {
+  prefix: string;
+  suffix: string;
+  middles: Array<{ part: string; fail: Int32Array }>;
 }
 
-export function matchesAny(patterns: readonly string[], channel: string): boolean {
-  for (const p of patterns) if (matchesPattern(p, channel)) return true;
+const cache = new Map<string, Compiled>();
+const CACHE_MAX = 10_000;
+
+function failureTable(part: string): Int32Array {
+  const fail = new Int32Array(part.length);
+  let k = 0;
+  for (let i = 1; i < part.length; i++) {
+    while (k > 0 && part.charCodeAt(i) !== part.charCodeAt(k)) k = fail[k - 1]!;
+    if (part.charCodeAt(i) === part.charCodeAt(k)) k++;
+    fail[i] = k;
+  }
+  return fail;
+}
+
+function compile(pattern: string): Compiled {
+  let compiled = cache.get(pattern);
+  if (!compiled) {
+    const parts = pattern.split('*');
+    compiled = {
+      prefix: parts[0]!,
+      suffix: parts[parts.length - 1]!,
+      middles: parts
+        .slice(1, -1)
+        .filter((p) => p.length > 0)
+        .map((part) => ({ part, fail: failureTable(part) })),
+    };
+    if (cache.size >= CACHE_MAX) cache.clear();
+    cache.set(pattern, compiled);
+  }
+  return compiled;
+}
+
+/** The index just past the first occurrence of `part` in text[from, end), or -1. KMP: never re-reads text. */
+function findAfter(text: string, from: number, end: number, part: string, fail: Int32Array): number {
+  let k = 0;
+  for (let i = from; i < end; i++) {
+    const c = text.charCodeAt(i);
+    while (k > 0 && c !== part.charCodeAt(k)) k = fail[k - 1]!;
+    if (c === part.charCodeAt(k)) k++;
+    if (k === part.length) return i + 1;
+  }
+  return -1;
+}
+
+/**
+ * Channel patterns: `*` matches any run of characters, everything else is
+ * literal, anchored at both ends. Written by hand rather than as a regex
+ * because a regex with several `.*` backtracks: a token holding
+ * `a*a*a*a*…b` could stall the event loop for hours. Here the prefix and
+ * suffix are fixed, and the middle parts are found leftmost-first with KMP
+ * (taking the earliest occurrence never loses a match when `*` is the only
+ * wildcard), so one check is O(pattern length + name length).
+ */
+export function matchesPattern(pattern: string, name: string): boolean {
+  if (!pattern.includes('*')) return pattern === name;
+  const { prefix, suffix, middles } = compile(pattern);
+  if (name.length < prefix.length + suffix.length) return false;
+  if (!name.startsWith(prefix) || !name.endsWith(suffix)) return false;
+  let at = prefix.length;
+  const end = name.length - suffix.length;
+  for (const { part, fail } of middles) {
+    at = findAfter(name, at, end, part, fail);
+    if (at < 0) return false;
+  }
+  return true;
+}
+
+export function matchesAny(patterns: readonly string[], name: string): boolean {
+  for (const p of patterns) if (matchesPattern(p, name)) return true;
   return false;
 }
 

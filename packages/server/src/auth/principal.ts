@@ -11,6 +11,13 @@ export interface Principal {
   subscribe: readonly string[];
   /** Channel patterns it may publish to. */
   publish: readonly string[];
+  /** When the credential stops being valid (ms); tokens only. Open connections end then too. */
+  expiresAt?: number | undefined;
+  /**
+   * The API key whose revocation ends this credential: the key itself, or the
+   * key that minted the token. Absent for the admin key and offline-minted tokens.
+   */
+  keyId?: string | undefined;
 }
 
 /** Channel rules, the same for every transport. */

@@ -2,11 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { HeraldError, type TokenClaims } from '@herald/protocol';
 import type { Principal } from './principal.js';
+import { isValidPattern } from './patterns.js';
 
 const ALG = 'HS256';
 
-function isStringArray(value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((v) => typeof v === 'string');
+/** Most patterns one token may carry: every auth check walks them, so an offline-minted token must not make that unbounded. */
+export const MAX_TOKEN_PATTERNS = 100;
+
+function isPatternList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.length <= MAX_TOKEN_PATTERNS && value.every(isValidPattern);
 }
 
 /** Subscriber tokens: JWTs an app's backend can also mint offline with the shared secret. */
@@ -21,10 +25,12 @@ export class TokenService {
     return randomBytes(32).toString('base64url');
   }
 
-  async mint(claims: Omit<TokenClaims, 'exp'>, ttlSeconds: number): Promise<{ token: string; expiresAt: number }> {
+  /** `keyId`: the API key minting it; the token dies when that key is revoked. */
+  async mint(claims: Omit<TokenClaims, 'exp'>, ttlSeconds: number, keyId?: string): Promise<{ token: string; expiresAt: number }> {
     const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
     const payload: Record<string, unknown> = { channels: claims.channels };
     if (claims.publish) payload.publish = claims.publish;
+    if (keyId !== undefined) payload.kid = keyId;
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: ALG, typ: 'JWT' })
       .setSubject(claims.sub)
@@ -44,10 +50,22 @@ export class TokenService {
     }
     const channels = payload.channels ?? [];
     const publish = payload.publish ?? [];
-    if (!isStringArray(channels) || !isStringArray(publish)) {
-      throw new HeraldError('unauthorized', 'The token claims `channels` and `publish` must be lists of patterns.');
+    if (!isPatternList(channels) || !isPatternList(publish)) {
+      throw new HeraldError(
+        'unauthorized',
+        `The token claims \`channels\` and \`publish\` must be lists of at most ${MAX_TOKEN_PATTERNS} valid channel patterns.`,
+      );
     }
-    return { kind: 'token', id: payload.sub!, admin: false, subscribe: channels, publish };
+    if (payload.kid !== undefined && typeof payload.kid !== 'string') throw new HeraldError('unauthorized', 'The token claim `kid` must be a key id.');
+    return {
+      kind: 'token',
+      id: payload.sub!,
+      admin: false,
+      subscribe: channels,
+      publish,
+      expiresAt: payload.exp! * 1000,
+      keyId: payload.kid,
+    };
   }
 }
 

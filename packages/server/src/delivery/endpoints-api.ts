@@ -11,7 +11,7 @@ import {
   type DeliveryStatus,
   type EndpointInfo,
 } from '@herald/protocol';
-import { generateSecret, sign, WebhookVerificationError } from '@herald/webhooks';
+import { generateSecret, secretWeakness, sign, WebhookVerificationError } from '@herald/webhooks';
 import type { AppContext } from '../http/context.js';
 import { channelPatternList } from '../http/schemas.js';
 import { randomId } from '../auth/secrets.js';
@@ -37,8 +37,9 @@ const endpointProperties = {
   channels: { ...channelPatternList, minItems: 1 },
   types: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 128 } },
   scheme: { type: 'string', enum: DELIVERY_SCHEMES },
-  secret: { type: 'string', minLength: 8, maxLength: 1024 },
-  headers: { type: 'object', maxProperties: 20, additionalProperties: { type: 'string', maxLength: 4096 } },
+  // Strength and header rules are checked in code, so their refusals carry `weak_secret` and `invalid_header`.
+  secret: { type: 'string', minLength: 1, maxLength: 1024 },
+  headers: { type: 'object', additionalProperties: { type: 'string' } },
   rateLimit: { type: 'number', exclusiveMinimum: 0, maximum: 100_000 },
   maxConcurrency: { type: 'integer', minimum: 1, maximum: 1000 },
   enabled: { type: 'boolean' },
@@ -86,6 +87,83 @@ function attemptInfo(a: AttemptRecord): AttemptInfo {
   return { at: new Date(a.at).toISOString(), statusCode: a.statusCode, durationMs: a.durationMs, error: a.error, responseBody: a.responseBody };
 }
 
+/** Custom headers per endpoint: how many, and how long a name, a value, and all of them together. */
+export const HEADER_LIMITS = { count: 20, nameLength: 128, valueLength: 4096, totalBytes: 8192 } as const;
+
+/**
+ * Headers an endpoint may not set: hop-by-hop ones (RFC 9110 §7.6.1) and
+ * connection framing, which belong to the HTTP client; `expect`, which it
+ * refuses; and every header Herald sets itself: the body's type and
+ * encoding, its user agent, and the signature headers of every scheme, so
+ * a custom header can neither break a delivery nor pass for a signature.
+ */
+const RESERVED_HEADERS = new Set([
+  'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect',
+  'content-length', 'content-type', 'content-encoding', 'user-agent',
+  'webhook-id', 'webhook-timestamp', 'webhook-signature', 'svix-id', 'svix-timestamp', 'svix-signature',
+  'stripe-signature', 'x-hub-signature', 'x-hub-signature-256',
+]);
+
+/** RFC 9110 §5.6.2 tchar: the characters of a token, which is what a field name is. */
+function isTokenChar(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) ||
+    c === 0x21 || (c >= 0x23 && c <= 0x27) || c === 0x2a || c === 0x2b || c === 0x2d || c === 0x2e ||
+    c === 0x5e || c === 0x5f || c === 0x60 || c === 0x7c || c === 0x7e
+  );
+}
+
+/**
+ * RFC 9110 §5.5 field-value: visible ASCII, obs-text (0x80–0xFF), space and
+ * tab, with no whitespace at either end. So no CR, LF, NUL or other control
+ * character (no header injection), and nothing Node's HTTP client would
+ * refuse at every delivery.
+ */
+function isFieldValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x09 || c === 0x20) {
+      if (i === 0 || i === value.length - 1) return false;
+    } else if (c < 0x21 || c === 0x7f || c > 0xff) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The endpoint's custom headers as given, or a 400 `invalid_header` that names the first one at fault. */
+export function assertValidHeaders(headers: Record<string, string>): void {
+  const refuse = (message: string): never => {
+    throw new HeraldError('invalid_header', message);
+  };
+  const names = Object.keys(headers);
+  if (names.length > HEADER_LIMITS.count) refuse(`At most ${HEADER_LIMITS.count} custom headers; got ${names.length}.`);
+  const seen = new Set<string>();
+  let total = 0;
+  for (const name of names) {
+    const value = headers[name]!;
+    const shown = JSON.stringify(name.slice(0, HEADER_LIMITS.nameLength));
+    if (name.length === 0 || name.length > HEADER_LIMITS.nameLength) refuse(`Header names are 1 to ${HEADER_LIMITS.nameLength} characters.`);
+    for (let i = 0; i < name.length; i++) {
+      if (!isTokenChar(name.charCodeAt(i))) refuse(`Header name ${shown} is not an HTTP token (RFC 9110): letters, digits and !#$%&'*+-.^_\`|~ only.`);
+    }
+    const lower = name.toLowerCase();
+    if (RESERVED_HEADERS.has(lower) || lower.startsWith('proxy-')) refuse(`Header ${shown} is set by Herald or the HTTP connection and cannot be overridden.`);
+    if (seen.has(lower)) refuse(`Header ${shown} is given twice (names are case-insensitive).`);
+    seen.add(lower);
+    if (value.length > HEADER_LIMITS.valueLength) refuse(`The value of ${shown} is over ${HEADER_LIMITS.valueLength} characters.`);
+    if (!isFieldValue(value)) refuse(`The value of ${shown} has a control character (CR, LF, NUL…), a character above U+00FF, or whitespace at an end.`);
+    total += name.length + value.length;
+  }
+  if (total > HEADER_LIMITS.totalBytes) refuse(`Custom headers total over ${HEADER_LIMITS.totalBytes} bytes.`);
+}
+
+/** A secret the user chose is refused unless it is strong enough for the scheme (400 `weak_secret`). */
+function assertStrongSecret(scheme: DeliveryScheme, secret: string): void {
+  const weakness = secretWeakness(scheme, secret);
+  if (weakness) throw new HeraldError('weak_secret', weakness);
+}
+
 /** A secret the scheme cannot sign with is refused at registration, not at the first delivery. */
 function assertUsableSecret(scheme: DeliveryScheme, secret: string): void {
   try {
@@ -115,8 +193,10 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     { ...admin, schema: { body: { type: 'object', required: ['url', 'channels'], additionalProperties: false, properties: endpointProperties } } },
     async (request, reply) => {
       const body = request.body;
-      const url = await delivery.guard.checkUrl(body.url);
       const scheme = body.scheme ?? 'standard';
+      if (body.headers !== undefined) assertValidHeaders(body.headers);
+      if (body.secret !== undefined) assertStrongSecret(scheme, body.secret);
+      const url = await delivery.guard.checkUrl(body.url);
       const secret = body.secret ?? generateSecret();
       assertUsableSecret(scheme, secret);
       const record: EndpointRecord = {
@@ -158,9 +238,11 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request) => {
       const record = await endpoint(request.params.id);
       const body = request.body;
+      if (body.headers !== undefined) assertValidHeaders(body.headers);
       if (body.url !== undefined) record.url = (await delivery.guard.checkUrl(body.url)).href;
       if (body.scheme !== undefined) {
         assertUsableSecret(body.scheme, record.secrets[0]!.secret);
+        if (body.scheme !== record.scheme) assertStrongSecret(body.scheme, record.secrets[0]!.secret);
         record.scheme = body.scheme;
       }
       if (body.channels !== undefined) record.channels = body.channels;

@@ -1,4 +1,5 @@
 import { EVENT_ID_PATTERN, SCOPES } from '@herald/protocol';
+import { MAX_PATTERN_LENGTH, PATTERN_SCHEMA_REGEX } from '../auth/patterns.js';
 
 /** JSON schemas shared by several routes. */
 export const eventInputProperties = {
@@ -11,7 +12,7 @@ export const eventInputProperties = {
 export const channelPatternList = {
   type: 'array',
   maxItems: 100,
-  items: { type: 'string', pattern: '^[A-Za-z0-9_.:*-]{1,128}$' },
+  items: { type: 'string', minLength: 1, maxLength: MAX_PATTERN_LENGTH, pattern: PATTERN_SCHEMA_REGEX },
 } as const;
 
 export const scopeList = {
@@ -21,10 +22,14 @@ export const scopeList = {
   items: { type: 'string', enum: SCOPES },
 } as const;
 
-/** The stored event, for response serialization (fast-json-stringify writes known fields without reflection). */
+/**
+ * The stored event, for response serialization (fast-json-stringify writes
+ * known fields without reflection). `data` is optional: a replay answer
+ * leaves it out for a caller that may not read the channel.
+ */
 export const eventSchema = {
   type: 'object',
-  required: ['id', 'channel', 'seq', 'type', 'data', 'time'],
+  required: ['id', 'channel', 'seq', 'type', 'time'],
   properties: {
     id: { type: 'string' },
     channel: { type: 'string' },
@@ -33,5 +38,6 @@ export const eventSchema = {
     data: {},
     time: { type: 'string' },
     meta: { type: 'object', additionalProperties: true },
+    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
   },
 } as const;

@@ -5,6 +5,8 @@ import type { AppContext } from '../http/context.js';
 import { activeSecrets } from './sources-api.js';
 import { describe, parseBody } from './providers.js';
 import type { IngestStats } from './stats.js';
+import { assertPayloadDepth } from '../log/payload-depth.js';
+import { idempotencyStoreKey } from '../log/idempotency.js';
 
 /**
  * `POST /v1/ingest/{source}`: providers deliver here. The body is kept as raw
@@ -40,12 +42,13 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
         }
 
         const data = parseBody(body, request.headers['content-type']);
+        assertPayloadDepth(ctx.config.limits.jsonDepth, { data });
         const described = describe(source.provider, request.headers, data, body, verifiedId);
         if (described.reply !== undefined) return described.reply;
 
         const result = await ctx.log.publish(
           [{ channel: source.channel, type: described.type, data, meta: { source: source.name, provider: source.provider, providerEventId: described.eventId } }],
-          `ingest:${source.name}:${described.eventId}`,
+          idempotencyStoreKey('ingest', source.name, described.eventId),
         );
         const event = result.events[0];
         if (result.replayed) counters.duplicates += 1;

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { secretWeakness } from '@herald/webhooks';
 import { adminOnly } from '../http/admin.js';
 import { liveSecrets, rotate } from '../auth/rotation.js';
 import { HeraldError, PROVIDERS, type Provider, type SourceInfo } from '@herald/protocol';
@@ -15,6 +17,21 @@ export function activeSecrets(record: SourceRecord, now = Date.now()): string[] 
   return liveSecrets(record.secrets, now).map((s) => s.secret);
 }
 
+/**
+ * How a secret is shown: `sha256:` and the first 12 hex digits of its
+ * SHA-256. Enough to tell secrets apart and to check one you hold
+ * (`printf %s "$SECRET" | sha256sum`), and no character of the secret itself.
+ */
+export function secretFingerprint(secret: string): string {
+  return `sha256:${createHash('sha256').update(secret, 'utf8').digest('hex').slice(0, 12)}`;
+}
+
+/** A secret the provider would never issue, or one too short to resist guessing, is refused (400 `weak_secret`). */
+function assertStrongSecret(provider: Provider, secret: string): void {
+  const weakness = secretWeakness(provider, secret);
+  if (weakness) throw new HeraldError('weak_secret', weakness);
+}
+
 function toInfo(record: SourceRecord, stats: IngestStats): SourceInfo {
   const now = Date.now();
   return {
@@ -22,7 +39,7 @@ function toInfo(record: SourceRecord, stats: IngestStats): SourceInfo {
     provider: record.provider,
     channel: record.channel,
     tolerance: record.tolerance,
-    secrets: liveSecrets(record.secrets, now).map((s) => ({ prefix: `${s.secret.slice(0, 8)}…`, ...(s.expiresAt === undefined ? {} : { expiresAt: new Date(s.expiresAt).toISOString() }) })),
+    secrets: liveSecrets(record.secrets, now).map((s) => ({ fingerprint: secretFingerprint(s.secret), ...(s.expiresAt === undefined ? {} : { expiresAt: new Date(s.expiresAt).toISOString() }) })),
     createdAt: new Date(record.createdAt).toISOString(),
     stats: { ...stats.of(record.name) },
   };
@@ -57,6 +74,7 @@ export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
     async (request, reply) => {
       const { name, provider, secrets, channel = name, tolerance = ctx.config.ingest.tolerance } = request.body;
       assertChannel(channel);
+      for (const secret of secrets) assertStrongSecret(provider, secret);
       const record: SourceRecord = { name, provider, channel, tolerance, secrets: secrets.map((secret) => ({ secret })), createdAt: Date.now() };
       if (!(await ctx.sources.insert(record))) throw new HeraldError('conflict', `A source named ${name} exists already.`);
       return reply.code(201).send(toInfo(record, stats));
@@ -91,6 +109,7 @@ export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
     },
     async (request) => {
       const record = await load(request.params.name);
+      assertStrongSecret(record.provider, request.body.secret);
       // The new secret is current; the old ones keep verifying until the grace period ends.
       record.secrets = rotate(record.secrets, request.body.secret, request.body.graceSeconds);
       await ctx.sources.setSecrets(record.name, record.secrets);

@@ -15,6 +15,7 @@ export const stripe: SchemeImpl = {
     const v1: string[] = [];
     for (const item of value.split(',')) {
       const eq = item.indexOf('=');
+      if (eq < 0) continue;
       const key = item.slice(0, eq).trim();
       const val = item.slice(eq + 1).trim();
       if (key === 't') t = val;

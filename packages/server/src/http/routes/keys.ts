@@ -68,6 +68,7 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext): void {
     const { id } = request.params;
     if (!(await ctx.keys.get(id))) throw new HeraldError('not_found', `No key ${id}.`);
     await ctx.keys.revoke(id, Date.now());
+    ctx.auth.liveness.forget(id);
     return toInfo((await ctx.keys.get(id))!);
   });
 }

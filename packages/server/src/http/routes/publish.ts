@@ -1,8 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { HeraldError, type PublishInput } from '@herald/protocol';
+import { HeraldError, type HeraldEvent, type PublishInput } from '@herald/protocol';
 import { assertChannel } from '../channels.js';
 import type { AppContext } from '../context.js';
 import { eventInputProperties, eventSchema } from '../schemas.js';
+import type { Principal } from '../../auth/principal.js';
+import { idempotencyStoreKey, principalScope } from '../../log/idempotency.js';
+import { assertPayloadDepth } from '../../log/payload-depth.js';
 
 const IDEMPOTENCY_KEY_MAX = 255;
 
@@ -13,6 +16,22 @@ function idempotencyKeyOf(request: FastifyRequest): string | undefined {
     throw new HeraldError('bad_request', `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_MAX} characters.`);
   }
   return key;
+}
+
+/**
+ * An answer that is not the caller's own new event (a replay, or a
+ * duplicate id) shows only what the caller may read: a publish-only
+ * credential learns that its event is in the log, and where, but never the
+ * stored data of an event it cannot read.
+ */
+function visible(ctx: AppContext, principal: Principal | undefined, event: HeraldEvent): HeraldEvent | Omit<HeraldEvent, 'data' | 'meta'> {
+  try {
+    ctx.access.assertRead(principal, event.channel);
+    return event;
+  } catch {
+    const { data: _data, meta: _meta, ...rest } = event;
+    return rest;
+  }
 }
 
 export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -30,13 +49,14 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request, reply) => {
       const { channel } = request.params;
+      assertPayloadDepth(ctx.config.limits.jsonDepth, request.body);
       const key = idempotencyKeyOf(request);
       const result = await ctx.log.publish(
         [{ ...request.body, channel }],
-        key === undefined ? undefined : `channel:${channel}:${key}`,
+        key === undefined ? undefined : idempotencyStoreKey('publish', ...principalScope(request.principal!), channel, key),
       );
       const fresh = !result.replayed && result.created[0] === true;
-      return reply.code(fresh ? 201 : 200).send(result.events[0]);
+      return reply.code(fresh ? 201 : 200).send(fresh ? result.events[0] : visible(ctx, request.principal, result.events[0]!));
     },
   );
 
@@ -77,9 +97,14 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
         ctx.access.assertPublish(request.principal, event.channel);
         checked.add(event.channel);
       }
+      for (const event of events) assertPayloadDepth(ctx.config.limits.jsonDepth, event);
       const key = idempotencyKeyOf(request);
-      const result = await ctx.log.publish(events, key === undefined ? undefined : `batch:${key}`);
-      return reply.code(result.replayed ? 200 : 201).send({ events: result.events });
+      const result = await ctx.log.publish(
+        events,
+        key === undefined ? undefined : idempotencyStoreKey('batch', ...principalScope(request.principal!), key),
+      );
+      const shown = result.events.map((event, i) => (result.created[i] ? event : visible(ctx, request.principal, event)));
+      return reply.code(result.replayed ? 200 : 201).send({ events: shown });
     },
   );
 }

@@ -53,7 +53,9 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
       const body = request.body;
       assertMayGrant(request.principal, body);
       const claims = body.publish ? { sub: body.sub, channels: body.channels, publish: body.publish } : { sub: body.sub, channels: body.channels };
-      const { token, expiresAt } = await ctx.auth.tokens.mint(claims, body.ttl);
+      // The token names its minting key (not the admin key), so revoking that key ends the token too.
+      const keyId = request.principal!.kind === 'key' ? request.principal!.id : undefined;
+      const { token, expiresAt } = await ctx.auth.tokens.mint(claims, body.ttl, keyId);
       return reply.code(201).send({ token, expiresAt: new Date(expiresAt * 1000).toISOString(), ...claims });
     },
   );

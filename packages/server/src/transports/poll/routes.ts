@@ -1,20 +1,14 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { decodeCursor, encodeCursor, type ChannelPage, type GapInfo, type HeraldEvent, type MultiChannelPage } from '@herald/protocol';
+import { decodeCursor, encodeCursor, type ChannelPage, type MultiChannelPage } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
-import type { ReadResult } from '../../store/types.js';
+import { ByteBudget, ChannelMerge, nextPosition } from './merge.js';
 import type { Wait } from './long-poll.js';
 
 interface PollQuery {
   after: number;
   limit: number;
   wait: number;
-}
-
-/** Where a reader stands after this page: the last event it got, else where it asked from (past any trim). */
-function nextPosition(page: ReadResult, after: number, events: readonly HeraldEvent[]): number {
-  if (events.length > 0) return events[events.length - 1]!.seq;
-  return page.truncated ? page.trimmed : after;
 }
 
 /** Cancels the wait when the client goes away, so an abandoned poll frees its memory at once. */
@@ -24,33 +18,13 @@ function cancelOnDisconnect(reply: FastifyReply, wait: Wait): void {
   void wait.news.finally(() => reply.raw.off('close', onClose));
 }
 
-const byTime = (a: HeraldEvent, b: HeraldEvent) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0);
-
 /**
- * Takes up to `limit` events across channels, oldest first, always from the
- * front of each channel's list so every channel's cursor stays exact.
- * Returns the events in that order, and what was taken per channel.
+ * Poll answers are written by hand around each event's JSON: the byte budget
+ * needs every event's size anyway, and this way each is serialized once.
  */
-function interleave(
-  lists: ReadonlyArray<readonly HeraldEvent[]>,
-  limit: number,
-): { ordered: HeraldEvent[]; taken: HeraldEvent[][] } {
-  const ordered: HeraldEvent[] = [];
-  const taken = lists.map(() => [] as HeraldEvent[]);
-  const heads = lists.map(() => 0);
-  for (let n = 0; n < limit; n++) {
-    let pick = -1;
-    for (let i = 0; i < lists.length; i++) {
-      const candidate = lists[i]![heads[i]!];
-      if (candidate && (pick < 0 || byTime(candidate, lists[pick]![heads[pick]!]!) < 0)) pick = i;
-    }
-    if (pick < 0) break;
-    const event = lists[pick]![heads[pick]!]!;
-    taken[pick]!.push(event);
-    ordered.push(event);
-    heads[pick]! += 1;
-  }
-  return { ordered, taken };
+function sendJson(reply: FastifyReply, eventsJson: readonly string[], rest: Record<string, unknown>): FastifyReply {
+  const tail = JSON.stringify(rest).slice(1);
+  return reply.type('application/json; charset=utf-8').send(`{"events":[${eventsJson.join(',')}]${tail === '}' ? '}' : `,${tail}`}`);
 }
 
 export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -70,7 +44,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
         ctx.access.assertRead(request.principal, request.params.channel);
       },
     },
-    async (request, reply): Promise<ChannelPage> => {
+    async (request, reply) => {
       const { channel } = request.params;
       const { after, limit, wait } = request.query;
       // Subscribe before reading: an append between the read and the wait cannot be missed.
@@ -90,7 +64,21 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       } else {
         waiting?.cancel();
       }
-      return { events, next: nextPosition(page, after, events), epoch: page.epoch, truncated: page.truncated, head: Math.max(page.head, events.at(-1)?.seq ?? 0) };
+      const budget = new ByteBudget(limits.pageBytes);
+      const json: string[] = [];
+      for (const event of events) {
+        const one = budget.take(event, json.length === 0);
+        if (one === undefined) break;
+        json.push(one);
+      }
+      const last = json.length > 0 ? events[json.length - 1]!.seq : undefined;
+      const rest: Omit<ChannelPage, 'events'> = {
+        next: nextPosition(page, after, last),
+        epoch: page.epoch,
+        truncated: page.truncated,
+        head: Math.max(page.head, events.at(-1)?.seq ?? 0),
+      };
+      return sendJson(reply, json, rest);
     },
   );
 
@@ -110,36 +98,28 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
       onRequest: async (request) => assertReadableChannels(ctx, request),
     },
-    async (request, reply): Promise<MultiChannelPage> => {
+    async (request, reply) => {
       const channels = channelsOf(request.query);
       const { limit, wait } = request.query;
       const positions = decodeCursor(request.query.cursor);
-      const readAll = () => Promise.all(channels.map((c) => ctx.log.read(c, positions.get(c) ?? 0, limit)));
+      const starts = channels.map((c): [string, number] => [c, positions.get(c) ?? 0]);
+      const read = (channel: string, after: number, count: number) => ctx.log.read(channel, after, count);
       const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;
-      let pages = await readAll();
-      if (waiting && pages.every((p) => p.events.length === 0 && !p.truncated)) {
+      let merge = await ChannelMerge.open(read, starts, limit);
+      if (waiting && merge.empty) {
         cancelOnDisconnect(reply, waiting);
-        if (await waiting.news) pages = await readAll();
+        if (await waiting.news) merge = await ChannelMerge.open(read, starts, limit);
       } else {
         waiting?.cancel();
       }
-
-      const { ordered, taken } = interleave(pages.map((p) => p.events), limit);
-      const next = new Map<string, number>();
-      const gaps: GapInfo[] = [];
-      channels.forEach((channel, index) => {
-        const page = pages[index]!;
-        const after = positions.get(channel) ?? 0;
-        next.set(channel, nextPosition(page, after, taken[index]!));
-        if (page.truncated) gaps.push({ channel, after, oldest: page.trimmed + 1 });
-      });
-      return {
-        events: ordered,
+      const { taken, next, gaps } = await merge.take(limit, new ByteBudget(limits.pageBytes));
+      const rest: Omit<MultiChannelPage, 'events'> = {
         cursor: encodeCursor(next),
         truncated: gaps.length > 0,
         truncatedChannels: gaps.map((g) => g.channel),
         gaps,
       };
+      return sendJson(reply, taken.map((t) => t.json), rest);
     },
   );
 }

@@ -15,6 +15,10 @@ export class SseHub {
     this.timer.unref();
   }
 
+  get size(): number {
+    return this.streams.size;
+  }
+
   add(stream: SseStream): void {
     this.streams.add(stream);
   }

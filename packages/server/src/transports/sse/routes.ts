@@ -5,6 +5,7 @@ import { assertChannel, assertReadableChannels, channelsOf } from '../../http/ch
 import { ChannelFeed } from '../feed.js';
 import { sseData, sseSingleChannelFrame } from '../frames.js';
 import { SseStream } from './stream.js';
+import { assertOriginAllowed } from '../../http/cors.js';
 
 interface StreamQuery {
   after?: string;
@@ -31,7 +32,7 @@ function parseSeq(token: string | undefined): number | undefined {
 export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, sse } = ctx;
 
-  function open(reply: FastifyReply): SseStream {
+  function open(request: FastifyRequest, reply: FastifyReply): SseStream {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -45,6 +46,9 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     const stream = new SseStream(res, config.limits.sendBufferBytes, app.log, (s) => sse.remove(s));
     stream.write(`retry: ${config.sse.retry}\n\n`);
     sse.add(stream);
+    // The stream outlives the request's credential check: end it when the credential dies.
+    const unwatch = ctx.watch.watch(request.principal, (reason) => stream.end(`credential ${reason}`));
+    res.once('close', unwatch);
     return stream;
   }
 
@@ -61,13 +65,14 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     '/v1/channels/:channel/stream',
     {
       onRequest: async (request) => {
+        assertOriginAllowed(request.headers.origin, config.cors.origins);
         assertChannel(request.params.channel);
         ctx.access.assertRead(request.principal, request.params.channel);
       },
     },
     async (request, reply) => {
       const after = parseSeq(resumeToken(request));
-      const stream = open(reply);
+      const stream = open(request, reply);
       const feed = new ChannelFeed(ctx.log, request.params.channel, {
         event: (event) => stream.write(sseSingleChannelFrame(event)),
         gap: (gap) => stream.write(`id: ${gap.oldest - 1}\nevent: gap\ndata: ${JSON.stringify(gap)}\n\n`),
@@ -81,13 +86,16 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Querystring: StreamQuery & { cursor?: string } }>(
     '/v1/stream',
     {
-      onRequest: async (request) => assertReadableChannels(ctx, request),
+      onRequest: async (request) => {
+        assertOriginAllowed(request.headers.origin, config.cors.origins);
+        assertReadableChannels(ctx, request);
+      },
     },
     async (request, reply) => {
       const channels = channelsOf(request.query);
       const token = resumeToken(request) ?? request.query.cursor;
       const positions = decodeCursor(token);
-      const stream = open(reply);
+      const stream = open(request, reply);
       const feeds: ChannelFeed[] = [];
       // The id of a multi-channel stream is the cursor of every channel, so one Last-Event-ID resumes them all.
       const idLine = () => `id: ${encodeCursor(new Map(feeds.map((f) => [f.channel, f.position])))}\n`;

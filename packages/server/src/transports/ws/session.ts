@@ -6,6 +6,7 @@ import type { Principal } from '../../auth/principal.js';
 import { ChannelFeed } from '../feed.js';
 import { wsEventFrame } from '../frames.js';
 import { parseClientOp } from './ops.js';
+import { assertPayloadDepth } from '../../log/payload-depth.js';
 
 /** How long a socket closed as too slow may hold its buffer before it is cut off. */
 const SLOW_CLOSE_GRACE_MS = 5000;
@@ -17,6 +18,7 @@ export class WsSession {
   private closing = false;
   private readonly feeds = new Map<string, ChannelFeed>();
   private readonly authTimer: NodeJS.Timeout | undefined;
+  private unwatch: () => void = () => {};
 
   constructor(
     readonly ws: WebSocket,
@@ -27,6 +29,7 @@ export class WsSession {
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('pong', () => (this.missedPongs = 0));
     ws.on('close', () => this.stopFeeds());
+    this.watchCredential();
     ws.on('error', (err) => logger.debug({ err }, 'websocket error'));
     if (!principal) {
       this.authTimer = setTimeout(() => {
@@ -35,6 +38,12 @@ export class WsSession {
       }, ctx.config.ws.authTimeout * 1000);
       this.authTimer.unref();
     }
+  }
+
+  /** The socket lives as long as its credential: ended with 1008 when it expires or is revoked. */
+  private watchCredential(): void {
+    this.unwatch();
+    this.unwatch = this.ctx.watch.watch(this.principal, (reason) => this.close(CloseCodes.policyViolation, `credential ${reason}`));
   }
 
   send(op: ServerOp): void {
@@ -82,6 +91,7 @@ export class WsSession {
 
   private stopFeeds(): void {
     clearTimeout(this.authTimer);
+    this.unwatch();
     for (const feed of this.feeds.values()) feed.stop();
     this.feeds.clear();
   }
@@ -112,6 +122,7 @@ export class WsSession {
       case 'auth':
         return this.authenticate(op.token);
       case 'subscribe':
+        if (!(await this.credentialLive())) return;
         return this.subscribe(op.channel, op.after, op.ref);
       case 'unsubscribe': {
         this.feeds.get(op.channel)?.stop();
@@ -119,13 +130,24 @@ export class WsSession {
         return this.send({ op: 'unsubscribed', channel: op.channel, ...(op.ref ? { ref: op.ref } : {}) });
       }
       case 'publish': {
+        if (!(await this.credentialLive())) return;
         this.ctx.access.assertPublish(this.principal, op.channel);
+        assertPayloadDepth(this.ctx.config.limits.jsonDepth, op);
         const input = { channel: op.channel, data: op.data, ...(op.type ? { type: op.type } : {}), ...(op.id ? { id: op.id } : {}) };
         const result = await this.ctx.log.publish([input]);
         const event = result.events[0]!;
         return this.send({ op: 'ack', ref: op.ref, seq: event.seq, id: event.id });
       }
     }
+  }
+
+  /** Every op that reads or writes re-checks the credential; a dead one closes the socket with 1008. */
+  private async credentialLive(): Promise<boolean> {
+    if (!this.principal) return true;
+    const state = await this.ctx.auth.liveness.check(this.principal);
+    if (state === 'live') return true;
+    this.close(CloseCodes.policyViolation, `credential ${state}`);
+    return false;
   }
 
   private async authenticate(token: string): Promise<void> {
@@ -136,6 +158,7 @@ export class WsSession {
       return;
     }
     clearTimeout(this.authTimer);
+    this.watchCredential();
     this.send({ op: 'authenticated' });
   }
 

@@ -1,0 +1,22 @@
+/** The default deepest nesting of arrays and objects accepted in event data. */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+
+/**
+ * True when `value` nests arrays/objects deeper than `max` (a scalar is depth
+ * 0, `[]` and `{}` depth 1). Walks with an explicit stack, never recursion,
+ * and stops at the first level past `max`, so a hostile value costs at most
+ * one pass over what was already parsed and cannot overflow the call stack.
+ */
+export function exceedsDepth(value: unknown, max: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const stack: Array<{ value: object; depth: number }> = [{ value, depth: 1 }];
+  while (stack.length > 0) {
+    const top = stack.pop()!;
+    if (top.depth > max) return true;
+    const children = Array.isArray(top.value) ? top.value : Object.values(top.value);
+    for (const child of children) {
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: top.depth + 1 });
+    }
+  }
+  return false;
+}

@@ -1,0 +1,130 @@
+import type { GapInfo, HeraldEvent } from '@herald/protocol';
+import type { ReadResult } from '../../store/types.js';
+
+/** Reads one channel's events after `after`, at most `limit`. */
+export type ReadPage = (channel: string, after: number, limit: number) => Promise<ReadResult>;
+
+/** One event ready to send: its JSON, serialized once and measured for the byte budget. */
+export interface TakenEvent {
+  event: HeraldEvent;
+  json: string;
+}
+
+/** Where a reader stands after this page: the last event it got, else where it asked from (past any trim). */
+export function nextPosition(page: Pick<ReadResult, 'truncated' | 'trimmed'>, after: number, taken: number | undefined): number {
+  if (taken !== undefined) return taken;
+  return page.truncated ? page.trimmed : after;
+}
+
+/**
+ * Takes events in order while they fit `maxBytes` of JSON, always at least
+ * one (a single event larger than the budget still goes, alone), so a page of
+ * big events is bounded by the budget and never by `limit` × event size.
+ */
+export class ByteBudget {
+  private used = 0;
+  constructor(private readonly maxBytes: number) {}
+
+  /** The event's JSON, or undefined when it would pass the budget. */
+  take(event: HeraldEvent, first: boolean): string | undefined {
+    const json = JSON.stringify(event);
+    if (!first && this.used + json.length > this.maxBytes) return undefined;
+    this.used += json.length;
+    return json;
+  }
+}
+
+interface ChannelCursor {
+  channel: string;
+  after: number;
+  /** The first page read: its trim state and head describe the channel for the answer. */
+  first: ReadResult;
+  buffer: HeraldEvent[];
+  index: number;
+  /** The last read came back short: nothing more to read now. */
+  exhausted: boolean;
+  /** The seq of the last event taken from this channel. */
+  taken: number | undefined;
+}
+
+export interface MergedPage {
+  taken: TakenEvent[];
+  /** Per channel, in request order: where its reader stands now. */
+  next: Map<string, number>;
+  gaps: GapInfo[];
+}
+
+const byTime = (a: HeraldEvent, b: HeraldEvent) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0);
+
+/**
+ * The multi-channel poll: up to `limit` events across channels, oldest first,
+ * always from the front of each channel so every channel's cursor stays exact.
+ * Each channel is read in small pages (about `limit / channels`) and read
+ * again only when its page is used up, so the reads stay within about twice
+ * what the answer returns, whatever the number of channels; the byte budget
+ * bounds the answer itself.
+ */
+export class ChannelMerge {
+  private constructor(
+    private readonly cursors: ChannelCursor[],
+    private readonly chunk: number,
+    private readonly read: ReadPage,
+  ) {}
+
+  static async open(read: ReadPage, positions: ReadonlyArray<[string, number]>, limit: number): Promise<ChannelMerge> {
+    const chunk = Math.max(1, Math.ceil(limit / positions.length));
+    const cursors = await Promise.all(
+      positions.map(async ([channel, after]): Promise<ChannelCursor> => {
+        const first = await read(channel, after, chunk);
+        return { channel, after, first, buffer: first.events, index: 0, exhausted: first.events.length < chunk, taken: undefined };
+      }),
+    );
+    return new ChannelMerge(cursors, chunk, read);
+  }
+
+  /** Nothing to answer yet: a long poll may wait. */
+  get empty(): boolean {
+    return this.cursors.every((c) => c.buffer.length === 0 && !c.first.truncated);
+  }
+
+  async take(limit: number, budget: ByteBudget): Promise<MergedPage> {
+    const taken: TakenEvent[] = [];
+    while (taken.length < limit) {
+      let pick: ChannelCursor | undefined;
+      for (const cursor of this.cursors) {
+        const candidate = await this.peek(cursor);
+        if (candidate && (!pick || byTime(candidate, pick.buffer[pick.index]!) < 0)) pick = cursor;
+      }
+      if (!pick) break;
+      const event = pick.buffer[pick.index]!;
+      const json = budget.take(event, taken.length === 0);
+      if (json === undefined) break;
+      taken.push({ event, json });
+      pick.index += 1;
+      pick.taken = event.seq;
+    }
+    const next = new Map<string, number>();
+    const gaps: GapInfo[] = [];
+    for (const c of this.cursors) {
+      next.set(c.channel, nextPosition(c.first, c.after, c.taken));
+      if (c.first.truncated) gaps.push({ channel: c.channel, after: c.after, oldest: c.first.trimmed + 1 });
+    }
+    return { taken, next, gaps };
+  }
+
+  /** The channel's next event, reading its next small page when the buffered one is used up. */
+  private async peek(cursor: ChannelCursor): Promise<HeraldEvent | undefined> {
+    if (cursor.index < cursor.buffer.length) return cursor.buffer[cursor.index];
+    if (cursor.exhausted || cursor.buffer.length === 0) return undefined;
+    const page = await this.read(cursor.channel, cursor.buffer.at(-1)!.seq, this.chunk);
+    if (page.truncated) {
+      // Trimmed under us: stop here, and the next poll reports the gap from this position.
+      cursor.exhausted = true;
+      return undefined;
+    }
+    cursor.buffer = page.events;
+    cursor.index = 0;
+    cursor.exhausted = page.events.length < this.chunk;
+    return cursor.buffer[0];
+  }
+}

@@ -1,0 +1,269 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignJWT } from 'jose';
+import { sign, generateSecret } from '@herald/webhooks';
+import type { HeraldEvent } from '@herald/protocol';
+import { ADMIN_KEY, startTestServer, type TestServer, until } from './helpers.js';
+import { WsTestClient } from './ws-client.js';
+import { readStream } from './sse-client.js';
+
+const TOKEN_SECRET = 'hardening-token-secret-0123456789abcdef';
+
+function nested(depth: number): unknown {
+  let v: unknown = 'leaf';
+  for (let i = 0; i < depth; i++) v = [v];
+  return v;
+}
+
+describe('security hardening through the real server', () => {
+  const servers: TestServer[] = [];
+  const sockets: WsTestClient[] = [];
+  after(async () => {
+    for (const c of sockets) c.ws.terminate();
+    for (const s of servers) await s.stop();
+  });
+  const start = async (settings: Record<string, unknown> = {}) => {
+    const s = await startTestServer({ tokenSecret: TOKEN_SECRET, ...settings });
+    servers.push(s);
+    return s;
+  };
+  const connect = (h: TestServer, credential: string) => {
+    const c = new WsTestClient(`${h.url.replace('http', 'ws')}/v1/ws?token=${credential}`);
+    sockets.push(c);
+    return c;
+  };
+  const mint = async (h: TestServer, key: string, body: Record<string, unknown>) => {
+    const res = await h.call('POST', '/v1/tokens', { body, token: key });
+    return res;
+  };
+
+  it('matches channel patterns in linear time: a many-star token cannot stall the server', { timeout: 20_000 }, async () => {
+    const h = await start();
+    const key = await h.createKey(['subscribe'], ['user:*']);
+    // Nine stars are over the bound: refused at minting.
+    const tooMany = await mint(h, key, { sub: 'u', channels: ['user:*a*a*a*a*a*a*a*a*b'] });
+    assert.equal(tooMany.status, 400);
+    // Eight are allowed, and the worst case for a backtracking matcher then costs nothing.
+    const minted = await mint(h, key, { sub: 'u', channels: ['user:*a*a*a*a*a*a*a*b'] });
+    assert.equal(minted.status, 201);
+    const channel = 'user:' + 'a'.repeat(120);
+    const [poll, health] = await Promise.all([
+      h.call('GET', `/v1/channels/${channel}/events`, { token: minted.body.token }),
+      h.call('GET', '/healthz', { token: null }),
+    ]);
+    assert.equal(poll.status, 403);
+    assert.equal(health.status, 200);
+    // The same check on the WebSocket: subscribe and publish.
+    const ws = connect(h, minted.body.token);
+    await ws.opened;
+    ws.send({ op: 'subscribe', channel, ref: 's' });
+    ws.send({ op: 'publish', channel, data: 1, ref: 'p' });
+    const errors = await ws.next('error', 2);
+    assert.deepEqual(errors.map((e) => e.code).sort(), ['forbidden', 'forbidden']);
+    // A token minted offline with the shared secret is held to the same bound.
+    const offline = await new SignJWT({ channels: ['user:' + '*a'.repeat(60) + '*b'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('x')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(TOKEN_SECRET));
+    assert.equal((await h.call('GET', `/v1/channels/${channel}/events`, { token: offline })).status, 401);
+  });
+
+  it('scopes Idempotency-Key to the credential, with parts that cannot collide', async () => {
+    const h = await start();
+    const a = await h.createKey(['publish', 'subscribe'], ['a:*']);
+    const b = await h.createKey(['publish'], ['b:*']);
+    const headers = { 'idempotency-key': 'same-key' };
+    const first = await h.call('POST', '/v1/events', { body: { events: [{ channel: 'a:1', data: { secret: 'of a' } }] }, token: a, headers });
+    assert.equal(first.status, 201);
+    const other = await h.call('POST', '/v1/events', { body: { events: [{ channel: 'b:1', data: { mine: true } }] }, token: b, headers });
+    assert.equal(other.status, 201, 'b gets its own batch, not a replay of a');
+    assert.equal(other.body.events[0].channel, 'b:1');
+    assert.deepEqual(other.body.events[0].data, { mine: true });
+    const replay = await h.call('POST', '/v1/events', { body: { events: [{ channel: 'b:1', data: { mine: true } }] }, token: b, headers });
+    assert.equal(replay.status, 200);
+    assert.equal(replay.body.events[0].id, other.body.events[0].id);
+
+    // `pub` + `42:k1` and `pub:42` + `k1` once made the same stored key.
+    const one = await h.call('POST', '/v1/channels/pub/events', { body: { data: 1 }, headers: { 'idempotency-key': '42:k1' } });
+    const two = await h.call('POST', '/v1/channels/pub:42/events', { body: { data: 2 }, headers: { 'idempotency-key': 'k1' } });
+    assert.equal(one.status, 201);
+    assert.equal(two.status, 201);
+    assert.equal(two.body.channel, 'pub:42');
+    assert.deepEqual(two.body.data, 2);
+  });
+
+  it('never returns stored data to a caller that may not read it, and a 409 names no channel', async () => {
+    const h = await start();
+    const publisher = await h.createKey(['publish'], ['s']);
+    const original = await h.call('POST', '/v1/channels/s/events', { body: { id: 'secret-1', data: { card: '4242' }, meta: { m: 1 } } });
+    assert.equal(original.status, 201);
+    const replay = await h.call('POST', '/v1/channels/s/events', { body: { id: 'secret-1', data: 'guess' }, token: publisher });
+    assert.equal(replay.status, 200);
+    assert.equal(replay.body.id, 'secret-1');
+    assert.equal(replay.body.seq, 1);
+    assert.equal('data' in replay.body, false);
+    assert.equal('meta' in replay.body, false);
+    const batch = await h.call('POST', '/v1/events', { body: { events: [{ channel: 's', id: 'secret-1', data: 'x' }] }, token: publisher });
+    assert.equal('data' in batch.body.events[0], false);
+    // The admin may read: it gets the original back.
+    const adminReplay = await h.call('POST', '/v1/channels/s/events', { body: { id: 'secret-1', data: 'guess' } });
+    assert.deepEqual(adminReplay.body.data, { card: '4242' });
+    const hidden = await h.call('POST', '/v1/channels/elsewhere/events', { body: { data: 1, id: 'hidden-1' } });
+    assert.equal(hidden.status, 201);
+    const other = await h.createKey(['publish'], ['s']);
+    const conflict = await h.call('POST', '/v1/channels/s/events', { body: { id: 'hidden-1', data: 1 }, token: other });
+    assert.equal(conflict.status, 409);
+    assert.doesNotMatch(JSON.stringify(conflict.body), /elsewhere/);
+  });
+
+  it('refuses JSON deeper than limits.jsonDepth on every way in', async () => {
+    const h = await start({ limits: { jsonDepth: 64 } });
+    assert.equal((await h.call('POST', '/v1/channels/d/events', { body: { data: nested(64) } })).status, 201);
+    const deep = await h.call('POST', '/v1/channels/d/events', { body: { data: nested(65) } });
+    assert.equal(deep.status, 400);
+    assert.equal(deep.body.error.code, 'payload_too_deep');
+    const deepMeta = await h.call('POST', '/v1/channels/d/events', { body: { data: 1, meta: { m: nested(70) } } });
+    assert.equal(deepMeta.body.error.code, 'payload_too_deep');
+    const batch = await h.call('POST', '/v1/events', { body: { events: [{ channel: 'd', data: 1 }, { channel: 'd', data: nested(4100) }] } });
+    assert.equal(batch.status, 400);
+    assert.equal(batch.body.error.code, 'payload_too_deep');
+    const ws = connect(h, ADMIN_KEY);
+    await ws.opened;
+    ws.send({ op: 'publish', channel: 'd', data: nested(100), ref: 'deep' });
+    const [error] = await ws.next('error');
+    assert.equal(error.code, 'payload_too_deep');
+    assert.equal(error.ref, 'deep');
+
+    const secret = generateSecret();
+    assert.equal((await h.call('POST', '/v1/sources', { body: { name: 'std', provider: 'standard', secrets: [secret], channel: 'd' } })).status, 201);
+    const body = JSON.stringify({ type: 'x', data: nested(80) });
+    const headers = sign('standard', { secret, body, id: 'msg_deep' });
+    const ingest = await fetch(`${h.url}/v1/ingest/std`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    assert.equal(ingest.status, 400);
+    assert.equal(((await ingest.json()) as any).error.code, 'payload_too_deep');
+    // Nothing refused reached the log: only the first event is there.
+    assert.equal((await h.call('GET', '/v1/channels/d/events')).body.events.length, 1);
+  });
+
+  it('serves a channel that holds an event stored deeper than anything can serialize', async () => {
+    const h = await start();
+    await h.call('POST', '/v1/channels/poisoned/events', { body: { data: 'before' } });
+    // Written straight to the store, as an older version would have accepted it.
+    await h.storage.events.append({ events: [{ channel: 'poisoned', id: 'deep-1', type: 'message', data: nested(4100), time: Date.now() }] });
+    await h.call('POST', '/v1/channels/poisoned/events', { body: { data: 'after' } });
+    await h.call('POST', '/v1/channels/clean/events', { body: { data: 'clean' } });
+
+    const poll = await h.call('GET', '/v1/channels/poisoned/events?after=0');
+    assert.equal(poll.status, 200);
+    assert.deepEqual(poll.body.events.map((e: HeraldEvent) => e.data), ['before', null, 'after']);
+    assert.equal(poll.body.events[1].error.code, 'payload_too_deep');
+    const multi = await h.call('GET', '/v1/events?channel=poisoned&channel=clean');
+    assert.equal(multi.status, 200);
+    assert.equal(multi.body.events.length, 4);
+    const { text } = await readStream(`${h.url}/v1/channels/poisoned/stream?after=0`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }, (t) => t.includes('"after"'));
+    assert.match(text, /id: 2\ndata: .*payload_too_deep/);
+    assert.match(text, /id: 3\ndata: .*"after"/);
+  });
+
+  it('ends a revoked key’s sockets and streams, and the tokens it minted', { timeout: 20_000 }, async () => {
+    const h = await start();
+    const created = await h.call('POST', '/v1/keys', { body: { name: 'doomed', scopes: ['subscribe', 'publish'], channels: ['r:*'] } });
+    const key = created.body.key as string;
+    const token = (await mint(h, key, { sub: 'viewer', channels: ['r:*'], ttl: 3600 })).body.token as string;
+    const byKey = connect(h, key);
+    const byToken = connect(h, token);
+    await Promise.all([byKey.opened, byToken.opened]);
+    byKey.send({ op: 'subscribe', channel: 'r:1', ref: 'k' });
+    byToken.send({ op: 'subscribe', channel: 'r:1', ref: 't' });
+    await Promise.all([byKey.next('subscribed'), byToken.next('subscribed')]);
+    const stream = readStream(`${h.url}/v1/channels/r:1/stream`, { headers: { authorization: `Bearer ${token}` } }, () => false, 10_000);
+    await until(() => h.sse !== undefined && h.ws.size === 2);
+    assert.equal((await h.call('GET', '/v1/channels/r:1/events', { token })).status, 200);
+
+    const revokedAt = Date.now();
+    assert.equal((await h.call('DELETE', `/v1/keys/${created.body.id}`)).status, 200);
+    const [keyClose, tokenClose] = await Promise.all([byKey.closedWith(5000), byToken.closedWith(5000)]);
+    assert.deepEqual(keyClose, { code: 1008, reason: 'credential revoked' });
+    assert.deepEqual(tokenClose, { code: 1008, reason: 'credential revoked' });
+    const sse = await stream;
+    assert.ok(sse.ended, 'the SSE stream was ended by the server');
+    assert.match(sse.text, /event: close\ndata: \{"reason":"credential revoked"\}/);
+    assert.ok(Date.now() - revokedAt < 5000);
+    const refused = await h.call('GET', '/v1/channels/r:1/events', { token });
+    assert.equal(refused.status, 401);
+  });
+
+  it('closes a socket whose token expires, and re-checks the credential on every op', { timeout: 20_000 }, async () => {
+    const h = await start();
+    const key = await h.createKey(['subscribe'], ['e:*']);
+    const token = (await mint(h, key, { sub: 'short', channels: ['e:*'], ttl: 1 })).body.token as string;
+    const ws = connect(h, token);
+    await ws.opened;
+    ws.send({ op: 'subscribe', channel: 'e:1', ref: 's' });
+    await ws.next('subscribed');
+    const closed = await ws.closedWith(5000);
+    assert.deepEqual(closed, { code: 1008, reason: 'credential expired' });
+
+    // A key revoked on another node: this node's sweep may not have run yet, but the next op checks.
+    const created = await h.call('POST', '/v1/keys', { body: { name: 'k', scopes: ['publish'], channels: ['e:*'] } });
+    const live = connect(h, created.body.key);
+    await live.opened;
+    await h.storage.keys.revoke(created.body.id, Date.now());
+    h.auth.liveness.forget(created.body.id);
+    live.send({ op: 'publish', channel: 'e:1', data: 1, ref: 'p' });
+    assert.deepEqual(await live.closedWith(3000), { code: 1008, reason: 'credential revoked' });
+    assert.equal(live.ops('ack').length, 0);
+  });
+
+  it('reads no more than a multi-channel poll returns, and bounds the bytes of one answer', async () => {
+    const h = await start({ limits: { pageBytes: 20_000 } });
+    const channels = Array.from({ length: 40 }, (_, i) => `m:${i}`);
+    const big = 'x'.repeat(2000);
+    for (const channel of channels) {
+      await h.call('POST', '/v1/events', { body: { events: Array.from({ length: 10 }, (_, n) => ({ channel, data: { n, big } })) } });
+    }
+    let eventsRead = 0;
+    const store = h.storage.events;
+    const read = store.read.bind(store);
+    store.read = async (channel, after, limit) => {
+      const page = await read(channel, after, limit);
+      eventsRead += page.events.length;
+      return page;
+    };
+    const query = channels.map((c) => `channel=${c}`).join('&');
+    const first = await h.call('GET', `/v1/events?${query}&limit=8`);
+    assert.equal(first.status, 200);
+    assert.equal(first.body.events.length, 8);
+    assert.ok(eventsRead <= 2 * 8 + channels.length, `read ${eventsRead} events to return 8`);
+
+    // With big events the byte budget ends the page early; following the cursor still gets every event once.
+    eventsRead = 0;
+    const seen = new Set<string>();
+    let cursor = '';
+    for (let pages = 0; pages < 100 && seen.size < 400; pages++) {
+      const page = await h.call('GET', `/v1/events?${query}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+      assert.ok(page.body.events.length <= 10, `a page of ${page.body.events.length} events passed the 20 kB budget`);
+      for (const e of page.body.events) {
+        assert.ok(!seen.has(e.id));
+        seen.add(e.id);
+      }
+      cursor = page.body.cursor;
+    }
+    assert.equal(seen.size, 400);
+    const single = await h.call('GET', '/v1/channels/m:0/events?limit=1000');
+    assert.ok(single.body.events.length >= 1 && single.body.events.length <= 10);
+    assert.equal(single.body.next, single.body.events.at(-1).seq);
+  });
+
+  it('refuses an SSE stream from an origin that is not allowed, with 403', async () => {
+    const h = await start({ cors: { origins: ['http://app.example'] }, channels: { public: ['pub'] } });
+    const refused = await fetch(`${h.url}/v1/channels/pub/stream`, { headers: { origin: 'http://evil.example' } });
+    assert.equal(refused.status, 403);
+    assert.equal(((await refused.json()) as any).error.code, 'forbidden');
+    const multi = await fetch(`${h.url}/v1/stream?channel=pub`, { headers: { origin: 'http://evil.example' } });
+    assert.equal(multi.status, 403);
+    const allowed = await readStream(`${h.url}/v1/channels/pub/stream`, { headers: { origin: 'http://app.example' } }, (t) => t.includes('retry:'));
+    assert.equal(allowed.res.status, 200);
+  });
+});
