@@ -2,6 +2,8 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HeraldEvent } from '@herald/protocol';
 import { LocalBus } from './local-bus.js';
+import { describeBusConformance } from './bus.conformance.js';
+import { openSqliteStorage } from '../store/sqlite/open.js';
 
 const e = (channel: string, seq: number): HeraldEvent => ({ id: `${channel}${seq}`, channel, seq, type: 't', data: null, time: '' });
 
@@ -19,4 +21,17 @@ it('delivers each channel its own events, in order, until unsubscribed', async (
   assert.equal(bus.listenerCount('a'), 0);
   await bus.publish([e('a', 3)]);
   assert.deepEqual(seen, ['a1', 'a2', 'B:b1']);
+});
+
+describeBusConformance('LocalBus', async () => {
+  const storage = await openSqliteStorage({ dataDir: ':memory:' });
+  const bus = new LocalBus();
+  return {
+    store: storage.events,
+    node: async () => bus,
+    async cleanup() {
+      await bus.close();
+      await storage.close();
+    },
+  };
 });

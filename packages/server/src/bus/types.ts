@@ -3,10 +3,42 @@ import type { HeraldEvent } from '@herald/protocol';
 /** Called with one channel's newly appended events, in seq order. */
 export type BusListener = (events: readonly HeraldEvent[]) => void;
 
+/** `down`: the link to the other nodes is lost and listeners are being served from the log instead. */
+export type BusState = 'up' | 'down';
+
 /**
  * Live notification of appends. The log is the source of truth; the bus
  * only says "there is news", so a listener that sees a hole in the seqs
- * reads the log to fill it. Async so a Redis pub/sub bus can implement it.
+ * reads the log to fill it. Async so a networked bus can implement it.
+ *
+ * What every implementation guarantees (and `bus.conformance.ts` checks):
+ *
+ * - **Grouping.** A listener is called with one channel's events at a time,
+ *   in seq order within the call: one call per channel per published batch
+ *   (what is read from the log, below, comes in pages instead).
+ * - **Ordering.** On one node, a channel's seqs reach a listener strictly
+ *   increasing: never repeated, never backwards. The batches one node
+ *   publishes on a channel arrive in the order published. Between nodes
+ *   there is no order (node A's seq 5 may be sent after node B's seq 6); an
+ *   event that would go backwards is dropped, so the listener sees a jump.
+ *   A listener that sees seqs jump reads the log to fill the hole (as
+ *   `ChannelFeed`, the dispatcher and long polling do).
+ * - **At most once from the wire.** A message lost with a connection is not
+ *   resent by the bus. A networked bus makes up for that from the log: while
+ *   `down` it polls the log of every channel that has a local listener (about
+ *   once a second) and delivers what it finds, and when the link comes back it
+ *   resubscribes, turns `up` and reads the log once more, so an append made
+ *   during the outage still reaches the listeners, seconds late. A new
+ *   subscription that takes a moment to reach the server is covered the same
+ *   way: once it is in effect, the log is read from the channel's head at
+ *   `subscribe`.
+ * - **Interest.** A node receives a channel's traffic only while it has a
+ *   listener for it; `subscribeAll` receives every channel's.
+ * - **Publish never fails the caller for the link's sake.** It resolves
+ *   (within about a second) even while `down`; the events are durable in the
+ *   log already and other nodes find them there.
+ * - **Local first.** Listeners on the publishing node are called before
+ *   `publish` resolves, whatever the link's state.
  */
 export interface Bus {
   /** Announces events that are already durable in the log. */
@@ -15,5 +47,9 @@ export interface Bus {
   subscribe(channel: string, listener: BusListener): () => void;
   /** Every channel's appends; for consumers of the whole log, such as outbound delivery. */
   subscribeAll(listener: BusListener): () => void;
+  /** Always `up` for the in-process bus. */
+  readonly state: BusState;
+  /** Called on every change of `state`; returns the function that stops it. */
+  onStateChange(listener: (state: BusState) => void): () => void;
   close(): Promise<void>;
 }

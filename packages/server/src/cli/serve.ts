@@ -4,12 +4,16 @@ import { startServer } from '../server.js';
 
 export const SERVE_HELP = `Usage: herald serve [options]
 
-Starts the gateway on the embedded SQLite store.
+Starts the gateway: on the embedded SQLite store by default, or as one node
+of a cluster with --store postgres://… and --bus redis://… .
 
 Options:
   --host <host>        address to bind (default 127.0.0.1)
   --port <port>        port to bind, 0 for any free one (default 7700)
   --data <dir>         data directory (default ./herald-data)
+  --store <url>        postgres://… to share a PostgreSQL store between nodes
+  --bus <url>          redis://, rediss://, redis+cluster://, redis+sentinel:// or postgres://
+  --node-id <id>       this node's name in the cluster (default: generated)
   --config <file>      JSON config file (default ./herald.json when present)
   --log-level <level>  fatal|error|warn|info|debug|trace|silent
   -h, --help           show this help
@@ -17,9 +21,9 @@ Options:
 Settings come from defaults < config file < HERALD_* environment < flags.
 `;
 
-function banner(url: string, dataDir: string, adminKey: string | undefined): string {
+function banner(url: string, where: string, adminKey: string | undefined): string {
   const key = adminKey ?? '$HERALD_ADMIN_KEY';
-  const lines = [`Herald is listening on ${url}  (data: ${dataDir})`];
+  const lines = [`Herald is listening on ${url}  (${where})`];
   if (adminKey) lines.push('', `Admin key (shown once; only its hash is stored): ${adminKey}`);
   lines.push(
     '',
@@ -39,6 +43,9 @@ export async function serve(argv: string[]): Promise<void> {
       host: { type: 'string' },
       port: { type: 'string' },
       data: { type: 'string' },
+      store: { type: 'string' },
+      bus: { type: 'string' },
+      'node-id': { type: 'string' },
       config: { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -54,12 +61,16 @@ export async function serve(argv: string[]): Promise<void> {
   if (values.port !== undefined) flags.port = Number(values.port);
   if (values.data !== undefined) flags.dataDir = values.data;
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+  if (values.store !== undefined) flags.store = { url: values.store };
+  if (values.bus !== undefined) flags.bus = { url: values.bus };
+  if (values['node-id'] !== undefined) flags.nodeId = values['node-id'];
   const config = loadConfig({ file: values.config, flags });
 
   const server = await startServer(config);
-  server.app.log.info({ url: server.url, dataDir: config.dataDir }, 'herald listening');
+  server.app.log.info({ url: server.url, dataDir: config.dataDir, nodeId: server.nodeId }, 'herald listening');
   // The banner is for people, so it goes to stderr and leaves stdout to the JSON log.
-  process.stderr.write(banner(server.url, config.dataDir, server.generatedAdminKey));
+  const where = config.store.url ? `node ${server.nodeId}, store: PostgreSQL` : `data: ${config.dataDir}`;
+  process.stderr.write(banner(server.url, where, server.generatedAdminKey));
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -1,14 +1,17 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { DEFAULT_MAX_JSON_DEPTH } from '@herald/protocol';
+import { MAX_PATTERN_LENGTH, PATTERN_SCHEMA_REGEX } from '../auth/patterns.js';
 
 const Seconds = (def: number, max?: number) =>
   Type.Number({ default: def, minimum: 0, ...(max === undefined ? {} : { maximum: max }) });
 
-const ChannelPatterns = Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:*-]{1,128}$' }), { default: [] });
+const ChannelPattern = Type.String({ minLength: 1, maxLength: MAX_PATTERN_LENGTH, pattern: PATTERN_SCHEMA_REGEX });
+const ChannelPatterns = Type.Array(ChannelPattern, { default: [] });
 
 const RetentionRule = Type.Object(
   {
     /** Channel patterns this rule applies to; the first matching rule wins. */
-    channels: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    channels: Type.Array(ChannelPattern, { minItems: 1 }),
     maxEvents: Type.Optional(Type.Integer({ minimum: 1 })),
     maxAge: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   },
@@ -50,6 +53,10 @@ export const ConfigSchema = Type.Object(
         channelsPerRequest: Type.Integer({ default: 100, minimum: 1, maximum: 1000 }),
         /** Per SSE or WebSocket connection: past this many unsent bytes the client is dropped as too slow. */
         sendBufferBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
+        /** Deepest nesting of arrays/objects accepted in event data, on every way in; deeper is 400 payload_too_deep. */
+        jsonDepth: Type.Integer({ default: DEFAULT_MAX_JSON_DEPTH, minimum: 1, maximum: 1000 }),
+        /** Bytes of events in one poll answer; a page stops early (at least one event) rather than pass it. */
+        pageBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -120,8 +127,23 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** This process's name in the cluster (`GET /v1/nodes`, leases); generated at each start when absent. */
+    nodeId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' })),
+    bus: Type.Object(
+      {
+        /**
+         * Absent: in-process (one node). `redis://`/`rediss://` (one Redis),
+         * `redis+cluster://h:p,h:p` (Redis Cluster, sharded pub/sub),
+         * `redis+sentinel://h:p,h:p/master` (Sentinel), or `postgres://` (LISTEN/NOTIFY).
+         */
+        url: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     store: Type.Object(
       {
+        /** Absent: SQLite in `dataDir`. `postgres://…`: PostgreSQL, shared by every node of a cluster. */
+        url: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
         driver: Type.Literal('sqlite', { default: 'sqlite' }),
         /**
          * `full` fsyncs every commit (durable across power loss); `normal`

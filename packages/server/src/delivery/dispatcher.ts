@@ -7,6 +7,8 @@ import { matchesAny } from '../auth/patterns.js';
 const PAGE = 500;
 /** How often cursors that moved without creating deliveries are written. */
 const CURSOR_SAVE_MS = 1000;
+/** How often the endpoint set is re-read, for endpoints created or changed through another node. */
+const ENDPOINT_REFRESH_MS = 2000;
 
 /** `eventTime` is the event's time in ms, parsed once by the caller for all endpoints. */
 function endpointWants(endpoint: EndpointRecord, event: HeraldEvent, eventTime: number): boolean {
@@ -34,6 +36,7 @@ export class Dispatcher {
   /** Channels whose cursor moved past events no endpoint wanted, not yet written. */
   private readonly unsaved = new Set<string>();
   private saveTimer: ReturnType<typeof setInterval> | undefined;
+  private refreshTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly log: EventLog,
@@ -49,6 +52,10 @@ export class Dispatcher {
     for (const channel of await this.log.store.channels()) this.enqueue(channel, []);
     this.saveTimer = setInterval(() => this.saveCursors(), CURSOR_SAVE_MS);
     this.saveTimer.unref();
+    this.refreshTimer = setInterval(() => {
+      this.reloadEndpoints().catch((err: unknown) => this.logger.error({ err }, 'reloading endpoints failed'));
+    }, ENDPOINT_REFRESH_MS);
+    this.refreshTimer.unref();
   }
 
   /**
@@ -62,15 +69,56 @@ export class Dispatcher {
     this.unsaved.clear();
   }
 
-  /** Called after any endpoint change, so matching uses the current set. */
+  /**
+   * Called after any endpoint change, so matching uses the current set. An
+   * endpoint created through another node may be seen here a moment after
+   * events it wants have gone past the cursors: those are backfilled.
+   */
   async reloadEndpoints(): Promise<void> {
+    const known = new Set(this.endpoints.map((e) => e.id));
     this.endpoints = await this.store.listEndpoints();
+    for (const endpoint of this.endpoints) {
+      if (known.has(endpoint.id)) continue;
+      for (const channel of this.cursors.keys()) {
+        if (matchesAny(endpoint.channels, channel)) this.enqueue(channel, [], false, () => this.backfill(channel, endpoint));
+      }
+    }
   }
 
-  private enqueue(channel: string, events: readonly HeraldEvent[], save = false): void {
+  /**
+   * Deliveries for `endpoint` of the events at or before the channel's cursor
+   * that happened after the endpoint was created, read backwards a page at a
+   * time until older events. The store ignores deliveries that already exist.
+   */
+  private async backfill(channel: string, endpoint: EndpointRecord): Promise<void> {
+    let end = this.cursors.get(channel) ?? 0;
+    while (end > 0 && !this.stopped) {
+      const from = Math.max(0, end - PAGE);
+      const page = await this.log.read(channel, from, end - from);
+      const now = Date.now();
+      const deliveries: NewDelivery[] = [];
+      let older = false;
+      for (const event of page.events) {
+        if (event.seq > end) break;
+        const eventTime = Date.parse(event.time);
+        if (eventTime < endpoint.createdAt) older = true;
+        else if (endpointWants(endpoint, event, eventTime)) {
+          deliveries.push({ endpointId: endpoint.id, eventId: event.id, channel, seq: event.seq, payload: JSON.stringify(event), createdAt: now });
+        }
+      }
+      if (deliveries.length > 0) {
+        await this.store.createDeliveries(channel, this.cursors.get(channel) ?? 0, deliveries);
+        this.onCreated();
+      }
+      if (older || page.events.length === 0 || page.truncated) return;
+      end = from;
+    }
+  }
+
+  private enqueue(channel: string, events: readonly HeraldEvent[], save = false, task?: () => Promise<void>): void {
     const previous = this.chains.get(channel) ?? Promise.resolve();
     const next = previous
-      .then(() => (save ? this.store.createDeliveries(channel, this.cursors.get(channel) ?? 0, []) : this.advance(channel, events)))
+      .then(() => (task ? task() : save ? this.store.createDeliveries(channel, this.cursors.get(channel) ?? 0, []) : this.advance(channel, events)))
       .catch((err: unknown) => this.logger.error({ err, channel }, 'creating deliveries failed; will retry from the log'));
     this.chains.set(channel, next);
     void next.finally(() => {
@@ -125,6 +173,7 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.unsubscribe?.();
     clearInterval(this.saveTimer);
+    clearInterval(this.refreshTimer);
     this.saveCursors();
     this.stopped = true;
     await Promise.all([...this.chains.values()]);

@@ -2,41 +2,68 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { HeraldConfig } from '../config/schema.js';
 import type { EventLog } from '../log/event-log.js';
 import type { DeliveryStore } from '../store/types.js';
+import { SingletonRunner, type LeaseKeeper } from '../cluster/leases.js';
 import { Dispatcher } from './dispatcher.js';
 import { UrlGuard } from './ssrf.js';
-import { DeliveryWorker } from './worker.js';
+import { DeliveryWorker, type EndpointOwnership } from './worker.js';
 
-/** Outbound webhooks: the dispatcher derives deliveries from the log, the worker sends them. */
+/**
+ * Outbound webhooks: the dispatcher derives deliveries from the log, the
+ * worker sends them. In a cluster one node at a time runs the dispatcher
+ * (the `dispatcher` lease), and each endpoint's deliveries are sent by the
+ * node holding that endpoint's lease, so its concurrency and rate limits
+ * hold cluster-wide; a node that dies hands both over when its leases expire.
+ */
 export class DeliveryService {
   readonly guard: UrlGuard;
-  readonly dispatcher: Dispatcher;
   readonly worker: DeliveryWorker;
+  private dispatcher: Dispatcher | undefined;
+  private readonly runner: SingletonRunner;
 
   constructor(
     config: HeraldConfig['delivery'],
     readonly store: DeliveryStore,
-    log: EventLog,
-    logger: FastifyBaseLogger,
+    private readonly log: EventLog,
+    private readonly logger: FastifyBaseLogger,
     version: string,
+    leases: LeaseKeeper,
+    ownership: EndpointOwnership,
   ) {
     this.guard = new UrlGuard(config);
-    this.worker = new DeliveryWorker(config, store, log, this.guard, logger, version);
-    this.dispatcher = new Dispatcher(log, store, logger, () => this.worker.kick());
+    this.worker = new DeliveryWorker(config, store, log, this.guard, logger, version, ownership);
+    this.runner = new SingletonRunner(
+      leases,
+      'dispatcher',
+      {
+        start: async () => {
+          // A fresh dispatcher each time the lease is won: it starts from the durable cursors, never from stale memory.
+          const dispatcher = new Dispatcher(this.log, this.store, this.logger, () => this.worker.kick());
+          this.dispatcher = dispatcher;
+          await dispatcher.start();
+        },
+        stop: async () => {
+          const dispatcher = this.dispatcher;
+          this.dispatcher = undefined;
+          await dispatcher?.stop();
+        },
+      },
+      (err) => logger.error({ err }, 'dispatcher lease transition failed'),
+    );
   }
 
   async start(): Promise<void> {
-    await this.dispatcher.start();
+    await this.runner.start();
     this.worker.start();
   }
 
   /** After the admin API changed an endpoint: match against the new set, apply the new limits. */
   async endpointChanged(id: string): Promise<void> {
-    await this.dispatcher.reloadEndpoints();
+    await this.dispatcher?.reloadEndpoints();
     this.worker.endpointChanged(id);
   }
 
   async stop(): Promise<void> {
-    await this.dispatcher.stop();
+    await this.runner.stop();
     await this.worker.stop();
   }
 }

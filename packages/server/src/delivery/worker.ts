@@ -67,6 +67,11 @@ interface Lane {
   cursor: DueCursor | undefined;
 }
 
+/** Whether this node sends an endpoint's deliveries now; in a cluster, the holder of its lease. */
+export interface EndpointOwnership {
+  owns(endpointId: string, enabledEndpoints: number): Promise<boolean>;
+}
+
 export class DeliveryWorker {
   private readonly agent: Agent;
   private readonly lanes = new Map<string, Lane>();
@@ -85,6 +90,7 @@ export class DeliveryWorker {
     private readonly guard: UrlGuard,
     private readonly logger: FastifyBaseLogger,
     version: string,
+    private readonly ownership: EndpointOwnership,
   ) {
     this.userAgent = `Herald/${version}`;
     // One keep-alive pool per origin (undici's Agent), and the SSRF guard on every connection's DNS answer.
@@ -127,8 +133,13 @@ export class DeliveryWorker {
     const soonest = (at: number | undefined) => {
       if (at !== undefined) wake = wake === undefined ? at : Math.min(wake, at);
     };
-    for (const endpoint of await this.store.listEndpoints()) {
-      if (!endpoint.enabled) continue;
+    const enabled = (await this.store.listEndpoints()).filter((e) => e.enabled);
+    for (const endpoint of enabled) {
+      if (!(await this.ownership.owns(endpoint.id, enabled.length))) {
+        // Another node sends these now; forget what was prefetched so nothing stale is sent if the lease comes back.
+        this.lanes.get(endpoint.id)?.queue.splice(0);
+        continue;
+      }
       const lane = this.laneFor(endpoint, now);
       let room = endpoint.maxConcurrency - lane.flying.size;
       if (lane.bucket) {

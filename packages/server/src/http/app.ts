@@ -14,6 +14,7 @@ import { ingestRoutes } from '../ingest/routes.js';
 import { sourceRoutes } from '../ingest/sources-api.js';
 import { IngestStats } from '../ingest/stats.js';
 import { endpointRoutes } from '../delivery/endpoints-api.js';
+import { nodeRoutes } from '../cluster/routes.js';
 
 /** The HTTP API: a small core, each concern a plugin-like function of its own. */
 export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
@@ -42,5 +43,6 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
   sourceRoutes(app, ctx, ingestStats);
   ingestRoutes(app, ctx, ingestStats);
   endpointRoutes(app, ctx);
+  nodeRoutes(app, ctx);
   return app;
 }

@@ -6,6 +6,9 @@ import type { AccessPolicy, Principal } from '../auth/principal.js';
 import type { LongPollHub } from '../transports/poll/long-poll.js';
 import type { SseHub } from '../transports/sse/hub.js';
 import type { DeliveryService } from '../delivery/service.js';
+import type { ConnectionWatch } from '../auth/liveness.js';
+import type { NodeRegistry } from '../cluster/nodes.js';
+import type { BusState } from '../bus/types.js';
 
 /** What the HTTP routes need; built once in server.ts. */
 export interface AppContext {
@@ -18,7 +21,13 @@ export interface AppContext {
   longPoll: LongPollHub;
   sse: SseHub;
   delivery: DeliveryService;
+  /** Ends open streams and sockets whose credential expires or is revoked. */
+  watch: ConnectionWatch;
+  nodes: NodeRegistry;
+  /** Resolves when the store answers; /readyz is 503 otherwise. */
   ready(): Promise<void>;
+  /** `down` while the link to the other nodes is lost (subscribers are then served from the store). */
+  busState(): BusState;
 }
 
 declare module 'fastify' {

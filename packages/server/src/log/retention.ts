@@ -1,6 +1,7 @@
 import type { HeraldConfig } from '../config/schema.js';
 import type { EventStore, TrimPolicy } from '../store/types.js';
 import { matchesAny } from '../auth/patterns.js';
+import type { LeaseKeeper } from '../cluster/leases.js';
 
 type RetentionConfig = HeraldConfig['retention'];
 
@@ -24,6 +25,8 @@ export class RetentionTrimmer {
     private readonly store: EventStore,
     config: Pick<HeraldConfig, 'retention' | 'ingest'>,
     private readonly onError: (error: unknown) => void,
+    /** In a cluster, only the holder of the `retention` lease trims, so nodes do not trim the same channels at once. */
+    private readonly leases?: LeaseKeeper,
   ) {
     this.config = config.retention;
     this.idempotencyWindow = Math.max(config.retention.maxAge, config.ingest.dedupeWindow);
@@ -41,6 +44,7 @@ export class RetentionTrimmer {
   }
 
   private async pass(now: number): Promise<void> {
+    if (this.leases && !(await this.leases.hold('retention', now))) return;
     for (const channel of await this.store.channels()) {
       if (this.stopped) return;
       const { maxEvents, maxAge } = retentionFor(this.config, channel);

@@ -226,11 +226,50 @@ export interface SettingsStore {
   setIfAbsent(name: string, value: string): Promise<string>;
 }
 
+/** One Herald process as it last reported itself; see `ClusterStore.heartbeat`. */
+export interface NodeRecord {
+  id: string;
+  /** Milliseconds since the epoch. */
+  startedAt: number;
+  /** The last heartbeat, ms since the epoch. */
+  lastSeen: number;
+  /** Open connections by transport (`ws`, `sse`, `long_poll`). */
+  connections: Record<string, number>;
+  version: string;
+}
+
+/**
+ * What several nodes sharing one store need to coordinate: leases, so that
+ * a piece of work (an endpoint's deliveries, the dispatcher, the trimmer)
+ * has one owner at a time and passes to another node when its owner stops
+ * renewing; and heartbeats, so operators can see the live nodes. On SQLite
+ * there is one node, and every lease is simply its own.
+ */
+export interface ClusterStore {
+  /**
+   * Takes the lease `name` for `holder` until `now + ttlMs`, or renews it
+   * when `holder` already has it. True when `holder` holds it afterwards;
+   * false while another holder's lease has not expired. Atomic across nodes.
+   */
+  acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>;
+  /** Gives the lease up at once (a clean shutdown), if `holder` has it. */
+  releaseLease(name: string, holder: string): Promise<void>;
+  /** Lease names with the given prefix and their holders, expired or not. */
+  leases(prefix: string): Promise<Array<{ name: string; holder: string; expiresAt: number }>>;
+  /** Inserts or replaces the node's record. */
+  heartbeat(node: NodeRecord): Promise<void>;
+  /** Nodes whose last heartbeat is at or after `since`. */
+  nodes(since: number): Promise<NodeRecord[]>;
+  /** Forgets a node (clean shutdown). */
+  removeNode(id: string): Promise<void>;
+}
+
 export interface Storage {
   events: EventStore;
   keys: KeyStore;
   sources: SourceStore;
   deliveries: DeliveryStore;
   settings: SettingsStore;
+  cluster: ClusterStore;
   close(): Promise<void>;
 }

@@ -4,12 +4,21 @@ import type { AppContext } from '../context.js';
 
 export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
+  /**
+   * 503 while the store cannot be reached (nothing can be acknowledged). A
+   * lost bus still answers 200, since publishes and subscribers keep working
+   * from the store, but says `degraded` so the loss is never silent.
+   */
   app.get('/readyz', async () => {
     try {
       await ctx.ready();
     } catch (error) {
-      throw new HeraldError('unavailable', `Not ready: ${(error as Error).message}`);
+      throw new HeraldError('unavailable', `Not ready: the store is unreachable (${(error as Error).message}).`, {
+        store: 'down',
+        bus: ctx.busState(),
+      });
     }
-    return { status: 'ready' };
+    const bus = ctx.busState();
+    return { status: bus === 'up' ? 'ready' : 'degraded', store: 'up', bus, node: ctx.nodes.id };
   });
 }

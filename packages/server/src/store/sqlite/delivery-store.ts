@@ -2,67 +2,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { DeliveryStatus } from '@herald/protocol';
 import type { AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord, NewDelivery } from '../types.js';
 import { GroupCommit } from './group-commit.js';
-
-interface DeliveryRow {
-  n: number;
-  endpoint_id: string;
-  event_id: string;
-  channel: string;
-  seq: number;
-  payload: string | null;
-  status: DeliveryStatus;
-  attempts: number;
-  next_attempt_at: number;
-  final_attempt: number;
-  last_status_code: number | null;
-  last_error: string | null;
-  created: number;
-}
-
-interface AttemptRow {
-  delivery: number;
-  at: number;
-  status_code: number | null;
-  duration_ms: number;
-  error: string | null;
-  response_body: string | null;
-}
-
-const ID_PREFIX = 'dlv_';
-const publicId = (n: number) => `${ID_PREFIX}${n}`;
-/** The row number inside a public id, or -1 (matches nothing) for an id this store did not make. */
-function rowOf(id: string): number {
-  return id.startsWith(ID_PREFIX) && /^\d{1,15}$/.test(id.slice(ID_PREFIX.length)) ? Number(id.slice(ID_PREFIX.length)) : -1;
-}
-
-function toDelivery(row: DeliveryRow): DeliveryRecord {
-  return {
-    id: publicId(row.n),
-    endpointId: row.endpoint_id,
-    eventId: row.event_id,
-    channel: row.channel,
-    seq: row.seq,
-    payload: row.payload ?? '',
-    status: row.status,
-    attempts: row.attempts,
-    nextAttemptAt: row.next_attempt_at,
-    finalAttempt: row.final_attempt === 1,
-    lastStatusCode: row.last_status_code ?? undefined,
-    lastError: row.last_error ?? undefined,
-    createdAt: row.created,
-  };
-}
-
-function toAttempt(row: AttemptRow): AttemptRecord {
-  return {
-    deliveryId: publicId(row.delivery),
-    at: row.at,
-    statusCode: row.status_code ?? undefined,
-    durationMs: row.duration_ms,
-    error: row.error ?? undefined,
-    responseBody: row.response_body ?? undefined,
-  };
-}
+import { attemptFromRow as toAttempt, deliveryFromRow as toDelivery, deliveryRowOf as rowOf, type AttemptRow, type DeliveryRow } from '../rows.js';
 
 /**
  * Two connections to the one database file. Endpoints change through the

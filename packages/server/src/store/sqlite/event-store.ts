@@ -5,10 +5,10 @@ import type {
   AppendResult,
   ChannelState,
   EventStore,
-  NewEvent,
   ReadResult,
   TrimPolicy,
 } from '../types.js';
+import { dataText, eventFromInput as toEvent, eventFromRow, metaText, type EventRow as StoredEventRow } from '../rows.js';
 
 interface ChannelEntry {
   cid: number;
@@ -24,14 +24,8 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-interface EventRow {
+interface EventRow extends StoredEventRow {
   cid: number;
-  seq: number;
-  id: string;
-  type: string;
-  time: number;
-  data: string;
-  meta: string | null;
 }
 
 /** Channel states as they were before a request or a flush changed them; null = created by it. */
@@ -193,9 +187,7 @@ export class SqliteEventStore implements EventStore {
     for (const input of request.events) {
       const entry = this.channelForWrite(input.channel, undo);
       const seq = entry.head + 1;
-      const data = JSON.stringify(input.data) ?? 'null';
-      const meta = input.meta === undefined ? null : JSON.stringify(input.meta);
-      const info = this.stmt.insertEvent.run(entry.cid, seq, input.id, input.type, input.time, data, meta);
+      const info = this.stmt.insertEvent.run(entry.cid, seq, input.id, input.type, input.time, dataText(input.data), metaText(input.meta));
       if (info.changes === 0) {
         const original = this.stmt.eventById.get(input.id)!;
         if (original.cid !== entry.cid) {
@@ -250,16 +242,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   private toEvent(row: EventRow): HeraldEvent {
-    const event: HeraldEvent = {
-      id: row.id,
-      channel: this.channelName(row.cid),
-      seq: row.seq,
-      type: row.type,
-      data: JSON.parse(row.data),
-      time: isoTime(row.time),
-    };
-    if (row.meta !== null) event.meta = JSON.parse(row.meta) as Record<string, unknown>;
-    return event;
+    return eventFromRow(this.channelName(row.cid), row);
   }
 
   private state(name: string): ChannelState {
@@ -334,28 +317,4 @@ export class SqliteEventStore implements EventStore {
   private assertOpen(): void {
     if (this.closed) throw new HeraldError('unavailable', 'The store is closed.');
   }
-}
-
-let lastTime = NaN;
-let lastIso = '';
-/** Events of one request, and neighbours in the log, share their millisecond: format it once. */
-function isoTime(ms: number): string {
-  if (ms !== lastTime) {
-    lastTime = ms;
-    lastIso = new Date(ms).toISOString();
-  }
-  return lastIso;
-}
-
-function toEvent(input: NewEvent, seq: number): HeraldEvent {
-  const event: HeraldEvent = {
-    id: input.id,
-    channel: input.channel,
-    seq,
-    type: input.type,
-    data: input.data,
-    time: isoTime(input.time),
-  };
-  if (input.meta !== undefined) event.meta = input.meta;
-  return event;
 }

@@ -1,30 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { Scope } from '@herald/protocol';
 import type { ApiKeyRecord, KeyStore, SettingsStore } from '../types.js';
-
-interface KeyRow {
-  id: string;
-  name: string;
-  hash: string;
-  prefix: string;
-  scopes: string;
-  channels: string;
-  created: number;
-  revoked: number | null;
-}
-
-function fromRow(row: KeyRow): ApiKeyRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    hash: row.hash,
-    prefix: row.prefix,
-    scopes: JSON.parse(row.scopes) as Scope[],
-    channels: JSON.parse(row.channels) as string[],
-    createdAt: row.created,
-    revokedAt: row.revoked ?? undefined,
-  };
-}
+import { keyFromRow as fromRow, type KeyRow } from '../rows.js';
 
 export class SqliteKeyStore implements KeyStore {
   private readonly stmt: {

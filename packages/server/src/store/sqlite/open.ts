@@ -8,6 +8,7 @@ import { SqliteEventStore } from './event-store.js';
 import { SqliteKeyStore, SqliteSettingsStore } from './key-store.js';
 import { SqliteSourceStore } from './source-store.js';
 import { SqliteDeliveryStore } from './delivery-store.js';
+import { SqliteClusterStore } from './cluster-store.js';
 
 export interface SqliteOptions {
   /** A directory; the database is `herald.db` inside it. `:memory:` keeps nothing. */
@@ -51,6 +52,8 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
     sources: new SqliteSourceStore(db),
     deliveries,
     settings,
+    // Leases are renewed every few seconds and worthless after a restart: no fsync for them (the NORMAL connection).
+    cluster: new SqliteClusterStore(deliveryDb),
     async close() {
       await events.close();
       deliveries.flush();

@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 /**
  * Channel names live once in `channels`; events refer to them by a small
@@ -80,6 +80,17 @@ const MIGRATIONS: Record<number, string> = {
       response_body TEXT
     );
     CREATE INDEX attempts_by_delivery ON attempts (delivery, at);
+  `,
+  // Cluster coordination (see ClusterStore): a single SQLite node still keeps real leases, so the code using them runs the same.
+  4: `
+    CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE nodes (
+      id TEXT PRIMARY KEY,
+      started_at INTEGER NOT NULL,
+      last_seen INTEGER NOT NULL,
+      connections TEXT NOT NULL,
+      version TEXT NOT NULL
+    ) WITHOUT ROWID;
   `,
 };
 

@@ -1,26 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { Provider } from '@herald/protocol';
 import type { SourceRecord, SourceSecret, SourceStore } from '../types.js';
-
-interface SourceRow {
-  name: string;
-  provider: string;
-  channel: string;
-  tolerance: number;
-  secrets: string;
-  created: number;
-}
-
-function fromRow(row: SourceRow): SourceRecord {
-  return {
-    name: row.name,
-    provider: row.provider as Provider,
-    channel: row.channel,
-    tolerance: row.tolerance,
-    secrets: JSON.parse(row.secrets) as SourceSecret[],
-    createdAt: row.created,
-  };
-}
+import { sourceFromRow as fromRow, type SourceRow } from '../rows.js';
 
 export class SqliteSourceStore implements SourceStore {
   private readonly stmt: {

@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import type { HeraldEvent } from '@herald/protocol';
+import type { EventStore } from '../store/types.js';
+import type { Bus, BusListener, BusState } from './types.js';
+import type { BusTransport, TransportHandler } from './transport.js';
+import { Fanout, groupByChannel } from './fanout.js';
+import { LogFollower } from './log-follower.js';
+import { decodeMessage, encodeMessage } from './message.js';
+import { withTimeout } from './health.js';
+
+export interface ClusterBusOptions {
+  /** The log: read while the link is down, after it returns, and to resolve hints. */
+  store: EventStore;
+  /** How often the log is polled while `down`; 1000 ms. */
+  pollIntervalMs?: number;
+  /** A publish resolves after this even if the transport has not answered; 1000 ms. */
+  publishTimeoutMs?: number;
+  /** `start` waits this long for the link before going on `down`; 5000 ms. */
+  connectTimeoutMs?: number;
+  /** Errors the bus recovers from (a lost publish, a failed poll); for the log. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * The bus of a node in a cluster: local listeners are served directly, the
+ * other nodes through a transport (Redis, PostgreSQL), and the log covers
+ * for the transport whenever it may have missed something. See `Bus` for the
+ * guarantees.
+ *
+ * Per-channel listeners and whole-log listeners are fed from separate topics
+ * (the channel's own, and the all-topic every publish also goes to), so each
+ * gets every message once even on a node that subscribes to both.
+ */
+export class ClusterBus implements Bus {
+  state: BusState = 'down';
+  /** Tells this node's own messages apart when the transport echoes them back. */
+  readonly nodeId = randomUUID();
+  /** Messages from other nodes that reached this one; for metrics, and for tests of interest routing. */
+  messagesReceived = 0;
+  private readonly fanout: Fanout;
+  private readonly perChannel: LogFollower;
+  private readonly whole: LogFollower;
+  private readonly stateListeners = new Set<(state: BusState) => void>();
+  /** Per scope and channel: hints being resolved from the log, which later messages must queue behind to stay in order. */
+  private readonly queues = new Map<string, Promise<void>>();
+  private pollTimer: ReturnType<typeof setInterval> | undefined;
+  private polling: Promise<void> | undefined;
+  private pollAgain = false;
+  private closed = false;
+  private readonly pollIntervalMs: number;
+  private readonly publishTimeoutMs: number;
+  private readonly onError: (error: unknown) => void;
+
+  constructor(
+    private readonly transport: BusTransport,
+    private readonly options: ClusterBusOptions,
+  ) {
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.publishTimeoutMs = options.publishTimeoutMs ?? 1000;
+    this.onError = options.onError ?? (() => {});
+    this.perChannel = new LogFollower(options.store, 'channels', (channel, events) => this.fanout.emitChannel(channel, events));
+    this.whole = new LogFollower(options.store, 'all', (_channel, events) => this.fanout.emitAll(events));
+    this.fanout = new Fanout({
+      channel: (channel, wanted) => (wanted ? this.follow(channel) : this.unfollow(channel)),
+      all: (wanted) => (wanted ? this.followAll() : this.unfollowAll()),
+    });
+  }
+
+  /** Connects the transport; resolves `up`, or `down` after the connect timeout with the log polled meanwhile. */
+  async start(): Promise<void> {
+    const handler: TransportHandler = {
+      message: (topic, message) => this.receive(topic, message),
+      state: (state) => this.setState(state),
+      error: this.onError,
+    };
+    this.setPolling(true);
+    await this.transport.start(handler, this.options.connectTimeoutMs ?? 5000);
+  }
+
+  async publish(events: readonly HeraldEvent[]): Promise<void> {
+    const sends: Array<Promise<void>> = [];
+    for (const [channel, list] of groupByChannel(events)) {
+      this.deliver('channel', channel, list);
+      this.deliver('all', channel, list);
+      // While down the other nodes are polling the log, where these events already are.
+      if (this.state === 'up') sends.push(this.send(channel, list));
+    }
+    await Promise.all(sends);
+  }
+
+  subscribe(channel: string, listener: BusListener): () => void {
+    return this.fanout.subscribe(channel, listener);
+  }
+
+  subscribeAll(listener: BusListener): () => void {
+    return this.fanout.subscribeAll(listener);
+  }
+
+  onStateChange(listener: (state: BusState) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  listenerCount(channel: string): number {
+    return this.fanout.listenerCount(channel);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.setPolling(false);
+    this.fanout.clear();
+    this.stateListeners.clear();
+    await this.transport.close();
+  }
+
+  private deliver(scope: 'channel' | 'all', channel: string, events: readonly HeraldEvent[]): void {
+    (scope === 'channel' ? this.perChannel : this.whole).accept(channel, events);
+  }
+
+  private async send(channel: string, events: readonly HeraldEvent[]): Promise<void> {
+    let message = encodeMessage(this.nodeId, channel, events);
+    if (Buffer.byteLength(message) > this.transport.maxMessageBytes) {
+      // Too big for the wire: say which seqs are new and let the receivers read them from the log.
+      message = encodeMessage(this.nodeId, channel, undefined, [events[0]!.seq, events.at(-1)!.seq]);
+    }
+    try {
+      await withTimeout(this.transport.publish(channel, message), this.publishTimeoutMs, 'bus publish');
+    } catch (error) {
+      this.onError(error);
+    }
+  }
+
+  private receive(scope: 'channel' | 'all', raw: string): void {
+    const message = decodeMessage(raw);
+    if (!message) {
+      this.onError(new Error('ignored a malformed bus message'));
+      return;
+    }
+    if (message.node === this.nodeId || this.closed) return;
+    this.messagesReceived += 1;
+    const key = `${scope}:${message.channel}`;
+    const queued = this.queues.get(key);
+    if (!queued && message.events) {
+      this.deliver(scope, message.channel, message.events);
+      return;
+    }
+    const next = (queued ?? Promise.resolve())
+      .then(async () => {
+        const events = message.events ?? (await this.readHint(message.channel, message.hint!));
+        if (events.length > 0 && !this.closed) this.deliver(scope, message.channel, events);
+      })
+      .catch(this.onError);
+    this.queues.set(key, next);
+    void next.finally(() => {
+      if (this.queues.get(key) === next) this.queues.delete(key);
+    });
+  }
+
+  private async readHint(channel: string, [first, last]: [number, number]): Promise<readonly HeraldEvent[]> {
+    const page = await this.options.store.read(channel, first - 1, last - first + 1);
+    return page.events.filter((e) => e.seq <= last);
+  }
+
+  private follow(channel: string): void {
+    const ready = Promise.all([this.perChannel.track(channel), this.transport.subscribe({ channel })]);
+    // Whatever was appended between the listener's arrival and the subscription taking effect.
+    ready.then(() => this.perChannel.catchUp([channel])).catch(this.onError);
+  }
+
+  private unfollow(channel: string): void {
+    this.perChannel.untrack(channel);
+    this.transport.unsubscribe({ channel });
+  }
+
+  private followAll(): void {
+    const ready = Promise.all([this.whole.start(), this.transport.subscribe('all')]);
+    ready.then(() => this.whole.catchUp()).catch(this.onError);
+  }
+
+  private unfollowAll(): void {
+    this.whole.stop();
+    this.transport.unsubscribe('all');
+  }
+
+  private setState(state: BusState): void {
+    if (state === this.state || this.closed) return;
+    this.state = state;
+    this.setPolling(state === 'down');
+    // Back up and resubscribed: one read of the log picks up whatever was published while down.
+    if (state === 'up') this.poll();
+    for (const listener of this.stateListeners) listener(state);
+  }
+
+  private setPolling(on: boolean): void {
+    if (on && !this.pollTimer && !this.closed) {
+      this.pollTimer = setInterval(() => this.poll(), this.pollIntervalMs);
+      this.pollTimer.unref();
+    } else if (!on && this.pollTimer) {
+      clearInterval(this.pollTimer);
+      this.pollTimer = undefined;
+    }
+  }
+
+  /** One pass over the log for every listener here; a call during a pass runs another after it. */
+  private poll(): void {
+    if (this.polling) {
+      this.pollAgain = true;
+      return;
+    }
+    this.polling = Promise.all([this.perChannel.catchUp(), this.fanout.hasAll ? this.whole.catchUp() : undefined])
+      .then(() => undefined, this.onError)
+      .finally(() => {
+        this.polling = undefined;
+        if (this.pollAgain && !this.closed) {
+          this.pollAgain = false;
+          this.poll();
+        }
+      });
+  }
+}

@@ -1,0 +1,99 @@
+import type { HeraldEvent } from '@herald/protocol';
+import type { BusListener } from './types.js';
+
+/** Splits a batch into per-channel runs, keeping each channel's order. */
+export function groupByChannel(events: readonly HeraldEvent[]): Map<string, readonly HeraldEvent[]> {
+  const first = events[0]?.channel;
+  // The common case is one channel per publish; avoid grouping work for it.
+  if (first !== undefined && events.every((e) => e.channel === first)) return new Map([[first, events]]);
+  const byChannel = new Map<string, HeraldEvent[]>();
+  for (const event of events) {
+    const list = byChannel.get(event.channel);
+    if (list) list.push(event);
+    else byChannel.set(event.channel, [event]);
+  }
+  return byChannel;
+}
+
+/**
+ * The listeners of one process, per channel and for every channel. Both the
+ * in-process bus and the cluster bus hand events to listeners through this,
+ * and the cluster bus uses its interest hooks to follow only the channels
+ * that have listeners here.
+ */
+export class Fanout {
+  private readonly listeners = new Map<string, Set<BusListener>>();
+  private readonly everything = new Set<BusListener>();
+
+  constructor(
+    private readonly interest: {
+      /** A channel got its first listener, or lost its last. */
+      channel?(channel: string, wanted: boolean): void;
+      /** The first whole-log listener came, or the last went. */
+      all?(wanted: boolean): void;
+    } = {},
+  ) {}
+
+  emit(channel: string, events: readonly HeraldEvent[]): void {
+    this.emitChannel(channel, events);
+    this.emitAll(events);
+  }
+
+  /** To the channel's own listeners only. */
+  emitChannel(channel: string, events: readonly HeraldEvent[]): void {
+    const set = this.listeners.get(channel);
+    if (set) for (const listener of set) listener(events);
+  }
+
+  /** To the whole-log listeners only. */
+  emitAll(events: readonly HeraldEvent[]): void {
+    for (const listener of this.everything) listener(events);
+  }
+
+  subscribe(channel: string, listener: BusListener): () => void {
+    let set = this.listeners.get(channel);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(channel, set);
+      this.interest.channel?.(channel, true);
+    }
+    // A listener subscribed twice must still be removable twice, so each subscription gets its own entry.
+    const entry: BusListener = (events) => listener(events);
+    set.add(entry);
+    return () => {
+      if (!set.delete(entry)) return;
+      if (set.size === 0 && this.listeners.get(channel) === set) {
+        this.listeners.delete(channel);
+        this.interest.channel?.(channel, false);
+      }
+    };
+  }
+
+  subscribeAll(listener: BusListener): () => void {
+    const entry: BusListener = (events) => listener(events);
+    this.everything.add(entry);
+    if (this.everything.size === 1) this.interest.all?.(true);
+    return () => {
+      if (!this.everything.delete(entry)) return;
+      if (this.everything.size === 0) this.interest.all?.(false);
+    };
+  }
+
+  /** Channels with at least one listener of their own. */
+  channels(): IterableIterator<string> {
+    return this.listeners.keys();
+  }
+
+  get hasAll(): boolean {
+    return this.everything.size > 0;
+  }
+
+  listenerCount(channel: string): number {
+    return this.listeners.get(channel)?.size ?? 0;
+  }
+
+  clear(): void {
+    this.listeners.clear();
+    this.everything.clear();
+  }
+}

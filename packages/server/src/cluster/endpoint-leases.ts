@@ -1,0 +1,26 @@
+import type { EndpointOwnership } from '../delivery/worker.js';
+import type { LeaseKeeper } from './leases.js';
+import type { NodeRegistry } from './nodes.js';
+
+const PREFIX = 'endpoint:';
+
+/**
+ * Endpoint leases shared fairly: a node keeps the leases it holds, and takes
+ * a free (or expired) one only while it holds fewer than its share
+ * (endpoints ÷ live nodes, rounded up), so the endpoints spread over the
+ * nodes instead of all going to whichever started first.
+ */
+export class EndpointLeases implements EndpointOwnership {
+  constructor(
+    private readonly leases: LeaseKeeper,
+    private readonly nodes: Pick<NodeRegistry, 'liveCount'>,
+  ) {}
+
+  async owns(endpointId: string, enabledEndpoints: number): Promise<boolean> {
+    const name = PREFIX + endpointId;
+    if (this.leases.isHeld(name)) return this.leases.hold(name);
+    const share = Math.ceil(enabledEndpoints / Math.max(1, this.nodes.liveCount));
+    if (this.leases.count(PREFIX) >= share) return false;
+    return this.leases.hold(name);
+  }
+}

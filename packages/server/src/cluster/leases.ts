@@ -1,0 +1,112 @@
+import type { ClusterStore } from '../store/types.js';
+
+/**
+ * This node's leases, renewed lazily: `hold` asks the store only when the
+ * lease is unknown or a third of its lifetime has passed, so checking it on
+ * every pump costs nothing most of the time. A lease this node stops renewing
+ * (it died, or it paused longer than the lifetime) passes to another node.
+ */
+export class LeaseKeeper {
+  private readonly held = new Map<string, number>();
+
+  constructor(
+    private readonly store: ClusterStore,
+    readonly holder: string,
+    readonly ttlMs: number,
+  ) {}
+
+  async hold(name: string, now = Date.now()): Promise<boolean> {
+    const expiresAt = this.held.get(name);
+    if (expiresAt !== undefined && expiresAt - now > (this.ttlMs * 2) / 3) return true;
+    let ok: boolean;
+    try {
+      ok = await this.store.acquireLease(name, this.holder, this.ttlMs, now);
+    } catch {
+      // The store is unreachable: assume the lease lost rather than act on one another node may now hold.
+      ok = false;
+    }
+    if (ok) this.held.set(name, now + this.ttlMs);
+    else this.held.delete(name);
+    return ok;
+  }
+
+  /** Leases believed held, by name prefix. */
+  count(prefix: string, now = Date.now()): number {
+    let n = 0;
+    for (const [name, expiresAt] of this.held) if (name.startsWith(prefix) && expiresAt > now) n++;
+    return n;
+  }
+
+  isHeld(name: string, now = Date.now()): boolean {
+    return (this.held.get(name) ?? 0) > now;
+  }
+
+  async release(name: string): Promise<void> {
+    if (!this.held.delete(name)) return;
+    await this.store.releaseLease(name, this.holder).catch(() => {});
+  }
+
+  /** A clean shutdown hands every lease over at once instead of after it expires. */
+  async releaseAll(): Promise<void> {
+    await Promise.all([...this.held.keys()].map((name) => this.release(name)));
+  }
+}
+
+/**
+ * Runs a piece of work on one node of the cluster at a time: the holder of
+ * the lease `name`. Every node tries to take it every third of its lifetime;
+ * the one that gets it starts the work, and stops it if it ever loses it.
+ */
+export class SingletonRunner {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = false;
+  private transition: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly leases: LeaseKeeper,
+    private readonly name: string,
+    private readonly work: { start(): Promise<void>; stop(): Promise<void> },
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.tick();
+    this.timer = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.leases.ttlMs / 3)));
+    this.timer.unref();
+  }
+
+  get active(): boolean {
+    return this.running;
+  }
+
+  private tick(): Promise<void> {
+    this.transition = this.transition.then(async () => {
+      if (this.stopped) return;
+      const held = await this.leases.hold(this.name);
+      try {
+        if (held && !this.running) {
+          this.running = true;
+          await this.work.start();
+        } else if (!held && this.running) {
+          this.running = false;
+          await this.work.stop();
+        }
+      } catch (error) {
+        this.onError(error);
+      }
+    });
+    return this.transition;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.transition;
+    if (this.running) {
+      this.running = false;
+      await this.work.stop().catch(this.onError);
+    }
+    await this.leases.release(this.name);
+  }
+}

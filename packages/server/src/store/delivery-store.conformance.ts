@@ -1,0 +1,177 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AttemptOutcome, DeliveryRecord, DeliveryStore, EndpointRecord, NewDelivery } from './types.js';
+import { useStorage, type OpenStorage } from './storage-harness.js';
+
+function endpoint(id: string, extra: Partial<EndpointRecord> = {}): EndpointRecord {
+  return {
+    id, url: `https://example.com/${id}`, channels: ['orders'], types: ['order.*'], scheme: 'standard',
+    secrets: [{ secret: 'whsec_1' }], headers: { 'x-team': 'a' }, maxConcurrency: 4, enabled: true, createdAt: 1000, ...extra,
+  };
+}
+
+function delivery(endpointId: string, seq: number, createdAt = 1000, channel = 'orders'): NewDelivery {
+  return { endpointId, eventId: `evt_${channel}_${seq}`, channel, seq, payload: `{"seq":${seq}}`, createdAt };
+}
+
+/** Every delivery of an endpoint, oldest first. */
+async function all(store: DeliveryStore, endpointId: string): Promise<DeliveryRecord[]> {
+  return (await store.listDeliveries(endpointId, undefined, 1000)).reverse();
+}
+
+function outcome(d: DeliveryRecord, extra: Partial<AttemptOutcome> & { at: number; statusCode?: number; error?: string }): AttemptOutcome {
+  const { at, statusCode, error, ...rest } = extra;
+  return {
+    attempt: { deliveryId: d.id, at, statusCode, durationMs: 12.5, error, responseBody: statusCode === undefined ? undefined : `body ${statusCode}` },
+    status: 'pending', attempts: d.attempts + 1, nextAttemptAt: at + 5000, ...rest,
+  };
+}
+
+/** The contract of DeliveryStore, for every backend (the SQLite store is the reference). */
+export function describeDeliveryStoreConformance(name: string, open: OpenStorage): void {
+  describe(`DeliveryStore conformance: ${name}`, () => {
+    const storage = useStorage(open);
+    const store = () => storage().deliveries;
+
+    it('keeps endpoints, hands out copies, and updates them', async () => {
+      const record = endpoint('ep_1', { rateLimit: 10, description: 'orders', failingSince: 5000 });
+      await store().insertEndpoint(record);
+      await store().insertEndpoint(endpoint('ep_0'));
+      assert.deepEqual(await store().getEndpoint('ep_1'), record);
+      const copy = (await store().getEndpoint('ep_1'))!;
+      copy.enabled = false;
+      assert.equal((await store().getEndpoint('ep_1'))!.enabled, true, 'editing a returned record changes nothing');
+      await store().updateEndpoint({ ...record, enabled: false, disabledReason: 'gone' });
+      assert.equal((await store().getEndpoint('ep_1'))!.disabledReason, 'gone');
+      const listed = (await store().listEndpoints()).sort((a, b) => a.id.localeCompare(b.id));
+      assert.deepEqual(listed.map((e) => [e.id, e.enabled]), [['ep_0', true], ['ep_1', false]]);
+      assert.equal(await store().getEndpoint('nope'), undefined);
+    });
+
+    it('deletes an endpoint with its deliveries', async () => {
+      await store().insertEndpoint(endpoint('ep_1'));
+      await store().insertEndpoint(endpoint('ep_2'));
+      await store().createDeliveries('orders', 1, [delivery('ep_1', 1), delivery('ep_2', 1)]);
+      const [mine] = await all(store(), 'ep_1');
+      assert.equal(await store().deleteEndpoint('ep_1'), true);
+      assert.equal(await store().deleteEndpoint('ep_1'), false);
+      assert.equal(await store().getEndpoint('ep_1'), undefined);
+      assert.equal(await store().getDelivery(mine!.id), undefined);
+      assert.equal((await all(store(), 'ep_2')).length, 1, 'other endpoints keep theirs');
+    });
+
+    it('creates deliveries and moves the cursor together, never backwards', async () => {
+      assert.deepEqual(await store().cursors(), new Map());
+      await store().createDeliveries('orders', 2, [delivery('ep_1', 1), delivery('ep_1', 2)]);
+      await store().createDeliveries('audit', 7, []);
+      await store().createDeliveries('orders', 1, []);
+      assert.deepEqual(await store().cursors(), new Map([['orders', 2], ['audit', 7]]));
+      const rows = await all(store(), 'ep_1');
+      assert.deepEqual(rows.map((d) => [d.eventId, d.seq, d.status, d.attempts, d.nextAttemptAt, d.finalAttempt, d.payload]), [
+        ['evt_orders_1', 1, 'pending', 0, 1000, false, '{"seq":1}'],
+        ['evt_orders_2', 2, 'pending', 0, 1000, false, '{"seq":2}'],
+      ]);
+      assert.match(rows[0]!.id, /^dlv_\d+$/);
+      assert.deepEqual(await store().getDelivery(rows[1]!.id), rows[1]);
+    });
+
+    it('ignores a delivery that already exists', async () => {
+      await store().createDeliveries('orders', 1, [delivery('ep_1', 1)]);
+      const [first] = await all(store(), 'ep_1');
+      await store().recordAttempt(outcome(first!, { at: 2000, statusCode: 500 }));
+      // The dispatcher re-derives after a crash: same endpoint and event again, plus a new one.
+      await store().createDeliveries('orders', 2, [delivery('ep_1', 1, 9999), delivery('ep_1', 2)]);
+      const rows = await all(store(), 'ep_1');
+      assert.deepEqual(rows.map((d) => d.eventId), ['evt_orders_1', 'evt_orders_2']);
+      assert.equal(rows[0]!.id, first!.id);
+      assert.equal(rows[0]!.attempts, 1, 'the existing delivery keeps its state');
+      assert.equal((await store().cursors()).get('orders'), 2);
+    });
+
+    it('pages due deliveries by (nextAttemptAt, id), per endpoint', async () => {
+      const times = [5000, 1000, 3000, 1000, 9000];
+      await store().createDeliveries('orders', 5, times.map((t, i) => delivery('ep_1', i + 1, t)));
+      await store().createDeliveries('orders', 6, [delivery('ep_2', 6, 1000)]);
+      const expected = (await all(store(), 'ep_1'))
+        .filter((d) => d.nextAttemptAt <= 5000)
+        .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || Number(a.id.slice(4)) - Number(b.id.slice(4)))
+        .map((d) => d.seq);
+      assert.deepEqual(expected, [2, 4, 3, 1]);
+      const first = await store().due('ep_1', 5000, 2);
+      assert.deepEqual(first.map((d) => d.seq), [2, 4]);
+      const last = first.at(-1)!;
+      const second = await store().due('ep_1', 5000, 2, { nextAttemptAt: last.nextAttemptAt, id: last.id });
+      assert.deepEqual(second.map((d) => d.seq), [3, 1]);
+      const end = second.at(-1)!;
+      assert.deepEqual(await store().due('ep_1', 5000, 2, { nextAttemptAt: end.nextAttemptAt, id: end.id }), []);
+      assert.deepEqual((await store().due('ep_1', 999, 10)).map((d) => d.seq), []);
+      assert.equal(await store().nextDue('ep_1'), 1000);
+      assert.equal(await store().nextDue('ep_3'), undefined);
+    });
+
+    it('records attempts, and drops the payload once delivered', async () => {
+      await store().createDeliveries('orders', 1, [delivery('ep_1', 1)]);
+      let [d] = await all(store(), 'ep_1');
+      await store().recordAttempt(outcome(d!, { at: 2000, error: 'ECONNREFUSED' }));
+      d = (await store().getDelivery(d!.id))!;
+      assert.deepEqual([d.status, d.attempts, d.nextAttemptAt, d.lastError, d.lastStatusCode, d.payload], ['pending', 1, 7000, 'ECONNREFUSED', undefined, '{"seq":1}']);
+      assert.equal(await store().nextDue('ep_1'), 7000);
+      await store().recordAttempt(outcome(d, { at: 8000, statusCode: 200, status: 'succeeded' }));
+      d = (await store().getDelivery(d.id))!;
+      assert.deepEqual([d.status, d.attempts, d.lastStatusCode, d.lastError, d.payload], ['succeeded', 2, 200, undefined, '']);
+      assert.equal(await store().nextDue('ep_1'), undefined, 'a succeeded delivery is no longer due');
+      assert.deepEqual(await store().listAttempts(d.id), [
+        { deliveryId: d.id, at: 2000, statusCode: undefined, durationMs: 12.5, error: 'ECONNREFUSED', responseBody: undefined },
+        { deliveryId: d.id, at: 8000, statusCode: 200, durationMs: 12.5, error: undefined, responseBody: 'body 200' },
+      ]);
+      assert.deepEqual(await store().listAttempts('dlv_999999'), []);
+      assert.deepEqual(await store().listAttempts('not-an-id'), []);
+    });
+
+    it('lists deliveries newest first, by status', async () => {
+      await store().createDeliveries('orders', 3, [1, 2, 3].map((s) => delivery('ep_1', s)));
+      const [d1] = await all(store(), 'ep_1');
+      await store().recordAttempt(outcome(d1!, { at: 2000, statusCode: 500, status: 'failed' }));
+      assert.deepEqual((await store().listDeliveries('ep_1', undefined, 10)).map((d) => d.seq), [3, 2, 1]);
+      assert.deepEqual((await store().listDeliveries('ep_1', undefined, 2)).map((d) => d.seq), [3, 2]);
+      assert.deepEqual((await store().listDeliveries('ep_1', 'pending', 10)).map((d) => d.seq), [3, 2]);
+      assert.deepEqual((await store().listDeliveries('ep_1', 'failed', 10)).map((d) => d.seq), [1]);
+      assert.equal(await store().getDelivery('dlv_999999'), undefined);
+      assert.equal(await store().getDelivery('nope'), undefined);
+    });
+
+    it('retries one failed delivery, once, as a final attempt', async () => {
+      await store().createDeliveries('orders', 3, [1, 2, 3].map((s) => delivery('ep_1', s)));
+      const [failed, succeeded, pending] = await all(store(), 'ep_1');
+      await store().recordAttempt(outcome(failed!, { at: 2000, statusCode: 500, status: 'failed' }));
+      await store().recordAttempt(outcome(succeeded!, { at: 2000, statusCode: 200, status: 'succeeded' }));
+      assert.equal(await store().retry(failed!.id, 50_000), true);
+      const retried = (await store().getDelivery(failed!.id))!;
+      assert.deepEqual([retried.status, retried.nextAttemptAt, retried.finalAttempt], ['pending', 50_000, true]);
+      assert.equal(await store().retry(failed!.id, 60_000), false, 'no longer failed');
+      assert.equal(await store().retry(succeeded!.id, 60_000), false);
+      assert.equal(await store().retry(pending!.id, 60_000), false);
+      assert.equal(await store().retry('dlv_999999', 60_000), false);
+      assert.equal(await store().retry('nope', 60_000), false);
+      // The final attempt's outcome clears the flag.
+      await store().recordAttempt(outcome(retried, { at: 50_000, statusCode: 500, status: 'failed' }));
+      assert.equal((await store().getDelivery(failed!.id))!.finalAttempt, false);
+    });
+
+    it('recovers the failed deliveries created in a time range', async () => {
+      const created = [1000, 2000, 3000, 4000];
+      await store().createDeliveries('orders', 4, created.map((t, i) => delivery('ep_1', i + 1, t)));
+      await store().createDeliveries('orders', 5, [delivery('ep_2', 5, 2000)]);
+      for (const d of [...(await all(store(), 'ep_1')), ...(await all(store(), 'ep_2'))]) {
+        const status = d.seq === 3 ? 'succeeded' : 'failed';
+        await store().recordAttempt(outcome(d, { at: 9000, statusCode: 500, status }));
+      }
+      assert.equal(await store().recover('ep_1', 2000, 3000, 70_000), 1, 'seq 2 only: 1 and 4 are outside, 3 succeeded');
+      const rows = await all(store(), 'ep_1');
+      assert.deepEqual(rows.map((d) => d.status), ['failed', 'pending', 'succeeded', 'failed']);
+      assert.deepEqual([rows[1]!.nextAttemptAt, rows[1]!.finalAttempt], [70_000, true]);
+      assert.equal((await all(store(), 'ep_2'))[0]!.status, 'failed', 'other endpoints untouched');
+      assert.equal(await store().recover('ep_1', 0, 10_000, 80_000), 2);
+    });
+  });
+}

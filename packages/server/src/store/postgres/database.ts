@@ -1,0 +1,154 @@
+import pg from 'pg';
+import { HeraldError } from '@herald/protocol';
+
+export interface PostgresOptions {
+  /** `postgres://user:password@host:port/database` */
+  url: string;
+  /** Connections per node (default 10). Group commit needs only one for writes; the rest serve reads. */
+  poolSize?: number | undefined;
+  /**
+   * How long a call waits for a connection, new or free, before it fails with
+   * `store_unavailable` (ms, default 5000). This is what keeps calls from
+   * hanging while the server is down.
+   */
+  connectTimeoutMs?: number | undefined;
+  /** How long one statement may take before it fails with `store_unavailable` (ms, default 30000). */
+  queryTimeoutMs?: number | undefined;
+}
+
+export type Row = pg.QueryResultRow;
+/** What a transaction body gets: one connection, inside BEGIN. */
+export type Tx = Pick<pg.PoolClient, 'query'>;
+
+/** Connection-level failures: the server is down, restarting, unreachable, or out of connections. */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, or in recovery)
+  '57014', // query_canceled: our statement_timeout fired
+  '53300', // too_many_connections
+]);
+const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error|Client was closed/i;
+
+/** Errors after which the whole transaction, rolled back by the server, can simply run again. */
+const RETRYABLE_CODES = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
+const MAX_ATTEMPTS = 5;
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function isUnavailable(error: unknown): boolean {
+  if (error instanceof HeraldError) return error.code === 'store_unavailable';
+  const code = codeOf(error);
+  if (code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true; // class 08: connection exception
+  return error instanceof Error && UNAVAILABLE_MESSAGES.test(error.message);
+}
+
+export const isRetryable = (error: unknown): boolean => RETRYABLE_CODES.has(codeOf(error) ?? '');
+export const isUniqueViolation = (error: unknown, constraint: string): boolean =>
+  codeOf(error) === '23505' && (error as { constraint?: string }).constraint === constraint;
+
+/** The error a store call rejects with: `store_unavailable` for any connection trouble, anything else unchanged. */
+export function storeError(error: unknown): unknown {
+  if (error instanceof HeraldError || !isUnavailable(error)) return error;
+  const mapped = new HeraldError('store_unavailable');
+  mapped.cause = error;
+  return mapped;
+}
+
+const backoff = (attempt: number) => new Promise((r) => setTimeout(r, 2 ** attempt * 5 * (0.5 + Math.random())));
+
+// Counts and times are bigints in the schema but stay far below 2^53: read them as numbers, not strings.
+const INT8_OID = 20;
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * The pool, with the two rules every PostgreSQL store call follows: connection
+ * trouble becomes `store_unavailable` within a bounded time, and work the
+ * server aborted to break a deadlock runs again.
+ */
+export class Database {
+  readonly pool: pg.Pool;
+
+  constructor(options: PostgresOptions) {
+    const queryTimeout = options.queryTimeoutMs ?? 30_000;
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+      // The client-side timeout catches a server that stopped answering; the server-side one
+      // (a little shorter) ends the statement there too, so it stops holding locks.
+      query_timeout: queryTimeout,
+      statement_timeout: Math.max(1, queryTimeout - 1000),
+      // A node that dies inside a transaction must not hold its channel locks for long.
+      idle_in_transaction_session_timeout: Math.max(queryTimeout, 10_000),
+      keepAlive: true,
+      application_name: 'herald',
+      types,
+    });
+    // An idle connection the server closed (a restart): the pool drops it and opens a new one when needed.
+    // Without a listener the 'error' event would crash the process.
+    this.pool.on('error', () => {});
+  }
+
+  /** One statement, in its own implicit transaction. */
+  async query<R extends Row = Row>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.pool.query<R>(sql, params);
+      } catch (error) {
+        if (!isRetryable(error) || attempt >= MAX_ATTEMPTS) throw storeError(error);
+        await backoff(attempt);
+      }
+    }
+  }
+
+  async rows<R extends Row = Row>(sql: string, params?: unknown[]): Promise<R[]> {
+    return (await this.query<R>(sql, params)).rows;
+  }
+
+  /** Runs `body` inside BEGIN … COMMIT on one connection; runs it again from the start after a deadlock. */
+  async transaction<T>(body: (tx: Tx) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.transactionOnce(body);
+      } catch (error) {
+        if (!isRetryable(error) || attempt >= MAX_ATTEMPTS) throw storeError(error);
+        await backoff(attempt);
+      }
+    }
+  }
+
+  private async transactionOnce<T>(body: (tx: Tx) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await body(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (error) {
+      // A dead or stuck connection would make ROLLBACK wait out another timeout: close it, the server rolls back.
+      if (isUnavailable(error)) {
+        client.release(error as Error);
+        throw error;
+      }
+      await client.query('ROLLBACK').then(
+        () => client.release(),
+        // The connection is broken: destroy it rather than hand it to the next caller.
+        (rollbackError: Error) => client.release(rollbackError),
+      );
+      throw error;
+    }
+  }
+
+  end(): Promise<void> {
+    return this.pool.end();
+  }
+}

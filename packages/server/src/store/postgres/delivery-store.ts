@@ -1,0 +1,133 @@
+import type { DeliveryStatus } from '@herald/protocol';
+import type { AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord, NewDelivery } from '../types.js';
+import { attemptFromRow, deliveryFromRow, deliveryRowOf, type AttemptRow, type DeliveryRow } from '../rows.js';
+import type { Database } from './database.js';
+
+const SQL = {
+  putEndpoint: 'INSERT INTO endpoints (id, record) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET record = excluded.record',
+  getEndpoint: 'SELECT record FROM endpoints WHERE id = $1',
+  allEndpoints: 'SELECT record FROM endpoints ORDER BY id',
+  deleteEndpoint: `WITH gone AS (DELETE FROM endpoints WHERE id = $1 RETURNING id),
+                   deliveries_gone AS (DELETE FROM deliveries WHERE endpoint_id IN (SELECT id FROM gone))
+                   SELECT id FROM gone`,
+  cursors: 'SELECT channel, seq FROM delivery_cursors',
+  // One statement, so the deliveries and the cursor move together or not at all.
+  createDeliveries: `WITH created AS (
+                       INSERT INTO deliveries (endpoint_id, event_id, channel, seq, payload, status, next_attempt_at, created)
+                       SELECT endpoint_id, event_id, channel, seq, payload, 'pending', created, created
+                       FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])
+                         AS d(endpoint_id, event_id, channel, seq, payload, created)
+                       ON CONFLICT (endpoint_id, event_id) DO NOTHING)
+                     INSERT INTO delivery_cursors (channel, seq) VALUES ($1, $2)
+                     ON CONFLICT (channel) DO UPDATE SET seq = GREATEST(delivery_cursors.seq, excluded.seq)`,
+  due: `SELECT * FROM deliveries WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at <= $2
+        ORDER BY next_attempt_at, n LIMIT $3`,
+  dueAfter: `SELECT * FROM deliveries WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at <= $2
+             AND (next_attempt_at, n) > ($4, $5) ORDER BY next_attempt_at, n LIMIT $3`,
+  nextDue: "SELECT min(next_attempt_at) AS at FROM deliveries WHERE endpoint_id = $1 AND status = 'pending'",
+  recordAttempt: `WITH attempt AS (
+                    INSERT INTO attempts (delivery, at, status_code, duration_ms, error, response_body) VALUES ($1, $2, $3, $4, $5, $6))
+                  UPDATE deliveries SET status = $7, attempts = $8, next_attempt_at = $9, final_attempt = false,
+                    last_status_code = $3, last_error = $5, payload = CASE WHEN $7 = 'succeeded' THEN NULL ELSE payload END
+                  WHERE n = $1`,
+  getDelivery: 'SELECT * FROM deliveries WHERE n = $1',
+  listDeliveries: 'SELECT * FROM deliveries WHERE endpoint_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY n DESC LIMIT $3',
+  listAttempts: 'SELECT * FROM attempts WHERE delivery = $1 ORDER BY at, n',
+  // A delivery whose payload was dropped (it succeeded once) cannot be sent again.
+  retry: "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, final_attempt = true WHERE n = $2 AND status = 'failed' AND payload IS NOT NULL",
+  recover: `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, final_attempt = true
+            WHERE endpoint_id = $2 AND status = 'failed' AND created >= $3 AND created <= $4 AND payload IS NOT NULL`,
+};
+
+/**
+ * Endpoints and deliveries shared by every node. Unlike the SQLite store,
+ * endpoints are not cached: another node may change one at any time. Each
+ * write is one statement, atomic on its own; PostgreSQL batches the WAL
+ * flushes of concurrent commits itself.
+ */
+export class PostgresDeliveryStore implements DeliveryStore {
+  constructor(private readonly db: Database) {}
+
+  private async changes(sql: string, params: unknown[]): Promise<number> {
+    return (await this.db.query(sql, params)).rowCount ?? 0;
+  }
+
+  async insertEndpoint(record: EndpointRecord): Promise<void> {
+    await this.updateEndpoint(record);
+  }
+
+  async getEndpoint(id: string): Promise<EndpointRecord | undefined> {
+    const [row] = await this.db.rows<{ record: string }>(SQL.getEndpoint, [id]);
+    return row && (JSON.parse(row.record) as EndpointRecord);
+  }
+
+  async listEndpoints(): Promise<EndpointRecord[]> {
+    return (await this.db.rows<{ record: string }>(SQL.allEndpoints)).map((row) => JSON.parse(row.record) as EndpointRecord);
+  }
+
+  async updateEndpoint(record: EndpointRecord): Promise<void> {
+    await this.db.query(SQL.putEndpoint, [record.id, JSON.stringify(record)]);
+  }
+
+  async deleteEndpoint(id: string): Promise<boolean> {
+    return (await this.db.rows(SQL.deleteEndpoint, [id])).length > 0;
+  }
+
+  async cursors(): Promise<Map<string, number>> {
+    const rows = await this.db.rows<{ channel: string; seq: number }>(SQL.cursors);
+    return new Map(rows.map((r) => [r.channel, r.seq]));
+  }
+
+  async createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void> {
+    await this.db.query(SQL.createDeliveries, [
+      channel,
+      seq,
+      deliveries.map((d) => d.endpointId),
+      deliveries.map((d) => d.eventId),
+      deliveries.map((d) => d.channel),
+      deliveries.map((d) => d.seq),
+      deliveries.map((d) => d.payload),
+      deliveries.map((d) => d.createdAt),
+    ]);
+  }
+
+  async due(endpointId: string, now: number, limit: number, after?: DueCursor): Promise<DeliveryRecord[]> {
+    const rows = after
+      ? await this.db.rows<DeliveryRow>(SQL.dueAfter, [endpointId, now, limit, after.nextAttemptAt, deliveryRowOf(after.id)])
+      : await this.db.rows<DeliveryRow>(SQL.due, [endpointId, now, limit]);
+    return rows.map(deliveryFromRow);
+  }
+
+  async nextDue(endpointId: string): Promise<number | undefined> {
+    const [row] = await this.db.rows<{ at: number | null }>(SQL.nextDue, [endpointId]);
+    return row?.at ?? undefined;
+  }
+
+  async recordAttempt({ attempt: a, status, attempts, nextAttemptAt }: AttemptOutcome): Promise<void> {
+    await this.db.query(SQL.recordAttempt, [
+      deliveryRowOf(a.deliveryId), a.at, a.statusCode ?? null, a.durationMs, a.error ?? null, a.responseBody ?? null,
+      status, attempts, nextAttemptAt,
+    ]);
+  }
+
+  async getDelivery(id: string): Promise<DeliveryRecord | undefined> {
+    const [row] = await this.db.rows<DeliveryRow>(SQL.getDelivery, [deliveryRowOf(id)]);
+    return row && deliveryFromRow(row);
+  }
+
+  async listDeliveries(endpointId: string, status: DeliveryStatus | undefined, limit: number): Promise<DeliveryRecord[]> {
+    return (await this.db.rows<DeliveryRow>(SQL.listDeliveries, [endpointId, status ?? null, limit])).map(deliveryFromRow);
+  }
+
+  async listAttempts(deliveryId: string): Promise<AttemptRecord[]> {
+    return (await this.db.rows<AttemptRow>(SQL.listAttempts, [deliveryRowOf(deliveryId)])).map(attemptFromRow);
+  }
+
+  async retry(id: string, now: number): Promise<boolean> {
+    return (await this.changes(SQL.retry, [now, deliveryRowOf(id)])) > 0;
+  }
+
+  recover(endpointId: string, since: number, until: number, now: number): Promise<number> {
+    return this.changes(SQL.recover, [now, endpointId, since, until]);
+  }
+}

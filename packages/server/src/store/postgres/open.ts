@@ -1,0 +1,44 @@
+import { randomBytes } from 'node:crypto';
+import type { Storage } from '../types.js';
+import { Database, storeError, type PostgresOptions } from './database.js';
+import { migrate } from './schema.js';
+import { PostgresEventStore } from './event-store.js';
+import { PostgresKeyStore, PostgresSettingsStore } from './key-store.js';
+import { PostgresSourceStore } from './source-store.js';
+import { PostgresDeliveryStore } from './delivery-store.js';
+import { PostgresClusterStore } from './cluster-store.js';
+
+export type { PostgresOptions } from './database.js';
+
+/**
+ * Opens the store shared by every node of a cluster. Rejects with
+ * `store_unavailable` when the server cannot be reached within the
+ * connect timeout; after that, the pool reconnects by itself.
+ */
+export async function openPostgresStorage(options: PostgresOptions): Promise<Storage> {
+  const db = new Database(options);
+  let epoch: string;
+  const settings = new PostgresSettingsStore(db);
+  try {
+    await migrate(db.pool).catch((error: unknown) => Promise.reject(storeError(error)));
+    // One epoch per database: if it is lost, every channel's history is lost with it.
+    epoch = await settings.setIfAbsent('epoch', randomBytes(8).toString('hex'));
+  } catch (error) {
+    await db.end();
+    throw error;
+  }
+  const events = new PostgresEventStore(db, epoch);
+  let closing: Promise<void> | undefined;
+  return {
+    events,
+    keys: new PostgresKeyStore(db),
+    sources: new PostgresSourceStore(db),
+    deliveries: new PostgresDeliveryStore(db),
+    settings,
+    cluster: new PostgresClusterStore(db),
+    close() {
+      closing ??= events.close().then(() => db.end());
+      return closing;
+    },
+  };
+}

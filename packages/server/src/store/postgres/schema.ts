@@ -1,0 +1,133 @@
+import type pg from 'pg';
+
+/**
+ * Same tables and columns as the SQLite schema, so rows map to records with
+ * the same code (store/rows.ts). The differences are for several writers:
+ * a channel's head is a column, moved under the channel row's lock, instead
+ * of MAX(seq) known to the only writer; and names and ids sort bytewise
+ * (COLLATE "C"), as in SQLite, whatever the database's locale.
+ */
+const MIGRATIONS: Record<number, string> = {
+  1: `
+    CREATE TABLE settings (name text COLLATE "C" PRIMARY KEY, value text NOT NULL);
+    CREATE TABLE channels (
+      cid serial PRIMARY KEY,
+      name text COLLATE "C" NOT NULL UNIQUE,
+      epoch text NOT NULL,
+      head bigint NOT NULL DEFAULT 0,
+      trimmed bigint NOT NULL DEFAULT 0
+    );
+    CREATE TABLE events (
+      cid integer NOT NULL,
+      seq bigint NOT NULL,
+      id text COLLATE "C" NOT NULL,
+      type text NOT NULL,
+      time bigint NOT NULL,
+      data text NOT NULL,
+      meta text,
+      PRIMARY KEY (cid, seq)
+    );
+    CREATE UNIQUE INDEX events_by_id ON events (id);
+    CREATE TABLE idempotency (key text COLLATE "C" PRIMARY KEY, ids text NOT NULL, created bigint NOT NULL);
+    CREATE INDEX idempotency_by_created ON idempotency (created);
+    CREATE TABLE api_keys (
+      id text COLLATE "C" PRIMARY KEY,
+      name text NOT NULL,
+      hash text NOT NULL UNIQUE,
+      prefix text NOT NULL,
+      scopes text NOT NULL,
+      channels text NOT NULL,
+      created bigint NOT NULL,
+      revoked bigint
+    );
+    CREATE TABLE sources (
+      name text COLLATE "C" PRIMARY KEY,
+      provider text NOT NULL,
+      channel text NOT NULL,
+      tolerance integer NOT NULL,
+      secrets text NOT NULL,
+      created bigint NOT NULL
+    );
+    CREATE TABLE endpoints (id text COLLATE "C" PRIMARY KEY, record text NOT NULL);
+    CREATE TABLE delivery_cursors (channel text COLLATE "C" PRIMARY KEY, seq bigint NOT NULL);
+    CREATE TABLE deliveries (
+      n bigserial PRIMARY KEY,
+      endpoint_id text COLLATE "C" NOT NULL,
+      event_id text NOT NULL,
+      channel text NOT NULL,
+      seq bigint NOT NULL,
+      payload text,
+      status text NOT NULL,
+      attempts integer NOT NULL DEFAULT 0,
+      next_attempt_at bigint NOT NULL,
+      final_attempt boolean NOT NULL DEFAULT false,
+      last_status_code integer,
+      last_error text,
+      created bigint NOT NULL
+    );
+    CREATE UNIQUE INDEX deliveries_once ON deliveries (endpoint_id, event_id);
+    CREATE INDEX deliveries_due ON deliveries (endpoint_id, status, next_attempt_at, n);
+    CREATE TABLE attempts (
+      n bigserial PRIMARY KEY,
+      delivery bigint NOT NULL,
+      at bigint NOT NULL,
+      status_code integer,
+      duration_ms double precision NOT NULL,
+      error text,
+      response_body text
+    );
+    CREATE INDEX attempts_by_delivery ON attempts (delivery, at, n);
+    CREATE TABLE leases (name text COLLATE "C" PRIMARY KEY, holder text NOT NULL, expires_at bigint NOT NULL);
+    CREATE TABLE nodes (
+      id text COLLATE "C" PRIMARY KEY,
+      started_at bigint NOT NULL,
+      last_seen bigint NOT NULL,
+      connections text NOT NULL,
+      version text NOT NULL
+    );
+  `,
+};
+const SCHEMA_VERSION = Math.max(...Object.keys(MIGRATIONS).map(Number));
+
+/** Any constant will do, as long as every Herald node uses the same one. */
+const MIGRATION_LOCK = 0x4865_7261_6c64; // "Herald"
+
+/**
+ * Brings the schema up to date. Nodes that start together queue on a
+ * session advisory lock, so one migrates and the others then find nothing
+ * left to do; each version commits with its row in `schema_versions`.
+ */
+export async function migrate(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await client.query('CREATE TABLE IF NOT EXISTS schema_versions (version integer PRIMARY KEY, applied bigint NOT NULL)');
+      const { rows } = await client.query<{ current: number | null }>('SELECT max(version) AS current FROM schema_versions');
+      const current = rows[0]?.current ?? 0;
+      if (current > SCHEMA_VERSION) {
+        throw new Error(`The database was written by a newer Herald (schema ${current} > ${SCHEMA_VERSION}).`);
+      }
+      for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
+        await client.query('BEGIN');
+        try {
+          await client.query(MIGRATIONS[v]!);
+          await client.query('INSERT INTO schema_versions (version, applied) VALUES ($1, $2)', [v, Date.now()]);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw error;
+        }
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } catch (error) {
+    broken = error as Error;
+    throw error;
+  } finally {
+    // A connection that failed mid-migration is closed, which also frees the advisory lock.
+    client.release(broken);
+  }
+}

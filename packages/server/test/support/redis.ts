@@ -1,0 +1,154 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const START_TIMEOUT_MS = 10_000;
+
+/**
+ * Throwaway redis-server processes for tests and benches. Each one gets its
+ * own free port and temporary directory and is stopped by its PID: never
+ * touch a shared Redis (6379) or kill processes by name.
+ */
+export interface RedisProcess {
+  url: string;
+  port: number;
+  /** SIGKILL, as a crash or a network loss would look to clients; resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** Starts redis-server again on the same port (and, for cluster nodes, the same cluster config). */
+  restart(): Promise<void>;
+  /** Stops it for good and removes its directory. */
+  stop(): Promise<void>;
+}
+
+export interface RedisCluster {
+  /** `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,…`, the form `createBus` takes. */
+  url: string;
+  ports: number[];
+  nodes: RedisProcess[];
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+// A test that crashes must not leave servers behind; each is ours, ended by its own PID.
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs redis-cli against one of our servers; resolves with its output. */
+export async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 });
+  return stdout.trim();
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = START_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function startProcess(port: number, dir: string, extra: string[]): Promise<ChildProcess> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra];
+  const child = spawn('redis-server', args, { stdio: 'ignore' });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  await waitFor(`redis-server on ${port}`, async () => {
+    if (child.exitCode !== null) throw new Error(`redis-server on ${port} exited with ${child.exitCode}`);
+    return (await redisCli(port, 'PING')) === 'PONG';
+  });
+  return child;
+}
+
+async function startNode(extra: string[] = [], clusterConfig = false): Promise<RedisProcess> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), `herald-redis-${port}-`));
+  const args = clusterConfig
+    ? [...extra, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '2000']
+    : extra;
+  let child: ChildProcess | undefined = await startProcess(port, dir, args);
+  const kill = async () => {
+    if (!child) return;
+    const dying = child;
+    child = undefined;
+    dying.kill('SIGKILL');
+    await exited(dying);
+  };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    kill,
+    async restart() {
+      await kill();
+      child = await startProcess(port, dir, args);
+    },
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One standalone redis-server. */
+export function startRedis(extra: string[] = []): Promise<RedisProcess> {
+  return startNode(extra);
+}
+
+async function clusterOk(port: number): Promise<boolean> {
+  return (await redisCli(port, 'CLUSTER', 'INFO')).includes('cluster_state:ok');
+}
+
+/** A Redis Cluster of `masters` masters and no replicas, every slot assigned and the state ok on each node. */
+export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+  const nodes: RedisProcess[] = [];
+  try {
+    for (let i = 0; i < masters; i += 1) nodes.push(await startNode([], true));
+    const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
+    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    await waitFor('cluster_state:ok', async () => (await Promise.all(nodes.map((n) => clusterOk(n.port)))).every(Boolean), 20_000);
+  } catch (error) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw error;
+  }
+  const ports = nodes.map((n) => n.port);
+  return {
+    url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+    ports,
+    nodes,
+    async kill() {
+      await Promise.all(nodes.map((n) => n.kill()));
+    },
+    async restart() {
+      // Each node reloads its nodes.conf, so the cluster comes back with the same slots.
+      await Promise.all(nodes.map((n) => n.restart()));
+      await waitFor('cluster_state:ok after restart', async () => (await Promise.all(ports.map(clusterOk))).every(Boolean), 20_000);
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
