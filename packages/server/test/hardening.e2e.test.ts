@@ -216,6 +216,32 @@ describe('security hardening through the real server', () => {
     assert.equal(live.ops('ack').length, 0);
   });
 
+  it('runs a socket’s frames in order although every op re-checks the credential first', async () => {
+    const h = await start();
+    const key = await h.createKey(['subscribe', 'publish'], ['o:*']);
+    for (let i = 0; i < 10; i++) {
+      const ws = new WsTestClient(`${h.url.replace('http', 'ws')}/v1/ws`);
+      sockets.push(ws);
+      await ws.opened;
+      // auth, then at once subscribe and publish: both run after the auth lookup, never refused as anonymous.
+      ws.send({ op: 'auth', token: key });
+      ws.send({ op: 'subscribe', channel: `o:${i}`, ref: 's' });
+      ws.send({ op: 'publish', channel: `o:${i}`, data: i, ref: 'p' });
+      await ws.next('ack');
+      await ws.next('event');
+      assert.equal(ws.ops('error').length, 0, JSON.stringify(ws.ops('error')));
+      // subscribe then unsubscribe at once: the subscription is gone, nothing more arrives.
+      ws.send({ op: 'subscribe', channel: `o:x${i}`, ref: 's2' });
+      ws.send({ op: 'unsubscribe', channel: `o:x${i}`, ref: 'u2' });
+      await ws.next('unsubscribed');
+      await h.call('POST', `/v1/channels/o:x${i}/events`, { body: { data: 'late' } });
+      ws.send({ op: 'ping' });
+      await ws.next('pong');
+      assert.equal(ws.ops('event').filter((e) => e.channel === `o:x${i}`).length, 0);
+      ws.ws.close();
+    }
+  });
+
   it('reads no more than a multi-channel poll returns, and bounds the bytes of one answer', async () => {
     const h = await start({ limits: { pageBytes: 20_000 } });
     const channels = Array.from({ length: 40 }, (_, i) => `m:${i}`);

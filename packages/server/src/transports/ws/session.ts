@@ -19,6 +19,8 @@ export class WsSession {
   private readonly feeds = new Map<string, ChannelFeed>();
   private readonly authTimer: NodeJS.Timeout | undefined;
   private unwatch: () => void = () => {};
+  /** The ops admitted so far, chained; see onMessage. */
+  private inbox: Promise<void> = Promise.resolve();
 
   constructor(
     readonly ws: WebSocket,
@@ -106,7 +108,11 @@ export class WsSession {
       this.sendError(error);
       return;
     }
-    this.dispatch(op).catch((error: unknown) => this.sendError(error, 'ref' in op ? op.ref : undefined));
+    const ref = 'ref' in op ? op.ref : undefined;
+    // One op at a time, in arrival order: an `auth` is in force before the next frame runs, and an
+    // `unsubscribe` always finds the `subscribe` before it. Only admission is serialized: a publish's
+    // append and a subscription's backlog go on in the background, so a socket can still pipeline.
+    this.inbox = this.inbox.then(() => this.dispatch(op)).catch((error: unknown) => this.sendError(error, ref));
   }
 
   private sendError(error: unknown, ref?: string): void {
@@ -134,9 +140,12 @@ export class WsSession {
         this.ctx.access.assertPublish(this.principal, op.channel);
         assertPayloadDepth(this.ctx.config.limits.jsonDepth, op);
         const input = { channel: op.channel, data: op.data, ...(op.type ? { type: op.type } : {}), ...(op.id ? { id: op.id } : {}) };
-        const result = await this.ctx.log.publish([input]);
-        const event = result.events[0]!;
-        return this.send({ op: 'ack', ref: op.ref, seq: event.seq, id: event.id });
+        // Appends are queued for group commit in call order, so acks follow the order of the frames.
+        this.ctx.log.publish([input]).then(
+          (result) => this.send({ op: 'ack', ref: op.ref, seq: result.events[0]!.seq, id: result.events[0]!.id }),
+          (error: unknown) => this.sendError(error, op.ref),
+        );
+        return;
       }
     }
   }
@@ -184,6 +193,7 @@ export class WsSession {
     const state = await feed.open(after);
     if (this.feeds.get(channel) !== feed) return;
     this.send({ op: 'subscribed', channel, ...(ref === undefined ? {} : { ref }), seq: state.head, epoch: state.epoch });
-    await feed.replay();
+    // Read failures reach the sink's `failed`; the next frame need not wait for the backlog.
+    void feed.replay();
   }
 }
