@@ -1,22 +1,15 @@
 // npm run bench:fanout — N subscribers on one channel (SSE, then WebSocket), M events published over HTTP.
 // Reports server CPU per delivery, publish→receive latency and server memory per idle connection, each beside
 // a bare node:http + ws broadcast server measured in the same run (the floor for Node).
-import { readFileSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { WebSocket } from 'ws';
-import { BENCH_ADMIN_KEY, fmt, spawnBaseline, spawnHerald, type Spawned } from './harness.js';
+import { BENCH_ADMIN_KEY, cpuMs, fmt, spawnBaseline, spawnHerald, type Spawned } from './harness.js';
 
 const N = Number(process.env.BENCH_SUBSCRIBERS ?? 2000);
 const M = Number(process.env.BENCH_EVENTS ?? 200);
 const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 10);
-const CLK_TCK = 100;
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-}
 
 type Kind = 'herald' | 'bare';
 type Transport = 'sse' | 'ws';

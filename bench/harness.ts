@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import autocannon from 'autocannon';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,3 +89,30 @@ export async function spawnBaseline(script: string): Promise<Spawned> {
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+const CLK_TCK = 100;
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat. */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+}
+
+export interface LoadResult {
+  rps: number;
+  p99: number;
+  errors: number;
+}
+
+/** autocannon POSTing one JSON body as the admin, as hard as `connections` connections can for `duration` s. */
+export async function postLoad(url: string, body: string, connections: number, duration: number): Promise<LoadResult> {
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    connections,
+    duration,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_ADMIN_KEY}` },
+    body,
+  });
+  return { rps: result.requests.average, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts };
+}

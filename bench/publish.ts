@@ -1,7 +1,6 @@
 // npm run bench:publish — durable publishes/s, single and batched, beside a bare node:http server
 // answering the same POSTs in the same run. Shared machines are noisy: read the ratios.
-import autocannon from 'autocannon';
-import { BENCH_ADMIN_KEY, fmt, spawnBaseline, spawnHerald } from './harness.js';
+import { fmt, postLoad, spawnBaseline, spawnHerald } from './harness.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -12,17 +11,7 @@ const batch = JSON.stringify({
   events: Array.from({ length: BATCH }, (_, i) => ({ channel: `bench-${i % 4}`, type: 'tick', data: { i, v: Math.random() } })),
 });
 
-async function load(url: string, path: string, body: string): Promise<{ rps: number; p99: number; errors: number }> {
-  const result = await autocannon({
-    url: url + path,
-    method: 'POST',
-    connections: CONNECTIONS,
-    duration: DURATION,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_ADMIN_KEY}` },
-    body,
-  });
-  return { rps: result.requests.average, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts };
-}
+const load = (url: string, path: string, body: string) => postLoad(url + path, body, CONNECTIONS, DURATION);
 
 async function main(): Promise<void> {
   console.log(`bench:publish  ${DURATION}s per run, ${CONNECTIONS} connections, node ${process.version}`);
