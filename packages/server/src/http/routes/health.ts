@@ -1,6 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '@herald/protocol';
 import type { AppContext } from '../context.js';
+import { withTimeout } from '../../bus/health.js';
+
+/** A store that has not answered a ping in this long is not ready: a hung server or a lost network, not just a refused connection. */
+const READY_TIMEOUT_MS = 2000;
 
 export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -11,7 +15,7 @@ export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
    */
   app.get('/readyz', async () => {
     try {
-      await ctx.ready();
+      await withTimeout(ctx.ready(), READY_TIMEOUT_MS, 'store ping');
     } catch (error) {
       throw new HeraldError('unavailable', `Not ready: the store is unreachable (${(error as Error).message}).`, {
         store: 'down',

@@ -1,0 +1,208 @@
+// Issue #9: outbound delivery shared by 3 real nodes (one sender per endpoint,
+// taken over when it dies), the node registry, and the two other bus
+// transports (PostgreSQL LISTEN/NOTIFY, Redis Cluster) carrying events.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { startRedis, startRedisCluster, type RedisCluster, type RedisProcess } from './support/redis.js';
+import { spawnNodes, until, WsFollower, type HeraldNode, waitUntil } from './support/cluster.js';
+
+interface Received {
+  id: string;
+  at: number;
+  body: any;
+}
+
+/** A webhook receiver on 127.0.0.1 that answers 200 and records every request. */
+async function startReceiver(): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
+  const received: Received[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d));
+    req.on('end', () => {
+      received.push({ id: String(req.headers['webhook-id']), at: Date.now(), body: JSON.parse(body) });
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    received,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('cluster delivery: 3 nodes share the outbound webhooks', () => {
+  let db: TestDatabase;
+  let redis: RedisProcess;
+  let nodes: HeraldNode[] = [];
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let sql: pg.Client;
+
+  before(async () => {
+    db = await createTestDatabase('herald_cluster_delivery');
+    redis = await startRedis();
+    receiver = await startReceiver();
+    nodes = await spawnNodes(3, { store: db.url, bus: redis.url, prefix: 'd' });
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+  });
+
+  after(async () => {
+    await sql?.end();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await receiver?.close();
+    await redis?.stop();
+    await db?.drop();
+  });
+
+  const holder = async (lease: string): Promise<string | undefined> =>
+    (await sql.query<{ holder: string; expires_at: string }>('SELECT holder, expires_at FROM leases WHERE name = $1', [lease])).rows.find(
+      (r) => Number(r.expires_at) > Date.now(),
+    )?.holder;
+
+  it('GET /v1/nodes lists the 3 live nodes with heartbeats and connection counts', async () => {
+    const [a, b] = nodes as [HeraldNode, HeraldNode];
+    const token = (await a.call('POST', '/v1/tokens', { body: { sub: 'n', channels: ['watch'], ttl: 600 } })).body.token;
+    const ws = await WsFollower.open(b, 'watch', token);
+    try {
+      await waitUntil(
+        async () => {
+          const res = await a.call('GET', '/v1/nodes');
+          return res.body.nodes.find((n: any) => n.id === b.id)?.connections.ws === 1;
+        },
+        6000,
+        'B reports its WebSocket',
+      );
+      const res = await a.call('GET', '/v1/nodes');
+      assert.equal(res.status, 200);
+      assert.equal(res.body.self, a.id);
+      assert.deepEqual(res.body.nodes.map((n: any) => n.id), ['d1', 'd2', 'd3']);
+      for (const node of res.body.nodes) {
+        assert.ok(Date.now() - Date.parse(node.lastHeartbeat) < 6000, `${node.id} heartbeat ${node.lastHeartbeat}`);
+        for (const kind of ['ws', 'sse', 'long_poll']) assert.equal(typeof node.connections[kind], 'number', `${node.id}.${kind}`);
+      }
+      // Admin only.
+      assert.equal((await a.call('GET', '/v1/nodes', { token })).status, 403);
+    } finally {
+      ws.close();
+    }
+  });
+
+  it('an endpoint created on A gets every event published on any node once; kill -9 of its sender hands it over within seconds', async () => {
+    const [a] = nodes as [HeraldNode];
+    const created = await a.call('POST', '/v1/endpoints', { body: { url: receiver.url, channels: ['shop:*'] } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const endpointId: string = created.body.id;
+    const acked: string[] = [];
+    let published = 0;
+    const publishSome = async (on: HeraldNode[], n: number) => {
+      for (let i = 0; i < n; i++) {
+        const node = on[published % on.length]!;
+        const res = await node.publish(`shop:${published % 2 === 0 ? 'eu' : 'us'}`, { i: published });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        acked.push(res.body.id);
+        published++;
+      }
+    };
+    const receivedIds = () => new Set(receiver.received.map((r) => r.id));
+    const waitDelivered = (timeoutMs: number, what: string) =>
+      until(() => acked.every((id) => receivedIds().has(id)), timeoutMs, what).catch((error: unknown) => {
+        throw new Error(`${String(error)}: ${receivedIds().size}/${acked.length} received\n${nodes.map((n) => `${n.id}: ${n.log().slice(-1500)}`).join('\n')}`);
+      });
+
+    await publishSome(nodes, 30);
+    await waitDelivered(10_000, 'every event delivered');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(receiver.received.length, 30, 'each event exactly once');
+    for (const r of receiver.received) assert.equal(r.body.id, r.id, 'webhook-id is the event id');
+
+    const sender = await holder(`endpoint:${endpointId}`);
+    const victim = nodes.find((n) => n.id === sender);
+    assert.ok(victim, `the endpoint's lease is held by a node (${sender})`);
+    const survivors = nodes.filter((n) => n !== victim);
+    const dispatcherBefore = await holder('dispatcher');
+
+    // Events owed when the sender dies, then more while nobody sends.
+    await publishSome(survivors, 10);
+    await victim.kill();
+    const killedAt = Date.now();
+    await publishSome(survivors, 20);
+    await waitDelivered(15_000, 'every event delivered after the takeover');
+    const takeover = Math.min(...receiver.received.filter((r) => r.at > killedAt).map((r) => r.at)) - killedAt;
+    assert.ok(takeover < 10_000, `another node took over after ${takeover} ms`);
+    const newSender = await holder(`endpoint:${endpointId}`);
+    assert.ok(newSender && newSender !== victim.id, `new sender ${newSender}`);
+    if (dispatcherBefore === victim.id) assert.notEqual(await holder('dispatcher'), victim.id, 'the dispatcher moved too');
+
+    // Exactly once, except a request the victim may have had on the wire when it died (a retry, by design).
+    const counts = new Map<string, number>();
+    for (const r of receiver.received) counts.set(r.id, (counts.get(r.id) ?? 0) + 1);
+    const firstSeen = new Map<string, number>();
+    for (const r of receiver.received) if (!firstSeen.has(r.id)) firstSeen.set(r.id, r.at);
+    for (const [id, count] of counts) {
+      if (count > 1) assert.ok(firstSeen.get(id)! <= killedAt, `${id} delivered ${count} times, first after the kill`);
+    }
+    assert.equal(counts.size, acked.length);
+    assert.deepEqual(new Set(counts.keys()), new Set(acked));
+
+    // The killed node drops out of GET /v1/nodes.
+    await waitUntil(
+      async () => {
+        const res = await survivors[0]!.call('GET', '/v1/nodes');
+        return res.body.nodes.map((n: any) => n.id).join() === survivors.map((n) => n.id).sort().join();
+      },
+      10_000,
+      'the killed node drops out of /v1/nodes',
+    );
+  });
+});
+
+/** Two nodes on one fresh database and `bus`: an event published on one reaches a WebSocket on the other over the wire. */
+async function carriesAnEvent(bus: (db: TestDatabase) => string, prefix: string): Promise<void> {
+  const db = await createTestDatabase(`herald_cluster_${prefix}`);
+  let nodes: HeraldNode[] = [];
+  try {
+    nodes = await spawnNodes(2, { store: db.url, bus: bus(db), prefix });
+    const [a, b] = nodes as [HeraldNode, HeraldNode];
+    const ready = await b.call('GET', '/readyz', { token: null });
+    assert.equal(ready.body.bus, 'up', JSON.stringify(ready.body));
+    const token = (await a.call('POST', '/v1/tokens', { body: { sub: 't', channels: ['x'], ttl: 600 } })).body.token;
+    const ws = await WsFollower.open(b, 'x', token);
+    try {
+      for (let i = 1; i <= 3; i++) {
+        const start = Date.now();
+        const res = await a.publish('x', { i });
+        assert.equal(res.status, 201);
+        // Under the ~1 s of the store poll: the bus carried it.
+        await until(() => ws.events.length === i, 3000, `event ${i}`);
+        assert.ok(ws.receivedAt.get(i)! - start < 500, `event ${i} took ${ws.receivedAt.get(i)! - start} ms`);
+      }
+    } finally {
+      ws.close();
+    }
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await db.drop();
+  }
+}
+
+describe('cluster: other bus transports', () => {
+  it('PostgreSQL LISTEN/NOTIFY carries an event between two nodes', async () => {
+    await carriesAnEvent((db) => db.url, 'pgbus');
+  });
+
+  describe('Redis Cluster', () => {
+    let cluster: RedisCluster | undefined;
+    after(async () => {
+      await cluster?.stop();
+    });
+    it('a Redis Cluster bus (sharded pub/sub) carries an event between two nodes', async () => {
+      cluster = await startRedisCluster(3);
+      await carriesAnEvent(() => cluster!.url, 'rcbus');
+    });
+  });
+});
