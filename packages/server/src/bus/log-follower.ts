@@ -27,6 +27,8 @@ export class LogFollower {
   /** Per channel, where the next read of the log starts: at least `delivered`, or the head when following began. */
   private readonly from = new Map<string, number>();
   private started = false;
+  /** Per channel, a fill from the log in progress, which later events wait behind. */
+  private readonly filling = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: EventStore,
@@ -34,20 +36,71 @@ export class LogFollower {
     private readonly emit: (channel: string, events: readonly HeraldEvent[]) => void,
   ) {}
 
-  /** Hands the listeners what they have not had yet of `events`. */
+  /**
+   * Hands the listeners what they have not had yet of `events`. When they
+   * follow on from a hole (another node's append that has not arrived yet,
+   * or arrives after this one), the hole is filled here with one read of the
+   * log before anything is handed on, so the listeners get the channel in
+   * order and none of them has to read the log itself: with a thousand
+   * subscribers on a node, that is one read instead of a thousand. Later
+   * events of the channel wait behind the fill.
+   */
   accept(channel: string, events: readonly HeraldEvent[]): void {
+    const filling = this.filling.get(channel);
+    if (filling) {
+      this.queueBehind(channel, filling.then(() => this.acceptNow(channel, events)));
+      return;
+    }
+    const fill = this.acceptNow(channel, events);
+    if (fill) this.queueBehind(channel, fill);
+  }
+
+  /** Delivers at once, or returns the fill it started. */
+  private acceptNow(channel: string, events: readonly HeraldEvent[]): Promise<void> | undefined {
     const following = this.scope === 'channels' ? this.from.has(channel) : this.started;
     if (!following) {
       this.emit(channel, events);
-      return;
+      return undefined;
     }
     const last = this.delivered.get(channel) ?? 0;
     const fresh = events[0]!.seq > last ? events : events.filter((e) => e.seq > last);
-    if (fresh.length === 0) return;
+    if (fresh.length === 0) return undefined;
+    // Where the listeners stand: what was handed on, else the head when following began.
+    const start = this.from.get(channel);
+    const base = this.delivered.get(channel) ?? (start === undefined || start === PENDING ? undefined : start);
+    if (base !== undefined && fresh[0]!.seq > base + 1) return this.fillThenAccept(channel, base, fresh);
+    this.hand(channel, fresh);
+    return undefined;
+  }
+
+  private hand(channel: string, fresh: readonly HeraldEvent[]): void {
     const top = fresh.at(-1)!.seq;
     this.delivered.set(channel, top);
     if (top > (this.from.get(channel) ?? 0)) this.from.set(channel, top);
     this.emit(channel, fresh);
+  }
+
+  private async fillThenAccept(channel: string, last: number, fresh: readonly HeraldEvent[]): Promise<void> {
+    let filled: readonly HeraldEvent[] = [];
+    try {
+      const page = await this.store.read(channel, last, fresh[0]!.seq - 1 - last);
+      filled = page.events.filter((e) => e.seq < fresh[0]!.seq);
+    } catch {
+      // The log cannot be read now: hand on what arrived; listeners see the hole and deal with it as before.
+    }
+    // Unfollowed while reading: nothing to hand on.
+    if (this.scope === 'channels' ? !this.from.has(channel) : !this.started) return;
+    const current = this.delivered.get(channel) ?? 0;
+    const all = [...filled, ...fresh].filter((e) => e.seq > current);
+    if (all.length > 0) this.hand(channel, all);
+  }
+
+  private queueBehind(channel: string, work: Promise<void>): void {
+    const next = work.catch(() => {});
+    this.filling.set(channel, next);
+    void next.finally(() => {
+      if (this.filling.get(channel) === next) this.filling.delete(channel);
+    });
   }
 
   /** `channels` scope: starts following a channel from its current head. */

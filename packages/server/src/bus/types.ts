@@ -16,13 +16,14 @@ export type BusState = 'up' | 'down';
  * - **Grouping.** A listener is called with one channel's events at a time,
  *   in seq order within the call: one call per channel per published batch
  *   (what is read from the log, below, comes in pages instead).
- * - **Ordering.** On one node, a channel's seqs reach a listener strictly
- *   increasing: never repeated, never backwards. The batches one node
- *   publishes on a channel arrive in the order published. Between nodes
- *   there is no order (node A's seq 5 may be sent after node B's seq 6); an
- *   event that would go backwards is dropped, so the listener sees a jump.
- *   A listener that sees seqs jump reads the log to fill the hole (as
- *   `ChannelFeed`, the dispatcher and long polling do).
+ * - **Ordering.** The batches one node publishes on one channel reach every
+ *   listener in the order they were published. Between nodes the wire has no
+ *   order (node A's seq 5 may arrive after node B's seq 6), so a networked bus
+ *   restores it: a batch that does not follow on from what its listeners had
+ *   waits while the hole before it is read from the log, once per node, and
+ *   then both go out in seq order. A listener that still sees seqs jump (the
+ *   log could not be read) reads the log itself, as `ChannelFeed` and the
+ *   dispatcher do.
  * - **At most once from the wire.** A message lost with a connection is not
  *   resent by the bus. A networked bus makes up for that from the log: while
  *   `down` it polls the log of every channel that has a local listener (about
@@ -38,7 +39,8 @@ export type BusState = 'up' | 'down';
  *   (within about a second) even while `down`; the events are durable in the
  *   log already and other nodes find them there.
  * - **Local first.** Listeners on the publishing node are called before
- *   `publish` resolves, whatever the link's state.
+ *   `publish` resolves, whatever the link's state, unless a hole before the
+ *   batch is being filled from the log; then right after the fill.
  */
 export interface Bus {
   /** Announces events that are already durable in the log. */

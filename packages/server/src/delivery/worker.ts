@@ -259,6 +259,8 @@ export class DeliveryWorker {
       attempts,
       nextAttemptAt: next,
     });
+    // The common case, a success on a healthy endpoint, changes nothing: skip the store read (a query on PostgreSQL).
+    if (verdict.kind === 'success' && endpoint.failingSince === undefined) return;
     await this.trackHealth(endpoint.id, verdict.kind, done);
   }
 

@@ -16,6 +16,15 @@ export interface PostgresOptions {
   queryTimeoutMs?: number | undefined;
 }
 
+interface PoolOptions extends PostgresOptions {
+  /**
+   * Commit without waiting for the WAL flush (`synchronous_commit = off`).
+   * Only for writes whose loss in a PostgreSQL crash costs a repeat, never
+   * a loss: see PostgresDeliveryStore.
+   */
+  asyncCommit?: boolean;
+}
+
 export type Row = pg.QueryResultRow;
 /** What a transaction body gets: one connection, inside BEGIN. */
 export type Tx = Pick<pg.PoolClient, 'query'>;
@@ -76,7 +85,7 @@ const types = {
 export class Database {
   readonly pool: pg.Pool;
 
-  constructor(options: PostgresOptions) {
+  constructor(options: PoolOptions) {
     const queryTimeout = options.queryTimeoutMs ?? 30_000;
     this.pool = new pg.Pool({
       connectionString: options.url,
@@ -90,6 +99,7 @@ export class Database {
       idle_in_transaction_session_timeout: Math.max(queryTimeout, 10_000),
       keepAlive: true,
       application_name: 'herald',
+      ...(options.asyncCommit ? { options: '-c synchronous_commit=off' } : {}),
       types,
     });
     // An idle connection the server closed (a restart): the pool drops it and opens a new one when needed.

@@ -46,7 +46,18 @@ const SQL = {
  * flushes of concurrent commits itself.
  */
 export class PostgresDeliveryStore implements DeliveryStore {
-  constructor(private readonly db: Database) {}
+  /**
+   * `bookkeeping` commits without waiting for the disk, like SQLite's
+   * delivery database, and only attempt outcomes and the dispatcher's
+   * deliveries-plus-cursor go through it: if PostgreSQL crashes and loses the
+   * last of those commits, an attempt is made again, or the dispatcher reads
+   * the log again from the older cursor and recreates the same deliveries.
+   * Either way a repeat, never a loss. Endpoints stay on the durable pool.
+   */
+  constructor(
+    private readonly db: Database,
+    private readonly bookkeeping: Database = db,
+  ) {}
 
   private async changes(sql: string, params: unknown[]): Promise<number> {
     return (await this.db.query(sql, params)).rowCount ?? 0;
@@ -79,7 +90,7 @@ export class PostgresDeliveryStore implements DeliveryStore {
   }
 
   async createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void> {
-    await this.db.query(SQL.createDeliveries, [
+    await this.bookkeeping.query(SQL.createDeliveries, [
       channel,
       seq,
       deliveries.map((d) => d.endpointId),
@@ -104,7 +115,7 @@ export class PostgresDeliveryStore implements DeliveryStore {
   }
 
   async recordAttempt({ attempt: a, status, attempts, nextAttemptAt }: AttemptOutcome): Promise<void> {
-    await this.db.query(SQL.recordAttempt, [
+    await this.bookkeeping.query(SQL.recordAttempt, [
       deliveryRowOf(a.deliveryId), a.at, a.statusCode ?? null, a.durationMs, a.error ?? null, a.responseBody ?? null,
       status, attempts, nextAttemptAt,
     ]);

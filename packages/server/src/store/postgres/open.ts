@@ -28,16 +28,17 @@ export async function openPostgresStorage(options: PostgresOptions): Promise<Sto
     throw error;
   }
   const events = new PostgresEventStore(db, epoch);
+  const bookkeeping = new Database({ ...options, poolSize: Math.max(2, Math.ceil((options.poolSize ?? 10) / 2)), asyncCommit: true });
   let closing: Promise<void> | undefined;
   return {
     events,
     keys: new PostgresKeyStore(db),
     sources: new PostgresSourceStore(db),
-    deliveries: new PostgresDeliveryStore(db),
+    deliveries: new PostgresDeliveryStore(db, bookkeeping),
     settings,
     cluster: new PostgresClusterStore(db),
     close() {
-      closing ??= events.close().then(() => db.end());
+      closing ??= events.close().then(() => Promise.all([db.end(), bookkeeping.end()]).then(() => undefined));
       return closing;
     },
   };
