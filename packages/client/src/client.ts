@@ -21,17 +21,28 @@ export interface HeraldOptions {
   token?: string;
   /** Called for a fresh credential before connecting, when the last one expired or was refused. */
   getToken?: () => string | Promise<string>;
-  /** The order to try transports in; the client moves on when one cannot connect. */
+  /** The order to try transports in; the client moves on when one cannot work. */
   transports?: TransportName[];
-  /** Failed connection attempts, without ever connecting, before the next transport is tried. */
+  /**
+   * Failed connection attempts, without ever connecting, before the next transport is tried. Only attempts
+   * made while the server answers HTTP count: while it is down, no other transport would do better.
+   */
   fallbackAfter?: number;
+  /**
+   * After a fallback, how long before the better transport is tried again: at the next reconnect, or in
+   * the background while connected (switching over once it works). Doubles, up to 16 times, while it keeps failing.
+   */
+  upgradeAfterMs?: number;
   /** Reconnect delays: full jitter between 0 and min(maxMs, baseMs·2^attempt). */
   backoff?: { baseMs?: number; maxMs?: number };
   /** Connected this long, the backoff starts over. */
   stableAfterMs?: number;
   /** No sign of life for this long and the connection counts as dead. */
   heartbeatTimeoutMs?: number;
-  /** For Node before 22, or tests: a WebSocket class (e.g. from `ws`). */
+  /**
+   * A WebSocket class. By default the global one; in Node without it (before 22), the `ws` package when it
+   * can be imported; with neither, the client goes straight to the next transport.
+   */
   WebSocket?: typeof WebSocket;
   fetch?: typeof fetch;
 }
@@ -41,6 +52,10 @@ export interface SubscribeOptions {
   after?: number;
   /** History after the position was trimmed away; the app should resync. */
   onGap?: (gap: GapInfo) => void;
+  /** The epoch `after` belongs to (from `Subscription.epoch`): a different one on the server means the history was lost. */
+  epoch?: string;
+  /** The channel's history was lost (a new epoch): the app should resync. Events of the new history follow. */
+  onEpoch?: (change: EpochChange) => void;
   /** The server refused this channel (for example, the token does not cover it). */
   onError?: (error: HeraldClientError) => void;
 }
@@ -49,7 +64,19 @@ export interface Subscription {
   readonly channel: string;
   /** The seq of the last event delivered. */
   readonly position: number | undefined;
+  /** The channel's epoch, once known: keep it with `position` to resume later. */
+  readonly epoch: string | undefined;
   unsubscribe(): void;
+}
+
+/** A channel's epoch changed: its history was lost (e.g. the server's data was wiped), and seqs start over. */
+export interface EpochChange {
+  channel: string;
+  /** The epoch the client knew. */
+  previous: string;
+  current: string;
+  /** The position in the old history; the client now reads the new history from its start. */
+  position: number | undefined;
 }
 
 export class HeraldClientError extends Error {
@@ -74,6 +101,7 @@ const TRANSPORTS: Record<TransportName, TransportFactory> = { websocket: websock
 type ClientEvents = {
   state: [ConnectionState, StateDetail];
   gap: [GapInfo];
+  epoch: [EpochChange];
   error: [HeraldClientError];
 };
 
@@ -86,10 +114,21 @@ type ClientEvents = {
 export class Herald extends Emitter<ClientEvents> {
   state: ConnectionState = 'disconnected';
   private readonly positions = new Map<string, number | undefined>();
+  private readonly epochs = new Map<string, string>();
   private readonly subs = new Map<string, Set<Sub>>();
   private readonly order: TransportName[];
   private transportIndex = 0;
   private failuresHere = 0;
+  /** While a better transport is tried after a fallback: the index to return to if it fails. */
+  private trialFrom: number | undefined;
+  /** After a fallback: when to try the better transport again, and the wait after that. */
+  private upgradeAt = 0;
+  private upgradeDelay: number;
+  private upgradeTimer: ReturnType<typeof setTimeout> | undefined;
+  private upgradeProbe: Transport | undefined;
+  private upgradeProbeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The WebSocket class: undefined until looked for, null when there is none. */
+  private webSocketImpl: typeof WebSocket | null | undefined;
   private attempt = 0;
   private transport: Transport | undefined;
   private opened = false;
@@ -105,6 +144,11 @@ export class Herald extends Emitter<ClientEvents> {
     this.order = options.transports?.length ? options.transports : ['websocket', 'sse', 'poll'];
     this.token = options.token;
     this.fetchImpl = options.fetch ?? ((...args) => fetch(...args));
+    this.upgradeDelay = this.upgradeBase;
+  }
+
+  private get upgradeBase(): number {
+    return this.options.upgradeAfterMs ?? 60_000;
   }
 
   get url(): string {
@@ -129,13 +173,20 @@ export class Herald extends Emitter<ClientEvents> {
       this.subs.set(channel, set);
     }
     set.add(sub);
-    if (isNew || opts.after !== undefined) this.positions.set(channel, opts.after);
-    if (isNew || opts.after !== undefined) this.channelsChanged();
-    const positions = this.positions;
+    if (isNew || opts.after !== undefined) {
+      this.positions.set(channel, opts.after);
+      if (opts.epoch !== undefined) this.epochs.set(channel, opts.epoch);
+      else if (opts.after !== undefined) this.epochs.delete(channel);
+      this.channelsChanged();
+    }
+    const { positions, epochs } = this;
     return {
       channel,
       get position() {
         return positions.get(channel);
+      },
+      get epoch() {
+        return epochs.get(channel);
       },
       unsubscribe: () => this.unsubscribe(sub),
     };
@@ -146,6 +197,7 @@ export class Herald extends Emitter<ClientEvents> {
     if (!set?.delete(sub) || set.size > 0) return;
     this.subs.delete(sub.channel);
     this.positions.delete(sub.channel);
+    this.epochs.delete(sub.channel);
     this.channelsChanged();
   }
 
@@ -180,11 +232,13 @@ export class Herald extends Emitter<ClientEvents> {
   close(): void {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
+    this.stopUpgrade();
     this.stopTransport('closed');
   }
 
   private stopTransport(reason: string): void {
     clearTimeout(this.stableTimer);
+    this.stopUpgrade();
     const t = this.transport;
     this.transport = undefined;
     t?.close();
@@ -207,9 +261,44 @@ export class Herald extends Emitter<ClientEvents> {
     return this.token;
   }
 
+  /** Whether a transport can run here at all: WebSocket needs a WebSocket class. */
+  private usable(index: number): boolean {
+    return this.order[index] !== 'websocket' || !!this.webSocketImpl;
+  }
+
+  /** The first usable transport after `index`, if any. */
+  private nextUsable(index: number): number | undefined {
+    for (let i = index + 1; i < this.order.length; i++) if (this.usable(i)) return i;
+    return undefined;
+  }
+
+  private get bestIndex(): number {
+    return this.usable(0) ? 0 : (this.nextUsable(0) ?? 0);
+  }
+
   private async connect(): Promise<void> {
     this.reconnectTimer = undefined;
     if (this.closed || this.transport || this.positions.size === 0) return;
+    if (this.webSocketImpl === undefined && this.order.includes('websocket')) {
+      const impl = await loadWebSocket(this.options.WebSocket);
+      this.webSocketImpl ??= impl ?? null;
+      if (this.closed || this.transport || this.positions.size === 0) return;
+    }
+    // No WebSocket class here: skip it at once rather than fail at it.
+    if (!this.usable(this.transportIndex)) {
+      const next = this.nextUsable(this.transportIndex);
+      if (next === undefined) {
+        this.emit('error', new HeraldClientError('no_transport', 'No usable transport: there is no WebSocket class here; pass one as `WebSocket`.'));
+        this.close();
+        return;
+      }
+      this.transportIndex = next;
+    }
+    // After a fallback, the next reconnect past the wait tries the better transport again.
+    if (this.trialFrom === undefined && this.transportIndex > this.bestIndex && Date.now() >= this.upgradeAt) {
+      this.trialFrom = this.transportIndex;
+      this.transportIndex = this.bestIndex;
+    }
     const name = this.transportName;
     this.setState('connecting', { transport: name });
     let token: string | undefined;
@@ -219,23 +308,20 @@ export class Herald extends Emitter<ClientEvents> {
       return this.retry({ reason: `getToken failed: ${(error as Error).message}` });
     }
     if (this.closed || this.transport) return;
-    const ctx: TransportContext = {
-      url: this.url,
-      token,
-      positions: this.positions,
-      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? 35_000,
-      fetch: this.fetchImpl,
-      WebSocket: this.options.WebSocket,
-    };
     this.opened = false;
-    const transport: Transport = TRANSPORTS[name](ctx, {
+    const transport: Transport = TRANSPORTS[name](this.context(token), {
       open: () => {
         if (this.transport !== transport) return;
         this.opened = true;
         this.failuresHere = 0;
+        if (this.trialFrom !== undefined) {
+          this.trialFrom = undefined;
+          this.upgradeDelay = this.upgradeBase;
+        }
         this.setState('connected', { transport: name });
         clearTimeout(this.stableTimer);
         this.stableTimer = setTimeout(() => (this.attempt = 0), this.options.stableAfterMs ?? 5000);
+        this.scheduleUpgrade();
       },
       event: (event) => {
         if (this.transport === transport) this.deliver(event);
@@ -245,6 +331,19 @@ export class Herald extends Emitter<ClientEvents> {
         this.positions.set(gap.channel, Math.max(this.positions.get(gap.channel) ?? 0, gap.oldest - 1));
         for (const sub of this.subs.get(gap.channel) ?? []) sub.options.onGap?.(gap);
         this.emit('gap', gap);
+      },
+      epoch: (channel, epoch) => {
+        if (this.transport !== transport || !this.positions.has(channel)) return false;
+        const previous = this.epochs.get(channel);
+        this.epochs.set(channel, epoch);
+        if (previous === undefined || previous === epoch) return false;
+        // The old seqs mean nothing in the new history: read it from its start.
+        const position = this.positions.get(channel);
+        if (position !== undefined) this.positions.set(channel, 0);
+        const change: EpochChange = { channel, previous, current: epoch, position };
+        for (const sub of this.subs.get(channel) ?? []) sub.options.onEpoch?.(change);
+        this.emit('epoch', change);
+        return position !== undefined;
       },
       live: (channel, head) => {
         if (this.transport === transport && this.positions.has(channel) && this.positions.get(channel) === undefined) this.positions.set(channel, head);
@@ -258,12 +357,24 @@ export class Herald extends Emitter<ClientEvents> {
         if (this.transport !== transport) return;
         this.transport = undefined;
         clearTimeout(this.stableTimer);
+        this.stopUpgrade();
         this.setState('disconnected', { transport: name, reason: end.reason });
         this.retry(end);
       },
     });
     this.transport = transport;
     transport.start();
+  }
+
+  private context(token: string | undefined): TransportContext {
+    return {
+      url: this.url,
+      token,
+      positions: this.positions,
+      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? 35_000,
+      fetch: this.fetchImpl,
+      WebSocket: this.webSocketImpl ?? undefined,
+    };
   }
 
   /** Exactly once, in order: anything at or before the channel's position was already delivered. */
@@ -277,6 +388,7 @@ export class Herald extends Emitter<ClientEvents> {
 
   private retry(end: TransportEnd): void {
     if (this.closed) return;
+    let decided: Promise<void> | undefined;
     if (end.auth) {
       if (!this.options.getToken) {
         this.emit('error', new HeraldClientError('unauthorized', `The credential was refused: ${end.reason}`));
@@ -285,13 +397,131 @@ export class Herald extends Emitter<ClientEvents> {
       }
       this.tokenRefused = true;
     } else if (!this.opened) {
-      this.failuresHere += 1;
-      if (this.failuresHere >= (this.options.fallbackAfter ?? 2) && this.transportIndex < this.order.length - 1) {
-        this.transportIndex += 1;
-        this.failuresHere = 0;
-      }
+      decided = this.afterFailure();
     }
     const delay = backoffDelay(this.attempt++, this.options.backoff?.baseMs ?? 500, this.options.backoff?.maxMs ?? 20_000);
-    this.reconnectTimer = setTimeout(() => void this.connect(), delay);
+    const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
+      if (!decided) return void this.connect();
+      void decided.then(() => {
+        if (this.reconnectTimer === timer) void this.connect();
+      });
+    }, delay);
+    this.reconnectTimer = timer;
+  }
+
+  /** A transport failed without connecting: go back from a failed upgrade, or fall back when this transport cannot work. */
+  private async afterFailure(): Promise<void> {
+    if (this.trialFrom !== undefined) {
+      this.transportIndex = this.trialFrom;
+      this.trialFrom = undefined;
+      this.postponeUpgrade();
+      return;
+    }
+    const next = this.nextUsable(this.transportIndex);
+    if (next === undefined) return;
+    // While the server is down (a restart, an outage), every transport fails alike: stay with the best one.
+    if (!(await this.serverAnswers())) return;
+    this.failuresHere += 1;
+    if (this.failuresHere < (this.options.fallbackAfter ?? 2)) return;
+    this.transportIndex = next;
+    this.failuresHere = 0;
+    this.upgradeDelay = this.upgradeBase;
+    this.upgradeAt = Date.now() + this.upgradeDelay;
+  }
+
+  /** Whether the server answers plain HTTP: any answer, even an error status, says it is up. */
+  private async serverAnswers(): Promise<boolean> {
+    try {
+      // `no-cors`: the question is whether it answers at all, not what, so a browser needs no CORS headers for it.
+      const res = await this.fetchImpl(`${this.url}/healthz`, { mode: 'no-cors', cache: 'no-store', signal: AbortSignal.timeout(5000) });
+      void res.body?.cancel().catch(() => {});
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private postponeUpgrade(): void {
+    this.upgradeDelay = Math.min(this.upgradeDelay * 2, this.upgradeBase * 16);
+    this.upgradeAt = Date.now() + this.upgradeDelay;
+  }
+
+  private stopUpgrade(): void {
+    clearTimeout(this.upgradeTimer);
+    this.upgradeTimer = undefined;
+    clearTimeout(this.upgradeProbeTimer);
+    this.upgradeProbe?.close();
+    this.upgradeProbe = undefined;
+  }
+
+  /**
+   * Connected on a fallback transport: once the wait is over, try the better one in the background, and
+   * switch to it only if it connects, so the app keeps its events flowing meanwhile.
+   */
+  private scheduleUpgrade(): void {
+    this.stopUpgrade();
+    if (!this.transport || this.transportIndex <= this.bestIndex) return;
+    this.upgradeTimer = setTimeout(() => this.probeUpgrade(), Math.max(0, this.upgradeAt - Date.now()));
+  }
+
+  private probeUpgrade(): void {
+    this.upgradeTimer = undefined;
+    const from = this.transportIndex;
+    const best = this.bestIndex;
+    if (this.closed || !this.transport || from <= best) return;
+    const ctx = { ...this.context(this.token), positions: new Map(this.positions) };
+    let settled = false;
+    const done = (works: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(this.upgradeProbeTimer);
+      probe.close();
+      if (this.upgradeProbe !== probe) return;
+      this.upgradeProbe = undefined;
+      if (!works || this.closed || !this.transport || this.transportIndex !== from) {
+        this.postponeUpgrade();
+        this.scheduleUpgrade();
+        return;
+      }
+      this.stopTransport(`moving to ${this.order[best]}`);
+      this.trialFrom = from;
+      this.transportIndex = best;
+      clearTimeout(this.reconnectTimer);
+      void this.connect();
+    };
+    const ignore = () => {};
+    const probe = TRANSPORTS[this.order[best]!](ctx, {
+      open: () => done(true),
+      end: () => done(false),
+      event: ignore,
+      gap: ignore,
+      epoch: () => false,
+      live: ignore,
+      refused: ignore,
+    });
+    // A WebSocket that neither opens nor fails (a black hole) counts as failed after the heartbeat timeout.
+    this.upgradeProbeTimer = setTimeout(() => done(false), ctx.heartbeatTimeoutMs);
+    this.upgradeProbe = probe;
+    probe.start();
+  }
+}
+
+/**
+ * The WebSocket class: the one given, else the global one, else, in Node only, the `ws` package if it can be
+ * imported. The import is dynamic and its name is not a literal, so a browser bundle does not pull `ws` in.
+ */
+async function loadWebSocket(given: typeof WebSocket | undefined): Promise<typeof WebSocket | undefined> {
+  if (given) return given;
+  const global = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket;
+  if (global) return global;
+  const node = (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node;
+  if (!node) return undefined;
+  const name = 'ws';
+  try {
+    const mod = (await import(/* webpackIgnore: true */ /* @vite-ignore */ name)) as { WebSocket?: unknown; default?: unknown };
+    const impl = mod.WebSocket ?? mod.default;
+    return typeof impl === 'function' ? (impl as typeof WebSocket) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -16,17 +16,24 @@ export class HttpStatusError extends Error {
 }
 
 /**
- * SSE and polling name positions explicitly, so a channel subscribed "from
- * now on" first learns the channel's head: events published between this
- * read and the stream are then replayed, not lost.
+ * SSE and polling read each channel's state once per connection, before the
+ * stream or the first poll: its epoch, so a channel whose history was lost
+ * restarts from the new history instead of a position that no longer means
+ * anything, and, for a channel subscribed "from now on", its head, so events
+ * published between this read and the stream are replayed, not lost.
  */
-export async function resolveHeads(ctx: TransportContext, handlers: TransportHandlers, signal: AbortSignal): Promise<void> {
-  for (const [channel, position] of ctx.positions) {
-    if (position !== undefined) continue;
-    const res = await ctx.fetch(`${ctx.url}/v1/channels/${encodeURIComponent(channel)}/events?after=0&limit=1`, { headers: authHeaders(ctx), signal });
-    if (!res.ok) throw new HttpStatusError(res.status, `HTTP ${res.status} reading ${channel}`);
-    handlers.live(channel, ((await res.json()) as ChannelPage).head);
-  }
+export async function readChannelStates(ctx: TransportContext, handlers: TransportHandlers, signal: AbortSignal, checked: Set<string>): Promise<void> {
+  const channels = [...ctx.positions.keys()].filter((channel) => !checked.has(channel));
+  await Promise.all(
+    channels.map(async (channel) => {
+      const res = await ctx.fetch(`${ctx.url}/v1/channels/${encodeURIComponent(channel)}/events?after=0&limit=1`, { headers: authHeaders(ctx), signal });
+      if (!res.ok) throw new HttpStatusError(res.status, `HTTP ${res.status} reading ${channel}`);
+      const page = (await res.json()) as ChannelPage;
+      checked.add(channel);
+      handlers.epoch(channel, page.epoch);
+      handlers.live(channel, page.head);
+    }),
+  );
 }
 
 /** `channel=a&channel=b&cursor=…`: every channel, and the positions the client holds. */
@@ -49,12 +56,14 @@ export function channelQuery(ctx: TransportContext): URLSearchParams {
 export abstract class HttpTransport extends BaseTransport {
   private controller: AbortController | undefined;
   private opened = false;
+  /** Channels whose state this connection has read. */
+  private readonly checked = new Set<string>();
 
   start(): void {
     const controller = new AbortController();
     this.controller = controller;
     void (async () => {
-      await resolveHeads(this.ctx, this.handlers, controller.signal);
+      await readChannelStates(this.ctx, this.handlers, controller.signal, this.checked);
       await this.run(controller);
     })().catch((error: unknown) => {
       if (controller !== this.controller) return; // replaced by a restart

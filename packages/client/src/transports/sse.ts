@@ -15,25 +15,42 @@ class SseTransport extends HttpTransport implements Transport {
       signal: controller.signal,
     });
     if (!res.ok || !res.body) throw new HttpStatusError(res.status, `HTTP ${res.status} opening the stream`);
-    this.markOpen();
     let lastSeen = Date.now();
     clearInterval(this.watchdog);
     // The server's `: ping` comments count as signs of life: fetch sees them where EventSource would not.
     this.watchdog = setInterval(() => {
       if (Date.now() - lastSeen > this.ctx.heartbeatTimeoutMs) controller.abort(new Error('heartbeat timeout'));
     }, this.ctx.heartbeatTimeoutMs / 3);
+    this.markOpen();
+    let closedBy: string | undefined;
     const parser = new SseParser((message) => {
+      if (closedBy !== undefined) return;
       if (message.event === 'message') this.handlers.event(JSON.parse(message.data) as HeraldEvent);
       else if (message.event === 'gap') this.handlers.gap(JSON.parse(message.data) as GapInfo);
-      else if (message.event === 'close') controller.abort(new Error('the server closed the stream'));
+      else if (message.event === 'close') closedBy = 'the server closed the stream';
     });
+    // Node's fetch can leave a pending read unsettled when the request is aborted (by the watchdog, a
+    // channel change or close()), so every read also races the abort signal.
+    const signal = controller.signal;
+    const aborted = new Promise<never>((_, reject) => {
+      const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => {});
     const decoder = new TextDecoder();
     const reader = res.body.getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error('the stream ended');
-      lastSeen = Date.now();
-      parser.push(decoder.decode(value, { stream: true }));
+    try {
+      for (;;) {
+        const { value, done } = await Promise.race([reader.read(), aborted]);
+        // A graceful restart ends the body (after `event: close`): reconnect now, not at the watchdog.
+        if (done) throw new Error('the stream ended');
+        lastSeen = Date.now();
+        parser.push(decoder.decode(value, { stream: true }));
+        if (closedBy !== undefined) throw new Error(closedBy);
+      }
+    } finally {
+      reader.cancel().catch(() => {});
     }
   }
 

@@ -13,6 +13,12 @@ export interface TransportHandlers {
   open(): void;
   event(event: HeraldEvent): void;
   gap(gap: GapInfo): void;
+  /**
+   * The channel's epoch, learned on connecting. True when it differs from the one the client saw
+   * before: the position was reset to the start of the new history, so the transport must not
+   * resume from the old one.
+   */
+  epoch(channel: string, epoch: string): boolean;
   /** A channel subscribed without a position is live from `head` on. */
   live(channel: string, head: number): void;
   /** The server refused one channel (not the connection). */

@@ -13,7 +13,7 @@ class WebSocketTransport extends BaseTransport implements Transport {
   private lastSeen = Date.now();
 
   start(): void {
-    const Impl = this.ctx.WebSocket ?? (globalThis as { WebSocket?: typeof WebSocket }).WebSocket;
+    const Impl = this.ctx.WebSocket;
     if (!Impl) return this.finish({ reason: 'no WebSocket implementation' });
     const query = this.ctx.token ? `?token=${encodeURIComponent(this.ctx.token)}` : '';
     let ws: WebSocket;
@@ -25,8 +25,6 @@ class WebSocketTransport extends BaseTransport implements Transport {
     this.ws = ws;
     ws.onopen = () => {
       this.lastSeen = Date.now();
-      this.handlers.open();
-      this.channelsChanged();
       // Browsers hide protocol pings, so the watchdog pings at the app level and expects any frame back.
       this.watchdog = setInterval(() => {
         if (Date.now() - this.lastSeen > this.ctx.heartbeatTimeoutMs) {
@@ -35,6 +33,9 @@ class WebSocketTransport extends BaseTransport implements Transport {
           ws.send('{"op":"ping"}');
         }
       }, this.ctx.heartbeatTimeoutMs / 3);
+      this.handlers.open();
+      // The open handler may have closed this transport (e.g. a probe that only checks it connects).
+      if (!this.ended) this.channelsChanged();
     };
     ws.onmessage = (message: MessageEvent) => {
       this.lastSeen = Date.now();
@@ -58,6 +59,8 @@ class WebSocketTransport extends BaseTransport implements Transport {
         return this.handlers.gap(gap as GapInfo);
       }
       case 'subscribed':
+        // The server already started this channel from the old position: start over from the new history.
+        if (this.handlers.epoch(frame.channel, frame.epoch)) return this.finish({ reason: `the history of ${frame.channel} was reset` });
         return this.handlers.live(frame.channel, frame.seq);
       case 'error':
         if (frame.ref?.startsWith('sub:')) {

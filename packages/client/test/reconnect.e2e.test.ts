@@ -1,0 +1,269 @@
+// The SDK against real servers that restart: graceful (SIGTERM, close()) and abrupt (SIGKILL), on every
+// transport; the way back to WebSocket after an outage or a fallback; Node's default WebSocket; epoch changes.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { WebSocket as NodeWebSocket } from 'ws';
+import { Herald, type EpochChange, type HeraldOptions } from '../src/index.js';
+import { ADMIN_KEY, CLI_ADMIN_KEY, sleep, spawnHerald, startTestServer, until, type Running, type TestServer } from '../../server/test/helpers.js';
+
+const TRANSPORTS = ['websocket', 'sse', 'poll'] as const;
+/** The watchdog is far beyond every wait below: a reconnect it caused would fail the test. */
+const quick = { backoff: { baseMs: 50, maxMs: 300 }, heartbeatTimeoutMs: 60_000 } satisfies Partial<HeraldOptions>;
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Rejects after `ms`: no wait in this file is unbounded. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A `herald serve` child on a fixed port and data directory, restartable. */
+class Spawned {
+  private running: Running | undefined;
+  private agent = new Agent();
+  readonly dir = mkdtempSync(join(tmpdir(), 'herald-sdk-spawn-'));
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.running = await within(spawnHerald(['serve', '--host', '127.0.0.1', '--port', String(this.port), '--data', this.dir, '--log-level', 'warn']), 30_000, 'herald start');
+    this.agent = new Agent();
+  }
+
+  async stop(signal: NodeJS.Signals): Promise<void> {
+    const running = this.running;
+    if (!running) return;
+    this.running = undefined;
+    running.child.kill(signal);
+    await within(running.exited, 15_000, `herald exit on ${signal}`);
+    await this.agent.close();
+  }
+
+  async publish(channel: string, from: number, to: number): Promise<void> {
+    for (let i = from; i <= to; i++) {
+      const res = await undiciFetch(`${this.url}/v1/channels/${channel}/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${CLI_ADMIN_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ data: i }),
+        dispatcher: this.agent,
+      });
+      assert.equal(res.status, 201, await res.text());
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function publishRange(h: TestServer, channel: string, from: number, to: number, data: (i: number) => unknown = (i) => i): Promise<void> {
+  for (let i = from; i <= to; i++) {
+    const res = await h.call('POST', `/v1/channels/${channel}/events`, { body: { data: data(i) } });
+    assert.equal(res.status, 201);
+  }
+}
+
+describe('@herald/client across server restarts', () => {
+  const clients: Herald[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const c of clients) c.close();
+    for (const cleanup of cleanups) await cleanup().catch(() => {});
+  });
+  const client = (options: HeraldOptions) => {
+    const c = new Herald(options);
+    clients.push(c);
+    return c;
+  };
+  const spawned = async () => {
+    const s = new Spawned(await freePort());
+    cleanups.push(() => s.dispose());
+    await s.start();
+    return s;
+  };
+
+  for (const transport of TRANSPORTS) {
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      it(`${transport}: a ${signal} restart ends the connection, and everything published after it arrives once, in order`, async () => {
+        const s = await spawned();
+        const states: string[] = [];
+        // No WebSocket class passed: on Node 20 the SDK finds `ws` itself.
+        const c = client({ url: s.url, token: CLI_ADMIN_KEY, transports: [transport], ...quick });
+        c.on('state', (state) => states.push(state));
+        const seen: number[] = [];
+        c.subscribe('restart', { after: 0 }, (e) => seen.push(e.data as number));
+        await until(() => c.state === 'connected', 5000, 'connected');
+        await s.publish('restart', 1, 5);
+        await until(() => seen.length === 5, 5000, 'events 1-5');
+        states.length = 0;
+
+        await s.stop(signal);
+        // The client notices the restart by itself: no watchdog (60 s) and no request of its own needed.
+        await until(() => states.includes('disconnected'), 5000, `${transport} disconnected after ${signal}`);
+        await s.start();
+        await s.publish('restart', 6, 10);
+        await until(() => seen.length >= 10, 10_000, `${transport} events 6-10 after ${signal}`);
+        await s.publish('restart', 11, 12);
+        await until(() => seen.length >= 12, 5000, `${transport} live events after ${signal}`);
+        await sleep(200); // room for a duplicate to show up
+        assert.deepEqual(seen, range(1, 12));
+        assert.equal(c.state, 'connected');
+        assert.equal(states.at(-1), 'connected');
+        assert.equal(c.transportName, transport);
+        c.close();
+      });
+    }
+  }
+
+  it('sse: the end of the body, without `event: close`, also reconnects at once', async () => {
+    const h = await startTestServer();
+    cleanups.push(() => h.stop());
+    const states: string[] = [];
+    const c = client({ url: h.url, token: ADMIN_KEY, transports: ['sse'], ...quick });
+    c.on('state', (state) => states.push(state));
+    const seen: number[] = [];
+    c.subscribe('ended', { after: 0 }, (e) => seen.push(e.data as number));
+    await publishRange(h, 'ended', 1, 3);
+    await until(() => seen.length === 3, 5000, 'events 1-3');
+    for (const stream of (h.sse as unknown as { streams: Set<{ res: { end(): void } }> }).streams) stream.res.end();
+    await until(() => states.filter((s) => s === 'connected').length === 2, 5000, 'reconnected after the body ended');
+    assert.deepEqual(states, ['connecting', 'connected', 'disconnected', 'connecting', 'connected']);
+    await publishRange(h, 'ended', 4, 6);
+    await until(() => seen.length >= 6, 5000, 'events 4-6');
+    assert.deepEqual(seen, range(1, 6));
+  });
+
+  it('comes back on WebSocket after a 3 s outage, with default options on Node', async () => {
+    const s = await spawned();
+    const connected: string[] = [];
+    // fallbackAfter 1: a client that counted outage failures against WebSocket would leave it at once.
+    const c = client({ url: s.url, token: CLI_ADMIN_KEY, fallbackAfter: 1, ...quick });
+    c.on('state', (state, detail) => state === 'connected' && connected.push(detail.transport!));
+    const seen: number[] = [];
+    c.subscribe('outage', { after: 0 }, (e) => seen.push(e.data as number));
+    await s.publish('outage', 1, 3);
+    await until(() => seen.length === 3, 5000, 'events 1-3');
+    await s.stop('SIGTERM');
+    await sleep(3000);
+    await s.start();
+    await s.publish('outage', 4, 6);
+    await until(() => seen.length >= 6, 10_000, 'events 4-6');
+    assert.deepEqual(seen, range(1, 6));
+    assert.deepEqual(connected, ['websocket', 'websocket']);
+    assert.equal(c.transportName, 'websocket');
+  });
+
+  it('falls back when WebSocket is refused while HTTP answers, and returns to it once it works again', async () => {
+    const h = await startTestServer();
+    cleanups.push(() => h.stop());
+    let refuse = false;
+    // A proxy that refuses WebSockets for a while.
+    class SometimesWebSocket extends NodeWebSocket {
+      constructor(url: string) {
+        super(refuse ? url.replace(/:\d+\//, ':1/') : url);
+      }
+    }
+    const connected: string[] = [];
+    const c = client({ url: h.url, token: ADMIN_KEY, WebSocket: SometimesWebSocket as unknown as typeof WebSocket, fallbackAfter: 1, upgradeAfterMs: 500, ...quick });
+    c.on('state', (state, detail) => state === 'connected' && connected.push(detail.transport!));
+    const seen: number[] = [];
+    c.subscribe('upgrade', { after: 0 }, (e) => seen.push(e.data as number));
+    await publishRange(h, 'upgrade', 1, 3);
+    await until(() => seen.length === 3, 5000, 'events 1-3');
+
+    refuse = true;
+    for (const session of (h.ws as unknown as { sessions: Set<{ ws: { terminate(): void } }> }).sessions) session.ws.terminate();
+    await until(() => c.state === 'connected' && c.transportName === 'sse', 5000, 'fell back to SSE');
+    await publishRange(h, 'upgrade', 4, 6);
+    await until(() => seen.length >= 6, 5000, 'events 4-6 over SSE');
+    // While WebSocket is still refused, the tries to go back fail quietly and SSE stays.
+    await sleep(1200);
+    assert.equal(c.transportName, 'sse');
+
+    refuse = false;
+    await until(() => c.state === 'connected' && c.transportName === 'websocket', 10_000, 'back on WebSocket');
+    await publishRange(h, 'upgrade', 7, 9);
+    await until(() => seen.length >= 9, 5000, 'events 7-9 over WebSocket');
+    await sleep(200);
+    assert.deepEqual(seen, range(1, 9));
+    assert.equal(connected[0], 'websocket');
+    assert.equal(connected[1], 'sse');
+    assert.equal(connected.at(-1), 'websocket');
+  });
+
+  it('on Node without a global WebSocket, default options use `ws` from the first attempt', async () => {
+    const h = await startTestServer();
+    cleanups.push(() => h.stop());
+    const states: string[] = [];
+    const c = client({ url: h.url, token: ADMIN_KEY, ...quick });
+    c.on('state', (state, detail) => states.push(`${state}:${detail.transport}`));
+    c.subscribe('node', () => {});
+    await until(() => c.state === 'connected', 5000, 'connected');
+    assert.deepEqual(states, ['connecting:websocket', 'connected:websocket']);
+  });
+
+  for (const transport of TRANSPORTS) {
+    it(`${transport}: an epoch change (the data was wiped) is its own event, then the new history arrives from its start`, async () => {
+      // A server whose log already holds n1..n5 under another epoch, to swap in for the first one.
+      const wipedDir = mkdtempSync(join(tmpdir(), 'herald-sdk-epoch-'));
+      const firstDir = mkdtempSync(join(tmpdir(), 'herald-sdk-epoch-'));
+      cleanups.push(async () => {
+        rmSync(wipedDir, { recursive: true, force: true });
+        rmSync(firstDir, { recursive: true, force: true });
+      });
+      const other = await startTestServer({}, wipedDir);
+      await publishRange(other, 'epochs', 1, 5, (i) => `n${i}`);
+      await other.stop();
+
+      let h = await startTestServer({}, firstDir);
+      const port = Number(new URL(h.url).port);
+      cleanups.push(() => h.stop());
+      const c = client({ url: h.url, token: ADMIN_KEY, transports: [transport], ...quick });
+      const log: string[] = [];
+      const changes: EpochChange[] = [];
+      c.on('epoch', (change) => {
+        changes.push(change);
+        log.push('epoch');
+      });
+      const sub = c.subscribe('epochs', { after: 0, onEpoch: () => log.push('onEpoch') }, (e) => log.push(String(e.data)));
+      await publishRange(h, 'epochs', 1, 3, (i) => `o${i}`);
+      await until(() => log.length === 3, 5000, 'old events');
+      const oldEpoch = sub.epoch;
+      assert.ok(oldEpoch, 'the subscription knows its epoch');
+
+      await h.stop();
+      h = await startTestServer({ port }, wipedDir);
+      await until(() => log.length >= 10, 10_000, `${transport}: epoch event and new history`);
+      await publishRange(h, 'epochs', 6, 6, (i) => `n${i}`);
+      await until(() => log.length >= 11, 5000, 'live event in the new epoch');
+      await sleep(200);
+      assert.deepEqual(log, ['o1', 'o2', 'o3', 'onEpoch', 'epoch', 'n1', 'n2', 'n3', 'n4', 'n5', 'n6']);
+      assert.equal(changes.length, 1);
+      assert.equal(changes[0]!.channel, 'epochs');
+      assert.equal(changes[0]!.previous, oldEpoch);
+      assert.equal(changes[0]!.position, 3);
+      assert.notEqual(changes[0]!.current, oldEpoch);
+      assert.equal(sub.epoch, changes[0]!.current);
+      assert.equal(sub.position, 6);
+      c.close();
+    });
+  }
+});
