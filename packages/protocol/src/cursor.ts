@@ -50,3 +50,42 @@ export function decodeCursor(cursor: string | undefined): Map<string, number> {
   }
   return positions;
 }
+
+/**
+ * The id of a multi-channel SSE stream (`/v1/stream?channel=a&channel=b`), version 2: `2.<fp>.<seq>.<seq>…`,
+ * one seq per channel in the order of the URL's channel list, and `fp` a short fingerprint of that list so an
+ * id is never applied to another list. Its length depends on the number of channels and the size of their
+ * seqs, never on the channel names (which are in the URL already): 100 channels at seq 1,000,000 take about
+ * 800 characters, where the v1 cursor took up to 20,000.
+ */
+export const STREAM_ID_VERSION = '2';
+
+function channelListFingerprint(channels: readonly string[]): string {
+  // FNV-1a, 32 bits: a guard against a mixed-up list, not a security measure.
+  let hash = 0x811c9dc5;
+  for (const channel of channels) {
+    for (let i = 0; i < channel.length; i++) hash = Math.imul(hash ^ channel.charCodeAt(i), 0x01000193);
+    hash = Math.imul(hash ^ 0x0a, 0x01000193);
+  }
+  return (hash >>> 0).toString(36);
+}
+
+export function encodeStreamId(channels: readonly string[], seqs: readonly number[]): string {
+  return `${STREAM_ID_VERSION}.${channelListFingerprint(channels)}.${seqs.join('.')}`;
+}
+
+/** Whether `id` is in the v2 stream-id form (the v1 cursor is base64url, which has no `.`). */
+export const isStreamId = (id: string): boolean => id.startsWith(`${STREAM_ID_VERSION}.`);
+
+/** The per-channel positions of a v2 stream id, in the order of `channels`; `invalid_cursor` if it is not one for this list. */
+export function decodeStreamId(id: string, channels: readonly string[]): number[] {
+  if (id.length > MAX_CURSOR_LENGTH) throw new HeraldError('invalid_cursor', `A cursor is at most ${MAX_CURSOR_LENGTH} characters.`);
+  const [version, fingerprint, ...seqs] = id.split('.');
+  if (version !== STREAM_ID_VERSION || seqs.length === 0 || !seqs.every((s) => /^\d{1,15}$/.test(s))) {
+    throw new HeraldError('invalid_cursor');
+  }
+  if (fingerprint !== channelListFingerprint(channels) || seqs.length !== channels.length) {
+    throw new HeraldError('invalid_cursor', 'This stream id was issued for another channel list: resume with the same ?channel= list, in the same order.');
+  }
+  return seqs.map(Number);
+}

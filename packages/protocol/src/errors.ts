@@ -18,15 +18,23 @@ export const ErrorCodes = {
   forbidden: { status: 403, message: 'The credential does not cover this operation.' },
   not_found: { status: 404, message: 'No such resource.' },
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
+  request_timeout: { status: 408, message: 'The request was not received in time.' },
   conflict: { status: 409, message: 'A resource with this name already exists.' },
   event_id_conflict: { status: 409, message: 'This event id is already used on another channel.' },
   payload_too_large: { status: 413, message: 'The body is over the size limit.' },
+  uri_too_long: { status: 414, message: 'The URL is too long.' },
   unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
   unprocessable: { status: 422, message: 'The request is well-formed but cannot be processed.' },
   too_many_requests: { status: 429, message: 'Too many requests.' },
+  headers_too_large: { status: 431, message: 'The request line and headers are over the size limit (a long URL or Last-Event-ID counts too).' },
   internal: { status: 500, message: 'Internal server error.' },
   unavailable: { status: 503, message: 'The server is not ready or is shutting down.' },
-  store_unavailable: { status: 503, message: 'The event store cannot be reached; nothing was written. Retry later.' },
+  /**
+   * The store cannot take writes: PostgreSQL unreachable, or the disk full (SQLite `SQLITE_FULL`, `ENOSPC`,
+   * PostgreSQL `53100`; then `details.reason` is `disk_full`). One code for both: either way nothing was
+   * written and the same request may be retried after `Retry-After`.
+   */
+  store_unavailable: { status: 503, message: 'The event store cannot take writes; nothing was written. Retry later.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the built CLI. In a clone (src present), builds first when the build is missing or stale,
 // so `npm start` and `npx herald` work straight after `npm install` or a pull.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -10,21 +10,31 @@ import { createRequire } from 'node:module';
 const pkgDir = dirname(dirname(fileURLToPath(import.meta.url)));
 const entry = join(pkgDir, 'dist', 'cli', 'run.js');
 
-function newest(dir) {
-  let latest = 0;
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    const stat = statSync(path);
-    latest = Math.max(latest, stat.isDirectory() ? newest(path) : stat.mtimeMs);
+/** True as soon as one source file under `dir` is newer than `since` (tests, conformance suites, node_modules and dist skipped: none of them is built). */
+function changedSince(dir, since) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name === 'dist' || entry.name.startsWith('.')) continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (changedSince(path, since)) return true;
+    } else if (!/\.(test|conformance)\.ts$/.test(entry.name) && statSync(path).mtimeMs > since) {
+      return true;
+    }
   }
-  return latest;
+  return false;
 }
 
 const repo = dirname(dirname(pkgDir));
 if (existsSync(join(pkgDir, 'src')) && existsSync(join(repo, 'tsconfig.json'))) {
-  const stamp = join(pkgDir, 'dist', '.tsbuildinfo');
-  const sources = [join(pkgDir, 'src'), join(repo, 'packages', 'protocol', 'src')].filter(existsSync);
-  const stale = !existsSync(entry) || !existsSync(stamp) || Math.max(...sources.map(newest)) > statSync(stamp).mtimeMs;
+  // The server and every workspace its build references (protocol, webhooks, client), each against its own
+  // build stamp: only their src directories are walked, and the walk stops at the first newer file.
+  const references = JSON.parse(readFileSync(join(pkgDir, 'tsconfig.json'), 'utf8')).references ?? [];
+  const packages = [pkgDir, ...references.map((ref) => join(pkgDir, ref.path))];
+  const stale = !existsSync(entry) || packages.some((dir) => {
+    const stamp = join(dir, 'dist', '.tsbuildinfo');
+    if (!existsSync(stamp)) return true;
+    return existsSync(join(dir, 'src')) && changedSince(join(dir, 'src'), statSync(stamp).mtimeMs);
+  });
   if (stale) {
     const tsc = createRequire(join(repo, 'package.json')).resolve('typescript/bin/tsc');
     process.stderr.write('herald: building…\n');

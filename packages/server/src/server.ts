@@ -1,7 +1,8 @@
 import pino, { type Logger } from 'pino';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { HeraldConfig } from './config/schema.js';
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { openSqliteStorage } from './store/sqlite/open.js';
 import { openPostgresStorage } from './store/postgres/open.js';
 import type { Storage } from './store/types.js';
@@ -21,6 +22,9 @@ import { buildApp } from './http/app.js';
 import { DeliveryService } from './delivery/service.js';
 import { VERSION } from './version.js';
 import { ConnectionWatch } from './auth/liveness.js';
+import type { ClusterBus } from './bus/cluster-bus.js';
+import { collectProcessMetrics, sources as metricsSources, startMetricsListener, type MetricsSource } from './metrics/index.js';
+import { StartupError } from './startup-error.js';
 
 /** How often open connections' credentials are re-checked; with the key cache's second, revocation ends them within ~2 s. */
 const CREDENTIAL_SWEEP_MS = 1000;
@@ -29,7 +33,18 @@ const LEASE_TTL_MS = 5000;
 
 function openStorage(config: HeraldConfig): Promise<Storage> {
   if (config.store.url) return openPostgresStorage({ url: config.store.url });
-  return openSqliteStorage({ dataDir: config.dataDir, synchronous: config.store.synchronous });
+  return openSqliteStorage({ dataDir: config.dataDir, synchronous: config.store.synchronous, channelCache: config.store.channelCache });
+}
+
+/** A port in use or not allowed is the operator's to fix: say so in one line. */
+function listenError(error: unknown, config: HeraldConfig): unknown {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'EADDRINUSE') {
+    return new StartupError(`port ${config.port} is in use${config.host === '127.0.0.1' ? '' : ` on ${config.host}`}: pick another with --port or HERALD_PORT`);
+  }
+  if (code === 'EACCES') return new StartupError(`port ${config.port} needs privileges this user lacks: pick one above 1023 with --port or HERALD_PORT`);
+  if (code === 'EADDRNOTAVAIL') return new StartupError(`cannot bind ${config.host}: no such address on this machine (--host or HERALD_HOST)`);
+  return error;
 }
 
 export interface HeraldServer {
@@ -48,11 +63,15 @@ export interface HeraldServer {
   nodes: NodeRegistry;
   /** Set only on the start that generated the admin key. */
   generatedAdminKey?: string;
+  /** `http://host:port/metrics` when `metrics.port` runs a listener of its own. */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
 export interface StartOptions {
   logger?: Logger;
+  /** Called for every route as Fastify registers it. */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 export async function startServer(config: HeraldConfig, options: StartOptions = {}): Promise<HeraldServer> {
@@ -73,7 +92,15 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     state === 'down' ? logger.error('bus down: serving subscribers from the store until it returns') : logger.info('bus up'),
   );
   const log = new EventLog(storage.events, bus, (err) => logger.error({ err }, 'bus publish failed'));
-  const { authenticator, generatedAdminKey } = await Authenticator.create(config, storage.keys, storage.settings);
+  let authSetup: Awaited<ReturnType<typeof Authenticator.create>>;
+  try {
+    authSetup = await Authenticator.create(config, storage.keys, storage.settings);
+  } catch (error) {
+    await bus.close();
+    await storage.close();
+    throw error;
+  }
+  const { authenticator, generatedAdminKey } = authSetup;
   const longPoll = new LongPollHub(bus);
   const leases = new LeaseKeeper(storage.cluster, nodeId, LEASE_TTL_MS);
   const trimmer = new RetentionTrimmer(storage.events, config, (err) => logger.error({ err }, 'trim failed'), leases);
@@ -105,25 +132,80 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     ready: () => storage.events.ping(),
     busState: () => bus.state,
   };
-  const app = buildApp(ctx, logger);
+  const app = buildApp(ctx, logger, options.onRoute ? { onRoute: options.onRoute } : {});
   const gateway: WsGateway = new WsGateway(app.server, ctx, app.log);
+  // Every connection, and those with a request in flight. Node's close() ends only the connections it counts as
+  // idle; one that never sent a complete request (an aborted fetch's, a bare TCP connect) is not, and would hold the
+  // close until its headers timeout (about a minute).
+  const connections = new Set<Socket>();
+  const busy = new Set<Socket>();
+  let stopping = false;
+  app.server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => {
+      connections.delete(socket);
+      busy.delete(socket);
+    });
+  });
+  // An upgraded socket belongs to the WebSocket gateway, which ends it with 1001 itself.
+  app.server.on('upgrade', (request: { socket: Socket }) => busy.add(request.socket));
+  app.server.on('request', (request, response) => {
+    const socket = request.socket;
+    busy.add(socket);
+    response.once('close', () => {
+      busy.delete(socket);
+      // A stopping server keeps no connection alive after its answer.
+      if (stopping) socket.end();
+    });
+  });
   // Open streams would hold the close forever and parked polls for a minute: end them first.
   app.addHook('preClose', async () => {
     longPoll.releaseAll();
     sse.closeAll('shutdown');
     await gateway.close();
+    // Then every connection with nothing in flight goes at once; the others end after their answer.
+    stopping = true;
+    for (const socket of connections) if (!busy.has(socket)) socket.destroy();
   });
+  // What /metrics reads at scrape time; the counters themselves are recorded where things happen.
+  const metricsSource: MetricsSource = {
+    connections: () => ({ ws: gateway.size, sse: sse.size, long_poll: longPoll.waiting }),
+    busUp: () => bus.state === 'up',
+    ...('messagesSent' in bus ? { busMessages: () => ({ sent: (bus as ClusterBus).messagesSent, received: (bus as ClusterBus).messagesReceived }) } : {}),
+    deliveryState: async () => ({
+      ...((await storage.deliveries.statusCounts?.()) ?? { pending: 0, failed: 0 }),
+      endpointsDisabled: (await storage.deliveries.listEndpoints()).filter((e) => !e.enabled).length,
+    }),
+  };
+  metricsSources.add(metricsSource);
+  collectProcessMetrics();
+  let metricsListener: { port: number; close(): Promise<void> } | undefined;
 
-  try {
-    await app.listen({ host: config.host, port: config.port });
-  } catch (error) {
+  const shutdown = async () => {
+    metricsSources.delete(metricsSource);
+    await metricsListener?.close();
+    await trimmer.stop();
+    await app.close();
+    watch.stop();
+    await delivery.stop();
+    await nodes.stop();
+    await leases.releaseAll();
     await bus.close();
     await storage.close();
-    throw error;
+  };
+  // Every start-up step runs before listen(): a server that cannot serve never answers /readyz 200.
+  try {
+    await nodes.start();
+    trimmer.start();
+    await delivery.start();
+    await app.listen({ host: config.host, port: config.port });
+    if (config.metrics.enabled && config.metrics.port > 0) {
+      metricsListener = await startMetricsListener(config.metrics.host ?? config.host, config.metrics.port);
+    }
+  } catch (error) {
+    await shutdown().catch((err: unknown) => logger.warn({ err }, 'cleanup after a failed start failed'));
+    throw listenError(error, config);
   }
-  await nodes.start();
-  trimmer.start();
-  await delivery.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -144,19 +226,14 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     nodeId,
     nodes,
     close() {
-      closing ??= (async () => {
-        await trimmer.stop();
-        await app.close();
-        watch.stop();
-        await delivery.stop();
-        await nodes.stop();
-        await leases.releaseAll();
-        await bus.close();
-        await storage.close();
-      })();
+      closing ??= shutdown();
       return closing;
     },
   };
   if (generatedAdminKey) server.generatedAdminKey = generatedAdminKey;
+  if (metricsListener) {
+    const metricsHost = config.metrics.host ?? config.host;
+    server.metricsUrl = `http://${metricsHost.includes(':') ? `[${metricsHost}]` : metricsHost}:${metricsListener.port}/metrics`;
+  }
   return server;
 }

@@ -62,7 +62,8 @@ describe('the herald CLI', { timeout: 60_000 }, () => {
 
     const second = await spawnHerald(['serve', '--port', '0', '--data', data], { HERALD_ADMIN_KEY: '' });
     await new Promise((r) => setTimeout(r, 100));
-    assert.ok(!second.stderr().includes('Admin key'), 'the admin key is printed only on the first start');
+    assert.ok(!second.stderr().includes(key!), 'the admin key is printed only on the first start');
+    assert.ok(second.stderr().includes('herald admin-key reset'), 'later starts say how to get back in');
     const read = await fetch(`${second.url}/v1/channels/demo/events`, { headers: { authorization: `Bearer ${key}` } });
     assert.equal(((await read.json()) as { events: unknown[] }).events.length, 1);
     second.child.kill('SIGINT');

@@ -37,6 +37,8 @@ export class ClusterBus implements Bus {
   readonly nodeId = randomUUID();
   /** Messages from other nodes that reached this one; for metrics, and for tests of interest routing. */
   messagesReceived = 0;
+  /** Messages sent to the other nodes; for metrics. */
+  messagesSent = 0;
   private readonly fanout: Fanout;
   private readonly perChannel: LogFollower;
   private readonly whole: LogFollower;
@@ -123,6 +125,7 @@ export class ClusterBus implements Bus {
       // Too big for the wire: say which seqs are new and let the receivers read them from the log.
       message = encodeMessage(this.nodeId, channel, undefined, [events[0]!.seq, events.at(-1)!.seq]);
     }
+    this.messagesSent += 1;
     try {
       await withTimeout(this.transport.publish(channel, message), this.publishTimeoutMs, 'bus publish');
     } catch (error) {

@@ -21,7 +21,7 @@ export const CONNECTION_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 export const CONNECTION_HELP = `  --url <url>   the Herald server (env HERALD_URL, default http://127.0.0.1:7700)
-  --key <key>   an API key, the admin key or a token (env HERALD_KEY)
+  --key <key>   an API key, the admin key or a token (env HERALD_KEY, else HERALD_ADMIN_KEY)
   -h, --help    show this help`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -55,7 +55,8 @@ export interface Connection {
 
 export function connection(values: { url?: string | boolean | undefined; key?: string | boolean | undefined }): Connection {
   const url = (typeof values.url === 'string' ? values.url : process.env.HERALD_URL) ?? 'http://127.0.0.1:7700';
-  const key = typeof values.key === 'string' ? values.key : process.env.HERALD_KEY;
+  // HERALD_KEY is the CLI's credential, whatever kind; the server's HERALD_ADMIN_KEY serves when it is unset.
+  const key = typeof values.key === 'string' ? values.key : process.env.HERALD_KEY || process.env.HERALD_ADMIN_KEY;
   try {
     new URL(url);
   } catch {
@@ -80,7 +81,7 @@ export async function api<T = unknown>(conn: Connection, method: string, path: s
   const parsed = text ? (JSON.parse(text) as unknown) : undefined;
   if (!res.ok) {
     const error = (parsed as ErrorBody | undefined)?.error;
-    const hint = res.status === 401 ? ' (set --key or HERALD_KEY)' : '';
+    const hint = res.status === 401 ? ' (set --key, HERALD_KEY or HERALD_ADMIN_KEY; lost the admin key? herald admin-key reset)' : '';
     throw new CliError(`${res.status} ${error?.code ?? 'error'}: ${error?.message ?? text}${hint}`);
   }
   return parsed as T;

@@ -8,11 +8,15 @@ import { listen } from './commands/listen.js';
 import { replay } from './commands/replay.js';
 import { signCommand, verifyCommand } from './commands/sign.js';
 import { ADMIN_COMMANDS, adminCommand } from './commands/admin.js';
+import { migrate } from './commands/migrate.js';
+import { adminKey } from './commands/admin-key.js';
 
 const HELP = `Usage: herald <command> [options]
 
 Server:
   serve                       start the gateway
+  admin-key reset             lost the admin key? store a new one and print it once
+  migrate --from <dir> --to <postgres://…>   copy a SQLite deployment into PostgreSQL
 
 Events:
   publish <channel> [json|-]  append an event
@@ -27,7 +31,7 @@ Webhooks:
 Admin:
   keys | tokens | endpoints | sources <subcommand>
 
-Every command takes --help. Connection: --url / HERALD_URL, --key / HERALD_KEY.
+Every command takes --help. Connection: --url / HERALD_URL, --key / HERALD_KEY (else HERALD_ADMIN_KEY).
 Exit codes: 0 ok, 1 failed, 2 bad usage.
 
   -v, --version  print the version
@@ -35,6 +39,8 @@ Exit codes: 0 ok, 1 failed, 2 bad usage.
 
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
   serve,
+  'admin-key': adminKey,
+  migrate,
   publish,
   tail,
   listen,

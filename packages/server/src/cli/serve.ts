@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
-import { startServer } from '../server.js';
+import { startServer, type HeraldServer } from '../server.js';
+import { StartupError } from '../startup-error.js';
+import { CliError } from './common.js';
 
 export const SERVE_HELP = `Usage: herald serve [options]
 
@@ -21,10 +23,22 @@ Options:
 Settings come from defaults < config file < HERALD_* environment < flags.
 `;
 
-function banner(url: string, where: string, adminKey: string | undefined): string {
+function banner(url: string, where: string, adminKey: string | undefined, adminKeySet: boolean): string {
   const key = adminKey ?? '$HERALD_ADMIN_KEY';
   const lines = [`Herald is listening on ${url}  (${where})`];
-  if (adminKey) lines.push('', `Admin key (shown once; only its hash is stored): ${adminKey}`);
+  if (adminKey) {
+    lines.push(
+      '',
+      `Admin key (shown once; only its hash is stored): ${adminKey}`,
+      `Keep it: export HERALD_ADMIN_KEY=${adminKey}  (the herald CLI reads it too)`,
+    );
+  } else if (!adminKeySet) {
+    lines.push(
+      '',
+      'Admin key: the one printed at the first start. The lines below read it from $HERALD_ADMIN_KEY.',
+      'Lost it? Stop Herald, run `npx herald admin-key reset` (same --data), start again.',
+    );
+  }
   lines.push(
     '',
     'Publish:',
@@ -66,11 +80,17 @@ export async function serve(argv: string[]): Promise<void> {
   if (values['node-id'] !== undefined) flags.nodeId = values['node-id'];
   const config = loadConfig({ file: values.config, flags });
 
-  const server = await startServer(config);
+  let server: HeraldServer;
+  try {
+    server = await startServer(config);
+  } catch (error) {
+    if (error instanceof StartupError) throw new CliError(error.message, 1);
+    throw error;
+  }
   server.app.log.info({ url: server.url, dataDir: config.dataDir, nodeId: server.nodeId }, 'herald listening');
   // The banner is for people, so it goes to stderr and leaves stdout to the JSON log.
   const where = config.store.url ? `node ${server.nodeId}, store: PostgreSQL` : `data: ${config.dataDir}`;
-  process.stderr.write(banner(server.url, where, server.generatedAdminKey));
+  process.stderr.write(banner(server.url, where, server.generatedAdminKey, config.adminKey !== undefined));
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

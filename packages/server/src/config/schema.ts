@@ -127,6 +127,19 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    metrics: Type.Object(
+      {
+        /** Serve `GET /metrics` (Prometheus text format). */
+        enabled: Type.Boolean({ default: true }),
+        /** 0: on the API port, behind the admin key unless `public`. Otherwise a listener of its own, without auth. */
+        port: Type.Integer({ default: 0, minimum: 0, maximum: 65535 }),
+        /** Interface of the separate metrics listener; defaults to `host`. */
+        host: Type.Optional(Type.String({ minLength: 1 })),
+        /** On the API port: serve `/metrics` without a credential. */
+        public: Type.Boolean({ default: false }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** This process's name in the cluster (`GET /v1/nodes`, leases); generated at each start when absent. */
     nodeId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' })),
     bus: Type.Object(
@@ -150,6 +163,8 @@ export const ConfigSchema = Type.Object(
          * survives a process crash but may lose the last commits on power loss.
          */
         synchronous: Type.Union([Type.Literal('full'), Type.Literal('normal')], { default: 'full' }),
+        /** SQLite: how many channels' heads stay in memory; idle ones beyond it are evicted and reloaded on demand. */
+        channelCache: Type.Integer({ default: 10_000, minimum: 1 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -10,6 +10,8 @@ import { judge, nextAttemptAt } from './outcome.js';
 import { TokenBucket } from './rate-limit.js';
 import { liveSecrets } from '../auth/rotation.js';
 import type { UrlGuard } from './ssrf.js';
+import { recordAttempt as recordAttemptMetrics } from '../metrics/index.js';
+import { deliveryAttemptSpan } from '../tracing/index.js';
 
 export const SYSTEM_CHANNEL = 'herald:system';
 const RESPONSE_KEPT = 1024;
@@ -235,11 +237,14 @@ export class DeliveryWorker {
 
   private async attempt(endpoint: EndpointRecord, delivery: DeliveryRecord, answered: () => void): Promise<void> {
     const at = Date.now();
-    const sent = await this.send(endpoint, delivery);
+    const sent = await deliveryAttemptSpan(delivery.payload, { 'herald.endpoint': endpoint.id, 'herald.attempt': delivery.attempts + 1 }, (traceparent) =>
+      this.send(endpoint, delivery, traceparent),
+    );
     answered();
     // Cut off by shutdown: record nothing, so the delivery stays pending and is retried after restart.
     if (this.stopped) return;
     const done = Date.now();
+    recordAttemptMetrics(sent.statusCode, sent.error, delivery.createdAt, done);
     const verdict = sent.statusCode === undefined ? { kind: 'retry' as const } : judge(sent.statusCode, sent.retryAfter, done, this.config.retryAfterMax * 1000);
     const attempts = delivery.attempts + 1;
     let status: DeliveryRecord['status'] = 'pending';
@@ -284,10 +289,12 @@ export class DeliveryWorker {
   private async disable(endpoint: EndpointRecord, reason: string): Promise<void> {
     await this.store.updateEndpoint({ ...endpoint, enabled: false, disabledReason: reason });
     this.logger.warn({ endpoint: endpoint.id, reason }, 'endpoint disabled');
-    await this.log.publish([{ channel: SYSTEM_CHANNEL, type: 'endpoint.disabled', data: { endpointId: endpoint.id, url: endpoint.url, reason } }]);
+    await this.log.publish([{ channel: SYSTEM_CHANNEL, type: 'endpoint.disabled', data: { endpointId: endpoint.id, url: endpoint.url, reason } }], undefined, {
+      via: 'system',
+    });
   }
 
-  private async send(endpoint: EndpointRecord, delivery: DeliveryRecord): Promise<Sent> {
+  private async send(endpoint: EndpointRecord, delivery: DeliveryRecord, traceparent?: string): Promise<Sent> {
     const started = performance.now();
     const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
     const { url, refused } = this.target(endpoint.url);
@@ -298,7 +305,7 @@ export class DeliveryWorker {
       const res = await request(url, {
         method: 'POST',
         dispatcher: this.agent,
-        headers: { ...endpoint.headers, ...signed, 'content-type': 'application/json', 'user-agent': this.userAgent },
+        headers: { ...endpoint.headers, ...(traceparent ? { traceparent } : {}), ...signed, 'content-type': 'application/json', 'user-agent': this.userAgent },
         body: delivery.payload,
         // The timeout bounds the wait for the answer and each pause in its body; the body read is capped below.
         headersTimeout: this.config.timeout * 1000,

@@ -1,8 +1,12 @@
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { Logger } from 'pino';
+import fastifyPlugin from 'fastify-plugin';
 import type { AppContext } from './context.js';
-import { installErrorHandling } from './errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './errors.js';
+import { installJsonParser } from './json-body.js';
 import { installAuthentication } from './authenticate.js';
+import { installOpenApi } from './openapi.js';
+import { installRefusalCounting, metricsRoutes } from '../metrics/index.js';
 import { publishRoutes } from './routes/publish.js';
 import { keyRoutes } from './routes/keys.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -17,7 +21,7 @@ import { endpointRoutes } from '../delivery/endpoints-api.js';
 import { nodeRoutes } from '../cluster/routes.js';
 
 /** The HTTP API: a small core, each concern a plugin-like function of its own. */
-export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
+export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (route: RouteOptions) => void } = {}): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -27,22 +31,38 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     return503OnClosing: true,
     // Channel names are up to 128 characters; longer ones reach the handler and get invalid_channel.
     routerOptions: { maxParamLength: 1024 },
+    // Errors raised before a route runs (bad URL, over-long parameter, Node's own 400/431) in Herald's JSON shape too.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   }) as unknown as FastifyInstance;
+  // Every route as Fastify registers it (the OpenAPI test checks each is documented).
+  if (options.onRoute) app.addHook('onRoute', options.onRoute);
   // JSON only: a text body is a client mistake worth a clear 415, not a schema error.
   app.removeContentTypeParser('text/plain');
-  installErrorHandling(app);
+  installJsonParser(app);
+  installErrorHandling(app, ctx.log.writes);
   installCors(app, ctx.config.cors.origins);
   installAuthentication(app, ctx.auth);
-  healthRoutes(app, ctx);
-  publishRoutes(app, ctx);
-  pollRoutes(app, ctx);
-  sseRoutes(app, ctx);
-  keyRoutes(app, ctx);
-  tokenRoutes(app, ctx);
-  const ingestStats = new IngestStats();
-  sourceRoutes(app, ctx, ingestStats);
-  ingestRoutes(app, ctx, ingestStats);
-  endpointRoutes(app, ctx);
-  nodeRoutes(app, ctx);
+  // Before any route: @fastify/swagger collects routes as they are added.
+  installOpenApi(app, ctx);
+  installRefusalCounting(app);
+  // Routes load as a plugin after @fastify/swagger (above), so its onRoute hook sees each one; fastifyPlugin keeps them
+  // in the root scope, where they were before.
+  void app.register(
+    fastifyPlugin(async (api: FastifyInstance) => {
+      metricsRoutes(api, ctx);
+      healthRoutes(api, ctx);
+      publishRoutes(api, ctx);
+      pollRoutes(api, ctx);
+      sseRoutes(api, ctx);
+      keyRoutes(api, ctx);
+      tokenRoutes(api, ctx);
+      const ingestStats = new IngestStats();
+      sourceRoutes(api, ctx, ingestStats);
+      ingestRoutes(api, ctx, ingestStats);
+      endpointRoutes(api, ctx);
+      nodeRoutes(api, ctx);
+    }),
+  );
   return app;
 }

@@ -1,5 +1,11 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCodes, HeraldError, type ErrorCode } from '@herald/protocol';
+import { diskFullError, isDiskFull, type WriteHealth } from '../store/disk-full.js';
+
+/** Seconds a 503 asks the client to wait before retrying. */
+const RETRY_AFTER_SECONDS = 5;
 
 /** Fastify's own error codes, mapped to Herald's catalogue. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -12,6 +18,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 
 function toHeraldError(error: FastifyError): HeraldError | undefined {
   if (error instanceof HeraldError) return error;
+  if (isDiskFull(error)) return diskFullError(error);
   if (error.validation) return new HeraldError('bad_request', error.message, error.validation);
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
   if (mapped) return new HeraldError(mapped, mapped === 'invalid_json' ? `The body is not valid JSON: ${error.message}` : undefined);
@@ -28,11 +35,14 @@ function toHeraldError(error: FastifyError): HeraldError | undefined {
 }
 
 /** Every error leaves as `{"error":{"code","message"}}` with a code from the catalogue. */
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, writes?: WriteHealth): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    // Any write (keys, endpoints, deliveries as well as appends) that finds the disk full marks the store not ready.
+    writes?.failed(error);
     const herald = toHeraldError(error);
     if (herald) {
       if (herald.status >= 500) request.log.error({ err: error }, 'request failed');
+      if (herald.status === 503) void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
       return reply.code(herald.status).send(herald.toJSON());
     }
     request.log.error({ err: error }, 'unhandled error');
@@ -42,4 +52,44 @@ export function installErrorHandling(app: FastifyInstance): void {
     const error = new HeraldError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}.`);
     return reply.code(404).send(error.toJSON());
   });
+}
+
+/** Fastify's errors from before routing (`frameworkErrors`), in Herald's shape. */
+export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  let herald: HeraldError;
+  if (error.code === 'FST_ERR_BAD_URL') herald = new HeraldError('bad_request', `The URL is not valid: ${error.message}.`);
+  else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') herald = new HeraldError('uri_too_long', `A path segment of the URL is too long: ${error.message}.`);
+  else herald = toHeraldError(error) ?? new HeraldError('internal');
+  void reply.code(herald.status).send(herald.toJSON());
+}
+
+/**
+ * Node's `clientError`: a request Node's HTTP parser refused before Fastify saw it (headers over
+ * `--max-http-header-size`, a malformed request line, a request that took too long). Answered in Herald's
+ * JSON shape, then the connection is closed, as Node does.
+ */
+export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  let herald: HeraldError;
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    herald = new HeraldError('headers_too_large', 'The request line and headers are over the server\'s limit (16 KiB by default): shorten the URL, the Last-Event-ID header or the cookies.');
+  } else if (error.code === 'HPE_URI_TOO_LONG') {
+    herald = new HeraldError('uri_too_long');
+  } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    herald = new HeraldError('request_timeout');
+  } else {
+    herald = new HeraldError('bad_request', `The request is not valid HTTP/1.1${error.code ? ` (${error.code})` : ''}.`);
+  }
+  this.log.debug({ err: error }, 'client error');
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(herald.toJSON());
+  socket.end(
+    `HTTP/1.1 ${herald.status} ${STATUS_CODES[herald.status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  // The client may keep sending; do not let it hold the socket.
+  setTimeout(() => socket.destroy(), 1000).unref();
 }

@@ -7,6 +7,13 @@ import { describe, parseBody } from './providers.js';
 import type { IngestStats } from './stats.js';
 import { assertPayloadDepth } from '../log/payload-depth.js';
 import { idempotencyStoreKey } from '../log/idempotency.js';
+import { countInboundWebhook } from '../metrics/index.js';
+import { inSpanSync, normalizeTraceparent, parentContext } from '../tracing/index.js';
+
+/** Signature verification in a `herald.ingest.verify` span, parented on the sender's trace context. */
+function verifySpan<T>(traceparent: string | undefined, provider: string, fn: () => T): T {
+  return inSpanSync('herald.ingest.verify', parentContext(traceparent), { 'herald.provider': provider }, fn);
+}
 
 /**
  * `POST /v1/ingest/{source}`: providers deliver here. The body is kept as raw
@@ -18,6 +25,12 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
   // An encapsulated scope: here, and only here, every body is a Buffer.
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
+    // A body over the limit is refused before the handler runs: count it here, under the source's provider.
+    scope.addHook('onResponse', async (request, reply) => {
+      if (reply.statusCode !== 413) return;
+      const source = await ctx.sources.get((request.params as { source: string }).source).catch(() => undefined);
+      if (source) countInboundWebhook(source.provider, 'too_large');
+    });
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: ctx.config.limits.bodyBytes }, (_request, body, done) => done(null, body));
 
     scope.post<{ Params: { source: string }; Body: Buffer | undefined }>(
@@ -29,12 +42,16 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const counters = stats.of(source.name);
 
+        const traceparent = normalizeTraceparent(request.headers.traceparent);
         let verifiedId: string | undefined;
         try {
-          verifiedId = verify(source.provider, { secrets: activeSecrets(source), headers: request.headers, body, tolerance: source.tolerance }).id;
+          verifiedId = verifySpan(traceparent, source.provider, () =>
+            verify(source.provider, { secrets: activeSecrets(source), headers: request.headers, body, tolerance: source.tolerance }).id,
+          );
         } catch (error) {
           if (!(error instanceof WebhookVerificationError)) throw error;
           counters.refused += 1;
+          countInboundWebhook(source.provider, error.code === 'timestamp_outside_tolerance' ? 'expired' : 'invalid_signature');
           // Never the secret, never the body: its size and the reason are enough to debug.
           request.log.warn({ source: source.name, provider: source.provider, reason: error.code, bytes: body.length }, 'webhook refused');
           const expired = error.code === 'timestamp_outside_tolerance';
@@ -49,10 +66,12 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
         const result = await ctx.log.publish(
           [{ channel: source.channel, type: described.type, data, meta: { source: source.name, provider: source.provider, providerEventId: described.eventId } }],
           idempotencyStoreKey('ingest', source.name, described.eventId),
+          { via: 'ingest', traceparent },
         );
         const event = result.events[0];
         if (result.replayed) counters.duplicates += 1;
         else counters.accepted += 1;
+        countInboundWebhook(source.provider, result.replayed ? 'duplicate' : 'accepted');
         return reply.code(200).send({
           received: true,
           duplicate: result.replayed,

@@ -3,9 +3,19 @@ import { DEFAULT_EVENT_TYPE } from '@herald/protocol';
 import type { Bus } from '../bus/types.js';
 import type { AppendResult, EventStore, ReadResult } from '../store/types.js';
 import { newEventId } from './ids.js';
+import { observeFanoutLag, recordAppend, type WayIn } from '../metrics/index.js';
+import { PublishTrace, withTraceparent } from '../tracing/index.js';
+import { WriteHealth } from '../store/disk-full.js';
 
 export interface LogPublishInput extends BatchPublishInput {
   meta?: Record<string, unknown> | undefined;
+}
+
+export interface PublishOptions {
+  /** The way in, for `herald_events_appended_total`; `http` when not said. */
+  via?: WayIn;
+  /** A validated W3C `traceparent`: kept as each event's `meta.traceparent` (unless its own meta has one). */
+  traceparent?: string | undefined;
 }
 
 /**
@@ -15,15 +25,21 @@ export interface LogPublishInput extends BatchPublishInput {
  * same ids, dedupe and fan-out.
  */
 export class EventLog {
+  /** Whether appends can be written (false after a disk-full failure until one succeeds again); see /readyz. */
+  readonly writes = new WriteHealth();
+
   constructor(
     readonly store: EventStore,
     readonly bus: Bus,
     private readonly onBusError: (error: unknown) => void = () => {},
   ) {}
 
-  async publish(inputs: readonly LogPublishInput[], idempotencyKey?: string): Promise<AppendResult> {
+  async publish(inputs: readonly LogPublishInput[], idempotencyKey?: string, options: PublishOptions = {}): Promise<AppendResult> {
     const time = Date.now();
-    const result = await this.store.append({
+    const via = options.via ?? 'http';
+    const started = performance.now();
+    const tracing = new PublishTrace(options.traceparent, { 'herald.via': via, 'herald.events': inputs.length });
+    const appending = this.store.append({
       idempotencyKey,
       events: inputs.map((input) => ({
         channel: input.channel,
@@ -31,12 +47,27 @@ export class EventLog {
         type: input.type ?? DEFAULT_EVENT_TYPE,
         data: input.data,
         time,
-        meta: input.meta,
+        meta: withTraceparent(input.meta, tracing.traceparent),
       })),
     });
+    let result: AppendResult;
+    try {
+      result = await appending;
+    } catch (error) {
+      tracing.end(error);
+      throw this.writes.failed(error);
+    }
+    this.writes.succeeded();
+    tracing.appended();
     const fresh = result.created.every(Boolean) ? result.events : result.events.filter((_, i) => result.created[i]);
+    recordAppend(via, fresh.length, (performance.now() - started) / 1000);
     // Announced after the append resolves, so a listener never hears of an event it cannot read.
-    if (fresh.length > 0) this.bus.publish(fresh).catch(this.onBusError);
+    if (fresh.length > 0) {
+      // Local listeners are called before publish returns: the lag is observed once per publish, not per socket.
+      tracing.fanout(fresh.length, () => this.bus.publish(fresh).catch(this.onBusError));
+      observeFanoutLag((Date.now() - time) / 1000);
+    }
+    tracing.end();
     return result;
   }
 

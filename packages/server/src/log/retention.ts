@@ -5,6 +5,9 @@ import type { LeaseKeeper } from '../cluster/leases.js';
 
 type RetentionConfig = HeraldConfig['retention'];
 
+/** The longest the retention pass runs before it lets other work in (ms). */
+const RETENTION_SLICE_MS = 5;
+
 /** The policy for one channel: the first rule whose patterns match, else the defaults. */
 export function retentionFor(config: RetentionConfig, channel: string): { maxEvents: number; maxAge: number } {
   const rule = config.rules.find((r) => matchesAny(r.channels, channel));
@@ -45,8 +48,15 @@ export class RetentionTrimmer {
 
   private async pass(now: number): Promise<void> {
     if (this.leases && !(await this.leases.hold('retention', now))) return;
+    let slice = performance.now();
     for (const channel of await this.store.channels()) {
       if (this.stopped) return;
+      // A channel with nothing to trim resolves without a turn of the event loop; over many channels that adds
+      // up to a long stall. Give other work its turn every few milliseconds.
+      if (performance.now() - slice > RETENTION_SLICE_MS) {
+        await new Promise((r) => setImmediate(r));
+        slice = performance.now();
+      }
       const { maxEvents, maxAge } = retentionFor(this.config, channel);
       const policy: TrimPolicy = { maxEvents, olderThan: now - maxAge * 1000 };
       await this.store.trim(channel, policy);

@@ -69,6 +69,11 @@ export interface EventStore {
   channels(): Promise<string[]>;
   /** Resolves when the store is reachable; used by /readyz. */
   ping(): Promise<void>;
+  /**
+   * Optional: writes and removes a small row, so /readyz can tell when a full disk has room again. A store
+   * without it reports ready again after the next append succeeds.
+   */
+  probeWrite?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -217,6 +222,8 @@ export interface DeliveryStore {
   retry(id: string, now: number): Promise<boolean>;
   /** Re-enqueues an endpoint's failed deliveries created in [since, until]; resolves with how many. */
   recover(endpointId: string, since: number, until: number, now: number): Promise<number>;
+  /** How many deliveries are pending and failed (dead letters), over every endpoint; for metrics. */
+  statusCounts?(): Promise<{ pending: number; failed: number }>;
 }
 
 /** Small server-wide values: the admin key hash, the generated token secret. */
@@ -224,6 +231,8 @@ export interface SettingsStore {
   get(name: string): Promise<string | undefined>;
   /** Sets the value only if none is set yet; resolves with the value that is now stored. */
   setIfAbsent(name: string, value: string): Promise<string>;
+  /** Sets the value, replacing any (used by `herald admin-key reset`). */
+  set(name: string, value: string): Promise<void>;
 }
 
 /** One Herald process as it last reported itself; see `ClusterStore.heartbeat`. */

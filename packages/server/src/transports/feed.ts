@@ -1,6 +1,7 @@
 import type { GapInfo, HeraldEvent } from '@herald/protocol';
 import type { EventLog } from '../log/event-log.js';
 import type { ChannelState } from '../store/types.js';
+import { countSubscription } from '../metrics/index.js';
 
 export interface FeedSink {
   /** Called for every event exactly once, in seq order. */
@@ -40,6 +41,7 @@ export class ChannelFeed {
   ) {
     // Listen before reading anything, so no append can fall between the read and the live stream.
     this.unsubscribe = log.bus.subscribe(channel, (events) => this.onLive(events));
+    countSubscription(1);
   }
 
   /**
@@ -61,6 +63,7 @@ export class ChannelFeed {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    countSubscription(-1);
     this.unsubscribe();
     this.pending = [];
   }

@@ -11,7 +11,9 @@ type Key = { kind: 'hmac'; key: Buffer } | { kind: 'ed25519-private'; key: KeyOb
 
 function base64Key(text: string, prefix: string): Buffer {
   const raw = text.slice(prefix.length);
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw)) fail('invalid_secret', `A ${prefix} secret is base64 after its prefix.`);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw)) {
+    fail('invalid_secret', prefix ? `A ${prefix} secret is base64 after the prefix.` : 'The secret is not base64 (nor whsec_, whsk_ or whpk_ followed by base64).');
+  }
   return Buffer.from(raw, 'base64');
 }
 

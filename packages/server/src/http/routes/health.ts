@@ -22,6 +22,25 @@ export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
         bus: ctx.busState(),
       });
     }
+    const { writes } = ctx.log;
+    if (writes.full) {
+      // Out of disk since a write failed: try a small write, so the answer turns 200 as soon as there is room.
+      try {
+        if (ctx.log.store.probeWrite) {
+          await ctx.log.store.probeWrite();
+          writes.succeeded();
+        }
+      } catch (error) {
+        writes.failed(error);
+      }
+      if (writes.full) {
+        throw new HeraldError('store_unavailable', 'Not ready: the store is out of disk space; appends fail until there is room again.', {
+          reason: 'disk_full',
+          store: 'full',
+          bus: ctx.busState(),
+        });
+      }
+    }
     const bus = ctx.busState();
     return { status: bus === 'up' ? 'ready' : 'degraded', store: 'up', bus, node: ctx.nodes.id };
   });

@@ -6,6 +6,7 @@ import { eventInputProperties, eventSchema } from '../schemas.js';
 import type { Principal } from '../../auth/principal.js';
 import { idempotencyStoreKey, principalScope } from '../../log/idempotency.js';
 import { assertPayloadDepth } from '../../log/payload-depth.js';
+import { normalizeTraceparent } from '../../tracing/traceparent.js';
 
 const IDEMPOTENCY_KEY_MAX = 255;
 
@@ -54,6 +55,7 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
       const result = await ctx.log.publish(
         [{ ...request.body, channel }],
         key === undefined ? undefined : idempotencyStoreKey('publish', ...principalScope(request.principal!), channel, key),
+        { via: 'http', traceparent: normalizeTraceparent(request.headers.traceparent) },
       );
       const fresh = !result.replayed && result.created[0] === true;
       return reply.code(fresh ? 201 : 200).send(fresh ? result.events[0] : visible(ctx, request.principal, result.events[0]!));
@@ -102,6 +104,7 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
       const result = await ctx.log.publish(
         events,
         key === undefined ? undefined : idempotencyStoreKey('batch', ...principalScope(request.principal!), key),
+        { via: 'http', traceparent: normalizeTraceparent(request.headers.traceparent) },
       );
       const shown = result.events.map((event, i) => (result.created[i] ? event : visible(ctx, request.principal, event)));
       return reply.code(result.replayed ? 200 : 201).send({ events: shown });

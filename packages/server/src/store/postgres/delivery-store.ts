@@ -141,4 +141,13 @@ export class PostgresDeliveryStore implements DeliveryStore {
   recover(endpointId: string, since: number, until: number, now: number): Promise<number> {
     return this.changes(SQL.recover, [now, endpointId, since, until]);
   }
+
+  async statusCounts(): Promise<{ pending: number; failed: number }> {
+    const counts = { pending: 0, failed: 0 };
+    const rows = await this.bookkeeping.rows<{ status: 'pending' | 'failed'; n: string }>(
+      "SELECT status, count(*) AS n FROM deliveries WHERE status IN ('pending', 'failed') GROUP BY status",
+    );
+    for (const row of rows) counts[row.status] = Number(row.n);
+    return counts;
+  }
 }

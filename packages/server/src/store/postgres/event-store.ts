@@ -2,6 +2,7 @@ import { HeraldError } from '@herald/protocol';
 import type { AppendRequest, AppendResult, ChannelState, EventStore, ReadResult, TrimPolicy } from '../types.js';
 import { eventFromRow, type EventRow } from '../rows.js';
 import { storeError, type Database } from './database.js';
+import { recordCommit } from '../../metrics/index.js';
 import { IsolateRequests, writeFlush, type Outcome } from './append-writer.js';
 
 interface Pending {
@@ -104,6 +105,7 @@ export class PostgresEventStore implements EventStore {
   private async flush(batch: Pending[]): Promise<void> {
     const requests = batch.map((p) => p.request);
     let outcomes: Outcome[];
+    const started = performance.now();
     try {
       const cids = await this.channelIds(requests.flatMap((r) => r.events.map((e) => e.channel)));
       outcomes = await this.db
@@ -117,6 +119,7 @@ export class PostgresEventStore implements EventStore {
       for (const pending of batch) pending.reject(mapped);
       return;
     }
+    recordCommit('postgres', batch.length, (performance.now() - started) / 1000);
     outcomes.forEach((outcome, i) => ('error' in outcome ? batch[i]!.reject(outcome.error) : batch[i]!.resolve(outcome)));
   }
 

@@ -46,4 +46,8 @@ export class PostgresSettingsStore implements SettingsStore {
     // Lost the race to another node: read its value in a new statement, whose snapshot includes that node's commit.
     return inserted?.value ?? (await this.get(name))!;
   }
+
+  async set(name: string, value: string): Promise<void> {
+    await this.db.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value', [name, value]);
+  }
 }

@@ -52,6 +52,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       listDeliveries: db.prepare('SELECT * FROM deliveries WHERE endpoint_id = ? AND (? IS NULL OR status = ?) ORDER BY n DESC LIMIT ?'),
       listAttempts: db.prepare('SELECT * FROM attempts WHERE delivery = ? ORDER BY at'),
       retry: db.prepare("UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE n = ? AND status = 'failed' AND payload IS NOT NULL"),
+      statusCounts: db.prepare("SELECT status, count(*) AS n FROM deliveries WHERE status IN ('pending', 'failed') GROUP BY status"),
       recover: db.prepare(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE endpoint_id = ? AND status = 'failed' AND created >= ? AND created <= ? AND payload IS NOT NULL",
       ),
@@ -144,6 +145,12 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
   recover(endpointId: string, since: number, until: number, now: number): Promise<number> {
     return this.writes.run(() => this.s.recover!.run(now, endpointId, since, until).changes);
+  }
+
+  async statusCounts(): Promise<{ pending: number; failed: number }> {
+    const counts = { pending: 0, failed: 0 };
+    for (const row of this.s.statusCounts!.all() as Array<{ status: 'pending' | 'failed'; n: number }>) counts[row.status] = row.n;
+    return counts;
   }
 
   /** Commits queued writes; called before the database closes. */

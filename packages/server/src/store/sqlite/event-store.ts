@@ -9,6 +9,7 @@ import type {
   TrimPolicy,
 } from '../types.js';
 import { dataText, eventFromInput as toEvent, eventFromRow, metaText, type EventRow as StoredEventRow } from '../rows.js';
+import { recordCommit } from '../../metrics/index.js';
 
 interface ChannelEntry {
   cid: number;
@@ -16,6 +17,8 @@ interface ChannelEntry {
   epoch: string;
   head: number;
   trimmed: number;
+  /** Work holding this entry across a turn of the event loop (a trim between chunks): never evicted while > 0. */
+  pins: number;
 }
 
 interface Pending {
@@ -34,6 +37,9 @@ type Undo = Map<string, ChannelEntry | null>;
 /** Rows deleted per transaction while trimming, so a big trim never stalls the event loop. */
 const TRIM_CHUNK = 5000;
 
+/** Channel entries kept in memory, least recently used evicted first; evicted channels reload from the database. */
+export const DEFAULT_MAX_CACHED_CHANNELS = 10_000;
+
 /**
  * SQLite event log with group commit. better-sqlite3 is synchronous, so
  * appends queue up and are written together at the next turn of the event
@@ -43,6 +49,7 @@ const TRIM_CHUNK = 5000;
  * the in-memory channel heads authoritative.
  */
 export class SqliteEventStore implements EventStore {
+  /** Insertion order is recency: a hit moves the entry to the end, eviction starts at the front. */
   private readonly channelsByName = new Map<string, ChannelEntry>();
   private readonly channelsById = new Map<number, ChannelEntry>();
   private queue: Pending[] = [];
@@ -74,6 +81,12 @@ export class SqliteEventStore implements EventStore {
   constructor(
     private readonly db: Database,
     private readonly storeEpoch: string,
+    /**
+     * How many channels' entries (head, trimmed, epoch) stay in memory. The in-memory head is authoritative
+     * for appends, which is safe to drop only because every append is committed within one synchronous flush:
+     * between flushes the database holds exactly what the entry held, so an evicted channel reloads unchanged.
+     */
+    private readonly maxCachedChannels = DEFAULT_MAX_CACHED_CHANNELS,
   ) {
     this.stmt = {
       channelByName: db.prepare('SELECT cid, epoch, trimmed FROM channels WHERE name = ?'),
@@ -109,6 +122,9 @@ export class SqliteEventStore implements EventStore {
             for (const [name, before] of undo) if (!flushUndo.has(name)) flushUndo.set(name, before);
           } catch (error) {
             this.restore(undo);
+            // SQLITE_FULL (like IOERR or NOMEM) may roll back the whole transaction, not only the savepoint:
+            // then every request in this flush failed with it, and there is nothing left to commit.
+            if (!this.db.inTransaction) throw error;
             results.push({ error });
           }
         }
@@ -140,6 +156,7 @@ export class SqliteEventStore implements EventStore {
     this.queue = [];
     if (batch.length === 0) return;
     let results: Array<AppendResult | { error: unknown }>;
+    const started = performance.now();
     try {
       results = this.flushTransaction(batch);
     } catch (error) {
@@ -149,11 +166,36 @@ export class SqliteEventStore implements EventStore {
     } finally {
       this.lastFlushUndo = new Map();
     }
+    recordCommit('sqlite', batch.length, (performance.now() - started) / 1000);
     for (let i = 0; i < batch.length; i++) {
       const result = results[i]!;
       if ('error' in result) batch[i]!.reject(result.error);
       else batch[i]!.resolve(result);
     }
+    this.evictIdle();
+  }
+
+  /**
+   * Drops the least recently used entries over the bound. Never inside a transaction (a flush's entries carry
+   * uncommitted heads until it ends) and never a pinned entry.
+   */
+  private evictIdle(): void {
+    if (this.channelsByName.size <= this.maxCachedChannels || this.db.inTransaction) return;
+    for (const [name, entry] of this.channelsByName) {
+      if (this.channelsByName.size <= this.maxCachedChannels) break;
+      if (entry.pins > 0) continue;
+      this.forget(name, entry);
+    }
+  }
+
+  private forget(name: string, entry: ChannelEntry): void {
+    this.channelsByName.delete(name);
+    this.channelsById.delete(entry.cid);
+  }
+
+  /** How many channel entries are in memory now (for tests and diagnostics). */
+  get cachedChannels(): number {
+    return this.channelsByName.size;
   }
 
   private restore(undo: Undo): void {
@@ -211,7 +253,7 @@ export class SqliteEventStore implements EventStore {
     let entry = this.loadChannel(name);
     if (!entry) {
       const info = this.stmt.insertChannel.run(name, this.storeEpoch);
-      entry = { cid: Number(info.lastInsertRowid), name, epoch: this.storeEpoch, head: 0, trimmed: 0 };
+      entry = { cid: Number(info.lastInsertRowid), name, epoch: this.storeEpoch, head: 0, trimmed: 0, pins: 0 };
       this.channelsByName.set(name, entry);
       this.channelsById.set(entry.cid, entry);
       if (!undo.has(name)) undo.set(name, null);
@@ -223,13 +265,19 @@ export class SqliteEventStore implements EventStore {
 
   private loadChannel(name: string): ChannelEntry | undefined {
     const cached = this.channelsByName.get(name);
-    if (cached) return cached;
+    if (cached) {
+      // Most recently used: to the end of the eviction order.
+      this.channelsByName.delete(name);
+      this.channelsByName.set(name, cached);
+      return cached;
+    }
     const row = this.stmt.channelByName.get(name);
     if (!row) return undefined;
     const head = this.stmt.maxSeq.get(row.cid)?.head ?? row.trimmed;
-    const entry: ChannelEntry = { cid: row.cid, name, epoch: row.epoch, head: Math.max(head, row.trimmed), trimmed: row.trimmed };
+    const entry: ChannelEntry = { cid: row.cid, name, epoch: row.epoch, head: Math.max(head, row.trimmed), trimmed: row.trimmed, pins: 0 };
     this.channelsByName.set(name, entry);
     this.channelsById.set(entry.cid, entry);
+    this.evictIdle();
     return entry;
   }
 
@@ -270,8 +318,21 @@ export class SqliteEventStore implements EventStore {
 
   async trim(channel: string, policy: TrimPolicy): Promise<number> {
     this.assertOpen();
+    const wasCached = this.channelsByName.has(channel);
     const entry = this.loadChannel(channel);
     if (!entry) return 0;
+    // Pinned while the trim runs: its chunks commit `trimmed` one by one, and readers must see each.
+    entry.pins++;
+    try {
+      return await this.trimEntry(entry, policy);
+    } finally {
+      entry.pins--;
+      // A retention pass visits every channel: do not let it push the channels in use out of memory.
+      if (!wasCached && entry.pins === 0 && this.channelsByName.get(channel) === entry && !this.db.inTransaction) this.forget(channel, entry);
+    }
+  }
+
+  private async trimEntry(entry: ChannelEntry, policy: TrimPolicy): Promise<number> {
     let cutoff = entry.trimmed;
     if (policy.maxEvents !== undefined) cutoff = Math.max(cutoff, entry.head - policy.maxEvents);
     if (policy.olderThan !== undefined) {
@@ -305,6 +366,15 @@ export class SqliteEventStore implements EventStore {
   async ping(): Promise<void> {
     this.assertOpen();
     this.db.prepare('SELECT 1').get();
+  }
+
+  async probeWrite(): Promise<void> {
+    this.assertOpen();
+    // About a page of data, so a database that cannot grow by a page fails here as an append would.
+    this.db.transaction(() => {
+      this.db.prepare("INSERT INTO settings (name, value) VALUES ('write_probe', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value").run('x'.repeat(4096));
+      this.db.prepare("DELETE FROM settings WHERE name = 'write_probe'").run();
+    })();
   }
 
   /** Commits whatever is queued, then refuses new work. The caller closes the database. */

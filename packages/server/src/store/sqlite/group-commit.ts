@@ -23,6 +23,8 @@ export class GroupCommit {
         try {
           return { ok: one(op) };
         } catch (error) {
+          // A full disk (SQLITE_FULL) may roll back the whole transaction: then every op in it failed.
+          if (!db.inTransaction) throw error;
           return { error };
         }
       }),

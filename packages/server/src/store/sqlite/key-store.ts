@@ -50,7 +50,7 @@ export class SqliteSettingsStore implements SettingsStore {
   private readonly getStmt: Statement<[string], { value: string }>;
   private readonly putStmt: Statement<[string, string]>;
 
-  constructor(db: Database) {
+  constructor(private readonly db: Database) {
     this.getStmt = db.prepare('SELECT value FROM settings WHERE name = ?');
     this.putStmt = db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
   }
@@ -62,5 +62,9 @@ export class SqliteSettingsStore implements SettingsStore {
   async setIfAbsent(name: string, value: string): Promise<string> {
     this.putStmt.run(name, value);
     return this.getStmt.get(name)!.value;
+  }
+
+  async set(name: string, value: string): Promise<void> {
+    this.db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
   }
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
@@ -9,11 +9,53 @@ import { SqliteKeyStore, SqliteSettingsStore } from './key-store.js';
 import { SqliteSourceStore } from './source-store.js';
 import { SqliteDeliveryStore } from './delivery-store.js';
 import { SqliteClusterStore } from './cluster-store.js';
+import { StartupError } from '../../startup-error.js';
 
 export interface SqliteOptions {
   /** A directory; the database is `herald.db` inside it. `:memory:` keeps nothing. */
   dataDir: string;
   synchronous?: 'full' | 'normal';
+  /** Channel entries kept in memory (default 10,000); see SqliteEventStore. */
+  channelCache?: number | undefined;
+}
+
+/** Databases up to this size get a full `PRAGMA quick_check` at start-up (well under a second per 100 MiB); bigger ones a lighter read. */
+const QUICK_CHECK_MAX_BYTES = 512 * 1024 * 1024;
+
+/**
+ * Reads the database before the server listens, so a damaged file stops the start with a message instead of
+ * failing every request after it: the whole file for a database of ordinary size, else the schema and the
+ * first and last row of every table.
+ */
+function verifyReadable(db: BetterSqlite3.Database, file: string): void {
+  const size = file === ':memory:' ? 0 : statSync(file).size;
+  if (size <= QUICK_CHECK_MAX_BYTES) {
+    const problems = db.pragma('quick_check(3)', { simple: false }) as Array<{ quick_check: string }>;
+    if (problems.length !== 1 || problems[0]!.quick_check !== 'ok') {
+      // quick_check's report spans lines ("*** in database main ***" first): keep the first real finding, on one line.
+      const finding = problems.flatMap((p) => p.quick_check.split('\n')).map((l) => l.trim()).find((l) => l && !l.startsWith('***'));
+      throw Object.assign(new Error(`database disk image is malformed: ${finding ?? 'quick_check failed'}`), { code: 'SQLITE_CORRUPT' });
+    }
+    return;
+  }
+  const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as Array<{ name: string }>;
+  for (const { name } of tables) {
+    const quoted = `"${name.replace(/"/g, '""')}"`;
+    db.prepare(`SELECT * FROM ${quoted} ORDER BY rowid LIMIT 1`).all();
+    db.prepare(`SELECT * FROM ${quoted} ORDER BY rowid DESC LIMIT 1`).all();
+  }
+}
+
+function startupError(file: string, error: unknown): StartupError {
+  const code = (error as { code?: unknown }).code;
+  const message = (error as Error).message;
+  const damaged = code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || /malformed|not a database/i.test(message);
+  const what = damaged
+    ? `${file} is damaged (${message}). Restore it from a backup, or move it away to start with an empty store.`
+    : `cannot open the SQLite store ${file}: ${message}`;
+  const wrapped = new StartupError(what);
+  wrapped.cause = error;
+  return wrapped;
 }
 
 export async function openSqliteStorage(options: SqliteOptions): Promise<Storage> {
@@ -22,13 +64,19 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
     mkdirSync(options.dataDir, { recursive: true });
     file = join(options.dataDir, 'herald.db');
   }
-  const db = new BetterSqlite3(file);
+  let db: BetterSqlite3.Database;
+  try {
+    db = new BetterSqlite3(file);
+  } catch (error) {
+    throw startupError(file, error);
+  }
   let deliveryDb: BetterSqlite3.Database | undefined;
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = OFF');
+    verifyReadable(db, file);
     migrate(db);
     // Delivery bookkeeping may skip fsync: see SqliteDeliveryStore for why that is safe. In memory there is one database only.
     deliveryDb = file === ':memory:' ? db : new BetterSqlite3(file);
@@ -39,12 +87,12 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
   } catch (error) {
     deliveryDb?.close();
     db.close();
-    throw error;
+    throw startupError(file, error);
   }
   const settings = new SqliteSettingsStore(db);
   // One epoch per database: if the file is lost, every channel's history is lost with it.
   const epoch = await settings.setIfAbsent('epoch', randomBytes(8).toString('hex'));
-  const events = new SqliteEventStore(db, epoch);
+  const events = new SqliteEventStore(db, epoch, options.channelCache);
   const deliveries = new SqliteDeliveryStore(db, deliveryDb);
   return {
     events,

@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { decodeCursor, encodeCursor, HeraldError, type HeraldEvent } from '@herald/protocol';
+import { decodeCursor, decodeStreamId, encodeStreamId, HeraldError, isStreamId, type HeraldEvent } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ChannelFeed } from '../feed.js';
 import { sseData, sseSingleChannelFrame } from '../frames.js';
 import { SseStream } from './stream.js';
 import { assertOriginAllowed } from '../../http/cors.js';
+import { countRealtimeDelivery } from '../../metrics/index.js';
 
 interface StreamQuery {
   after?: string;
@@ -27,6 +28,21 @@ function parseSeq(token: string | undefined): number | undefined {
   if (token === undefined || token === '') return undefined;
   if (!/^\d{1,15}$/.test(token)) throw new HeraldError('invalid_cursor', `Cannot resume from ${JSON.stringify(token)}: expected a seq.`);
   return Number(token);
+}
+
+/**
+ * Where each channel of a multi-channel stream starts: the v2 stream id this route issues, the v1 cursor it
+ * issued before (and `/v1/events` still does), `0` for every channel from the beginning, or nothing: live.
+ */
+function multiChannelStarts(token: string | undefined, channels: readonly string[]): Array<number | undefined> {
+  if (token === undefined || token === '') return channels.map(() => undefined);
+  if (token === '0') return channels.map(() => 0);
+  if (isStreamId(token)) return decodeStreamId(token, channels);
+  if (/^\d+$/.test(token)) {
+    throw new HeraldError('invalid_cursor', 'A multi-channel stream starts from ?after=0 (every channel from the beginning) or resumes from a stream id.');
+  }
+  const positions = decodeCursor(token);
+  return channels.map((c) => positions.get(c));
 }
 
 export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -74,7 +90,10 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       const after = parseSeq(resumeToken(request));
       const stream = open(request, reply);
       const feed = new ChannelFeed(ctx.log, request.params.channel, {
-        event: (event) => stream.write(sseSingleChannelFrame(event)),
+        event: (event) => {
+          stream.write(sseSingleChannelFrame(event));
+          countRealtimeDelivery('sse');
+        },
         gap: (gap) => stream.write(`id: ${gap.oldest - 1}\nevent: gap\ndata: ${JSON.stringify(gap)}\n\n`),
         drained: () => stream.drained(),
         failed: (err) => stream.fail(err),
@@ -94,15 +113,17 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const channels = channelsOf(request.query);
       const token = resumeToken(request) ?? request.query.cursor;
-      const positions = decodeCursor(token);
+      const starts = multiChannelStarts(token, channels);
       const stream = open(request, reply);
       const feeds: ChannelFeed[] = [];
-      // The id of a multi-channel stream is the cursor of every channel, so one Last-Event-ID resumes them all.
-      const idLine = () => `id: ${encodeCursor(new Map(feeds.map((f) => [f.channel, f.position])))}\n`;
+      // The id of a multi-channel stream holds every channel's position, so one Last-Event-ID resumes them all;
+      // positions only, in the URL's order: the names are in the URL, so the id stays small (see encodeStreamId).
+      const idLine = () => `id: ${encodeStreamId(channels, feeds.map((f) => f.position))}\n`;
       for (const channel of channels) {
         feeds.push(
           new ChannelFeed(ctx.log, channel, {
             event: (event: HeraldEvent) => {
+              countRealtimeDelivery('sse');
               stream.write(idLine());
               stream.write(sseData(event));
             },
@@ -112,7 +133,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
           }),
         );
       }
-      run(stream, feeds, channels.map((c) => positions.get(c)));
+      run(stream, feeds, starts);
     },
   );
 }

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
+import { countSlowConsumer } from '../../metrics/index.js';
 
 const PING = Buffer.from(': ping\n\n');
 
@@ -26,6 +27,7 @@ export class SseStream {
     if (this.closed) return;
     if (this.res.writableLength + chunk.length > this.maxBuffered) {
       this.logger.warn({ buffered: this.res.writableLength }, 'SSE client too slow: dropping it');
+      countSlowConsumer('sse');
       this.res.destroy();
       this.finish();
       return;

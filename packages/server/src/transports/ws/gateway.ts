@@ -8,10 +8,12 @@ import { credentialFrom } from '../../http/authenticate.js';
 import { originAllowed } from '../../http/cors.js';
 import type { Principal } from '../../auth/principal.js';
 import { WsSession } from './session.js';
+import { countRefused, refusalReason } from '../../metrics/index.js';
 
 export const WS_PATH = '/v1/ws';
 
 function refuse(socket: Duplex, status: number, error: HeraldError): void {
+  countRefused('ws', refusalReason(status));
   const body = JSON.stringify(error.toJSON());
   socket.end(
     `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Service Unavailable'}\r\n` +
@@ -80,6 +82,7 @@ export class WsGateway {
     // Upgrade even when the credential is bad: a browser sees a close code (1008), never an HTTP status.
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (authFailed) {
+        countRefused('ws', 'unauthorized');
         ws.close(CloseCodes.policyViolation, 'invalid credential');
         return;
       }

@@ -1,5 +1,7 @@
 import { EVENT_ID_PATTERN, HeraldError, isValidChannel, type ClientOp } from '@herald/protocol';
 
+import { normalizeTraceparent } from '../../tracing/traceparent.js';
+
 const REF_MAX = 128;
 
 function optionalString(value: unknown, name: string, max: number): string | undefined {
@@ -15,6 +17,22 @@ function channelOf(frame: Record<string, unknown>): string {
     throw new HeraldError('invalid_channel', `Invalid channel name ${JSON.stringify(frame.channel)}.`);
   }
   return frame.channel;
+}
+
+/**
+ * The `ref` of a frame `parseClientOp` refused, so its error can still be matched to the request: present when
+ * the frame is a JSON object with a string `ref` of 1 to 128 characters, whatever else is wrong with it.
+ */
+export function refOfRefusedFrame(text: string): string | undefined {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return undefined;
+  const ref = (frame as Record<string, unknown>).ref;
+  return typeof ref === 'string' && ref.length > 0 && ref.length <= REF_MAX ? ref : undefined;
 }
 
 /** Validates one client frame; throws a HeraldError with a stable code for anything else. */
@@ -51,7 +69,9 @@ export function parseClientOp(text: string): ClientOp {
       const type = optionalString(f.type, 'type', 128);
       const id = optionalString(f.id, 'id', 128);
       if (id !== undefined && !EVENT_ID_PATTERN.test(id)) throw new HeraldError('bad_request', '`id` must match [A-Za-z0-9_.:-]{1,128}.');
-      return { op: 'publish', channel: channelOf(f), data: f.data, ref, ...(type ? { type } : {}), ...(id ? { id } : {}) };
+      // W3C trace context: an invalid value is ignored, as the spec asks.
+      const traceparent = normalizeTraceparent(f.traceparent);
+      return { op: 'publish', channel: channelOf(f), data: f.data, ref, ...(type ? { type } : {}), ...(id ? { id } : {}), ...(traceparent ? { traceparent } : {}) };
     }
     case 'ping':
       return { op: 'ping' };

@@ -5,8 +5,9 @@ import type { AppContext } from '../../http/context.js';
 import type { Principal } from '../../auth/principal.js';
 import { ChannelFeed } from '../feed.js';
 import { wsEventFrame } from '../frames.js';
-import { parseClientOp } from './ops.js';
+import { parseClientOp, refOfRefusedFrame } from './ops.js';
 import { assertPayloadDepth } from '../../log/payload-depth.js';
+import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
 
 /** How long a socket closed as too slow may hold its buffer before it is cut off. */
 const SLOW_CLOSE_GRACE_MS = 5000;
@@ -57,6 +58,7 @@ export class WsSession {
     if (this.ws.bufferedAmount + frame.length > this.ctx.config.limits.sendBufferBytes) {
       this.logger.warn({ buffered: this.ws.bufferedAmount }, 'WebSocket client too slow: closing with 1013');
       this.close(CloseCodes.tryAgainLater, 'slow consumer');
+      countSlowConsumer('ws');
       setTimeout(() => this.ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
       return;
     }
@@ -101,11 +103,13 @@ export class WsSession {
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closing) return;
     let op: ClientOp;
+    const text = isBinary ? undefined : data.toString();
     try {
-      if (isBinary) throw new HeraldError('bad_request', 'Frames are JSON text, not binary.');
-      op = parseClientOp(data.toString());
+      if (text === undefined) throw new HeraldError('bad_request', 'Frames are JSON text, not binary.');
+      op = parseClientOp(text);
     } catch (error) {
-      this.sendError(error);
+      // Even a refused frame (unknown op, missing field) gets its `ref` back, so the client can match the error.
+      this.sendError(error, text === undefined ? undefined : refOfRefusedFrame(text));
       return;
     }
     const ref = 'ref' in op ? op.ref : undefined;
@@ -141,7 +145,7 @@ export class WsSession {
         assertPayloadDepth(this.ctx.config.limits.jsonDepth, op);
         const input = { channel: op.channel, data: op.data, ...(op.type ? { type: op.type } : {}), ...(op.id ? { id: op.id } : {}) };
         // Appends are queued for group commit in call order, so acks follow the order of the frames.
-        this.ctx.log.publish([input]).then(
+        this.ctx.log.publish([input], undefined, { via: 'ws', traceparent: op.traceparent }).then(
           (result) => this.send({ op: 'ack', ref: op.ref, seq: result.events[0]!.seq, id: result.events[0]!.id }),
           (error: unknown) => this.sendError(error, op.ref),
         );
@@ -180,7 +184,10 @@ export class WsSession {
     // Subscribing again restarts the channel from the new position.
     this.feeds.get(channel)?.stop();
     const feed = new ChannelFeed(this.ctx.log, channel, {
-      event: (event) => this.sendFrame(wsEventFrame(event)),
+      event: (event) => {
+        this.sendFrame(wsEventFrame(event));
+        countRealtimeDelivery('ws');
+      },
       gap: (gap) => this.send({ op: 'gap', ...gap }),
       drained: () => this.drained(),
       failed: (error) => {

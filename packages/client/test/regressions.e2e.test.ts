@@ -1,0 +1,55 @@
+// SDK behaviours that once broke with every test still passing (issue 16).
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeCursor, encodeCursor } from '@herald/protocol';
+import { Herald, type GapInfo } from '../src/index.js';
+import { ADMIN_KEY, startTestServer, until } from '../../server/test/helpers.js';
+
+const fast = { backoff: { baseMs: 50, maxMs: 200 }, heartbeatTimeoutMs: 3000 };
+
+it('drops events at or below its position, even when the transport hands them over again', async () => {
+  const h = await startTestServer();
+  // A proxy that rewinds every poll by two events, so each page repeats events already delivered.
+  const rewinding: typeof fetch = (input, init) => {
+    const url = new URL(String(input));
+    const cursor = url.searchParams.get('cursor');
+    if (url.pathname === '/v1/events' && cursor) {
+      const positions = decodeCursor(cursor);
+      for (const [channel, seq] of positions) positions.set(channel, Math.max(0, seq - 2));
+      url.searchParams.set('cursor', encodeCursor(positions));
+    }
+    return fetch(url, init);
+  };
+  const c = new Herald({ url: h.url, token: ADMIN_KEY, transports: ['poll'], fetch: rewinding, ...fast });
+  try {
+    const seen: number[] = [];
+    const sub = c.subscribe('dupes', { after: 0 }, (e) => seen.push(e.seq));
+    for (let i = 1; i <= 6; i++) {
+      assert.equal((await h.call('POST', '/v1/channels/dupes/events', { body: { data: i } })).status, 201);
+      await until(() => seen.length >= i, 5000, `event ${i}`);
+    }
+    assert.deepEqual(seen, [1, 2, 3, 4, 5, 6]);
+    assert.equal(sub.position, 6);
+  } finally {
+    c.close();
+    await h.stop();
+  }
+});
+
+it('a gap moves the position past the lost events before the app hears of it', async () => {
+  const h = await startTestServer({ retention: { maxEvents: 2 } });
+  const c = new Herald({ url: h.url, token: ADMIN_KEY, transports: ['poll'], ...fast });
+  try {
+    for (let i = 1; i <= 5; i++) await h.call('POST', '/v1/channels/gappy/events', { body: { data: i } });
+    await h.trimmer.runOnce();
+    const gaps: Array<{ gap: GapInfo; position: number | undefined }> = [];
+    const seen: number[] = [];
+    const sub = c.subscribe('gappy', { after: 1, onGap: (gap) => gaps.push({ gap, position: sub.position }) }, (e) => seen.push(e.seq));
+    await until(() => seen.length === 2);
+    assert.deepEqual(gaps, [{ gap: { channel: 'gappy', after: 1, oldest: 4 }, position: 3 }]);
+    assert.deepEqual(seen, [4, 5]);
+  } finally {
+    c.close();
+    await h.stop();
+  }
+});

@@ -1,0 +1,70 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/load.js';
+import { openSqliteStorage } from '../../store/sqlite/open.js';
+import { openPostgresStorage } from '../../store/postgres/open.js';
+import { generateApiKey } from '../../auth/secrets.js';
+import { StartupError } from '../../startup-error.js';
+import { CliError, usage } from '../common.js';
+
+export const ADMIN_KEY_HELP = `Usage: herald admin-key reset [--data <dir>] [--store <postgres://…>] [--config <file>]
+
+The way back in after losing the admin key. Generates a new admin key,
+stores its hash in place of the old one (which stops working), and prints
+the key once, on stdout. Restart Herald afterwards: a running server keeps
+the key it started with.
+
+When HERALD_ADMIN_KEY (or adminKey in the config file) is set, the server
+uses that key and ignores the stored one: then change that setting instead.
+
+Options:
+  --data <dir>     the data directory (default ./herald-data)
+  --store <url>    the PostgreSQL store of a cluster (env HERALD_STORE_URL)
+  --config <file>  JSON config file (default ./herald.json when present)
+  -h, --help       show this help
+`;
+
+export async function adminKey(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      data: { type: 'string' },
+      store: { type: 'string' },
+      config: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(ADMIN_KEY_HELP);
+    return;
+  }
+  if (positionals.length !== 1 || positionals[0] !== 'reset') throw usage(`expected "herald admin-key reset"\n\n${ADMIN_KEY_HELP}`);
+  const flags: Record<string, unknown> = {};
+  if (values.data !== undefined) flags.dataDir = values.data;
+  if (values.store !== undefined) flags.store = { url: values.store };
+  const config = loadConfig({ file: values.config, flags });
+  let storage;
+  try {
+    storage = config.store.url
+      ? await openPostgresStorage({ url: config.store.url })
+      : await openSqliteStorage({ dataDir: config.dataDir, synchronous: 'full' });
+  } catch (error) {
+    throw new CliError(error instanceof StartupError ? error.message : `cannot open the store: ${(error as Error).message}`);
+  }
+  try {
+    const fresh = generateApiKey();
+    await storage.settings.set('admin_key_hash', fresh.hash);
+    process.stdout.write(`${fresh.key}\n`);
+    const where = config.store.url ? 'the PostgreSQL store' : config.dataDir;
+    process.stderr.write(
+      `New admin key stored for ${where} (shown once, above; only its hash is kept). The old key no longer works after a restart.\n` +
+        `Restart Herald, then: export HERALD_ADMIN_KEY=<the key>  (the banner's curl lines and the herald CLI read it)\n`,
+    );
+    if (config.adminKey) {
+      process.stderr.write('Note: HERALD_ADMIN_KEY (or adminKey in the config) is set, and the server uses it instead of the stored key.\n');
+    }
+  } finally {
+    await storage.close();
+  }
+}

@@ -1,0 +1,3 @@
+export * from './record.js';
+export { registry, sources, collectProcessMetrics, type MetricsSource, type Transport, type WayIn } from './registry.js';
+export { installRefusalCounting, metricsRoutes, startMetricsListener } from './http.js';
