@@ -56,6 +56,13 @@ describe('@herald/client against a real server', () => {
     assert.equal(ack.seq, 7);
     await until(() => seen.length === 6);
     sub.unsubscribe();
+    // After unsubscribe nothing more arrives: a marker on another channel, published later on the same socket, shows it.
+    const markers: unknown[] = [];
+    c.subscribe('ws-marker', { after: 0 }, (e) => markers.push(e.data));
+    await publishRange(h, 'ws', 8, 8);
+    await publishRange(h, 'ws-marker', 1, 1);
+    await until(() => markers.length === 1);
+    assert.deepEqual(seen, range(2, 7), 'no event after unsubscribe');
   });
 
   it('starts live by default and misses nothing published after subscribing, on every transport', async () => {

@@ -234,8 +234,9 @@ describe('SSRF guard at registration', () => {
     try {
       for (const url of ['http://127.0.0.1:9/hook', 'http://localhost/hook', 'http://169.254.169.254/latest/meta-data', 'http://10.0.0.1/', 'http://[::1]/', 'http://192.168.1.10/x', 'file:///etc/passwd']) {
         const res = await h.call('POST', '/v1/endpoints', { body: { url, channels: ['*'] } });
-        assert.ok(res.status === 422 || res.status === 400, `${url} answered ${res.status}`);
+        assert.deepEqual([res.status, res.body.error?.code], [422, 'unprocessable'], `${url} answered ${res.status}`);
       }
+      assert.equal((await h.call('GET', '/v1/endpoints')).body.endpoints.length, 0, 'nothing refused was registered');
     } finally {
       await h.stop();
     }

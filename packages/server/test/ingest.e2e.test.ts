@@ -72,6 +72,13 @@ describe('inbound webhooks through the real server', () => {
     assert.equal(event.meta.providerEventId, 'wh-9');
     // The body's big number stays as the parsed JSON gives it; the raw bytes were what was verified.
     assert.equal(event.data.email, 'jon@example.com');
+    // Shopify retries with the same X-Shopify-Webhook-Id (a fresh signature each time): one event, the same one.
+    const before = await count('shopify');
+    const again = await deliver(h.url, 'shopify-src', body, { ...sign('shopify', { secret: secrets.shopify, body }), 'x-shopify-topic': 'orders/create', 'x-shopify-webhook-id': 'wh-9' });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.duplicate, true);
+    assert.equal(again.body.event.id, event.id);
+    assert.equal(await count('shopify'), before);
   });
 
   it('slack: answers url_verification, takes event.type and event_id', async () => {
@@ -100,6 +107,14 @@ describe('inbound webhooks through the real server', () => {
     const event = await lastEvent('standard');
     assert.equal(event.type, 'invoice.paid');
     assert.equal(event.meta.providerEventId, 'msg_std_1');
+    // A retry of the same message, signed again later (a new webhook-timestamp): deduped on webhook-id alone.
+    const before = await count('standard');
+    const retry = sign('standard', { secret: secrets.standard, body, id: 'msg_std_1', timestamp: Math.floor(Date.now() / 1000) + 5 });
+    const again = await deliver(h.url, 'standard-src', body, retry);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.duplicate, true);
+    assert.equal(again.body.event.id, event.id);
+    assert.equal(await count('standard'), before);
   });
 
   it('refuses bad requests with the right answer and appends nothing', async () => {
