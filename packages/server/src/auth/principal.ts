@@ -28,13 +28,16 @@ export class AccessPolicy {
     return matchesAny(this.publicPatterns, channel);
   }
 
+  /** Whether `principal` (or anyone, for a public channel) may read `channel`. */
+  mayRead(principal: Principal | undefined, channel: string): boolean {
+    return this.isPublic(channel) || (principal !== undefined && (principal.admin || matchesAny(principal.subscribe, channel)));
+  }
+
   /** Throws 401 without a credential, 403 when the credential does not cover the channel. */
   assertRead(principal: Principal | undefined, channel: string): void {
-    if (this.isPublic(channel)) return;
+    if (this.mayRead(principal, channel)) return;
     if (!principal) throw new HeraldError('unauthorized', `Channel ${channel} is private: send a credential.`);
-    if (!principal.admin && !matchesAny(principal.subscribe, channel)) {
-      throw new HeraldError('forbidden', `This credential may not read channel ${channel}.`);
-    }
+    throw new HeraldError('forbidden', `This credential may not read channel ${channel}.`);
   }
 
   assertPublish(principal: Principal | undefined, channel: string): void {

@@ -26,13 +26,9 @@ function idempotencyKeyOf(request: FastifyRequest): string | undefined {
  * stored data of an event it cannot read.
  */
 function visible(ctx: AppContext, principal: Principal | undefined, event: HeraldEvent): HeraldEvent | Omit<HeraldEvent, 'data' | 'meta'> {
-  try {
-    ctx.access.assertRead(principal, event.channel);
-    return event;
-  } catch {
-    const { data: _data, meta: _meta, ...rest } = event;
-    return rest;
-  }
+  if (ctx.access.mayRead(principal, event.channel)) return event;
+  const { data: _data, meta: _meta, ...rest } = event;
+  return rest;
 }
 
 export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {

@@ -5,7 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { CloseCodes, HeraldError } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { credentialFrom } from '../../http/authenticate.js';
-import { originAllowed } from '../../http/cors.js';
+import { assertOriginAllowed } from '../../http/cors.js';
 import type { Principal } from '../../auth/principal.js';
 import { WsSession } from './session.js';
 import { countRefused, refusalReason } from '../../metrics/index.js';
@@ -68,9 +68,10 @@ export class WsGateway {
     const url = new URL(req.url ?? '/', 'http://herald.invalid');
     if (url.pathname !== WS_PATH) return refuse(socket, 404, new HeraldError('not_found', `No WebSocket endpoint at ${url.pathname}.`));
     if (this.closing) return refuse(socket, 503, new HeraldError('unavailable', 'The server is shutting down.'));
-    const origin = req.headers.origin;
-    if (origin !== undefined && !originAllowed(origin, this.ctx.config.cors.origins)) {
-      return refuse(socket, 403, new HeraldError('forbidden', `Origin ${origin} is not allowed.`));
+    try {
+      assertOriginAllowed(req.headers.origin, this.ctx.config.cors.origins);
+    } catch (error) {
+      return refuse(socket, 403, error as HeraldError);
     }
     let principal: Principal | undefined;
     let authFailed = false;
