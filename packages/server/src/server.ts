@@ -32,7 +32,7 @@ const CREDENTIAL_SWEEP_MS = 1000;
 const LEASE_TTL_MS = 5000;
 
 function openStorage(config: HeraldConfig): Promise<Storage> {
-  if (config.store.url) return openPostgresStorage({ url: config.store.url });
+  if (config.store.url) return openPostgresStorage({ url: config.store.url, queryTimeoutMs: config.store.queryTimeout * 1000 });
   return openSqliteStorage({ dataDir: config.dataDir, synchronous: config.store.synchronous, channelCache: config.store.channelCache });
 }
 

@@ -157,6 +157,11 @@ export const ConfigSchema = Type.Object(
       {
         /** Absent: SQLite in `dataDir`. `postgres://…`: PostgreSQL, shared by every node of a cluster. */
         url: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+        /**
+         * PostgreSQL: seconds a store call may take before it fails as
+         * `store_unavailable` (a hung server answers 503 this soon, not never).
+         */
+        queryTimeout: Type.Number({ default: 10, minimum: 1, maximum: 600 }),
         driver: Type.Literal('sqlite', { default: 'sqlite' }),
         /**
          * `full` fsyncs every commit (durable across power loss); `normal`

@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,7 +73,11 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 async function startProcess(port: number, dir: string, extra: string[]): Promise<ChildProcess> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra];
+  return spawnRedis(port, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra]);
+}
+
+/** Starts `redis-server args` and resolves once it answers PING on `port`. */
+async function spawnRedis(port: number, args: string[]): Promise<ChildProcess> {
   const child = spawn('redis-server', args, { stdio: 'ignore' });
   running.add(child);
   child.once('exit', () => running.delete(child));
@@ -90,7 +94,12 @@ async function startNode(extra: string[] = [], clusterConfig = false): Promise<R
   const args = clusterConfig
     ? [...extra, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '2000']
     : extra;
-  let child: ChildProcess | undefined = await startProcess(port, dir, args);
+  return managed(port, dir, () => startProcess(port, dir, args));
+}
+
+/** A process on `port` that `start` (re)starts, with the kill/restart/stop every test helper here offers. */
+async function managed(port: number, dir: string, start: () => Promise<ChildProcess>): Promise<RedisProcess> {
+  let child: ChildProcess | undefined = await start();
   const kill = async () => {
     if (!child) return;
     const dying = child;
@@ -104,7 +113,7 @@ async function startNode(extra: string[] = [], clusterConfig = false): Promise<R
     kill,
     async restart() {
       await kill();
-      child = await startProcess(port, dir, args);
+      child = await start();
     },
     async stop() {
       await kill();
@@ -151,4 +160,79 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
       await Promise.all(nodes.map((n) => n.stop()));
     },
   };
+}
+
+export interface RedisSentinelSetup {
+  /** `redis+sentinel://127.0.0.1:S/herald`, the form `createBus` takes. */
+  url: string;
+  masterName: string;
+  master: RedisProcess;
+  replicas: RedisProcess[];
+  sentinel: RedisProcess;
+  /** The port Sentinel names as the master now. */
+  masterPort(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A master, `replicas` replicas and one Sentinel watching them (quorum 1,
+ * down after 1 s, so a killed master fails over within a few seconds).
+ */
+export async function startRedisSentinel(replicas = 0, masterName = 'herald'): Promise<RedisSentinelSetup> {
+  const started: RedisProcess[] = [];
+  try {
+    const master = await startNode();
+    started.push(master);
+    const replicaProcesses: RedisProcess[] = [];
+    for (let i = 0; i < replicas; i += 1) {
+      const replica = await startNode(['--replicaof', '127.0.0.1', String(master.port)]);
+      started.push(replica);
+      replicaProcesses.push(replica);
+    }
+    const sentinel = await startSentinel(master.port, masterName);
+    started.push(sentinel);
+    const masterPort = async () => Number((await redisCli(sentinel.port, 'SENTINEL', 'get-master-addr-by-name', masterName)).split('\n')[1]);
+    await waitFor('Sentinel to know the master', async () => (await masterPort()) === master.port);
+    if (replicas > 0) {
+      await waitFor(
+        'Sentinel to see the replicas',
+        async () => Number((await redisCli(sentinel.port, 'SENTINEL', 'master', masterName)).match(/num-slaves\n(\d+)/)?.[1] ?? 0) === replicas,
+        20_000,
+      );
+    }
+    return {
+      url: `redis+sentinel://127.0.0.1:${sentinel.port}/${masterName}`,
+      masterName,
+      master,
+      replicas: replicaProcesses,
+      sentinel,
+      masterPort,
+      async stop() {
+        await Promise.all(started.map((p) => p.stop()));
+      },
+    };
+  } catch (error) {
+    await Promise.all(started.map((p) => p.stop()));
+    throw error;
+  }
+}
+
+/** `redis-server --sentinel` needs a config file it may rewrite; it lives in the process's own directory. */
+async function startSentinel(masterPort: number, masterName: string): Promise<RedisProcess> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), `herald-sentinel-${port}-`));
+  const config = join(dir, 'sentinel.conf');
+  writeFileSync(
+    config,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `sentinel monitor ${masterName} 127.0.0.1 ${masterPort} 1`,
+      `sentinel down-after-milliseconds ${masterName} 1000`,
+      `sentinel failover-timeout ${masterName} 3000`,
+      '',
+    ].join('\n'),
+  );
+  return managed(port, dir, () => spawnRedis(port, [config, '--sentinel']));
 }

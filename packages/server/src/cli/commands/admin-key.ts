@@ -47,7 +47,7 @@ export async function adminKey(argv: string[]): Promise<void> {
   let storage;
   try {
     storage = config.store.url
-      ? await openPostgresStorage({ url: config.store.url })
+      ? await openPostgresStorage({ url: config.store.url, queryTimeoutMs: config.store.queryTimeout * 1000 })
       : await openSqliteStorage({ dataDir: config.dataDir, synchronous: 'full' });
   } catch (error) {
     throw new CliError(error instanceof StartupError ? error.message : `cannot open the store: ${(error as Error).message}`);

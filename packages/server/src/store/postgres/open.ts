@@ -10,6 +10,8 @@ import { PostgresClusterStore } from './cluster-store.js';
 
 export type { PostgresOptions } from './database.js';
 
+const MIGRATION_TIMEOUT_MS = 600_000;
+
 /**
  * Opens the store shared by every node of a cluster. Rejects with
  * `store_unavailable` when the server cannot be reached within the
@@ -20,7 +22,11 @@ export async function openPostgresStorage(options: PostgresOptions): Promise<Sto
   let epoch: string;
   const settings = new PostgresSettingsStore(db);
   try {
-    await migrate(db.pool).catch((error: unknown) => Promise.reject(storeError(error)));
+    // Schema changes may rewrite big tables: they get minutes, not the request-sized query timeout.
+    const migrations = new Database({ ...options, poolSize: 1, queryTimeoutMs: MIGRATION_TIMEOUT_MS });
+    await migrate(migrations.pool)
+      .catch((error: unknown) => Promise.reject(storeError(error)))
+      .finally(() => migrations.end());
     // One epoch per database: if it is lost, every channel's history is lost with it.
     epoch = await settings.setIfAbsent('epoch', randomBytes(8).toString('hex'));
   } catch (error) {
