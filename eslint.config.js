@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'herald-data/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'herald-data/**', '.stryker-tmp/**', 'reports/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -14,6 +14,16 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-constant-condition': ['error', { checkLoops: false }],
       eqeqeq: ['error', 'always'],
+    },
+  },
+  {
+    // The pages Herald serves (console, portal): plain ES modules that run in the browser as they are.
+    files: ['packages/server/ui/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'history', 'navigator', 'sessionStorage', 'localStorage', 'WebSocket', 'EventSource', 'ResizeObserver', 'setInterval', 'clearInterval', 'requestAnimationFrame', 'URLSearchParams', 'CustomEvent', 'crypto'].map((name) => [name, 'readonly']),
+      ),
     },
   },
   {

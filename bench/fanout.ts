@@ -1,147 +1,134 @@
 // npm run bench:fanout — N subscribers on one channel (SSE, then WebSocket), M events published over HTTP.
 // Reports server CPU per delivery, publish→receive latency and server memory per idle connection, each beside
-// a bare node:http + ws broadcast server measured in the same run (the floor for Node).
-import { request, Agent } from 'node:http';
-import { WebSocket } from 'ws';
-import { BENCH_ADMIN_KEY, cpuMs, fmt, spawnBaseline, spawnHerald, type Spawned } from './harness.js';
+// a bare node:http + ws broadcast server (the floor for Node) and, when nginx-light and libnginx-mod-nchan are
+// installed, Nchan (in C), all measured in the same run. The subscribers live in a forked load generator
+// (bench/fanout-load.ts), so the bench's own work is not on the servers' event loops.
+import { execFileSync } from 'node:child_process';
+import { fmt } from './harness.js';
+import { nchanAvailable } from './nchan.js';
+import { closePublisher, cpuOf, LoadGroup, publishOne, sleep, startPeer, type Peer, type PeerKind, type Transport } from './fanout-common.js';
+import { BENCH_ADMIN_KEY } from './harness.js';
 
-const N = Number(process.env.BENCH_SUBSCRIBERS ?? 2000);
+const N = Number(process.env.BENCH_SUBSCRIBERS ?? 5000);
 const M = Number(process.env.BENCH_EVENTS ?? 200);
-const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 10);
-const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-type Kind = 'herald' | 'bare';
-type Transport = 'sse' | 'ws';
-
-interface Subscriber {
-  close(): void;
-}
-
-/** Finds the publish stamp in a frame from either server. */
-function stampOf(text: string): number | undefined {
-  const parsed = JSON.parse(text) as { t?: number; data?: { t?: number } };
-  return parsed.data?.t ?? parsed.t;
-}
-
-const agent = new Agent({ keepAlive: true, maxSockets: 20_000 });
-
-function subscribeSse(url: string, onStamp: (t: number) => void): Promise<Subscriber> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent }, (res) => {
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = block.split('\n').find((l) => l.startsWith('data: '));
-          if (data) {
-            const t = stampOf(data.slice(6));
-            if (t !== undefined) onStamp(t);
-          }
-        }
-      });
-      resolve({ close: () => req.destroy() });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function subscribeWs(url: string, kind: Kind, onStamp: (t: number) => void): Promise<Subscriber> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    ws.on('message', (data) => {
-      const text = data.toString();
-      if (kind === 'herald' && text.startsWith('{"op":"subscribed"')) return resolve({ close: () => ws.terminate() });
-      const t = stampOf(text);
-      if (t !== undefined) onStamp(t);
-    });
-    ws.on('open', () => {
-      if (kind === 'herald') ws.send(JSON.stringify({ op: 'subscribe', channel: 'fanout' }));
-      else resolve({ close: () => ws.terminate() });
-    });
-    ws.on('error', reject);
-  });
-}
-
-async function publish(base: string, kind: Kind, i: number): Promise<void> {
-  const path = kind === 'herald' ? '/v1/channels/fanout/events' : '/publish';
-  const body = JSON.stringify(kind === 'herald' ? { data: { t: now(), i } } : { t: now(), i });
-  await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_ADMIN_KEY}` }, body });
-}
+const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+/** BENCH_PEERS=herald,bare limits the run (e.g. while profiling); default: all that are available. */
+const PEERS = (process.env.BENCH_PEERS ?? 'bare,nchan,herald').split(',') as PeerKind[];
+const TRANSPORTS = (process.env.BENCH_TRANSPORTS ?? 'sse,ws').split(',') as Transport[];
+/** Subscribers per load-generator process. */
+const PER_PROCESS = 5000;
 
 interface Result {
   cpuUsPerDelivery: number;
   p50: number;
   p99: number;
-  /** JS heap and RSS growth per idle connection, each after a full GC. */
-  heapPerIdle: number;
   rssPerIdle: number;
+  heapPerIdle?: number;
   received: number;
+  failedPublishes: number;
 }
 
-async function measure(server: Spawned, kind: Kind, transport: Transport): Promise<Result> {
-  const pid = server.child.pid!;
-  const latencies: number[] = [];
-  const onStamp = (t: number) => latencies.push(now() - t);
-  const base = server.url;
-  const url =
-    transport === 'sse'
-      ? kind === 'herald' ? `${base}/v1/channels/fanout/stream?token=${BENCH_ADMIN_KEY}` : `${base}/sse`
-      : kind === 'herald' ? `${base.replace('http', 'ws')}/v1/ws?token=${BENCH_ADMIN_KEY}` : base.replace('http', 'ws');
-
-  const before = await server.memory();
-  const subs: Subscriber[] = [];
-  for (let i = 0; i < N; i += 100) {
-    const batch = Array.from({ length: Math.min(100, N - i) }, () => (transport === 'sse' ? subscribeSse(url, onStamp) : subscribeWs(url, kind, onStamp)));
-    subs.push(...(await Promise.all(batch)));
-  }
+async function measure(peer: Peer, transport: Transport): Promise<Result> {
+  const load = new LoadGroup(
+    { kind: peer.kind, transport, base: peer.url, token: BENCH_ADMIN_KEY, sockets: Array.from({ length: N }, () => ['fanout']) },
+    Math.ceil(N / PER_PROCESS),
+  );
+  // Memory per idle connection: growth from none to all N, each read after a full GC. The heap figure is
+  // exact; RSS is what the issue's table used, but a Node process's RSS also moves with heap pages it had
+  // already touched, so read it over several runs.
+  const before = await peer.memory();
+  await load.connect();
   await sleep(500);
-  const idle = await server.memory();
-  const heapPerIdle = (idle.heapUsed - before.heapUsed) / N;
-  const rssPerIdle = (idle.rss - before.rss) / N;
+  const idle = await peer.memory();
+  const idleCount = N;
 
-  const cpuBefore = cpuMs(pid);
+  const cpuBefore = cpuOf(peer);
+  const start = performance.now();
+  const publishes: Array<Promise<boolean>> = [];
   for (let i = 0; i < M; i++) {
-    void publish(base, kind, i);
-    await sleep(INTERVAL_MS);
+    const wait = start + i * INTERVAL_MS - performance.now();
+    if (wait > 0) await sleep(wait);
+    publishes.push(publishOne(peer, 'fanout', i));
   }
-  const deadline = Date.now() + 30_000;
-  while (latencies.length < N * M && Date.now() < deadline) await sleep(20);
-  const cpuUsPerDelivery = ((cpuMs(pid) - cpuBefore) * 1000) / (N * M);
-  for (const s of subs) s.close();
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
-  return { cpuUsPerDelivery, p50: pct(0.5), p99: pct(0.99), heapPerIdle, rssPerIdle, received: latencies.length };
+  const accepted = (await Promise.all(publishes)).filter(Boolean).length;
+  await load.waitFor(N * accepted, 60_000);
+  const cpuUsPerDelivery = ((cpuOf(peer) - cpuBefore) * 1000) / (N * accepted);
+  const report = await load.report({ fanout: accepted });
+  await load.close();
+  return {
+    cpuUsPerDelivery,
+    p50: report.p50,
+    p99: report.p99,
+    rssPerIdle: (idle.rss - before.rss) / idleCount,
+    ...(idle.heap === undefined || before.heap === undefined ? {} : { heapPerIdle: (idle.heap - before.heap) / idleCount }),
+    received: report.received,
+    failedPublishes: M - accepted,
+  };
+}
+
+const LABEL: Record<PeerKind, string> = { bare: 'bare node:http + ws', nchan: 'nchan (nginx, C)', herald: 'herald' };
+
+function row(kind: PeerKind, r: Result): string {
+  const heap = r.heapPerIdle === undefined ? '' : `, heap ${fmt(r.heapPerIdle / 1024, 1)} KiB`;
+  const failed = r.failedPublishes > 0 ? `  FAILED PUBLISHES ${r.failedPublishes}` : '';
+  return (
+    `  ${LABEL[kind].padEnd(22)} cpu ${fmt(r.cpuUsPerDelivery, 2).padStart(6)} µs/delivery  p50 ${fmt(r.p50, 1)} ms  p99 ${fmt(r.p99, 1)} ms  ` +
+    `idle conn: rss ${fmt(r.rssPerIdle / 1024, 1)} KiB${heap}  received ${r.received}/${N * (M - r.failedPublishes)}${failed}`
+  );
+}
+
+function ratios(results: Map<PeerKind, Result>): string {
+  const ours = results.get('herald');
+  const floor = results.get('bare');
+  const nchan = results.get('nchan');
+  if (!ours) return '';
+  const parts: string[] = [];
+  if (floor) {
+    parts.push(
+      `herald/floor: cpu ${fmt(ours.cpuUsPerDelivery / floor.cpuUsPerDelivery, 2)}× (aim ≤ 0.90), p99 ${fmt(ours.p99 / floor.p99, 2)}× (aim ≤ 1.00), ` +
+        `rss per idle conn ${fmt(ours.rssPerIdle / floor.rssPerIdle, 2)}× (aim ≤ 1.10)` +
+        (ours.heapPerIdle !== undefined && floor.heapPerIdle !== undefined ? `, heap ${fmt(ours.heapPerIdle / floor.heapPerIdle, 2)}×` : ''),
+    );
+  }
+  if (nchan) parts.push(`herald/nchan: cpu ${fmt(ours.cpuUsPerDelivery / nchan.cpuUsPerDelivery, 2)}× (aim ≤ 1.00)`);
+  return parts.length ? `  ${parts.join('; ')}` : '';
+}
+
+function nchanVersion(): string {
+  try {
+    const version = execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'libnginx-mod-nchan'], { encoding: 'utf8' });
+    return `nchan ${version}`;
+  } catch {
+    return 'nchan';
+  }
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:fanout  ${N} subscribers per transport, ${M} events every ${INTERVAL_MS} ms, node ${process.version}`);
-  for (const transport of ['sse', 'ws'] as const) {
-    const bare = await spawnBaseline('bare-broadcast-server.ts');
-    const floor = await measure(bare, 'bare', transport);
-    await bare.stop();
-    const herald = await spawnHerald();
-    const ours = await measure(herald, 'herald', transport);
-    await herald.stop();
-    const row = (name: string, r: Result) =>
-      `${name.padEnd(24)} cpu ${fmt(r.cpuUsPerDelivery, 2).padStart(6)} µs/delivery  p50 ${fmt(r.p50, 1)} ms  p99 ${fmt(r.p99, 1)} ms  ` +
-      `idle conn: heap ${fmt(r.heapPerIdle / 1024, 1)} KiB, rss ${fmt(r.rssPerIdle / 1024, 1)} KiB  received ${r.received}/${N * M}`;
-    console.log(`${transport.toUpperCase()}`);
-    console.log(row('  bare node:http + ws', floor));
-    console.log(row('  herald', ours));
-    const aim = transport === 'ws' ? 8 : 4;
-    console.log(
-      `  ratio: cpu ${fmt(ours.cpuUsPerDelivery / floor.cpuUsPerDelivery, 2)}× the floor (aim ≤ 1.25×), ` +
-        `memory per idle connection: heap ${fmt(ours.heapPerIdle / 1024, 1)} KiB (floor ${fmt(floor.heapPerIdle / 1024, 1)}), ` +
-        `rss ${fmt(ours.rssPerIdle / 1024, 1)} KiB (floor ${fmt(floor.rssPerIdle / 1024, 1)}); aim ≤ ${aim} KiB`,
-    );
+  const peers = PEERS.filter((p) => p !== 'nchan' || nchanAvailable());
+  const nchanNote = PEERS.includes('nchan') && !nchanAvailable() ? '; Nchan skipped (apt-get install nginx-light libnginx-mod-nchan)' : '';
+  console.log(
+    `bench:fanout  ${N} subscribers on one channel per transport, ${M} events every ${INTERVAL_MS} ms, node ${process.version}` +
+      `${peers.includes('nchan') ? `, ${nchanVersion()}` : ''}${nchanNote}`,
+  );
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const transport of TRANSPORTS) {
+      const results = new Map<PeerKind, Result>();
+      console.log(transport.toUpperCase());
+      for (const kind of peers) {
+        const peer = await startPeer(kind, N);
+        try {
+          results.set(kind, await measure(peer, transport));
+        } finally {
+          await peer.stop();
+        }
+        console.log(row(kind, results.get(kind)!));
+      }
+      const line = ratios(results);
+      if (line) console.log(line);
+    }
   }
-  agent.destroy();
+  closePublisher();
 }
 
 await main();

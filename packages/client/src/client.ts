@@ -1,10 +1,11 @@
-import { isValidChannel, type ErrorBody, type GapInfo, type HeraldEvent } from '@herald/protocol';
+import { isValidChannel, type DirectMessage, type EphemeralMessage, type ErrorBody, type GapInfo, type HeraldEvent, type ServerOp } from '@herald/protocol';
 import { backoffDelay, secondsToExpiry } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { pollTransport } from './transports/poll.js';
 import { sseTransport } from './transports/sse.js';
 import type { Transport, TransportContext, TransportEnd, TransportFactory, TransportName } from './transports/types.js';
 import { websocketTransport } from './transports/websocket.js';
+import { PresenceSet, type PresenceOptions } from './presence.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
 
@@ -58,6 +59,14 @@ export interface SubscribeOptions {
   onEpoch?: (change: EpochChange) => void;
   /** The server refused this channel (for example, the token does not cover it). */
   onError?: (error: HeraldClientError) => void;
+  /** Ephemeral publishes on the channel (WebSocket and SSE): no seq, never replayed. */
+  onEphemeral?: (message: EphemeralMessage) => void;
+}
+
+/** What an ephemeral publish resolves to: nothing was logged, so there is no seq or id. */
+export interface EphemeralPublished {
+  channel: string;
+  ephemeral: true;
 }
 
 export interface Subscription {
@@ -103,6 +112,10 @@ type ClientEvents = {
   gap: [GapInfo];
   epoch: [EpochChange];
   error: [HeraldClientError];
+  /** An ephemeral publish on any subscribed channel. */
+  ephemeral: [EphemeralMessage];
+  /** A direct message to this connection, on any channel. */
+  message: [DirectMessage];
 };
 
 /**
@@ -116,6 +129,9 @@ export class Herald extends Emitter<ClientEvents> {
   private readonly positions = new Map<string, number | undefined>();
   private readonly epochs = new Map<string, string>();
   private readonly subs = new Map<string, Set<Sub>>();
+  /** Presence sets joined, and the `presence` each channel's subscribe carries. */
+  private readonly presences = new Map<string, PresenceSet>();
+  private readonly presenceWish = new Map<string, { info?: unknown }>();
   private readonly order: TransportName[];
   private transportIndex = 0;
   private failuresHere = 0;
@@ -211,22 +227,83 @@ export class Herald extends Emitter<ClientEvents> {
     else if (!this.reconnectTimer) void this.connect();
   }
 
-  /** Publishes over HTTP; resolves once the event is durable. */
-  async publish(channel: string, input: { type?: string; data: unknown; id?: string }): Promise<{ id: string; seq: number; channel: string }> {
+  /**
+   * Publishes over HTTP; resolves once the event is durable. With `{ephemeral: true}` nothing is logged: the
+   * channel's current subscribers get it once (over the WebSocket when connected on one, else over HTTP).
+   */
+  publish(channel: string, input: { type?: string; data: unknown; id?: string }): Promise<{ id: string; seq: number; channel: string }>;
+  publish(channel: string, input: { type?: string; data: unknown }, options: { ephemeral: true }): Promise<EphemeralPublished>;
+  async publish(
+    channel: string,
+    input: { type?: string; data: unknown; id?: string },
+    options?: { ephemeral?: boolean },
+  ): Promise<{ id: string; seq: number; channel: string } | EphemeralPublished> {
+    if (options?.ephemeral) {
+      if (this.transport?.request && this.opened) {
+        await this.request({ op: 'publish', channel, data: input.data, ...(input.type ? { type: input.type } : {}), ephemeral: true });
+      } else {
+        await this.post(channel, { ...input, ephemeral: true });
+      }
+      return { channel, ephemeral: true };
+    }
+    const event = (await this.post(channel, input)) as HeraldEvent;
+    return { id: event.id, seq: event.seq, channel: event.channel };
+  }
+
+  private async post(channel: string, input: object): Promise<unknown> {
     const token = await this.currentToken();
     const res = await this.fetchImpl(`${this.url}/v1/channels/${encodeURIComponent(channel)}/events`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify(input),
     });
-    const body = (await res.json()) as HeraldEvent | ErrorBody;
+    const body = (await res.json()) as unknown;
     if (!res.ok) {
       const error = (body as ErrorBody).error;
       if (res.status === 401) this.tokenRefused = true;
       throw new HeraldClientError(error?.code ?? 'http_error', error?.message ?? `HTTP ${res.status}`, res.status);
     }
-    const event = body as HeraldEvent;
-    return { id: event.id, seq: event.seq, channel: event.channel };
+    return body;
+  }
+
+  /**
+   * Joins the channel's presence set (it must match the server's `channels.presence`), subscribing to the
+   * channel if it was not. Needs the WebSocket transport.
+   */
+  presence(channel: string, options: PresenceOptions = {}): PresenceSet {
+    if (this.presences.has(channel)) throw new HeraldClientError('bad_request', `Already in the presence set of ${channel}: leave() it first.`);
+    const subscribed = this.subs.has(channel);
+    this.presenceWish.set(channel, options.info === undefined ? {} : { info: options.info });
+    const set = new PresenceSet(channel, options, (left) => {
+      if (this.presences.get(channel) !== left) return;
+      this.presences.delete(channel);
+      this.presenceWish.delete(channel);
+      sub.unsubscribe();
+      // Still subscribed for its events: subscribe again without presence, which leaves the set.
+      this.transport?.resubscribe?.(channel);
+    });
+    this.presences.set(channel, set);
+    const sub = this.subscribe(channel, { onError: (error) => set.fail(error) }, () => {});
+    if (subscribed) this.transport?.resubscribe?.(channel);
+    return set;
+  }
+
+  /** A direct message to `to` (a member's `client` id) of the channel's presence set; resolves once the server took it. */
+  async send(channel: string, to: string, data: unknown): Promise<void> {
+    await this.request({ op: 'send', channel, to, data });
+  }
+
+  /** One op over the connected WebSocket; its `error` answer becomes a HeraldClientError. */
+  private async request(op: Parameters<NonNullable<Transport['request']>>[0]): Promise<void> {
+    const transport = this.transport;
+    if (!transport?.request || !this.opened) throw new HeraldClientError('unavailable', 'Not connected over a WebSocket: direct messages need one.');
+    let answer: ServerOp;
+    try {
+      answer = await transport.request(op);
+    } catch (error) {
+      throw new HeraldClientError('unavailable', (error as Error).message);
+    }
+    if (answer.op === 'error') throw new HeraldClientError(answer.code, answer.message);
   }
 
   close(): void {
@@ -319,6 +396,9 @@ export class Herald extends Emitter<ClientEvents> {
           this.upgradeDelay = this.upgradeBase;
         }
         this.setState('connected', { transport: name });
+        if (name !== 'websocket') {
+          for (const set of this.presences.values()) set.fail(new HeraldClientError('unavailable', `Presence needs the WebSocket transport; connected over ${name}.`));
+        }
         clearTimeout(this.stableTimer);
         this.stableTimer = setTimeout(() => (this.attempt = 0), this.options.stableAfterMs ?? 5000);
         this.scheduleUpgrade();
@@ -353,6 +433,22 @@ export class Herald extends Emitter<ClientEvents> {
         for (const sub of this.subs.get(channel) ?? []) sub.options.onError?.(error);
         this.emit('error', error);
       },
+      presence: (channel, client, members) => {
+        if (this.transport === transport) this.presences.get(channel)?.reset(client, members);
+      },
+      presenceChange: (channel, action, member) => {
+        if (this.transport === transport) this.presences.get(channel)?.change(action, member);
+      },
+      ephemeral: (message) => {
+        if (this.transport !== transport || !this.positions.has(message.channel)) return;
+        for (const sub of this.subs.get(message.channel) ?? []) sub.options.onEphemeral?.(message);
+        this.emit('ephemeral', message);
+      },
+      message: (message) => {
+        if (this.transport !== transport) return;
+        this.presences.get(message.channel)?.deliver(message);
+        this.emit('message', message);
+      },
       end: (end) => {
         if (this.transport !== transport) return;
         this.transport = undefined;
@@ -371,6 +467,7 @@ export class Herald extends Emitter<ClientEvents> {
       url: this.url,
       token,
       positions: this.positions,
+      presence: this.presenceWish,
       heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? 35_000,
       fetch: this.fetchImpl,
       WebSocket: this.webSocketImpl ?? undefined,
@@ -498,6 +595,10 @@ export class Herald extends Emitter<ClientEvents> {
       epoch: () => false,
       live: ignore,
       refused: ignore,
+      presence: ignore,
+      presenceChange: ignore,
+      ephemeral: ignore,
+      message: ignore,
     });
     // A WebSocket that neither opens nor fails (a black hole) counts as failed after the heartbeat timeout.
     this.upgradeProbeTimer = setTimeout(() => done(false), ctx.heartbeatTimeoutMs);

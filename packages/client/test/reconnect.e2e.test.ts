@@ -123,8 +123,10 @@ describe('@herald/client across server restarts', () => {
         await until(() => seen.length >= 10, 10_000, `${transport} events 6-10 after ${signal}`);
         await s.publish('restart', 11, 12);
         await until(() => seen.length >= 12, 5000, `${transport} live events after ${signal}`);
-        await sleep(200); // room for a duplicate to show up
-        assert.deepEqual(seen, range(1, 12));
+        // A marker after the rest: a duplicate of anything before it would have arrived before it.
+        await s.publish('restart', 13, 13);
+        await until(() => seen.includes(13), 5000, `${transport} marker after ${signal}`);
+        assert.deepEqual(seen, range(1, 13));
         assert.equal(c.state, 'connected');
         assert.equal(states.at(-1), 'connected');
         assert.equal(c.transportName, transport);
@@ -175,9 +177,11 @@ describe('@herald/client across server restarts', () => {
     const h = await startTestServer();
     cleanups.push(() => h.stop());
     let refuse = false;
+    let refused = 0;
     // A proxy that refuses WebSockets for a while.
     class SometimesWebSocket extends NodeWebSocket {
       constructor(url: string) {
+        if (refuse) refused += 1;
         super(refuse ? url.replace(/:\d+\//, ':1/') : url);
       }
     }
@@ -195,15 +199,18 @@ describe('@herald/client across server restarts', () => {
     await publishRange(h, 'upgrade', 4, 6);
     await until(() => seen.length >= 6, 5000, 'events 4-6 over SSE');
     // While WebSocket is still refused, the tries to go back fail quietly and SSE stays.
-    await sleep(1200);
+    const triedBefore = refused;
+    await until(() => refused >= triedBefore + 2, 5000, 'two more tries to go back to WebSocket');
     assert.equal(c.transportName, 'sse');
+    assert.equal(c.state, 'connected');
 
     refuse = false;
     await until(() => c.state === 'connected' && c.transportName === 'websocket', 10_000, 'back on WebSocket');
     await publishRange(h, 'upgrade', 7, 9);
     await until(() => seen.length >= 9, 5000, 'events 7-9 over WebSocket');
-    await sleep(200);
-    assert.deepEqual(seen, range(1, 9));
+    await publishRange(h, 'upgrade', 10, 10);
+    await until(() => seen.includes(10), 5000, 'the marker after 7-9');
+    assert.deepEqual(seen, range(1, 10));
     assert.equal(connected[0], 'websocket');
     assert.equal(connected[1], 'sse');
     assert.equal(connected.at(-1), 'websocket');
@@ -254,15 +261,16 @@ describe('@herald/client across server restarts', () => {
       await until(() => log.length >= 10, 10_000, `${transport}: epoch event and new history`);
       await publishRange(h, 'epochs', 6, 6, (i) => `n${i}`);
       await until(() => log.length >= 11, 5000, 'live event in the new epoch');
-      await sleep(200);
-      assert.deepEqual(log, ['o1', 'o2', 'o3', 'onEpoch', 'epoch', 'n1', 'n2', 'n3', 'n4', 'n5', 'n6']);
+      await publishRange(h, 'epochs', 7, 7, (i) => `n${i}`);
+      await until(() => log.includes('n7'), 5000, 'the marker after n6');
+      assert.deepEqual(log, ['o1', 'o2', 'o3', 'onEpoch', 'epoch', 'n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7']);
       assert.equal(changes.length, 1);
       assert.equal(changes[0]!.channel, 'epochs');
       assert.equal(changes[0]!.previous, oldEpoch);
       assert.equal(changes[0]!.position, 3);
       assert.notEqual(changes[0]!.current, oldEpoch);
       assert.equal(sub.epoch, changes[0]!.current);
-      assert.equal(sub.position, 6);
+      assert.equal(sub.position, 7);
       c.close();
     });
   }

@@ -47,6 +47,12 @@ export interface SourceInfo {
 
 export const DELIVERY_SCHEMES = ['standard', 'stripe', 'github'] as const;
 export type DeliveryScheme = (typeof DELIVERY_SCHEMES)[number];
+/**
+ * `unordered`: deliveries go out in parallel, retries overtake. `channel`: each channel's events go out one at a
+ * time in seq order; the next waits until the previous one succeeded or failed for good (a dead letter).
+ */
+export const ENDPOINT_ORDERINGS = ['unordered', 'channel'] as const;
+export type EndpointOrdering = (typeof ENDPOINT_ORDERINGS)[number];
 export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
@@ -60,10 +66,13 @@ export interface EndpointInfo {
   headers: Record<string, string>;
   rateLimit?: number;
   maxConcurrency: number;
+  ordering: EndpointOrdering;
   enabled: boolean;
   description?: string;
   /** Why the endpoint was disabled, when Herald disabled it. */
   disabledReason?: string;
+  /** The platform's customer this endpoint belongs to (the endpoint portal shows a tenant its own endpoints only). */
+  tenant?: string;
   createdAt: string;
 }
 

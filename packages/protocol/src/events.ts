@@ -51,6 +51,8 @@ export interface MultiChannelPage {
   truncatedChannels: string[];
   /** What each of those lost: its position and the oldest seq still kept. */
   gaps: GapInfo[];
+  /** Each channel's epoch: one that differs from the epoch a reader's position came from means that history was lost. */
+  epochs: Record<string, string>;
 }
 
 /** Sent when history between a reader's position and the oldest kept event was trimmed. */

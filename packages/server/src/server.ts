@@ -25,6 +25,8 @@ import { ConnectionWatch } from './auth/liveness.js';
 import type { ClusterBus } from './bus/cluster-bus.js';
 import { collectProcessMetrics, sources as metricsSources, startMetricsListener, type MetricsSource } from './metrics/index.js';
 import { StartupError } from './startup-error.js';
+import { SignalBus } from './presence/signal-bus.js';
+import { PresenceService } from './presence/service.js';
 
 /** How often open connections' credentials are re-checked; with the key cache's second, revocation ends them within ~2 s. */
 const CREDENTIAL_SWEEP_MS = 1000;
@@ -88,6 +90,14 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     await storage.close();
     throw error;
   }
+  let signals: SignalBus;
+  try {
+    signals = await SignalBus.create(config.bus.url, (err) => logger.warn({ err }, 'signal bus error'));
+  } catch (error) {
+    await bus.close();
+    await storage.close();
+    throw error;
+  }
   bus.onStateChange((state) =>
     state === 'down' ? logger.error('bus down: serving subscribers from the store until it returns') : logger.info('bus up'),
   );
@@ -96,6 +106,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   try {
     authSetup = await Authenticator.create(config, storage.keys, storage.settings);
   } catch (error) {
+    await signals.close();
     await bus.close();
     await storage.close();
     throw error;
@@ -115,7 +126,9 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   );
   // On SQLite this process is the only node: it sends every endpoint's deliveries, no leases needed.
   const ownership = config.store.url ? new EndpointLeases(leases, nodes) : { owns: async () => true };
-  const delivery = new DeliveryService(config.delivery, storage.deliveries, log, logger, VERSION, leases, ownership);
+  const delivery = new DeliveryService(config.delivery, storage.deliveries, log, logger, VERSION, leases, ownership, config.portal.allowPrivateNetworks);
+  const access = new AccessPolicy(config.channels.public);
+  const presence = new PresenceService({ config, node: nodeId, bus: signals, access, onError: (err) => logger.warn({ err }, 'presence error') });
   const watch = new ConnectionWatch(authenticator.liveness, CREDENTIAL_SWEEP_MS, (err) => logger.error({ err }, 'credential sweep failed'));
   const ctx = {
     config,
@@ -125,7 +138,8 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     keys: storage.keys,
     sources: storage.sources,
     auth: authenticator,
-    access: new AccessPolicy(config.channels.public),
+    access,
+    presence,
     longPoll,
     sse,
     delivery,
@@ -188,6 +202,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     await app.close();
     watch.stop();
     await delivery.stop();
+    await presence.stop();
     await nodes.stop();
     await leases.releaseAll();
     await bus.close();
@@ -196,6 +211,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   // Every start-up step runs before listen(): a server that cannot serve never answers /readyz 200.
   try {
     await nodes.start();
+    presence.start();
     trimmer.start();
     await delivery.start();
     await app.listen({ host: config.host, port: config.port });

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, CLI_ADMIN_KEY as ADMIN, spawnHerald } from './helpers.js';
+import { BIN, CLI_ADMIN_KEY as ADMIN, spawnHerald, until } from './helpers.js';
 
 async function runToEnd(args: string[], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -47,7 +47,8 @@ describe('the herald CLI', { timeout: 60_000 }, () => {
   it('prints the URL, a generated admin key once, and curl lines; stops cleanly on SIGTERM', async () => {
     const data = tempDir();
     const first = await spawnHerald(['serve', '--port', '0', '--data', data], { HERALD_ADMIN_KEY: '' });
-    await new Promise((r) => setTimeout(r, 100));
+    // The banner's last line: everything before it has been read too.
+    await until(() => first.stderr().includes('/v1/channels/demo/events?after=0&wait=30'), 5000, 'the whole banner');
     const key = /Admin key \(shown once; only its hash is stored\): (hk_\S+)/.exec(first.stderr())?.[1];
     assert.ok(key, first.stderr());
     assert.ok(first.stderr().includes(`curl -X POST ${first.url}/v1/channels/demo/events`));
@@ -61,7 +62,7 @@ describe('the herald CLI', { timeout: 60_000 }, () => {
     assert.deepEqual(await first.exited, { code: 0, signal: null });
 
     const second = await spawnHerald(['serve', '--port', '0', '--data', data], { HERALD_ADMIN_KEY: '' });
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => second.stderr().includes('/v1/channels/demo/events?after=0&wait=30'), 5000, 'the whole banner');
     assert.ok(!second.stderr().includes(key!), 'the admin key is printed only on the first start');
     assert.ok(second.stderr().includes('herald admin-key reset'), 'later starts say how to get back in');
     const read = await fetch(`${second.url}/v1/channels/demo/events`, { headers: { authorization: `Bearer ${key}` } });
@@ -94,7 +95,7 @@ describe('the herald CLI', { timeout: 60_000 }, () => {
       }
     };
     const workers = Array.from({ length: 24 }, (_, w) => worker(w));
-    while (acked.length < 400) await new Promise((r) => setTimeout(r, 10));
+    await until(() => acked.length >= 400, 30_000, '400 acknowledged publishes');
     first.child.kill('SIGKILL');
     stop = true;
     await Promise.all(workers);

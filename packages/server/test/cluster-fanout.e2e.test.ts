@@ -99,12 +99,13 @@ describe('cluster: 3 nodes, one PostgreSQL, one Redis', () => {
       await until(() => all.every(([, f]) => f.events.length >= total), 5000, 'every subscriber has every event').catch((error: unknown) => {
         throw new Error(`${String(error)}: ${all.map(([name, f]) => `${name}=${f.events.length}`).join(' ')}`);
       });
-      // Nothing extra trickles in after.
-      await new Promise((r) => setTimeout(r, 200));
+      // Nothing extra trickles in: a marker published after, once every subscriber has it, would follow any duplicate.
+      assert.equal((await a.publish(channel, { marker: true }, { type: 'marker' })).status, 201);
+      await until(() => all.every(([, f]) => f.events.length >= total + 1), 5000, 'every subscriber has the marker');
       const types = (await a.readAll(channel)).map((e) => e.type);
-      assert.deepEqual(new Set(types), new Set(['http', 'ws', 'charge.succeeded']));
+      assert.deepEqual(new Set(types), new Set(['http', 'ws', 'charge.succeeded', 'marker']));
       for (const [name, follower] of all) {
-        assert.equal(contiguity(follower.events, 1, total), undefined, name);
+        assert.equal(contiguity(follower.events, 1, total + 1), undefined, name);
         assert.deepEqual(follower.events.map((e) => e.type), types, name);
         let worst = 0;
         for (const [seq, at] of sentAt) worst = Math.max(worst, follower.receivedAt.get(seq)! - at);
@@ -151,13 +152,15 @@ describe('cluster: 3 nodes, one PostgreSQL, one Redis', () => {
     try {
       await publishSome(10);
       await until(() => ws2.events.length >= 15 && sse2.events.length >= 15 && poll2.events.length >= 15, 5000, 'second half');
-      await new Promise((r) => setTimeout(r, 200));
+      // A marker after the rest: a duplicate of anything before it would have arrived before it.
+      await publishSome(1);
+      await until(() => ws2.events.length >= 16 && sse2.events.length >= 16 && poll2.events.length >= 16, 5000, 'the marker');
       for (const [name, first, second] of [
         ['ws', ws1.events, ws2.events],
         ['sse', sse1.events, sse2.events],
         ['poll', poll1.events, poll2.events],
       ] as const) {
-        assert.equal(contiguity([...first, ...second], 1, 25), undefined, name);
+        assert.equal(contiguity([...first, ...second], 1, 26), undefined, name);
       }
     } finally {
       ws2.close();
@@ -231,7 +234,10 @@ describe('cluster: 3 nodes, one PostgreSQL, one Redis', () => {
   it('interest-based routing: only nodes with a subscriber for a channel subscribe to it on Redis', async () => {
     const channel = 'interest-only-b';
     const topic = `herald:ch:{${channel}}`;
-    const numsub = async () => Number((await redisCli(redis.port, 'PUBSUB', 'NUMSUB', topic)).split('\n')[1]);
+    // The channel's messages outside the log (ephemeral publishes, presence, direct messages): interest-routed too.
+    const signalTopic = `herald:ch:{#${channel}}`;
+    const numsubOf = async (name: string) => Number((await redisCli(redis.port, 'PUBSUB', 'NUMSUB', name)).split('\n')[1]);
+    const numsub = () => numsubOf(topic);
     const settle = async (check: () => Promise<boolean>, what: string) => {
       const deadline = Date.now() + 5000;
       while (!(await check())) {
@@ -240,14 +246,15 @@ describe('cluster: 3 nodes, one PostgreSQL, one Redis', () => {
       }
     };
     assert.equal(await numsub(), 0);
+    assert.equal(await numsubOf(signalTopic), 0);
     const before = await subscriptionsByNode(redis.port);
     const token = await subscriberToken(a, [channel]);
     const ws = await WsFollower.open(b, channel, token);
     try {
-      // One Redis subscription more, on B's connection; A's and C's unchanged.
-      await settle(async () => (await numsub()) === 1, 'one subscriber for the topic');
+      // Two Redis subscriptions more, both on B's connections (the channel's events and its signals); A's and C's unchanged.
+      await settle(async () => (await numsub()) === 1 && (await numsubOf(signalTopic)) === 1, 'one subscriber for each topic');
       const during = await subscriptionsByNode(redis.port);
-      assert.equal(during.get(b.pid), (before.get(b.pid) ?? 0) + 1, `B: ${JSON.stringify([...during])}`);
+      assert.equal(during.get(b.pid), (before.get(b.pid) ?? 0) + 2, `B: ${JSON.stringify([...during])}`);
       assert.equal(during.get(a.pid), before.get(a.pid), 'A subscribed to nothing new');
       assert.equal(during.get(c.pid), before.get(c.pid), 'C subscribed to nothing new');
       // Publishing from A and C does not make them subscribe; B gets both over the wire.
@@ -259,6 +266,6 @@ describe('cluster: 3 nodes, one PostgreSQL, one Redis', () => {
       ws.close();
     }
     // B's last subscriber left: B unsubscribes, so no node receives this channel's traffic any more.
-    await settle(async () => (await numsub()) === 0, 'the topic has no subscriber');
+    await settle(async () => (await numsub()) === 0 && (await numsubOf(signalTopic)) === 0, 'the topics have no subscriber');
   });
 });

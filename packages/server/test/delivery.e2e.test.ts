@@ -104,11 +104,15 @@ describe('outbound webhooks', () => {
     // 0.3 s then 0.6 s, each ±20% jitter, plus a little scheduling slack.
     assert.ok(b - a >= 240 && b - a <= 360 + 150, `first retry after ${b - a} ms`);
     assert.ok(c - b >= 480 && c - b <= 720 + 150, `second retry after ${c - b} ms`);
-    await sleep(200);
-    assert.equal(r.received.length, 3, 'nothing after the success');
-    const [delivery] = (await h.call('GET', `/v1/endpoints/${ep.id}/deliveries`)).body.deliveries;
-    assert.equal(delivery.status, 'succeeded');
+    // Succeeded, with nothing scheduled: no attempt can follow (the log says so, no waiting needed).
+    const [delivery] = await eventually(async () => {
+      const list = (await h.call('GET', `/v1/endpoints/${ep.id}/deliveries`)).body.deliveries;
+      assert.equal(list[0].status, 'succeeded');
+      return list;
+    });
     assert.equal(delivery.attempts, 3);
+    assert.equal(delivery.nextAttemptAt, undefined);
+    assert.equal(r.received.length, 3, 'nothing after the success');
     const attempts = (await h.call('GET', `/v1/deliveries/${delivery.id}/attempts`)).body.attempts;
     assert.deepEqual(attempts.map((x: any) => x.statusCode), [500, 500, 200]);
     assert.equal(attempts[0].responseBody, 'not yet');
@@ -128,8 +132,11 @@ describe('outbound webhooks', () => {
       return body;
     });
     assert.match(info.disabledReason, /410/);
-    const system = (await h.call('GET', '/v1/channels/herald:system/events')).body.events;
-    assert.ok(system.some((e: any) => e.type === 'endpoint.disabled' && e.data.endpointId === ep.id));
+    // Published just after the endpoint is disabled, and readable once that append is durable: wait for it.
+    await eventually(async () => {
+      const system = (await h.call('GET', '/v1/channels/herald:system/events')).body.events;
+      assert.ok(system.some((e: any) => e.type === 'endpoint.disabled' && e.data.endpointId === ep.id), 'endpoint.disabled is on herald:system');
+    });
     await publish('gone', 2);
     await sleep(400);
     assert.equal(r.received.length, 1, 'a disabled endpoint gets nothing more');
@@ -144,20 +151,23 @@ describe('outbound webhooks', () => {
     assert.ok(gap >= 950 && gap < 2000, `second attempt came ${gap} ms later, not after the 1 s Retry-After`);
   });
 
-  it('keeps 49 endpoints prompt while a 50th is black-holed', async () => {
-    const hole = await receiver(() => {
-      /* never answers */
+  it('keeps 49 endpoints flowing while a 50th is black-holed: the hole holds only its own two slots', async () => {
+    let open = 0;
+    let maxOpen = 0;
+    const hole = await receiver((_req, _i, res) => {
+      // Never answers; the worker's timeout ends the request.
+      maxOpen = Math.max(maxOpen, ++open);
+      res.on('close', () => open--);
     });
     const healthy = await Promise.all(Array.from({ length: 49 }, () => receiver()));
     await createEndpoint({ url: hole.url, channels: ['fan'], maxConcurrency: 2 });
     for (const r of healthy) await createEndpoint({ url: r.url, channels: ['fan'] });
-    const started = Date.now();
     for (let i = 0; i < 20; i++) await publish('fan', i);
+    // Were the hole's hanging requests in anyone else's way, every event would wait out its 2 s timeouts and retries.
     await until(() => healthy.every((r) => r.received.length === 20), 10_000, 'all 49 healthy receivers got every event');
-    const took = Date.now() - started;
-    assert.ok(took < 5000, `took ${took} ms`);
     for (const r of healthy) assert.deepEqual(r.received.map((x) => JSON.parse(x.body).data), Array.from({ length: 20 }, (_, i) => i));
-    assert.ok(hole.received.length <= 2, 'the black hole holds only its own two slots');
+    assert.ok(hole.received.length >= 1, 'the black hole was tried');
+    assert.ok(maxOpen <= 2, `the black hole never held more than its maxConcurrency (2), saw ${maxOpen}`);
   });
 
   it('signs with both secrets during a rotation grace period', async () => {

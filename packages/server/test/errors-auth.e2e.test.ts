@@ -153,6 +153,9 @@ describe('retention', () => {
       const multi = await h.call('GET', '/v1/events?channel=short&channel=keep:all');
       assert.equal(multi.body.truncated, true);
       assert.deepEqual(multi.body.truncatedChannels, ['short']);
+      // Each channel's epoch, so a poller notices a server that lost its history between two polls.
+      assert.deepEqual(multi.body.epochs, { short: behind.body.epoch, 'keep:all': kept.body.epoch });
+      assert.match(behind.body.epoch, /^[0-9a-f]{16}$/);
     } finally {
       await h.stop();
     }

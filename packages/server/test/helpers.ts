@@ -100,9 +100,13 @@ export interface Running {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Spawns the built `herald` CLI and waits for its "listening" log line. */
-export async function spawnHerald(args: string[], env: Record<string, string> = {}): Promise<Running> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/**
+ * Spawns the built `herald` CLI and waits for its "listening" log line. `wrap` runs it through another
+ * command (`['ip', 'netns', 'exec', ns]`), which must exec it so the child's PID is the server's.
+ */
+export async function spawnHerald(args: string[], env: Record<string, string> = {}, wrap: string[] = []): Promise<Running> {
+  const [command, ...prefix] = [...wrap, process.execPath];
+  const child = spawn(command!, [...prefix, BIN, ...args], {
     env: { ...process.env, HERALD_ADMIN_KEY: CLI_ADMIN_KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,6 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_KEY, startTestServer, type TestServer, sleep, until } from './helpers.js';
+import { ADMIN_KEY, startTestServer, type TestServer, until } from './helpers.js';
 
 describe('long polling', () => {
   let h: TestServer;
@@ -21,7 +21,7 @@ describe('long polling', () => {
 
   it('answers within 50 ms of the next publish', async () => {
     const polling = h.call('GET', '/v1/channels/lp/events?after=0&wait=5').then((res) => ({ res, at: performance.now() }));
-    await sleep(150);
+    await until(() => h.longPoll.waiting === 1, 5000, 'the poll parked');
     const publishedAt = performance.now();
     const pub = await h.call('POST', '/v1/channels/lp/events', { body: { data: 'news' } });
     const { res, at } = await polling;
@@ -75,7 +75,7 @@ describe('long polling', () => {
   it('wakes a multi-channel long poll for any of its channels', async () => {
     const first = await h.call('GET', '/v1/events?channel=x1&channel=x2');
     const polling = h.call('GET', `/v1/events?channel=x1&channel=x2&wait=5&cursor=${first.body.cursor}`);
-    await sleep(100);
+    await until(() => h.longPoll.waiting === 1, 5000, 'the poll parked');
     await h.call('POST', '/v1/channels/x2/events', { body: { data: 'second' } });
     const res = await polling;
     assert.deepEqual(res.body.events.map((e: any) => [e.channel, e.data]), [['x2', 'second']]);

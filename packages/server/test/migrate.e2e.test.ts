@@ -96,7 +96,7 @@ function dumpSqlite(dataDir: string): Dump {
       idempotency: all('SELECT key, ids, created FROM idempotency').sort(byKeys('key')),
       keys: all('SELECT id, name, hash, prefix, scopes, channels, created, revoked FROM api_keys').sort(byKeys('id')),
       sources: all('SELECT name, provider, channel, tolerance, secrets, created FROM sources').sort(byKeys('name')),
-      endpoints: all('SELECT id, record FROM endpoints').sort(byKeys('id')),
+      endpoints: all('SELECT id, record, tenant FROM endpoints').sort(byKeys('id')),
       cursors: all('SELECT channel, seq FROM delivery_cursors').sort(byKeys('channel')),
       deliveries: all('SELECT * FROM deliveries')
         .map((r) => ({ ...r, final_attempt: r.final_attempt === 1 }))
@@ -126,7 +126,7 @@ async function dumpPostgres(url: string): Promise<Dump> {
       idempotency: (await all('SELECT key, ids, created FROM idempotency')).sort(byKeys('key')),
       keys: (await all('SELECT id, name, hash, prefix, scopes, channels, created, revoked FROM api_keys')).sort(byKeys('id')),
       sources: (await all('SELECT name, provider, channel, tolerance, secrets, created FROM sources')).sort(byKeys('name')),
-      endpoints: (await all('SELECT id, record FROM endpoints')).sort(byKeys('id')),
+      endpoints: (await all('SELECT id, record, tenant FROM endpoints')).sort(byKeys('id')),
       cursors: (await all('SELECT channel, seq FROM delivery_cursors')).sort(byKeys('channel')),
       deliveries: (await all('SELECT * FROM deliveries')).sort(byKeys('n')),
       attempts: (await all('SELECT n, delivery, at, status_code, duration_ms, error, response_body FROM attempts')).sort(byKeys('n')),
@@ -142,6 +142,8 @@ const LOOPBACK = ['127.0.0.0/8'];
 const SETTINGS = {
   // One retry 4 s (±20%) after the first attempt: A fails for good in the fixture, B and C are caught in between.
   delivery: { allowPrivateNetworks: LOOPBACK, retrySchedule: [4] },
+  // The fixture's endpoint belongs to a tenant, whose deliveries follow the portal's network rules.
+  portal: { allowPrivateNetworks: LOOPBACK },
   retention: { rules: [{ channels: ['trimmed'], maxEvents: 5 }] },
 };
 const STRIPE_SECRET = 'whsec_migrate_' + 'm'.repeat(24);
@@ -208,7 +210,7 @@ describe('herald migrate (SQLite → PostgreSQL)', { timeout: 600_000 }, () => {
       assert.equal(minted.status, 201, JSON.stringify(minted.body));
       token = minted.body.token;
 
-      const created = await h.call('POST', '/v1/endpoints', { body: { url: receiver.url, channels: ['hooks'] } });
+      const created = await h.call('POST', '/v1/endpoints', { body: { url: receiver.url, channels: ['hooks'], tenant: 'acme' } });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       endpoint = created.body;
       ids.A = (await publish('hooks', { type: 'hook', data: 'A' })).id;
@@ -313,6 +315,9 @@ describe('herald migrate (SQLite → PostgreSQL)', { timeout: 600_000 }, () => {
       assert.deepEqual((await h.call('GET', `/v1/deliveries/${failedOne.id}/attempts`)).body, failedAttempts);
       // No delivery was created twice from the copied dispatcher cursors.
       assert.equal(after.length, 3);
+      // The endpoint keeps its tenant: a portal list (by the tenant column in PostgreSQL) finds it.
+      const tenantList = (await h.call('GET', '/v1/endpoints?tenant=acme')).body.endpoints as Array<{ id: string; tenant: string }>;
+      assert.deepEqual(tenantList.map((e) => [e.id, e.tenant]), [[endpoint.id, 'acme']]);
 
       // New deliveries get new numbers past the copied ones.
       const d = await h.call('POST', '/v1/channels/hooks/events', { body: { type: 'hook', data: 'D' } });

@@ -11,7 +11,7 @@ import { generateSecret, sign } from '@herald/webhooks';
 import type { RouteOptions } from 'fastify';
 import { loadConfig } from '../src/config/load.js';
 import { startServer } from '../src/server.js';
-import { ADMIN_KEY, eventually, sleep, startTestServer, until, type TestServer } from './helpers.js';
+import { ADMIN_KEY, eventually, startTestServer, until, type TestServer } from './helpers.js';
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -268,7 +268,7 @@ describe('observability: /metrics after real traffic on every path', () => {
     const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
     socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]));
     socket.pause();
-    await sleep(200);
+    // No wait for the subscription: publishing repeats until the drop is counted.
     const data = 'x'.repeat(60 * 1024);
     await eventually(
       async () => {
@@ -390,7 +390,8 @@ describe('OpenAPI document', () => {
       // @fastify/cors answers every preflight with one catch-all route; OpenAPI has no path for `*`.
       if (route.url === '*' && route.method === 'OPTIONS') continue;
       const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD');
-      const path = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+      // As @fastify/swagger writes paths: `:id` → `{id}`, a trailing wildcard `*` → `{*}`.
+      const path = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}').replace(/\*$/, '{*}');
       for (const method of methods) {
         const operation = doc.paths[path]?.[method.toLowerCase()];
         if (!operation) missing.push(`${method} ${route.url}`);
@@ -408,7 +409,8 @@ describe('OpenAPI document', () => {
     assert.deepEqual(doc.components.schemas.Error.required, ['error']);
     assert.deepEqual(doc.components.schemas.Error.properties.error.required, ['code', 'message']);
     assert.ok(doc.components.schemas.Error.properties.error.properties.code.enum.includes('webhook_signature_invalid'));
-    assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['apiKey', 'subscriberToken', 'tokenQuery']);
+    assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['apiKey', 'portalToken', 'subscriberToken', 'tokenQuery']);
+    assert.deepEqual(doc.paths['/v1/endpoints/{id}'].get.security, [{ apiKey: [] }, { portalToken: [] }, { tokenQuery: [] }]);
     assert.deepEqual(doc.paths['/healthz'].get.security, []);
     assert.deepEqual(doc.paths['/v1/ingest/{source}'].post.security, []);
     assert.deepEqual(doc.paths['/v1/keys'].post.security, [{ apiKey: [] }, { tokenQuery: [] }]);

@@ -185,8 +185,11 @@ describe('outbound delivery guards', () => {
         return body;
       }, 10_000);
       assert.match(info.disabledReason, /without a break/);
-      const system = (await h.call('GET', '/v1/channels/herald:system/events')).body.events;
-      assert.ok(system.some((e: any) => e.type === 'endpoint.disabled' && e.data.endpointId === ep.body.id));
+      // Published just after the endpoint is disabled, and readable once that append is durable: wait for it.
+      await eventually(async () => {
+        const system = (await h.call('GET', '/v1/channels/herald:system/events')).body.events;
+        assert.ok(system.some((e: any) => e.type === 'endpoint.disabled' && e.data.endpointId === ep.body.id), 'endpoint.disabled is on herald:system');
+      });
     } finally {
       await h.stop();
       await r.close();
@@ -202,6 +205,8 @@ describe('outbound delivery guards', () => {
       assert.equal(ep.status, 201, JSON.stringify(ep.body));
       const record = (await h.storage.deliveries.getEndpoint(ep.body.id))!;
       await h.storage.deliveries.updateEndpoint({ ...record, url: `http://localhost:${r.port}/hook` });
+      // Any change through the API makes the worker read the endpoint afresh (it keeps the list for up to a second).
+      assert.equal((await h.call('PATCH', `/v1/endpoints/${ep.body.id}`, { body: { description: 'moved' } })).status, 200);
       assert.equal((await h.call('POST', '/v1/channels/rebind/events', { body: { data: 1 } })).status, 201);
       const attempt = await eventually(async () => {
         const deliveries = (await h.call('GET', `/v1/endpoints/${ep.body.id}/deliveries`)).body.deliveries;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Database } from 'better-sqlite3';
 import { encodeCursor } from '@herald/protocol';
-import { ADMIN_KEY, BIN, startTestServer, type TestServer } from './helpers.js';
+import { ADMIN_KEY, BIN, startTestServer, type TestServer, until } from './helpers.js';
 import { WsTestClient } from './ws-client.js';
 import { readStream } from './sse-client.js';
 import type { SqliteEventStore } from '../src/store/sqlite/event-store.js';
@@ -55,8 +55,8 @@ async function serveOnce(dataDir: string): Promise<{ url: string; banner: string
     });
     void exited.then(() => reject(new Error(`herald exited: ${banner}`)));
   });
-  // The banner is written in one go after the listening line.
-  await new Promise((r) => setTimeout(r, 200));
+  // The banner ends with the poll curl line: wait for it, so every line before it is in `banner`.
+  await until(() => banner.includes('/v1/channels/demo/events?after=0&wait=30'), 5000, 'the whole banner');
   return {
     url,
     get banner() {

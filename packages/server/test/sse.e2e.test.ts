@@ -5,7 +5,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventSource } from 'eventsource';
 import { readStream } from './sse-client.js';
-import { ADMIN_KEY, startTestServer, type TestServer, sleep, until } from './helpers.js';
+import { ADMIN_KEY, startTestServer, type TestServer, until } from './helpers.js';
+
+/**
+ * Publishes `probe` events to `channel` until `arrived` holds: a stream that starts live (no position) is
+ * subscribed once one of them comes through, and from then on misses nothing.
+ */
+async function untilLive(h: TestServer, channel: string, arrived: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; !arrived(); i++) {
+    if (Date.now() > deadline) throw new Error(`no probe on ${channel} arrived in ${timeoutMs} ms`);
+    await h.call('POST', `/v1/channels/${channel}/events`, { body: { data: `probe${i}` } });
+    await until(arrived, 50).catch(() => undefined);
+  }
+}
 
 describe('Server-Sent Events', () => {
   const servers: TestServer[] = [];
@@ -130,20 +143,26 @@ describe('Server-Sent Events', () => {
       seen.push(JSON.parse(m.data).data);
       lastId = m.lastEventId;
     };
-    await sleep(200);
+    // A stream without a position starts at the head it reads when it opens: publish probes until one arrives,
+    // so the stream is known to be live before the events the test counts.
+    await untilLive(h, 's2', () => seen.some((d) => d.startsWith('probe')));
+    const probes = seen.length;
     await h.call('POST', '/v1/channels/s2/events', { body: { data: 'b1' } });
     await h.call('POST', '/v1/channels/s1/events', { body: { data: 'a2' } });
-    await until(() => seen.length === 2);
+    await until(() => seen.length === probes + 2);
     first.close();
-    assert.deepEqual(seen, ['b1', 'a2'], 'without a cursor the stream starts live');
+    assert.deepEqual(seen.slice(probes), ['b1', 'a2']);
+    assert.ok(!seen.includes('a1'), 'without a cursor the stream starts live');
     await h.call('POST', '/v1/channels/s2/events', { body: { data: 'b2' } });
     const resumed = new EventSource(`${url}&lastEventId=${lastId}`);
     const more: string[] = [];
     resumed.onmessage = (m) => more.push(JSON.parse(m.data).data);
     try {
       await until(() => more.length === 1);
-      await sleep(100);
-      assert.deepEqual(more, ['b2']);
+      // A marker after b2: once it is here, anything resumed by mistake (a1, b1, a2, b2 again) would be too.
+      await h.call('POST', '/v1/channels/s1/events', { body: { data: 'a3' } });
+      await until(() => more.includes('a3'));
+      assert.deepEqual(more, ['b2', 'a3']);
     } finally {
       resumed.close();
     }

@@ -2,7 +2,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ClientOptions } from 'ws';
 import { WsTestClient as Client } from './ws-client.js';
-import { ADMIN_KEY, startTestServer, type TestServer, sleep, until } from './helpers.js';
+import { ADMIN_KEY, startTestServer, type TestServer, until } from './helpers.js';
 
 describe('WebSockets', () => {
   const servers: TestServer[] = [];
@@ -99,7 +99,12 @@ describe('WebSockets', () => {
     assert.deepEqual([denied.ref, denied.code], ['r1', 'unauthorized']);
     anonymous.send({ op: 'subscribe', channel: 'open' });
     await anonymous.next('subscribed');
-    await sleep(500);
+    // A silent socket opened after it: once its auth timer has closed it, the anonymous one's has run too.
+    const later = connect(h, '');
+    await later.opened;
+    assert.equal((await later.closedWith()).code, 1008);
+    anonymous.send({ op: 'ping' });
+    await anonymous.next('pong');
     assert.equal(anonymous.closed, undefined, 'a public subscriber may stay anonymous');
 
     const limited = connect(h, `?token=${await h.createKey(['subscribe'], ['mine:*'])}`);
@@ -142,8 +147,12 @@ describe('WebSockets', () => {
     const alive = connect(h);
     await Promise.all([dead.opened, alive.opened]);
     await until(() => h.ws.size === 2);
+    let pings = 0;
+    alive.ws.on('ping', () => (pings += 1));
     await dead.closedWith(3000);
-    await sleep(300);
+    // Three more heartbeats: more than the two missed pongs that dropped the dead peer.
+    const seen = pings;
+    await until(() => pings >= seen + 3, 3000, 'three more pings');
     assert.equal(alive.closed, undefined, 'a peer that answers pings stays');
     assert.equal(h.ws.size, 1);
   });

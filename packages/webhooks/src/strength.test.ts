@@ -42,3 +42,40 @@ it('refuses short, malformed and repetitive secrets, without echoing them', () =
   const secret = 'whsec_' + 'Zq'.repeat(40);
   assert.ok(!secretWeakness('stripe', secret)!.includes('ZqZq'));
 });
+
+it('draws each line exactly at the minimum length and at six distinct characters, and says which line was crossed', () => {
+  const varied = (n: number) => 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ'.repeat(3).slice(0, n);
+  assert.equal(secretWeakness('github', varied(16)), undefined);
+  assert.equal(secretWeakness('github', varied(15)), 'A github secret must have at least 16 characters; this one has 15.');
+  assert.equal(secretWeakness('slack', varied(31)), 'A slack secret must have at least 32 characters; this one has 31.');
+  assert.equal(secretWeakness('shopify', varied(32)), undefined);
+  assert.equal(secretWeakness('stripe', `whsec_${varied(24)}`), undefined);
+  assert.equal(secretWeakness('stripe', `whsec_${varied(23)}`), 'A stripe secret must have at least 24 characters after `whsec_`; this one has 23.');
+  assert.equal(secretWeakness('stripe', varied(24)), undefined, 'without the prefix the whole secret counts');
+  assert.equal(secretWeakness('stripe', `whsec${varied(19)}`), undefined, 'whsec without the underscore is not the prefix');
+  assert.equal(secretWeakness('github', `whsec_${varied(10)}`), undefined, 'only Stripe secrets have the prefix taken off');
+  // Six distinct characters pass, five do not, whatever the length.
+  assert.equal(secretWeakness('github', 'abcdef'.repeat(3)), undefined);
+  assert.equal(secretWeakness('github', 'abcde'.repeat(4)), 'The secret is too predictable: its characters barely vary.');
+  // Characters, not UTF-16 units: 16 emoji are 16 characters.
+  assert.equal(secretWeakness('github', '😀😁😂🤣😃😄'.repeat(3).slice(0, 32)), undefined);
+  assert.equal(secretWeakness('github', '😀😁😂🤣😃😄😅'.slice(0, 14)), 'A github secret must have at least 16 characters; this one has 7.');
+  assert.equal(secretWeakness('github', ''), 'The secret is empty.');
+  assert.equal(secretWeakness('nope' as Scheme, 'x'.repeat(40)), 'Unknown scheme "nope".');
+  assert.equal(secretWeakness('github', 42 as unknown as string), 'The secret is empty.');
+});
+
+it('judges Standard Webhooks secrets by the bytes behind the base64', () => {
+  const bytes = (n: number, distinct = 256) => Buffer.from(Array.from({ length: n }, (_, i) => i % distinct));
+  assert.equal(secretWeakness('standard', `whsec_${bytes(24).toString('base64')}`), undefined);
+  assert.equal(secretWeakness('standard', bytes(24).toString('base64')), undefined, 'plain base64');
+  assert.equal(secretWeakness('standard', `whsec_${bytes(23).toString('base64')}`), 'A Standard Webhooks secret must decode to at least 24 bytes; this one has 23.');
+  assert.equal(secretWeakness('standard', `whsec_${bytes(24, 6).toString('base64')}`), undefined, 'six distinct bytes');
+  assert.equal(secretWeakness('standard', `whsec_${bytes(24, 5).toString('base64')}`), 'The secret is too predictable: its bytes barely vary.');
+  assert.equal(secretWeakness('standard', 'whsec_!!'), 'A Standard Webhooks secret is `whsec_` followed by base64.');
+  // Junk before or after good base64 is still not base64 (a decoder would skip it silently).
+  assert.equal(secretWeakness('standard', `whsec_!!${bytes(24).toString('base64')}`), 'A Standard Webhooks secret is `whsec_` followed by base64.');
+  assert.equal(secretWeakness('standard', `whsec_${bytes(24).toString('base64')}!!`), 'A Standard Webhooks secret is `whsec_` followed by base64.');
+  assert.equal(secretWeakness('standard', 'whsk_anything'), undefined, 'Ed25519 keys are checked when parsed');
+  assert.equal(secretWeakness('standard', 'whpk_anything'), undefined);
+});

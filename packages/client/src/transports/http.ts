@@ -49,6 +49,20 @@ export function channelQuery(ctx: TransportContext): URLSearchParams {
 }
 
 /**
+ * Runs `request` with a deadline of one heartbeat timeout: a request sent on a pooled connection that died
+ * silently (a NAT or a load balancer dropped it) gets no answer and no error, and no watchdog runs before
+ * the stream starts, so without this the client would wait on it forever.
+ */
+export async function answeredInTime<T>(ctx: TransportContext, controller: AbortController, request: () => Promise<T>): Promise<T> {
+  const deadline = setTimeout(() => controller.abort(new Error('no answer in time')), ctx.heartbeatTimeoutMs);
+  try {
+    return await request();
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+/**
  * A transport made of HTTP requests (SSE, polling). The channel set is part
  * of each request, so a change of channels restarts the request; positions
  * make the restart seamless.
@@ -63,7 +77,7 @@ export abstract class HttpTransport extends BaseTransport {
     const controller = new AbortController();
     this.controller = controller;
     void (async () => {
-      await readChannelStates(this.ctx, this.handlers, controller.signal, this.checked);
+      await answeredInTime(this.ctx, controller, () => readChannelStates(this.ctx, this.handlers, controller.signal, this.checked));
       await this.run(controller);
     })().catch((error: unknown) => {
       if (controller !== this.controller) return; // replaced by a restart

@@ -25,8 +25,12 @@ class PollTransport extends HttpTransport implements Transport {
         clearTimeout(timeout);
       }
       this.markOpen();
-      for (const gap of page.gaps) this.handlers.gap(gap);
-      for (const event of page.events) this.handlers.event(event);
+      // The server may have changed between two polls (a restart onto other data) with no error to say so: a channel
+      // whose epoch changed starts over from its new history, and this page's events of it (read from the stale
+      // position) are dropped.
+      const restarted = new Set(Object.entries(page.epochs ?? {}).flatMap(([channel, epoch]) => (this.handlers.epoch(channel, epoch) ? [channel] : [])));
+      for (const gap of page.gaps) if (!restarted.has(gap.channel)) this.handlers.gap(gap);
+      for (const event of page.events) if (!restarted.has(event.channel)) this.handlers.event(event);
     }
   }
 }

@@ -1,6 +1,6 @@
-import type { GapInfo, HeraldEvent } from '@herald/protocol';
+import type { EphemeralMessage, GapInfo, HeraldEvent } from '@herald/protocol';
 import { SseParser } from '../sse-parser.js';
-import { authHeaders, channelQuery, HttpStatusError, HttpTransport } from './http.js';
+import { answeredInTime, authHeaders, channelQuery, HttpStatusError, HttpTransport } from './http.js';
 import type { Transport, TransportFactory } from './types.js';
 
 /** Server-Sent Events over fetch: one multi-channel stream, resumed from the positions the client holds. */
@@ -10,10 +10,12 @@ class SseTransport extends HttpTransport implements Transport {
 
   protected async run(controller: AbortController): Promise<void> {
     if (this.ctx.positions.size === 0) return;
-    const res = await this.ctx.fetch(`${this.ctx.url}/v1/stream?${channelQuery(this.ctx)}`, {
-      headers: { ...authHeaders(this.ctx), accept: 'text/event-stream' },
-      signal: controller.signal,
-    });
+    const res = await answeredInTime(this.ctx, controller, () =>
+      this.ctx.fetch(`${this.ctx.url}/v1/stream?${channelQuery(this.ctx)}`, {
+        headers: { ...authHeaders(this.ctx), accept: 'text/event-stream' },
+        signal: controller.signal,
+      }),
+    );
     if (!res.ok || !res.body) throw new HttpStatusError(res.status, `HTTP ${res.status} opening the stream`);
     let lastSeen = Date.now();
     clearInterval(this.watchdog);
@@ -27,6 +29,8 @@ class SseTransport extends HttpTransport implements Transport {
       if (closedBy !== undefined) return;
       if (message.event === 'message') this.handlers.event(JSON.parse(message.data) as HeraldEvent);
       else if (message.event === 'gap') this.handlers.gap(JSON.parse(message.data) as GapInfo);
+      // Named and without an id: it moves no position (the server never gives it one).
+      else if (message.event === 'ephemeral') this.handlers.ephemeral(JSON.parse(message.data) as EphemeralMessage);
       else if (message.event === 'close') closedBy = 'the server closed the stream';
     });
     // Node's fetch can leave a pending read unsettled when the request is aborted (by the watchdog, a

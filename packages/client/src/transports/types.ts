@@ -1,4 +1,4 @@
-import type { GapInfo, HeraldEvent } from '@herald/protocol';
+import type { ClientOp, DirectMessage, EphemeralMessage, GapInfo, HeraldEvent, PresenceAction, PresenceMember, ServerOp } from '@herald/protocol';
 
 export type TransportName = 'websocket' | 'sse' | 'poll';
 
@@ -23,6 +23,14 @@ export interface TransportHandlers {
   live(channel: string, head: number): void;
   /** The server refused one channel (not the connection). */
   refused(channel: string, code: string, message: string): void;
+  /** WebSocket only: the channel's presence set was joined, as `client`, with these members (itself included). */
+  presence(channel: string, client: string, members: PresenceMember[]): void;
+  /** WebSocket only: a member joined or left a set this connection belongs to. */
+  presenceChange(channel: string, action: PresenceAction, member: PresenceMember): void;
+  /** An ephemeral publish: no seq, moves no position. */
+  ephemeral(message: EphemeralMessage): void;
+  /** WebSocket only: a direct message to this connection. */
+  message(message: DirectMessage): void;
   /** Called once; the transport is finished and the client decides what comes next. */
   end(end: TransportEnd): void;
 }
@@ -33,6 +41,8 @@ export interface TransportContext {
   token: string | undefined;
   /** Each channel's position: the last seq the app has seen; undefined for "from now on". */
   positions: ReadonlyMap<string, number | undefined>;
+  /** Channels whose presence set to join, with the `info` to join with. */
+  presence: ReadonlyMap<string, { info?: unknown }>;
   /** Milliseconds without a sign of life before the connection counts as dead. */
   heartbeatTimeoutMs: number;
   fetch: typeof fetch;
@@ -45,7 +55,14 @@ export interface Transport {
   start(): void;
   /** A channel was added (its position is in the context) or removed. */
   channelsChanged(): void;
+  /** WebSocket only: subscribe to the channel again, from its position, because its presence wish changed. */
+  resubscribe?(channel: string): void;
+  /** WebSocket only: sends an op with a fresh `ref` and resolves with the `ack` or `error` that answers it. */
+  request?(op: DistributiveOmit<Extract<ClientOp, { ref?: string }>, 'ref'>): Promise<ServerOp>;
   close(): void;
 }
 
 export type TransportFactory = (ctx: TransportContext, handlers: TransportHandlers) => Transport;
+
+/** Omit over each member of a union, so the union survives. */
+export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

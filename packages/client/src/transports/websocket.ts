@@ -2,6 +2,8 @@ import type { GapInfo, HeraldEvent, ServerOp } from '@herald/protocol';
 import { BaseTransport } from './base.js';
 import type { Transport, TransportFactory } from './types.js';
 
+type Request = Parameters<NonNullable<Transport['request']>>[0];
+
 const POLICY_VIOLATION = 1008;
 
 /** The WebSocket transport: one socket, a subscribe op per channel, an app-level ping for the watchdog. */
@@ -11,6 +13,9 @@ class WebSocketTransport extends BaseTransport implements Transport {
   private readonly subscribed = new Set<string>();
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private lastSeen = Date.now();
+  /** Requests waiting for their `ack` or `error`, by ref. */
+  private readonly pending = new Map<string, { resolve: (frame: ServerOp) => void; reject: (error: Error) => void }>();
+  private nextRef = 0;
 
   start(): void {
     const Impl = this.ctx.WebSocket;
@@ -61,8 +66,24 @@ class WebSocketTransport extends BaseTransport implements Transport {
       case 'subscribed':
         // The server already started this channel from the old position: start over from the new history.
         if (this.handlers.epoch(frame.channel, frame.epoch)) return this.finish({ reason: `the history of ${frame.channel} was reset` });
-        return this.handlers.live(frame.channel, frame.seq);
+        this.handlers.live(frame.channel, frame.seq);
+        if (frame.presence) this.handlers.presence(frame.channel, frame.presence.client, frame.presence.members);
+        return;
+      case 'presence':
+        return this.handlers.presenceChange(frame.channel, frame.action, frame.member);
+      case 'ephemeral': {
+        const { op: _op, ...message } = frame;
+        return this.handlers.ephemeral(message);
+      }
+      case 'message': {
+        const { op: _op, ...message } = frame;
+        return this.handlers.message(message);
+      }
+      case 'ack':
+        this.settle(frame.ref, frame);
+        return;
       case 'error':
+        if (frame.ref !== undefined && this.settle(frame.ref, frame)) return;
         if (frame.ref?.startsWith('sub:')) {
           const channel = frame.ref.slice(4);
           this.subscribed.delete(channel);
@@ -74,13 +95,39 @@ class WebSocketTransport extends BaseTransport implements Transport {
     }
   }
 
+  /** Resolves the request `ref` answers; false when it is no request of ours. */
+  private settle(ref: string, frame: ServerOp): boolean {
+    const waiting = this.pending.get(ref);
+    if (!waiting) return false;
+    this.pending.delete(ref);
+    waiting.resolve(frame);
+    return true;
+  }
+
+  request(op: Request): Promise<ServerOp> {
+    const ws = this.ws;
+    if (this.ended || !ws || ws.readyState !== ws.OPEN) return Promise.reject(new Error('the WebSocket is not open'));
+    const ref = `req:${++this.nextRef}`;
+    return new Promise((resolve, reject) => {
+      this.pending.set(ref, { resolve, reject });
+      ws.send(JSON.stringify({ ...op, ref }));
+    });
+  }
+
+  resubscribe(channel: string): void {
+    if (this.subscribed.delete(channel)) this.channelsChanged();
+  }
+
   channelsChanged(): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== ws.OPEN) return;
     for (const [channel, position] of this.ctx.positions) {
       if (this.subscribed.has(channel)) continue;
       this.subscribed.add(channel);
-      ws.send(JSON.stringify({ op: 'subscribe', channel, ref: `sub:${channel}`, ...(position === undefined ? {} : { after: position }) }));
+      const presence = this.ctx.presence.get(channel);
+      ws.send(
+        JSON.stringify({ op: 'subscribe', channel, ref: `sub:${channel}`, ...(position === undefined ? {} : { after: position }), ...(presence ? { presence } : {}) }),
+      );
     }
     for (const channel of [...this.subscribed]) {
       if (this.ctx.positions.has(channel)) continue;
@@ -92,6 +139,8 @@ class WebSocketTransport extends BaseTransport implements Transport {
   protected cleanup(): void {
     clearInterval(this.watchdog);
     this.ws?.close();
+    for (const waiting of this.pending.values()) waiting.reject(new Error('the connection closed before an answer'));
+    this.pending.clear();
   }
 }
 

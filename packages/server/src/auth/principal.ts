@@ -1,9 +1,11 @@
 import { HeraldError } from '@herald/protocol';
 import { matchesAny } from './patterns.js';
+import type { PortalScope } from '../portal/scope.js';
 
 /** What a credential allows, whatever kind it was. */
 export interface Principal {
-  kind: 'admin' | 'key' | 'token';
+  /** `portal`: an endpoint-portal session token, good for its tenant's endpoints and nothing else. */
+  kind: 'admin' | 'key' | 'token' | 'portal';
   /** The key id, the token's `sub`, or `admin`. */
   id: string;
   admin: boolean;
@@ -18,6 +20,8 @@ export interface Principal {
    * key that minted the token. Absent for the admin key and offline-minted tokens.
    */
   keyId?: string | undefined;
+  /** For `portal` only: the tenant and what its session may do. */
+  portal?: PortalScope | undefined;
 }
 
 /** Channel rules, the same for every transport. */
@@ -30,6 +34,8 @@ export class AccessPolicy {
 
   /** Whether `principal` (or anyone, for a public channel) may read `channel`. */
   mayRead(principal: Principal | undefined, channel: string): boolean {
+    // A portal session manages endpoints only: it reads no channel, not even a public one.
+    if (principal?.kind === 'portal') return false;
     return this.isPublic(channel) || (principal !== undefined && (principal.admin || matchesAny(principal.subscribe, channel)));
   }
 

@@ -3,6 +3,7 @@ import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { HeraldError, type TokenClaims } from '@herald/protocol';
 import type { Principal } from './principal.js';
 import { isValidPattern } from './patterns.js';
+import { portalClaim, portalScopeFromClaim, type PortalScope } from '../portal/scope.js';
 
 const ALG = 'HS256';
 
@@ -27,13 +28,25 @@ export class TokenService {
 
   /** `keyId`: the API key minting it; the token dies when that key is revoked. */
   async mint(claims: Omit<TokenClaims, 'exp'>, ttlSeconds: number, keyId?: string): Promise<{ token: string; expiresAt: number }> {
-    const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
     const payload: Record<string, unknown> = { channels: claims.channels };
     if (claims.publish) payload.publish = claims.publish;
+    return this.sign(payload, claims.sub, ttlSeconds, keyId);
+  }
+
+  /**
+   * An endpoint-portal session: a token whose `portal` claim names a tenant.
+   * It reads and publishes nothing (no `channels`, no `publish`).
+   */
+  async mintPortal(scope: PortalScope, ttlSeconds: number, keyId?: string): Promise<{ token: string; expiresAt: number }> {
+    return this.sign({ portal: portalClaim(scope) }, `portal:${scope.tenant}`, ttlSeconds, keyId);
+  }
+
+  private async sign(payload: Record<string, unknown>, sub: string, ttlSeconds: number, keyId: string | undefined): Promise<{ token: string; expiresAt: number }> {
+    const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
     if (keyId !== undefined) payload.kid = keyId;
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: ALG, typ: 'JWT' })
-      .setSubject(claims.sub)
+      .setSubject(sub)
       .setIssuedAt()
       .setExpirationTime(expiresAt)
       .sign(this.key);
@@ -48,6 +61,12 @@ export class TokenService {
       const expired = error instanceof joseErrors.JWTExpired;
       throw new HeraldError('unauthorized', expired ? 'The token has expired.' : 'The token is not valid.');
     }
+    if (payload.kid !== undefined && typeof payload.kid !== 'string') throw new HeraldError('unauthorized', 'The token claim `kid` must be a key id.');
+    if (payload.portal !== undefined) {
+      // Whatever else it claims, a portal token grants its tenant's endpoints and nothing more.
+      const portal = portalScopeFromClaim(payload.portal);
+      return { kind: 'portal', id: payload.sub!, admin: false, subscribe: [], publish: [], expiresAt: payload.exp! * 1000, keyId: payload.kid, portal };
+    }
     const channels = payload.channels ?? [];
     const publish = payload.publish ?? [];
     if (!isPatternList(channels) || !isPatternList(publish)) {
@@ -56,7 +75,6 @@ export class TokenService {
         `The token claims \`channels\` and \`publish\` must be lists of at most ${MAX_TOKEN_PATTERNS} valid channel patterns.`,
       );
     }
-    if (payload.kid !== undefined && typeof payload.kid !== 'string') throw new HeraldError('unauthorized', 'The token claim `kid` must be a key id.');
     return {
       kind: 'token',
       id: payload.sub!,

@@ -57,10 +57,15 @@ export class Fanout {
       this.listeners.set(channel, set);
       this.interest.channel?.(channel, true);
     }
-    // A listener subscribed twice must still be removable twice, so each subscription gets its own entry.
-    const entry: BusListener = (events) => listener(events);
+    // A listener subscribed twice must still be removable twice, so a second subscription gets its own entry;
+    // the first is the listener itself, which saves a closure per subscriber.
+    const entry: BusListener = set.has(listener) ? (events) => listener(events) : listener;
     set.add(entry);
+    let active = true;
     return () => {
+      // Once only: the entry may be the listener itself, subscribed again since.
+      if (!active) return;
+      active = false;
       if (!set.delete(entry)) return;
       if (set.size === 0 && this.listeners.get(channel) === set) {
         this.listeners.delete(channel);
@@ -70,10 +75,13 @@ export class Fanout {
   }
 
   subscribeAll(listener: BusListener): () => void {
-    const entry: BusListener = (events) => listener(events);
+    const entry: BusListener = this.everything.has(listener) ? (events) => listener(events) : listener;
     this.everything.add(entry);
     if (this.everything.size === 1) this.interest.all?.(true);
+    let active = true;
     return () => {
+      if (!active) return;
+      active = false;
       if (!this.everything.delete(entry)) return;
       if (this.everything.size === 0) this.interest.all?.(false);
     };

@@ -33,5 +33,7 @@ export interface BusTransport {
   unsubscribe(topic: Topic): void;
   /** Sends `message` to the channel's topic and to the all-topic. */
   publish(channel: string, message: string): Promise<void>;
+  /** Sends `message` to that one topic: messages outside the log (presence, ephemeral publishes), which the all-topic's whole-log consumers must not see. */
+  send(topic: Topic, message: string): Promise<void>;
   close(): Promise<void>;
 }

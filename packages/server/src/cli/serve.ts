@@ -45,6 +45,7 @@ function banner(url: string, where: string, adminKey: string | undefined, adminK
     `  curl -X POST ${url}/v1/channels/demo/events -H "Authorization: Bearer ${key}" -H 'content-type: application/json' -d '{"type":"hello","data":{"text":"hi"}}'`,
     'Poll (waits up to 30 s for news):',
     `  curl "${url}/v1/channels/demo/events?after=0&wait=30" -H "Authorization: Bearer ${key}"`,
+    `Web console (sign in with the admin key): ${url}/console`,
     '',
   );
   return lines.join('\n');

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DEFAULT_MAX_JSON_DEPTH } from '@herald/protocol';
 import { MAX_PATTERN_LENGTH, PATTERN_SCHEMA_REGEX } from '../auth/patterns.js';
+import { ACCENT_COLOR_REGEX, BRAND_NAME_REGEX, CHANNEL_TEMPLATE_REGEX, LOGO_URL_REGEX } from '../portal/scope.js';
 
 const Seconds = (def: number, max?: number) =>
   Type.Number({ default: def, minimum: 0, ...(max === undefined ? {} : { maximum: max }) });
@@ -41,6 +42,8 @@ export const ConfigSchema = Type.Object(
       {
         /** Channels matching these patterns can be read without a credential. */
         public: ChannelPatterns,
+        /** Channels matching these patterns have a presence set: a WebSocket `subscribe` with `presence` joins it. */
+        presence: ChannelPatterns,
       },
       { additionalProperties: false, default: {} },
     ),
@@ -57,6 +60,12 @@ export const ConfigSchema = Type.Object(
         jsonDepth: Type.Integer({ default: DEFAULT_MAX_JSON_DEPTH, minimum: 1, maximum: 1000 }),
         /** Bytes of events in one poll answer; a page stops early (at least one event) rather than pass it. */
         pageBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
+        /** Members of one channel's presence set, cluster-wide; a join past it is refused with presence_full. */
+        presenceMembers: Type.Integer({ default: 1000, minimum: 1, maximum: 100_000 }),
+        /** Bytes of `data` (as JSON) in an ephemeral publish or a direct message. */
+        ephemeralBytes: Type.Integer({ default: 65_536, minimum: 64, maximum: 1_048_576 }),
+        /** Ephemeral publishes plus direct messages per second, per WebSocket or per credential over HTTP (bursts of as many). */
+        ephemeralPerSecond: Type.Integer({ default: 100, minimum: 1, maximum: 100_000 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -137,6 +146,50 @@ export const ConfigSchema = Type.Object(
         host: Type.Optional(Type.String({ minLength: 1 })),
         /** On the API port: serve `/metrics` without a credential. */
         public: Type.Boolean({ default: false }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** The self-hosted endpoint portal (`/portal`, `POST /v1/portal/sessions`): see src/portal/. */
+    portal: Type.Object(
+      {
+        /**
+         * Channel patterns a session's endpoints may listen on when its request names none; `{tenant}` stands for
+         * the session's tenant, and ends the pattern or is followed by `:`. Every pattern must be valid once the tenant is put in.
+         */
+        channels: Type.Array(Type.String({ minLength: 1, maxLength: MAX_PATTERN_LENGTH, pattern: CHANNEL_TEMPLATE_REGEX }), {
+          default: ['{tenant}:*'],
+        }),
+        /**
+         * CIDRs a session's endpoints may reach although they are private. Not `delivery.allowPrivateNetworks`, which is
+         * the platform's own: a tenant pointing an endpoint inward would read the answers in its delivery log.
+         */
+        allowPrivateNetworks: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        /** Most endpoints one tenant may have when a session creates one (each gets every event of its channels). */
+        maxEndpoints: Type.Integer({ default: 100, minimum: 1, maximum: 100_000 }),
+        /** An event-type catalogue for every tenant; empty: the portal offers the types seen on the session's channels. */
+        eventTypes: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { default: [], maxItems: 1000 }),
+        /** Seconds a session lasts when its request gives no `ttl`, and the most it may ask for. */
+        sessionTtl: Type.Integer({ default: 3600, minimum: 1, maximum: 86_400 }),
+        maxSessionTtl: Type.Integer({ default: 86_400, minimum: 1, maximum: 7 * 86_400 }),
+        /** CSP `frame-ancestors` of `/portal`: who may put it in an iframe (`'self'`, `https://app.example.com`, `*`…). */
+        frameAncestors: Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\s;,]+$' }), { default: ["'self'"] }),
+        /** Origin of the session URLs (`https://hooks.example.com`) when Herald is behind a proxy; default: the request's. */
+        publicUrl: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+$' })),
+        branding: Type.Object(
+          {
+            name: Type.String({ default: 'Webhooks', minLength: 1, maxLength: 64, pattern: BRAND_NAME_REGEX }),
+            logoUrl: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: LOGO_URL_REGEX })),
+            accentColor: Type.String({ default: '#4f46e5', pattern: ACCENT_COLOR_REGEX }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    examples: Type.Object(
+      {
+        /** Serve the example apps (`/examples/webrtc/`) and mint their demo tokens: for trying Herald out, never on an exposed server. */
+        enabled: Type.Boolean({ default: false }),
       },
       { additionalProperties: false, default: {} },
     ),

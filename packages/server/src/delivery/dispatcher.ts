@@ -10,6 +10,8 @@ const CURSOR_SAVE_MS = 1000;
 /** How often the endpoint set is re-read, for endpoints created or changed through another node. */
 const ENDPOINT_REFRESH_MS = 2000;
 
+const backfillKey = (endpointId: string, channel: string) => `${endpointId}\n${channel}`;
+
 /** `eventTime` is the event's time in ms, parsed once by the caller for all endpoints. */
 function endpointWants(endpoint: EndpointRecord, event: HeraldEvent, eventTime: number): boolean {
   return (
@@ -37,6 +39,11 @@ export class Dispatcher {
   private readonly unsaved = new Set<string>();
   private saveTimer: ReturnType<typeof setInterval> | undefined;
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
+  /**
+   * `endpoint id + channel` of ordered endpoints whose backfill is queued: live events of that channel create no
+   * delivery for them until it has run (it covers them too), so none is created before an older event's.
+   */
+  private readonly awaitingBackfill = new Set<string>();
 
   constructor(
     private readonly log: EventLog,
@@ -80,7 +87,10 @@ export class Dispatcher {
     for (const endpoint of this.endpoints) {
       if (known.has(endpoint.id)) continue;
       for (const channel of this.cursors.keys()) {
-        if (matchesAny(endpoint.channels, channel)) this.enqueue(channel, [], false, () => this.backfill(channel, endpoint));
+        if (!matchesAny(endpoint.channels, channel)) continue;
+        const key = backfillKey(endpoint.id, channel);
+        if (endpoint.ordering === 'channel') this.awaitingBackfill.add(key);
+        this.enqueue(channel, [], false, () => this.backfill(channel, endpoint).finally(() => this.awaitingBackfill.delete(key)));
       }
     }
   }
@@ -88,15 +98,20 @@ export class Dispatcher {
   /**
    * Deliveries for `endpoint` of the events at or before the channel's cursor
    * that happened after the endpoint was created, read backwards a page at a
-   * time until older events. The store ignores deliveries that already exist.
+   * time until older events, then created in one write, oldest first, so an
+   * ordered endpoint never has a later event's delivery before an earlier
+   * one's. The window is short (since the endpoint was created, seconds at
+   * most). The store ignores deliveries that already exist.
    */
   private async backfill(channel: string, endpoint: EndpointRecord): Promise<void> {
     let end = this.cursors.get(channel) ?? 0;
+    const pages: NewDelivery[][] = [];
     while (end > 0 && !this.stopped) {
       const from = Math.max(0, end - PAGE);
       const page = await this.log.read(channel, from, end - from);
       const now = Date.now();
       const deliveries: NewDelivery[] = [];
+      pages.unshift(deliveries);
       let older = false;
       for (const event of page.events) {
         if (event.seq > end) break;
@@ -106,12 +121,13 @@ export class Dispatcher {
           deliveries.push({ endpointId: endpoint.id, eventId: event.id, channel, seq: event.seq, payload: JSON.stringify(event), createdAt: now });
         }
       }
-      if (deliveries.length > 0) {
-        await this.store.createDeliveries(channel, this.cursors.get(channel) ?? 0, deliveries);
-        this.onCreated();
-      }
-      if (older || page.events.length === 0 || page.truncated) return;
+      if (older || page.events.length === 0 || page.truncated) break;
       end = from;
+    }
+    const deliveries = pages.flat();
+    if (deliveries.length > 0) {
+      await this.store.createDeliveries(channel, this.cursors.get(channel) ?? 0, deliveries);
+      this.onCreated();
     }
   }
 
@@ -155,6 +171,7 @@ export class Dispatcher {
       const eventTime = Date.parse(event.time);
       for (const endpoint of this.endpoints) {
         if (!endpointWants(endpoint, event, eventTime)) continue;
+        if (this.awaitingBackfill.size > 0 && this.awaitingBackfill.has(backfillKey(endpoint.id, channel))) continue;
         payload ??= JSON.stringify(event);
         deliveries.push({ endpointId: endpoint.id, eventId: event.id, channel, seq: event.seq, payload, createdAt: now });
       }

@@ -4,18 +4,32 @@ import { rotate } from '../auth/rotation.js';
 import {
   DELIVERY_SCHEMES,
   DELIVERY_STATUSES,
+  ENDPOINT_ORDERINGS,
   HeraldError,
   type AttemptInfo,
   type DeliveryInfo,
   type DeliveryScheme,
   type DeliveryStatus,
   type EndpointInfo,
+  type EndpointOrdering,
 } from '@herald/protocol';
 import { generateSecret, secretWeakness, sign, WebhookVerificationError } from '@herald/webhooks';
 import type { AppContext } from '../http/context.js';
 import { channelPatternList } from '../http/schemas.js';
 import { randomId } from '../auth/secrets.js';
 import type { AttemptRecord, DeliveryRecord, EndpointRecord } from '../store/types.js';
+import type { Principal } from '../auth/principal.js';
+import { TENANT_REGEX } from '../portal/scope.js';
+import {
+  adminOrPortal,
+  assertChannelsAllowed,
+  assertConcurrencyAllowed,
+  assertEndpointInScope,
+  assertRoomForEndpoint,
+  endpointUrlCheck,
+  listFilterFor,
+  tenantFor,
+} from '../portal/tenancy.js';
 
 const DAY = 86_400;
 
@@ -28,8 +42,10 @@ interface EndpointBody {
   headers?: Record<string, string>;
   rateLimit?: number;
   maxConcurrency?: number;
+  ordering?: EndpointOrdering;
   enabled?: boolean;
   description?: string;
+  tenant?: string;
 }
 
 const endpointProperties = {
@@ -42,12 +58,36 @@ const endpointProperties = {
   headers: { type: 'object', additionalProperties: { type: 'string' } },
   rateLimit: { type: 'number', exclusiveMinimum: 0, maximum: 100_000 },
   maxConcurrency: { type: 'integer', minimum: 1, maximum: 1000 },
+  ordering: {
+    type: 'string',
+    enum: ENDPOINT_ORDERINGS,
+    description:
+      '`unordered` (default): in parallel. `channel`: each channel in seq order, the next event waiting until the previous one succeeded or became a dead letter.',
+  },
   enabled: { type: 'boolean' },
   description: { type: 'string', maxLength: 1000 },
+  tenant: { type: 'string', pattern: TENANT_REGEX },
 } as const;
 
-/** Everything but the secret can be changed in place; the secret changes by rotation. */
-const { secret: _secret, ...patchProperties } = endpointProperties;
+/** Everything but the secret can be changed in place; the secret changes by rotation. `tenant: null` clears the tenant. */
+const { secret: _secret, tenant: _tenant, ...changeable } = endpointProperties;
+const patchProperties = { ...changeable, tenant: { anyOf: [{ type: 'string', pattern: TENANT_REGEX }, { type: 'null' }] } };
+
+/**
+ * An endpoint as answered (`EndpointInfo`), for the OpenAPI document only: answers are not passed through it, so
+ * a field added to `EndpointInfo` is never dropped from them.
+ */
+export const ENDPOINT_INFO_SCHEMA = {
+  type: 'object',
+  required: ['id', 'url', 'channels', 'types', 'scheme', 'headers', 'maxConcurrency', 'ordering', 'enabled', 'createdAt'],
+  properties: {
+    id: { type: 'string' },
+    ...changeable,
+    tenant: endpointProperties.tenant,
+    disabledReason: { type: 'string', description: 'Why Herald disabled the endpoint (410, or failing for delivery.disableAfter).' },
+    createdAt: { type: 'string', format: 'date-time' },
+  },
+} as const;
 
 // Optional fields left undefined are simply absent from the JSON answer.
 function endpointInfo(r: EndpointRecord): EndpointInfo {
@@ -60,14 +100,16 @@ function endpointInfo(r: EndpointRecord): EndpointInfo {
     headers: r.headers,
     rateLimit: r.rateLimit,
     maxConcurrency: r.maxConcurrency,
+    ordering: r.ordering ?? 'unordered',
     enabled: r.enabled,
     description: r.description,
     disabledReason: r.enabled ? undefined : r.disabledReason,
+    tenant: r.tenant,
     createdAt: new Date(r.createdAt).toISOString(),
   };
 }
 
-function deliveryInfo(d: DeliveryRecord): DeliveryInfo {
+export function deliveryInfo(d: DeliveryRecord): DeliveryInfo {
   return {
     id: d.id,
     endpointId: d.endpointId,
@@ -180,23 +222,49 @@ function parseTime(text: string, name: string): number {
   return ms;
 }
 
-/** Outbound webhook endpoints and their deliveries (admin API). */
+/**
+ * Outbound webhook endpoints and their deliveries: the admin API, which an
+ * endpoint-portal session may call too, confined to its tenant (see
+ * portal/tenancy.ts). Only reading a stored secret stays admin-only.
+ */
 export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { delivery } = ctx;
   const store = delivery.store;
   const admin = adminOnly(ctx);
-  const endpoint = async (id: string) => (await store.getEndpoint(id)) ?? Promise.reject(new HeraldError('not_found', `No endpoint ${id}.`));
-  const deliveryOf = async (id: string) => (await store.getDelivery(id)) ?? Promise.reject(new HeraldError('not_found', `No delivery ${id}.`));
+  const scoped = adminOrPortal(ctx.access);
+  const checkUrl = endpointUrlCheck(delivery.guard, ctx.config);
+  /** The endpoint, if it exists (404) and the caller's tenant covers it (403). */
+  const endpoint = async (id: string, caller: Principal | undefined) => {
+    const record = await store.getEndpoint(id);
+    if (!record) throw new HeraldError('not_found', `No endpoint ${id}.`);
+    assertEndpointInScope(caller, record);
+    return record;
+  };
+  /** The delivery, if it exists and belongs to an endpoint the caller's tenant covers. */
+  const deliveryOf = async (id: string, caller: Principal | undefined) => {
+    const record = await store.getDelivery(id);
+    if (!record) throw new HeraldError('not_found', `No delivery ${id}.`);
+    if (caller?.kind === 'portal') {
+      const owner = await store.getEndpoint(record.endpointId);
+      if (!owner) throw new HeraldError('not_found', `No delivery ${id}.`);
+      assertEndpointInScope(caller, owner);
+    }
+    return record;
+  };
 
   app.post<{ Body: EndpointBody }>(
     '/v1/endpoints',
-    { ...admin, schema: { body: { type: 'object', required: ['url', 'channels'], additionalProperties: false, properties: endpointProperties } } },
+    { ...scoped, schema: { body: { type: 'object', required: ['url', 'channels'], additionalProperties: false, properties: endpointProperties } } },
     async (request, reply) => {
       const body = request.body;
       const scheme = body.scheme ?? 'standard';
+      const tenant = tenantFor(request.principal, body.tenant) ?? undefined;
+      assertChannelsAllowed(request.principal, body.channels);
+      assertConcurrencyAllowed(request.principal, body.maxConcurrency, ctx.config.delivery.maxConcurrency);
       if (body.headers !== undefined) assertValidHeaders(body.headers);
       if (body.secret !== undefined) assertStrongSecret(scheme, body.secret);
-      const url = await delivery.guard.checkUrl(body.url);
+      await assertRoomForEndpoint(request.principal, store, ctx.config.portal.maxEndpoints);
+      const url = await checkUrl(request.principal, body.url);
       const secret = body.secret ?? generateSecret();
       assertUsableSecret(scheme, secret);
       const record: EndpointRecord = {
@@ -209,8 +277,10 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
         headers: body.headers ?? {},
         rateLimit: body.rateLimit,
         maxConcurrency: body.maxConcurrency ?? ctx.config.delivery.maxConcurrency,
+        ordering: body.ordering ?? 'unordered',
         enabled: body.enabled ?? true,
         description: body.description,
+        tenant,
         createdAt: Date.now(),
       };
       await store.insertEndpoint(record);
@@ -219,27 +289,34 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   );
 
-  app.get('/v1/endpoints', admin, async () => ({ endpoints: (await store.listEndpoints()).map(endpointInfo) }));
+  app.get<{ Querystring: { tenant?: string } }>(
+    '/v1/endpoints',
+    { ...scoped, schema: { querystring: { type: 'object', properties: { tenant: { type: 'string', pattern: TENANT_REGEX } } } } },
+    async (request) => ({ endpoints: (await store.listEndpoints(listFilterFor(request.principal, request.query.tenant))).map(endpointInfo) }),
+  );
 
-  app.get<{ Params: { id: string } }>('/v1/endpoints/:id', admin, async (request) => endpointInfo(await endpoint(request.params.id)));
+  app.get<{ Params: { id: string } }>('/v1/endpoints/:id', scoped, async (request) => endpointInfo(await endpoint(request.params.id, request.principal)));
 
   app.get<{ Params: { id: string } }>('/v1/endpoints/:id/secret', admin, async (request) => ({
-    secret: (await endpoint(request.params.id)).secrets[0]!.secret,
+    secret: (await endpoint(request.params.id, request.principal)).secrets[0]!.secret,
   }));
 
-  app.patch<{ Params: { id: string }; Body: Partial<Omit<EndpointBody, 'secret'>> }>(
+  app.patch<{ Params: { id: string }; Body: Partial<Omit<EndpointBody, 'secret' | 'tenant'>> & { tenant?: string | null } }>(
     '/v1/endpoints/:id',
     {
-      ...admin,
+      ...scoped,
       schema: {
         body: { type: 'object', additionalProperties: false, minProperties: 1, properties: patchProperties },
       },
     },
     async (request) => {
-      const record = await endpoint(request.params.id);
+      const record = await endpoint(request.params.id, request.principal);
       const body = request.body;
+      const tenant = tenantFor(request.principal, body.tenant);
+      if (body.channels !== undefined) assertChannelsAllowed(request.principal, body.channels);
+      assertConcurrencyAllowed(request.principal, body.maxConcurrency, ctx.config.delivery.maxConcurrency);
       if (body.headers !== undefined) assertValidHeaders(body.headers);
-      if (body.url !== undefined) record.url = (await delivery.guard.checkUrl(body.url)).href;
+      if (body.url !== undefined) record.url = (await checkUrl(request.principal, body.url)).href;
       if (body.scheme !== undefined) {
         assertUsableSecret(body.scheme, record.secrets[0]!.secret);
         if (body.scheme !== record.scheme) assertStrongSecret(body.scheme, record.secrets[0]!.secret);
@@ -250,7 +327,9 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (body.headers !== undefined) record.headers = body.headers;
       if (body.rateLimit !== undefined) record.rateLimit = body.rateLimit;
       if (body.maxConcurrency !== undefined) record.maxConcurrency = body.maxConcurrency;
+      if (body.ordering !== undefined) record.ordering = body.ordering;
       if (body.description !== undefined) record.description = body.description;
+      if (tenant !== undefined) record.tenant = tenant ?? undefined;
       if (body.enabled !== undefined) {
         record.enabled = body.enabled;
         // Re-enabling starts afresh: the failing streak that disabled it is over.
@@ -265,7 +344,8 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   );
 
-  app.delete<{ Params: { id: string } }>('/v1/endpoints/:id', admin, async (request, reply) => {
+  app.delete<{ Params: { id: string } }>('/v1/endpoints/:id', scoped, async (request, reply) => {
+    await endpoint(request.params.id, request.principal);
     if (!(await store.deleteEndpoint(request.params.id))) throw new HeraldError('not_found', `No endpoint ${request.params.id}.`);
     await delivery.endpointChanged(request.params.id);
     return reply.code(204).send();
@@ -274,7 +354,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post<{ Params: { id: string }; Body: { graceSeconds: number } }>(
     '/v1/endpoints/:id/rotate-secret',
     {
-      ...admin,
+      ...scoped,
       schema: {
         body: {
           type: 'object',
@@ -284,12 +364,13 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
     },
     async (request) => {
-      const record = await endpoint(request.params.id);
+      const record = await endpoint(request.params.id, request.principal);
       const graceSeconds = request.body?.graceSeconds ?? DAY;
       const secret = generateSecret();
       // During the grace period every request is signed with the new secret and the old ones.
       record.secrets = rotate(record.secrets, secret, graceSeconds);
       await store.updateEndpoint(record);
+      await delivery.endpointChanged(record.id);
       return { secret, ...(graceSeconds > 0 ? { previousSecretsExpireAt: new Date(Date.now() + graceSeconds * 1000).toISOString() } : {}) };
     },
   );
@@ -297,7 +378,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Params: { id: string }; Querystring: { status?: DeliveryStatus; limit: number } }>(
     '/v1/endpoints/:id/deliveries',
     {
-      ...admin,
+      ...scoped,
       schema: {
         querystring: {
           type: 'object',
@@ -306,7 +387,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
     },
     async (request) => {
-      await endpoint(request.params.id);
+      await endpoint(request.params.id, request.principal);
       const list = await store.listDeliveries(request.params.id, request.query.status, request.query.limit);
       return { deliveries: list.map(deliveryInfo) };
     },
@@ -315,7 +396,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post<{ Params: { id: string }; Body: { since: string; until?: string } }>(
     '/v1/endpoints/:id/recover',
     {
-      ...admin,
+      ...scoped,
       schema: {
         body: {
           type: 'object',
@@ -326,7 +407,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
     },
     async (request, reply) => {
-      await endpoint(request.params.id);
+      await endpoint(request.params.id, request.principal);
       const since = parseTime(request.body.since, 'since');
       const until = request.body.until === undefined ? Date.now() : parseTime(request.body.until, 'until');
       const recovered = await store.recover(request.params.id, since, until, Date.now());
@@ -335,15 +416,15 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v1/deliveries/:id', admin, async (request) => deliveryInfo(await deliveryOf(request.params.id)));
+  app.get<{ Params: { id: string } }>('/v1/deliveries/:id', scoped, async (request) => deliveryInfo(await deliveryOf(request.params.id, request.principal)));
 
-  app.get<{ Params: { id: string } }>('/v1/deliveries/:id/attempts', admin, async (request) => {
-    await deliveryOf(request.params.id);
+  app.get<{ Params: { id: string } }>('/v1/deliveries/:id/attempts', scoped, async (request) => {
+    await deliveryOf(request.params.id, request.principal);
     return { attempts: (await store.listAttempts(request.params.id)).map(attemptInfo) };
   });
 
-  app.post<{ Params: { id: string } }>('/v1/deliveries/:id/retry', admin, async (request, reply) => {
-    const current = await deliveryOf(request.params.id);
+  app.post<{ Params: { id: string } }>('/v1/deliveries/:id/retry', scoped, async (request, reply) => {
+    const current = await deliveryOf(request.params.id, request.principal);
     if (!(await store.retry(current.id, Date.now()))) {
       throw new HeraldError('conflict', `Delivery ${current.id} is ${current.status}; only failed deliveries can be retried.`);
     }

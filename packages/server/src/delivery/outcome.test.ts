@@ -28,3 +28,26 @@ it('follows the retry schedule with bounded jitter, then gives up', () => {
   assert.equal(nextAttemptAt(3, 0, schedule, 0.2), undefined);
   assert.equal(nextAttemptAt(1, 100, schedule, 0.2, 7000), 7100, 'Retry-After replaces the schedule delay');
 });
+
+it('draws the line between success and failure exactly at 200 and 300', () => {
+  for (const status of [200, 201, 299]) assert.deepEqual(judge(status, undefined, 0, 1e6), { kind: 'success' }, String(status));
+  for (const status of [100, 199, 300, 302, 400, 404, 500]) assert.deepEqual(judge(status, undefined, 0, 1e6), { kind: 'retry' }, String(status));
+  for (const status of [429, 502, 503, 504]) {
+    assert.deepEqual(judge(status, '3', 0, 1e6), { kind: 'retry', retryAfterMs: 3000 }, String(status));
+  }
+  for (const status of [408, 500, 501]) assert.deepEqual(judge(status, '3', 0, 1e6), { kind: 'retry' }, String(status));
+});
+
+it('reads Retry-After with surrounding spaces, and ignores an empty or partial one', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  assert.equal(parseRetryAfter(' 7 ', now), 7000);
+  assert.equal(parseRetryAfter('7 ', now), 7000);
+  assert.equal(parseRetryAfter(undefined, now), undefined);
+  assert.equal(parseRetryAfter('', now), undefined);
+  assert.equal(parseRetryAfter('   ', now), undefined, 'blank is absent, not a date and not zero seconds');
+  // Digits followed or preceded by other text are not a number of seconds (and not a date either).
+  assert.equal(parseRetryAfter('5x', now), undefined);
+  assert.equal(parseRetryAfter('x5', now), undefined);
+  assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT ', now), 30_000);
+  assert.equal(parseRetryAfter('Wed, 31 Dec 2025 23:59:00 GMT', now), 0, 'a date in the past means now');
+});

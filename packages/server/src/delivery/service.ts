@@ -28,9 +28,12 @@ export class DeliveryService {
     version: string,
     leases: LeaseKeeper,
     ownership: EndpointOwnership,
+    /** CIDRs a tenant's endpoints may reach (`portal.allowPrivateNetworks`); the admin's list does not extend to them. */
+    tenantPrivateNetworks: readonly string[] = [],
   ) {
     this.guard = new UrlGuard(config);
-    this.worker = new DeliveryWorker(config, store, log, this.guard, logger, version, ownership);
+    const tenantGuard = new UrlGuard({ allowPrivateNetworks: tenantPrivateNetworks, httpsOnly: config.httpsOnly });
+    this.worker = new DeliveryWorker(config, store, log, this.guard, logger, version, ownership, tenantGuard);
     this.runner = new SingletonRunner(
       leases,
       'dispatcher',

@@ -83,11 +83,13 @@ function canonicalIPv6(bytes: Uint8Array): string {
 }
 
 function parseCidr(cidr: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
-  const [address = '', prefixText] = cidr.split('/');
+  const [address = '', prefixText, ...rest] = cidr.split('/');
   const version = isIP(address);
-  if (version === 0) throw new Error(`Not a CIDR: ${cidr}`);
+  if (version === 0 || rest.length > 0) throw new Error(`Not a CIDR: ${cidr}`);
+  // Digits only: Number('') is 0, so `10.0.0.0/` (a typo) would otherwise allow every address as a /0.
+  if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) throw new Error(`Not a CIDR: ${cidr}`);
   const prefix = prefixText === undefined ? (version === 4 ? 32 : 128) : Number(prefixText);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > (version === 4 ? 32 : 128)) throw new Error(`Not a CIDR: ${cidr}`);
+  if (prefix > (version === 4 ? 32 : 128)) throw new Error(`Not a CIDR: ${cidr}`);
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }
 
@@ -100,7 +102,11 @@ export class UrlGuard {
   private readonly blocked = new BlockList();
   private readonly allowed = new BlockList();
 
-  constructor(private readonly options: { allowPrivateNetworks: readonly string[]; httpsOnly: boolean }) {
+  /** How names are resolved: `dns.lookup`, or a stand-in in tests (a name that resolves inward, a DNS failure). */
+  private readonly resolve: typeof dnsLookup;
+
+  constructor(private readonly options: { allowPrivateNetworks: readonly string[]; httpsOnly: boolean; resolve?: typeof dnsLookup }) {
+    this.resolve = options.resolve ?? dnsLookup;
     for (const [address, prefix] of BLOCKED_V4) this.blocked.addSubnet(address, prefix, 'ipv4');
     for (const [address, prefix] of BLOCKED_V6) this.blocked.addSubnet(address, prefix, 'ipv6');
     for (const cidr of options.allowPrivateNetworks) {
@@ -152,7 +158,7 @@ export class UrlGuard {
     } else {
       try {
         addresses = (await new Promise<LookupAddress[]>((resolve, reject) =>
-          dnsLookup(host, { all: true }, (err, list) => (err ? reject(err) : resolve(list))),
+          this.resolve(host, { all: true }, (err, list) => (err ? reject(err) : resolve(list))),
         )).map((a) => a.address);
       } catch {
         throw new HeraldError('unprocessable', `Cannot resolve ${host}.`);
@@ -171,7 +177,7 @@ export class UrlGuard {
     options: LookupOptions,
     callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
   ): void => {
-    dnsLookup(hostname, { ...options, all: true }, (err, list) => {
+    this.resolve(hostname, { ...options, all: true }, (err, list) => {
       if (err) return callback(err, '');
       const refused = list.map((a) => this.refusal(a.address)).find(Boolean);
       if (refused) {

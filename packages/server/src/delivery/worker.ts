@@ -69,13 +69,27 @@ interface Lane {
   cursor: DueCursor | undefined;
 }
 
+/** One SSRF guard and the connection pool whose DNS answers it checks. */
+interface Route {
+  guard: UrlGuard;
+  agent: Agent;
+}
+
 /** Whether this node sends an endpoint's deliveries now; in a cluster, the holder of its lease. */
 export interface EndpointOwnership {
   owns(endpointId: string, enabledEndpoints: number): Promise<boolean>;
 }
 
 export class DeliveryWorker {
-  private readonly agent: Agent;
+  /** The admin's endpoints: `delivery.allowPrivateNetworks`. */
+  private readonly platform: Route;
+  /**
+   * Endpoints that belong to a tenant: `portal.allowPrivateNetworks` only, at every connection too, because a tenant
+   * reads its endpoints' response snippets and could otherwise point a name at the platform's network (DNS rebinding).
+   */
+  private readonly tenants: Route;
+  /** The endpoint list, read at most once per idle tick (and again after a local change), not on every pump. */
+  private endpoints: { list: EndpointRecord[]; readAt: number } | undefined;
   private readonly lanes = new Map<string, Lane>();
   private pumping: Promise<void> | undefined;
   private pumpAgain = false;
@@ -89,14 +103,20 @@ export class DeliveryWorker {
     private readonly config: HeraldConfig['delivery'],
     private readonly store: DeliveryStore,
     private readonly log: EventLog,
-    private readonly guard: UrlGuard,
+    guard: UrlGuard,
     private readonly logger: FastifyBaseLogger,
     version: string,
     private readonly ownership: EndpointOwnership,
+    tenantGuard: UrlGuard = guard,
   ) {
     this.userAgent = `Herald/${version}`;
     // One keep-alive pool per origin (undici's Agent), and the SSRF guard on every connection's DNS answer.
-    this.agent = new Agent({ connect: { lookup: guard.lookup, timeout: config.timeout * 1000 }, keepAliveTimeout: 30_000 });
+    const route = (g: UrlGuard): Route => ({
+      guard: g,
+      agent: new Agent({ connect: { lookup: g.lookup, timeout: config.timeout * 1000 }, keepAliveTimeout: 30_000 }),
+    });
+    this.platform = route(guard);
+    this.tenants = tenantGuard === guard ? this.platform : route(tenantGuard);
   }
 
   start(): void {
@@ -135,7 +155,7 @@ export class DeliveryWorker {
     const soonest = (at: number | undefined) => {
       if (at !== undefined) wake = wake === undefined ? at : Math.min(wake, at);
     };
-    const enabled = (await this.store.listEndpoints()).filter((e) => e.enabled);
+    const enabled = (await this.enabledEndpoints(now)).filter((e) => e.enabled);
     for (const endpoint of enabled) {
       if (!(await this.ownership.owns(endpoint.id, enabled.length))) {
         // Another node sends these now; forget what was prefetched so nothing stale is sent if the lease comes back.
@@ -155,9 +175,20 @@ export class DeliveryWorker {
         lane.bucket?.take();
         this.launch(endpoint, lane, delivery);
       }
-      if (lane.queue.length === 0 && lane.flying.size < endpoint.maxConcurrency) soonest(await this.store.nextDue(endpoint.id));
+      if (lane.queue.length === 0 && lane.flying.size < endpoint.maxConcurrency) {
+        const at = await this.store.nextDue(endpoint.id, endpoint.ordering === 'channel');
+        // The refill just read every due delivery it could: with the queue empty, one already due is one under way.
+        // Its outcome kicks the pump, so waking for it would only poll the store every few ms while the request runs.
+        const underWay = lane.flying.size + lane.settling.size > 0;
+        soonest(underWay && at !== undefined && at <= now ? undefined : at);
+      }
     }
     return wake;
+  }
+
+  private async enabledEndpoints(now: number): Promise<EndpointRecord[]> {
+    if (!this.endpoints || now - this.endpoints.readAt >= IDLE_TICK_MS) this.endpoints = { list: await this.store.listEndpoints(), readAt: now };
+    return this.endpoints.list;
   }
 
   /**
@@ -169,6 +200,15 @@ export class DeliveryWorker {
   private async refill(endpoint: EndpointRecord, lane: Lane, now: number): Promise<void> {
     const known = new Set([...lane.flying, ...lane.settling, ...lane.queue.map((d) => d.id)]);
     const cap = endpoint.maxConcurrency * 2;
+    if (endpoint.ordering === 'channel') {
+      // Only each channel's first pending delivery is ever due. One under way (flying or settling) is still pending
+      // in the store, so it comes back here as known, and its successor is not read until its outcome is committed.
+      lane.cursor = undefined;
+      for (const d of await this.store.dueChannelHeads(endpoint.id, now, cap - lane.queue.length + known.size)) {
+        if (!known.has(d.id) && lane.queue.length < cap) lane.queue.push(d);
+      }
+      return;
+    }
     for (const from of lane.cursor ? [lane.cursor, undefined] : [undefined]) {
       const want = cap - lane.queue.length;
       if (want <= 0) return;
@@ -227,6 +267,7 @@ export class DeliveryWorker {
 
   /** After an endpoint changes: drop its prefetched queue, so the new filter and limits apply; work under way finishes. */
   endpointChanged(id: string): void {
+    this.endpoints = undefined;
     const lane = this.lanes.get(id);
     if (lane) {
       lane.queue = [];
@@ -273,6 +314,8 @@ export class DeliveryWorker {
   private async trackHealth(endpointId: string, verdict: 'success' | 'gone' | 'retry', now: number): Promise<void> {
     const endpoint = await this.store.getEndpoint(endpointId);
     if (!endpoint) return;
+    // The cached list must not keep a streak this attempt ends or starts: the next pump reads the endpoints afresh.
+    this.endpoints = undefined;
     if (verdict === 'success') {
       if (endpoint.failingSince !== undefined) await this.store.updateEndpoint({ ...endpoint, failingSince: undefined });
       return;
@@ -297,14 +340,15 @@ export class DeliveryWorker {
   private async send(endpoint: EndpointRecord, delivery: DeliveryRecord, traceparent?: string): Promise<Sent> {
     const started = performance.now();
     const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
-    const { url, refused } = this.target(endpoint.url);
+    const route = endpoint.tenant === undefined ? this.platform : this.tenants;
+    const { url, refused } = this.target(endpoint.url, route);
     if (refused) return { error: `SSRF guard: ${refused}`, durationMs: elapsed() };
     const secrets = liveSecrets(endpoint.secrets).map((s) => s.secret);
     const signed = sign(endpoint.scheme as Scheme, { secrets, id: delivery.eventId, body: delivery.payload });
     try {
       const res = await request(url, {
         method: 'POST',
-        dispatcher: this.agent,
+        dispatcher: route.agent,
         headers: { ...endpoint.headers, ...(traceparent ? { traceparent } : {}), ...signed, 'content-type': 'application/json', 'user-agent': this.userAgent },
         body: delivery.payload,
         // The timeout bounds the wait for the answer and each pause in its body; the body read is capped below.
@@ -325,17 +369,19 @@ export class DeliveryWorker {
     }
   }
 
-  private readonly targets = new Map<string, { url: URL; refused: string | undefined }>();
+  private readonly targets = new Map<Route, Map<string, { url: URL; refused: string | undefined }>>();
 
   /** The parsed URL, and the literal-IP check (a literal IP never goes through DNS, so the lookup hook cannot see it). */
-  private target(href: string): { url: URL; refused: string | undefined } {
-    let target = this.targets.get(href);
+  private target(href: string, route: Route): { url: URL; refused: string | undefined } {
+    let known = this.targets.get(route);
+    if (!known) this.targets.set(route, (known = new Map()));
+    let target = known.get(href);
     if (!target) {
       const url = new URL(href);
       const host = url.hostname.replace(/^\[|\]$/g, '');
-      target = { url, refused: isIP(host) ? this.guard.refusal(host) : undefined };
-      if (this.targets.size > 10_000) this.targets.clear();
-      this.targets.set(href, target);
+      target = { url, refused: isIP(host) ? route.guard.refusal(host) : undefined };
+      if (known.size > 10_000) known.clear();
+      known.set(href, target);
     }
     return target;
   }
@@ -344,7 +390,7 @@ export class DeliveryWorker {
     this.stopped = true;
     clearTimeout(this.timer);
     // In-flight attempts are abandoned; their deliveries stay pending and are retried after restart.
-    await this.agent.destroy();
+    await Promise.all([...new Set([this.platform.agent, this.tenants.agent])].map((agent) => agent.destroy()));
     await this.pumping;
     await Promise.allSettled([...this.attempts]);
   }

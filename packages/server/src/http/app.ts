@@ -19,6 +19,13 @@ import { sourceRoutes } from '../ingest/sources-api.js';
 import { IngestStats } from '../ingest/stats.js';
 import { endpointRoutes } from '../delivery/endpoints-api.js';
 import { nodeRoutes } from '../cluster/routes.js';
+import { presenceRoutes } from '../presence/routes.js';
+import { exampleRoutes } from '../examples/routes.js';
+import { statsRoutes } from '../metrics/index.js';
+import { channelListRoutes } from './routes/channel-list.js';
+import { endpointToolRoutes } from '../delivery/endpoint-tools.js';
+import { consoleRoutes, uiRoutes } from '../console/routes.js';
+import { portalRoutes } from '../portal/routes.js';
 
 /** The HTTP API: a small core, each concern a plugin-like function of its own. */
 export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (route: RouteOptions) => void } = {}): FastifyInstance {
@@ -61,7 +68,15 @@ export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (
       sourceRoutes(api, ctx, ingestStats);
       ingestRoutes(api, ctx, ingestStats);
       endpointRoutes(api, ctx);
+      endpointToolRoutes(api, ctx);
       nodeRoutes(api, ctx);
+      presenceRoutes(api, ctx);
+      exampleRoutes(api, ctx);
+      statsRoutes(api, ctx);
+      channelListRoutes(api, ctx);
+      uiRoutes(api);
+      consoleRoutes(api);
+      portalRoutes(api, ctx);
     }),
   );
   return app;

@@ -9,6 +9,7 @@ import type { DeliveryService } from '../delivery/service.js';
 import type { ConnectionWatch } from '../auth/liveness.js';
 import type { NodeRegistry } from '../cluster/nodes.js';
 import type { BusState } from '../bus/types.js';
+import type { PresenceService } from '../presence/service.js';
 
 /** What the HTTP routes need; built once in server.ts. */
 export interface AppContext {
@@ -24,6 +25,8 @@ export interface AppContext {
   /** Ends open streams and sockets whose credential expires or is revoked. */
   watch: ConnectionWatch;
   nodes: NodeRegistry;
+  /** Presence sets, ephemeral publishes and direct messages (src/presence). */
+  presence: PresenceService;
   /** Resolves when the store answers; /readyz is 503 otherwise. */
   ready(): Promise<void>;
   /** `down` while the link to the other nodes is lost (subscribers are then served from the store). */

@@ -7,13 +7,30 @@ export function originAllowed(origin: string, allowed: readonly string[]): boole
 }
 
 /**
- * For long-lived responses (SSE): a browser would hide a refused response's
- * body, but the server would still hold the stream open, so refuse it outright
- * with 403, as the WebSocket upgrade does. No Origin header: not a browser's
- * cross-origin request, nothing to check.
+ * True when a page's `Origin` is the server the request reached (its `Host` header): a page Herald serves
+ * itself (the console, the portal, an example) talks to Herald with no CORS setting. The port is compared
+ * after the origin's scheme fills in its default, so `http://h` and `Host: h:80` are the same server.
+ * The scheme itself is not compared: behind a TLS proxy the page is `https://` while Herald hears plain HTTP.
  */
-export function assertOriginAllowed(origin: string | undefined, allowed: readonly string[]): void {
-  if (origin !== undefined && !originAllowed(origin, allowed)) {
+export function isSameOrigin(origin: string, host: string | undefined): boolean {
+  if (!host) return false;
+  try {
+    const page = new URL(origin);
+    if (page.protocol !== 'http:' && page.protocol !== 'https:') return false;
+    return page.host === new URL(`${page.protocol}//${host}`).host;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * For long-lived responses (SSE) and the WebSocket upgrade: a browser would hide a refused response's
+ * body, but the server would still hold the stream open, so refuse it outright with 403. No Origin
+ * header: not a browser's cross-origin request, nothing to check. The server's own origin is always
+ * allowed; any other must be listed in `cors.origins`.
+ */
+export function assertOriginAllowed(origin: string | undefined, allowed: readonly string[], host: string | undefined): void {
+  if (origin !== undefined && !isSameOrigin(origin, host) && !originAllowed(origin, allowed)) {
     throw new HeraldError('forbidden', `Origin ${origin} is not allowed: add it to cors.origins.`);
   }
 }

@@ -4,11 +4,15 @@ import type { FastifyInstance } from 'fastify';
 import { ErrorCodes, WS_CLIENT_FRAME_SCHEMAS, WS_SERVER_FRAME_SCHEMAS } from '@herald/protocol';
 import type { AppContext } from './context.js';
 import { VERSION } from '../version.js';
+import { ENDPOINT_INFO_SCHEMA } from '../delivery/endpoints-api.js';
 
 export const OPENAPI_PATH = '/v1/openapi.json';
 
-/** Who may call a route: none (public or provider-signed), the admin, or any Herald credential. */
-type Auth = 'none' | 'admin' | 'any';
+/**
+ * Who may call a route: none (public or provider-signed), the admin, any Herald credential, the admin or an
+ * endpoint-portal session (confined to its tenant), or a portal session only.
+ */
+type Auth = 'none' | 'admin' | 'any' | 'adminOrPortal' | 'portal';
 
 interface Operation {
   tag: string;
@@ -49,25 +53,47 @@ const OPERATIONS: Record<string, Operation> = {
   'DELETE /v1/sources/:name': { tag: 'Inbound webhooks', summary: 'Delete a source.', auth: 'admin' },
   'POST /v1/sources/:name/rotate': { tag: 'Inbound webhooks', summary: "Rotate a source's signing secret.", auth: 'admin' },
   'POST /v1/ingest/:source': { tag: 'Inbound webhooks', summary: "Where a provider delivers; authenticated by the provider's signature.", auth: 'none', traced: true },
-  'POST /v1/endpoints': { tag: 'Outbound webhooks', summary: 'Register an outbound endpoint.', auth: 'admin' },
-  'GET /v1/endpoints': { tag: 'Outbound webhooks', summary: 'List endpoints.', auth: 'admin' },
-  'GET /v1/endpoints/:id': { tag: 'Outbound webhooks', summary: 'Show one endpoint.', auth: 'admin' },
+  'POST /v1/endpoints': { tag: 'Outbound webhooks', summary: 'Register an outbound endpoint.', auth: 'adminOrPortal' },
+  'GET /v1/endpoints': { tag: 'Outbound webhooks', summary: "List endpoints (`?tenant=`: one tenant's; a portal session lists its own).", auth: 'adminOrPortal' },
+  'GET /v1/endpoints/:id': { tag: 'Outbound webhooks', summary: 'Show one endpoint.', auth: 'adminOrPortal' },
   'GET /v1/endpoints/:id/secret': { tag: 'Outbound webhooks', summary: "Show an endpoint's signing secrets.", auth: 'admin' },
-  'PATCH /v1/endpoints/:id': { tag: 'Outbound webhooks', summary: 'Change an endpoint (re-enable it with enabled: true).', auth: 'admin' },
-  'DELETE /v1/endpoints/:id': { tag: 'Outbound webhooks', summary: 'Delete an endpoint and its deliveries.', auth: 'admin' },
-  'POST /v1/endpoints/:id/rotate-secret': { tag: 'Outbound webhooks', summary: 'Rotate the signing secret, signing with both for a grace period.', auth: 'admin' },
-  'GET /v1/endpoints/:id/deliveries': { tag: 'Outbound webhooks', summary: "List an endpoint's deliveries, by status.", auth: 'admin' },
-  'POST /v1/endpoints/:id/recover': { tag: 'Outbound webhooks', summary: 'Re-enqueue failed deliveries created in a time range.', auth: 'admin' },
-  'GET /v1/deliveries/:id': { tag: 'Outbound webhooks', summary: 'Show one delivery.', auth: 'admin' },
-  'GET /v1/deliveries/:id/attempts': { tag: 'Outbound webhooks', summary: "A delivery's attempts.", auth: 'admin' },
-  'POST /v1/deliveries/:id/retry': { tag: 'Outbound webhooks', summary: 'Retry one failed delivery now.', auth: 'admin' },
+  'PATCH /v1/endpoints/:id': { tag: 'Outbound webhooks', summary: 'Change an endpoint (re-enable it with enabled: true).', auth: 'adminOrPortal' },
+  'DELETE /v1/endpoints/:id': { tag: 'Outbound webhooks', summary: 'Delete an endpoint and its deliveries.', auth: 'adminOrPortal' },
+  'POST /v1/endpoints/:id/rotate-secret': { tag: 'Outbound webhooks', summary: 'Rotate the signing secret, signing with both for a grace period.', auth: 'adminOrPortal' },
+  'GET /v1/endpoints/:id/deliveries': { tag: 'Outbound webhooks', summary: "List an endpoint's deliveries, by status.", auth: 'adminOrPortal' },
+  'POST /v1/endpoints/:id/recover': { tag: 'Outbound webhooks', summary: 'Re-enqueue failed deliveries created in a time range.', auth: 'adminOrPortal' },
+  'GET /v1/deliveries/:id': { tag: 'Outbound webhooks', summary: 'Show one delivery.', auth: 'adminOrPortal' },
+  'GET /v1/deliveries/:id/attempts': { tag: 'Outbound webhooks', summary: "A delivery's attempts.", auth: 'adminOrPortal' },
+  'POST /v1/deliveries/:id/retry': { tag: 'Outbound webhooks', summary: 'Retry one failed delivery now.', auth: 'adminOrPortal' },
+  'POST /v1/portal/sessions': { tag: 'Endpoint portal', summary: 'Open an endpoint-portal session for one tenant: a URL with a short-lived token.', auth: 'admin' },
+  'GET /v1/portal/session': { tag: 'Endpoint portal', summary: "The session's tenant, allowed channels, expiry and branding.", auth: 'portal' },
+  'GET /v1/portal/event-types': { tag: 'Endpoint portal', summary: 'The event types the session offers: its catalogue, the configured one, or the types seen on its channels.', auth: 'portal' },
+  'GET /portal': { tag: 'Endpoint portal', summary: 'The endpoint portal (HTML), opened with `#token=` from a session URL; may be framed per portal.frameAncestors.', auth: 'none', text: 'text/html' },
+  'GET /portal/': { tag: 'Endpoint portal', summary: 'Redirects to /portal.', auth: 'none' },
   'GET /v1/nodes': { tag: 'Cluster', summary: 'The live nodes with their heartbeats and connection counts.', auth: 'admin' },
+  'GET /v1/channels/:channel/presence': { tag: 'Presence', summary: "The channel's presence set, cluster-wide (channels.presence)." },
+  'GET /examples/webrtc': { tag: 'Examples', summary: 'Redirects to /examples/webrtc/ (examples.enabled only).', auth: 'none' },
+  'GET /examples/webrtc/': { tag: 'Examples', summary: 'The WebRTC signalling example (HTML; examples.enabled only).', auth: 'none', text: 'text/html' },
+  'GET /examples/webrtc/:file': { tag: 'Examples', summary: "The example's script (examples.enabled only).", auth: 'none' },
+  'GET /examples/sdk/:pkg/*': { tag: 'Examples', summary: 'The built @herald/client and @herald/protocol modules the example imports.', auth: 'none' },
+  'POST /examples/webrtc/token': { tag: 'Examples', summary: "A demo token for one example room's channel, for an hour (examples.enabled only).", auth: 'none' },
+  'GET /v1/stats': { tag: 'Operations', summary: "The /metrics figures the console charts, as JSON: counters since start, gauges now.", auth: 'admin' },
+  'GET /v1/channels': { tag: 'Events', summary: 'List channels by name with head seq, epoch, oldest kept seq and retention.', auth: 'admin' },
+  'POST /v1/endpoints/:id/test': { tag: 'Outbound webhooks', summary: 'Send a test event to this endpoint alone (seq 0: not in the log).', auth: 'adminOrPortal' },
+  'GET /v1/endpoints/:id/stats': { tag: 'Outbound webhooks', summary: "An endpoint's recent success rate over its latest deliveries.", auth: 'adminOrPortal' },
+  'GET /v1/sources/:name/ingests': { tag: 'Inbound webhooks', summary: "A source's latest ingest requests, refusals with their reason.", auth: 'admin' },
+  'GET /console': { tag: 'Console', summary: 'The web console (HTML); sign in with the admin key.', auth: 'none', text: 'text/html' },
+  'GET /console/': { tag: 'Console', summary: 'Redirects to /console.', auth: 'none' },
+  'GET /ui/*': { tag: 'Console', summary: 'Scripts and styles of the pages Herald serves (packages/server/ui).', auth: 'none' },
+  'GET /ui/vendor/:file': { tag: 'Console', summary: 'The UI libraries (Preact, htm, uPlot) from node_modules.', auth: 'none' },
 };
 
 const SECURITY: Record<Auth, Array<Record<string, string[]>>> = {
   none: [],
   admin: [{ apiKey: [] }, { tokenQuery: [] }],
   any: [{ apiKey: [] }, { subscriberToken: [] }, { tokenQuery: [] }],
+  adminOrPortal: [{ apiKey: [] }, { portalToken: [] }, { tokenQuery: [] }],
+  portal: [{ portalToken: [] }, { tokenQuery: [] }],
 };
 
 const ERROR_SCHEMA = {
@@ -102,6 +128,26 @@ const capitalized = (s: string) => s[0]!.toUpperCase() + s.slice(1);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;
 
+/** The outbound endpoint answers, whose routes have no response schema (see ENDPOINT_INFO_SCHEMA). */
+function describeEndpointAnswers(doc: Json): void {
+  doc.components.schemas.Endpoint = ENDPOINT_INFO_SCHEMA;
+  const endpoint = { $ref: '#/components/schemas/Endpoint' };
+  const json = (description: string, schema: Json) => ({ description, content: { 'application/json': { schema } } });
+  const answers: Array<[string, string, string, Json]> = [
+    ['/v1/endpoints', 'get', '200', json('The endpoints.', { type: 'object', required: ['endpoints'], properties: { endpoints: { type: 'array', items: endpoint } } })],
+    ['/v1/endpoints', 'post', '201', json('The new endpoint, with its secret (shown this once).', { allOf: [endpoint, { type: 'object', required: ['secret'], properties: { secret: { type: 'string' } } }] })],
+    ['/v1/endpoints/{id}', 'get', '200', json('The endpoint.', endpoint)],
+    ['/v1/endpoints/{id}', 'patch', '200', json('The endpoint as changed.', endpoint)],
+  ];
+  for (const [path, method, status, answer] of answers) {
+    const operation = doc.paths?.[path]?.[method];
+    if (!operation) continue;
+    operation.responses ??= {};
+    if (status !== '200') delete operation.responses['200'];
+    operation.responses[status] = answer;
+  }
+}
+
 /** Adds what the route schemas do not say: the error answers, SSE and text bodies, the WebSocket endpoint and its frames. */
 function complete(document: Json): Json {
   const doc = structuredClone(document);
@@ -121,6 +167,7 @@ function complete(document: Json): Json {
   doc.components.schemas.WsClientFrame = { description: 'A frame a client sends (JSON text).', oneOf: clientFrames, discriminator: { propertyName: 'op' } };
   doc.components.schemas.WsServerFrame = { description: 'A frame the server sends (JSON text).', oneOf: serverFrames, discriminator: { propertyName: 'op' } };
   const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+  describeEndpointAnswers(doc);
 
   for (const [path, item] of Object.entries<Json>(doc.paths ?? {})) {
     for (const [method, operation] of Object.entries<Json>(item)) {
@@ -200,13 +247,21 @@ export function installOpenApi(app: FastifyInstance, ctx: AppContext): void {
         securitySchemes: {
           apiKey: { type: 'http', scheme: 'bearer', description: 'The admin key or an API key, as `Authorization: Bearer …`.' },
           subscriberToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A subscriber token (HS256 JWT) from POST /v1/tokens or minted by your backend.' },
+          portalToken: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: "An endpoint-portal session token (POST /v1/portal/sessions): its tenant's endpoints and deliveries only.",
+          },
           tokenQuery: { type: 'apiKey', in: 'query', name: 'token', description: 'Any credential as `?token=` (EventSource and browser WebSockets cannot set headers).' },
         },
       },
       security: SECURITY.any,
     },
     transform: ({ schema, url, route }) => {
-      const method = (Array.isArray(route.method) ? route.method[0] : route.method) as string;
+      // A route for GET and HEAD together (@fastify/static's) is described by its GET.
+      const methods = (Array.isArray(route.method) ? route.method : [route.method]) as string[];
+      const method = methods.includes('GET') ? 'GET' : methods[0]!;
       const meta = operationOf(method, url);
       const given = (schema ?? {}) as Json;
       const signed = (route.config as { signedByProvider?: boolean } | undefined)?.signedByProvider === true;

@@ -29,7 +29,10 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
     scope.addHook('onResponse', async (request, reply) => {
       if (reply.statusCode !== 413) return;
       const source = await ctx.sources.get((request.params as { source: string }).source).catch(() => undefined);
-      if (source) countInboundWebhook(source.provider, 'too_large');
+      if (!source) return;
+      countInboundWebhook(source.provider, 'too_large');
+      const bytes = Number(request.headers['content-length'] ?? 0) || 0;
+      stats.record(source.name, { at: new Date().toISOString(), outcome: 'refused', status: 413, reason: 'payload_too_large', message: 'The body is over limits.bodyBytes.', bytes });
     });
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: ctx.config.limits.bodyBytes }, (_request, body, done) => done(null, body));
 
@@ -41,42 +44,56 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
         if (!source) throw new HeraldError('not_found', `No source ${request.params.source}.`);
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const counters = stats.of(source.name);
-
-        const traceparent = normalizeTraceparent(request.headers.traceparent);
-        let verifiedId: string | undefined;
+        const at = new Date().toISOString();
+        // Every answer from here on is listed among the source's recent ingests, refusals with their reason.
         try {
-          verifiedId = verifySpan(traceparent, source.provider, () =>
-            verify(source.provider, { secrets: activeSecrets(source), headers: request.headers, body, tolerance: source.tolerance }).id,
+          const traceparent = normalizeTraceparent(request.headers.traceparent);
+          let verifiedId: string | undefined;
+          try {
+            verifiedId = verifySpan(traceparent, source.provider, () =>
+              verify(source.provider, { secrets: activeSecrets(source), headers: request.headers, body, tolerance: source.tolerance }).id,
+            );
+          } catch (error) {
+            if (!(error instanceof WebhookVerificationError)) throw error;
+            counters.refused += 1;
+            countInboundWebhook(source.provider, error.code === 'timestamp_outside_tolerance' ? 'expired' : 'invalid_signature');
+            // Never the secret, never the body: its size and the reason are enough to debug.
+            request.log.warn({ source: source.name, provider: source.provider, reason: error.code, bytes: body.length }, 'webhook refused');
+            const expired = error.code === 'timestamp_outside_tolerance';
+            throw new HeraldError(expired ? 'webhook_timestamp_expired' : 'webhook_signature_invalid', error.message);
+          }
+
+          const data = parseBody(body, request.headers['content-type']);
+          assertPayloadDepth(ctx.config.limits.jsonDepth, { data });
+          const described = describe(source.provider, request.headers, data, body, verifiedId);
+          if (described.reply !== undefined) return described.reply;
+
+          const result = await ctx.log.publish(
+            [{ channel: source.channel, type: described.type, data, meta: { source: source.name, provider: source.provider, providerEventId: described.eventId } }],
+            idempotencyStoreKey('ingest', source.name, described.eventId),
+            { via: 'ingest', traceparent },
           );
+          const event = result.events[0];
+          if (result.replayed) counters.duplicates += 1;
+          else counters.accepted += 1;
+          countInboundWebhook(source.provider, result.replayed ? 'duplicate' : 'accepted');
+          stats.record(source.name, {
+            at,
+            outcome: result.replayed ? 'duplicate' : 'accepted',
+            status: 200,
+            bytes: body.length,
+            ...(event ? { event: { id: event.id, seq: event.seq } } : {}),
+          });
+          return reply.code(200).send({
+            received: true,
+            duplicate: result.replayed,
+            ...(event ? { event: { id: event.id, channel: event.channel, seq: event.seq } } : {}),
+          });
         } catch (error) {
-          if (!(error instanceof WebhookVerificationError)) throw error;
-          counters.refused += 1;
-          countInboundWebhook(source.provider, error.code === 'timestamp_outside_tolerance' ? 'expired' : 'invalid_signature');
-          // Never the secret, never the body: its size and the reason are enough to debug.
-          request.log.warn({ source: source.name, provider: source.provider, reason: error.code, bytes: body.length }, 'webhook refused');
-          const expired = error.code === 'timestamp_outside_tolerance';
-          throw new HeraldError(expired ? 'webhook_timestamp_expired' : 'webhook_signature_invalid', error.message);
+          const refusal = error instanceof HeraldError ? error : new HeraldError('internal');
+          stats.record(source.name, { at, outcome: 'refused', status: refusal.status, reason: refusal.code, message: refusal.message, bytes: body.length });
+          throw error;
         }
-
-        const data = parseBody(body, request.headers['content-type']);
-        assertPayloadDepth(ctx.config.limits.jsonDepth, { data });
-        const described = describe(source.provider, request.headers, data, body, verifiedId);
-        if (described.reply !== undefined) return described.reply;
-
-        const result = await ctx.log.publish(
-          [{ channel: source.channel, type: described.type, data, meta: { source: source.name, provider: source.provider, providerEventId: described.eventId } }],
-          idempotencyStoreKey('ingest', source.name, described.eventId),
-          { via: 'ingest', traceparent },
-        );
-        const event = result.events[0];
-        if (result.replayed) counters.duplicates += 1;
-        else counters.accepted += 1;
-        countInboundWebhook(source.provider, result.replayed ? 'duplicate' : 'accepted');
-        return reply.code(200).send({
-          received: true,
-          duplicate: result.replayed,
-          ...(event ? { event: { id: event.id, channel: event.channel, seq: event.seq } } : {}),
-        });
       },
     );
   });

@@ -85,6 +85,13 @@ export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
 
   app.get<{ Params: { name: string } }>('/v1/sources/:name', admin, async (request) => toInfo(await load(request.params.name), stats));
 
+  // The latest requests to the source's ingest URL, newest first, refusals with their reason: what a person
+  // checks when a provider says it delivered and nothing arrived.
+  app.get<{ Params: { name: string } }>('/v1/sources/:name/ingests', admin, async (request) => {
+    const record = await load(request.params.name);
+    return { ingests: stats.recent(record.name) };
+  });
+
   app.delete<{ Params: { name: string } }>('/v1/sources/:name', admin, async (request, reply) => {
     if (!(await ctx.sources.delete(request.params.name))) throw new HeraldError('not_found', `No source ${request.params.name}.`);
     stats.forget(request.params.name);

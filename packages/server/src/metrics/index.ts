@@ -1,3 +1,4 @@
 export * from './record.js';
 export { registry, sources, collectProcessMetrics, type MetricsSource, type Transport, type WayIn } from './registry.js';
 export { installRefusalCounting, metricsRoutes, startMetricsListener } from './http.js';
+export { readStats, statsRoutes, type HeraldStats } from './stats.js';

@@ -48,6 +48,27 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       assert.equal(await store().getEndpoint('nope'), undefined);
     });
 
+    it("keeps an endpoint's tenant and lists one tenant's endpoints", async () => {
+      await store().insertEndpoint(endpoint('ep_a1', { tenant: 'acme' }));
+      await store().insertEndpoint(endpoint('ep_b1', { tenant: 'globex' }));
+      await store().insertEndpoint(endpoint('ep_none'));
+      await store().insertEndpoint(endpoint('ep_a2', { tenant: 'acme' }));
+      assert.equal((await store().getEndpoint('ep_a1'))!.tenant, 'acme');
+      assert.equal((await store().getEndpoint('ep_none'))!.tenant, undefined);
+      const ids = async (tenant?: string) => (await store().listEndpoints(tenant === undefined ? {} : { tenant })).map((e) => e.id).sort();
+      assert.deepEqual(await ids('acme'), ['ep_a1', 'ep_a2']);
+      assert.deepEqual(await ids('globex'), ['ep_b1']);
+      assert.deepEqual(await ids('nobody'), []);
+      assert.deepEqual(await ids(), ['ep_a1', 'ep_a2', 'ep_b1', 'ep_none'], 'no filter: every endpoint, with a tenant or without');
+      // Moving an endpoint to another tenant, or out of any, moves it in the filtered lists too.
+      await store().updateEndpoint({ ...(await store().getEndpoint('ep_a2'))!, tenant: 'globex' });
+      const { tenant: _dropped, ...untenanted } = (await store().getEndpoint('ep_a1'))!;
+      await store().updateEndpoint(untenanted);
+      assert.deepEqual(await ids('acme'), []);
+      assert.deepEqual(await ids('globex'), ['ep_a2', 'ep_b1']);
+      assert.equal((await store().getEndpoint('ep_a1'))!.tenant, undefined);
+    });
+
     it('deletes an endpoint with its deliveries', async () => {
       await store().insertEndpoint(endpoint('ep_1'));
       await store().insertEndpoint(endpoint('ep_2'));
@@ -107,6 +128,58 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       assert.deepEqual((await store().due('ep_1', 999, 10)).map((d) => d.seq), []);
       assert.equal(await store().nextDue('ep_1'), 1000);
       assert.equal(await store().nextDue('ep_3'), undefined);
+    });
+
+    it('ordering "channel": only the first pending delivery of each channel is due, until it succeeds or fails for good', async () => {
+      await store().createDeliveries('orders', 3, [1, 2, 3].map((s) => delivery('ep_1', s)));
+      await store().createDeliveries('audit', 2, [delivery('ep_1', 1, 2000, 'audit'), delivery('ep_1', 2, 1000, 'audit')]);
+      await store().createDeliveries('orders', 3, [delivery('ep_2', 1)]);
+      const heads = async (now: number, limit = 10, endpoint = 'ep_1') =>
+        (await store().dueChannelHeads(endpoint, now, limit)).map((d) => `${d.channel}:${d.seq}`);
+      const find = async (channel: string, seq: number) => (await all(store(), 'ep_1')).find((d) => d.channel === channel && d.seq === seq)!;
+
+      // audit:2 is due sooner than audit:1, and still waits behind it.
+      assert.deepEqual(await heads(5000), ['orders:1', 'audit:1']);
+      assert.deepEqual(await heads(1500), ['orders:1'], 'audit:1 is not due yet, and audit:2 waits behind it');
+      assert.deepEqual(await heads(5000, 1), ['orders:1'], 'the limit holds');
+      assert.deepEqual(await heads(5000, 10, 'ep_2'), ['orders:1'], 'per endpoint');
+      assert.equal(await store().nextDue('ep_1', true), 1000);
+
+      // A failed attempt to be retried later holds its channel back; the other channel goes on.
+      await store().recordAttempt(outcome(await find('orders', 1), { at: 2000, statusCode: 500, nextAttemptAt: 7000 }));
+      assert.deepEqual(await heads(5000), ['audit:1'], 'orders:2 is due but waits for orders:1');
+      await store().recordAttempt(outcome(await find('audit', 1), { at: 2000, statusCode: 200, status: 'succeeded' }));
+      assert.deepEqual(await heads(5000), ['audit:2']);
+      await store().recordAttempt(outcome(await find('audit', 2), { at: 2000, statusCode: 200, status: 'succeeded' }));
+      assert.deepEqual(await heads(5000), [], 'orders:1 is not due again until 7000');
+      assert.equal(await store().nextDue('ep_1', true), 7000, 'the next head is due at 7000');
+      assert.equal(await store().nextDue('ep_1'), 1000, 'without channelHeads: the waiting orders:2');
+      assert.deepEqual(await heads(7000), ['orders:1']);
+
+      // A dead letter lets the next one go; retrying the dead letter puts it first again.
+      await store().recordAttempt(outcome(await find('orders', 1), { at: 7000, statusCode: 500, status: 'failed' }));
+      assert.deepEqual(await heads(7000), ['orders:2']);
+      assert.equal(await store().retry((await find('orders', 1)).id, 8000), true);
+      assert.deepEqual(await heads(8000), ['orders:1'], 'a retried dead letter goes before the rest of its channel');
+      await store().recordAttempt(outcome(await find('orders', 1), { at: 8000, statusCode: 200, status: 'succeeded' }));
+      await store().recordAttempt(outcome(await find('orders', 2), { at: 8000, statusCode: 200, status: 'succeeded' }));
+      assert.deepEqual(await heads(8000), ['orders:3']);
+      await store().recordAttempt(outcome(await find('orders', 3), { at: 8000, statusCode: 200, status: 'succeeded' }));
+      assert.deepEqual(await heads(8000), []);
+      assert.equal(await store().nextDue('ep_1', true), undefined);
+    });
+
+    it('ordering "channel": the head is the lowest seq, whatever order the deliveries were created in, over many channels', async () => {
+      // A backfill can create a channel's earlier deliveries after its later ones.
+      await store().createDeliveries('late', 5, [delivery('ep_1', 5, 1000, 'late')]);
+      await store().createDeliveries('late', 5, [delivery('ep_1', 4, 3000, 'late')]);
+      assert.deepEqual((await store().dueChannelHeads('ep_1', 2000, 10)).map((d) => d.seq), [], 'late:5 waits for late:4, not yet due');
+      assert.deepEqual((await store().dueChannelHeads('ep_1', 3000, 10)).map((d) => d.seq), [4]);
+      const channels = Array.from({ length: 40 }, (_, i) => `ch:${String(i).padStart(2, '0')}`);
+      for (const channel of channels) await store().createDeliveries(channel, 3, [1, 2, 3].map((s) => delivery('ep_1', s, 1000, channel)));
+      const due = await store().dueChannelHeads('ep_1', 3000, 100);
+      assert.deepEqual(due.map((d) => `${d.channel}:${d.seq}`).sort(), [...channels.map((c) => `${c}:1`), 'late:4'].sort());
+      assert.deepEqual(due.slice(0, 40).map((d) => d.nextAttemptAt), Array(40).fill(1000), 'in (nextAttemptAt, id) order');
     });
 
     it('records attempts, and drops the payload once delivered', async () => {

@@ -1,4 +1,4 @@
-import type { DeliveryScheme, DeliveryStatus, HeraldEvent, Provider, Scope } from '@herald/protocol';
+import type { DeliveryScheme, DeliveryStatus, EndpointOrdering, HeraldEvent, Provider, Scope } from '@herald/protocol';
 
 /** An event ready to append: the log has already chosen its id, type and time. */
 export interface NewEvent {
@@ -135,11 +135,15 @@ export interface EndpointRecord {
   headers: Record<string, string>;
   rateLimit?: number | undefined;
   maxConcurrency: number;
+  /** Absent (records written before the option existed) means `unordered`. */
+  ordering?: EndpointOrdering | undefined;
   enabled: boolean;
   description?: string | undefined;
   disabledReason?: string | undefined;
   /** Start of the current unbroken run of failures, ms. */
   failingSince?: number | undefined;
+  /** The platform's customer it belongs to; the endpoint portal is scoped to one tenant. */
+  tenant?: string | undefined;
   createdAt: number;
 }
 
@@ -197,7 +201,8 @@ export interface AttemptOutcome {
 export interface DeliveryStore {
   insertEndpoint(record: EndpointRecord): Promise<void>;
   getEndpoint(id: string): Promise<EndpointRecord | undefined>;
-  listEndpoints(): Promise<EndpointRecord[]>;
+  /** Every endpoint, or with `tenant` only that tenant's. */
+  listEndpoints(filter?: { tenant?: string | undefined }): Promise<EndpointRecord[]>;
   updateEndpoint(record: EndpointRecord): Promise<void>;
   /** Deletes the endpoint and its deliveries. */
   deleteEndpoint(id: string): Promise<boolean>;
@@ -212,8 +217,20 @@ export interface DeliveryStore {
    * that already holds the first ones does not read them again).
    */
   due(endpointId: string, now: number, limit: number, after?: DueCursor): Promise<DeliveryRecord[]>;
-  /** The earliest `nextAttemptAt` among an endpoint's pending deliveries. */
-  nextDue(endpointId: string): Promise<number | undefined>;
+  /**
+   * For an endpoint with `ordering: "channel"`: each channel's first pending
+   * delivery (lowest seq), when it is due by `now`, in (nextAttemptAt, id)
+   * order. A later delivery of a channel is never returned while an earlier
+   * one of the same endpoint is pending, due or not: that is what holds the
+   * channel back until its head succeeds or fails for good.
+   */
+  dueChannelHeads(endpointId: string, now: number, limit: number): Promise<DeliveryRecord[]>;
+  /**
+   * The earliest `nextAttemptAt` among an endpoint's pending deliveries; with
+   * `channelHeads`, among each channel's first pending delivery only (what
+   * `dueChannelHeads` can return next).
+   */
+  nextDue(endpointId: string, channelHeads?: boolean): Promise<number | undefined>;
   recordAttempt(outcome: AttemptOutcome): Promise<void>;
   getDelivery(id: string): Promise<DeliveryRecord | undefined>;
   listDeliveries(endpointId: string, status: DeliveryStatus | undefined, limit: number): Promise<DeliveryRecord[]>;

@@ -3,14 +3,19 @@ import type { EventLog } from '../log/event-log.js';
 import type { ChannelState } from '../store/types.js';
 import { countSubscription } from '../metrics/index.js';
 
+/**
+ * Where a feed's output goes. Each call also names the feed, so one object
+ * (a WebSocket session) can be the sink of all its subscriptions without a
+ * closure per subscription.
+ */
 export interface FeedSink {
   /** Called for every event exactly once, in seq order. */
-  event(event: HeraldEvent): void;
-  gap(gap: GapInfo): void;
+  event(event: HeraldEvent, feed: ChannelFeed): void;
+  gap(gap: GapInfo, feed: ChannelFeed): void;
   /** While replaying a backlog, the feed waits on this before reading the next page. */
-  drained?(): Promise<void> | undefined;
+  drained?(feed: ChannelFeed): Promise<void> | undefined;
   /** The log could not be read; the sink should end the subscription. */
-  failed(error: unknown): void;
+  failed(error: unknown, feed: ChannelFeed): void;
 }
 
 const PAGE_SIZE = 500;
@@ -89,7 +94,7 @@ export class ChannelFeed {
       if (event.seq <= this.position) continue;
       if (event.seq !== this.position + 1) return false;
       this.position = event.seq;
-      this.sink.event(event);
+      this.sink.event(event, this);
     }
     return true;
   }
@@ -105,10 +110,10 @@ export class ChannelFeed {
           const gap = { channel: this.channel, after: this.position, oldest: page.trimmed + 1 };
           // Past the gap before telling the sink, so a cursor it reads already skips the lost events.
           this.position = page.trimmed;
-          this.sink.gap(gap);
+          this.sink.gap(gap, this);
         }
         if (!this.deliverInOrder(page.events)) continue;
-        const waiting = this.sink.drained?.();
+        const waiting = this.sink.drained?.(this);
         if (waiting) await waiting;
         if (page.events.length === PAGE_SIZE) continue;
         const held = this.pending;
@@ -120,7 +125,7 @@ export class ChannelFeed {
         if (this.deliverInOrder(held)) return;
       }
     } catch (error) {
-      if (!this.stopped) this.sink.failed(error);
+      if (!this.stopped) this.sink.failed(error, this);
     } finally {
       this.catchingUp = false;
     }

@@ -4,26 +4,64 @@ import type { HeraldEvent } from '@herald/protocol';
  * Each event is serialized once per transport and the same bytes go to every
  * subscriber: the bus hands all of them the same event object, so a WeakMap
  * keyed by it is the cache, and it empties itself when the event is gone.
+ * The bytes are what goes on the wire, framing included: a server's
+ * WebSocket frames are never masked and an SSE chunk's length does not
+ * depend on the reader, so nothing is left to do per socket but write them.
  */
-function cached(build: (event: HeraldEvent) => Buffer): (event: HeraldEvent) => Buffer {
-  const cache = new WeakMap<HeraldEvent, Buffer>();
-  return (event) => {
-    let frame = cache.get(event);
+function cached<K extends object>(build: (key: K) => Buffer): (key: K) => Buffer {
+  const cache = new WeakMap<K, Buffer>();
+  return (key) => {
+    let frame = cache.get(key);
     if (!frame) {
-      frame = build(event);
-      cache.set(event, frame);
+      frame = build(key);
+      cache.set(key, frame);
     }
     return frame;
   };
 }
 
-/** `data: <event JSON>` and the blank line that ends an SSE event. */
-export const sseData = cached((event) => Buffer.from(`data: ${JSON.stringify(event)}\n\n`));
+/** The header of an unmasked, final text frame (RFC 6455 §5.2) carrying `length` bytes. */
+function wsHeader(length: number): Buffer {
+  if (length < 126) return Buffer.from([0x81, length]);
+  if (length < 65_536) {
+    const header = Buffer.allocUnsafe(4);
+    header[0] = 0x81;
+    header[1] = 126;
+    header.writeUInt16BE(length, 2);
+    return header;
+  }
+  const header = Buffer.allocUnsafe(10);
+  header[0] = 0x81;
+  header[1] = 127;
+  header.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+  header.writeUInt32BE(length >>> 0, 6);
+  return header;
+}
 
-/** `id: <seq>` plus the data: the whole frame of a single-channel stream. */
-export const sseSingleChannelFrame = cached((event) =>
-  Buffer.concat([Buffer.from(`id: ${event.seq}\n`), sseData(event)]),
-);
+/** A whole WebSocket text message as a server sends it: header and UTF-8 payload in one buffer. */
+export function wsTextFrame(text: string | Buffer): Buffer {
+  const payload = typeof text === 'string' ? Buffer.from(text) : text;
+  return Buffer.concat([wsHeader(payload.length), payload]);
+}
 
-/** The WebSocket `event` op. */
-export const wsEventFrame = cached((event) => Buffer.from(JSON.stringify({ op: 'event', ...event })));
+/** The wire frame of a payload that is sent to many sockets (an ephemeral broadcast), framed once. */
+export const wsSharedFrame = cached<Buffer>(wsTextFrame);
+
+/** The WebSocket `event` op, framed. */
+export const wsEventFrame = cached<HeraldEvent>((event) => wsTextFrame(JSON.stringify({ op: 'event', ...event })));
+
+/** One HTTP/1.1 chunk (`<hex length>\r\n<bytes>\r\n`): how SSE bytes travel in a chunked response. */
+export function httpChunk(bytes: string | Buffer): Buffer {
+  const body = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+  return Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, CRLF]);
+}
+const CRLF = Buffer.from('\r\n');
+
+/** SSE bytes that go to many streams (an event, an ephemeral broadcast, the ping), chunked once. */
+export const sharedChunk = cached<Buffer>(httpChunk);
+
+/** `data: <event JSON>` and the blank line that ends an SSE event: a multi-channel stream adds its own id. */
+export const sseData = cached<HeraldEvent>((event) => Buffer.from(`data: ${JSON.stringify(event)}\n\n`));
+
+/** `id: <seq>` plus the data: the whole event of a single-channel stream. */
+export const sseSingleChannelFrame = cached<HeraldEvent>((event) => Buffer.from(`id: ${event.seq}\ndata: ${JSON.stringify(event)}\n\n`));

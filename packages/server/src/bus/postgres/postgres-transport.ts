@@ -94,6 +94,11 @@ export class PostgresTransport implements BusTransport {
     await this.client.query('SELECT pg_notify($1, $3), pg_notify($2, $3)', [notifyChannel({ channel }), ALL, message]);
   }
 
+  async send(topic: Topic, message: string): Promise<void> {
+    if (!this.client || this.state !== 'up') throw new Error('postgres bus is down');
+    await this.client.query('SELECT pg_notify($1, $2)', [notifyChannel(topic), message]);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.health.stop();

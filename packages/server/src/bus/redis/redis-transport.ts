@@ -126,6 +126,12 @@ export class RedisTransport implements BusTransport {
     if (failed) throw failed[0];
   }
 
+  async send(topic: Topic, message: string): Promise<void> {
+    const { publisher, sharded } = this.clients!;
+    const name = this.topics.name(topic);
+    await (sharded ? publisher.spublish(name, message) : publisher.publish(name, message));
+  }
+
   async close(): Promise<void> {
     this.health.stop();
     this.setState('down');

@@ -55,7 +55,7 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
     about: 'outbound webhook endpoints and their deliveries',
     subcommands: {
       create: {
-        usage: 'create <endpoint url> --channels <patterns> [--types <patterns>] [--scheme standard|stripe|github] [--secret s] [--rate-limit n] [--max-concurrency n] [--description d]',
+        usage: 'create <endpoint url> --channels <patterns> [--types <patterns>] [--scheme standard|stripe|github] [--secret s] [--rate-limit n] [--max-concurrency n] [--ordering unordered|channel] [--description d] [--tenant t]',
         options: {
           channels: { type: 'string' },
           types: { type: 'string' },
@@ -63,7 +63,9 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
           secret: { type: 'string' },
           'rate-limit': { type: 'string' },
           'max-concurrency': { type: 'string' },
+          ordering: { type: 'string' },
           description: { type: 'string' },
+          tenant: { type: 'string' },
         },
         // The endpoint's URL is positional: --url names the Herald server, as everywhere.
         run: (v, a) => ({
@@ -77,11 +79,17 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
             secret: str(v, 'secret'),
             rateLimit: num(v, 'rate-limit'),
             maxConcurrency: num(v, 'max-concurrency'),
+            ordering: str(v, 'ordering'),
             description: str(v, 'description'),
+            tenant: str(v, 'tenant'),
           }),
         }),
       },
-      list: { usage: 'list', run: () => ({ method: 'GET', path: '/v1/endpoints' }) },
+      list: {
+        usage: 'list [--tenant t]',
+        options: { tenant: { type: 'string' } },
+        run: (v) => ({ method: 'GET', path: `/v1/endpoints${str(v, 'tenant') ? `?tenant=${enc(str(v, 'tenant')!)}` : ''}` }),
+      },
       get: { usage: 'get <id>', run: (_v, a) => ({ method: 'GET', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}` }) },
       enable: { usage: 'enable <id>', run: (_v, a) => ({ method: 'PATCH', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}`, body: { enabled: true } }) },
       disable: { usage: 'disable <id>', run: (_v, a) => ({ method: 'PATCH', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}`, body: { enabled: false } }) },
@@ -102,6 +110,20 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
         usage: 'recover <id> --since <ISO time> [--until <ISO time>]',
         options: { since: { type: 'string' }, until: { type: 'string' } },
         run: (v, a) => ({ method: 'POST', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}/recover`, body: defined({ since: need(v, 'since'), until: str(v, 'until') }) }),
+      },
+    },
+  },
+  portal: {
+    about: 'endpoint-portal sessions (a URL where one tenant manages its own endpoints)',
+    subcommands: {
+      session: {
+        usage: 'session <tenant> [--ttl seconds] [--channels <patterns>] [--types <event types>]',
+        options: { ttl: { type: 'string' }, channels: { type: 'string' }, types: { type: 'string' } },
+        run: (v, a) => ({
+          method: 'POST',
+          path: '/v1/portal/sessions',
+          body: defined({ tenant: arg(a, 'tenant'), ttl: num(v, 'ttl'), allowedChannels: list(str(v, 'channels')), eventTypes: list(str(v, 'types')) }),
+        }),
       },
     },
   },

@@ -7,6 +7,7 @@ import type { Principal } from '../../auth/principal.js';
 import { idempotencyStoreKey, principalScope } from '../../log/idempotency.js';
 import { assertPayloadDepth } from '../../log/payload-depth.js';
 import { normalizeTraceparent } from '../../tracing/traceparent.js';
+import { ephemeralAckSchema, publishEphemeralOverHttp } from '../../presence/http.js';
 
 const IDEMPOTENCY_KEY_MAX = 255;
 
@@ -32,12 +33,12 @@ function visible(ctx: AppContext, principal: Principal | undefined, event: Heral
 }
 
 export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.post<{ Params: { channel: string }; Body: PublishInput & { meta?: Record<string, unknown> } }>(
+  app.post<{ Params: { channel: string }; Body: PublishInput & { meta?: Record<string, unknown>; ephemeral?: boolean } }>(
     '/v1/channels/:channel/events',
     {
       schema: {
-        body: { type: 'object', required: ['data'], additionalProperties: false, properties: eventInputProperties },
-        response: { '2xx': eventSchema },
+        body: { type: 'object', required: ['data'], additionalProperties: false, properties: { ...eventInputProperties, ephemeral: { type: 'boolean' } } },
+        response: { 200: eventSchema, 201: eventSchema, 202: ephemeralAckSchema },
       },
       onRequest: async (request) => {
         assertChannel(request.params.channel);
@@ -46,15 +47,20 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request, reply) => {
       const { channel } = request.params;
-      assertPayloadDepth(ctx.config.limits.jsonDepth, request.body);
+      const { ephemeral, ...body } = request.body;
+      if (ephemeral) return publishEphemeralOverHttp(ctx, request, body, reply);
+      assertPayloadDepth(ctx.config.limits.jsonDepth, body);
       const key = idempotencyKeyOf(request);
       const result = await ctx.log.publish(
-        [{ ...request.body, channel }],
+        [{ ...body, channel }],
         key === undefined ? undefined : idempotencyStoreKey('publish', ...principalScope(request.principal!), channel, key),
         { via: 'http', traceparent: normalizeTraceparent(request.headers.traceparent) },
       );
       const fresh = !result.replayed && result.created[0] === true;
-      return reply.code(fresh ? 201 : 200).send(fresh ? result.events[0] : visible(ctx, request.principal, result.events[0]!));
+      const event = result.events[0];
+      // Keys are kept for the longer of retention.maxAge and ingest.dedupeWindow, so a replay can outlive its event.
+      if (!event) throw new HeraldError('conflict', 'This Idempotency-Key was used for an event that retention has since removed; nothing was appended.');
+      return reply.code(fresh ? 201 : 200).send(fresh ? event : visible(ctx, request.principal, event));
     },
   );
 

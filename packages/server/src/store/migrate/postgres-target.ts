@@ -55,8 +55,9 @@ const SQL = {
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])
             ON CONFLICT (name) DO UPDATE SET provider = excluded.provider, channel = excluded.channel, tolerance = excluded.tolerance,
               secrets = excluded.secrets, created = excluded.created`,
-  endpoints: `INSERT INTO endpoints (id, record) SELECT * FROM unnest($1::text[], $2::text[])
-              ON CONFLICT (id) DO UPDATE SET record = excluded.record`,
+  // The tenant column is read from the record, which holds it in every schema version.
+  endpoints: `INSERT INTO endpoints (id, record, tenant) SELECT id, record, record::json->>'tenant' FROM unnest($1::text[], $2::text[]) AS e(id, record)
+              ON CONFLICT (id) DO UPDATE SET record = excluded.record, tenant = excluded.tenant`,
   // The head is set with the channel, before its events: a node started too early could only append after it, never reuse a seq.
   channels: `INSERT INTO channels (name, epoch, head, trimmed)
              SELECT name, epoch, head, trimmed

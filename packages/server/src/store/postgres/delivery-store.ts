@@ -2,11 +2,14 @@ import type { DeliveryStatus } from '@herald/protocol';
 import type { AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord, NewDelivery } from '../types.js';
 import { attemptFromRow, deliveryFromRow, deliveryRowOf, type AttemptRow, type DeliveryRow } from '../rows.js';
 import type { Database } from './database.js';
+import { channelHeadsQuery } from '../channel-heads.js';
 
 const SQL = {
-  putEndpoint: 'INSERT INTO endpoints (id, record) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET record = excluded.record',
+  putEndpoint: `INSERT INTO endpoints (id, record, tenant) VALUES ($1, $2, $3)
+                ON CONFLICT (id) DO UPDATE SET record = excluded.record, tenant = excluded.tenant`,
   getEndpoint: 'SELECT record FROM endpoints WHERE id = $1',
   allEndpoints: 'SELECT record FROM endpoints ORDER BY id',
+  tenantEndpoints: 'SELECT record FROM endpoints WHERE tenant = $1 ORDER BY id',
   deleteEndpoint: `WITH gone AS (DELETE FROM endpoints WHERE id = $1 RETURNING id),
                    deliveries_gone AS (DELETE FROM deliveries WHERE endpoint_id IN (SELECT id FROM gone))
                    SELECT id FROM gone`,
@@ -25,6 +28,8 @@ const SQL = {
   dueAfter: `SELECT * FROM deliveries WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at <= $2
              AND (next_attempt_at, n) > ($4, $5) ORDER BY next_attempt_at, n LIMIT $3`,
   nextDue: "SELECT min(next_attempt_at) AS at FROM deliveries WHERE endpoint_id = $1 AND status = 'pending'",
+  dueHeads: `${channelHeadsQuery('$1')} WHERE d.next_attempt_at <= $2 ORDER BY d.next_attempt_at, d.n LIMIT $3`,
+  nextHeadDue: channelHeadsQuery('$1', 'min(d.next_attempt_at) AS at'),
   recordAttempt: `WITH attempt AS (
                     INSERT INTO attempts (delivery, at, status_code, duration_ms, error, response_body) VALUES ($1, $2, $3, $4, $5, $6))
                   UPDATE deliveries SET status = $7, attempts = $8, next_attempt_at = $9, final_attempt = false,
@@ -72,12 +77,16 @@ export class PostgresDeliveryStore implements DeliveryStore {
     return row && (JSON.parse(row.record) as EndpointRecord);
   }
 
-  async listEndpoints(): Promise<EndpointRecord[]> {
-    return (await this.db.rows<{ record: string }>(SQL.allEndpoints)).map((row) => JSON.parse(row.record) as EndpointRecord);
+  async listEndpoints(filter: { tenant?: string | undefined } = {}): Promise<EndpointRecord[]> {
+    const rows =
+      filter.tenant === undefined
+        ? await this.db.rows<{ record: string }>(SQL.allEndpoints)
+        : await this.db.rows<{ record: string }>(SQL.tenantEndpoints, [filter.tenant]);
+    return rows.map((row) => JSON.parse(row.record) as EndpointRecord);
   }
 
   async updateEndpoint(record: EndpointRecord): Promise<void> {
-    await this.db.query(SQL.putEndpoint, [record.id, JSON.stringify(record)]);
+    await this.db.query(SQL.putEndpoint, [record.id, JSON.stringify(record), record.tenant ?? null]);
   }
 
   async deleteEndpoint(id: string): Promise<boolean> {
@@ -109,8 +118,12 @@ export class PostgresDeliveryStore implements DeliveryStore {
     return rows.map(deliveryFromRow);
   }
 
-  async nextDue(endpointId: string): Promise<number | undefined> {
-    const [row] = await this.db.rows<{ at: number | null }>(SQL.nextDue, [endpointId]);
+  async dueChannelHeads(endpointId: string, now: number, limit: number): Promise<DeliveryRecord[]> {
+    return (await this.db.rows<DeliveryRow>(SQL.dueHeads, [endpointId, now, limit])).map(deliveryFromRow);
+  }
+
+  async nextDue(endpointId: string, channelHeads = false): Promise<number | undefined> {
+    const [row] = await this.db.rows<{ at: number | null }>(channelHeads ? SQL.nextHeadDue : SQL.nextDue, [endpointId]);
     return row?.at ?? undefined;
   }
 

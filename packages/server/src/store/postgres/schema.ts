@@ -6,8 +6,9 @@ import type pg from 'pg';
  * a channel's head is a column, moved under the channel row's lock, instead
  * of MAX(seq) known to the only writer; and names and ids sort bytewise
  * (COLLATE "C"), as in SQLite, whatever the database's locale.
+ * Exported for tests that build a database as an older version left it.
  */
-const MIGRATIONS: Record<number, string> = {
+export const MIGRATIONS: Record<number, string> = {
   1: `
     CREATE TABLE settings (name text COLLATE "C" PRIMARY KEY, value text NOT NULL);
     CREATE TABLE channels (
@@ -85,6 +86,17 @@ const MIGRATIONS: Record<number, string> = {
       connections text NOT NULL,
       version text NOT NULL
     );
+  `,
+  // The endpoint portal lists one tenant's endpoints; the record keeps it too, this column is for the lookup.
+  2: `
+    ALTER TABLE endpoints ADD COLUMN tenant text COLLATE "C";
+    UPDATE endpoints SET tenant = record::json->>'tenant';
+    CREATE INDEX endpoints_by_tenant ON endpoints (tenant) WHERE tenant IS NOT NULL;
+  `,
+  // Endpoints with ordering "channel" send each channel's first pending delivery only (store/channel-heads.ts).
+  // Only pending rows are indexed, so the index stays as small as the backlog.
+  3: `
+    CREATE INDEX deliveries_pending_by_channel ON deliveries (endpoint_id, channel, seq) WHERE status = 'pending';
   `,
 };
 const SCHEMA_VERSION = Math.max(...Object.keys(MIGRATIONS).map(Number));

@@ -2,6 +2,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { DeliveryStatus } from '@herald/protocol';
 import type { AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord, NewDelivery } from '../types.js';
 import { GroupCommit } from './group-commit.js';
+import { channelHeadsQuery } from '../channel-heads.js';
 import { attemptFromRow as toAttempt, deliveryFromRow as toDelivery, deliveryRowOf as rowOf, type AttemptRow, type DeliveryRow } from '../rows.js';
 
 /**
@@ -25,7 +26,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.endpointWrites = new GroupCommit(durable);
     this.writes = new GroupCommit(db);
     this.s = {
-      putEndpoint: durable.prepare('INSERT INTO endpoints (id, record) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record'),
+      putEndpoint: durable.prepare(
+        'INSERT INTO endpoints (id, record, tenant) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record, tenant = excluded.tenant',
+      ),
       deleteEndpoint: durable.prepare('DELETE FROM endpoints WHERE id = ?'),
       deleteEndpointDeliveries: durable.prepare('DELETE FROM deliveries WHERE endpoint_id = ?'),
       allEndpoints: durable.prepare('SELECT record FROM endpoints'),
@@ -43,6 +46,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
          AND (next_attempt_at, n) > (?, ?) ORDER BY next_attempt_at, n LIMIT ?`,
       ),
       nextDue: db.prepare("SELECT next_attempt_at AS at FROM deliveries WHERE endpoint_id = ? AND status = 'pending' ORDER BY next_attempt_at LIMIT 1"),
+      dueHeads: db.prepare(`${channelHeadsQuery('@endpoint')} WHERE d.next_attempt_at <= @now ORDER BY d.next_attempt_at, d.n LIMIT @limit`),
+      nextHeadDue: db.prepare(channelHeadsQuery('@endpoint', 'min(d.next_attempt_at) AS at')),
       insertAttempt: db.prepare('INSERT INTO attempts (delivery, at, status_code, duration_ms, error, response_body) VALUES (?, ?, ?, ?, ?, ?)'),
       updateDelivery: db.prepare(
         `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, final_attempt = 0, last_status_code = ?, last_error = ?,
@@ -73,13 +78,15 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return record && { ...record };
   }
 
-  async listEndpoints(): Promise<EndpointRecord[]> {
-    return [...this.endpoints.values()].map((r) => ({ ...r }));
+  async listEndpoints(filter: { tenant?: string | undefined } = {}): Promise<EndpointRecord[]> {
+    const all = [...this.endpoints.values()];
+    const chosen = filter.tenant === undefined ? all : all.filter((r) => r.tenant === filter.tenant);
+    return chosen.map((r) => ({ ...r }));
   }
 
   async updateEndpoint(record: EndpointRecord): Promise<void> {
     const copy = { ...record };
-    await this.endpointWrites.run(() => this.s.putEndpoint!.run(copy.id, JSON.stringify(copy)));
+    await this.endpointWrites.run(() => this.s.putEndpoint!.run(copy.id, JSON.stringify(copy), copy.tenant ?? null));
     this.endpoints.set(copy.id, copy);
   }
 
@@ -114,7 +121,12 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return (rows as DeliveryRow[]).map(toDelivery);
   }
 
-  async nextDue(endpointId: string): Promise<number | undefined> {
+  async dueChannelHeads(endpointId: string, now: number, limit: number): Promise<DeliveryRecord[]> {
+    return (this.s.dueHeads!.all({ endpoint: endpointId, now, limit }) as DeliveryRow[]).map(toDelivery);
+  }
+
+  async nextDue(endpointId: string, channelHeads = false): Promise<number | undefined> {
+    if (channelHeads) return (this.s.nextHeadDue!.get({ endpoint: endpointId }) as { at: number | null }).at ?? undefined;
     return (this.s.nextDue!.get(endpointId) as { at: number } | undefined)?.at;
   }
 

@@ -17,6 +17,11 @@ interface ChannelEntry {
   epoch: string;
   head: number;
   trimmed: number;
+  /**
+   * Highest seq known to be on stable storage: what readers see. Behind `head` only while a flush waits for its
+   * sync (see WalSync), so no reader is ever shown an event a power loss could take back.
+   */
+  durable: number;
   /** Work holding this entry across a turn of the event loop (a trim between chunks): never evicted while > 0. */
   pins: number;
 }
@@ -29,6 +34,18 @@ interface Pending {
 
 interface EventRow extends StoredEventRow {
   cid: number;
+}
+
+/** What makes a commit durable when COMMIT itself does not sync: see WalSync. */
+export interface Durability {
+  /** Resolves once everything committed before the call is on stable storage. */
+  afterWrites(): Promise<void>;
+  /** Resolves once no sync is running. */
+  drained(): Promise<void>;
+  /** Whether a commit made now could not start its own sync before a running one ends. */
+  readonly syncing: boolean;
+  /** Set once a sync has failed: nothing written since can be vouched for. */
+  readonly failure: Error | undefined;
 }
 
 /** Channel states as they were before a request or a flush changed them; null = created by it. */
@@ -45,8 +62,10 @@ export const DEFAULT_MAX_CACHED_CHANNELS = 10_000;
  * appends queue up and are written together at the next turn of the event
  * loop: one transaction and one fsync for every request that arrived in the
  * meantime, each request in its own savepoint so one bad request cannot fail
- * its neighbours. Only this process writes the database, which is what makes
- * the in-memory channel heads authoritative.
+ * its neighbours. With a {@link Durability} (on disk, `synchronous: full`) the
+ * fsync runs off the event loop after the commit, and appends are answered,
+ * and shown to readers, only once it is done. Only this process writes the
+ * database, which is what makes the in-memory channel heads authoritative.
  */
 export class SqliteEventStore implements EventStore {
   /** Insertion order is recency: a hit moves the entry to the end, eviction starts at the front. */
@@ -64,7 +83,7 @@ export class SqliteEventStore implements EventStore {
     insertChannel: Statement<[string, string]>;
     insertEvent: Statement<[number, number, string, string, number, string, string | null]>;
     eventById: Statement<[string], EventRow>;
-    readAfter: Statement<[number, number, number], EventRow>;
+    readAfter: Statement<[number, number, number, number], EventRow>;
     idempotencyGet: Statement<[string], { ids: string }>;
     idempotencyPut: Statement<[string, string, number]>;
     idempotencyExpire: Statement<[number]>;
@@ -87,6 +106,11 @@ export class SqliteEventStore implements EventStore {
      * between flushes the database holds exactly what the entry held, so an evicted channel reloads unchanged.
      */
     private readonly maxCachedChannels = DEFAULT_MAX_CACHED_CHANNELS,
+    /**
+     * When COMMIT does not sync (the append connection runs at `synchronous=NORMAL`), what does: appends resolve,
+     * and readers see them, only after it. Without it a commit is as durable as the connection makes it.
+     */
+    private readonly durability?: Durability,
   ) {
     this.stmt = {
       channelByName: db.prepare('SELECT cid, epoch, trimmed FROM channels WHERE name = ?'),
@@ -97,7 +121,7 @@ export class SqliteEventStore implements EventStore {
       ),
       eventById: db.prepare('SELECT cid, seq, id, type, time, data, meta FROM events WHERE id = ?'),
       readAfter: db.prepare(
-        'SELECT cid, seq, id, type, time, data, meta FROM events WHERE cid = ? AND seq > ? ORDER BY seq LIMIT ?',
+        'SELECT cid, seq, id, type, time, data, meta FROM events WHERE cid = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
       ),
       idempotencyGet: db.prepare('SELECT ids FROM idempotency WHERE key = ?'),
       idempotencyPut: db.prepare('INSERT INTO idempotency (key, ids, created) VALUES (?, ?, ?)'),
@@ -140,6 +164,7 @@ export class SqliteEventStore implements EventStore {
 
   append(request: AppendRequest): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new HeraldError('unavailable', 'The store is closed.'));
+    if (this.durability?.failure) return Promise.reject(this.durability.failure);
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject });
       if (!this.flushScheduled) {
@@ -150,15 +175,30 @@ export class SqliteEventStore implements EventStore {
     });
   }
 
-  private flush(): void {
+  private flush(now = false): void {
+    if (!now && this.durability?.syncing) {
+      // Whatever commits now waits for a sync that can only start once a running one ends: committing then
+      // instead answers no later, and makes one transaction (and one write of the pages it touches) of
+      // everything that arrived meanwhile. `flushScheduled` stays set, so appends keep joining this flush.
+      void this.durability.drained().then(() => this.flush());
+      return;
+    }
     this.flushScheduled = false;
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
+    const failure = this.durability?.failure;
+    if (failure) {
+      // Queued before a sync failed: nothing written from now on could be vouched for, so nothing is written.
+      for (const pending of batch) pending.reject(failure);
+      return;
+    }
     let results: Array<AppendResult | { error: unknown }>;
+    let touched: Undo;
     const started = performance.now();
     try {
       results = this.flushTransaction(batch);
+      touched = this.lastFlushUndo;
     } catch (error) {
       this.restore(this.lastFlushUndo);
       for (const pending of batch) pending.reject(error);
@@ -167,6 +207,26 @@ export class SqliteEventStore implements EventStore {
       this.lastFlushUndo = new Map();
     }
     recordCommit('sqlite', batch.length, (performance.now() - started) / 1000);
+    // The heads this commit reached, to show readers once it is durable.
+    const heads: Array<[ChannelEntry, number]> = [];
+    for (const name of touched.keys()) {
+      const entry = this.channelsByName.get(name);
+      if (entry && entry.head > entry.durable) heads.push([entry, entry.head]);
+    }
+    if (!this.durability) {
+      this.settle(batch, results, heads);
+      return;
+    }
+    this.durability.afterWrites().then(
+      () => this.settle(batch, results, heads),
+      (error: unknown) => {
+        for (const pending of batch) pending.reject(error);
+      },
+    );
+  }
+
+  private settle(batch: Pending[], results: Array<AppendResult | { error: unknown }>, heads: Array<[ChannelEntry, number]>): void {
+    for (const [entry, head] of heads) if (head > entry.durable) entry.durable = head;
     for (let i = 0; i < batch.length; i++) {
       const result = results[i]!;
       if ('error' in result) batch[i]!.reject(result.error);
@@ -177,13 +237,14 @@ export class SqliteEventStore implements EventStore {
 
   /**
    * Drops the least recently used entries over the bound. Never inside a transaction (a flush's entries carry
-   * uncommitted heads until it ends) and never a pinned entry.
+   * uncommitted heads until it ends), never a pinned entry and never one whose head is not yet durable (reloaded,
+   * it would show readers the events still waiting for their sync).
    */
   private evictIdle(): void {
-    if (this.channelsByName.size <= this.maxCachedChannels || this.db.inTransaction) return;
+    if (this.channelsByName.size <= this.maxCachedChannels || !this.db.open || this.db.inTransaction) return;
     for (const [name, entry] of this.channelsByName) {
       if (this.channelsByName.size <= this.maxCachedChannels) break;
-      if (entry.pins > 0) continue;
+      if (entry.pins > 0 || entry.durable < entry.head) continue;
       this.forget(name, entry);
     }
   }
@@ -226,8 +287,11 @@ export class SqliteEventStore implements EventStore {
     }
     const events: HeraldEvent[] = [];
     const created: boolean[] = [];
+    // A batch names few channels many times: look each up (and move it in the eviction order) once per request.
+    const entries = new Map<string, ChannelEntry>();
     for (const input of request.events) {
-      const entry = this.channelForWrite(input.channel, undo);
+      let entry = entries.get(input.channel);
+      if (!entry) entries.set(input.channel, (entry = this.channelForWrite(input.channel, undo)));
       const seq = entry.head + 1;
       const info = this.stmt.insertEvent.run(entry.cid, seq, input.id, input.type, input.time, dataText(input.data), metaText(input.meta));
       if (info.changes === 0) {
@@ -253,7 +317,7 @@ export class SqliteEventStore implements EventStore {
     let entry = this.loadChannel(name);
     if (!entry) {
       const info = this.stmt.insertChannel.run(name, this.storeEpoch);
-      entry = { cid: Number(info.lastInsertRowid), name, epoch: this.storeEpoch, head: 0, trimmed: 0, pins: 0 };
+      entry = { cid: Number(info.lastInsertRowid), name, epoch: this.storeEpoch, head: 0, trimmed: 0, durable: 0, pins: 0 };
       this.channelsByName.set(name, entry);
       this.channelsById.set(entry.cid, entry);
       if (!undo.has(name)) undo.set(name, null);
@@ -273,8 +337,9 @@ export class SqliteEventStore implements EventStore {
     }
     const row = this.stmt.channelByName.get(name);
     if (!row) return undefined;
-    const head = this.stmt.maxSeq.get(row.cid)?.head ?? row.trimmed;
-    const entry: ChannelEntry = { cid: row.cid, name, epoch: row.epoch, head: Math.max(head, row.trimmed), trimmed: row.trimmed, pins: 0 };
+    // Loaded only while nothing of this channel waits for a sync (see evictIdle): all of it is durable.
+    const head = Math.max(this.stmt.maxSeq.get(row.cid)?.head ?? row.trimmed, row.trimmed);
+    const entry: ChannelEntry = { cid: row.cid, name, epoch: row.epoch, head, trimmed: row.trimmed, durable: head, pins: 0 };
     this.channelsByName.set(name, entry);
     this.channelsById.set(entry.cid, entry);
     this.evictIdle();
@@ -296,7 +361,7 @@ export class SqliteEventStore implements EventStore {
   private state(name: string): ChannelState {
     const entry = this.loadChannel(name);
     if (!entry) return { head: 0, trimmed: 0, epoch: this.storeEpoch };
-    return { head: entry.head, trimmed: entry.trimmed, epoch: entry.epoch };
+    return { head: entry.durable, trimmed: entry.trimmed, epoch: entry.epoch };
   }
 
   async read(channel: string, after: number, limit: number): Promise<ReadResult> {
@@ -305,10 +370,12 @@ export class SqliteEventStore implements EventStore {
     if (!entry) {
       return { events: [], head: 0, trimmed: 0, epoch: this.storeEpoch, truncated: after > 0 };
     }
-    const truncated = after < entry.trimmed || after > entry.head;
+    // Readers see the durable head: events committed but still waiting for their sync are not there yet.
+    const head = entry.durable;
+    const truncated = after < entry.trimmed || after > head;
     const from = truncated ? entry.trimmed : after;
-    const events = from >= entry.head ? [] : this.stmt.readAfter.all(entry.cid, from, limit).map((row) => this.toEvent(row));
-    return { events, head: entry.head, trimmed: entry.trimmed, epoch: entry.epoch, truncated };
+    const events = from >= head ? [] : this.stmt.readAfter.all(entry.cid, from, head, limit).map((row) => this.toEvent(row));
+    return { events, head, trimmed: entry.trimmed, epoch: entry.epoch, truncated };
   }
 
   async head(channel: string): Promise<ChannelState> {
@@ -328,16 +395,19 @@ export class SqliteEventStore implements EventStore {
     } finally {
       entry.pins--;
       // A retention pass visits every channel: do not let it push the channels in use out of memory.
-      if (!wasCached && entry.pins === 0 && this.channelsByName.get(channel) === entry && !this.db.inTransaction) this.forget(channel, entry);
+      const idle = entry.pins === 0 && entry.durable === entry.head;
+      if (!wasCached && idle && this.channelsByName.get(channel) === entry && !this.db.inTransaction) this.forget(channel, entry);
     }
   }
 
   private async trimEntry(entry: ChannelEntry, policy: TrimPolicy): Promise<number> {
     let cutoff = entry.trimmed;
-    if (policy.maxEvents !== undefined) cutoff = Math.max(cutoff, entry.head - policy.maxEvents);
+    if (policy.maxEvents !== undefined) cutoff = Math.max(cutoff, entry.durable - policy.maxEvents);
     if (policy.olderThan !== undefined) {
       cutoff = Math.max(cutoff, this.stmt.lastSeqBefore.get(entry.cid, policy.olderThan)?.seq ?? 0);
     }
+    // Never past what readers can see: an event waiting for its sync is not trimmed before anyone could read it.
+    cutoff = Math.min(cutoff, Math.max(entry.trimmed, entry.durable));
     let removed = 0;
     while (entry.trimmed < cutoff && !this.closed) {
       const to = Math.min(cutoff, entry.trimmed + TRIM_CHUNK);
@@ -365,6 +435,8 @@ export class SqliteEventStore implements EventStore {
 
   async ping(): Promise<void> {
     this.assertOpen();
+    // /readyz pings: after a failed sync nothing can be acknowledged until a restart, so the store is not ready.
+    if (this.durability?.failure) throw this.durability.failure;
     this.db.prepare('SELECT 1').get();
   }
 
@@ -380,8 +452,10 @@ export class SqliteEventStore implements EventStore {
   /** Commits whatever is queued, then refuses new work. The caller closes the database. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flush();
+    this.flush(true);
     this.closed = true;
+    // Every queued append is answered before the caller closes the database.
+    await this.durability?.drained();
   }
 
   private assertOpen(): void {

@@ -9,6 +9,7 @@ import { SqliteKeyStore, SqliteSettingsStore } from './key-store.js';
 import { SqliteSourceStore } from './source-store.js';
 import { SqliteDeliveryStore } from './delivery-store.js';
 import { SqliteClusterStore } from './cluster-store.js';
+import { WalSync } from './wal-sync.js';
 import { StartupError } from '../../startup-error.js';
 
 export interface SqliteOptions {
@@ -92,7 +93,24 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
   const settings = new SqliteSettingsStore(db);
   // One epoch per database: if the file is lost, every channel's history is lost with it.
   const epoch = await settings.setIfAbsent('epoch', randomBytes(8).toString('hex'));
-  const events = new SqliteEventStore(db, epoch, options.channelCache);
+  // Appends get a connection of their own that never syncs inside COMMIT: WalSync syncs the WAL off the event loop
+  // and appends are answered after it. Keys, settings, sources and endpoints stay on the FULL connection.
+  let appendDb = db;
+  let walSync: WalSync | undefined;
+  if (file !== ':memory:' && options.synchronous !== 'normal') {
+    try {
+      appendDb = new BetterSqlite3(file);
+      appendDb.pragma('busy_timeout = 5000');
+      appendDb.pragma('synchronous = NORMAL');
+      walSync = new WalSync(`${file}-wal`);
+    } catch (error) {
+      if (appendDb !== db) appendDb.close();
+      deliveryDb.close();
+      db.close();
+      throw startupError(file, error);
+    }
+  }
+  const events = new SqliteEventStore(appendDb, epoch, options.channelCache, walSync);
   const deliveries = new SqliteDeliveryStore(db, deliveryDb);
   return {
     events,
@@ -104,6 +122,8 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
     cluster: new SqliteClusterStore(deliveryDb),
     async close() {
       await events.close();
+      walSync?.close();
+      if (appendDb.open) appendDb.close();
       deliveries.flush();
       if (deliveryDb.open) deliveryDb.close();
       if (db.open) db.close();

@@ -1,13 +1,14 @@
 import type { Database } from 'better-sqlite3';
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 6;
 
 /**
  * Channel names live once in `channels`; events refer to them by a small
  * integer so the hot table and its primary key stay compact. A channel's
  * head is not stored: it is MAX(seq), or `trimmed` once every event is gone.
+ * Exported for tests that build a database as an older version left it.
  */
-const MIGRATIONS: Record<number, string> = {
+export const MIGRATIONS: Record<number, string> = {
   1: `
     CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     CREATE TABLE channels (
@@ -91,6 +92,17 @@ const MIGRATIONS: Record<number, string> = {
       connections TEXT NOT NULL,
       version TEXT NOT NULL
     ) WITHOUT ROWID;
+  `,
+  // The endpoint portal lists one tenant's endpoints; the record keeps it too, this column is for lookups and copies.
+  5: `
+    ALTER TABLE endpoints ADD COLUMN tenant TEXT;
+    UPDATE endpoints SET tenant = json_extract(record, '$.tenant');
+    CREATE INDEX endpoints_by_tenant ON endpoints (tenant) WHERE tenant IS NOT NULL;
+  `,
+  // Endpoints with ordering "channel" send each channel's first pending delivery only (store/channel-heads.ts).
+  // Only pending rows are indexed, so the index stays as small as the backlog.
+  6: `
+    CREATE INDEX deliveries_pending_by_channel ON deliveries (endpoint_id, channel, seq) WHERE status = 'pending';
   `,
 };
 

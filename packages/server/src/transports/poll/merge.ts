@@ -52,6 +52,8 @@ export interface MergedPage {
   /** Per channel, in request order: where its reader stands now. */
   next: Map<string, number>;
   gaps: GapInfo[];
+  /** Per channel: the epoch its events and position belong to. */
+  epochs: Record<string, string>;
 }
 
 const byTime = (a: HeraldEvent, b: HeraldEvent) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0);
@@ -105,11 +107,13 @@ export class ChannelMerge {
     }
     const next = new Map<string, number>();
     const gaps: GapInfo[] = [];
+    const epochs: Record<string, string> = {};
     for (const c of this.cursors) {
+      epochs[c.channel] = c.first.epoch;
       next.set(c.channel, nextPosition(c.first, c.after, c.taken));
       if (c.first.truncated) gaps.push({ channel: c.channel, after: c.after, oldest: c.first.trimmed + 1 });
     }
-    return { taken, next, gaps };
+    return { taken, next, gaps, epochs };
   }
 
   /** The channel's next event, reading its next small page when the buffered one is used up. */

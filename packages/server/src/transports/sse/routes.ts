@@ -1,9 +1,10 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeCursor, decodeStreamId, encodeStreamId, HeraldError, isStreamId, type HeraldEvent } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ChannelFeed } from '../feed.js';
-import { sseData, sseSingleChannelFrame } from '../frames.js';
+import { sseData } from '../frames.js';
 import { SseStream } from './stream.js';
 import { assertOriginAllowed } from '../../http/cors.js';
 import { countRealtimeDelivery } from '../../metrics/index.js';
@@ -45,12 +46,33 @@ function multiChannelStarts(token: string | undefined, channels: readonly string
   return channels.map((c) => positions.get(c));
 }
 
+const ignoreError = () => {};
+
+/**
+ * Fastify keeps its request and reply (and the request's child logger) reachable from listeners on the
+ * response's `finish` and `error` until the response ends, which a stream does only at shutdown: kilobytes
+ * per idle stream. Once hijacked they have nothing left to do for a 200 stream (the refusal counter's
+ * onResponse hook acts on 4xx/5xx only), so let them go. Fastify's listener is the one on both events;
+ * Node's own is on `finish` only. A no-op `error` listener stays, so a late error is never thrown.
+ */
+function releaseFastify(res: ServerResponse): void {
+  const onError = new Set(res.listeners('error'));
+  for (const listener of res.listeners('finish')) {
+    if (!onError.has(listener)) continue;
+    res.off('finish', listener as () => void);
+    res.off('error', listener as () => void);
+  }
+  res.on('error', ignoreError);
+}
+
 export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, sse } = ctx;
+  const removeStream = (stream: SseStream) => sse.remove(stream);
 
   function open(request: FastifyRequest, reply: FastifyReply): SseStream {
     reply.hijack();
     const res = reply.raw;
+    releaseFastify(res);
     res.writeHead(200, {
       ...(reply.getHeaders() as Record<string, string>),
       'content-type': 'text/event-stream; charset=utf-8',
@@ -59,18 +81,22 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       connection: 'keep-alive',
     });
     res.socket?.setNoDelay(true);
-    const stream = new SseStream(res, config.limits.sendBufferBytes, app.log, (s) => sse.remove(s));
+    // The head goes out now, through Node; the body is written to the socket by the stream (see SseStream).
+    res.flushHeaders();
+    const stream = new SseStream(res, config.limits.sendBufferBytes, app.log, removeStream);
     stream.write(`retry: ${config.sse.retry}\n\n`);
-    sse.add(stream);
+    if (!stream.closed) sse.add(stream);
     // The stream outlives the request's credential check: end it when the credential dies.
-    const unwatch = ctx.watch.watch(request.principal, (reason) => stream.end(`credential ${reason}`));
-    res.once('close', unwatch);
+    stream.unwatch = ctx.watch.watch(request.principal, (reason) => stream.end(`credential ${reason}`));
+    if (stream.closed) stream.unwatch();
     return stream;
   }
 
   /** Replays then follows every feed until the stream closes. */
   function run(stream: SseStream, feeds: ChannelFeed[], starts: Array<number | undefined>): void {
-    stream.res.once('close', () => feeds.forEach((f) => f.stop()));
+    stream.follow(feeds);
+    // Ephemeral publishes: named events without `id:`, so the stream's cursor stays on the last logged event.
+    stream.res.once('close', ctx.presence.follow(feeds.map((f) => f.channel), (frames) => stream.write(frames.eventStream)));
     void (async () => {
       await Promise.all(feeds.map((feed, i) => feed.open(starts[i])));
       for (const feed of feeds) await feed.replay();
@@ -81,7 +107,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     '/v1/channels/:channel/stream',
     {
       onRequest: async (request) => {
-        assertOriginAllowed(request.headers.origin, config.cors.origins);
+        assertOriginAllowed(request.headers.origin, config.cors.origins, request.headers.host);
         assertChannel(request.params.channel);
         ctx.access.assertRead(request.principal, request.params.channel);
       },
@@ -89,16 +115,8 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const after = parseSeq(resumeToken(request));
       const stream = open(request, reply);
-      const feed = new ChannelFeed(ctx.log, request.params.channel, {
-        event: (event) => {
-          stream.write(sseSingleChannelFrame(event));
-          countRealtimeDelivery('sse');
-        },
-        gap: (gap) => stream.write(`id: ${gap.oldest - 1}\nevent: gap\ndata: ${JSON.stringify(gap)}\n\n`),
-        drained: () => stream.drained(),
-        failed: (err) => stream.fail(err),
-      });
-      run(stream, [feed], [after]);
+      // The stream is the feed's sink: `id: <seq>` events, no closures per stream.
+      run(stream, [new ChannelFeed(ctx.log, request.params.channel, stream)], [after]);
     },
   );
 
@@ -106,7 +124,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     '/v1/stream',
     {
       onRequest: async (request) => {
-        assertOriginAllowed(request.headers.origin, config.cors.origins);
+        assertOriginAllowed(request.headers.origin, config.cors.origins, request.headers.host);
         assertReadableChannels(ctx, request);
       },
     },

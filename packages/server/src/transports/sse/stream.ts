@@ -1,18 +1,42 @@
 import type { ServerResponse } from 'node:http';
+import type { GapInfo, HeraldEvent } from '@herald/protocol';
 import type { FastifyBaseLogger } from 'fastify';
-import { countSlowConsumer } from '../../metrics/index.js';
+import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
+import type { ChannelFeed, FeedSink } from '../feed.js';
+import { httpChunk, sharedChunk, sseSingleChannelFrame } from '../frames.js';
+import { Outbox, type RawSocket } from '../outbox.js';
 
 const PING = Buffer.from(': ping\n\n');
+const NO_FEEDS: readonly ChannelFeed[] = [];
+const STREAM = Symbol('herald.sseStream');
+/** One listener for every response, not a closure (and a once-wrapper) per stream: it finds its stream on it. */
+function onResponseClose(this: ServerResponse & { [STREAM]?: SseStream }): void {
+  this[STREAM]?.responseClosed();
+}
+/** Stands in for the socket of a response whose client left before the stream opened. */
+const GONE: RawSocket = { write: () => false, writableLength: 0, destroyed: true, writable: false };
 
 /**
- * One open `text/event-stream` response. It holds the raw response and the
- * shared logger only, never Fastify's request or reply, so an idle stream
- * costs as little memory as Node's own objects allow. Writes are refused past the send
- * buffer bound: the client is dropped rather than let server memory grow.
+ * One open `text/event-stream` response. The status line and headers go out
+ * through Node's response; after that every byte is written to the socket
+ * directly, through the outbox it extends: an event's bytes (chunk framing
+ * included) are built once and shared by every stream, and a tick's events
+ * leave in one write. It holds the raw response, its feeds and the shared
+ * logger only, never Fastify's request or reply. Writes are refused past the
+ * send buffer bound: the client is dropped rather than let server memory grow.
+ *
+ * As the sink of a single-channel stream's feed it writes `id: <seq>` events;
+ * multi-channel streams give their feeds sinks of their own (see routes.ts).
  */
-export class SseStream {
+export class SseStream extends Outbox implements FeedSink {
   closed = false;
+  /** The feeds this stream follows; stopped when it closes. */
+  private feeds: readonly ChannelFeed[] = NO_FEEDS;
+  /** Stops the credential watch; called when it closes. */
+  unwatch: (() => void) | undefined;
   private drainWaiter: Promise<void> | undefined;
+  /** HTTP/1.1 responses are chunked; an HTTP/1.0 body simply runs until the connection closes. */
+  private readonly chunked: boolean;
 
   constructor(
     readonly res: ServerResponse,
@@ -20,33 +44,66 @@ export class SseStream {
     private readonly logger: FastifyBaseLogger,
     private readonly onClosed: (stream: SseStream) => void,
   ) {
-    res.once('close', () => this.finish());
+    super(res.socket && !res.socket.destroyed ? res.socket : GONE);
+    this.chunked = res.chunkedEncoding;
+    if (this.socket === GONE) {
+      this.closed = true;
+      return;
+    }
+    (res as ServerResponse & { [STREAM]?: SseStream })[STREAM] = this;
+    res.on('close', onResponseClose);
   }
 
-  write(chunk: Buffer | string): void {
+  /**
+   * Queues SSE bytes. A Buffer is taken to be shared by many streams (an
+   * event, an ephemeral broadcast, the ping) and its chunk is built once; a
+   * string is this stream's own.
+   */
+  write(bytes: Buffer | string): void {
     if (this.closed) return;
-    if (this.res.writableLength + chunk.length > this.maxBuffered) {
-      this.logger.warn({ buffered: this.res.writableLength }, 'SSE client too slow: dropping it');
+    const frame = this.chunked ? (typeof bytes === 'string' ? httpChunk(bytes) : sharedChunk(bytes)) : typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+    if (this.buffered + frame.length > this.maxBuffered) {
+      this.logger.warn({ buffered: this.buffered }, 'SSE client too slow: dropping it');
       countSlowConsumer('sse');
+      this.discard();
       this.res.destroy();
       this.finish();
       return;
     }
-    this.res.write(chunk);
+    this.queue(frame);
+  }
+
+  /** FeedSink of a single-channel stream: the event with its seq as the id. */
+  event(event: HeraldEvent): void {
+    this.write(sseSingleChannelFrame(event));
+    countRealtimeDelivery('sse');
+  }
+
+  /** FeedSink of a single-channel stream: a `gap` event whose id moves the cursor past the lost events. */
+  gap(gap: GapInfo): void {
+    this.write(`id: ${gap.oldest - 1}\nevent: gap\ndata: ${JSON.stringify(gap)}\n\n`);
+  }
+
+  /** The feeds to stop when the stream closes (at once, when it already has). */
+  follow(feeds: readonly ChannelFeed[]): void {
+    this.feeds = feeds;
+    if (this.closed) for (const feed of feeds) feed.stop();
   }
 
   /** Resolves once the socket has flushed, or undefined when it need not wait. */
   drained(): Promise<void> | undefined {
-    if (this.closed || this.res.writableLength < this.maxBuffered / 2) return undefined;
+    if (this.closed || this.buffered < this.maxBuffered / 2) return undefined;
+    const socket = this.res.socket;
+    if (!socket) return undefined;
     this.drainWaiter ??= new Promise<void>((resolve) => {
       const done = () => {
-        this.res.off('drain', done);
-        this.res.off('close', done);
+        socket.off('drain', done);
+        socket.off('close', done);
         this.drainWaiter = undefined;
         resolve();
       };
-      this.res.on('drain', done);
-      this.res.on('close', done);
+      socket.on('drain', done);
+      socket.on('close', done);
     });
     return this.drainWaiter;
   }
@@ -54,8 +111,14 @@ export class SseStream {
   /** Something broke under the stream: log it and cut the connection, so the client reconnects and resumes. */
   fail(err: unknown): void {
     this.logger.error({ err }, 'SSE stream failed');
+    this.discard();
     this.res.destroy();
     this.finish();
+  }
+
+  /** FeedSink: the log could not be read. */
+  failed(err: unknown): void {
+    this.fail(err);
   }
 
   ping(): void {
@@ -66,13 +129,22 @@ export class SseStream {
   end(reason: string): void {
     if (this.closed) return;
     this.write(`event: close\ndata: ${JSON.stringify({ reason })}\n\n`);
+    // The queued bytes go before the end of the body that Node writes.
+    this.flush();
     this.res.end();
+    this.finish();
+  }
+
+  /** The response closed: the client left, or the stream ended or failed. */
+  responseClosed(): void {
     this.finish();
   }
 
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const feed of this.feeds) feed.stop();
+    this.unwatch?.();
     this.onClosed(this);
   }
 }

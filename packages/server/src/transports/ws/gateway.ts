@@ -69,7 +69,7 @@ export class WsGateway {
     if (url.pathname !== WS_PATH) return refuse(socket, 404, new HeraldError('not_found', `No WebSocket endpoint at ${url.pathname}.`));
     if (this.closing) return refuse(socket, 503, new HeraldError('unavailable', 'The server is shutting down.'));
     try {
-      assertOriginAllowed(req.headers.origin, this.ctx.config.cors.origins);
+      assertOriginAllowed(req.headers.origin, this.ctx.config.cors.origins, req.headers.host);
     } catch (error) {
       return refuse(socket, 403, error as HeraldError);
     }
@@ -87,9 +87,8 @@ export class WsGateway {
         ws.close(CloseCodes.policyViolation, 'invalid credential');
         return;
       }
-      const session = new WsSession(ws, this.ctx, this.logger, principal);
-      this.sessions.add(session);
-      ws.once('close', () => this.sessions.delete(session));
+      // The session joins `sessions` and leaves it when its socket closes.
+      new WsSession(ws, this.ctx, this.logger, principal, this.sessions);
     });
   }
 

@@ -1,6 +1,7 @@
 import { EVENT_ID_PATTERN, HeraldError, isValidChannel, type ClientOp } from '@herald/protocol';
 
 import { normalizeTraceparent } from '../../tracing/traceparent.js';
+import { isEphemeral, parseSend, presenceOf } from '../../presence/ops.js';
 
 const REF_MAX = 128;
 
@@ -59,7 +60,8 @@ export function parseClientOp(text: string): ClientOp {
       if (after !== undefined && !(Number.isSafeInteger(after) && (after as number) >= 0)) {
         throw new HeraldError('bad_request', '`after` must be a seq (an integer ≥ 0).');
       }
-      return { op: 'subscribe', channel: channelOf(f), ...(after === undefined ? {} : { after: after as number }), ...(ref ? { ref } : {}) };
+      const presence = presenceOf(f.presence);
+      return { op: 'subscribe', channel: channelOf(f), ...(after === undefined ? {} : { after: after as number }), ...(ref ? { ref } : {}), ...(presence ? { presence } : {}) };
     }
     case 'unsubscribe':
       return { op: 'unsubscribe', channel: channelOf(f), ...(ref ? { ref } : {}) };
@@ -67,12 +69,15 @@ export function parseClientOp(text: string): ClientOp {
       if (ref === undefined) throw new HeraldError('bad_request', '`publish` needs a `ref` to acknowledge.');
       if (!('data' in f)) throw new HeraldError('bad_request', '`publish` needs `data`.');
       const type = optionalString(f.type, 'type', 128);
+      if (isEphemeral(f)) return { op: 'publish', channel: channelOf(f), data: f.data, ref, ephemeral: true, ...(type ? { type } : {}) };
       const id = optionalString(f.id, 'id', 128);
       if (id !== undefined && !EVENT_ID_PATTERN.test(id)) throw new HeraldError('bad_request', '`id` must match [A-Za-z0-9_.:-]{1,128}.');
       // W3C trace context: an invalid value is ignored, as the spec asks.
       const traceparent = normalizeTraceparent(f.traceparent);
       return { op: 'publish', channel: channelOf(f), data: f.data, ref, ...(type ? { type } : {}), ...(id ? { id } : {}), ...(traceparent ? { traceparent } : {}) };
     }
+    case 'send':
+      return parseSend(f, ref);
     case 'ping':
       return { op: 'ping' };
     default:

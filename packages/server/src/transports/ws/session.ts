@@ -1,39 +1,80 @@
 import type { WebSocket, RawData } from 'ws';
+import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
-import { CloseCodes, HeraldError, type ClientOp, type ServerOp } from '@herald/protocol';
+import { CloseCodes, HeraldError, type ClientOp, type GapInfo, type HeraldEvent, type ServerOp } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import type { Principal } from '../../auth/principal.js';
-import { ChannelFeed } from '../feed.js';
-import { wsEventFrame } from '../frames.js';
+import { ChannelFeed, type FeedSink } from '../feed.js';
+import { wsEventFrame, wsSharedFrame, wsTextFrame } from '../frames.js';
+import { Outbox } from '../outbox.js';
 import { parseClientOp, refOfRefusedFrame } from './ops.js';
 import { assertPayloadDepth } from '../../log/payload-depth.js';
 import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
+import { SessionSignals } from '../../presence/session.js';
 
 /** How long a socket closed as too slow may hold its buffer before it is cut off. */
 const SLOW_CLOSE_GRACE_MS = 5000;
+const NOTHING_TO_UNWATCH = () => {};
+const SESSION = Symbol('herald.session');
 
-/** One client socket: its credential, its subscriptions and its send buffer. */
-export class WsSession {
+/**
+ * The socket under a server-side `ws` WebSocket. Frames are written to it
+ * directly (see WsSession): `ws` would frame each message again for every
+ * socket, and the frames of a broadcast are the same bytes for all of them.
+ * Safe because permessage-deflate is off (gateway.ts), so `ws`'s sender never
+ * queues a message of its own that ours could overtake.
+ */
+function socketOf(ws: WebSocket): Socket {
+  const socket = (ws as unknown as { _socket?: Socket })._socket;
+  if (!socket || typeof socket.write !== 'function') throw new Error('ws no longer exposes its socket: see transports/ws/session.ts');
+  return socket;
+}
+
+// One listener function of each kind for every socket, not a closure per socket: they find their session on it.
+const sessionOf = (ws: WebSocket) => (ws as unknown as { [SESSION]: WsSession })[SESSION];
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  sessionOf(this).onMessage(data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  sessionOf(this).missedPongs = 0;
+}
+function onClose(this: WebSocket): void {
+  sessionOf(this).closed();
+}
+function onError(this: WebSocket, err: Error): void {
+  sessionOf(this).logger.debug({ err }, 'websocket error');
+}
+
+/** One client socket: its credential, its subscriptions and its send buffer (the outbox it extends). */
+export class WsSession extends Outbox implements FeedSink {
   /** Protocol pings sent without a pong since; the gateway drops the socket at two. */
   missedPongs = 0;
   private closing = false;
   private readonly feeds = new Map<string, ChannelFeed>();
   private readonly authTimer: NodeJS.Timeout | undefined;
-  private unwatch: () => void = () => {};
-  /** The ops admitted so far, chained; see onMessage. */
-  private inbox: Promise<void> = Promise.resolve();
+  private unwatch: () => void = NOTHING_TO_UNWATCH;
+  /** The ops admitted so far, chained (see onMessage); undefined when none is pending. */
+  private inbox: Promise<void> | undefined;
+  /** Its client id, presence memberships and ephemeral listeners (src/presence). */
+  private readonly signals: SessionSignals;
 
   constructor(
     readonly ws: WebSocket,
     private readonly ctx: AppContext,
-    private readonly logger: FastifyBaseLogger,
+    readonly logger: FastifyBaseLogger,
     private principal: Principal | undefined,
+    /** The gateway's set of open sessions, which this one leaves when its socket closes. */
+    private readonly registry: Set<WsSession>,
   ) {
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('pong', () => (this.missedPongs = 0));
-    ws.on('close', () => this.stopFeeds());
+    super(socketOf(ws));
+    (ws as unknown as { [SESSION]: WsSession })[SESSION] = this;
+    registry.add(this);
+    this.signals = new SessionSignals(ctx.presence, (frame) => this.sendFrame(frame));
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('close', onClose);
     this.watchCredential();
-    ws.on('error', (err) => logger.debug({ err }, 'websocket error'));
+    ws.on('error', onError);
     if (!principal) {
       this.authTimer = setTimeout(() => {
         // Anonymous sockets may stay only for public channels.
@@ -50,42 +91,83 @@ export class WsSession {
   }
 
   send(op: ServerOp): void {
-    this.sendFrame(Buffer.from(JSON.stringify(op)));
+    this.sendWire(wsTextFrame(JSON.stringify(op)));
   }
 
-  private sendFrame(frame: Buffer): void {
+  /** A JSON payload that may go to many sockets (presence, ephemeral publishes): framed once, whoever sends it. */
+  private sendFrame(payload: Buffer): void {
+    this.sendWire(wsSharedFrame(payload));
+  }
+
+  /**
+   * Queues a whole WebSocket frame on the outbox. Everything this session
+   * sends goes this way, so frames keep their order. The slow-consumer bound
+   * counts what the socket holds plus what this tick queued.
+   */
+  private sendWire(frame: Buffer): void {
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
-    if (this.ws.bufferedAmount + frame.length > this.ctx.config.limits.sendBufferBytes) {
-      this.logger.warn({ buffered: this.ws.bufferedAmount }, 'WebSocket client too slow: closing with 1013');
+    if (this.buffered + frame.length > this.ctx.config.limits.sendBufferBytes) {
+      this.logger.warn({ buffered: this.buffered }, 'WebSocket client too slow: closing with 1013');
       this.close(CloseCodes.tryAgainLater, 'slow consumer');
       countSlowConsumer('ws');
       setTimeout(() => this.ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
       return;
     }
-    this.ws.send(frame, { binary: false });
+    this.queue(frame);
   }
 
-  /** While a backlog replays, wait for the socket to flush below half the bound. */
-  private drained(): Promise<void> | undefined {
+  /** FeedSink: one event of a subscribed channel. */
+  event(event: HeraldEvent): void {
+    this.sendWire(wsEventFrame(event));
+    countRealtimeDelivery('ws');
+  }
+
+  /** FeedSink: events of a subscribed channel were trimmed before they could be sent. */
+  gap(gap: GapInfo): void {
+    this.send({ op: 'gap', ...gap });
+  }
+
+  /** FeedSink: while a backlog replays, wait for the socket to flush below half the bound. */
+  drained(): Promise<void> | undefined {
     const low = this.ctx.config.limits.sendBufferBytes / 2;
-    if (this.ws.bufferedAmount < low || this.closing) return undefined;
+    if (this.buffered < low || this.closing) return undefined;
     // ws has no drain event of its own; a short poll costs nothing when the buffer is low.
     return new Promise((resolve) => {
-      const check = () => (this.ws.bufferedAmount < low || this.closing ? resolve() : setTimeout(check, 10));
+      const check = () => (this.buffered < low || this.closing ? resolve() : setTimeout(check, 10));
       check();
     });
+  }
+
+  /** FeedSink: the log could not be read for one subscription; it ends, the socket stays. */
+  failed(error: unknown, feed: ChannelFeed): void {
+    const channel = feed.channel;
+    this.sendError(error, (feed as Subscription).ref);
+    feed.stop();
+    if (this.feeds.get(channel) !== feed) return;
+    this.feeds.delete(channel);
+    this.signals.detach(channel);
   }
 
   close(code: number, reason: string): void {
     if (this.closing) return;
     this.closing = true;
     this.stopFeeds();
+    // What this tick queued goes before the close frame.
+    this.flush();
     this.ws.close(code, reason);
+  }
+
+  /** The socket closed (either side): nothing more to send or follow. */
+  closed(): void {
+    this.registry.delete(this);
+    this.discard();
+    this.stopFeeds();
   }
 
   /** Shutdown: stop feeding, let what is buffered go out, then close with 1001. */
   async drainAndClose(maxWaitMs: number): Promise<void> {
     this.stopFeeds();
+    this.flush();
     const deadline = Date.now() + maxWaitMs;
     while (this.ws.bufferedAmount > 0 && Date.now() < deadline && this.ws.readyState === this.ws.OPEN) {
       await new Promise((r) => setTimeout(r, 10));
@@ -96,11 +178,12 @@ export class WsSession {
   private stopFeeds(): void {
     clearTimeout(this.authTimer);
     this.unwatch();
+    this.signals.detachAll();
     for (const feed of this.feeds.values()) feed.stop();
     this.feeds.clear();
   }
 
-  private onMessage(data: RawData, isBinary: boolean): void {
+  onMessage(data: RawData, isBinary: boolean): void {
     if (this.closing) return;
     let op: ClientOp;
     const text = isBinary ? undefined : data.toString();
@@ -116,7 +199,14 @@ export class WsSession {
     // One op at a time, in arrival order: an `auth` is in force before the next frame runs, and an
     // `unsubscribe` always finds the `subscribe` before it. Only admission is serialized: a publish's
     // append and a subscription's backlog go on in the background, so a socket can still pipeline.
-    this.inbox = this.inbox.then(() => this.dispatch(op)).catch((error: unknown) => this.sendError(error, ref));
+    const admitted = (this.inbox ?? Promise.resolve())
+      .then(() => this.dispatch(op))
+      .catch((error: unknown) => this.sendError(error, ref))
+      .finally(() => {
+        // An idle socket holds no settled promise chain.
+        if (this.inbox === admitted) this.inbox = undefined;
+      });
+    this.inbox = admitted;
   }
 
   private sendError(error: unknown, ref?: string): void {
@@ -133,14 +223,19 @@ export class WsSession {
         return this.authenticate(op.token);
       case 'subscribe':
         if (!(await this.credentialLive())) return;
-        return this.subscribe(op.channel, op.after, op.ref);
+        return this.subscribe(op.channel, op.after, op.ref, op.presence);
       case 'unsubscribe': {
+        this.signals.detach(op.channel);
         this.feeds.get(op.channel)?.stop();
         this.feeds.delete(op.channel);
         return this.send({ op: 'unsubscribed', channel: op.channel, ...(op.ref ? { ref: op.ref } : {}) });
       }
       case 'publish': {
         if (!(await this.credentialLive())) return;
+        if ('ephemeral' in op) {
+          await this.ctx.presence.publishEphemeral(this.principal, op.channel, op, this.signals.gate);
+          return this.send({ op: 'ack', ref: op.ref });
+        }
         this.ctx.access.assertPublish(this.principal, op.channel);
         assertPayloadDepth(this.ctx.config.limits.jsonDepth, op);
         const input = { channel: op.channel, data: op.data, ...(op.type ? { type: op.type } : {}), ...(op.id ? { id: op.id } : {}) };
@@ -151,6 +246,10 @@ export class WsSession {
         );
         return;
       }
+      case 'send':
+        if (!(await this.credentialLive())) return;
+        await this.ctx.presence.send(this.principal, this.signals.client, op.channel, op.to, op.data, this.signals.gate);
+        return this.send({ op: 'ack', ref: op.ref });
     }
   }
 
@@ -175,32 +274,44 @@ export class WsSession {
     this.send({ op: 'authenticated' });
   }
 
-  private async subscribe(channel: string, after: number | undefined, ref: string | undefined): Promise<void> {
+  private async subscribe(channel: string, after: number | undefined, ref: string | undefined, presence?: { info?: unknown }): Promise<void> {
     this.ctx.access.assertRead(this.principal, channel);
+    if (presence) this.ctx.presence.assertJoinable(this.principal, channel, presence.info, this.signals.client);
     const max = this.ctx.config.limits.channelsPerRequest;
     if (!this.feeds.has(channel) && this.feeds.size >= max) {
       throw new HeraldError('bad_request', `At most ${max} subscriptions per socket.`);
     }
-    // Subscribing again restarts the channel from the new position.
+    // Subscribing again restarts the channel from the new position, and its presence.
+    this.signals.detach(channel);
     this.feeds.get(channel)?.stop();
-    const feed = new ChannelFeed(this.ctx.log, channel, {
-      event: (event) => {
-        this.sendFrame(wsEventFrame(event));
-        countRealtimeDelivery('ws');
-      },
-      gap: (gap) => this.send({ op: 'gap', ...gap }),
-      drained: () => this.drained(),
-      failed: (error) => {
-        this.sendError(error, ref);
-        feed.stop();
-        if (this.feeds.get(channel) === feed) this.feeds.delete(channel);
-      },
-    });
+    // The session is every subscription's sink (see event, gap, drained, failed): no closures per subscription.
+    const feed = new Subscription(this.ctx.log, channel, this, ref);
     this.feeds.set(channel, feed);
     const state = await feed.open(after);
     if (this.feeds.get(channel) !== feed) return;
-    this.send({ op: 'subscribed', channel, ...(ref === undefined ? {} : { ref }), seq: state.head, epoch: state.epoch });
+    let joined: ReturnType<SessionSignals['attach']>;
+    try {
+      joined = this.signals.attach(this.principal, channel, presence);
+    } catch (error) {
+      // The set filled up since the check above: no subscription either.
+      feed.stop();
+      this.feeds.delete(channel);
+      throw error;
+    }
+    this.send({ op: 'subscribed', channel, ...(ref === undefined ? {} : { ref }), seq: state.head, epoch: state.epoch, ...(joined ? { presence: joined } : {}) });
     // Read failures reach the sink's `failed`; the next frame need not wait for the backlog.
     void feed.replay();
+  }
+}
+
+/** One subscription of a socket: its feed, and the `ref` of the `subscribe` op, for the error of a failed read. */
+class Subscription extends ChannelFeed {
+  constructor(
+    log: AppContext['log'],
+    channel: string,
+    sink: FeedSink,
+    readonly ref: string | undefined,
+  ) {
+    super(log, channel, sink);
   }
 }

@@ -1,0 +1,104 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { HeraldError } from '@herald/protocol';
+import { describe as describeWebhook, parseBody } from './providers.js';
+
+const body = (text: string) => Buffer.from(text, 'utf8');
+const sha = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+
+it('parses JSON by content type, or by its first character when no type says otherwise', () => {
+  assert.deepEqual(parseBody(body('{"a":1}'), 'application/json'), { a: 1 });
+  assert.deepEqual(parseBody(body('{"a":1}'), 'Application/JSON; charset=utf-8'), { a: 1 }, 'any casing');
+  assert.deepEqual(parseBody(body('{"a":1}'), 'application/vnd.api+json'), { a: 1 });
+  assert.deepEqual(parseBody(body('  [1,2]'), undefined), [1, 2], 'leading space, then an array');
+  assert.deepEqual(parseBody(body('\n{"a":1}'), 'text/plain'), { a: 1 });
+  assert.equal(parseBody(body('"just a string"'), undefined), '"just a string"', 'only objects and arrays are sniffed');
+  assert.equal(parseBody(body('hello'), 'text/plain'), 'hello');
+  assert.equal(parseBody(body('hello'), undefined), 'hello');
+  assert.equal(parseBody(body(''), undefined), '');
+  assert.equal(parseBody(body('x{"a":1}'), undefined), 'x{"a":1}', 'the brace must come first');
+});
+
+it('refuses a body that claims JSON but is not, as invalid_json', () => {
+  for (const [text, type] of [['{"a":', 'application/json'], ['not json', 'application/json'], ['{oops}', undefined]] as const) {
+    assert.throws(
+      () => parseBody(body(text), type),
+      (e: unknown) => e instanceof HeraldError && e.code === 'invalid_json' && /signed but is not valid JSON/.test(e.message),
+      text,
+    );
+  }
+});
+
+it('parses forms, and the JSON in a Slack interactivity payload field', () => {
+  assert.deepEqual(parseBody(body('command=%2Fdeploy&text=now+please'), 'application/x-www-form-urlencoded'), { command: '/deploy', text: 'now please' });
+  const payload = encodeURIComponent(JSON.stringify({ type: 'block_actions', actions: [1] }));
+  assert.deepEqual(parseBody(body(`payload=${payload}`), 'application/x-www-form-urlencoded'), { payload: { type: 'block_actions', actions: [1] } });
+  assert.deepEqual(parseBody(body('payload=%7Bnot'), 'application/x-www-form-urlencoded'), { payload: '{not' }, 'a payload that is not JSON stays text');
+  // A form whose text starts with a brace is still a form: the content type says so.
+  assert.deepEqual(parseBody(body('{a}=1'), 'application/x-www-form-urlencoded; charset=utf-8'), { '{a}': '1' });
+  assert.equal(parseBody(body('a=1'), 'multipart/form-data'), 'a=1', 'other forms are kept as text');
+});
+
+it('dedupes on each provider’s own event id and names the type where each provider keeps it', () => {
+  const none = Buffer.alloc(0);
+  assert.deepEqual(describeWebhook('stripe', {}, { id: 'evt_1', type: 'charge.succeeded' }, none, undefined), { eventId: 'evt_1', type: 'charge.succeeded' });
+  assert.deepEqual(describeWebhook('standard', {}, { type: 'invoice.paid' }, none, 'msg_1'), { eventId: 'msg_1', type: 'invoice.paid' });
+  assert.deepEqual(
+    describeWebhook('github', { 'x-github-delivery': 'd-1', 'x-github-event': 'issues' }, { action: 'opened' }, none, undefined),
+    { eventId: 'd-1', type: 'issues.opened' },
+  );
+  assert.deepEqual(describeWebhook('github', { 'x-github-delivery': 'd-2', 'x-github-event': 'push' }, {}, none, undefined), { eventId: 'd-2', type: 'push' });
+  assert.deepEqual(describeWebhook('github', { 'x-github-delivery': 'd-3' }, { action: 'opened' }, none, undefined), { eventId: 'd-3', type: 'github.webhook' }, 'an action without an event names nothing');
+  assert.deepEqual(
+    describeWebhook('shopify', { 'x-shopify-webhook-id': 'w-1', 'x-shopify-topic': 'orders/create' }, {}, none, undefined),
+    { eventId: 'w-1', type: 'orders/create' },
+  );
+  assert.deepEqual(
+    describeWebhook('slack', {}, { type: 'event_callback', event_id: 'Ev1', event: { type: 'app_mention' } }, none, undefined),
+    { eventId: 'Ev1', type: 'app_mention' },
+  );
+  assert.deepEqual(describeWebhook('slack', {}, { type: 'event_callback', event_id: 'Ev2' }, none, undefined), { eventId: 'Ev2', type: 'event_callback' });
+});
+
+it('ignores ids that are not non-empty strings, and then dedupes on the body’s hash', () => {
+  const raw = '{"id":42,"type":"x"}';
+  assert.deepEqual(describeWebhook('stripe', {}, JSON.parse(raw), body(raw), undefined), { eventId: sha(raw), type: 'x' });
+  assert.equal(describeWebhook('stripe', {}, { id: '' }, body('a'), undefined).eventId, sha('a'));
+  assert.equal(describeWebhook('standard', {}, {}, body('b'), undefined).eventId, sha('b'), 'standard without a verified id');
+  assert.equal(describeWebhook('github', { 'x-github-delivery': '' }, {}, body('c'), undefined).eventId, sha('c'));
+  assert.equal(describeWebhook('github', { 'x-github-delivery': ['a', 'b'] as unknown as string }, {}, body('d'), undefined).eventId, sha('d'));
+  assert.equal(describeWebhook('shopify', {}, {}, body('e'), undefined).eventId, sha('e'));
+  assert.equal(describeWebhook('slack', {}, { event_id: 7 }, body('f'), undefined).eventId, sha('f'));
+  // The same bytes are the same event; other bytes are another.
+  assert.equal(describeWebhook('shopify', {}, {}, body('e'), undefined).eventId, describeWebhook('shopify', {}, {}, body('e'), undefined).eventId);
+  assert.notEqual(describeWebhook('shopify', {}, {}, body('e'), undefined).eventId, describeWebhook('shopify', {}, {}, body('e '), undefined).eventId);
+});
+
+it('does not take the dedupe id from the body where the provider puts it in a header, nor the other way round', () => {
+  assert.equal(describeWebhook('github', {}, { id: 'from-body' }, body('g'), undefined).eventId, sha('g'));
+  assert.equal(describeWebhook('shopify', {}, { id: 'from-body' }, body('h'), undefined).eventId, sha('h'));
+  assert.equal(describeWebhook('stripe', { 'x-github-delivery': 'hdr' }, {}, body('i'), undefined).eventId, sha('i'));
+  assert.equal(describeWebhook('standard', {}, { id: 'from-body' }, body('j'), undefined).eventId, sha('j'), 'standard uses the verified webhook-id only');
+});
+
+it('falls back to <provider>.webhook for a missing type, and caps a type at 128 characters', () => {
+  for (const provider of ['stripe', 'standard', 'github', 'shopify', 'slack'] as const) {
+    assert.equal(describeWebhook(provider, {}, 'not an object', body('k'), 'id').type, `${provider}.webhook`);
+    assert.equal(describeWebhook(provider, {}, [1, 2], body('k'), 'id').type, `${provider}.webhook`);
+    assert.equal(describeWebhook(provider, {}, null, body('k'), 'id').type, `${provider}.webhook`);
+  }
+  assert.equal(describeWebhook('stripe', {}, { type: '' }, body('k'), undefined).type, 'stripe.webhook');
+  const long = 't'.repeat(200);
+  assert.equal(describeWebhook('stripe', {}, { type: long }, body('k'), undefined).type, 't'.repeat(128));
+  assert.equal(describeWebhook('stripe', {}, { type: 't'.repeat(128) }, body('k'), undefined).type.length, 128);
+});
+
+it('answers Slack’s url_verification with the challenge instead of appending', () => {
+  assert.deepEqual(describeWebhook('slack', {}, { type: 'url_verification', challenge: 'abc' }, body('l'), undefined), {
+    eventId: '',
+    type: 'url_verification',
+    reply: { challenge: 'abc' },
+  });
+  assert.equal(describeWebhook('stripe', {}, { type: 'url_verification', id: 'evt_9' }, body('m'), undefined).reply, undefined, 'only for Slack');
+});

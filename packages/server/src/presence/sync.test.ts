@@ -1,0 +1,148 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { PresenceAction } from '@herald/protocol';
+import type { BusTransport, Topic, TransportHandler } from '../bus/transport.js';
+import { PresenceRegistry, type MemberRecord } from './registry.js';
+import { SignalBus } from './signal-bus.js';
+import { PresenceSync } from './sync.js';
+
+const topicName = (topic: Topic) => (topic === 'all' ? 'all' : topic.channel);
+
+/** Nodes' transports wired together in memory; `drop` decides which messages are lost on the way. */
+class Wire {
+  readonly transports = new Set<MemoryTransport>();
+  drop: (from: MemoryTransport, to: MemoryTransport, message: string) => boolean = () => false;
+}
+
+class MemoryTransport implements BusTransport {
+  readonly maxMessageBytes = 8000;
+  handler: TransportHandler | undefined;
+  readonly topics = new Set<string>();
+
+  constructor(private readonly wire: Wire) {}
+
+  async start(handler: TransportHandler): Promise<void> {
+    this.handler = handler;
+    this.wire.transports.add(this);
+    handler.state('up');
+  }
+  async subscribe(topic: Topic): Promise<void> {
+    this.topics.add(topicName(topic));
+  }
+  unsubscribe(topic: Topic): void {
+    this.topics.delete(topicName(topic));
+  }
+  async publish(): Promise<void> {
+    throw new Error('not used by signals');
+  }
+  async send(topic: Topic, message: string): Promise<void> {
+    for (const to of this.wire.transports) {
+      if (to.topics.has(topicName(topic)) && !this.wire.drop(this, to, message)) setImmediate(() => to.handler?.message('channel', message));
+    }
+  }
+  async close(): Promise<void> {
+    this.wire.transports.delete(this);
+  }
+}
+
+interface Node {
+  registry: PresenceRegistry;
+  sync: PresenceSync;
+  transport: MemoryTransport;
+  changes: Array<[PresenceAction, string]>;
+}
+
+const waitFor = async (condition: () => boolean, what: string) => {
+  const deadline = Date.now() + 3000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not in time`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe('PresenceSync', () => {
+  const syncs: PresenceSync[] = [];
+  after(async () => {
+    for (const sync of syncs) await sync.stop();
+  });
+
+  async function node(wire: Wire, id: string): Promise<Node> {
+    const transport = new MemoryTransport(wire);
+    const bus = await SignalBus.over(transport, (error) => assert.fail(String(error)));
+    const registry = new PresenceRegistry();
+    const changes: Node['changes'] = [];
+    const sync = new PresenceSync(bus, registry, id, (action, record) => changes.push([action, record.client]), (error) => assert.fail(String(error)), { announceMs: 40 });
+    syncs.push(sync);
+    sync.start();
+    return { registry, sync, transport, changes };
+  }
+
+  function localJoin(n: Node, id: string, client: string): MemberRecord {
+    const record = { channel: 'room', client, sub: 'u', info: null, node: id };
+    n.registry.add(record);
+    n.sync.joined(record);
+    return record;
+  }
+
+  it('a node that starts late gets the others’ members from a snapshot', async () => {
+    const wire = new Wire();
+    const a = await node(wire, 'a');
+    localJoin(a, 'a', 'c1');
+    localJoin(a, 'a', 'c2');
+    const b = await node(wire, 'b');
+    await waitFor(() => b.registry.count('room') === 2, 'snapshot');
+    assert.deepEqual(b.changes.map(([action]) => action), ['join', 'join']);
+  });
+
+  it('a lost join is repaired: the next beat shows a version the receiver did not see, and it asks for a snapshot', async () => {
+    const wire = new Wire();
+    const a = await node(wire, 'a');
+    const b = await node(wire, 'b');
+    localJoin(a, 'a', 'c1');
+    await waitFor(() => b.registry.count('room') === 1, 'first join');
+    let lost = 0;
+    wire.drop = (from, to, message) => from === a.transport && to === b.transport && message.includes('"t":"join"') && ++lost === 1;
+    localJoin(a, 'a', 'c2');
+    await waitFor(() => b.registry.get('room', 'c2') !== undefined, 'repaired by a snapshot');
+    assert.equal(lost, 1);
+    assert.deepEqual(b.changes, [
+      ['join', 'c1'],
+      ['join', 'c2'],
+    ]);
+  });
+
+  it('leaves reach the others, and a silent node’s members leave after three missed beats', async () => {
+    const wire = new Wire();
+    const a = await node(wire, 'a');
+    const b = await node(wire, 'b');
+    const r1 = localJoin(a, 'a', 'c1');
+    localJoin(a, 'a', 'c2');
+    await waitFor(() => b.registry.count('room') === 2, 'joins');
+    a.registry.remove(r1.channel, r1.client);
+    a.sync.left(r1);
+    await waitFor(() => b.registry.count('room') === 1, 'leave');
+    // A goes silent (a kill -9): nothing more from it.
+    wire.drop = (from) => from === a.transport;
+    const silentSince = Date.now();
+    await waitFor(() => b.registry.count('room') === 0, 'eviction');
+    assert.ok(Date.now() - silentSince >= 100, 'not before three beats were missed');
+    assert.deepEqual(b.changes.at(-1), ['leave', 'c2']);
+  });
+
+  it('a node that restarts under the same id replaces what its previous run had', async () => {
+    const wire = new Wire();
+    const a = await node(wire, 'a');
+    const b = await node(wire, 'b');
+    localJoin(a, 'a', 'old');
+    await waitFor(() => b.registry.count('room') === 1, 'join');
+    wire.drop = (from) => from === a.transport; // the old run dies
+    const again = await node(wire, 'a');
+    localJoin(again, 'a', 'new');
+    await waitFor(() => b.registry.get('room', 'old') === undefined && b.registry.get('room', 'new') !== undefined, 'replaced');
+    assert.deepEqual(b.changes, [
+      ['join', 'old'],
+      ['leave', 'old'],
+      ['join', 'new'],
+    ]);
+  });
+});
