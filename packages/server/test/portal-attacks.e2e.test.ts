@@ -161,6 +161,23 @@ describe('portal attacks: what a tenant may reach and how much it may use', () =
     }
   });
 
+  it("cannot re-point or re-key an endpoint the admin made for its tenant with channels wider than the session's", async () => {
+    const wide = await h.call('POST', '/v1/endpoints', { body: { url: PUBLIC, channels: ['*'], tenant: 'acme' } });
+    assert.equal(wide.status, 201, JSON.stringify(wide.body));
+    try {
+      for (const body of [{ url: 'http://127.0.0.2:9/elsewhere' }, { enabled: false }, { description: 'mine now' }]) {
+        const res = await h.call('PATCH', `/v1/endpoints/${wide.body.id}`, { ...as(acme), body });
+        assert.equal(res.status, 403, `${JSON.stringify(body)}: ${JSON.stringify(res.body)}`);
+      }
+      assert.equal((await h.call('POST', `/v1/endpoints/${wide.body.id}/rotate-secret`, { ...as(acme), body: {} })).status, 403);
+      assert.equal((await h.call('GET', `/v1/endpoints/${wide.body.id}`)).body.url, PUBLIC, 'unchanged');
+      const narrowed = await h.call('PATCH', `/v1/endpoints/${wide.body.id}`, { ...as(acme), body: { channels: ['acme:orders'] } });
+      assert.equal(narrowed.status, 200, 'narrowing it into the session is allowed');
+    } finally {
+      await h.call('DELETE', `/v1/endpoints/${wide.body.id}`);
+    }
+  });
+
   it('caps the endpoints of one tenant at portal.maxEndpoints: no unbounded fan-out from one session', async () => {
     // Before: a session could create endpoints without end, each receiving every event of its channels (a
     // fan-out it could aim at any host) and each held in every node's memory.

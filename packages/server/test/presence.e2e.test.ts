@@ -49,6 +49,24 @@ describe('presence, ephemeral publishes and direct messages', () => {
     return c.frames.find((f) => f.ref === ref);
   };
 
+  it('a socket that closes while its auth and subscribe are still being handled leaves no member behind', async () => {
+    const h = await start();
+    const credential = await token(h, 'ghost', ['room:*']);
+    for (let i = 0; i < 20; i++) {
+      const c = await connect(h);
+      // The auth is verified asynchronously; the subscribe waits behind it; the socket is gone before either ends.
+      c.send({ op: 'auth', token: credential });
+      c.send({ op: 'subscribe', channel: 'room:ghosts', ref: 'j', presence: {} });
+      c.ws.terminate();
+    }
+    const watcher = await connect(h, await token(h, 'watcher', ['room:*']));
+    await join(watcher, 'room:ghosts');
+    // A member of the set is announced to the watcher, and listed by GET: neither may hold a closed socket.
+    const listed = async () => (await h.call('GET', '/v1/channels/room:ghosts/presence')).body.members.map((m: any) => m.sub);
+    await until(() => h.ws.size <= 1, 5000, 'the closed sockets are gone');
+    assert.deepEqual(await listed(), ['watcher']);
+  });
+
   it('joins on subscribe with presence: members get join frames, GET lists the set, and unsubscribe and close leave', async () => {
     const h = await start();
     const alice = await connect(h, await token(h, 'alice', ['room:*']));

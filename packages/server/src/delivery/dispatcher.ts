@@ -11,6 +11,7 @@ const CURSOR_SAVE_MS = 1000;
 const ENDPOINT_REFRESH_MS = 2000;
 
 const backfillKey = (endpointId: string, channel: string) => `${endpointId}\n${channel}`;
+const BACKFILL_RETRY_MS = 1000;
 
 /** `eventTime` is the event's time in ms, parsed once by the caller for all endpoints. */
 function endpointWants(endpoint: EndpointRecord, event: HeraldEvent, eventTime: number): boolean {
@@ -90,9 +91,31 @@ export class Dispatcher {
         if (!matchesAny(endpoint.channels, channel)) continue;
         const key = backfillKey(endpoint.id, channel);
         if (endpoint.ordering === 'channel') this.awaitingBackfill.add(key);
-        this.enqueue(channel, [], false, () => this.backfill(channel, endpoint).finally(() => this.awaitingBackfill.delete(key)));
+        this.enqueueBackfill(channel, endpoint, key);
       }
     }
+  }
+
+  /**
+   * A backfill that fails (a store error) is queued again until it succeeds: nothing else would create those
+   * deliveries, and an ordered endpoint's live events of the channel wait for it (the key stays until then).
+   */
+  private enqueueBackfill(channel: string, endpoint: EndpointRecord, key: string): void {
+    this.enqueue(channel, [], false, async () => {
+      if (!this.endpoints.some((e) => e.id === endpoint.id)) {
+        this.awaitingBackfill.delete(key); // deleted meanwhile: nothing is owed to it
+        return;
+      }
+      try {
+        await this.backfill(channel, endpoint);
+        this.awaitingBackfill.delete(key);
+      } catch (err) {
+        this.logger.error({ err, channel, endpoint: endpoint.id }, 'backfilling deliveries for a new endpoint failed; trying again');
+        if (this.stopped) return;
+        const retry = setTimeout(() => !this.stopped && this.enqueueBackfill(channel, endpoint, key), BACKFILL_RETRY_MS);
+        retry.unref();
+      }
+    });
   }
 
   /**

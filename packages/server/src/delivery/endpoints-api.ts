@@ -313,7 +313,8 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       const record = await endpoint(request.params.id, request.principal);
       const body = request.body;
       const tenant = tenantFor(request.principal, body.tenant);
-      if (body.channels !== undefined) assertChannelsAllowed(request.principal, body.channels);
+      // The channels after the change: an endpoint the admin made wider than the session may not be re-pointed by it.
+      assertChannelsAllowed(request.principal, body.channels ?? record.channels);
       assertConcurrencyAllowed(request.principal, body.maxConcurrency, ctx.config.delivery.maxConcurrency);
       if (body.headers !== undefined) assertValidHeaders(body.headers);
       if (body.url !== undefined) record.url = (await checkUrl(request.principal, body.url)).href;
@@ -365,6 +366,8 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request) => {
       const record = await endpoint(request.params.id, request.principal);
+      // A new secret for an endpoint wider than the session would let it verify (and so receive) others' events.
+      assertChannelsAllowed(request.principal, record.channels);
       const graceSeconds = request.body?.graceSeconds ?? DAY;
       const secret = generateSecret();
       // During the grace period every request is signed with the new secret and the old ones.

@@ -28,7 +28,7 @@ export class PresenceRegistry {
       this.byChannel.set(record.channel, members);
     }
     const previous = members.get(record.client);
-    if (previous) this.byNode.get(previous.node)?.delete(previous);
+    if (previous) this.forgetFromNode(previous);
     members.set(record.client, record);
     let mine = this.byNode.get(record.node);
     if (!mine) {
@@ -45,10 +45,15 @@ export class PresenceRegistry {
     if (!members || !record) return undefined;
     members.delete(client);
     if (members.size === 0) this.byChannel.delete(channel);
+    this.forgetFromNode(record);
+    return record;
+  }
+
+  /** A node whose last member left drops out of the index. */
+  private forgetFromNode(record: MemberRecord): void {
     const mine = this.byNode.get(record.node);
     mine?.delete(record);
     if (mine?.size === 0) this.byNode.delete(record.node);
-    return record;
   }
 
   get(channel: string, client: string): MemberRecord | undefined {

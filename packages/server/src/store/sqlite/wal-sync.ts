@@ -43,10 +43,18 @@ interface Waiter {
 
 interface Sync {
   callers: Waiter[];
+  /** The descriptor slot this sync runs on. */
+  slot: number;
 }
 
 export class WalSync {
-  private fd: number | undefined;
+  /**
+   * One descriptor per sync slot. Linux reports a writeback error to each open file description once: with one
+   * descriptor shared by concurrent syncs, only the first would see it and another could succeed over pages that
+   * were lost. Each slot's descriptor is opened at start-up, so it sees every error from then on.
+   */
+  private readonly fds: Array<number | undefined> = Array.from({ length: MAX_SYNCS_IN_FLIGHT }, () => undefined);
+  private readonly busy = new Set<number>();
   /** The running syncs, oldest first, each with the callers it answers. */
   private readonly running: Sync[] = [];
   /** Callers waiting for the next sync to start (all syncs are running). */
@@ -56,9 +64,9 @@ export class WalSync {
   private failed: Error | undefined;
 
   constructor(private readonly walFile: string) {
-    this.reopen();
+    for (let slot = 0; slot < MAX_SYNCS_IN_FLIGHT; slot++) this.reopen(slot);
     // Whatever a previous process committed but never synced becomes durable before anyone reads it.
-    fdatasyncSync(this.fd!);
+    fdatasyncSync(this.fds[0]!);
     // The WAL's directory entry too, once: the file may have been created by this start.
     const dir = openSync(dirname(walFile), 'r');
     try {
@@ -93,17 +101,19 @@ export class WalSync {
   }
 
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    for (let slot = 0; slot < this.fds.length; slot++) this.closeSlot(slot);
   }
 
   private start(): void {
-    const sync: Sync = { callers: this.waiting };
+    let slot = 0;
+    while (this.busy.has(slot)) slot++;
+    this.busy.add(slot);
+    const sync: Sync = { callers: this.waiting, slot };
     this.waiting = [];
     this.running.push(sync);
     let fd: number;
     try {
-      fd = this.currentFd();
+      fd = this.currentFd(slot);
     } catch (error) {
       this.finish(sync, error as Error);
       return;
@@ -112,6 +122,7 @@ export class WalSync {
   }
 
   private finish(sync: Sync, error: Error | undefined): void {
+    this.busy.delete(sync.slot);
     if (error && !this.failed) {
       this.failed = new HeraldError(
         'store_unavailable',
@@ -139,13 +150,20 @@ export class WalSync {
    * Our descriptor, reopened if the WAL was replaced. SQLite deletes the WAL only when its last connection
    * closes, which never happens while the store is open, so this is a safeguard that costs one stat() per sync.
    */
-  private currentFd(): number {
-    if (this.fd === undefined || statSync(this.walFile).ino !== fstatSync(this.fd).ino) this.reopen();
-    return this.fd!;
+  private currentFd(slot: number): number {
+    const fd = this.fds[slot];
+    if (fd === undefined || statSync(this.walFile).ino !== fstatSync(fd).ino) this.reopen(slot);
+    return this.fds[slot]!;
   }
 
-  private reopen(): void {
-    this.close();
-    this.fd = openSync(this.walFile, 'r');
+  private reopen(slot: number): void {
+    this.closeSlot(slot);
+    this.fds[slot] = openSync(this.walFile, 'r');
+  }
+
+  private closeSlot(slot: number): void {
+    const fd = this.fds[slot];
+    if (fd !== undefined) closeSync(fd);
+    this.fds[slot] = undefined;
   }
 }

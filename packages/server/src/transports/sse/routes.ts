@@ -96,7 +96,10 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
   function run(stream: SseStream, feeds: ChannelFeed[], starts: Array<number | undefined>): void {
     stream.follow(feeds);
     // Ephemeral publishes: named events without `id:`, so the stream's cursor stays on the last logged event.
-    stream.res.once('close', ctx.presence.follow(feeds.map((f) => f.channel), (frames) => stream.write(frames.eventStream)));
+    const unfollow = ctx.presence.follow(feeds.map((f) => f.channel), (frames) => stream.write(frames.eventStream));
+    // A client gone before the handler ran has already had its `close`: nothing would ever call unfollow.
+    if (stream.closed) unfollow();
+    else stream.res.once('close', unfollow);
     void (async () => {
       await Promise.all(feeds.map((feed, i) => feed.open(starts[i])));
       for (const feed of feeds) await feed.replay();

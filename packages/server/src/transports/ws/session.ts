@@ -159,6 +159,8 @@ export class WsSession extends Outbox implements FeedSink {
 
   /** The socket closed (either side): nothing more to send or follow. */
   closed(): void {
+    // Ops still queued or awaiting (a credential check, a backlog open) must not subscribe, join or watch afterwards.
+    this.closing = true;
     this.registry.delete(this);
     this.discard();
     this.stopFeeds();
@@ -216,6 +218,7 @@ export class WsSession extends Outbox implements FeedSink {
   }
 
   private async dispatch(op: ClientOp): Promise<void> {
+    if (this.closing) return;
     switch (op.op) {
       case 'ping':
         return this.send({ op: 'pong' });
@@ -269,6 +272,7 @@ export class WsSession extends Outbox implements FeedSink {
       this.close(CloseCodes.policyViolation, 'invalid credential');
       return;
     }
+    if (this.closing) return;
     clearTimeout(this.authTimer);
     this.watchCredential();
     this.send({ op: 'authenticated' });
@@ -288,7 +292,8 @@ export class WsSession extends Outbox implements FeedSink {
     const feed = new Subscription(this.ctx.log, channel, this, ref);
     this.feeds.set(channel, feed);
     const state = await feed.open(after);
-    if (this.feeds.get(channel) !== feed) return;
+    if (this.closing) feed.stop();
+    if (this.feeds.get(channel) !== feed || this.closing) return;
     let joined: ReturnType<SessionSignals['attach']>;
     try {
       joined = this.signals.attach(this.principal, channel, presence);
