@@ -135,6 +135,8 @@ export class Herald extends Emitter<ClientEvents> {
   private readonly order: TransportName[];
   private transportIndex = 0;
   private failuresHere = 0;
+  /** The last failure found the server not answering at all: the next one may be a restart's race. */
+  private serverSeenDown = false;
   /** While a better transport is tried after a fallback: the index to return to if it fails. */
   private trialFrom: number | undefined;
   /** After a fallback: when to try the better transport again, and the wait after that. */
@@ -517,7 +519,16 @@ export class Herald extends Emitter<ClientEvents> {
     const next = this.nextUsable(this.transportIndex);
     if (next === undefined) return;
     // While the server is down (a restart, an outage), every transport fails alike: stay with the best one.
-    if (!(await this.serverAnswers())) return;
+    if (!(await this.serverAnswers())) {
+      this.serverSeenDown = true;
+      return;
+    }
+    // The first failure after the server was seen down may be the restart itself (the attempt was refused just
+    // before the server listened, the check just after): try the same transport again before counting it.
+    if (this.serverSeenDown) {
+      this.serverSeenDown = false;
+      return;
+    }
     this.failuresHere += 1;
     if (this.failuresHere < (this.options.fallbackAfter ?? 2)) return;
     this.transportIndex = next;

@@ -178,7 +178,8 @@ describe('security hardening through the real server', () => {
     byToken.send({ op: 'subscribe', channel: 'r:1', ref: 't' });
     await Promise.all([byKey.next('subscribed'), byToken.next('subscribed')]);
     const stream = readStream(`${h.url}/v1/channels/r:1/stream`, { headers: { authorization: `Bearer ${token}` } }, () => false, 10_000);
-    await until(() => h.sse !== undefined && h.ws.size === 2);
+    // The stream is open (registered with the hub) before the key is revoked; else it would be refused, not ended.
+    await until(() => h.sse.size === 1 && h.ws.size === 2);
     assert.equal((await h.call('GET', '/v1/channels/r:1/events', { token })).status, 200);
 
     const revokedAt = Date.now();

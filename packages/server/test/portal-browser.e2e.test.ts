@@ -121,9 +121,12 @@ describe('the endpoint portal in a real browser', { skip: !existsSync(CHROMIUM) 
     await shot(tab, 'endpoint-detail');
 
     await tab.getByRole('link', { name: '← Endpoints' }).click();
-    await tab.getByText(`${receiver.url}/acme-new`).waitFor();
-    const urls = await tab.locator('table a.mono').allTextContents();
-    assert.deepEqual(urls.sort(), [`${receiver.url}/acme-existing`, `${receiver.url}/acme-new`], "tenant A's endpoints, and only those");
+    // The list's own rows (the detail page's heading shows the same URL until the list has rendered).
+    await tab.locator('table a.mono', { hasText: `${receiver.url}/acme-new` }).waitFor();
+    await eventually(async () => {
+      const urls = await tab.locator('table a.mono').allTextContents();
+      assert.deepEqual(urls.sort(), [`${receiver.url}/acme-existing`, `${receiver.url}/acme-new`], "tenant A's endpoints, and only those");
+    });
     const created = await herald.call('GET', '/v1/endpoints?tenant=acme');
     const mine = created.body.endpoints.find((e: { description?: string }) => e.description === 'created in the portal');
     assert.deepEqual([mine.tenant, mine.types], ['acme', ['order.created', 'order.refunded', 'invoice.*']], 'forced into tenant A, with the picked and typed types');
