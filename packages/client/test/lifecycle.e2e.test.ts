@@ -7,7 +7,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket as NodeWebSocket } from 'ws';
-import { Herald, HeraldClientError, type HeraldOptions } from '../src/index.js';
+import { HeraldClientError, type HeraldOptions } from '../src/index.js';
+import { suiteResources } from './fixtures.js';
 import { ADMIN_KEY, CLI_ADMIN_KEY, eventually, spawnHerald, startTestServer, until, type TestServer } from '../../server/test/helpers.js';
 
 const WebSocket = NodeWebSocket as unknown as typeof globalThis.WebSocket;
@@ -69,17 +70,7 @@ class SilencingProxy {
 }
 
 describe('@herald/client: errors, watchdog and credentials', () => {
-  const clients: Herald[] = [];
-  const cleanups: Array<() => Promise<void>> = [];
-  after(async () => {
-    for (const c of clients) c.close();
-    for (const cleanup of cleanups) await cleanup().catch(() => {});
-  });
-  const client = (options: HeraldOptions) => {
-    const c = new Herald(options);
-    clients.push(c);
-    return c;
-  };
+  const { client, cleanups } = suiteResources();
   let shared: TestServer | undefined;
   const server = async () => {
     if (!shared) {

@@ -1,6 +1,6 @@
 // The SDK against real servers that restart: graceful (SIGTERM, close()) and abrupt (SIGKILL), on every
 // transport; the way back to WebSocket after an outage or a fallback; Node's default WebSocket; epoch changes.
-import { describe, it, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { WebSocket as NodeWebSocket } from 'ws';
-import { Herald, type EpochChange, type HeraldOptions } from '../src/index.js';
+import { type EpochChange, type HeraldOptions } from '../src/index.js';
+import { suiteResources } from './fixtures.js';
 import { ADMIN_KEY, CLI_ADMIN_KEY, sleep, spawnHerald, startTestServer, until, type Running, type TestServer } from '../../server/test/helpers.js';
 
 const TRANSPORTS = ['websocket', 'sse', 'poll'] as const;
@@ -82,17 +83,7 @@ async function publishRange(h: TestServer, channel: string, from: number, to: nu
 }
 
 describe('@herald/client across server restarts', () => {
-  const clients: Herald[] = [];
-  const cleanups: (() => Promise<void>)[] = [];
-  after(async () => {
-    for (const c of clients) c.close();
-    for (const cleanup of cleanups) await cleanup().catch(() => {});
-  });
-  const client = (options: HeraldOptions) => {
-    const c = new Herald(options);
-    clients.push(c);
-    return c;
-  };
+  const { client, cleanups } = suiteResources();
   const spawned = async () => {
     const s = new Spawned(await freePort());
     cleanups.push(() => s.dispose());

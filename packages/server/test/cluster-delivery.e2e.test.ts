@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisProcess } from './support/redis.js';
-import { spawnNodes, until, WsFollower, type HeraldNode, waitUntil } from './support/cluster.js';
+import { leaseHolder, spawnNodes, until, WsFollower, type HeraldNode, waitUntil } from './support/cluster.js';
 
 interface Received {
   id: string;
@@ -59,10 +59,7 @@ describe('cluster delivery: 3 nodes share the outbound webhooks', () => {
     await db?.drop();
   });
 
-  const holder = async (lease: string): Promise<string | undefined> =>
-    (await sql.query<{ holder: string; expires_at: string }>('SELECT holder, expires_at FROM leases WHERE name = $1', [lease])).rows.find(
-      (r) => Number(r.expires_at) > Date.now(),
-    )?.holder;
+  const holder = (lease: string) => leaseHolder(sql, lease);
 
   it('GET /v1/nodes lists the 3 live nodes with heartbeats and connection counts', async () => {
     const [a, b] = nodes as [HeraldNode, HeraldNode];

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { startRedis, type RedisProcess } from './support/redis.js';
-import { spawnNodes, until, waitUntil, type HeraldNode } from './support/cluster.js';
+import { leaseHolder, spawnNodes, until, waitUntil, type HeraldNode } from './support/cluster.js';
 
 interface Hit {
   id: string;
@@ -77,10 +77,7 @@ describe('cluster: one sender per endpoint', () => {
     await db?.drop();
   });
 
-  const holder = async (lease: string): Promise<string | undefined> =>
-    (await sql.query<{ holder: string; expires_at: string }>('SELECT holder, expires_at FROM leases WHERE name = $1', [lease])).rows.find(
-      (r) => Number(r.expires_at) > Date.now(),
-    )?.holder;
+  const holder = (lease: string) => leaseHolder(sql, lease);
 
   /** Publishes `n` events round-robin over `on`, to channels of `prefix`; returns their ids. */
   const publishRoundRobin = async (on: HeraldNode[], prefix: string, n: number): Promise<string[]> => {

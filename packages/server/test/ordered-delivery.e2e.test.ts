@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { ADMIN_KEY, BIN, startTestServer, until, type TestServer } from './helpers.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { startRedis, type RedisProcess } from './support/redis.js';
-import { spawnNodes, type HeraldNode } from './support/cluster.js';
+import { leaseHolder, spawnNodes, type HeraldNode } from './support/cluster.js';
 
 /** One request as the receiver saw it: when it came in, and when (and how) it was answered. */
 interface Hit {
@@ -113,13 +113,12 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ code: nu
   });
 }
 
-/** The node that holds a lease now, from the cluster's database. */
-async function leaseHolder(url: string, lease: string): Promise<string | undefined> {
+/** The node that holds a lease now, from the cluster's database, over a connection of its own. */
+async function leaseHolderAt(url: string, lease: string): Promise<string | undefined> {
   const sql = new pg.Client({ connectionString: url });
   await sql.connect();
   try {
-    const { rows } = await sql.query<{ holder: string; expires_at: string }>('SELECT holder, expires_at FROM leases WHERE name = $1', [lease]);
-    return rows.find((r) => Number(r.expires_at) > Date.now())?.holder;
+    return await leaseHolder(sql, lease);
   } finally {
     await sql.end();
   }
@@ -291,7 +290,7 @@ describe('ordered webhook delivery on a PostgreSQL cluster', () => {
     await until(() => r.succeeded('pg:a').length === 6, 10_000, "pg:a's events after two retries of seq 3");
 
     // The node that sends this endpoint dies; the other takes its lease over and goes on in order.
-    const victimId = await leaseHolder(db.url, `endpoint:${created.body.id}`);
+    const victimId = await leaseHolderAt(db.url, `endpoint:${created.body.id}`);
     const victim = nodes.find((n) => n.id === victimId);
     assert.ok(victim, `the endpoint's lease is held by a node (${victimId})`);
     const survivor = nodes.find((n) => n !== victim)!;

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { SignJWT } from 'jose';
 import { loadConfig } from '../src/config/load.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { eventually, startTestServer, type TestServer } from './helpers.js';
 import { HookReceiver } from './support/receiver.js';
 
 /**
@@ -16,17 +16,6 @@ import { HookReceiver } from './support/receiver.js';
 const TOKEN_SECRET = 'portal-attacks-token-secret-0123456789abcdef';
 /** A receiver address tenants may use (portal.allowPrivateNetworks below); nothing is ever delivered there. */
 const PUBLIC = 'http://127.0.0.2:9/hook';
-
-/** Polls `read` until it returns something, for up to 10 s. */
-async function eventually<T>(read: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('not in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 interface Session {
   token: string;
@@ -142,19 +131,20 @@ describe('portal attacks: what a tenant may reach and how much it may use', () =
     const platformOwn = await h.call('POST', '/v1/endpoints', { body: { url: `http://localhost:${port}/admin`, channels: ['acme:rebind'] } });
     assert.equal(platformOwn.status, 201);
     assert.equal((await h.call('POST', '/v1/channels/acme:rebind/events', { body: { data: { n: 1 } } })).status, 201);
-    const attemptOf = async (id: string) => {
-      const [delivery] = (await h.call('GET', `/v1/endpoints/${id}/deliveries`)).body.deliveries;
-      if (!delivery || delivery.attempts === 0) return undefined;
-      return (await h.call('GET', `/v1/deliveries/${delivery.id}/attempts`)).body.attempts[0];
-    };
+    const attemptOf = (id: string) =>
+      eventually(async () => {
+        const [delivery] = (await h.call('GET', `/v1/endpoints/${id}/deliveries`)).body.deliveries;
+        assert.ok(delivery?.attempts > 0, `a delivery to ${id} was attempted`);
+        return (await h.call('GET', `/v1/deliveries/${delivery.id}/attempts`)).body.attempts[0];
+      }, 10_000);
     try {
       for (const id of ids) {
-        const attempt = await eventually(() => attemptOf(id));
+        const attempt = await attemptOf(id);
         assert.equal(attempt.statusCode, undefined, JSON.stringify(attempt));
         assert.match(attempt.error, /SSRF guard|private|loopback/i);
         assert.ok(!String(attempt.responseBody ?? '').includes('internal-secret-config'), 'the internal answer never reaches the tenant');
       }
-      const platform = await eventually(() => attemptOf(platformOwn.body.id));
+      const platform = await attemptOf(platformOwn.body.id);
       assert.equal(platform.statusCode, 500, "the platform's own endpoint still reaches its network");
     } finally {
       for (const id of [...ids, platformOwn.body.id]) await h.call('DELETE', `/v1/endpoints/${id}`);

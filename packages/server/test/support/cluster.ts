@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type pg from 'pg';
 import { Agent, fetch } from 'undici';
 import { CLI_ADMIN_KEY, sleep, spawnHerald, until, type Running } from '../helpers.js';
 import { WsTestClient } from '../ws-client.js';
@@ -316,4 +317,10 @@ export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number
     if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The node holding lease `name` now (an unexpired row of the `leases` table), read straight from PostgreSQL. */
+export async function leaseHolder(sql: Pick<pg.Client, 'query'>, name: string): Promise<string | undefined> {
+  const { rows } = await sql.query<{ holder: string; expires_at: string }>('SELECT holder, expires_at FROM leases WHERE name = $1', [name]);
+  return rows.find((r) => Number(r.expires_at) > Date.now())?.holder;
 }
