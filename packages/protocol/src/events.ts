@@ -66,6 +66,12 @@ export interface GapInfo {
 
 export const CHANNEL_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+/**
+ * The form of the ids Herald generates: `evt_` and a ULID. A publisher may not
+ * choose an id of this form, so a generated id is never already taken and the
+ * store need not look it up before writing it.
+ */
+export const GENERATED_EVENT_ID_PATTERN = /^evt_[0-9A-HJKMNP-TV-Z]{26}$/;
 export const DEFAULT_EVENT_TYPE = 'message';
 
 export function isValidChannel(name: unknown): name is string {

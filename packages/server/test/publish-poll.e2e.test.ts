@@ -61,15 +61,34 @@ describe('publish and poll through the real server', () => {
     assert.equal(elsewhere.body.error.code, 'event_id_conflict');
   });
 
+  it('refuses a chosen id of the form Herald generates, and appends nothing', async () => {
+    const generated = (await h.call('POST', '/v1/channels/reserved/events', { body: { data: 0 } })).body.id as string;
+    const lookalike = `evt_${'0123456789ABCDEFGHJKMNPQRS'}`;
+    for (const id of [generated, lookalike]) {
+      const single = await h.call('POST', '/v1/channels/reserved/events', { body: { id, data: 1 } });
+      assert.equal(single.status, 400, id);
+      assert.equal(single.body.error.code, 'bad_request');
+      assert.match(single.body.error.message, /form of the ids Herald generates/);
+      const batch = await h.call('POST', '/v1/events', { body: { events: [{ channel: 'reserved', data: 2 }, { channel: 'reserved', id, data: 3 }] } });
+      assert.equal(batch.status, 400, id);
+    }
+    // Near misses are ordinary ids: lower case, a letter outside the alphabet, one character short.
+    for (const id of ['evt_0123456789abcdefghjkmnpqrs', 'evt_0123456789ABCDEFGHJKMNPQRU'.replace('U', 'I'), 'evt_0123456789ABCDEFGHJKMNPQR']) {
+      assert.equal((await h.call('POST', '/v1/channels/reserved/events', { body: { id, data: id } })).status, 201, id);
+    }
+    const page = await h.call('GET', '/v1/channels/reserved/events');
+    assert.deepEqual(page.body.events.map((e: any) => e.data), [0, 'evt_0123456789abcdefghjkmnpqrs', 'evt_0123456789ABCDEFGHJKMNPQRI', 'evt_0123456789ABCDEFGHJKMNPQR']);
+  });
+
   it('appends a batch atomically across channels', async () => {
     const batch = await h.call('POST', '/v1/events', {
-      body: { events: [{ channel: 'b1', data: 1 }, { channel: 'b2', type: 't', data: 2 }, { channel: 'b1', data: 3 }] },
+      body: { events: [{ channel: 'b1', id: 'b1-first', data: 1 }, { channel: 'b2', type: 't', data: 2 }, { channel: 'b1', data: 3 }] },
     });
     assert.equal(batch.status, 201);
     assert.deepEqual(batch.body.events.map((e: any) => [e.channel, e.seq]), [['b1', 1], ['b2', 1], ['b1', 2]]);
 
     const conflicting = await h.call('POST', '/v1/events', {
-      body: { events: [{ channel: 'b1', data: 4 }, { channel: 'b3', id: batch.body.events[0].id, data: 5 }] },
+      body: { events: [{ channel: 'b1', data: 4 }, { channel: 'b3', id: 'b1-first', data: 5 }] },
     });
     assert.equal(conflicting.status, 409);
     const b1 = await h.call('GET', '/v1/channels/b1/events');

@@ -61,8 +61,10 @@ describe('WebSockets', () => {
     await publisher.next('pong');
     publisher.send({ op: 'publish', channel: 'bad name', data: 1, ref: 'p2' });
     publisher.ws.send('not json');
-    const errors = await publisher.next('error', 2);
-    assert.deepEqual(errors.map((e) => e.code).sort(), ['invalid_channel', 'invalid_json']);
+    publisher.send({ op: 'publish', channel: 'chat', id: ack.id, data: 1, ref: 'p3' });
+    const errors = await publisher.next('error', 3);
+    assert.deepEqual(errors.map((e) => e.code).sort(), ['bad_request', 'invalid_channel', 'invalid_json']);
+    assert.equal(errors.find((e) => e.code === 'bad_request').ref, 'p3', 'a generated id may not be chosen');
   });
 
   it('sends a gap when history after `after` was trimmed', async () => {

@@ -1,5 +1,5 @@
 import type { BatchPublishInput } from '@herald/protocol';
-import { DEFAULT_EVENT_TYPE } from '@herald/protocol';
+import { DEFAULT_EVENT_TYPE, GENERATED_EVENT_ID_PATTERN, HeraldError } from '@herald/protocol';
 import type { Bus } from '../bus/types.js';
 import type { AppendResult, EventStore, ReadResult } from '../store/types.js';
 import { newEventId } from './ids.js';
@@ -35,6 +35,7 @@ export class EventLog {
   ) {}
 
   async publish(inputs: readonly LogPublishInput[], idempotencyKey?: string, options: PublishOptions = {}): Promise<AppendResult> {
+    for (const input of inputs) if (input.id !== undefined && GENERATED_EVENT_ID_PATTERN.test(input.id)) throw reservedId(input.id);
     const time = Date.now();
     const via = options.via ?? 'http';
     const started = performance.now();
@@ -44,6 +45,7 @@ export class EventLog {
       events: inputs.map((input) => ({
         channel: input.channel,
         id: input.id ?? newEventId(),
+        generated: input.id === undefined,
         type: input.type ?? DEFAULT_EVENT_TYPE,
         data: input.data,
         time,
@@ -74,4 +76,8 @@ export class EventLog {
   read(channel: string, after: number, limit: number): Promise<ReadResult> {
     return this.store.read(channel, after, limit);
   }
+}
+
+function reservedId(id: string): HeraldError {
+  return new HeraldError('bad_request', `Event id ${id} has the form of the ids Herald generates (evt_ and 26 base32 characters); choose another.`);
 }

@@ -75,6 +75,24 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
       assert.equal((await store.head('dup')).head, 1);
     });
 
+    it('never keeps a second copy of an id, even one marked generated', async () => {
+      // `generated` lets a store skip looking the id up; the unique index must still hold if the mark lies.
+      await store.append({ events: [ev('gen', { v: 1 }, { id: 'gen-id' })] });
+      const again = await store.append({ events: [ev('gen', { v: 2 }, { id: 'gen-id', generated: true })] }).then(
+        (result) => result.created,
+        (error: unknown) => (error instanceof HeraldError ? error.code : error),
+      );
+      assert.ok(again === 'event_id_conflict' || (Array.isArray(again) && again[0] === false), `second copy: ${String(again)}`);
+      await assert.rejects(
+        store.append({ events: [ev('gen-other', {}, { id: 'gen-id', generated: true })] }),
+        (err: unknown) => err instanceof HeraldError && err.code === 'event_id_conflict',
+      );
+      const batch = await store.append({ events: [ev('gen', { v: 3 }, { generated: true }), ev('gen', { v: 4 }, { id: 'gen-id' })] });
+      assert.deepEqual(batch.created, [true, false], 'a chosen id beside generated ones is still found');
+      assert.deepEqual((await store.read('gen', 0, 10)).events.map((e) => e.data), [{ v: 1 }, { v: 3 }]);
+      assert.equal((await store.head('gen-other')).head, 0);
+    });
+
     it('refuses an id already used on another channel, atomically for the batch', async () => {
       await store.append({ events: [ev('one', {}, { id: 'shared' })] });
       await assert.rejects(

@@ -9,6 +9,11 @@ export interface NewEvent {
   /** Milliseconds since the epoch. */
   time: number;
   meta?: Record<string, unknown> | undefined;
+  /**
+   * The log generated `id` just now, in a form no publisher may choose: it cannot be in the log yet, so the
+   * store skips looking for it (its unique index would still refuse a copy).
+   */
+  generated?: boolean;
 }
 
 export interface AppendRequest {

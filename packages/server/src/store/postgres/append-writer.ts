@@ -88,7 +88,9 @@ export async function writeFlush(tx: Tx, requests: AppendRequest[], cids: Map<st
   const state = new FlushState(new Map(locked.rows.map((r) => [r.cid, r.head])));
   const before = new Map(state.heads);
   // Under the locks, every earlier append of these ids to these channels has committed and is visible.
-  for (const [id, known] of await eventsById(tx, requests.flatMap((r) => r.events.map((e) => e.id)))) state.known.set(id, known);
+  // A generated id cannot be among them (publishers may not choose that form): only chosen ids are looked up.
+  const chosen = requests.flatMap((r) => r.events.filter((e) => e.generated !== true).map((e) => e.id));
+  if (chosen.length > 0) for (const [id, known] of await eventsById(tx, chosen)) state.known.set(id, known);
 
   const outcomes = isolated ? await writeIsolated(tx, requests, state, cids) : await writeTogether(tx, requests, state, cids);
   const moved = [...state.heads].filter(([cid, head]) => before.get(cid) !== head);
