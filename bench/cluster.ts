@@ -1,8 +1,9 @@
 // npm run bench:cluster — Herald on PostgreSQL + Redis beside one single-node SQLite Herald, in the same run:
 // 1. durable publishes/s, single and batched, to one node on PostgreSQL and one on SQLite;
 // 2. 3 nodes on one PostgreSQL database and one redis-server, N WebSocket subscribers spread over them on one
-//    channel, RATE events/s published round-robin to the nodes: publish→receive p50/p99, the nodes' CPU per
-//    delivery, and a check that every subscriber got every event once, in order; then the same on one SQLite node;
+//    channel, RATE events/s published round-robin to the nodes (after 2 s of the same as warm-up): publish→receive
+//    p50/p99, the nodes' CPU per delivery, and a check that every subscriber got every event once, in order; then
+//    the same on one SQLite node;
 // 3. deliveries/s to 10 endpoints (one local receiver) from a durable backlog, 3 nodes sharing the endpoint set
 //    beside one SQLite node.
 // Every process is started here and stopped by its own PID; the database is a fresh one, dropped at the end.
@@ -22,10 +23,13 @@ const N = Number(process.env.BENCH_SUBSCRIBERS ?? 3000);
 // The default keeps the 3,000 subscribers and lowers the rate; BENCH_RATE=1000 runs the target on bigger hardware.
 const RATE = Number(process.env.BENCH_RATE ?? 10);
 const DELIVER_EVENTS = Number(process.env.BENCH_DELIVER_EVENTS ?? 2000);
+// BENCH_PARTS=fanout (or publish, deliver, comma-separated) runs only those parts.
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'publish,fanout,deliver').split(','));
 const ENDPOINTS = 10;
 const NODES = 3;
 const BATCH = 100;
 const M = RATE * DURATION;
+const WARMUP = RATE * 2;
 const DRAIN_MS = 20_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const TOKEN_SECRET = 'bench-token-secret-0123456789abcdef0123456789';
@@ -63,6 +67,10 @@ class Histogram {
     const target = Math.ceil(this.count * p);
     for (let i = 0; i < this.buckets.length; i++) if ((seen += this.buckets[i]!) >= target) return i / 10;
     return NaN;
+  }
+  reset(): void {
+    this.buckets.fill(0);
+    this.count = 0;
   }
 }
 
@@ -115,7 +123,6 @@ async function fanout(servers: Spawned[]): Promise<FanoutResult> {
 
   const pids = servers.map((s) => s.child.pid!);
   const cpu = () => pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
-  const cpuBefore = cpu();
   let sent = 0;
   let publishErrors = 0;
   const publish = async (i: number) => {
@@ -128,17 +135,30 @@ async function fanout(servers: Spawned[]): Promise<FanoutResult> {
     await res?.body?.cancel();
   };
   // RATE events/s, round-robin over the nodes, caught up every 5 ms so timer drift does not lower the rate.
-  const started = performance.now();
-  const inflight: Array<Promise<void>> = [];
-  while (sent < M) {
-    const due = Math.min(M, Math.floor(((performance.now() - started) / 1000) * RATE));
-    while (sent < due) inflight.push(publish(sent++));
-    await sleep(5);
-  }
-  const sentRate = M / ((performance.now() - started) / 1000);
-  await Promise.all(inflight);
-  const deadline = Date.now() + DRAIN_MS;
-  while (hist.count < N * M && Date.now() < deadline) await sleep(20);
+  const publishAtRate = async (count: number) => {
+    const started = performance.now();
+    const first = sent;
+    const inflight: Array<Promise<void>> = [];
+    while (sent < first + count) {
+      const due = first + Math.min(count, Math.floor(((performance.now() - started) / 1000) * RATE));
+      while (sent < due) inflight.push(publish(sent++));
+      await sleep(5);
+    }
+    await Promise.all(inflight);
+    return count / ((performance.now() - started) / 1000);
+  };
+  const drain = async (deliveries: number) => {
+    const deadline = Date.now() + DRAIN_MS;
+    while (hist.count < deliveries && Date.now() < deadline) await sleep(20);
+  };
+  // Warm-up, not measured: every node serves the same path a while first, so none is measured while its JIT
+  // compiles the fan-out (the single node has just served the publish loads; the cluster's nodes are new).
+  await publishAtRate(WARMUP);
+  await drain(N * WARMUP);
+  hist.reset();
+  const cpuBefore = cpu();
+  const sentRate = await publishAtRate(M);
+  await drain(N * M);
   const cpuUsPerDelivery = ((cpu() - cpuBefore) * 1000) / Math.max(1, hist.count);
   for (const f of followers) f.ws.terminate();
   return {
@@ -146,7 +166,7 @@ async function fanout(servers: Spawned[]): Promise<FanoutResult> {
     p99: hist.pct(0.99),
     cpuUsPerDelivery,
     received: hist.count,
-    complete: followers.filter((f) => f.last === M && f.disorder === 0).length,
+    complete: followers.filter((f) => f.last === WARMUP + M && f.disorder === 0).length,
     disorder: followers.reduce((sum, f) => sum + f.disorder, 0),
     publishErrors,
     sentRate,
@@ -237,52 +257,52 @@ async function main(): Promise<void> {
     return s;
   };
   try {
-    // 1. publishes/s
     const sqliteNode = await spawn({});
-    const sqlitePub = await publishRates(sqliteNode);
-    const pgNode = await spawn({ HERALD_STORE_URL: db.url, HERALD_NODE_ID: 'solo' });
-    const pgPub = await publishRates(pgNode);
-    await pgNode.stop();
+    if (PARTS.has('publish')) {
+      const sqlitePub = await publishRates(sqliteNode);
+      const pgNode = await spawn({ HERALD_STORE_URL: db.url, HERALD_NODE_ID: 'solo' });
+      const pgPub = await publishRates(pgNode);
+      await pgNode.stop();
+      const pub = (name: string, r: LoadResult, events = 1) =>
+        `  ${name.padEnd(36)} ${fmt(r.rps * events).padStart(9)} events/s  (${fmt(r.rps)} req/s, p99 ${fmt(r.p99)} ms, errors ${r.errors})`;
+      console.log('1. durable publishes/s');
+      console.log(pub('SQLite, single node, single event', sqlitePub.single));
+      console.log(pub('PostgreSQL, single event', pgPub.single));
+      console.log(`     ratio single: ${fmt((pgPub.single.rps / sqlitePub.single.rps) * 100, 1)}% of SQLite`);
+      console.log(pub(`SQLite, single node, batch of ${BATCH}`, sqlitePub.batch, BATCH));
+      console.log(pub(`PostgreSQL, batch of ${BATCH}`, pgPub.batch, BATCH));
+      console.log(`     ratio batched: ${fmt((pgPub.batch.rps / sqlitePub.batch.rps) * 100, 1)}% of SQLite; PostgreSQL aim ≥ 50,000 events/s`);
+    }
 
-    // 2. fan-out, single SQLite node then the cluster
-    const sqliteFan = await fanout([sqliteNode]);
     const cluster: Spawned[] = [];
     for (let i = 0; i < NODES; i++) cluster.push(await spawn({ HERALD_STORE_URL: db.url, HERALD_BUS_URL: redis.url, HERALD_NODE_ID: `n${i}` }));
-    const clusterFan = await fanout(cluster);
+    if (PARTS.has('fanout')) {
+      const sqliteFan = await fanout([sqliteNode]);
+      const clusterFan = await fanout(cluster);
+      const fan = (name: string, r: FanoutResult) =>
+        `  ${name.padEnd(36)} p50 ${fmt(r.p50, 1)} ms  p99 ${fmt(r.p99, 1)} ms  cpu ${fmt(r.cpuUsPerDelivery, 2)} µs/delivery  ` +
+        `published ${fmt(r.sentRate)}/s (errors ${r.publishErrors})\n` +
+        `  ${''.padEnd(36)} received ${r.received}/${N * M}; ${r.complete}/${N} subscribers got all ${WARMUP + M} events (${WARMUP} of warm-up) once, in order; ` +
+        `${r.disorder} out-of-order or duplicate → ${r.received === N * M && r.complete === N ? 'nothing lost' : 'LOSS OR DISORDER'}`;
+      console.log(`2. WebSocket fan-out, ${N} subscribers on one channel, ${RATE} events/s`);
+      console.log(fan('SQLite, single node', sqliteFan));
+      console.log(fan(`${NODES} nodes, PostgreSQL + Redis`, clusterFan));
+      console.log(
+        `     ratio: cluster cpu ${fmt(clusterFan.cpuUsPerDelivery / sqliteFan.cpuUsPerDelivery, 2)}× the single node (aim ≤ 1.3×); ` +
+          `cluster p99 ${fmt(clusterFan.p99, 1)} ms (aim ≤ 50 ms)`,
+      );
+    }
 
-    // 3. deliveries/s
-    const sqliteDel = await deliveries([sqliteNode], receiver);
-    const clusterDel = await deliveries(cluster, receiver);
-
-    const pub = (name: string, r: LoadResult, events = 1) =>
-      `  ${name.padEnd(36)} ${fmt(r.rps * events).padStart(9)} events/s  (${fmt(r.rps)} req/s, p99 ${fmt(r.p99)} ms, errors ${r.errors})`;
-    console.log('1. durable publishes/s');
-    console.log(pub('SQLite, single node, single event', sqlitePub.single));
-    console.log(pub('PostgreSQL, single event', pgPub.single));
-    console.log(`     ratio single: ${fmt((pgPub.single.rps / sqlitePub.single.rps) * 100, 1)}% of SQLite`);
-    console.log(pub(`SQLite, single node, batch of ${BATCH}`, sqlitePub.batch, BATCH));
-    console.log(pub(`PostgreSQL, batch of ${BATCH}`, pgPub.batch, BATCH));
-    console.log(`     ratio batched: ${fmt((pgPub.batch.rps / sqlitePub.batch.rps) * 100, 1)}% of SQLite; PostgreSQL aim ≥ 50,000 events/s`);
-
-    const fan = (name: string, r: FanoutResult) =>
-      `  ${name.padEnd(36)} p50 ${fmt(r.p50, 1)} ms  p99 ${fmt(r.p99, 1)} ms  cpu ${fmt(r.cpuUsPerDelivery, 2)} µs/delivery  ` +
-      `published ${fmt(r.sentRate)}/s (errors ${r.publishErrors})\n` +
-      `  ${''.padEnd(36)} received ${r.received}/${N * M}; ${r.complete}/${N} subscribers got all ${M} events once, in order; ` +
-      `${r.disorder} out-of-order or duplicate → ${r.received === N * M && r.complete === N ? 'nothing lost' : 'LOSS OR DISORDER'}`;
-    console.log(`2. WebSocket fan-out, ${N} subscribers on one channel, ${RATE} events/s`);
-    console.log(fan('SQLite, single node', sqliteFan));
-    console.log(fan(`${NODES} nodes, PostgreSQL + Redis`, clusterFan));
-    console.log(
-      `     ratio: cluster cpu ${fmt(clusterFan.cpuUsPerDelivery / sqliteFan.cpuUsPerDelivery, 2)}× the single node (aim ≤ 1.3×); ` +
-        `cluster p99 ${fmt(clusterFan.p99, 1)} ms (aim ≤ 50 ms)`,
-    );
-
-    const del = (name: string, r: { rate: number; distinct: number; posts: number }) =>
-      `  ${name.padEnd(36)} ${fmt(r.rate).padStart(9)} deliveries/s  (${r.distinct}/${DELIVER_EVENTS * ENDPOINTS} delivered, ${r.posts} POSTs)`;
-    console.log(`3. deliveries/s, ${ENDPOINTS} endpoints on one local receiver, durable backlog of ${DELIVER_EVENTS} events`);
-    console.log(del('SQLite, single node', sqliteDel));
-    console.log(del(`${NODES} nodes sharing the endpoints`, clusterDel));
-    console.log(`     ratio: ${fmt((clusterDel.rate / sqliteDel.rate) * 100, 1)}% of the single node`);
+    if (PARTS.has('deliver')) {
+      const sqliteDel = await deliveries([sqliteNode], receiver);
+      const clusterDel = await deliveries(cluster, receiver);
+      const del = (name: string, r: { rate: number; distinct: number; posts: number }) =>
+        `  ${name.padEnd(36)} ${fmt(r.rate).padStart(9)} deliveries/s  (${r.distinct}/${DELIVER_EVENTS * ENDPOINTS} delivered, ${r.posts} POSTs)`;
+      console.log(`3. deliveries/s, ${ENDPOINTS} endpoints on one local receiver, durable backlog of ${DELIVER_EVENTS} events`);
+      console.log(del('SQLite, single node', sqliteDel));
+      console.log(del(`${NODES} nodes sharing the endpoints`, clusterDel));
+      console.log(`     ratio: ${fmt((clusterDel.rate / sqliteDel.rate) * 100, 1)}% of the single node`);
+    }
   } finally {
     process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
     await cleanup();

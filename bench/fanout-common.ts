@@ -55,9 +55,7 @@ function nchanPeer(nchan: NchanPeer): Peer {
 }
 
 export async function startPeer(kind: PeerKind, maxConnections: number, env: Record<string, string> = {}): Promise<Peer> {
-  // BENCH_HERALD_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) goes to the Herald process only.
-  const profile = process.env.BENCH_HERALD_NODE_OPTIONS;
-  if (kind === 'herald') return nodePeer(kind, await spawnHerald(profile ? { NODE_OPTIONS: profile, ...env } : env));
+  if (kind === 'herald') return nodePeer(kind, await spawnHerald(env));
   if (kind === 'bare') return nodePeer(kind, await spawnBaseline('bare-broadcast-server.ts'));
   return nchanPeer(await spawnNchan(maxConnections));
 }

@@ -11,6 +11,11 @@ export const BENCH_ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
 /** Node flags for measured servers: a SIGUSR2 handler that runs the GC, so memory readings hold live objects only. */
 const MEASURED = ['--expose-gc', '--import', join(ROOT, 'bench', 'gc-on-signal.js')];
+/**
+ * BENCH_HERALD_NODE_OPTIONS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`: more Node flags for the Herald processes
+ * only, on the command line (NODE_OPTIONS refuses `--cpu-prof`).
+ */
+const PROFILING = (process.env.BENCH_HERALD_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
 
 export interface Spawned {
   url: string;
@@ -51,7 +56,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 /** The built Herald CLI in its own process, on a fresh data directory. */
 export async function spawnHerald(env: Record<string, string> = {}): Promise<Spawned> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
-  const child = spawn(process.execPath, [...MEASURED, join(ROOT, 'bin/herald.js'), 'serve', '--port', '0', '--data', dir, '--log-level', 'warn'], {
+  const child = spawn(process.execPath, [...MEASURED, ...PROFILING, join(ROOT, 'bin/herald.js'), 'serve', '--port', '0', '--data', dir, '--log-level', 'warn'], {
     env: { ...process.env, HERALD_ADMIN_KEY: BENCH_ADMIN_KEY, BENCH_MEM_FILE: join(dir, 'memory.json'), ...env },
     stdio: ['ignore', 'inherit', 'pipe'],
   });

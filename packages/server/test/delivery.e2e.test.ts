@@ -236,6 +236,23 @@ describe('outbound webhooks', () => {
     const key = await h.createKey(['publish'], ['*']);
     assert.equal((await h.call('GET', '/v1/endpoints', { token: key })).status, 403);
   });
+
+  it('moves and saves the cursor of channels no endpoint wants, and still delivers the next wanted event', async () => {
+    const r = await receiver();
+    await createEndpoint({ url: r.url, channels: ['kept:*'] });
+    for (let i = 1; i <= 3; i++) {
+      await publish('unwanted-a', i);
+      await publish('unwanted-b', i);
+    }
+    await publish('kept:1', 'wanted');
+    // Saved in one write a second later, not one write per event.
+    await eventually(async () => {
+      const cursors = await h.storage.deliveries.cursors();
+      assert.deepEqual([cursors.get('unwanted-a'), cursors.get('unwanted-b'), cursors.get('kept:1')], [3, 3, 1], 'cursors saved');
+    }, 5000);
+    await until(() => r.received.length === 1);
+    assert.equal(JSON.parse(r.received[0]!.body).data, 'wanted');
+  });
 });
 
 describe('SSRF guard at registration', () => {

@@ -56,9 +56,9 @@ export class Dispatcher {
   async start(): Promise<void> {
     this.endpoints = await this.store.listEndpoints();
     this.cursors = await this.store.cursors();
-    this.unsubscribe = this.log.bus.subscribeAll((events) => this.enqueue(events[0]!.channel, events));
+    this.unsubscribe = this.log.bus.subscribeAll((events) => this.onLive(events));
     for (const channel of await this.log.store.channels()) this.enqueue(channel, []);
-    this.saveTimer = setInterval(() => this.saveCursors(), CURSOR_SAVE_MS);
+    this.saveTimer = setInterval(() => void this.saveCursors(), CURSOR_SAVE_MS);
     this.saveTimer.unref();
     this.refreshTimer = setInterval(() => {
       this.reloadEndpoints().catch((err: unknown) => this.logger.error({ err }, 'reloading endpoints failed'));
@@ -67,14 +67,42 @@ export class Dispatcher {
   }
 
   /**
-   * Writes cursors that moved without creating deliveries. Their writes can
-   * wait: a stale cursor only makes the dispatcher look at those events
-   * again after a crash, and it skips them again (or the store ignores the
-   * delivery that already exists).
+   * Writes cursors that moved without creating deliveries, all in one write. Their writes can wait: a stale
+   * cursor only makes the dispatcher look at those events again after a crash, and it skips them again (or the
+   * store ignores the delivery that already exists). A cursor in the map never runs ahead of deliveries still
+   * being created: it moves only once they are written.
    */
-  private saveCursors(): void {
-    for (const channel of this.unsaved) this.enqueue(channel, [], true);
+  private saveCursors(): Promise<void> {
+    if (this.unsaved.size === 0) return Promise.resolve();
+    const cursors = new Map([...this.unsaved].map((channel) => [channel, this.cursors.get(channel) ?? 0]));
     this.unsaved.clear();
+    return this.store.saveCursors(cursors).catch((err: unknown) => {
+      for (const channel of cursors.keys()) this.unsaved.add(channel);
+      this.logger.error({ err }, 'saving delivery cursors failed; will retry');
+    });
+  }
+
+  /**
+   * New events from the bus. Those that follow the channel's cursor and that no endpoint wants (a channel no
+   * endpoint follows, the common case) only move the cursor, here and now: no promise, no write until the
+   * next save. Anything else queues behind the channel's earlier work.
+   */
+  private onLive(events: readonly HeraldEvent[]): void {
+    const channel = events[0]!.channel;
+    if (this.stopped || this.chains.has(channel) || events[0]!.seq !== (this.cursors.get(channel) ?? 0) + 1 || this.anyWanted(events)) {
+      this.enqueue(channel, events);
+      return;
+    }
+    this.cursors.set(channel, events.at(-1)!.seq);
+    this.unsaved.add(channel);
+  }
+
+  private anyWanted(events: readonly HeraldEvent[]): boolean {
+    if (this.endpoints.length === 0) return false;
+    return events.some((event) => {
+      const eventTime = Date.parse(event.time);
+      return this.endpoints.some((endpoint) => endpointWants(endpoint, event, eventTime));
+    });
   }
 
   /**
@@ -101,7 +129,7 @@ export class Dispatcher {
    * deliveries, and an ordered endpoint's live events of the channel wait for it (the key stays until then).
    */
   private enqueueBackfill(channel: string, endpoint: EndpointRecord, key: string): void {
-    this.enqueue(channel, [], false, async () => {
+    this.enqueue(channel, [], async () => {
       if (!this.endpoints.some((e) => e.id === endpoint.id)) {
         this.awaitingBackfill.delete(key); // deleted meanwhile: nothing is owed to it
         return;
@@ -154,10 +182,10 @@ export class Dispatcher {
     }
   }
 
-  private enqueue(channel: string, events: readonly HeraldEvent[], save = false, task?: () => Promise<void>): void {
+  private enqueue(channel: string, events: readonly HeraldEvent[], task?: () => Promise<void>): void {
     const previous = this.chains.get(channel) ?? Promise.resolve();
     const next = previous
-      .then(() => (task ? task() : save ? this.store.createDeliveries(channel, this.cursors.get(channel) ?? 0, []) : this.advance(channel, events)))
+      .then(() => (task ? task() : this.advance(channel, events)))
       .catch((err: unknown) => this.logger.error({ err, channel }, 'creating deliveries failed; will retry from the log'));
     this.chains.set(channel, next);
     void next.finally(() => {
@@ -214,8 +242,8 @@ export class Dispatcher {
     this.unsubscribe?.();
     clearInterval(this.saveTimer);
     clearInterval(this.refreshTimer);
-    this.saveCursors();
     this.stopped = true;
     await Promise.all([...this.chains.values()]);
+    await this.saveCursors();
   }
 }

@@ -96,6 +96,15 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       assert.deepEqual(await store().getDelivery(rows[1]!.id), rows[1]);
     });
 
+    it('saves many cursors in one write, never moving one backwards', async () => {
+      await store().createDeliveries('orders', 5, []);
+      await store().saveCursors(new Map([['orders', 3], ['audit', 9], ['new', 1]]));
+      await store().saveCursors(new Map());
+      assert.deepEqual(await store().cursors(), new Map([['orders', 5], ['audit', 9], ['new', 1]]));
+      await store().saveCursors(new Map([['orders', 6], ['audit', 2]]));
+      assert.deepEqual(await store().cursors(), new Map([['orders', 6], ['audit', 9], ['new', 1]]));
+    });
+
     it('ignores a delivery that already exists', async () => {
       await store().createDeliveries('orders', 1, [delivery('ep_1', 1)]);
       const [first] = await all(store(), 'ep_1');

@@ -216,6 +216,8 @@ export interface DeliveryStore {
   cursors(): Promise<Map<string, number>>;
   /** Creates deliveries and moves the channel's cursor to `seq`, durably and atomically. */
   createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void>;
+  /** Moves many channels' cursors forward (never back) in one write: channels whose events created no delivery. */
+  saveCursors(cursors: ReadonlyMap<string, number>): Promise<void>;
   /**
    * Pending deliveries of one endpoint due by `now`, in (nextAttemptAt, id)
    * order, starting after `after` when given (keyset paging, so a caller

@@ -23,6 +23,8 @@ const SQL = {
                        ON CONFLICT (endpoint_id, event_id) DO NOTHING)
                      INSERT INTO delivery_cursors (channel, seq) VALUES ($1, $2)
                      ON CONFLICT (channel) DO UPDATE SET seq = GREATEST(delivery_cursors.seq, excluded.seq)`,
+  saveCursors: `INSERT INTO delivery_cursors (channel, seq) SELECT * FROM unnest($1::text[], $2::bigint[])
+                ON CONFLICT (channel) DO UPDATE SET seq = GREATEST(delivery_cursors.seq, excluded.seq)`,
   due: `SELECT * FROM deliveries WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at <= $2
         ORDER BY next_attempt_at, n LIMIT $3`,
   dueAfter: `SELECT * FROM deliveries WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at <= $2
@@ -109,6 +111,11 @@ export class PostgresDeliveryStore implements DeliveryStore {
       deliveries.map((d) => d.payload),
       deliveries.map((d) => d.createdAt),
     ]);
+  }
+
+  async saveCursors(cursors: ReadonlyMap<string, number>): Promise<void> {
+    if (cursors.size === 0) return;
+    await this.bookkeeping.query(SQL.saveCursors, [[...cursors.keys()], [...cursors.values()]]);
   }
 
   async due(endpointId: string, now: number, limit: number, after?: DueCursor): Promise<DeliveryRecord[]> {

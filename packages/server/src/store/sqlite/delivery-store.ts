@@ -114,6 +114,12 @@ export class SqliteDeliveryStore implements DeliveryStore {
     });
   }
 
+  saveCursors(cursors: ReadonlyMap<string, number>): Promise<void> {
+    return this.writes.run(() => {
+      for (const [channel, seq] of cursors) this.s.setCursor!.run(channel, seq);
+    });
+  }
+
   async due(endpointId: string, now: number, limit: number, after?: DueCursor): Promise<DeliveryRecord[]> {
     const rows = after
       ? this.s.dueAfter!.all(endpointId, now, after.nextAttemptAt, rowOf(after.id), limit)
