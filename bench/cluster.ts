@@ -10,10 +10,11 @@
 // Shared machines are noisy: read the ratios.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocket } from 'ws';
 import { createTestDatabase } from '../packages/server/test/support/postgres.js';
 import { startRedis } from '../packages/server/test/support/redis.js';
 import { BENCH_ADMIN_KEY, cpuMs, fmt, postLoad, spawnHerald, type LoadResult, type Spawned } from './harness.js';
+import { LoadGroup } from './fanout-common.js';
+import { percentiles } from './fanout-load.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -30,6 +31,7 @@ const NODES = 3;
 const BATCH = 100;
 const M = RATE * DURATION;
 const WARMUP = RATE * 2;
+const CLIENT_PROCESSES = 3;
 const DRAIN_MS = 20_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const TOKEN_SECRET = 'bench-token-secret-0123456789abcdef0123456789';
@@ -54,50 +56,6 @@ async function publishRates(server: Spawned): Promise<{ single: LoadResult; batc
 
 // ---- 2. WebSocket fan-out over the nodes ----
 
-/** Publish→receive latencies in 0.1 ms buckets up to a minute: 15M samples without 15M numbers. */
-class Histogram {
-  private readonly buckets = new Uint32Array(600_000);
-  count = 0;
-  add(ms: number): void {
-    this.buckets[Math.min(this.buckets.length - 1, Math.max(0, Math.round(ms * 10)))]! += 1;
-    this.count += 1;
-  }
-  pct(p: number): number {
-    let seen = 0;
-    const target = Math.ceil(this.count * p);
-    for (let i = 0; i < this.buckets.length; i++) if ((seen += this.buckets[i]!) >= target) return i / 10;
-    return NaN;
-  }
-  reset(): void {
-    this.buckets.fill(0);
-    this.count = 0;
-  }
-}
-
-/** One subscriber's view of the channel: it must see seq 1, 2, 3, … once each. */
-interface Follower {
-  ws: WebSocket;
-  last: number;
-  disorder: number;
-}
-
-function follow(url: string, hist: Histogram): Promise<Follower> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    const f: Follower = { ws, last: 0, disorder: 0 };
-    ws.on('message', (data) => {
-      const frame = JSON.parse(data.toString()) as { op: string; seq?: number; data?: { t?: number } };
-      if (frame.op === 'subscribed') return resolve(f);
-      if (frame.op !== 'event') return;
-      hist.add(now() - frame.data!.t!);
-      if (frame.seq !== f.last + 1) f.disorder += 1;
-      f.last = frame.seq!;
-    });
-    ws.on('open', () => ws.send(JSON.stringify({ op: 'subscribe', channel: 'fanout', ref: 's' })));
-    ws.on('error', reject);
-  });
-}
-
 interface FanoutResult {
   p50: number;
   p99: number;
@@ -110,15 +68,18 @@ interface FanoutResult {
 }
 
 async function fanout(servers: Spawned[]): Promise<FanoutResult> {
-  const hist = new Histogram();
-  const followers: Follower[] = [];
-  for (let i = 0; i < N; i += 100) {
-    const wave = Array.from({ length: Math.min(100, N - i) }, (_, k) => {
-      const base = servers[(i + k) % servers.length]!.url.replace('http', 'ws');
-      return follow(`${base}/v1/ws?token=${BENCH_ADMIN_KEY}`, hist);
-    });
-    followers.push(...(await Promise.all(wave)));
-  }
+  // The subscribers live in CLIENT_PROCESSES load generators (bench/fanout-load.ts, which reads each frame's stamp
+  // and seq from its bytes), the same number for one node and for the cluster: one process parsing 3,000 frames
+  // per event would add its own queue to every latency. Each node gets an equal share of the sockets.
+  const groups = servers.map(
+    (server) =>
+      new LoadGroup(
+        { kind: 'herald', transport: 'ws', base: server.url, token: BENCH_ADMIN_KEY, sockets: Array.from({ length: Math.round(N / servers.length) }, () => ['fanout']) },
+        Math.max(1, Math.round(CLIENT_PROCESSES / servers.length)),
+      ),
+  );
+  const received = () => groups.reduce((sum, g) => sum + g.received, 0);
+  await Promise.all(groups.map((g) => g.connect()));
   await sleep(500);
 
   const pids = servers.map((s) => s.child.pid!);
@@ -149,25 +110,28 @@ async function fanout(servers: Spawned[]): Promise<FanoutResult> {
   };
   const drain = async (deliveries: number) => {
     const deadline = Date.now() + DRAIN_MS;
-    while (hist.count < deliveries && Date.now() < deadline) await sleep(20);
+    while (received() < deliveries && Date.now() < deadline) await sleep(20);
   };
   // Warm-up, not measured: every node serves the same path a while first, so none is measured while its JIT
   // compiles the fan-out (the single node has just served the publish loads; the cluster's nodes are new).
   await publishAtRate(WARMUP);
   await drain(N * WARMUP);
-  hist.reset();
+  await Promise.all(groups.map((g) => g.resetLatency()));
   const cpuBefore = cpu();
   const sentRate = await publishAtRate(M);
-  await drain(N * M);
-  const cpuUsPerDelivery = ((cpu() - cpuBefore) * 1000) / Math.max(1, hist.count);
-  for (const f of followers) f.ws.terminate();
+  await drain(N * (WARMUP + M));
+  const cpuUsPerDelivery = ((cpu() - cpuBefore) * 1000) / Math.max(1, received() - N * WARMUP);
+  const reports = await Promise.all(groups.map((g) => g.report({ fanout: WARMUP + M })));
+  await Promise.all(groups.map((g) => g.close()));
+  const [p50, p99] = percentiles(reports.flatMap((r) => r.histograms), [0.5, 0.99]);
+  const short = reports.reduce((sum, r) => sum + r.short + r.over, 0);
   return {
-    p50: hist.pct(0.5),
-    p99: hist.pct(0.99),
+    p50: p50!,
+    p99: p99!,
     cpuUsPerDelivery,
-    received: hist.count,
-    complete: followers.filter((f) => f.last === WARMUP + M && f.disorder === 0).length,
-    disorder: followers.reduce((sum, f) => sum + f.disorder, 0),
+    received: reports.reduce((sum, r) => sum + r.received, 0) - N * WARMUP,
+    complete: N - short,
+    disorder: reports.reduce((sum, r) => sum + r.disorder, 0),
     publishErrors,
     sentRate,
   };
@@ -282,8 +246,8 @@ async function main(): Promise<void> {
       const fan = (name: string, r: FanoutResult) =>
         `  ${name.padEnd(36)} p50 ${fmt(r.p50, 1)} ms  p99 ${fmt(r.p99, 1)} ms  cpu ${fmt(r.cpuUsPerDelivery, 2)} µs/delivery  ` +
         `published ${fmt(r.sentRate)}/s (errors ${r.publishErrors})\n` +
-        `  ${''.padEnd(36)} received ${r.received}/${N * M}; ${r.complete}/${N} subscribers got all ${WARMUP + M} events (${WARMUP} of warm-up) once, in order; ` +
-        `${r.disorder} out-of-order or duplicate → ${r.received === N * M && r.complete === N ? 'nothing lost' : 'LOSS OR DISORDER'}`;
+        `  ${''.padEnd(36)} received ${r.received}/${N * M}; ${r.complete}/${N} subscribers got all ${WARMUP + M} events (${WARMUP} of warm-up) once; ` +
+        `${r.disorder} out of order → ${r.received === N * M && r.complete === N && r.disorder === 0 ? 'nothing lost, all in order' : 'LOSS OR DISORDER'}`;
       console.log(`2. WebSocket fan-out, ${N} subscribers on one channel, ${RATE} events/s`);
       console.log(fan('SQLite, single node', sqliteFan));
       console.log(fan(`${NODES} nodes, PostgreSQL + Redis`, clusterFan));

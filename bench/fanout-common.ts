@@ -147,14 +147,22 @@ export class LoadGroup {
     while (this.received < total && Date.now() < deadline) await sleep(20);
   }
 
-  async report(expected: Record<string, number>): Promise<LoadReport & { p50: number; p99: number }> {
-    const reports = await Promise.all(this.children.map((child) => this.ask(child, { type: 'report', expected }, 'report')));
-    const [p50, p99] = percentiles(reports.map((r) => r.report.histogram), [0.5, 0.99]);
+  /** Forgets the latencies measured so far (a warm-up's) in every child. */
+  async resetLatency(): Promise<void> {
+    await Promise.all(this.children.map((child) => this.ask(child, { type: 'reset' }, 'reset')));
+  }
+
+  async report(expected: Record<string, number>): Promise<LoadReport & { p50: number; p99: number; histograms: Array<LoadReport['histogram']> }> {
+    const reports = (await Promise.all(this.children.map((child) => this.ask(child, { type: 'report', expected }, 'report')))).map((r) => r.report);
+    const histograms = reports.map((r) => r.histogram);
+    const [p50, p99] = percentiles(histograms, [0.5, 0.99]);
     return {
-      received: reports.reduce((sum, r) => sum + r.report.received, 0),
-      short: reports.reduce((sum, r) => sum + r.report.short, 0),
-      over: reports.reduce((sum, r) => sum + r.report.over, 0),
+      received: reports.reduce((sum, r) => sum + r.received, 0),
+      short: reports.reduce((sum, r) => sum + r.short, 0),
+      over: reports.reduce((sum, r) => sum + r.over, 0),
+      disorder: reports.reduce((sum, r) => sum + r.disorder, 0),
       histogram: {},
+      histograms,
       p50: p50!,
       p99: p99!,
     };

@@ -18,13 +18,19 @@ export interface LoadPlan {
 }
 
 /** `connect` opens the sockets from `from` to `to` (fractions of the plan), so memory can be read half way. */
-export type ToChild = { type: 'connect'; plan: LoadPlan; from: number; to: number } | { type: 'report'; expected: Record<string, number> } | { type: 'close' };
+export type ToChild =
+  | { type: 'connect'; plan: LoadPlan; from: number; to: number }
+  | { type: 'report'; expected: Record<string, number> }
+  | { type: 'reset' }
+  | { type: 'close' };
 
 export interface LoadReport {
   received: number;
   /** Sockets that got fewer events than were published to their channels, and sockets that got more. */
   short: number;
   over: number;
+  /** Herald WebSocket subscribers of one channel: events whose seq was not the one after the previous event's. */
+  disorder: number;
   /** Latency histogram: bucket (see bucketOf) → count, only the buckets in use. */
   histogram: Record<number, number>;
 }
@@ -33,6 +39,7 @@ export type ToParent =
   | { type: 'connected'; sockets: number }
   | { type: 'progress'; received: number }
   | { type: 'report'; report: LoadReport }
+  | { type: 'reset' }
   | { type: 'failed'; message: string };
 
 /** Latency buckets: 0.1 ms wide up to 1 s, then 1 ms wide up to 10 minutes. */
@@ -42,6 +49,8 @@ const bucketOf = (ms: number) => (ms < 1000 ? Math.max(0, Math.round(ms * 10)) :
 const msOf = (bucket: number) => (bucket < FINE_BUCKETS ? bucket / 10 : 1000 + bucket - FINE_BUCKETS);
 const STAMP = Buffer.from('"t":');
 
+const SEQ = Buffer.from('"seq":');
+
 /** The publish stamp (`"t":<epoch ms>`) of one frame, from its bytes: no JSON parse, so the client stays cheap. */
 export function stampOf(bytes: Buffer, from = 0): number | undefined {
   const at = bytes.indexOf(STAMP, from);
@@ -49,17 +58,37 @@ export function stampOf(bytes: Buffer, from = 0): number | undefined {
   return parseFloat(bytes.toString('latin1', at + 4, at + 30));
 }
 
+/** A Herald event frame's `"seq":<n>`, the same way. */
+function seqOf(bytes: Buffer): number | undefined {
+  const at = bytes.indexOf(SEQ);
+  if (at < 0) return undefined;
+  return parseInt(bytes.toString('latin1', at + 6, at + 24), 10);
+}
+
 const now = () => performance.timeOrigin + performance.now();
 
 class Tally {
   received = 0;
+  disorder = 0;
   readonly histogram = new Uint32Array(MAX_BUCKET + 1);
   readonly perSocket: number[] = [];
+  private readonly lastSeq: number[] = [];
 
   stamp(socket: number, t: number): void {
     this.received += 1;
     this.perSocket[socket] = (this.perSocket[socket] ?? 0) + 1;
     this.histogram[bucketOf(now() - t)]! += 1;
+  }
+
+  /** A single-channel subscriber's next seq: one more than the last, from 1. */
+  sequence(socket: number, seq: number | undefined): void {
+    if (seq !== (this.lastSeq[socket] ?? 0) + 1) this.disorder += 1;
+    if (seq !== undefined) this.lastSeq[socket] = seq;
+  }
+
+  /** Forgets the latencies so far (a warm-up's); counts and order checks go on. */
+  resetLatency(): void {
+    this.histogram.fill(0);
   }
 
   report(sockets: string[][], expected: Record<string, number>): LoadReport {
@@ -75,7 +104,7 @@ class Tally {
     this.histogram.forEach((count, bucket) => {
       if (count > 0) histogram[bucket] = count;
     });
-    return { received: this.received, short, over, histogram };
+    return { received: this.received, short, over, disorder: this.disorder, histogram };
   }
 }
 
@@ -148,6 +177,7 @@ function subscribeWs(plan: LoadPlan, index: number, tally: Tally): Promise<Closa
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(wsUrl(plan, channels[0]!), { perMessageDeflate: false, agent: undefined });
     let waiting = plan.kind === 'herald' ? channels.length : 0;
+    const ordered = plan.kind === 'herald' && channels.length === 1;
     const closable = { close: () => ws.terminate() };
     ws.on('message', (data: Buffer) => {
       if (waiting > 0 && data.subarray(0, SUBSCRIBED.length).equals(SUBSCRIBED)) {
@@ -157,6 +187,7 @@ function subscribeWs(plan: LoadPlan, index: number, tally: Tally): Promise<Closa
       if (data.subarray(0, ERROR.length).equals(ERROR)) return reject(new Error(data.toString()));
       const t = stampOf(data);
       if (t !== undefined) tally.stamp(index, t);
+      if (ordered) tally.sequence(index, seqOf(data));
     });
     ws.on('open', () => {
       if (plan.kind !== 'herald') return resolve(closable);
@@ -197,6 +228,9 @@ function serve(): void {
         },
         (error: unknown) => send({ type: 'failed', message: String(error) }),
       );
+    } else if (message.type === 'reset') {
+      tally.resetLatency();
+      send({ type: 'reset' });
     } else if (message.type === 'report') {
       send({ type: 'report', report: tally.report(plan?.sockets ?? [], message.expected) });
     } else {
