@@ -8,6 +8,12 @@ import type { ClusterStore } from '../store/types.js';
  */
 export class LeaseKeeper {
   private readonly held = new Map<string, number>();
+  /**
+   * Leases refused when last asked (another node holds them), and when to ask again: a node short of its share
+   * of endpoints would otherwise ask the store for each of the others' on every pump. A third of the lifetime,
+   * so a dead holder's lease still passes on within 1⅓ lifetimes.
+   */
+  private readonly refused = new Map<string, number>();
 
   constructor(
     private readonly store: ClusterStore,
@@ -18,6 +24,7 @@ export class LeaseKeeper {
   async hold(name: string, now = Date.now()): Promise<boolean> {
     const expiresAt = this.held.get(name);
     if (expiresAt !== undefined && expiresAt - now > (this.ttlMs * 2) / 3) return true;
+    if ((this.refused.get(name) ?? 0) > now) return false;
     let ok: boolean;
     try {
       ok = await this.store.acquireLease(name, this.holder, this.ttlMs, now);
@@ -25,9 +32,20 @@ export class LeaseKeeper {
       // The store is unreachable: assume the lease lost rather than act on one another node may now hold.
       ok = false;
     }
-    if (ok) this.held.set(name, now + this.ttlMs);
-    else this.held.delete(name);
+    if (ok) {
+      this.held.set(name, now + this.ttlMs);
+      this.refused.delete(name);
+    } else {
+      this.held.delete(name);
+      this.refuse(name, now);
+    }
     return ok;
+  }
+
+  private refuse(name: string, now: number): void {
+    // Names of endpoints deleted since would otherwise stay for good.
+    if (this.refused.size >= 1000) for (const [other, retryAt] of this.refused) if (retryAt <= now) this.refused.delete(other);
+    this.refused.set(name, now + this.ttlMs / 3);
   }
 
   /** Leases believed held, by name prefix. */

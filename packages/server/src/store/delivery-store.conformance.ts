@@ -210,6 +210,22 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       assert.deepEqual(await store().listAttempts('not-an-id'), []);
     });
 
+    it('records many attempts at once, each on its own delivery, the later of two for one delivery last', async () => {
+      await store().createDeliveries('many', 300, Array.from({ length: 300 }, (_, i) => delivery('ep_1', i + 1, 1000, 'many')));
+      const rows = await all(store(), 'ep_1');
+      const first = rows[0]!;
+      // Recorded in the same turn of the event loop, as a busy worker's outcomes are.
+      await Promise.all([
+        ...rows.map((d, i) => store().recordAttempt(outcome(d, { at: 2000 + i, statusCode: i % 2 ? 200 : 503, status: i % 2 ? 'succeeded' : 'pending' }))),
+        store().recordAttempt(outcome({ ...first, attempts: 1 }, { at: 9000, statusCode: 200, status: 'succeeded' })),
+      ]);
+      const after = await all(store(), 'ep_1');
+      assert.deepEqual(after.slice(1).map((d) => [d.seq, d.status, d.attempts, d.lastStatusCode]), rows.slice(1).map((d, i) => [d.seq, (i + 1) % 2 ? 'succeeded' : 'pending', 1, (i + 1) % 2 ? 200 : 503]));
+      assert.deepEqual([after[0]!.status, after[0]!.attempts, after[0]!.lastStatusCode], ['succeeded', 2, 200]);
+      assert.deepEqual((await store().listAttempts(first.id)).map((a) => [a.at, a.statusCode]), [[2000, 503], [9000, 200]]);
+      assert.deepEqual((await store().listAttempts(rows[299]!.id)).map((a) => [a.at, a.statusCode, a.responseBody]), [[2299, 200, 'body 200']]);
+    });
+
     it('lists deliveries newest first, by status', async () => {
       await store().createDeliveries('orders', 3, [1, 2, 3].map((s) => delivery('ep_1', s)));
       const [d1] = await all(store(), 'ep_1');

@@ -3,6 +3,7 @@ import type { AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStore, DueC
 import { attemptFromRow, deliveryFromRow, deliveryRowOf, type AttemptRow, type DeliveryRow } from '../rows.js';
 import type { Database } from './database.js';
 import { channelHeadsQuery } from '../channel-heads.js';
+import { AttemptBatch } from './attempt-batch.js';
 
 const SQL = {
   putEndpoint: `INSERT INTO endpoints (id, record, tenant) VALUES ($1, $2, $3)
@@ -32,11 +33,6 @@ const SQL = {
   nextDue: "SELECT min(next_attempt_at) AS at FROM deliveries WHERE endpoint_id = $1 AND status = 'pending'",
   dueHeads: `${channelHeadsQuery('$1')} WHERE d.next_attempt_at <= $2 ORDER BY d.next_attempt_at, d.n LIMIT $3`,
   nextHeadDue: channelHeadsQuery('$1', 'min(d.next_attempt_at) AS at'),
-  recordAttempt: `WITH attempt AS (
-                    INSERT INTO attempts (delivery, at, status_code, duration_ms, error, response_body) VALUES ($1, $2, $3, $4, $5, $6))
-                  UPDATE deliveries SET status = $7, attempts = $8, next_attempt_at = $9, final_attempt = false,
-                    last_status_code = $3, last_error = $5, payload = CASE WHEN $7 = 'succeeded' THEN NULL ELSE payload END
-                  WHERE n = $1`,
   getDelivery: 'SELECT * FROM deliveries WHERE n = $1',
   listDeliveries: 'SELECT * FROM deliveries WHERE endpoint_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY n DESC LIMIT $3',
   listAttempts: 'SELECT * FROM attempts WHERE delivery = $1 ORDER BY at, n',
@@ -61,10 +57,15 @@ export class PostgresDeliveryStore implements DeliveryStore {
    * the log again from the older cursor and recreates the same deliveries.
    * Either way a repeat, never a loss. Endpoints stay on the durable pool.
    */
+  /** Attempt outcomes, written in batches through `bookkeeping`. */
+  private readonly attempts: AttemptBatch;
+
   constructor(
     private readonly db: Database,
     private readonly bookkeeping: Database = db,
-  ) {}
+  ) {
+    this.attempts = new AttemptBatch(bookkeeping);
+  }
 
   private async changes(sql: string, params: unknown[]): Promise<number> {
     return (await this.db.query(sql, params)).rowCount ?? 0;
@@ -134,11 +135,8 @@ export class PostgresDeliveryStore implements DeliveryStore {
     return row?.at ?? undefined;
   }
 
-  async recordAttempt({ attempt: a, status, attempts, nextAttemptAt }: AttemptOutcome): Promise<void> {
-    await this.bookkeeping.query(SQL.recordAttempt, [
-      deliveryRowOf(a.deliveryId), a.at, a.statusCode ?? null, a.durationMs, a.error ?? null, a.responseBody ?? null,
-      status, attempts, nextAttemptAt,
-    ]);
+  recordAttempt(outcome: AttemptOutcome): Promise<void> {
+    return this.attempts.record(outcome);
   }
 
   async getDelivery(id: string): Promise<DeliveryRecord | undefined> {
