@@ -71,10 +71,11 @@ async function fanout(servers: Spawned[]): Promise<FanoutResult> {
   // The subscribers live in CLIENT_PROCESSES load generators (bench/fanout-load.ts, which reads each frame's stamp
   // and seq from its bytes), the same number for one node and for the cluster: one process parsing 3,000 frames
   // per event would add its own queue to every latency. Each node gets an equal share of the sockets.
+  const share = (i: number) => Math.floor(N / servers.length) + (i < N % servers.length ? 1 : 0);
   const groups = servers.map(
-    (server) =>
+    (server, i) =>
       new LoadGroup(
-        { kind: 'herald', transport: 'ws', base: server.url, token: BENCH_ADMIN_KEY, sockets: Array.from({ length: Math.round(N / servers.length) }, () => ['fanout']) },
+        { kind: 'herald', transport: 'ws', base: server.url, token: BENCH_ADMIN_KEY, sockets: Array.from({ length: share(i) }, () => ['fanout']) },
         Math.max(1, Math.round(CLIENT_PROCESSES / servers.length)),
       ),
   );

@@ -1,8 +1,8 @@
 // A fan-out load generator in its own process (forked by bench/fanout.ts and bench/fanout-scale.ts): it opens
 // its share of the subscribers, stamps every event it receives with its publish→receive latency, and answers
 // the parent over IPC. A process here may hold at most 20,000 open files, so large runs fork several of these.
+import { randomBytes } from 'node:crypto';
 import { request, Agent, type ClientRequest } from 'node:http';
-import { WebSocket } from 'ws';
 
 export type PeerKind = 'herald' | 'bare' | 'nchan';
 export type Transport = 'sse' | 'ws';
@@ -81,9 +81,9 @@ class Tally {
   }
 
   /** A single-channel subscriber's next seq: one more than the last, from 1. */
-  sequence(socket: number, seq: number | undefined): void {
+  sequence(socket: number, seq: number): void {
     if (seq !== (this.lastSeq[socket] ?? 0) + 1) this.disorder += 1;
-    if (seq !== undefined) this.lastSeq[socket] = seq;
+    this.lastSeq[socket] = seq;
   }
 
   /** Forgets the latencies so far (a warm-up's); counts and order checks go on. */
@@ -162,38 +162,99 @@ function subscribeSse(plan: LoadPlan, index: number, tally: Tally): Promise<Clos
   });
 }
 
+/** The peer's WebSocket endpoint, as an HTTP URL to send the upgrade request to. */
 function wsUrl(plan: LoadPlan, channel: string): string {
-  const base = plan.base.replace('http', 'ws');
-  if (plan.kind === 'herald') return `${base}/v1/ws?token=${plan.token}`;
-  if (plan.kind === 'nchan') return `${base}/ws/${channel}`;
-  return base;
+  if (plan.kind === 'herald') return `${plan.base}/v1/ws?token=${plan.token}`;
+  if (plan.kind === 'nchan') return `${plan.base}/ws/${channel}`;
+  return plan.base;
 }
 
 const SUBSCRIBED = Buffer.from('{"op":"subscribed"');
 const ERROR = Buffer.from('{"op":"error"');
 
+/** A client frame (RFC 6455 §5.2): final and masked, as every client frame must be; payloads under 64 KiB. */
+function clientFrame(opcode: number, payload: Buffer): Buffer {
+  const header = payload.length < 126 ? 2 : 4;
+  const frame = Buffer.alloc(header + 4 + payload.length);
+  frame[0] = 0x80 | opcode;
+  if (header === 2) frame[1] = 0x80 | payload.length;
+  else {
+    frame[1] = 0x80 | 126;
+    frame.writeUInt16BE(payload.length, 2);
+  }
+  const mask = randomBytes(4);
+  mask.copy(frame, header);
+  for (let i = 0; i < payload.length; i++) frame[header + 4 + i] = payload[i]! ^ mask[i & 3]!;
+  return frame;
+}
+
+/**
+ * One WebSocket subscriber, spoken by hand: the upgrade request, then a loop that cuts the server's frames out of
+ * what the socket reads. Written out rather than with `ws`, whose per-message work (a Writable per socket,
+ * buffering, events) made the load generators, which share the machine's two cores with the servers, the
+ * slowest part of the measurement. Servers send small unmasked, unfragmented text frames; pings get their pong.
+ */
 function subscribeWs(plan: LoadPlan, index: number, tally: Tally): Promise<Closable> {
   const channels = plan.sockets[index]!;
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(wsUrl(plan, channels[0]!), { perMessageDeflate: false, agent: undefined });
-    let waiting = plan.kind === 'herald' ? channels.length : 0;
-    const ordered = plan.kind === 'herald' && channels.length === 1;
-    const closable = { close: () => ws.terminate() };
-    ws.on('message', (data: Buffer) => {
-      if (waiting > 0 && data.subarray(0, SUBSCRIBED.length).equals(SUBSCRIBED)) {
-        if (--waiting === 0) resolve(closable);
-        return;
-      }
-      if (data.subarray(0, ERROR.length).equals(ERROR)) return reject(new Error(data.toString()));
-      const t = stampOf(data);
-      if (t !== undefined) tally.stamp(index, t);
-      if (ordered) tally.sequence(index, seqOf(data));
+    const req = request(wsUrl(plan, channels[0]!), {
+      agent: false,
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': randomBytes(16).toString('base64'), 'sec-websocket-version': '13' },
     });
-    ws.on('open', () => {
+    req.on('response', (res) => reject(new Error(`WebSocket upgrade: HTTP ${res.statusCode}`)));
+    req.on('error', reject);
+    req.on('upgrade', (_res, socket, head) => {
+      socket.setNoDelay(true);
+      socket.on('error', reject);
+      let waiting = plan.kind === 'herald' ? channels.length : 0;
+      const ordered = plan.kind === 'herald' && channels.length === 1;
+      const closable = { close: () => socket.destroy() };
+      const onMessage = (data: Buffer) => {
+        if (waiting > 0 && data.subarray(0, SUBSCRIBED.length).equals(SUBSCRIBED)) {
+          if (--waiting === 0) resolve(closable);
+          return;
+        }
+        if (data.subarray(0, ERROR.length).equals(ERROR)) return reject(new Error(data.toString()));
+        const t = stampOf(data);
+        if (t !== undefined) tally.stamp(index, t);
+        // Event frames carry a seq; other frames (a gap, say) are not part of the order.
+        const seq = ordered ? seqOf(data) : undefined;
+        if (seq !== undefined) tally.sequence(index, seq);
+      };
+      let pending: Buffer | undefined;
+      const onData = (chunk: Buffer) => {
+        const buffer = pending ? Buffer.concat([pending, chunk]) : chunk;
+        let at = 0;
+        for (;;) {
+          if (buffer.length - at < 2) break;
+          const opcode = buffer[at]! & 0x0f;
+          let length = buffer[at + 1]! & 0x7f;
+          let header = 2;
+          if (length === 126) {
+            if (buffer.length - at < 4) break;
+            length = buffer.readUInt16BE(at + 2);
+            header = 4;
+          } else if (length === 127) {
+            if (buffer.length - at < 10) break;
+            length = Number(buffer.readBigUInt64BE(at + 2));
+            header = 10;
+          }
+          if (buffer.length - at < header + length) break;
+          const payload = buffer.subarray(at + header, at + header + length);
+          if (opcode === 0x1 || opcode === 0x2) onMessage(payload);
+          else if (opcode === 0x9) socket.write(clientFrame(0xa, payload));
+          else if (opcode === 0x8) socket.destroy();
+          else if (opcode === 0x0) reject(new Error('fragmented frame: the load generator reads whole frames only'));
+          at += header + length;
+        }
+        pending = at < buffer.length ? Buffer.from(buffer.subarray(at)) : undefined;
+      };
+      socket.on('data', onData);
+      if (head.length > 0) onData(head);
       if (plan.kind !== 'herald') return resolve(closable);
-      for (const channel of channels) ws.send(JSON.stringify({ op: 'subscribe', channel }));
+      for (const channel of channels) socket.write(clientFrame(0x1, Buffer.from(JSON.stringify({ op: 'subscribe', channel }))));
     });
-    ws.on('error', reject);
+    req.end();
   });
 }
 

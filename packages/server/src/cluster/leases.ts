@@ -10,10 +10,13 @@ export class LeaseKeeper {
   private readonly held = new Map<string, number>();
   /**
    * Leases refused when last asked (another node holds them), and when to ask again: a node short of its share
-   * of endpoints would otherwise ask the store for each of the others' on every pump. A third of the lifetime,
-   * so a dead holder's lease still passes on within 1⅓ lifetimes.
+   * of endpoints would otherwise ask the store for each of the others' on every pump. A quarter of the lifetime:
+   * shorter than the SingletonRunner's third, so each of its ticks still asks, and a dead holder's lease passes on
+   * within 1¼ lifetimes.
    */
   private readonly refused = new Map<string, number>();
+  /** The size of `refused` at which expired entries are next dropped. */
+  private pruneAt = 1000;
 
   constructor(
     private readonly store: ClusterStore,
@@ -43,9 +46,13 @@ export class LeaseKeeper {
   }
 
   private refuse(name: string, now: number): void {
-    // Names of endpoints deleted since would otherwise stay for good.
-    if (this.refused.size >= 1000) for (const [other, retryAt] of this.refused) if (retryAt <= now) this.refused.delete(other);
-    this.refused.set(name, now + this.ttlMs / 3);
+    // Names of endpoints deleted since would otherwise stay for good. Pruned when the map has doubled, so the
+    // scans cost O(1) per refusal however many leases other nodes hold.
+    if (this.refused.size >= this.pruneAt) {
+      for (const [other, retryAt] of this.refused) if (retryAt <= now) this.refused.delete(other);
+      this.pruneAt = Math.max(1000, this.refused.size * 2);
+    }
+    this.refused.set(name, now + this.ttlMs / 4);
   }
 
   /** Leases believed held, by name prefix. */

@@ -45,6 +45,10 @@ export class Dispatcher {
    * delivery for them until it has run (it covers them too), so none is created before an older event's.
    */
   private readonly awaitingBackfill = new Set<string>();
+  /** Every backfill queued and not yet done, `endpoint id + channel` → channel: those channels' cursors are not saved meanwhile. */
+  private readonly owedBackfills = new Map<string, string>();
+  /** The cursor write under way, if any. */
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly log: EventLog,
@@ -70,16 +74,23 @@ export class Dispatcher {
    * Writes cursors that moved without creating deliveries, all in one write. Their writes can wait: a stale
    * cursor only makes the dispatcher look at those events again after a crash, and it skips them again (or the
    * store ignores the delivery that already exists). A cursor in the map never runs ahead of deliveries still
-   * being created: it moves only once they are written.
+   * being created: it moves only once they are written. A channel with a backfill still owed keeps its saved
+   * cursor where it was until the backfill is done, as it did when saves queued behind it.
    */
   private saveCursors(): Promise<void> {
-    if (this.unsaved.size === 0) return Promise.resolve();
-    const cursors = new Map([...this.unsaved].map((channel) => [channel, this.cursors.get(channel) ?? 0]));
-    this.unsaved.clear();
-    return this.store.saveCursors(cursors).catch((err: unknown) => {
+    const owed = new Set(this.owedBackfills.values());
+    const cursors = new Map<string, number>();
+    for (const channel of this.unsaved) {
+      if (owed.has(channel)) continue;
+      cursors.set(channel, this.cursors.get(channel) ?? 0);
+      this.unsaved.delete(channel);
+    }
+    if (cursors.size === 0) return this.saving;
+    this.saving = this.store.saveCursors(cursors).catch((err: unknown) => {
       for (const channel of cursors.keys()) this.unsaved.add(channel);
       this.logger.error({ err }, 'saving delivery cursors failed; will retry');
     });
+    return this.saving;
   }
 
   /**
@@ -118,6 +129,7 @@ export class Dispatcher {
       for (const channel of this.cursors.keys()) {
         if (!matchesAny(endpoint.channels, channel)) continue;
         const key = backfillKey(endpoint.id, channel);
+        this.owedBackfills.set(key, channel);
         if (endpoint.ordering === 'channel') this.awaitingBackfill.add(key);
         this.enqueueBackfill(channel, endpoint, key);
       }
@@ -131,12 +143,12 @@ export class Dispatcher {
   private enqueueBackfill(channel: string, endpoint: EndpointRecord, key: string): void {
     this.enqueue(channel, [], async () => {
       if (!this.endpoints.some((e) => e.id === endpoint.id)) {
-        this.awaitingBackfill.delete(key); // deleted meanwhile: nothing is owed to it
+        this.settleBackfill(key); // deleted meanwhile: nothing is owed to it
         return;
       }
       try {
         await this.backfill(channel, endpoint);
-        this.awaitingBackfill.delete(key);
+        this.settleBackfill(key);
       } catch (err) {
         this.logger.error({ err, channel, endpoint: endpoint.id }, 'backfilling deliveries for a new endpoint failed; trying again');
         if (this.stopped) return;
@@ -144,6 +156,11 @@ export class Dispatcher {
         retry.unref();
       }
     });
+  }
+
+  private settleBackfill(key: string): void {
+    this.awaitingBackfill.delete(key);
+    this.owedBackfills.delete(key);
   }
 
   /**
@@ -244,6 +261,8 @@ export class Dispatcher {
     clearInterval(this.refreshTimer);
     this.stopped = true;
     await Promise.all([...this.chains.values()]);
+    // A save the timer started may still be writing: wait for it, then write what moved since.
+    await this.saving;
     await this.saveCursors();
   }
 }

@@ -226,6 +226,21 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       assert.deepEqual((await store().listAttempts(rows[299]!.id)).map((a) => [a.at, a.statusCode, a.responseBody]), [[2299, 200, 'body 200']]);
     });
 
+    it('records a receiver answer holding a NUL byte, and the outcomes written beside it', async () => {
+      await store().createDeliveries('nul', 3, [1, 2, 3].map((s) => delivery('ep_1', s, 1000, 'nul')));
+      const rows = await all(store(), 'ep_1');
+      const withNul = (d: DeliveryRecord): AttemptOutcome => {
+        const o = outcome(d, { at: 3000, statusCode: 500 });
+        return { ...o, attempt: { ...o.attempt, responseBody: 'a\0b', error: 'x\0y' } };
+      };
+      // In the same turn of the event loop, so a store that batches writes them together.
+      await Promise.all(rows.map((d, i) => store().recordAttempt(i === 1 ? withNul(d) : outcome(d, { at: 3000, statusCode: 200, status: 'succeeded' }))));
+      const [attempt] = await store().listAttempts(rows[1]!.id);
+      assert.match(attempt!.responseBody!, /^a.b$/s);
+      assert.match(attempt!.error!, /^x.y$/s);
+      assert.deepEqual((await all(store(), 'ep_1')).map((d) => d.status), ['succeeded', 'pending', 'succeeded']);
+    });
+
     it('lists deliveries newest first, by status', async () => {
       await store().createDeliveries('orders', 3, [1, 2, 3].map((s) => delivery('ep_1', s)));
       const [d1] = await all(store(), 'ep_1');

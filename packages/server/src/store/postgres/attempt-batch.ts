@@ -1,6 +1,6 @@
 import type { AttemptOutcome } from '../types.js';
 import { deliveryRowOf } from '../rows.js';
-import type { Database } from './database.js';
+import { isUnavailable, type Database } from './database.js';
 
 /** Outcomes written per statement at most; more wait for the next one. */
 const MAX_BATCH = 500;
@@ -53,7 +53,12 @@ export class AttemptBatch {
         await this.db.query(RECORD, columns(batch.map((q) => q.outcome)));
         for (const q of batch) q.resolve();
       } catch (error) {
-        for (const q of batch) q.reject(error);
+        if (batch.length === 1 || isUnavailable(error)) {
+          for (const q of batch) q.reject(error);
+          continue;
+        }
+        // Refused for something one outcome holds: write them one by one, so only that one fails.
+        for (const q of batch) await this.db.query(RECORD, columns([q.outcome])).then(q.resolve, q.reject);
       }
     }
     this.running = false;
@@ -69,13 +74,16 @@ function columns(outcomes: AttemptOutcome[]): unknown[] {
     outcomes.map((o) => o.attempt.at),
     outcomes.map((o) => o.attempt.statusCode ?? null),
     outcomes.map((o) => o.attempt.durationMs),
-    outcomes.map((o) => o.attempt.error ?? null),
-    outcomes.map((o) => o.attempt.responseBody ?? null),
+    outcomes.map((o) => textOrNull(o.attempt.error)),
+    outcomes.map((o) => textOrNull(o.attempt.responseBody)),
     updates.map(([n]) => n),
     updates.map(([, o]) => o.status),
     updates.map(([, o]) => o.attempts),
     updates.map(([, o]) => o.nextAttemptAt),
     updates.map(([, o]) => o.attempt.statusCode ?? null),
-    updates.map(([, o]) => o.attempt.error ?? null),
+    updates.map(([, o]) => textOrNull(o.attempt.error)),
   ];
 }
+
+/** PostgreSQL's text cannot hold NUL: one in a receiver's answer would fail the whole statement. */
+const textOrNull = (text: string | undefined) => (text === undefined ? null : text.replace(/\0/g, '\uFFFD'));
