@@ -126,7 +126,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   );
   // On SQLite this process is the only node: it sends every endpoint's deliveries, no leases needed.
   const ownership = config.store.url ? new EndpointLeases(leases, nodes) : { owns: async () => true };
-  const delivery = new DeliveryService(config.delivery, storage.deliveries, log, logger, VERSION, leases, ownership, config.portal.allowPrivateNetworks);
+  const delivery = new DeliveryService(config.delivery, storage.deliveries, storage.settings, log, logger, VERSION, leases, ownership, config.portal.allowPrivateNetworks);
   const access = new AccessPolicy(config.channels.public);
   const presence = new PresenceService({ config, node: nodeId, bus: signals, access, onError: (err) => logger.warn({ err }, 'presence error') });
   const watch = new ConnectionWatch(authenticator.liveness, CREDENTIAL_SWEEP_MS, (err) => logger.error({ err }, 'credential sweep failed'));

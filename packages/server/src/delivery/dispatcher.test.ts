@@ -5,7 +5,7 @@ import { openSqliteStorage } from '../store/sqlite/open.js';
 import { LocalBus } from '../bus/local-bus.js';
 import { EventLog } from '../log/event-log.js';
 import type { EndpointRecord, Storage } from '../store/types.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher, SEEN_ENDPOINTS_SETTING } from './dispatcher.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -13,7 +13,7 @@ async function setUp(): Promise<{ storage: Storage; log: EventLog; dispatcher: D
   const storage = await openSqliteStorage({ dataDir: ':memory:' });
   const bus = new LocalBus();
   const log = new EventLog(storage.events, bus);
-  const dispatcher = new Dispatcher(log, storage.deliveries, logger, () => {});
+  const dispatcher = new Dispatcher(log, storage.deliveries, logger, () => {}, storage.settings);
   await dispatcher.start();
   return {
     storage,
@@ -64,5 +64,28 @@ test('a channel with a backfill still owed keeps its saved cursor until the back
     [1, 2, 3],
   );
   assert.equal((await storage.deliveries.cursors()).get('orders'), 3, 'saved once the backfill was written');
+  await close();
+});
+
+test('an endpoint created while no dispatcher could backfill it is backfilled by the next one to start', async () => {
+  const { storage, log, dispatcher, close } = await setUp();
+  await publish(log, 'orders', 3);
+  await dispatcher.stop();
+  assert.equal((await storage.deliveries.cursors()).get('orders'), 3);
+  assert.equal(await storage.settings.get(SEEN_ENDPOINTS_SETTING), '[]');
+  // Created through another node; this dispatcher died before its next reload would have backfilled it.
+  await storage.deliveries.insertEndpoint(endpoint('ep_missed'));
+  const next = new Dispatcher(log, storage.deliveries, logger, () => {}, storage.settings);
+  await next.start();
+  await next.stop();
+  assert.deepEqual((await storage.deliveries.listDeliveries('ep_missed', undefined, 10)).map((d) => d.seq).sort(), [1, 2, 3]);
+  assert.equal(await storage.settings.get(SEEN_ENDPOINTS_SETTING), '["ep_missed"]', 'recorded once its backfill was written');
+  // The one after that owes it nothing more.
+  await storage.deliveries.insertEndpoint(endpoint('ep_known_late', { channels: ['elsewhere'] }));
+  const third = new Dispatcher(log, storage.deliveries, logger, () => {}, storage.settings);
+  await third.start();
+  await third.stop();
+  assert.equal((await storage.deliveries.listDeliveries('ep_missed', undefined, 10)).length, 3);
+  assert.deepEqual((JSON.parse((await storage.settings.get(SEEN_ENDPOINTS_SETTING))!) as string[]).sort(), ['ep_known_late', 'ep_missed']);
   await close();
 });

@@ -1,7 +1,7 @@
 import type { HeraldEvent } from '@herald/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventLog } from '../log/event-log.js';
-import type { DeliveryStore, EndpointRecord, NewDelivery } from '../store/types.js';
+import type { DeliveryStore, EndpointRecord, NewDelivery, SettingsStore } from '../store/types.js';
 import { matchesAny } from '../auth/patterns.js';
 
 const PAGE = 500;
@@ -11,6 +11,12 @@ const CURSOR_SAVE_MS = 1000;
 const ENDPOINT_REFRESH_MS = 2000;
 
 const backfillKey = (endpointId: string, channel: string) => `${endpointId}\n${channel}`;
+/**
+ * Setting: the ids of the endpoints whose deliveries have been derived from everything up to the cursors (their
+ * backfills done). An endpoint missing from it when a dispatcher starts was created while the last one could
+ * not finish its backfill (it died first), so the new one runs it.
+ */
+export const SEEN_ENDPOINTS_SETTING = 'dispatcher.endpoints';
 const BACKFILL_RETRY_MS = 1000;
 
 /** `eventTime` is the event's time in ms, parsed once by the caller for all endpoints. */
@@ -49,19 +55,30 @@ export class Dispatcher {
   private readonly owedBackfills = new Map<string, string>();
   /** The cursor write under way, if any. */
   private saving: Promise<void> = Promise.resolve();
+  /** The last SEEN_ENDPOINTS_SETTING value written or read, and the write under way. */
+  private seenWritten = '';
+  private seenWriting: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly log: EventLog,
     private readonly store: DeliveryStore,
     private readonly logger: FastifyBaseLogger,
     private readonly onCreated: () => void,
+    private readonly settings: SettingsStore,
   ) {}
 
   async start(): Promise<void> {
     this.endpoints = await this.store.listEndpoints();
     this.cursors = await this.store.cursors();
+    const seenRaw = await this.settings.get(SEEN_ENDPOINTS_SETTING);
+    // The first start of a version that keeps the setting: nothing is known to be owed.
+    const seen = new Set(seenRaw === undefined ? this.endpoints.map((e) => e.id) : (JSON.parse(seenRaw) as string[]));
+    this.seenWritten = seenRaw ?? '';
     this.unsubscribe = this.log.bus.subscribeAll((events) => this.onLive(events));
+    // Backfills first: an ordered endpoint's older deliveries must exist before the catch-up creates newer ones.
+    this.oweBackfills(this.endpoints.filter((e) => !seen.has(e.id)));
     for (const channel of await this.log.store.channels()) this.enqueue(channel, []);
+    this.recordSeen();
     this.saveTimer = setInterval(() => void this.saveCursors(), CURSOR_SAVE_MS);
     this.saveTimer.unref();
     this.refreshTimer = setInterval(() => {
@@ -124,8 +141,12 @@ export class Dispatcher {
   async reloadEndpoints(): Promise<void> {
     const known = new Set(this.endpoints.map((e) => e.id));
     this.endpoints = await this.store.listEndpoints();
-    for (const endpoint of this.endpoints) {
-      if (known.has(endpoint.id)) continue;
+    this.oweBackfills(this.endpoints.filter((e) => !known.has(e.id)));
+    this.recordSeen();
+  }
+
+  private oweBackfills(endpoints: EndpointRecord[]): void {
+    for (const endpoint of endpoints) {
       for (const channel of this.cursors.keys()) {
         if (!matchesAny(endpoint.channels, channel)) continue;
         const key = backfillKey(endpoint.id, channel);
@@ -161,6 +182,21 @@ export class Dispatcher {
   private settleBackfill(key: string): void {
     this.awaitingBackfill.delete(key);
     this.owedBackfills.delete(key);
+    this.recordSeen();
+  }
+
+  /**
+   * Writes SEEN_ENDPOINTS_SETTING when it changed: the current endpoints, less those with a backfill still owed.
+   * A failed write is only a backfill run again by the next dispatcher (the store ignores what already exists).
+   */
+  private recordSeen(): void {
+    const owing = new Set([...this.owedBackfills.keys()].map((key) => key.slice(0, key.indexOf('\n'))));
+    const value = JSON.stringify(this.endpoints.map((e) => e.id).filter((id) => !owing.has(id)));
+    if (value === this.seenWritten) return;
+    this.seenWritten = value;
+    this.seenWriting = this.seenWriting
+      .then(() => this.settings.set(SEEN_ENDPOINTS_SETTING, value))
+      .catch((err: unknown) => this.logger.error({ err }, 'recording the endpoints the dispatcher has seen failed'));
   }
 
   /**
@@ -264,5 +300,6 @@ export class Dispatcher {
     // A save the timer started may still be writing: wait for it, then write what moved since.
     await this.saving;
     await this.saveCursors();
+    await this.seenWriting;
   }
 }

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { HeraldConfig } from '../config/schema.js';
 import type { EventLog } from '../log/event-log.js';
-import type { DeliveryStore } from '../store/types.js';
+import type { DeliveryStore, SettingsStore } from '../store/types.js';
 import { SingletonRunner, type LeaseKeeper } from '../cluster/leases.js';
 import { Dispatcher } from './dispatcher.js';
 import { UrlGuard } from './ssrf.js';
@@ -23,6 +23,8 @@ export class DeliveryService {
   constructor(
     config: HeraldConfig['delivery'],
     readonly store: DeliveryStore,
+    /** Where the dispatcher records which endpoints it has derived deliveries for (see Dispatcher). */
+    private readonly settings: SettingsStore,
     private readonly log: EventLog,
     private readonly logger: FastifyBaseLogger,
     version: string,
@@ -40,7 +42,7 @@ export class DeliveryService {
       {
         start: async () => {
           // A fresh dispatcher each time the lease is won: it starts from the durable cursors, never from stale memory.
-          const dispatcher = new Dispatcher(this.log, this.store, this.logger, () => this.worker.kick());
+          const dispatcher = new Dispatcher(this.log, this.store, this.logger, () => this.worker.kick(), this.settings);
           this.dispatcher = dispatcher;
           await dispatcher.start();
         },
