@@ -53,7 +53,7 @@ export class Dispatcher {
   private readonly awaitingBackfill = new Set<string>();
   /** Every backfill queued and not yet done, `endpoint id + channel` → channel: those channels' cursors are not saved meanwhile. */
   private readonly owedBackfills = new Map<string, string>();
-  /** The cursor write under way, if any. */
+  /** The cursor writes under way, chained. */
   private saving: Promise<void> = Promise.resolve();
   /** The last SEEN_ENDPOINTS_SETTING value written or read, and the write under way. */
   private seenWritten = '';
@@ -103,7 +103,8 @@ export class Dispatcher {
       this.unsaved.delete(channel);
     }
     if (cursors.size === 0) return this.saving;
-    this.saving = this.store.saveCursors(cursors).catch((err: unknown) => {
+    // One save after another, so `stop` waits for every one by waiting for the last.
+    this.saving = this.saving.then(() => this.store.saveCursors(cursors)).catch((err: unknown) => {
       for (const channel of cursors.keys()) this.unsaved.add(channel);
       this.logger.error({ err }, 'saving delivery cursors failed; will retry');
     });
