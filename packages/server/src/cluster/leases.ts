@@ -112,7 +112,14 @@ export class SingletonRunner {
       try {
         if (held && !this.running) {
           this.running = true;
-          await this.work.start();
+          try {
+            await this.work.start();
+          } catch (error) {
+            // Half started: undo it, so the next tick starts it again rather than holding the lease with no work.
+            this.running = false;
+            await this.work.stop().catch(this.onError);
+            throw error;
+          }
         } else if (!held && this.running) {
           this.running = false;
           await this.work.stop();

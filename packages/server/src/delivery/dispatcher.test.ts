@@ -67,25 +67,97 @@ test('a channel with a backfill still owed keeps its saved cursor until the back
   await close();
 });
 
-test('an endpoint created while no dispatcher could backfill it is backfilled by the next one to start', async () => {
+/**
+ * `count` events on `orders` handled by a dispatcher that then stopped, and `record` created afterwards, as if
+ * through another node while no dispatcher ran.
+ */
+async function afterADispatcher(count: number, record: EndpointRecord): Promise<{ storage: Storage; log: EventLog; close: () => Promise<void> }> {
   const { storage, log, dispatcher, close } = await setUp();
-  await publish(log, 'orders', 3);
+  await publish(log, 'orders', count);
   await dispatcher.stop();
+  await storage.deliveries.insertEndpoint(record);
+  return { storage, log, close };
+}
+
+test('an endpoint created while no dispatcher could backfill it is backfilled by the next one to start', async () => {
+  // Created through another node; the dispatcher died before its next reload would have backfilled it.
+  const { storage, log, close } = await afterADispatcher(3, endpoint('ep_missed'));
   assert.equal((await storage.deliveries.cursors()).get('orders'), 3);
   assert.equal(await storage.settings.get(SEEN_ENDPOINTS_SETTING), '[]');
-  // Created through another node; this dispatcher died before its next reload would have backfilled it.
-  await storage.deliveries.insertEndpoint(endpoint('ep_missed'));
-  const next = new Dispatcher(log, storage.deliveries, logger, () => {}, storage.settings);
+  const next = another(storage, log);
   await next.start();
   await next.stop();
   assert.deepEqual((await storage.deliveries.listDeliveries('ep_missed', undefined, 10)).map((d) => d.seq).sort(), [1, 2, 3]);
   assert.equal(await storage.settings.get(SEEN_ENDPOINTS_SETTING), '["ep_missed"]', 'recorded once its backfill was written');
   // The one after that owes it nothing more.
   await storage.deliveries.insertEndpoint(endpoint('ep_known_late', { channels: ['elsewhere'] }));
-  const third = new Dispatcher(log, storage.deliveries, logger, () => {}, storage.settings);
+  const third = another(storage, log);
   await third.start();
   await third.stop();
   assert.equal((await storage.deliveries.listDeliveries('ep_missed', undefined, 10)).length, 3);
   assert.deepEqual((JSON.parse((await storage.settings.get(SEEN_ENDPOINTS_SETTING))!) as string[]).sort(), ['ep_known_late', 'ep_missed']);
+  await close();
+});
+
+/** A dispatcher on the same storage, as the next lease holder's or a restart's would be. */
+const another = (storage: Storage, log: EventLog) => new Dispatcher(log, storage.deliveries, logger, () => {}, storage.settings);
+const seenIds = async (storage: Storage) => (JSON.parse((await storage.settings.get(SEEN_ENDPOINTS_SETTING)) ?? 'null') as string[] | null)?.sort();
+/** Waits until the dispatcher owes no backfill (each is a few reads and one write). */
+async function backfilled(dispatcher: Dispatcher): Promise<void> {
+  const owed = (dispatcher as unknown as { owedBackfills: Map<string, string> }).owedBackfills;
+  const deadline = Date.now() + 5000;
+  while (owed.size > 0) {
+    assert.ok(Date.now() < deadline, `backfills still owed: ${[...owed.keys()].join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+const seqsOf = async (storage: Storage, id: string) => (await storage.deliveries.listDeliveries(id, undefined, 5000)).map((d) => d.seq).sort((a, b) => a - b);
+
+test('a backfill cut short by stop writes nothing and is not recorded; the next dispatcher runs it whole', async () => {
+  const { storage, log, close } = await afterADispatcher(1200, endpoint('ep_ordered', { ordering: 'channel' })); // three pages
+  const cut = another(storage, log);
+  await cut.start();
+  await cut.stop();
+  const after = await seqsOf(storage, 'ep_ordered');
+  const recorded = (await seenIds(storage))!.includes('ep_ordered');
+  // Either it finished before stop (all of it, recorded) or stop cut it short (none of it, not recorded): never the newest pages alone.
+  assert.ok((after.length === 1200 && recorded) || (after.length === 0 && !recorded), `${after.length} deliveries, recorded ${recorded}`);
+  const next = another(storage, log);
+  await next.start();
+  await backfilled(next);
+  await next.stop();
+  assert.deepEqual(await seqsOf(storage, 'ep_ordered'), Array.from({ length: 1200 }, (_, i) => i + 1));
+  assert.deepEqual(await seenIds(storage), ['ep_ordered']);
+  await close();
+});
+
+test('a reload asked for while the dispatcher starts waits for the start, and records nothing early', async () => {
+  const { storage, log, close } = await afterADispatcher(3, endpoint('ep_missed'));
+  const next = another(storage, log);
+  const starting = next.start();
+  await next.reloadEndpoints(); // an admin change through this node, mid-start
+  // Whenever the record names the endpoint, its deliveries exist: a kill -9 at any moment loses nothing.
+  for (let i = 0; i < 5; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    const [seen, seqs] = await Promise.all([seenIds(storage), seqsOf(storage, 'ep_missed')]);
+    if (seen?.includes('ep_missed')) assert.deepEqual(seqs, [1, 2, 3], `recorded as seen with deliveries ${seqs.join(',')}`);
+  }
+  await starting;
+  await next.stop();
+  assert.deepEqual(await seqsOf(storage, 'ep_missed'), [1, 2, 3]);
+  assert.deepEqual(await seenIds(storage), ['ep_missed']);
+  await close();
+});
+
+test('an unreadable record is taken as nothing owed, and written again', async () => {
+  const { storage, log, close } = await afterADispatcher(3, endpoint('ep_old'));
+  for (const bad of ['not json', '{}', '"ep_old"', 'null', '[1]']) {
+    await storage.settings.set(SEEN_ENDPOINTS_SETTING, bad);
+    const next = another(storage, log);
+    await next.start();
+    await next.stop();
+    assert.deepEqual(await seqsOf(storage, 'ep_old'), [], `${bad}: no backfill of every endpoint's history`);
+    assert.deepEqual(await seenIds(storage), ['ep_old'], `${bad}: rewritten`);
+  }
   await close();
 });

@@ -55,9 +55,16 @@ export class Dispatcher {
   private readonly owedBackfills = new Map<string, string>();
   /** The cursor writes under way, chained. */
   private saving: Promise<void> = Promise.resolve();
+  /** Per endpoint id, how many of its backfills are owed: it is recorded as seen only at 0. */
+  private readonly owedPerEndpoint = new Map<string, number>();
   /** The last SEEN_ENDPOINTS_SETTING value written or read, and the write under way. */
   private seenWritten = '';
   private seenWriting: Promise<void> = Promise.resolve();
+  /** Set once `start` has read the endpoints, cursors and record: a reload before then would see none of them. */
+  private started = false;
+  private finished = false;
+  private reloadWanted = false;
+  private reloading: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly log: EventLog,
@@ -71,14 +78,15 @@ export class Dispatcher {
     this.endpoints = await this.store.listEndpoints();
     this.cursors = await this.store.cursors();
     const seenRaw = await this.settings.get(SEEN_ENDPOINTS_SETTING);
-    // The first start of a version that keeps the setting: nothing is known to be owed.
-    const seen = new Set(seenRaw === undefined ? this.endpoints.map((e) => e.id) : (JSON.parse(seenRaw) as string[]));
+    const seen = this.parseSeen(seenRaw);
     this.seenWritten = seenRaw ?? '';
     this.unsubscribe = this.log.bus.subscribeAll((events) => this.onLive(events));
     // Backfills first: an ordered endpoint's older deliveries must exist before the catch-up creates newer ones.
     this.oweBackfills(this.endpoints.filter((e) => !seen.has(e.id)));
     for (const channel of await this.log.store.channels()) this.enqueue(channel, []);
+    this.started = true;
     this.recordSeen();
+    if (this.reloadWanted) void this.reloadEndpoints().catch((err: unknown) => this.logger.error({ err }, 'reloading endpoints failed'));
     this.saveTimer = setInterval(() => void this.saveCursors(), CURSOR_SAVE_MS);
     this.saveTimer.unref();
     this.refreshTimer = setInterval(() => {
@@ -140,18 +148,52 @@ export class Dispatcher {
    * events it wants have gone past the cursors: those are backfilled.
    */
   async reloadEndpoints(): Promise<void> {
-    const known = new Set(this.endpoints.map((e) => e.id));
-    this.endpoints = await this.store.listEndpoints();
-    this.oweBackfills(this.endpoints.filter((e) => !known.has(e.id)));
-    this.recordSeen();
+    if (this.stopped) return;
+    if (!this.started) {
+      // `start` reads the endpoints itself, and reloads once more when it is done.
+      this.reloadWanted = true;
+      return;
+    }
+    const reload = this.reloading.then(async () => {
+      const known = new Set(this.endpoints.map((e) => e.id));
+      const endpoints = await this.store.listEndpoints();
+      if (this.stopped) return;
+      this.endpoints = endpoints;
+      this.oweBackfills(endpoints.filter((e) => !known.has(e.id)));
+      this.recordSeen();
+    });
+    // One reload at a time, so an older list never replaces a newer one; `stop` waits for the last.
+    this.reloading = reload.catch(() => {});
+    await reload;
+  }
+
+  /**
+   * The record of a previous dispatcher. Absent (the first start of a version that keeps it) or unreadable, it
+   * says nothing is owed: that is how things stood before the record existed, and backfilling every endpoint
+   * from its creation could be all of the log.
+   */
+  private parseSeen(raw: string | undefined): Set<string> {
+    const all = () => new Set(this.endpoints.map((e) => e.id));
+    if (raw === undefined) return all();
+    try {
+      const ids: unknown = JSON.parse(raw);
+      if (Array.isArray(ids) && ids.every((id) => typeof id === 'string')) return new Set(ids);
+    } catch {
+      // reported below
+    }
+    this.logger.error({ value: raw.slice(0, 200) }, `the ${SEEN_ENDPOINTS_SETTING} setting is not a list of endpoint ids; taking every endpoint as backfilled`);
+    return all();
   }
 
   private oweBackfills(endpoints: EndpointRecord[]): void {
+    // Channels with a cursor, and those whose first deliveries are being written (their cursor is set after).
+    const channels = new Set([...this.cursors.keys(), ...this.chains.keys()]);
     for (const endpoint of endpoints) {
-      for (const channel of this.cursors.keys()) {
+      for (const channel of channels) {
         if (!matchesAny(endpoint.channels, channel)) continue;
         const key = backfillKey(endpoint.id, channel);
         this.owedBackfills.set(key, channel);
+        this.owedPerEndpoint.set(endpoint.id, (this.owedPerEndpoint.get(endpoint.id) ?? 0) + 1);
         if (endpoint.ordering === 'channel') this.awaitingBackfill.add(key);
         this.enqueueBackfill(channel, endpoint, key);
       }
@@ -169,8 +211,8 @@ export class Dispatcher {
         return;
       }
       try {
-        await this.backfill(channel, endpoint);
-        this.settleBackfill(key);
+        // Cut short by `stop`, it wrote nothing and stays owed: the next dispatcher runs it whole.
+        if (await this.backfill(channel, endpoint)) this.settleBackfill(key);
       } catch (err) {
         this.logger.error({ err, channel, endpoint: endpoint.id }, 'backfilling deliveries for a new endpoint failed; trying again');
         if (this.stopped) return;
@@ -182,7 +224,14 @@ export class Dispatcher {
 
   private settleBackfill(key: string): void {
     this.awaitingBackfill.delete(key);
-    this.owedBackfills.delete(key);
+    if (!this.owedBackfills.delete(key)) return;
+    const id = key.slice(0, key.indexOf('\n'));
+    const left = (this.owedPerEndpoint.get(id) ?? 1) - 1;
+    if (left > 0) {
+      this.owedPerEndpoint.set(id, left);
+      return;
+    }
+    this.owedPerEndpoint.delete(id);
     this.recordSeen();
   }
 
@@ -191,13 +240,18 @@ export class Dispatcher {
    * A failed write is only a backfill run again by the next dispatcher (the store ignores what already exists).
    */
   private recordSeen(): void {
-    const owing = new Set([...this.owedBackfills.keys()].map((key) => key.slice(0, key.indexOf('\n'))));
-    const value = JSON.stringify(this.endpoints.map((e) => e.id).filter((id) => !owing.has(id)));
+    // Not before `start` has read the record, and not once `stop` is done: what `stop` waits for (backfills
+    // finishing) may still be recorded, nothing after it.
+    if (!this.started || this.finished) return;
+    const value = JSON.stringify(this.endpoints.map((e) => e.id).filter((id) => !this.owedPerEndpoint.has(id)));
     if (value === this.seenWritten) return;
     this.seenWritten = value;
     this.seenWriting = this.seenWriting
       .then(() => this.settings.set(SEEN_ENDPOINTS_SETTING, value))
-      .catch((err: unknown) => this.logger.error({ err }, 'recording the endpoints the dispatcher has seen failed'));
+      .catch((err: unknown) => {
+        if (this.seenWritten === value) this.seenWritten = ''; // written again at the next change
+        this.logger.error({ err }, 'recording the endpoints the dispatcher has seen failed');
+      });
   }
 
   /**
@@ -206,9 +260,10 @@ export class Dispatcher {
    * time until older events, then created in one write, oldest first, so an
    * ordered endpoint never has a later event's delivery before an earlier
    * one's. The window is short (since the endpoint was created, seconds at
-   * most). The store ignores deliveries that already exist.
+   * most). The store ignores deliveries that already exist. Resolves false,
+   * having written nothing, when `stop` cut it short.
    */
-  private async backfill(channel: string, endpoint: EndpointRecord): Promise<void> {
+  private async backfill(channel: string, endpoint: EndpointRecord): Promise<boolean> {
     let end = this.cursors.get(channel) ?? 0;
     const pages: NewDelivery[][] = [];
     while (end > 0 && !this.stopped) {
@@ -229,11 +284,14 @@ export class Dispatcher {
       if (older || page.events.length === 0 || page.truncated) break;
       end = from;
     }
+    // Only the newest pages, for an ordered endpoint, would be later events' deliveries before earlier ones'.
+    if (this.stopped) return false;
     const deliveries = pages.flat();
     if (deliveries.length > 0) {
       await this.store.createDeliveries(channel, this.cursors.get(channel) ?? 0, deliveries);
       this.onCreated();
     }
+    return true;
   }
 
   private enqueue(channel: string, events: readonly HeraldEvent[], task?: () => Promise<void>): void {
@@ -297,10 +355,12 @@ export class Dispatcher {
     clearInterval(this.saveTimer);
     clearInterval(this.refreshTimer);
     this.stopped = true;
+    await this.reloading;
     await Promise.all([...this.chains.values()]);
     // A save the timer started may still be writing: wait for it, then write what moved since.
     await this.saving;
     await this.saveCursors();
     await this.seenWriting;
+    this.finished = true;
   }
 }
