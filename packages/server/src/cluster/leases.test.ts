@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSqliteStorage } from '../store/sqlite/open.js';
 import type { ClusterStore } from '../store/types.js';
-import { LeaseKeeper } from './leases.js';
+import { LeaseKeeper, SingletonRunner } from './leases.js';
 
 const TTL = 3000;
 
@@ -48,5 +48,36 @@ test('a lease another node holds is asked for again only after a third of the li
   assert.equal(await b.hold('x', 3300), true);
   assert.equal(b.isHeld('x', 3300), true);
   assert.equal(await a.hold('x', 3400), false, 'the old holder finds it gone');
+  await close();
+});
+
+test('a singleton whose start fails is undone and started again at the next tick', async () => {
+  const { store, close } = await countingStore();
+  const calls: string[] = [];
+  let failures = 1;
+  const runner = new SingletonRunner(
+    new LeaseKeeper(store, 'node-a', 300),
+    'job',
+    {
+      start: async () => {
+        calls.push('start');
+        if (failures-- > 0) throw new Error('store down');
+      },
+      stop: async () => {
+        calls.push('stop');
+      },
+    },
+    (error) => calls.push(`error: ${(error as Error).message}`),
+  );
+  await runner.start();
+  assert.deepEqual(calls, ['start', 'stop', 'error: store down'], 'the half-done start is undone');
+  assert.equal(runner.active, false);
+  const deadline = Date.now() + 3000;
+  while (!runner.active) {
+    assert.ok(Date.now() < deadline, `not started again: ${calls.join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.deepEqual(calls, ['start', 'stop', 'error: store down', 'start']);
+  await runner.stop();
   await close();
 });
