@@ -158,6 +158,45 @@ describe('cluster delivery: 3 nodes share the outbound webhooks', () => {
   });
 });
 
+describe('cluster delivery: the dispatcher dies before it learns of a new endpoint', () => {
+  it('an endpoint created on A while B runs the dispatcher gets every event after kill -9 of B', async () => {
+    const db = await createTestDatabase('herald_cluster_backfill');
+    const redis = await startRedis();
+    const receiver = await startReceiver();
+    const sql = new pg.Client({ connectionString: db.url });
+    let nodes: HeraldNode[] = [];
+    try {
+      await sql.connect();
+      nodes = await spawnNodes(2, { store: db.url, bus: redis.url, prefix: 'bf' });
+      await waitUntil(async () => (await leaseHolder(sql, 'dispatcher')) !== undefined, 10_000, 'a dispatcher');
+      const holderId = await leaseHolder(sql, 'dispatcher');
+      const victim = nodes.find((n) => n.id === holderId)!;
+      const a = nodes.find((n) => n !== victim)!;
+      // The endpoint goes through A, which does not run the dispatcher: B hears of it at its next reload (≤ 2 s).
+      const created = await a.call('POST', '/v1/endpoints', { body: { url: receiver.url, channels: ['late:*'] } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const acked: string[] = [];
+      for (let i = 0; i < 10; i++) acked.push((await a.publish('late:1', { i })).body.id);
+      // Long enough for B to save the channel's cursor past those events (every second), and B may or may not have
+      // reloaded yet: either way nothing may be lost.
+      await new Promise((r) => setTimeout(r, 1200));
+      await victim.kill();
+      for (let i = 10; i < 15; i++) acked.push((await a.publish('late:1', { i })).body.id);
+      await until(() => acked.every((id) => receiver.received.some((r) => r.id === id)), 30_000, 'every event delivered after the takeover').catch((error: unknown) => {
+        const got = new Set(receiver.received.map((r) => r.id));
+        throw new Error(`${String(error)}: missing ${acked.filter((id) => !got.has(id)).length} of ${acked.length}\n${a.log().slice(-2000)}`);
+      });
+      assert.equal(await leaseHolder(sql, 'dispatcher'), a.id, 'A runs the dispatcher now');
+    } finally {
+      await sql.end();
+      await Promise.all(nodes.map((n) => n.stop()));
+      await receiver.close();
+      await redis.stop();
+      await db.drop();
+    }
+  });
+});
+
 /** Two nodes on one fresh database and `bus`: an event published on one reaches a WebSocket on the other over the wire. */
 async function carriesAnEvent(bus: (db: TestDatabase) => string, prefix: string): Promise<void> {
   const db = await createTestDatabase(`herald_cluster_${prefix}`);
