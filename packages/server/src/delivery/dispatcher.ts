@@ -47,11 +47,10 @@ export class Dispatcher {
   private saveTimer: ReturnType<typeof setInterval> | undefined;
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
   /**
-   * `endpoint id + channel` of ordered endpoints whose backfill is queued: live events of that channel create no
-   * delivery for them until it has run (it covers them too), so none is created before an older event's.
+   * Every backfill queued and not yet done, `endpoint id + channel` → channel: those channels' cursors are not saved
+   * meanwhile, and live events of the channel create no delivery for an ordered endpoint owed one until it has run
+   * (it covers them too), so none is created before an older event's.
    */
-  private readonly awaitingBackfill = new Set<string>();
-  /** Every backfill queued and not yet done, `endpoint id + channel` → channel: those channels' cursors are not saved meanwhile. */
   private readonly owedBackfills = new Map<string, string>();
   /** The cursor writes under way, chained. */
   private saving: Promise<void> = Promise.resolve();
@@ -194,7 +193,6 @@ export class Dispatcher {
         const key = backfillKey(endpoint.id, channel);
         this.owedBackfills.set(key, channel);
         this.owedPerEndpoint.set(endpoint.id, (this.owedPerEndpoint.get(endpoint.id) ?? 0) + 1);
-        if (endpoint.ordering === 'channel') this.awaitingBackfill.add(key);
         this.enqueueBackfill(channel, endpoint, key);
       }
     }
@@ -223,7 +221,6 @@ export class Dispatcher {
   }
 
   private settleBackfill(key: string): void {
-    this.awaitingBackfill.delete(key);
     if (!this.owedBackfills.delete(key)) return;
     const id = key.slice(0, key.indexOf('\n'));
     const left = (this.owedPerEndpoint.get(id) ?? 1) - 1;
@@ -334,7 +331,7 @@ export class Dispatcher {
       const eventTime = Date.parse(event.time);
       for (const endpoint of this.endpoints) {
         if (!endpointWants(endpoint, event, eventTime)) continue;
-        if (this.awaitingBackfill.size > 0 && this.awaitingBackfill.has(backfillKey(endpoint.id, channel))) continue;
+        if (this.owedBackfills.size > 0 && endpoint.ordering === 'channel' && this.owedBackfills.has(backfillKey(endpoint.id, channel))) continue;
         payload ??= JSON.stringify(event);
         deliveries.push({ endpointId: endpoint.id, eventId: event.id, channel, seq: event.seq, payload, createdAt: now });
       }

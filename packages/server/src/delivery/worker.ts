@@ -20,15 +20,8 @@ const RESPONSE_READ_MAX = 64 * 1024;
 /** The pump runs at least this often, so a delivery never waits on a lost timer. */
 const IDLE_TICK_MS = 1000;
 
-/** NUL characters, which PostgreSQL's text cannot hold, as U+FFFD: a receiver's answer may be binary. */
-const textOnly = (text: string) => text.replace(/\0/g, '\uFFFD');
-
 /** The first KiB of a response body for the attempt log; reads no more than RESPONSE_READ_MAX. */
 async function readStart(body: Dispatcher.ResponseData['body'], contentLength: string | string[] | undefined): Promise<string> {
-  return textOnly(await readFirstKiB(body, contentLength));
-}
-
-async function readFirstKiB(body: Dispatcher.ResponseData['body'], contentLength: string | string[] | undefined): Promise<string> {
   const length = typeof contentLength === 'string' ? Number(contentLength) : NaN;
   if (length <= RESPONSE_READ_MAX) return (await body.text()).slice(0, RESPONSE_KEPT);
   const kept: Buffer[] = [];
