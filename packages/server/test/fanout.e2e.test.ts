@@ -1,12 +1,12 @@
 // Fan-out as the transports write it (issue 15): frames encoded once and written to every socket, the writes of
 // one tick coalesced per socket. These check that what arrives is still exact: every subscriber, every event,
 // in order, once, at every frame length, with SSE's chunked and HTTP/1.0 bodies.
-import { describe, it, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as tcpConnect } from 'node:net';
 import { WsTestClient as Client } from './ws-client.js';
 import { readStream } from './sse-client.js';
-import { ADMIN_KEY, startTestServer, type TestServer, until } from './helpers.js';
+import { ADMIN_KEY, startTestServer, suiteServers, type TestServer, until } from './helpers.js';
 
 /** The `data:` JSON of each complete SSE event in `text`, in order. */
 const sseEvents = (text: string) =>
@@ -18,20 +18,10 @@ const sseEvents = (text: string) =>
     .map((line) => JSON.parse(line.slice(6)) as { seq: number; data: unknown });
 
 describe('fan-out', () => {
-  const servers: TestServer[] = [];
-  const clients: Client[] = [];
-  after(async () => {
-    for (const c of clients) c.ws.terminate();
-    for (const s of servers) await s.stop();
-  });
-  const start = async (settings: Record<string, unknown> = {}) => {
-    const s = await startTestServer(settings);
-    servers.push(s);
-    return s;
-  };
+  const { start, track } = suiteServers();
   const subscriber = async (h: TestServer, channel: string) => {
     const c = new Client(`${h.url.replace('http', 'ws')}/v1/ws?token=${ADMIN_KEY}`);
-    clients.push(c);
+    track(c);
     await c.opened;
     c.send({ op: 'subscribe', channel });
     await c.next('subscribed');

@@ -1,9 +1,9 @@
-import { describe, it, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import { sign, generateSecret } from '@herald/webhooks';
 import type { HeraldEvent } from '@herald/protocol';
-import { ADMIN_KEY, startTestServer, type TestServer, until } from './helpers.js';
+import { ADMIN_KEY, suiteServers, type TestServer, until } from './helpers.js';
 import { WsTestClient } from './ws-client.js';
 import { readStream } from './sse-client.js';
 
@@ -16,20 +16,10 @@ function nested(depth: number): unknown {
 }
 
 describe('security hardening through the real server', () => {
-  const servers: TestServer[] = [];
-  const sockets: WsTestClient[] = [];
-  after(async () => {
-    for (const c of sockets) c.ws.terminate();
-    for (const s of servers) await s.stop();
-  });
-  const start = async (settings: Record<string, unknown> = {}) => {
-    const s = await startTestServer({ tokenSecret: TOKEN_SECRET, ...settings });
-    servers.push(s);
-    return s;
-  };
+  const { start, track } = suiteServers({ tokenSecret: TOKEN_SECRET });
   const connect = (h: TestServer, credential: string) => {
     const c = new WsTestClient(`${h.url.replace('http', 'ws')}/v1/ws?token=${credential}`);
-    sockets.push(c);
+    track(c);
     return c;
   };
   const mint = async (h: TestServer, key: string, body: Record<string, unknown>) => {
@@ -222,7 +212,7 @@ describe('security hardening through the real server', () => {
     const key = await h.createKey(['subscribe', 'publish'], ['o:*']);
     for (let i = 0; i < 10; i++) {
       const ws = new WsTestClient(`${h.url.replace('http', 'ws')}/v1/ws`);
-      sockets.push(ws);
+      track(ws);
       await ws.opened;
       // auth, then at once subscribe and publish: both run after the auth lookup, never refused as anonymous.
       ws.send({ op: 'auth', token: key });

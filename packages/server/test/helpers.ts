@@ -1,3 +1,4 @@
+import { after } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -7,6 +8,7 @@ import { join } from 'node:path';
 import { Agent, fetch } from 'undici';
 import { loadConfig } from '../src/config/load.js';
 import { startServer, type HeraldServer } from '../src/server.js';
+import type { WsTestClient } from './ws-client.js';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
@@ -64,6 +66,34 @@ export async function startTestServer(settings: Record<string, unknown> = {}, da
       if (!dataDir) rmSync(dir, { recursive: true, force: true });
     },
   });
+}
+
+/**
+ * The servers and WebSocket clients of one suite, all closed after it (call inside `describe`). Every server
+ * gets `defaults`, then the settings its `start` is given.
+ */
+export function suiteServers(defaults: Record<string, unknown> = {}): {
+  start(settings?: Record<string, unknown>): Promise<TestServer>;
+  /** Keeps a client to terminate after the suite; returns it. */
+  track<C extends WsTestClient>(client: C): C;
+} {
+  const servers: TestServer[] = [];
+  const clients: WsTestClient[] = [];
+  after(async () => {
+    for (const c of clients) c.ws.terminate();
+    for (const s of servers) await s.stop();
+  });
+  return {
+    async start(settings = {}) {
+      const s = await startTestServer({ ...defaults, ...settings });
+      servers.push(s);
+      return s;
+    },
+    track(client) {
+      clients.push(client);
+      return client;
+    },
+  };
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

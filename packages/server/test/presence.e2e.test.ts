@@ -1,25 +1,14 @@
 // Issue #14 through the real server (one node): presence sets over WebSockets and GET, ephemeral publishes over
 // WebSocket, HTTP and SSE, and direct messages (`send`).
-import { describe, it, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ClientOptions } from 'ws';
 import { WsTestClient } from './ws-client.js';
-import { startTestServer, until, type TestServer } from './helpers.js';
+import { suiteServers, until, type TestServer } from './helpers.js';
 import { readStream } from './sse-client.js';
 
 describe('presence, ephemeral publishes and direct messages', () => {
-  const servers: TestServer[] = [];
-  const clients: WsTestClient[] = [];
-  after(async () => {
-    for (const c of clients) c.ws.terminate();
-    for (const s of servers) await s.stop();
-  });
-
-  const start = async (settings: Record<string, unknown> = {}) => {
-    const s = await startTestServer({ channels: { presence: ['room:*'], public: ['room:lobby'] }, ...settings });
-    servers.push(s);
-    return s;
-  };
+  const { start, track } = suiteServers({ channels: { presence: ['room:*'], public: ['room:lobby'] } });
 
   /** A subscriber token for `sub`: reads `channels`, publishes to `publish`. */
   async function token(h: TestServer, sub: string, channels: string[], publish: string[] = []): Promise<string> {
@@ -30,7 +19,7 @@ describe('presence, ephemeral publishes and direct messages', () => {
 
   async function connect(h: TestServer, credential?: string, options: ClientOptions = {}): Promise<WsTestClient> {
     const c = new WsTestClient(`${h.url.replace('http', 'ws')}/v1/ws${credential ? `?token=${credential}` : ''}`, options);
-    clients.push(c);
+    track(c);
     await c.opened;
     return c;
   }

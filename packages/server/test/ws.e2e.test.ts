@@ -1,24 +1,14 @@
-import { describe, it, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ClientOptions } from 'ws';
 import { WsTestClient as Client } from './ws-client.js';
-import { ADMIN_KEY, startTestServer, type TestServer, until } from './helpers.js';
+import { ADMIN_KEY, startTestServer, suiteServers, type TestServer, until } from './helpers.js';
 
 describe('WebSockets', () => {
-  const servers: TestServer[] = [];
-  const clients: Client[] = [];
-  after(async () => {
-    for (const c of clients) c.ws.terminate();
-    for (const s of servers) await s.stop();
-  });
-  const start = async (settings: Record<string, unknown> = {}) => {
-    const s = await startTestServer(settings);
-    servers.push(s);
-    return s;
-  };
+  const { start, track } = suiteServers();
   const connect = (h: TestServer, query = `?token=${ADMIN_KEY}`, options: ClientOptions = {}) => {
     const c = new Client(`${h.url.replace('http', 'ws')}/v1/ws${query}`, options);
-    clients.push(c);
+    track(c);
     return c;
   };
 
