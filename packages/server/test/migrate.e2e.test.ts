@@ -3,8 +3,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +11,7 @@ import pg from 'pg';
 import { sign, verify } from '@herald/webhooks';
 import { BIN, eventually, startTestServer } from './helpers.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { HookReceiver } from './support/receiver.js';
 import { openSqliteStorage } from '../src/store/sqlite/open.js';
 
 interface Run {
@@ -31,32 +30,6 @@ function runMigrate(args: string[], env: Record<string, string> = {}): Promise<R
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, stderr })));
 }
 
-/** A local webhook receiver that fails until told to succeed. */
-class Receiver {
-  readonly received: Array<{ headers: IncomingMessage['headers']; body: string }> = [];
-  succeed = false;
-  url = '';
-  private server!: Server;
-
-  async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        res.writeHead(this.succeed ? 200 : 503).end();
-      });
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hook`;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
 
 type Rows = Array<Record<string, unknown>>;
 interface Dump {
@@ -164,7 +137,7 @@ describe('herald migrate (SQLite → PostgreSQL)', { timeout: 600_000 }, () => {
   };
 
   let dataDir: string;
-  let receiver: Receiver;
+  let receiver: HookReceiver;
   let keyA: string;
   let revokedKey: string;
   let token: string;
@@ -175,7 +148,10 @@ describe('herald migrate (SQLite → PostgreSQL)', { timeout: 600_000 }, () => {
   const ids: Record<string, string> = {};
 
   before(async () => {
-    receiver = await new Receiver().start();
+    // Fails until told to succeed.
+    receiver = new HookReceiver();
+    receiver.status = 503;
+    await receiver.start();
     dataDir = tempDir();
     const h = await startTestServer(SETTINGS, dataDir);
     try {
@@ -254,7 +230,7 @@ describe('herald migrate (SQLite → PostgreSQL)', { timeout: 600_000 }, () => {
     assert.match(run.stderr, /events\s+\d+/);
     assert.deepEqual(await dumpPostgres(db.url), sqlite);
 
-    receiver.succeed = true;
+    receiver.status = 200;
     const h = await startTestServer({ ...SETTINGS, store: { url: db.url } });
     try {
       // Same events, seqs, epochs, trim marks; the epoch of a channel never used is the store's, also kept.
@@ -305,7 +281,7 @@ describe('herald migrate (SQLite → PostgreSQL)', { timeout: 600_000 }, () => {
         const done = (await h.call('GET', `/v1/endpoints/${endpoint.id}/deliveries?status=succeeded`)).body.deliveries;
         assert.equal(done.length, 2);
       }, 15_000);
-      const succeeded = receiver.received.filter((r) => [ids.B, ids.C].includes(String(r.headers['webhook-id'])));
+      const succeeded = receiver.hooks.filter((r) => [ids.B, ids.C].includes(String(r.headers['webhook-id'])));
       assert.ok(succeeded.length >= 4, 'B and C: one failed attempt each on SQLite, then delivered from PostgreSQL');
       for (const r of succeeded) assert.equal(verify('standard', { secret: endpoint.secret, headers: r.headers, body: r.body }).ok, true);
       const after = (await h.call('GET', `/v1/endpoints/${endpoint.id}/deliveries`)).body.deliveries as typeof deliveriesBefore;
@@ -329,7 +305,7 @@ describe('herald migrate (SQLite → PostgreSQL)', { timeout: 600_000 }, () => {
       });
     } finally {
       await h.stop();
-      receiver.succeed = false;
+      receiver.status = 503;
     }
   });
 
