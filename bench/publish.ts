@@ -2,15 +2,15 @@
 // answering the same POSTs in the same run. Shared machines are noisy: read the ratios, and the server CPU
 // per request, which other load on the machine moves much less than it moves throughput.
 import { cpuMs, fmt, postLoad, spawnBaseline, spawnHerald, type LoadResult, type Spawned } from './harness.js';
+import { sqliteFloor } from './sqlite-floor.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const BATCH = 100;
 
 const single = JSON.stringify({ type: 'order.created', data: { orderId: 12345, total: 99.5, currency: 'EUR', items: ['a', 'b'] } });
-const batch = JSON.stringify({
-  events: Array.from({ length: BATCH }, (_, i) => ({ channel: `bench-${i % 4}`, type: 'tick', data: { i, v: Math.random() } })),
-});
+const batchEvents = Array.from({ length: BATCH }, (_, i) => ({ channel: `bench-${i % 4}`, type: 'tick', data: { i, v: Math.random() } }));
+const batch = JSON.stringify({ events: batchEvents });
 
 interface Measured extends LoadResult {
   /** Server CPU (user + system) per request, µs. */
@@ -35,6 +35,8 @@ async function main(): Promise<void> {
   const heraldBatch = await load(herald, '/v1/events', batch);
   await bare.stop();
   await herald.stop();
+  // With both servers gone, so the bench process has a core to itself.
+  const floor = sqliteFloor(batchEvents, DURATION);
 
   const line = (name: string, r: Measured, unit = 'req/s') =>
     `${name.padEnd(34)} ${fmt(r.rps).padStart(9)} ${unit}  p99 ${fmt(r.p99)} ms  errors ${r.errors}  cpu ${fmt(r.cpuPerRequest, 1)} µs/req`;
@@ -46,6 +48,8 @@ async function main(): Promise<void> {
   console.log(
     `  batched events/s: herald ${fmt(heraldBatch.rps * BATCH)} (aim ≥ 300,000), bare ${fmt(bareBatch.rps * BATCH)}; ratio ${fmt((heraldBatch.rps / bareBatch.rps) * 100, 1)}%; herald cpu ${fmt(heraldBatch.cpuPerRequest / BATCH, 2)} µs/event`,
   );
+  console.log(`SQLite alone, same statement, ${BATCH} per commit, no sync ${fmt(floor.eventsPerSecond).padStart(9)} events/s  cpu ${fmt(floor.cpuPerEvent, 2)} µs/event`);
+  console.log(`  herald batched: ${fmt(((heraldBatch.rps * BATCH) / floor.eventsPerSecond) * 100, 1)}% of SQLite alone`);
 }
 
 await main();

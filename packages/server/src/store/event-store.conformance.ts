@@ -119,6 +119,24 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
       assert.deepEqual(page.events.map((e) => e.seq), [1, 2]);
     });
 
+    it('isolates a failing one-event request on a known channel, and leaves no hole', async () => {
+      // The SQLite store writes such a request without a savepoint of its own: its failure must still touch nothing.
+      await store.append({ events: [ev('iso1-x', {}, { id: 'taken-1' })] });
+      await store.append({ events: [ev('iso1')] });
+      const outcomes = await Promise.allSettled([
+        store.append({ events: [ev('iso1')] }),
+        store.append({ events: [ev('iso1', {}, { id: 'taken-1' })] }),
+        store.append({ events: [ev('iso1')] }),
+      ]);
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ['fulfilled', 'rejected', 'fulfilled'],
+      );
+      assert.equal(((outcomes[1] as PromiseRejectedResult).reason as HeraldError).code, 'event_id_conflict');
+      assert.deepEqual((await store.read('iso1', 0, 10)).events.map((e) => e.seq), [1, 2, 3]);
+      assert.equal((await store.head('iso1')).head, 3);
+    });
+
     it('replays an idempotency key without appending', async () => {
       const first = await store.append({ events: [ev('idem', { v: 1 }), ev('idem2', { v: 2 })], idempotencyKey: 'k1' });
       const again = await store.append({ events: [ev('idem', { v: 9 })], idempotencyKey: 'k1' });
