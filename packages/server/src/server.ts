@@ -3,6 +3,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { HeraldConfig } from './config/schema.js';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { openSqliteStorage } from './store/sqlite/open.js';
 import { openPostgresStorage } from './store/postgres/open.js';
 import type { Storage } from './store/types.js';
@@ -61,6 +62,7 @@ export interface HeraldServer {
   delivery: DeliveryService;
   auth: Authenticator;
   bus: Bus;
+  presence: PresenceService;
   nodeId: string;
   nodes: NodeRegistry;
   /** Set only on the start that generated the admin key. */
@@ -154,23 +156,27 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   const connections = new Set<Socket>();
   const busy = new Set<Socket>();
   let stopping = false;
+  // One listener function for every socket and response, not a closure (and a once-wrapper) each: an idle
+  // stream or WebSocket holds them for as long as it is open. Node emits `close` once.
+  function socketClosed(this: Socket): void {
+    connections.delete(this);
+    busy.delete(this);
+  }
+  function answered(this: ServerResponse): void {
+    const socket = this.req.socket;
+    busy.delete(socket);
+    // A stopping server keeps no connection alive after its answer.
+    if (stopping) socket.end();
+  }
   app.server.on('connection', (socket: Socket) => {
     connections.add(socket);
-    socket.once('close', () => {
-      connections.delete(socket);
-      busy.delete(socket);
-    });
+    socket.on('close', socketClosed);
   });
   // An upgraded socket belongs to the WebSocket gateway, which ends it with 1001 itself.
   app.server.on('upgrade', (request: { socket: Socket }) => busy.add(request.socket));
   app.server.on('request', (request, response) => {
-    const socket = request.socket;
-    busy.add(socket);
-    response.once('close', () => {
-      busy.delete(socket);
-      // A stopping server keeps no connection alive after its answer.
-      if (stopping) socket.end();
-    });
+    busy.add(request.socket);
+    response.on('close', answered);
   });
   // Open streams would hold the close forever and parked polls for a minute: end them first.
   app.addHook('preClose', async () => {
@@ -239,6 +245,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     delivery,
     auth: authenticator,
     bus,
+    presence,
     nodeId,
     nodes,
     close() {

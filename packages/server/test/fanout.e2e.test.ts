@@ -88,10 +88,12 @@ describe('fan-out', () => {
     const res = await fetch(`${h.url}/v1/channels/leave/stream?token=${ADMIN_KEY}`, { signal: controller.signal });
     assert.equal(res.status, 200);
     const ws = await subscriber(h, 'leave');
-    await until(() => h.sse.size === 1 && listeners() === 2);
+    // Each also hears the channel's ephemeral publishes until it goes.
+    const ephemeral = () => h.presence.listenerCount('leave');
+    await until(() => h.sse.size === 1 && listeners() === 2 && ephemeral() === 2);
     controller.abort();
     ws.ws.terminate();
-    await until(() => h.sse.size === 0 && h.ws.size === 0 && listeners() === 0);
+    await until(() => h.sse.size === 0 && h.ws.size === 0 && listeners() === 0 && ephemeral() === 0);
   });
 
   it('drops an SSE client that stops reading at the send buffer bound, while the others keep receiving', async () => {

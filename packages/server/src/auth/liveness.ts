@@ -6,6 +6,8 @@ export type Liveness = 'live' | 'expired' | 'revoked';
 
 /** How long a key's revocation state is trusted before the store is asked again (another node may have revoked it). */
 const KEY_STATE_TTL_MS = 1000;
+/** What `watch` returns for a connection it does not watch: one function for all of them, not one per socket. */
+const NOT_WATCHED = (): void => {};
 
 /**
  * Whether a credential that was valid when it arrived still is: tokens
@@ -76,7 +78,7 @@ export class ConnectionWatch {
 
   /** Returns the function that stops watching. Anonymous and admin-key connections need no watch. */
   watch(principal: Principal | undefined, end: Watched['end']): () => void {
-    if (!principal || (principal.expiresAt === undefined && principal.keyId === undefined)) return () => {};
+    if (!principal || (principal.expiresAt === undefined && principal.keyId === undefined)) return NOT_WATCHED;
     const entry: Watched = { principal, end };
     this.watched.add(entry);
     return () => this.watched.delete(entry);

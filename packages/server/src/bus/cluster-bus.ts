@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HeraldEvent } from '@herald/protocol';
 import type { EventStore } from '../store/types.js';
-import type { Bus, BusListener, BusState } from './types.js';
+import type { Bus, BusListener, BusSink, BusState } from './types.js';
 import type { BusTransport, TransportHandler } from './transport.js';
 import { Fanout, groupByChannel } from './fanout.js';
 import { LogFollower } from './log-follower.js';
@@ -92,6 +92,14 @@ export class ClusterBus implements Bus {
 
   subscribe(channel: string, listener: BusListener): () => void {
     return this.fanout.subscribe(channel, listener);
+  }
+
+  join(channel: string, sink: BusSink): void {
+    this.fanout.join(channel, sink);
+  }
+
+  leave(channel: string, sink: BusSink): void {
+    this.fanout.leave(channel, sink);
   }
 
   subscribeAll(listener: BusListener): () => void {

@@ -1,5 +1,5 @@
 import type { HeraldEvent } from '@herald/protocol';
-import type { BusListener } from './types.js';
+import type { BusListener, BusSink } from './types.js';
 
 /** Splits a batch into per-channel runs, keeping each channel's order. */
 export function groupByChannel(events: readonly HeraldEvent[]): Map<string, readonly HeraldEvent[]> {
@@ -22,7 +22,7 @@ export function groupByChannel(events: readonly HeraldEvent[]): Map<string, read
  * that have listeners here.
  */
 export class Fanout {
-  private readonly listeners = new Map<string, Set<BusListener>>();
+  private readonly listeners = new Map<string, Set<BusListener | BusSink>>();
   private readonly everything = new Set<BusListener>();
 
   constructor(
@@ -42,7 +42,11 @@ export class Fanout {
   /** To the channel's own listeners only. */
   emitChannel(channel: string, events: readonly HeraldEvent[]): void {
     const set = this.listeners.get(channel);
-    if (set) for (const listener of set) listener(events);
+    if (!set) return;
+    for (const listener of set) {
+      if (typeof listener === 'function') listener(events);
+      else listener.onEvents(events);
+    }
   }
 
   /** To the whole-log listeners only. */
@@ -51,27 +55,34 @@ export class Fanout {
   }
 
   subscribe(channel: string, listener: BusListener): () => void {
+    // A listener subscribed twice must still be removable twice, so a second subscription gets its own entry;
+    // the first is the listener itself, which saves a closure per subscriber.
+    const entry: BusListener = this.listeners.get(channel)?.has(listener) ? (events) => listener(events) : listener;
+    this.join(channel, entry);
+    let active = true;
+    return () => {
+      // Once only: the entry may be the listener itself, subscribed again since.
+      if (!active) return;
+      active = false;
+      this.leave(channel, entry);
+    };
+  }
+
+  join(channel: string, sink: BusListener | BusSink): void {
     let set = this.listeners.get(channel);
     if (!set) {
       set = new Set();
       this.listeners.set(channel, set);
       this.interest.channel?.(channel, true);
     }
-    // A listener subscribed twice must still be removable twice, so a second subscription gets its own entry;
-    // the first is the listener itself, which saves a closure per subscriber.
-    const entry: BusListener = set.has(listener) ? (events) => listener(events) : listener;
-    set.add(entry);
-    let active = true;
-    return () => {
-      // Once only: the entry may be the listener itself, subscribed again since.
-      if (!active) return;
-      active = false;
-      if (!set.delete(entry)) return;
-      if (set.size === 0 && this.listeners.get(channel) === set) {
-        this.listeners.delete(channel);
-        this.interest.channel?.(channel, false);
-      }
-    };
+    set.add(sink);
+  }
+
+  leave(channel: string, sink: BusListener | BusSink): void {
+    const set = this.listeners.get(channel);
+    if (!set?.delete(sink) || set.size > 0) return;
+    this.listeners.delete(channel);
+    this.interest.channel?.(channel, false);
   }
 
   subscribeAll(listener: BusListener): () => void {

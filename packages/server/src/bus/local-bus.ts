@@ -1,5 +1,5 @@
 import type { HeraldEvent } from '@herald/protocol';
-import type { Bus, BusListener, BusState } from './types.js';
+import type { Bus, BusListener, BusSink, BusState } from './types.js';
 import { Fanout, groupByChannel } from './fanout.js';
 
 /** The single-process bus: listeners are called synchronously, in subscription order. Always `up`. */
@@ -17,6 +17,14 @@ export class LocalBus implements Bus {
 
   subscribe(channel: string, listener: BusListener): () => void {
     return this.fanout.subscribe(channel, listener);
+  }
+
+  join(channel: string, sink: BusSink): void {
+    this.fanout.join(channel, sink);
+  }
+
+  leave(channel: string, sink: BusSink): void {
+    this.fanout.leave(channel, sink);
   }
 
   onStateChange(): () => void {

@@ -3,6 +3,14 @@ import type { HeraldEvent } from '@herald/protocol';
 /** Called with one channel's newly appended events, in seq order. */
 export type BusListener = (events: readonly HeraldEvent[]) => void;
 
+/**
+ * A listener that is an object (a subscriber's feed): it joins and leaves a channel with no closure of its own,
+ * which matters when every idle connection holds one.
+ */
+export interface BusSink {
+  onEvents(events: readonly HeraldEvent[]): void;
+}
+
 /** `down`: the link to the other nodes is lost and listeners are being served from the log instead. */
 export type BusState = 'up' | 'down';
 
@@ -47,6 +55,9 @@ export interface Bus {
   publish(events: readonly HeraldEvent[]): Promise<void>;
   /** Returns the function that stops the subscription. */
   subscribe(channel: string, listener: BusListener): () => void;
+  /** As `subscribe`, for a sink, until `leave`. A sink joins a given channel once. */
+  join(channel: string, sink: BusSink): void;
+  leave(channel: string, sink: BusSink): void;
   /** Every channel's appends; for consumers of the whole log, such as outbound delivery. */
   subscribeAll(listener: BusListener): () => void;
   /** Always `up` for the in-process bus. */

@@ -18,9 +18,15 @@ import { channelSignalKey, type SignalBus } from './signal-bus.js';
 import { EphemeralFrames, wsMessageFrame, wsPresenceFrame } from './frames.js';
 import { KeyedRateLimit } from './rate-limit.js';
 
-/** Where a local member's presence frames and direct messages go: its socket. */
-export type FrameSink = (frame: Buffer) => void;
-export type EphemeralListener = (frames: EphemeralFrames) => void;
+/** Where a local member's presence frames and direct messages go: its socket (an object, not a closure per socket). */
+export interface FrameSink {
+  sendFrame(frame: Buffer): void;
+}
+
+/** Who hears a channel's ephemeral publishes: a WebSocket session's signals, an SSE stream. */
+export interface EphemeralListener {
+  ephemeral(frames: EphemeralFrames): void;
+}
 
 /** What travels on a channel's signal topic. */
 type ChannelSignal = { k: 'e'; m: EphemeralMessage } | { k: 'd'; node: string; to: string; m: DirectMessage };
@@ -136,14 +142,11 @@ export class PresenceService {
     this.broadcast('leave', record);
   }
 
-  /** `listen` to several channels (an SSE stream's); returns the function that stops them all. */
-  follow(channels: readonly string[], listener: EphemeralListener): () => void {
-    const stops = channels.map((channel) => this.listen(channel, (frames) => listener(frames)));
-    return () => stops.forEach((stop) => stop());
-  }
-
-  /** Follows the channel's ephemeral publishes; returns the function that stops. Pass a function of its own to each call. */
-  listen(channel: string, listener: EphemeralListener): () => void {
+  /**
+   * Follows the channel's ephemeral publishes until `unlisten`. A listener is held once per channel, however
+   * often it listens: one `unlisten` ends it.
+   */
+  listen(channel: string, listener: EphemeralListener): void {
     let entry = this.listeners.get(channel);
     if (!entry) {
       const set = new Set<EphemeralListener>();
@@ -151,13 +154,19 @@ export class PresenceService {
       entry = { set, stop };
       this.listeners.set(channel, entry);
     }
-    const current = entry;
-    current.set.add(listener);
-    return () => {
-      if (!current.set.delete(listener) || current.set.size > 0 || this.listeners.get(channel) !== current) return;
-      this.listeners.delete(channel);
-      current.stop();
-    };
+    entry.set.add(listener);
+  }
+
+  /** How many listeners hear the channel's ephemeral publishes on this node (for tests). */
+  listenerCount(channel: string): number {
+    return this.listeners.get(channel)?.set.size ?? 0;
+  }
+
+  unlisten(channel: string, listener: EphemeralListener): void {
+    const entry = this.listeners.get(channel);
+    if (!entry?.set.delete(listener) || entry.set.size > 0) return;
+    this.listeners.delete(channel);
+    entry.stop();
   }
 
   /** The gate of a credential publishing over HTTP (the default); a WebSocket has a bucket of its own. */
@@ -197,14 +206,14 @@ export class PresenceService {
   private onChannelSignal(listeners: Set<EphemeralListener>, signal: ChannelSignal): void {
     if (signal.k === 'e') {
       const frames = new EphemeralFrames(signal.m);
-      for (const listener of listeners) listener(frames);
+      for (const listener of listeners) listener.ephemeral(frames);
     } else if (signal.k === 'd' && signal.node === this.node) {
       this.deliverDirect(signal.m, signal.to);
     }
   }
 
   private deliverDirect(message: DirectMessage, to: string): void {
-    this.sinks.get(message.channel)?.get(to)?.(wsMessageFrame(message));
+    this.sinks.get(message.channel)?.get(to)?.sendFrame(wsMessageFrame(message));
   }
 
   /** Tells this node's members of the channel, except the one it is about. */
@@ -212,6 +221,6 @@ export class PresenceService {
     const sinks = this.sinks.get(record.channel);
     if (!sinks) return;
     const frame = wsPresenceFrame(record.channel, action, publicMember(record));
-    for (const [client, sink] of sinks) if (client !== record.client) sink(frame);
+    for (const [client, sink] of sinks) if (client !== record.client) sink.sendFrame(frame);
   }
 }

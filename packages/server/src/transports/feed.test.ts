@@ -2,6 +2,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HeraldEvent } from '@herald/protocol';
 import type { EventLog } from '../log/event-log.js';
+import type { BusSink } from '../bus/types.js';
 import { ChannelFeed } from './feed.js';
 
 /** A log in memory whose bus and reads the test drives: `append` stores events, `live` is what the bus says. */
@@ -12,10 +13,10 @@ function fakeLog() {
   const event = (seq: number): HeraldEvent => ({ id: `evt_${seq}`, channel: 'c', seq, type: 't', data: seq, time: new Date(0).toISOString() }) as HeraldEvent;
   const log = {
     bus: {
-      subscribe: (_channel: string, fn: (events: readonly HeraldEvent[]) => void) => {
-        listener = fn;
-        return () => (listener = undefined);
+      join: (_channel: string, feed: BusSink) => {
+        listener = (events) => feed.onEvents(events);
       },
+      leave: () => (listener = undefined),
     },
     store: { head: async () => ({ epoch: 'e1', head: events.length, trimmed: 0 }) },
     read: async (_channel: string, after: number, limit: number) => {
@@ -139,12 +140,12 @@ function edgeLog() {
   const make = (seq: number): HeraldEvent => ({ id: `evt_${seq}`, channel: 'c', seq, type: 't', data: seq, time: new Date(0).toISOString() }) as HeraldEvent;
   const log = {
     bus: {
-      subscribe: (_channel: string, fn: (events: readonly HeraldEvent[]) => void) => {
-        listener = fn;
-        return () => {
-          control.unsubscribed += 1;
-          listener = undefined;
-        };
+      join: (_channel: string, feed: BusSink) => {
+        listener = (events) => feed.onEvents(events);
+      },
+      leave: () => {
+        control.unsubscribed += 1;
+        listener = undefined;
       },
     },
     store: { head: async () => ({ epoch, head: events.length, trimmed }) },

@@ -1,6 +1,7 @@
 import type { GapInfo, HeraldEvent } from '@herald/protocol';
 import type { EventLog } from '../log/event-log.js';
 import type { ChannelState } from '../store/types.js';
+import type { BusSink } from '../bus/types.js';
 import { countSubscription } from '../metrics/index.js';
 
 /**
@@ -29,7 +30,7 @@ const MAX_PENDING = 1000;
  * follow on from the position, the feed reads the log to fill the hole.
  * Every push transport (SSE, WebSocket) uses this.
  */
-export class ChannelFeed {
+export class ChannelFeed implements BusSink {
   /** The seq of the last event handed to the sink (or skipped past by a gap). */
   position = 0;
   epoch = '';
@@ -37,15 +38,15 @@ export class ChannelFeed {
   private overflowed = false;
   private catchingUp = true;
   private stopped = false;
-  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly log: EventLog,
     readonly channel: string,
     private readonly sink: FeedSink,
   ) {
-    // Listen before reading anything, so no append can fall between the read and the live stream.
-    this.unsubscribe = log.bus.subscribe(channel, (events) => this.onLive(events));
+    // Listen before reading anything, so no append can fall between the read and the live stream. The feed is
+    // its own bus sink: an idle subscriber holds no closures for it.
+    log.bus.join(channel, this);
     countSubscription(1);
   }
 
@@ -69,11 +70,12 @@ export class ChannelFeed {
     if (this.stopped) return;
     this.stopped = true;
     countSubscription(-1);
-    this.unsubscribe();
+    this.log.bus.leave(this.channel, this);
     this.pending = [];
   }
 
-  private onLive(events: readonly HeraldEvent[]): void {
+  /** BusSink: live events of the channel. */
+  onEvents(events: readonly HeraldEvent[]): void {
     if (this.stopped) return;
     if (this.catchingUp) {
       if (this.pending.length + events.length > MAX_PENDING) {

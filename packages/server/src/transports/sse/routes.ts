@@ -67,7 +67,10 @@ function releaseFastify(res: ServerResponse): void {
 
 export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config, sse } = ctx;
-  const removeStream = (stream: SseStream) => sse.remove(stream);
+  const removeStream = (stream: SseStream) => {
+    sse.remove(stream);
+    for (const channel of stream.channels()) ctx.presence.unlisten(channel, stream);
+  };
 
   function open(request: FastifyRequest, reply: FastifyReply): SseStream {
     reply.hijack();
@@ -95,11 +98,9 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
   /** Replays then follows every feed until the stream closes. */
   function run(stream: SseStream, feeds: ChannelFeed[], starts: Array<number | undefined>): void {
     stream.follow(feeds);
-    // Ephemeral publishes: named events without `id:`, so the stream's cursor stays on the last logged event.
-    const unfollow = ctx.presence.follow(feeds.map((f) => f.channel), (frames) => stream.write(frames.eventStream));
-    // A client gone before the handler ran has already had its `close`: nothing would ever call unfollow.
-    if (stream.closed) unfollow();
-    else stream.res.once('close', unfollow);
+    // The stream hears its channels' ephemeral publishes until it closes (removeStream). A client gone before the
+    // handler ran has already closed it, and nothing would stop them then.
+    if (!stream.closed) for (const feed of feeds) ctx.presence.listen(feed.channel, stream);
     void (async () => {
       await Promise.all(feeds.map((feed, i) => feed.open(starts[i])));
       for (const feed of feeds) await feed.replay();

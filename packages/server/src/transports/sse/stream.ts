@@ -5,6 +5,8 @@ import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js
 import type { ChannelFeed, FeedSink } from '../feed.js';
 import { httpChunk, sharedChunk, sseSingleChannelFrame } from '../frames.js';
 import { Outbox, type RawSocket } from '../outbox.js';
+import type { EphemeralListener } from '../../presence/service.js';
+import type { EphemeralFrames } from '../../presence/frames.js';
 
 const PING = Buffer.from(': ping\n\n');
 const NO_FEEDS: readonly ChannelFeed[] = [];
@@ -28,7 +30,7 @@ const GONE: RawSocket = { write: () => false, writableLength: 0, destroyed: true
  * As the sink of a single-channel stream's feed it writes `id: <seq>` events;
  * multi-channel streams give their feeds sinks of their own (see routes.ts).
  */
-export class SseStream extends Outbox implements FeedSink {
+export class SseStream extends Outbox implements FeedSink, EphemeralListener {
   closed = false;
   /** The feeds this stream follows; stopped when it closes. */
   private feeds: readonly ChannelFeed[] = NO_FEEDS;
@@ -82,6 +84,16 @@ export class SseStream extends Outbox implements FeedSink {
   /** FeedSink of a single-channel stream: a `gap` event whose id moves the cursor past the lost events. */
   gap(gap: GapInfo): void {
     this.write(`id: ${gap.oldest - 1}\nevent: gap\ndata: ${JSON.stringify(gap)}\n\n`);
+  }
+
+  /** Ephemeral publishes: named events without `id:`, so the stream's cursor stays on the last logged event. */
+  ephemeral(frames: EphemeralFrames): void {
+    this.write(frames.eventStream);
+  }
+
+  /** The channels of the feeds it follows. */
+  channels(): string[] {
+    return this.feeds.map((feed) => feed.channel);
   }
 
   /** The feeds to stop when the stream closes (at once, when it already has). */

@@ -63,8 +63,11 @@ export class WsGateway {
     return this.sessions.size;
   }
 
+  /** One listener for every upgrading socket: a closure here would keep this call's context for the socket's life. */
+  private readonly onSocketError = (err: Error) => this.logger.debug({ err }, 'upgrade socket error');
+
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', (err) => this.logger.debug({ err }, 'upgrade socket error'));
+    socket.on('error', this.onSocketError);
     const url = new URL(req.url ?? '/', 'http://herald.invalid');
     if (url.pathname !== WS_PATH) return refuse(socket, 404, new HeraldError('not_found', `No WebSocket endpoint at ${url.pathname}.`));
     if (this.closing) return refuse(socket, 503, new HeraldError('unavailable', 'The server is shutting down.'));

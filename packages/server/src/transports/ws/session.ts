@@ -11,6 +11,7 @@ import { parseClientOp, refOfRefusedFrame } from './ops.js';
 import { assertPayloadDepth } from '../../log/payload-depth.js';
 import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
 import { SessionSignals } from '../../presence/session.js';
+import type { FrameSink } from '../../presence/service.js';
 
 /** How long a socket closed as too slow may hold its buffer before it is cut off. */
 const SLOW_CLOSE_GRACE_MS = 5000;
@@ -46,7 +47,7 @@ function onError(this: WebSocket, err: Error): void {
 }
 
 /** One client socket: its credential, its subscriptions and its send buffer (the outbox it extends). */
-export class WsSession extends Outbox implements FeedSink {
+export class WsSession extends Outbox implements FeedSink, FrameSink {
   /** Protocol pings sent without a pong since; the gateway drops the socket at two. */
   missedPongs = 0;
   private closing = false;
@@ -69,7 +70,7 @@ export class WsSession extends Outbox implements FeedSink {
     super(socketOf(ws));
     (ws as unknown as { [SESSION]: WsSession })[SESSION] = this;
     registry.add(this);
-    this.signals = new SessionSignals(ctx.presence, (frame) => this.sendFrame(frame));
+    this.signals = new SessionSignals(ctx.presence, this);
     ws.on('message', onMessage);
     ws.on('pong', onPong);
     ws.on('close', onClose);
@@ -94,8 +95,8 @@ export class WsSession extends Outbox implements FeedSink {
     this.sendWire(wsTextFrame(JSON.stringify(op)));
   }
 
-  /** A JSON payload that may go to many sockets (presence, ephemeral publishes): framed once, whoever sends it. */
-  private sendFrame(payload: Buffer): void {
+  /** FrameSink: a JSON payload that may go to many sockets (presence, ephemeral publishes), framed once whoever sends it. */
+  sendFrame(payload: Buffer): void {
     this.sendWire(wsSharedFrame(payload));
   }
 
