@@ -3,49 +3,26 @@
 // transports (PostgreSQL LISTEN/NOTIFY, Redis Cluster) carrying events.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { HookReceiver, type Hook } from './support/receiver.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisProcess } from './support/redis.js';
 import { leaseHolder, spawnNodes, until, WsFollower, type HeraldNode, waitUntil } from './support/cluster.js';
 
-interface Received {
-  id: string;
-  at: number;
-  body: any;
-}
-
-/** A webhook receiver on 127.0.0.1 that answers 200 and records every request. */
-async function startReceiver(): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d));
-    req.on('end', () => {
-      received.push({ id: String(req.headers['webhook-id']), at: Date.now(), body: JSON.parse(body) });
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
-    received,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
+/** A delivery's `webhook-id`: the event id, the same on every attempt. */
+const webhookId = (hook: Hook) => String(hook.headers['webhook-id']);
 
 describe('cluster delivery: 3 nodes share the outbound webhooks', () => {
   let db: TestDatabase;
   let redis: RedisProcess;
   let nodes: HeraldNode[] = [];
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: HookReceiver;
   let sql: pg.Client;
 
   before(async () => {
     db = await createTestDatabase('herald_cluster_delivery');
     redis = await startRedis();
-    receiver = await startReceiver();
+    receiver = await new HookReceiver().start();
     nodes = await spawnNodes(3, { store: db.url, bus: redis.url, prefix: 'd' });
     sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
@@ -54,7 +31,7 @@ describe('cluster delivery: 3 nodes share the outbound webhooks', () => {
   after(async () => {
     await sql?.end();
     await Promise.all(nodes.map((n) => n.stop()));
-    await receiver?.close();
+    await receiver?.stop();
     await redis?.stop();
     await db?.drop();
   });
@@ -105,7 +82,7 @@ describe('cluster delivery: 3 nodes share the outbound webhooks', () => {
         published++;
       }
     };
-    const receivedIds = () => new Set(receiver.received.map((r) => r.id));
+    const receivedIds = () => new Set(receiver.hooks.map(webhookId));
     const waitDelivered = (timeoutMs: number, what: string) =>
       until(() => acked.every((id) => receivedIds().has(id)), timeoutMs, what).catch((error: unknown) => {
         throw new Error(`${String(error)}: ${receivedIds().size}/${acked.length} received\n${nodes.map((n) => `${n.id}: ${n.log().slice(-1500)}`).join('\n')}`);
@@ -114,8 +91,8 @@ describe('cluster delivery: 3 nodes share the outbound webhooks', () => {
     await publishSome(nodes, 30);
     await waitDelivered(10_000, 'every event delivered');
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(receiver.received.length, 30, 'each event exactly once');
-    for (const r of receiver.received) assert.equal(r.body.id, r.id, 'webhook-id is the event id');
+    assert.equal(receiver.hooks.length, 30, 'each event exactly once');
+    for (const r of receiver.hooks) assert.equal(r.event.id, webhookId(r), 'webhook-id is the event id');
 
     const sender = await holder(`endpoint:${endpointId}`);
     const victim = nodes.find((n) => n.id === sender);
@@ -129,7 +106,7 @@ describe('cluster delivery: 3 nodes share the outbound webhooks', () => {
     const killedAt = Date.now();
     await publishSome(survivors, 20);
     await waitDelivered(15_000, 'every event delivered after the takeover');
-    const takeover = Math.min(...receiver.received.filter((r) => r.at > killedAt).map((r) => r.at)) - killedAt;
+    const takeover = Math.min(...receiver.hooks.filter((r) => r.at > killedAt).map((r) => r.at)) - killedAt;
     assert.ok(takeover < 10_000, `another node took over after ${takeover} ms`);
     const newSender = await holder(`endpoint:${endpointId}`);
     assert.ok(newSender && newSender !== victim.id, `new sender ${newSender}`);
@@ -137,9 +114,9 @@ describe('cluster delivery: 3 nodes share the outbound webhooks', () => {
 
     // Exactly once, except a request the victim may have had on the wire when it died (a retry, by design).
     const counts = new Map<string, number>();
-    for (const r of receiver.received) counts.set(r.id, (counts.get(r.id) ?? 0) + 1);
+    for (const r of receiver.hooks) counts.set(webhookId(r), (counts.get(webhookId(r)) ?? 0) + 1);
     const firstSeen = new Map<string, number>();
-    for (const r of receiver.received) if (!firstSeen.has(r.id)) firstSeen.set(r.id, r.at);
+    for (const r of receiver.hooks) if (!firstSeen.has(webhookId(r))) firstSeen.set(webhookId(r), r.at);
     for (const [id, count] of counts) {
       if (count > 1) assert.ok(firstSeen.get(id)! <= killedAt, `${id} delivered ${count} times, first after the kill`);
     }
@@ -162,7 +139,7 @@ describe('cluster delivery: the dispatcher dies before it learns of a new endpoi
   it('an endpoint created on A while B runs the dispatcher gets every event after kill -9 of B', async () => {
     const db = await createTestDatabase('herald_cluster_backfill');
     const redis = await startRedis();
-    const receiver = await startReceiver();
+    const receiver = await new HookReceiver().start();
     const sql = new pg.Client({ connectionString: db.url });
     let nodes: HeraldNode[] = [];
     try {
@@ -182,15 +159,15 @@ describe('cluster delivery: the dispatcher dies before it learns of a new endpoi
       await new Promise((r) => setTimeout(r, 1200));
       await victim.kill();
       for (let i = 10; i < 15; i++) acked.push((await a.publish('late:1', { i })).body.id);
-      await until(() => acked.every((id) => receiver.received.some((r) => r.id === id)), 30_000, 'every event delivered after the takeover').catch((error: unknown) => {
-        const got = new Set(receiver.received.map((r) => r.id));
+      await until(() => acked.every((id) => receiver.hooks.some((r) => webhookId(r) === id)), 30_000, 'every event delivered after the takeover').catch((error: unknown) => {
+        const got = new Set(receiver.hooks.map(webhookId));
         throw new Error(`${String(error)}: missing ${acked.filter((id) => !got.has(id)).length} of ${acked.length}\n${a.log().slice(-2000)}`);
       });
       assert.equal(await leaseHolder(sql, 'dispatcher'), a.id, 'A runs the dispatcher now');
     } finally {
       await sql.end();
       await Promise.all(nodes.map((n) => n.stop()));
-      await receiver.close();
+      await receiver.stop();
       await redis.stop();
       await db.drop();
     }

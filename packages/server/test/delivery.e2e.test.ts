@@ -1,59 +1,19 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verify } from '@herald/webhooks';
 import { CLI_ADMIN_KEY, eventually, sleep, spawnHerald, startTestServer, until, type TestServer } from './helpers.js';
-
-interface Received {
-  at: number;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-/** A real local receiver; `respond` decides each answer. */
-class Receiver {
-  readonly received: Received[] = [];
-  private server!: Server;
-  url = '';
-
-  constructor(private respond: (req: Received, index: number, res: ServerResponse) => void = (_r, _i, res) => res.writeHead(200).end('ok')) {}
-
-  async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const entry = { at: Date.now(), headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
-        this.received.push(entry);
-        this.respond(entry, this.received.length - 1, res);
-      });
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hook`;
-    return this;
-  }
-
-  eventIds(): Set<string> {
-    return new Set(this.received.map((r) => (JSON.parse(r.body) as { id: string }).id));
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
+import { HookReceiver, type Respond } from './support/receiver.js';
 
 const LOOPBACK = { allowPrivateNetworks: ['127.0.0.0/8'] };
 
 describe('outbound webhooks', () => {
   let h: TestServer;
-  const receivers: Receiver[] = [];
-  const receiver = async (respond?: ConstructorParameters<typeof Receiver>[0]) => {
-    const r = await new Receiver(respond).start();
+  const receivers: HookReceiver[] = [];
+  const receiver = async (respond?: Respond) => {
+    const r = await new HookReceiver(respond).start();
     receivers.push(r);
     return r;
   };
@@ -81,8 +41,8 @@ describe('outbound webhooks', () => {
     };
     assert.match(endpoints.standard.secret, /^whsec_/);
     const event = await publish('signed', { n: 1 });
-    await until(() => r.received.length === 3);
-    for (const got of r.received) {
+    await until(() => r.hooks.length === 3);
+    for (const got of r.hooks) {
       assert.deepEqual(JSON.parse(got.body), event, 'the body is the event');
       assert.equal(got.headers['content-type'], 'application/json');
       assert.match(got.headers['user-agent']!, /^Herald\/\d+\.\d+\.\d+/);
@@ -99,8 +59,8 @@ describe('outbound webhooks', () => {
     const r = await receiver((_req, i, res) => res.writeHead(i < 2 ? 500 : 200).end(i < 2 ? 'not yet' : 'thanks'));
     const ep = await createEndpoint({ url: r.url, channels: ['flaky'] });
     await publish('flaky', 'x');
-    await until(() => r.received.length === 3, 5000);
-    const [a, b, c] = r.received.map((x) => x.at) as [number, number, number];
+    await until(() => r.hooks.length === 3, 5000);
+    const [a, b, c] = r.hooks.map((x) => x.at) as [number, number, number];
     // 0.3 s then 0.6 s, each ±20% jitter, plus a little scheduling slack.
     assert.ok(b - a >= 240 && b - a <= 360 + 150, `first retry after ${b - a} ms`);
     assert.ok(c - b >= 480 && c - b <= 720 + 150, `second retry after ${c - b} ms`);
@@ -112,20 +72,20 @@ describe('outbound webhooks', () => {
     });
     assert.equal(delivery.attempts, 3);
     assert.equal(delivery.nextAttemptAt, undefined);
-    assert.equal(r.received.length, 3, 'nothing after the success');
+    assert.equal(r.hooks.length, 3, 'nothing after the success');
     const attempts = (await h.call('GET', `/v1/deliveries/${delivery.id}/attempts`)).body.attempts;
     assert.deepEqual(attempts.map((x: any) => x.statusCode), [500, 500, 200]);
     assert.equal(attempts[0].responseBody, 'not yet');
     assert.ok(attempts.every((x: any) => typeof x.durationMs === 'number'));
     // Every retry of one event carries the same webhook-id.
-    assert.equal(new Set(r.received.map((x) => x.headers['webhook-id'])).size, 1);
+    assert.equal(new Set(r.hooks.map((x) => x.headers['webhook-id'])).size, 1);
   });
 
   it('disables an endpoint that answers 410 and says so on herald:system', async () => {
     const r = await receiver((_req, _i, res) => res.writeHead(410).end());
     const ep = await createEndpoint({ url: r.url, channels: ['gone'] });
     await publish('gone', 1);
-    await until(() => r.received.length === 1);
+    await until(() => r.hooks.length === 1);
     const info = await eventually(async () => {
       const body = (await h.call('GET', `/v1/endpoints/${ep.id}`)).body;
       assert.equal(body.enabled, false);
@@ -139,15 +99,15 @@ describe('outbound webhooks', () => {
     });
     await publish('gone', 2);
     await sleep(400);
-    assert.equal(r.received.length, 1, 'a disabled endpoint gets nothing more');
+    assert.equal(r.hooks.length, 1, 'a disabled endpoint gets nothing more');
   });
 
   it('honours Retry-After on 503', async () => {
     const r = await receiver((_req, i, res) => (i === 0 ? res.writeHead(503, { 'retry-after': '1' }).end() : res.writeHead(200).end()));
     await createEndpoint({ url: r.url, channels: ['later'] });
     await publish('later', 1);
-    await until(() => r.received.length === 2, 5000);
-    const gap = r.received[1]!.at - r.received[0]!.at;
+    await until(() => r.hooks.length === 2, 5000);
+    const gap = r.hooks[1]!.at - r.hooks[0]!.at;
     assert.ok(gap >= 950 && gap < 2000, `second attempt came ${gap} ms later, not after the 1 s Retry-After`);
   });
 
@@ -164,9 +124,9 @@ describe('outbound webhooks', () => {
     for (const r of healthy) await createEndpoint({ url: r.url, channels: ['fan'] });
     for (let i = 0; i < 20; i++) await publish('fan', i);
     // Were the hole's hanging requests in anyone else's way, every event would wait out its 2 s timeouts and retries.
-    await until(() => healthy.every((r) => r.received.length === 20), 10_000, 'all 49 healthy receivers got every event');
-    for (const r of healthy) assert.deepEqual(r.received.map((x) => JSON.parse(x.body).data), Array.from({ length: 20 }, (_, i) => i));
-    assert.ok(hole.received.length >= 1, 'the black hole was tried');
+    await until(() => healthy.every((r) => r.hooks.length === 20), 10_000, 'all 49 healthy receivers got every event');
+    for (const r of healthy) assert.deepEqual(r.hooks.map((x) => x.event.data), Array.from({ length: 20 }, (_, i) => i));
+    assert.ok(hole.hooks.length >= 1, 'the black hole was tried');
     assert.ok(maxOpen <= 2, `the black hole never held more than its maxConcurrency (2), saw ${maxOpen}`);
   });
 
@@ -177,8 +137,8 @@ describe('outbound webhooks', () => {
     assert.equal(rotated.status, 200);
     assert.notEqual(rotated.body.secret, ep.secret);
     await publish('rotate', 1);
-    await until(() => r.received.length === 1);
-    const got = r.received[0]!;
+    await until(() => r.hooks.length === 1);
+    const got = r.hooks[0]!;
     assert.equal((got.headers['webhook-signature'] as string).split(' ').length, 2);
     assert.equal(verify('standard', { secret: ep.secret, headers: got.headers, body: got.body }).ok, true);
     assert.equal(verify('standard', { secret: rotated.body.secret, headers: got.headers, body: got.body }).ok, true);
@@ -191,7 +151,7 @@ describe('outbound webhooks', () => {
     const ep = await createEndpoint({ url: r.url, channels: ['dead'] });
     await publish('dead', 1);
     await publish('dead', 2);
-    await until(() => r.received.length === 6, 5000, 'three attempts each');
+    await until(() => r.hooks.length === 6, 5000, 'three attempts each');
     const failed = await eventually(async () => {
       const list = (await h.call('GET', `/v1/endpoints/${ep.id}/deliveries?status=failed`)).body.deliveries;
       assert.equal(list.length, 2);
@@ -205,14 +165,14 @@ describe('outbound webhooks', () => {
     healthy = true;
     const retried = await h.call('POST', `/v1/deliveries/${failed[0].id}/retry`);
     assert.equal(retried.status, 202);
-    await until(() => r.received.length === 7);
+    await until(() => r.hooks.length === 7);
     await eventually(async () => assert.equal((await h.call('GET', `/v1/deliveries/${failed[0].id}`)).body.status, 'succeeded'));
     const again = await h.call('POST', `/v1/deliveries/${failed[0].id}/retry`);
     assert.equal(again.status, 409);
 
     const recovered = await h.call('POST', `/v1/endpoints/${ep.id}/recover`, { body: { since: new Date(Date.now() - 60_000).toISOString() } });
     assert.deepEqual(recovered.body, { recovered: 1 });
-    await until(() => r.received.length === 8);
+    await until(() => r.hooks.length === 8);
     await eventually(async () => assert.equal((await h.call('GET', `/v1/endpoints/${ep.id}/deliveries?status=succeeded`)).body.deliveries.length, 2));
   });
 
@@ -223,13 +183,13 @@ describe('outbound webhooks', () => {
     await publish('shop:eu', 2, 'user.created');
     await publish('other', 3, 'order.created');
     await publish('shop:us', 4, 'order.paid');
-    await until(() => r.received.length === 2);
+    await until(() => r.hooks.length === 2);
     await sleep(200);
-    assert.deepEqual(r.received.map((x) => JSON.parse(x.body).data), [1, 4]);
+    assert.deepEqual(r.hooks.map((x) => x.event.data), [1, 4]);
     const patched = await h.call('PATCH', `/v1/endpoints/${ep.id}`, { body: { types: [], description: 'all shop events' } });
     assert.equal(patched.body.description, 'all shop events');
     await publish('shop:eu', 5, 'user.created');
-    await until(() => r.received.length === 3);
+    await until(() => r.hooks.length === 3);
     assert.equal((await h.call('GET', '/v1/endpoints')).body.endpoints.some((e: any) => e.id === ep.id), true);
     assert.equal((await h.call('DELETE', `/v1/endpoints/${ep.id}`)).status, 204);
     assert.equal((await h.call('GET', `/v1/endpoints/${ep.id}`)).status, 404);
@@ -250,8 +210,8 @@ describe('outbound webhooks', () => {
       const cursors = await h.storage.deliveries.cursors();
       assert.deepEqual([cursors.get('unwanted-a'), cursors.get('unwanted-b'), cursors.get('kept:1')], [3, 3, 1], 'cursors saved');
     }, 5000);
-    await until(() => r.received.length === 1);
-    assert.equal(JSON.parse(r.received[0]!.body).data, 'wanted');
+    await until(() => r.hooks.length === 1);
+    assert.equal(r.hooks[0]!.event.data, 'wanted');
   });
 });
 
@@ -283,7 +243,7 @@ describe('outbound webhooks and kill -9', () => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-deliver-kill-'));
     // Slow receivers, so the crash catches deliveries in flight.
     const receivers = await Promise.all(
-      [1, 2].map(() => new Receiver((_req, _i, res) => setTimeout(() => res.writeHead(200).end(), 100)).start()),
+      [1, 2].map(() => new HookReceiver((_hook, _i, res) => setTimeout(() => res.writeHead(200).end(), 100)).start()),
     );
     const env = { HERALD_DELIVERY_ALLOW_PRIVATE_NETWORKS: '127.0.0.0/8', HERALD_DELIVERY_RETRY_SCHEDULE: '0.2,0.2,0.2' };
     const admin = { authorization: `Bearer ${CLI_ADMIN_KEY}`, 'content-type': 'application/json' };
@@ -298,7 +258,7 @@ describe('outbound webhooks and kill -9', () => {
         const res = await fetch(`${first.url}/v1/channels/crash/events`, { method: 'POST', headers: admin, body: JSON.stringify({ data: i }) });
         published.push(((await res.json()) as { id: string }).id);
       }
-      await until(() => receivers.every((r) => r.received.length >= 3), 5000);
+      await until(() => receivers.every((r) => r.hooks.length >= 3), 5000);
       first.child.kill('SIGKILL');
       await first.exited;
       assert.ok(receivers.some((r) => r.eventIds().size < 40), 'the crash came mid-delivery');

@@ -1,14 +1,19 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface Hook {
+  /** When it arrived, ms since the epoch. */
+  at: number;
   headers: IncomingHttpHeaders;
   body: string;
   /** The parsed body: Herald posts the event JSON. */
   event: { id: string; channel: string; seq: number; type: string; data: unknown };
 }
 
-/** A local webhook receiver answering `status` (changeable at any time) to every POST. */
+/** Answers one request: the hook, how many came before it, and the response to write. */
+export type Respond = (hook: Hook, index: number, res: ServerResponse) => void;
+
+/** A local webhook receiver: `respond` answers each POST, or else `status` (changeable at any time) does. */
 export class HookReceiver {
   readonly hooks: Hook[] = [];
   status = 200;
@@ -18,10 +23,19 @@ export class HookReceiver {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      this.hooks.push({ headers: req.headers, body, event: JSON.parse(body) as Hook['event'] });
+      const hook: Hook = { at: Date.now(), headers: req.headers, body, event: JSON.parse(body) as Hook['event'] };
+      this.hooks.push(hook);
+      if (this.respond) return this.respond(hook, this.hooks.length - 1, res);
       res.writeHead(this.status, { 'content-type': 'text/plain' }).end(this.status < 300 ? 'ok' : `refused with ${this.status}`);
     });
   });
+
+  constructor(private readonly respond?: Respond) {}
+
+  /** The ids of the events received (each once, however often it came). */
+  eventIds(): Set<string> {
+    return new Set(this.hooks.map((hook) => hook.event.id));
+  }
 
   async start(): Promise<this> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
