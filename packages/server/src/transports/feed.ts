@@ -34,7 +34,8 @@ export class ChannelFeed implements BusSink {
   /** The seq of the last event handed to the sink (or skipped past by a gap). */
   position = 0;
   epoch = '';
-  private pending: HeraldEvent[] = [];
+  /** Live events held while catching up; undefined when none, so an idle feed holds no array. */
+  private pending: HeraldEvent[] | undefined;
   private overflowed = false;
   private catchingUp = true;
   private stopped = false;
@@ -71,18 +72,19 @@ export class ChannelFeed implements BusSink {
     this.stopped = true;
     countSubscription(-1);
     this.log.bus.leave(this.channel, this);
-    this.pending = [];
+    this.pending = undefined;
   }
 
   /** BusSink: live events of the channel. */
   onEvents(events: readonly HeraldEvent[]): void {
     if (this.stopped) return;
     if (this.catchingUp) {
-      if (this.pending.length + events.length > MAX_PENDING) {
-        this.pending = [];
+      if ((this.pending?.length ?? 0) + events.length > MAX_PENDING) {
+        this.pending = undefined;
         this.overflowed = true;
       } else {
-        this.pending.push(...events);
+        if (this.pending) this.pending.push(...events);
+        else this.pending = events.slice();
       }
       return;
     }
@@ -118,8 +120,8 @@ export class ChannelFeed implements BusSink {
         const waiting = this.sink.drained?.(this);
         if (waiting) await waiting;
         if (page.events.length === PAGE_SIZE) continue;
-        const held = this.pending;
-        this.pending = [];
+        const held = this.pending ?? [];
+        this.pending = undefined;
         if (this.overflowed) {
           this.overflowed = false;
           continue;
