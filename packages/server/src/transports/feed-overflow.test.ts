@@ -40,7 +40,7 @@ function stalledSink() {
 }
 
 /** What the feed holds in memory for later; private, read here because the bound on it is the behaviour under test. */
-const held = (feed: ChannelFeed): number => (feed as unknown as { pending: unknown[] }).pending.length;
+const held = (feed: ChannelFeed): number => (feed as unknown as { pending?: unknown[] }).pending?.length ?? 0;
 
 describe('ChannelFeed on the SQLite log: live events held during a replay', () => {
   let dir: string;
