@@ -49,6 +49,9 @@ const SQL = {
  * flushes of concurrent commits itself.
  */
 export class PostgresDeliveryStore implements DeliveryStore {
+  /** Attempt outcomes, written in batches through `bookkeeping`. */
+  private readonly attempts: AttemptBatch;
+
   /**
    * `bookkeeping` commits without waiting for the disk, like SQLite's
    * delivery database, and only attempt outcomes and the dispatcher's
@@ -57,9 +60,6 @@ export class PostgresDeliveryStore implements DeliveryStore {
    * the log again from the older cursor and recreates the same deliveries.
    * Either way a repeat, never a loss. Endpoints stay on the durable pool.
    */
-  /** Attempt outcomes, written in batches through `bookkeeping`. */
-  private readonly attempts: AttemptBatch;
-
   constructor(
     private readonly db: Database,
     private readonly bookkeeping: Database = db,
