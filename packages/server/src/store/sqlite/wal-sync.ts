@@ -148,7 +148,7 @@ export class WalSync {
 
   /**
    * Our descriptor, reopened if the WAL was replaced. SQLite deletes the WAL only when its last connection
-   * closes, which never happens while the store is open, so this is a safeguard that costs one stat() per sync.
+   * closes, which never happens while the store is open, so this is a safeguard that costs a stat() and an fstat() per sync.
    */
   private currentFd(slot: number): number {
     const fd = this.fds[slot];
