@@ -172,8 +172,12 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     connections.add(socket);
     socket.on('close', socketClosed);
   });
-  // An upgraded socket belongs to the WebSocket gateway, which ends it with 1001 itself.
-  app.server.on('upgrade', (request: { socket: Socket }) => busy.add(request.socket));
+  // An upgraded socket belongs to the WebSocket gateway, which ends it with 1001 itself: it leaves the count, and
+  // takes no listener of ours with it (a second `close` listener would turn the socket's one into an array).
+  app.server.on('upgrade', (request: { socket: Socket }) => {
+    connections.delete(request.socket);
+    request.socket.removeListener('close', socketClosed);
+  });
   app.server.on('request', (request, response) => {
     busy.add(request.socket);
     response.on('close', answered);

@@ -1,8 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ClientOptions } from 'ws';
+import { once } from 'node:events';
+import { connect as connectTcp, type Socket } from 'node:net';
+import type { ClientOptions, WebSocket } from 'ws';
 import { WsTestClient as Client } from './ws-client.js';
 import { ADMIN_KEY, startTestServer, suiteServers, type TestServer, until } from './helpers.js';
+
+function connectRaw(url: string) {
+  const { hostname, port } = new URL(url);
+  return connectTcp(Number(port), hostname);
+}
 
 describe('WebSockets', () => {
   const { start, track } = suiteServers();
@@ -115,6 +122,45 @@ describe('WebSockets', () => {
 
     const foreign = connect(h, `?token=${ADMIN_KEY}`, { origin: 'http://evil.example' });
     await assert.rejects(foreign.opened, /HTTP 403/);
+  });
+
+  it('survives a refused socket that goes on to send a malformed frame', async () => {
+    const h = await start();
+    // A raw handshake with a bad credential: the server upgrades, then closes with 1008. The frame that follows
+    // has a reserved opcode, so the server's reader fails on a socket that has no session to hear the error.
+    const socket = connectRaw(h.url);
+    await once(socket, 'connect');
+    socket.write(
+      'GET /v1/ws?token=hk_wrong HTTP/1.1\r\nHost: herald\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    const [head] = (await once(socket, 'data')) as [Buffer];
+    assert.match(head.toString('latin1'), /^HTTP\/1\.1 101 /);
+    socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4]));
+    await once(socket, 'close');
+    const c = connect(h);
+    await c.opened;
+    c.send({ op: 'ping' });
+    await c.next('pong');
+  });
+
+  it('keeps no listener of its own on an open socket: the socket class hands its events to the session', async () => {
+    const h = await start();
+    const c = connect(h);
+    await c.opened;
+    c.send({ op: 'subscribe', channel: 'quiet', ref: 's' });
+    await c.next('subscribed');
+    const sessions = (h.ws as unknown as { sessions: Set<{ ws: WebSocket & { _socket: Socket } }> }).sessions;
+    assert.equal(sessions.size, 1);
+    const [session] = sessions;
+    const ws = session!.ws;
+    for (const event of ['message', 'pong', 'close', 'error']) assert.equal(ws.listenerCount(event), 0, `no '${event}' listener on the WebSocket`);
+    // `ws` itself listens for the socket's close and errors; the server's connection count and the upgrade's
+    // error listener let go of it at the upgrade.
+    assert.equal(ws._socket.listenerCount('close'), 1);
+    assert.equal(ws._socket.listenerCount('error'), 1);
+    c.send({ op: 'ping' });
+    await c.next('pong');
   });
 
   it('checks the Origin against the allowed list', async () => {

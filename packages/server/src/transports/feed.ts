@@ -30,7 +30,7 @@ const MAX_PENDING = 1000;
  * follow on from the position, the feed reads the log to fill the hole.
  * Every push transport (SSE, WebSocket) uses this.
  */
-export class ChannelFeed implements BusSink {
+export class ChannelFeed<Sink extends FeedSink = FeedSink> implements BusSink {
   /** The seq of the last event handed to the sink (or skipped past by a gap). */
   position = 0;
   epoch = '';
@@ -43,7 +43,7 @@ export class ChannelFeed implements BusSink {
   constructor(
     private readonly log: EventLog,
     readonly channel: string,
-    private readonly sink: FeedSink,
+    protected readonly sink: Sink,
   ) {
     // Listen before reading anything, so no append can fall between the read and the live stream. The feed is
     // its own bus sink: an idle subscriber holds no closures for it.

@@ -1,13 +1,13 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type Server as WsServer } from 'ws';
 import type { FastifyBaseLogger } from 'fastify';
 import { CloseCodes, HeraldError } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { credentialFrom } from '../../http/authenticate.js';
 import { assertOriginAllowed } from '../../http/cors.js';
 import type { Principal } from '../../auth/principal.js';
-import { WsSession } from './session.js';
+import { SessionSocket, WsSession } from './session.js';
 import { countRefused, refusalReason } from '../../metrics/index.js';
 
 export const WS_PATH = '/v1/ws';
@@ -27,7 +27,7 @@ function refuse(socket: Duplex, status: number, error: HeraldError): void {
  * the sessions.
  */
 export class WsGateway {
-  private readonly wss: WebSocketServer;
+  private readonly wss: WsServer<typeof SessionSocket>;
   private readonly sessions = new Set<WsSession>();
   private readonly heartbeat: NodeJS.Timeout;
   private closing = false;
@@ -37,11 +37,12 @@ export class WsGateway {
     private readonly ctx: AppContext,
     private readonly logger: FastifyBaseLogger,
   ) {
-    this.wss = new WebSocketServer({
+    this.wss = new WebSocketServer<typeof SessionSocket>({
       noServer: true,
       maxPayload: ctx.config.ws.maxMessageBytes,
       perMessageDeflate: false,
       clientTracking: false,
+      WebSocket: SessionSocket,
     });
     server.on('upgrade', (req, socket, head) => void this.onUpgrade(req, socket, head));
     // One timer for every socket: ping, and drop those that missed two pongs.
@@ -85,6 +86,8 @@ export class WsGateway {
     }
     // Upgrade even when the credential is bad: a browser sees a close code (1008), never an HTTP status.
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      // `ws` listens for the socket's errors from here on: one listener fewer for every open socket.
+      socket.removeListener('error', this.onSocketError);
       if (authFailed) {
         countRefused('ws', 'unauthorized');
         ws.close(CloseCodes.policyViolation, 'invalid credential');

@@ -1,22 +1,31 @@
-import type { WebSocket, RawData } from 'ws';
+import { WebSocket, type RawData } from 'ws';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
-import { CloseCodes, HeraldError, type ClientOp, type GapInfo, type HeraldEvent, type ServerOp } from '@herald/protocol';
+import { CloseCodes, HeraldError, type ClientOp, type GapInfo, type HeraldEvent, type PresenceMember, type ServerOp } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import type { Principal } from '../../auth/principal.js';
-import { ChannelFeed, type FeedSink } from '../feed.js';
+import type { ChannelFeed } from '../feed.js';
 import { wsEventFrame, wsSharedFrame, wsTextFrame } from '../frames.js';
 import { Outbox } from '../outbox.js';
 import { parseClientOp, refOfRefusedFrame } from './ops.js';
 import { assertPayloadDepth } from '../../log/payload-depth.js';
 import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
-import { SessionSignals } from '../../presence/session.js';
-import type { FrameSink } from '../../presence/service.js';
+import { newClientId } from '../../presence/client-id.js';
+import { TokenBucket } from '../../presence/rate-limit.js';
+import {
+  allSubscriptions,
+  findSubscription,
+  Subscription,
+  subscriptionCount,
+  withoutSubscription,
+  withSubscription,
+  type SubscriptionOwner,
+  type Subscriptions,
+} from './subscription.js';
 
 /** How long a socket closed as too slow may hold its buffer before it is cut off. */
 const SLOW_CLOSE_GRACE_MS = 5000;
 const NOTHING_TO_UNWATCH = () => {};
-const SESSION = Symbol('herald.session');
 
 /**
  * The socket under a server-side `ws` WebSocket. Frames are written to it
@@ -31,36 +40,52 @@ function socketOf(ws: WebSocket): Socket {
   return socket;
 }
 
-// One listener function of each kind for every socket, not a closure per socket: they find their session on it.
-const sessionOf = (ws: WebSocket) => (ws as unknown as { [SESSION]: WsSession })[SESSION];
-function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
-  sessionOf(this).onMessage(data, isBinary);
-}
-function onPong(this: WebSocket): void {
-  sessionOf(this).missedPongs = 0;
-}
-function onClose(this: WebSocket): void {
-  sessionOf(this).closed();
-}
-function onError(this: WebSocket, err: Error): void {
-  sessionOf(this).logger.debug({ err }, 'websocket error');
+/**
+ * The gateway's WebSocket class (`ws` makes its server-side sockets with it): it hands the socket's events
+ * straight to its session. Listeners would cost every idle socket about a hundred bytes: `ws` keeps them in
+ * the socket's `_events`, a dictionary-mode object that grows with each one.
+ */
+export class SessionSocket extends WebSocket {
+  session: WsSession | undefined = undefined;
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    const session = this.session;
+    switch (event) {
+      case 'message':
+        session?.onMessage(args[0] as RawData, args[1] as boolean);
+        break;
+      case 'pong':
+        if (session) session.missedPongs = 0;
+        break;
+      case 'close':
+        session?.closed();
+        break;
+      case 'error':
+        // `ws` closes the socket after an error of its own; with no listener, EventEmitter would throw it.
+        session?.logger.debug({ err: args[0] }, 'websocket error');
+        return this.listenerCount('error') > 0 ? super.emit(event, ...args) : false;
+    }
+    return super.emit(event, ...args);
+  }
 }
 
 /** One client socket: its credential, its subscriptions and its send buffer (the outbox it extends). */
-export class WsSession extends Outbox implements FeedSink, FrameSink {
+export class WsSession extends Outbox implements SubscriptionOwner {
   /** Protocol pings sent without a pong since; the gateway drops the socket at two. */
   missedPongs = 0;
   private closing = false;
-  private readonly feeds = new Map<string, ChannelFeed>();
+  private subscriptions: Subscriptions = undefined;
   private readonly authTimer: NodeJS.Timeout | undefined;
   private unwatch: () => void = NOTHING_TO_UNWATCH;
   /** The ops admitted so far, chained (see onMessage); undefined when none is pending. */
   private inbox: Promise<void> | undefined;
-  /** Its client id, presence memberships and ephemeral listeners (src/presence). */
-  private readonly signals: SessionSignals;
+  /** Its id in presence sets and for direct messages; made on first use, as most sockets never need one. */
+  private clientId: string | undefined = undefined;
+  /** Its own rate bucket for ephemeral publishes and direct messages, made on first use. */
+  private bucket: TokenBucket | undefined = undefined;
 
   constructor(
-    readonly ws: WebSocket,
+    readonly ws: SessionSocket,
     private readonly ctx: AppContext,
     readonly logger: FastifyBaseLogger,
     private principal: Principal | undefined,
@@ -68,18 +93,13 @@ export class WsSession extends Outbox implements FeedSink, FrameSink {
     private readonly registry: Set<WsSession>,
   ) {
     super(socketOf(ws));
-    (ws as unknown as { [SESSION]: WsSession })[SESSION] = this;
+    ws.session = this;
     registry.add(this);
-    this.signals = new SessionSignals(ctx.presence, this);
-    ws.on('message', onMessage);
-    ws.on('pong', onPong);
-    ws.on('close', onClose);
     this.watchCredential();
-    ws.on('error', onError);
     if (!principal) {
       this.authTimer = setTimeout(() => {
         // Anonymous sockets may stay only for public channels.
-        if (!this.principal && this.feeds.size === 0) this.close(CloseCodes.policyViolation, 'authentication timeout');
+        if (!this.principal && this.subscriptions === undefined) this.close(CloseCodes.policyViolation, 'authentication timeout');
       }, ctx.config.ws.authTimeout * 1000);
       this.authTimer.unref();
     }
@@ -93,6 +113,15 @@ export class WsSession extends Outbox implements FeedSink, FrameSink {
 
   send(op: ServerOp): void {
     this.sendWire(wsTextFrame(JSON.stringify(op)));
+  }
+
+  private get client(): string {
+    return (this.clientId ??= newClientId());
+  }
+
+  /** Made on first use: a bucket that has waited since the socket opened is full, as a new one is. */
+  private get gate(): TokenBucket {
+    return (this.bucket ??= new TokenBucket(this.ctx.presence.ephemeralPerSecond));
   }
 
   /** FrameSink: a JSON payload that may go to many sockets (presence, ephemeral publishes), framed once whoever sends it. */
@@ -141,12 +170,25 @@ export class WsSession extends Outbox implements FeedSink, FrameSink {
 
   /** FeedSink: the log could not be read for one subscription; it ends, the socket stays. */
   failed(error: unknown, feed: ChannelFeed): void {
-    const channel = feed.channel;
-    this.sendError(error, (feed as Subscription).ref);
-    feed.stop();
-    if (this.feeds.get(channel) !== feed) return;
-    this.feeds.delete(channel);
-    this.signals.detach(channel);
+    const subscription = feed as Subscription;
+    this.sendError(error, subscription.ref);
+    if (findSubscription(this.subscriptions, feed.channel) === subscription) this.unsubscribe(feed.channel);
+    else feed.stop();
+  }
+
+  /** Ends the socket's subscription to `channel`, if any: its feed, its ephemeral listener, its presence. */
+  private unsubscribe(channel: string): void {
+    const subscription = findSubscription(this.subscriptions, channel);
+    if (!subscription) return;
+    this.subscriptions = withoutSubscription(this.subscriptions, channel);
+    this.end(subscription);
+  }
+
+  /** Both presence calls do nothing when the subscription never listened or joined (a socket without a client id joined nothing). */
+  private end(subscription: Subscription): void {
+    subscription.stop();
+    this.ctx.presence.unlisten(subscription.channel, subscription);
+    if (this.clientId !== undefined) this.ctx.presence.leave(subscription.channel, this.clientId);
   }
 
   close(code: number, reason: string): void {
@@ -181,9 +223,9 @@ export class WsSession extends Outbox implements FeedSink, FrameSink {
   private stopFeeds(): void {
     clearTimeout(this.authTimer);
     this.unwatch();
-    this.signals.detachAll();
-    for (const feed of this.feeds.values()) feed.stop();
-    this.feeds.clear();
+    const subscriptions = allSubscriptions(this.subscriptions);
+    this.subscriptions = undefined;
+    for (const subscription of subscriptions) this.end(subscription);
   }
 
   onMessage(data: RawData, isBinary: boolean): void {
@@ -229,15 +271,13 @@ export class WsSession extends Outbox implements FeedSink, FrameSink {
         if (!(await this.credentialLive())) return;
         return this.subscribe(op.channel, op.after, op.ref, op.presence);
       case 'unsubscribe': {
-        this.signals.detach(op.channel);
-        this.feeds.get(op.channel)?.stop();
-        this.feeds.delete(op.channel);
+        this.unsubscribe(op.channel);
         return this.send({ op: 'unsubscribed', channel: op.channel, ...(op.ref ? { ref: op.ref } : {}) });
       }
       case 'publish': {
         if (!(await this.credentialLive())) return;
         if ('ephemeral' in op) {
-          await this.ctx.presence.publishEphemeral(this.principal, op.channel, op, this.signals.gate);
+          await this.ctx.presence.publishEphemeral(this.principal, op.channel, op, this.gate);
           return this.send({ op: 'ack', ref: op.ref });
         }
         this.ctx.access.assertPublish(this.principal, op.channel);
@@ -252,7 +292,7 @@ export class WsSession extends Outbox implements FeedSink, FrameSink {
       }
       case 'send':
         if (!(await this.credentialLive())) return;
-        await this.ctx.presence.send(this.principal, this.signals.client, op.channel, op.to, op.data, this.signals.gate);
+        await this.ctx.presence.send(this.principal, this.client, op.channel, op.to, op.data, this.gate);
         return this.send({ op: 'ack', ref: op.ref });
     }
   }
@@ -281,43 +321,39 @@ export class WsSession extends Outbox implements FeedSink, FrameSink {
 
   private async subscribe(channel: string, after: number | undefined, ref: string | undefined, presence?: { info?: unknown }): Promise<void> {
     this.ctx.access.assertRead(this.principal, channel);
-    if (presence) this.ctx.presence.assertJoinable(this.principal, channel, presence.info, this.signals.client);
+    if (presence) this.ctx.presence.assertJoinable(this.principal, channel, presence.info, this.client);
     const max = this.ctx.config.limits.channelsPerRequest;
-    if (!this.feeds.has(channel) && this.feeds.size >= max) {
+    if (!findSubscription(this.subscriptions, channel) && subscriptionCount(this.subscriptions) >= max) {
       throw new HeraldError('bad_request', `At most ${max} subscriptions per socket.`);
     }
     // Subscribing again restarts the channel from the new position, and its presence.
-    this.signals.detach(channel);
-    this.feeds.get(channel)?.stop();
+    this.unsubscribe(channel);
     // The session is every subscription's sink (see event, gap, drained, failed): no closures per subscription.
-    const feed = new Subscription(this.ctx.log, channel, this, ref);
-    this.feeds.set(channel, feed);
-    const state = await feed.open(after);
-    if (this.closing) feed.stop();
-    if (this.feeds.get(channel) !== feed || this.closing) return;
-    let joined: ReturnType<SessionSignals['attach']>;
-    try {
-      joined = this.signals.attach(this.principal, channel, presence);
-    } catch (error) {
-      // The set filled up since the check above: no subscription either.
-      feed.stop();
-      this.feeds.delete(channel);
-      throw error;
+    const subscription = new Subscription(this.ctx.log, channel, this, ref);
+    this.subscriptions = withSubscription(this.subscriptions, subscription);
+    const state = await subscription.open(after);
+    if (this.closing) subscription.stop();
+    if (findSubscription(this.subscriptions, channel) !== subscription || this.closing) return;
+    this.ctx.presence.listen(channel, subscription);
+    let members: PresenceMember[] | undefined;
+    if (presence) {
+      try {
+        members = this.ctx.presence.join(this.principal, channel, this.client, presence.info, this);
+      } catch (error) {
+        // The set filled up since the check above: no subscription either.
+        this.unsubscribe(channel);
+        throw error;
+      }
     }
-    this.send({ op: 'subscribed', channel, ...(ref === undefined ? {} : { ref }), seq: state.head, epoch: state.epoch, ...(joined ? { presence: joined } : {}) });
+    this.send({
+      op: 'subscribed',
+      channel,
+      ...(ref === undefined ? {} : { ref }),
+      seq: state.head,
+      epoch: state.epoch,
+      ...(members ? { presence: { client: this.client, members } } : {}),
+    });
     // Read failures reach the sink's `failed`; the next frame need not wait for the backlog.
-    void feed.replay();
-  }
-}
-
-/** One subscription of a socket: its feed, and the `ref` of the `subscribe` op, for the error of a failed read. */
-class Subscription extends ChannelFeed {
-  constructor(
-    log: AppContext['log'],
-    channel: string,
-    sink: FeedSink,
-    readonly ref: string | undefined,
-  ) {
-    super(log, channel, sink);
+    void subscription.replay();
   }
 }
