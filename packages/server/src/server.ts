@@ -150,22 +150,24 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   };
   const app = buildApp(ctx, logger, options.onRoute ? { onRoute: options.onRoute } : {});
   const gateway: WsGateway = new WsGateway(app.server, ctx, app.log);
-  // Every connection, and those with a request in flight. Node's close() ends only the connections it counts as
-  // idle; one that never sent a complete request (an aborted fetch's, a bare TCP connect) is not, and would hold the
-  // close until its headers timeout (about a minute).
+  // Every connection, and how many requests each has in flight. Node's close() ends only the connections it counts
+  // as idle; one that never sent a complete request (an aborted fetch's, a bare TCP connect) is not, and would hold
+  // the close until its headers timeout (about a minute).
   const connections = new Set<Socket>();
-  const busy = new Set<Socket>();
+  const inFlight = new Map<Socket, number>();
   let stopping = false;
   // One listener function for every socket and response, not a closure (and a once-wrapper) each: an idle
   // stream or WebSocket holds them for as long as it is open. Node emits `close` once.
   function socketClosed(this: Socket): void {
     connections.delete(this);
-    busy.delete(this);
+    inFlight.delete(this);
   }
   function answered(this: ServerResponse): void {
     const socket = this.req.socket;
-    busy.delete(socket);
-    // A stopping server keeps no connection alive after its answer.
+    const left = (inFlight.get(socket) ?? 1) - 1;
+    if (left > 0) return void inFlight.set(socket, left);
+    inFlight.delete(socket);
+    // A stopping server keeps no connection alive after its last answer.
     if (stopping) socket.end();
   }
   app.server.on('connection', (socket: Socket) => {
@@ -178,9 +180,19 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     connections.delete(request.socket);
     request.socket.removeListener('close', socketClosed);
   });
+  // Node reads requests pipelined on a connection before their answers are written, and stops only once unsent
+  // answers fill the socket's buffer: parked long polls write nothing, so one connection could park any number.
+  // Past limits.pipelinedRequests unanswered requests the connection is dropped.
+  const maxInFlight = config.limits.pipelinedRequests;
   app.server.on('request', (request, response) => {
-    busy.add(request.socket);
+    const socket = request.socket;
+    const count = (inFlight.get(socket) ?? 0) + 1;
+    inFlight.set(socket, count);
     response.on('close', answered);
+    if (count > maxInFlight) {
+      logger.warn({ inFlight: count }, 'connection pipelined past limits.pipelinedRequests: dropping it');
+      socket.destroy();
+    }
   });
   // Open streams would hold the close forever and parked polls for a minute: end them first.
   app.addHook('preClose', async () => {
@@ -189,7 +201,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     await gateway.close();
     // Then every connection with nothing in flight goes at once; the others end after their answer.
     stopping = true;
-    for (const socket of connections) if (!busy.has(socket)) socket.destroy();
+    for (const socket of connections) if (!inFlight.has(socket)) socket.destroy();
   });
   // What /metrics reads at scrape time; the counters themselves are recorded where things happen.
   const metricsSource: MetricsSource = {

@@ -1,5 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { ADMIN_KEY, startTestServer, type TestServer, until } from './helpers.js';
 
 describe('long polling', () => {
@@ -79,6 +81,40 @@ describe('long polling', () => {
     await h.call('POST', '/v1/channels/x2/events', { body: { data: 'second' } });
     const res = await polling;
     assert.deepEqual(res.body.events.map((e: any) => [e.channel, e.data]), [['x2', 'second']]);
+  });
+
+  /** `n` long polls written at once on one raw connection, as a pipelining client sends them. */
+  async function pipelined(channel: string, n: number) {
+    const { hostname, port } = new URL(h.url);
+    const socket = connect(Number(port), hostname);
+    await once(socket, 'connect');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const request = `GET /v1/channels/${channel}/events?wait=5 HTTP/1.1\r\nHost: herald\r\nAuthorization: Bearer ${ADMIN_KEY}\r\n\r\n`;
+    socket.write(request.repeat(n));
+    return { socket, answers: () => received.split('HTTP/1.1 200 ').length - 1 };
+  }
+
+  it('frees every pipelined poll when its connection goes, not only the one being answered', async () => {
+    const { socket } = await pipelined('lp-pipe', 3);
+    await until(() => h.longPoll.waiting === 3, 5000, 'three polls parked');
+    socket.destroy();
+    // Well before their 5 s wait ends.
+    await until(() => h.longPoll.waiting === 0, 2000, 'the polls queued behind the first freed');
+  });
+
+  it('answers limits.pipelinedRequests pipelined polls in order, and drops a connection that sends more', async () => {
+    const within = await pipelined('lp-pipe-ok', 8);
+    await until(() => h.longPoll.waiting === 8, 5000, 'eight polls parked');
+    await h.call('POST', '/v1/channels/lp-pipe-ok/events', { body: { data: 1 } });
+    await until(() => within.answers() === 8, 5000, 'eight answers');
+    assert.equal(within.socket.destroyed, false);
+    within.socket.destroy();
+
+    const past = await pipelined('lp-pipe-over', 9);
+    await once(past.socket, 'close');
+    assert.equal(past.answers(), 0);
+    await until(() => h.longPoll.waiting === 0, 2000, 'the dropped connection parks nothing');
   });
 
   it('refuses a wait over the maximum', async () => {

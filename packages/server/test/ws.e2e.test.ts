@@ -144,6 +144,23 @@ describe('WebSockets', () => {
     await c.next('pong');
   });
 
+  it('refuses an upgrade whose request target is no valid path with 400, and stays up', async () => {
+    const h = await start();
+    // Node's parser lets `//host:port/...` through; read as a URL, its port is out of range.
+    const socket = connectRaw(h.url);
+    await once(socket, 'connect');
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    socket.write('GET //a:99999/v1/ws HTTP/1.1\r\nHost: herald\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    await once(socket, 'close');
+    assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error.code, 'bad_request');
+    const c = connect(h);
+    await c.opened;
+    c.send({ op: 'ping' });
+    await c.next('pong');
+  });
+
   it('keeps no listener of its own on an open socket: the socket class hands its events to the session', async () => {
     const h = await start();
     const c = connect(h);

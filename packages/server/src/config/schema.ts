@@ -54,6 +54,8 @@ export const ConfigSchema = Type.Object(
         pageSize: Type.Integer({ default: 1000, minimum: 1, maximum: 10_000 }),
         pollWaitMax: Seconds(60, 3600),
         channelsPerRequest: Type.Integer({ default: 100, minimum: 1, maximum: 1000 }),
+        /** Requests on one HTTP connection still waiting for their answers (pipelined); past it the connection is dropped. */
+        pipelinedRequests: Type.Integer({ default: 8, minimum: 1, maximum: 1000 }),
         /** Per SSE or WebSocket connection: past this many unsent bytes the client is dropped as too slow. */
         sendBufferBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
         /** Deepest nesting of arrays/objects accepted in event data, on every way in; deeper is 400 payload_too_deep. */

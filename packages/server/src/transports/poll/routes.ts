@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeCursor, encodeCursor, HeraldError, type ChannelPage, type MultiChannelPage } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
@@ -11,11 +11,17 @@ interface PollQuery {
   wait: number;
 }
 
-/** Cancels the wait when the client goes away, so an abandoned poll frees its memory at once. */
-function cancelOnDisconnect(reply: FastifyReply, wait: Wait): void {
+/**
+ * Cancels the wait when the client goes away, so an abandoned poll frees its memory at once. The request is
+ * what tells: when a connection closes, Node closes every request on it, but only the response being written
+ * hears it, not those of later requests pipelined behind it.
+ */
+function cancelOnDisconnect(request: FastifyRequest, wait: Wait): void {
+  // Gone while the log was read: its close has been and gone.
+  if (request.raw.destroyed) return wait.cancel();
   const onClose = () => wait.cancel();
-  reply.raw.once('close', onClose);
-  void wait.news.finally(() => reply.raw.off('close', onClose));
+  request.raw.once('close', onClose);
+  void wait.news.finally(() => request.raw.off('close', onClose));
 }
 
 /**
@@ -63,7 +69,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       let page = await ctx.log.read(channel, after, limit);
       let events = page.events;
       if (waiting && events.length === 0 && !page.truncated) {
-        cancelOnDisconnect(reply, waiting);
+        cancelOnDisconnect(request, waiting);
         const news = await waiting.news;
         if (news && news[0]!.seq <= after + 1) {
           // The bus handed us the new events themselves; no need to read them back.
@@ -119,7 +125,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;
       let merge = await ChannelMerge.open(read, starts, limit);
       if (waiting && merge.empty) {
-        cancelOnDisconnect(reply, waiting);
+        cancelOnDisconnect(request, waiting);
         if (await waiting.news) merge = await ChannelMerge.open(read, starts, limit);
       } else {
         waiting?.cancel();

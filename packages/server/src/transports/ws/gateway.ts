@@ -12,11 +12,13 @@ import { countRefused, refusalReason } from '../../metrics/index.js';
 
 export const WS_PATH = '/v1/ws';
 
-function refuse(socket: Duplex, status: number, error: HeraldError): void {
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
+
+function refuse(socket: Duplex, status: 400 | 403 | 404 | 503, error: HeraldError): void {
   countRefused('ws', refusalReason(status));
   const body = JSON.stringify(error.toJSON());
   socket.end(
-    `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Service Unavailable'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
@@ -44,7 +46,13 @@ export class WsGateway {
       clientTracking: false,
       WebSocket: SessionSocket,
     });
-    server.on('upgrade', (req, socket, head) => void this.onUpgrade(req, socket, head));
+    server.on('upgrade', (req, socket, head) => {
+      // A throw here would be an unhandled rejection, which ends the process: it ends this socket instead.
+      this.onUpgrade(req, socket, head).catch((err: unknown) => {
+        logger.error({ err }, 'websocket upgrade failed');
+        socket.destroy();
+      });
+    });
     // One timer for every socket: ping, and drop those that missed two pongs.
     this.heartbeat = setInterval(() => {
       for (const session of this.sessions) {
@@ -69,7 +77,13 @@ export class WsGateway {
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', this.onSocketError);
-    const url = new URL(req.url ?? '/', 'http://herald.invalid');
+    // Node's parser lets through a target such as `//a:99999/v1/ws`, which URL reads as a host and refuses.
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://herald.invalid');
+    } catch {
+      return refuse(socket, 400, new HeraldError('bad_request', 'The request target is not a valid path.'));
+    }
     if (url.pathname !== WS_PATH) return refuse(socket, 404, new HeraldError('not_found', `No WebSocket endpoint at ${url.pathname}.`));
     if (this.closing) return refuse(socket, 503, new HeraldError('unavailable', 'The server is shutting down.'));
     try {
