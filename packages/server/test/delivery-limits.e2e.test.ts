@@ -171,6 +171,22 @@ describe('delivery timeout', () => {
     assert.ok(timeouts >= 3, `counted as timeouts in /metrics (${timeouts})`);
   });
 
+  it('a receiver that keeps sending interim 102 answers: the whole attempt ends by twice the timeout, and is retried', async () => {
+    const r = await t.receiver((_q, res) => {
+      const timer = setInterval(() => res.writeProcessing(), 100);
+      res.on('close', () => clearInterval(timer));
+    });
+    const ep = await t.endpoint({ url: r.url, channels: ['interim'] });
+    await t.publish('interim', 1);
+    const { delivery, attempts } = await t.attemptsOf(ep.id, 2, 10_000);
+    for (const attempt of attempts.slice(0, 2)) {
+      assert.equal(attempt.statusCode, undefined);
+      assert.match(attempt.error, /^ATTEMPT_TIMEOUT: /);
+      assert.ok(attempt.durationMs >= TIMEOUT_S * 2000 * 0.9, `cut off at twice the timeout, not before (${attempt.durationMs} ms)`);
+    }
+    assert.equal(delivery.status, 'pending', 'retried, on the schedule');
+  });
+
   it('a receiver that answers 200 and then stalls its body: a body timeout, retried rather than counted as a success', async () => {
     const r = await t.receiver((_q, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });

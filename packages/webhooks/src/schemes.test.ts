@@ -4,6 +4,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { DEFAULT_TOLERANCE_SECONDS, generateSecret, SCHEME_NAMES, sign, verify, verifyWebhook, WebhookVerificationError, type Scheme } from './index.js';
+import { MAX_ASYMMETRIC_SIGNATURES } from './schemes/standard.js';
 
 const NOW = 1_700_000_000;
 const BODY = '{"ok":true}';
@@ -175,4 +176,21 @@ it('standard v1a: a 32-byte seed or libsodium’s 64-byte key signs; the private
   const both = sign('standard', { secrets: [STANDARD, whsk], id: 'msg_b', timestamp: NOW, body: BODY });
   assert.equal(verify('standard', { secrets: [whpk], headers: both, body: BODY, now: NOW }).ok, true);
   assert.equal(verify('standard', { secrets: [STANDARD], headers: both, body: BODY, now: NOW }).ok, true);
+});
+
+it('standard v1a: a header may carry a few different signatures, each checked against the whole body; more is refused before any is checked', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const whsk = `whsk_${privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-32).toString('base64')}`;
+  const whpk = `whpk_${publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64')}`;
+  const headers = sign('standard', { secret: whsk, id: 'msg_many', timestamp: NOW, body: BODY });
+  const junk = (i: number) => `v1a,${Buffer.alloc(64, i + 1).toString('base64')}`;
+  const withOthers = (n: number) => ({ ...headers, 'webhook-signature': [...Array.from({ length: n }, (_, i) => junk(i)), headers['webhook-signature']].join(' ') });
+  assert.equal(MAX_ASYMMETRIC_SIGNATURES, 4);
+  assert.equal(verify('standard', { secret: whpk, headers: withOthers(MAX_ASYMMETRIC_SIGNATURES - 1), body: BODY, now: NOW }).ok, true, 'the last of four still counts');
+  assert.throws(
+    () => verify('standard', { secret: whpk, headers: withOthers(MAX_ASYMMETRIC_SIGNATURES), body: BODY, now: NOW }),
+    failsWith('malformed_header', 'webhook-signature holds more than 4 different v1a signatures.'),
+  );
+  const repeated = { ...headers, 'webhook-signature': [...Array.from({ length: 200 }, () => junk(0)), headers['webhook-signature']].join(' ') };
+  assert.equal(verify('standard', { secret: whpk, headers: repeated, body: BODY, now: NOW }).ok, true, 'copies of one signature are checked once');
 });

@@ -53,6 +53,8 @@ export const ConfigSchema = Type.Object(
         batchEvents: Type.Integer({ default: 1000, minimum: 1, maximum: 100_000 }),
         pageSize: Type.Integer({ default: 1000, minimum: 1, maximum: 10_000 }),
         pollWaitMax: Seconds(60, 3600),
+        /** Time for a request's headers and body to arrive; past it the connection gets 408 and is closed. */
+        requestTimeout: Seconds(30, 3600),
         channelsPerRequest: Type.Integer({ default: 100, minimum: 1, maximum: 1000 }),
         /** Requests on one HTTP connection still waiting for their answers (pipelined); past it the connection is dropped. */
         pipelinedRequests: Type.Integer({ default: 8, minimum: 1, maximum: 1000 }),

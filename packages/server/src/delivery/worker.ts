@@ -345,10 +345,14 @@ export class DeliveryWorker {
     if (refused) return { error: `SSRF guard: ${refused}`, durationMs: elapsed() };
     const secrets = liveSecrets(endpoint.secrets).map((s) => s.secret);
     const signed = sign(endpoint.scheme as Scheme, { secrets, id: delivery.eventId, body: delivery.payload });
+    // The whole attempt ends by twice the timeout: a receiver that keeps sending interim (1xx) answers never lets
+    // undici's headers timeout fire, and would hold the attempt, and its endpoint's concurrency, for good.
+    const deadline = AbortSignal.timeout(this.config.timeout * 2000);
     try {
       const res = await request(url, {
         method: 'POST',
         dispatcher: route.agent,
+        signal: deadline,
         headers: { ...endpoint.headers, ...(traceparent ? { traceparent } : {}), ...signed, 'content-type': 'application/json', 'user-agent': this.userAgent },
         body: delivery.payload,
         // The timeout bounds the wait for the answer and each pause in its body; the body read is capped below.
@@ -363,6 +367,7 @@ export class DeliveryWorker {
         durationMs: elapsed(),
       };
     } catch (err) {
+      if (deadline.aborted) return { error: `ATTEMPT_TIMEOUT: the attempt took over ${this.config.timeout * 2} s, twice delivery.timeout`, durationMs: elapsed() };
       const error = err as Error & { code?: string; cause?: { code?: string; message?: string } };
       const code = error.code ?? error.cause?.code;
       return { error: `${code ? `${code}: ` : ''}${error.cause?.message ?? error.message}`, durationMs: elapsed() };

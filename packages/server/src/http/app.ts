@@ -29,7 +29,18 @@ import { portalRoutes } from '../portal/routes.js';
 
 /** The HTTP API: a small core, each concern a plugin-like function of its own. */
 export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (route: RouteOptions) => void } = {}): FastifyInstance {
+  // A request must arrive whole (headers and body) within limits.requestTimeout (0: no limit): a client that sends a
+  // body slowly would otherwise hold what it sent for as long as it likes. Node takes the timeouts when the server
+  // is made (set later, they are not enforced) and checks on an interval: 30 s unless that is too coarse for the
+  // limit. Streams and long polls are not affected: their requests arrive at once.
+  const requestTimeout = ctx.config.limits.requestTimeout * 1000;
   const app = Fastify({
+    requestTimeout,
+    http: {
+      requestTimeout,
+      headersTimeout: requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000,
+      connectionsCheckingInterval: requestTimeout > 0 ? Math.min(30_000, Math.max(100, requestTimeout / 2)) : 30_000,
+    },
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.config.limits.bodyBytes,

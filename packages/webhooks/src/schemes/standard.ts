@@ -37,6 +37,13 @@ function parseKey(secret: string): Key {
   return { kind: 'hmac', key };
 }
 
+/**
+ * Asymmetric (`v1a`) signatures a request may carry. Each check of one hashes the whole body again (Ed25519 signs
+ * the message, not a digest of it), before anything is authenticated, so the count must stay small: a sender
+ * signs once per active key, twice while it rotates.
+ */
+export const MAX_ASYMMETRIC_SIGNATURES = 4;
+
 function signedContent(id: string, timestamp: number | string, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${id}.${timestamp}.`), body]);
 }
@@ -69,6 +76,13 @@ export const standard: SchemeImpl = {
       return comma < 0 ? { version: '', value: '' } : { version: entry.slice(0, comma), value: entry.slice(comma + 1) };
     });
     if (presented.every((p) => p.version === '')) fail('malformed_header', `${name('signature')} holds no version,signature pair.`);
+    const asymmetric = [...new Set(presented.filter((p) => p.version === 'v1a').map((p) => p.value))];
+    if (asymmetric.length > MAX_ASYMMETRIC_SIGNATURES) {
+      fail('malformed_header', `${name('signature')} holds more than ${MAX_ASYMMETRIC_SIGNATURES} different v1a signatures.`);
+    }
+    const edSignatures = asymmetric
+      .map((value) => decodeSignature(value, 'base64'))
+      .filter((signature): signature is Buffer => signature?.length === 64);
 
     for (const secret of secrets) {
       const key = parseKey(secret);
@@ -77,10 +91,7 @@ export const standard: SchemeImpl = {
         for (const p of presented) if (p.version === 'v1' && sameBytes(expected, decodeSignature(p.value, 'base64'))) return { id, timestamp };
       } else {
         const publicKey = key.kind === 'ed25519-public' ? key.key : createPublicKey(key.key);
-        for (const p of presented) {
-          const signature = p.version === 'v1a' ? decodeSignature(p.value, 'base64') : undefined;
-          if (signature?.length === 64 && edVerify(null, content, publicKey, signature)) return { id, timestamp };
-        }
+        for (const signature of edSignatures) if (edVerify(null, content, publicKey, signature)) return { id, timestamp };
       }
     }
     return fail('no_matching_signature', 'No signature matched any of the secrets.');

@@ -12,9 +12,9 @@ import { countRefused, refusalReason } from '../../metrics/index.js';
 
 export const WS_PATH = '/v1/ws';
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
+const STATUS_TEXT = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' } as const;
 
-function refuse(socket: Duplex, status: 400 | 403 | 404 | 503, error: HeraldError): void {
+function refuse(socket: Duplex, status: keyof typeof STATUS_TEXT, error: HeraldError): void {
   countRefused('ws', refusalReason(status));
   const body = JSON.stringify(error.toJSON());
   socket.end(

@@ -1,0 +1,48 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { ADMIN_KEY, sleep, suiteServers } from './helpers.js';
+
+describe('limits.requestTimeout', () => {
+  const { start } = suiteServers({ limits: { requestTimeout: 1 } });
+
+  it('answers 408 and closes a connection whose body does not arrive in time, before anything is authenticated', async () => {
+    const h = await start();
+    const { hostname, port } = new URL(h.url);
+    const socket = connect(Number(port), hostname);
+    await once(socket, 'connect');
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    // An unknown source: the body would be read in full before the route finds that out.
+    socket.write('POST /v1/ingest/nosuch HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"a":');
+    const closed = once(socket, 'close').then(() => 'closed');
+    const outcome = await Promise.race([closed, sleep(10_000).then(() => 'still open after 10 s')]);
+    assert.equal(outcome, 'closed');
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+  });
+
+  it('leaves streams and long polls open past it: their requests arrive at once', async () => {
+    const h = await start({ limits: { requestTimeout: 1, pollWaitMax: 10 } });
+    const poll = h.call('GET', '/v1/channels/slow/events?wait=8');
+    const controller = new AbortController();
+    const res = await fetch(`${h.url}/v1/channels/slow/stream?token=${ADMIN_KEY}`, { signal: controller.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    await sleep(2500);
+    await h.call('POST', '/v1/channels/slow/events', { body: { data: 'late' } });
+    let text = '';
+    while (!text.includes('"late"')) {
+      const { value, done } = await reader.read();
+      assert.equal(done, false, 'the stream ended');
+      text += Buffer.from(value!).toString();
+    }
+    controller.abort();
+    const polled = await poll;
+    assert.equal(polled.status, 200);
+    assert.deepEqual(
+      polled.body.events.map((e: { data: unknown }) => e.data),
+      ['late'],
+    );
+  });
+});
