@@ -346,8 +346,11 @@ export class DeliveryWorker {
     const secrets = liveSecrets(endpoint.secrets).map((s) => s.secret);
     const signed = sign(endpoint.scheme as Scheme, { secrets, id: delivery.eventId, body: delivery.payload });
     // The whole attempt ends by twice the timeout: a receiver that keeps sending interim (1xx) answers never lets
-    // undici's headers timeout fire, and would hold the attempt, and its endpoint's concurrency, for good.
-    const deadline = AbortSignal.timeout(this.config.timeout * 2000);
+    // undici's headers timeout fire, and would hold the attempt, and its endpoint's concurrency, for good. A timer
+    // cleared when the attempt ends, not AbortSignal.timeout: busy endpoints would keep thousands of those waiting.
+    const abort = new AbortController();
+    const deadline = abort.signal;
+    const timer = setTimeout(() => abort.abort(), this.config.timeout * 2000);
     try {
       const res = await request(url, {
         method: 'POST',
@@ -371,6 +374,8 @@ export class DeliveryWorker {
       const error = err as Error & { code?: string; cause?: { code?: string; message?: string } };
       const code = error.code ?? error.cause?.code;
       return { error: `${code ? `${code}: ` : ''}${error.cause?.message ?? error.message}`, durationMs: elapsed() };
+    } finally {
+      clearTimeout(timer);
     }
   }
 
