@@ -399,3 +399,23 @@ describe('backlogs past one page (500)', () => {
     }
   });
 });
+
+describe('endpoints that come and go', () => {
+  const t = harness(() => ({ delivery: { allowPrivateNetworks: LOOPBACK_ONLY } }));
+
+  it('the worker forgets a deleted endpoint once nothing of it is under way', async () => {
+    const r = await t.receiver();
+    const lanes = () => (t.h.delivery.worker as unknown as { lanes: Map<string, unknown> }).lanes;
+    const endpoints = [];
+    for (let i = 0; i < 5; i++) endpoints.push(await t.endpoint({ url: r.url, channels: ['come-go'] }));
+    await t.publish('come-go', 1);
+    await until(() => r.arrivals.length === 5, 5000, 'one delivery to each');
+    const ids = new Set(endpoints.map((e) => e.id));
+    assert.equal([...lanes().keys()].filter((id) => ids.has(id)).length, 5, 'a lane each while they exist');
+    for (const endpoint of endpoints) {
+      const res = await t.h.call('DELETE', `/v1/endpoints/${endpoint.id}`);
+      assert.ok(res.status < 300, `deleted (${res.status})`);
+    }
+    await until(() => [...lanes().keys()].every((id) => !ids.has(id)), 5000, 'their lanes dropped');
+  });
+});

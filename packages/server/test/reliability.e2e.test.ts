@@ -280,6 +280,10 @@ describe('reliability', () => {
       const poisoned = await h.call('POST', '/v1/channels/w/events', { raw: '{"data":{"a":{"__proto__":{"admin":true}}}}' });
       assert.equal(poisoned.status, 400);
       assert.match(poisoned.body.error.message, /"__proto__" at body\.data\.a\.__proto__/);
+      // Nested far deeper than the call stack, with an escape that makes the poisoning walk run: the depth limit answers.
+      const deep = await h.call('POST', '/v1/channels/w/events', { raw: `{"data":${'['.repeat(100_000)}"\\u0041"${']'.repeat(100_000)}}` });
+      assert.equal(deep.status, 400, JSON.stringify(deep.body).slice(0, 300));
+      assert.equal(deep.body.error.code, 'payload_too_deep');
       const syntax = await h.call('POST', '/v1/channels/w/events', { raw: '{"data":' });
       assert.equal(syntax.body.error.code, 'invalid_json');
       // A GitHub secret is not base64: switching the endpoint to Standard Webhooks is refused, in plain words.

@@ -156,6 +156,7 @@ export class DeliveryWorker {
       if (at !== undefined) wake = wake === undefined ? at : Math.min(wake, at);
     };
     const enabled = (await this.enabledEndpoints(now)).filter((e) => e.enabled);
+    if (this.lanes.size > enabled.length) this.dropIdleLanes(enabled);
     for (const endpoint of enabled) {
       if (!(await this.ownership.owns(endpoint.id, enabled.length))) {
         // Another node sends these now; forget what was prefetched so nothing stale is sent if the lease comes back.
@@ -242,6 +243,14 @@ export class DeliveryWorker {
         this.kick();
       });
     this.attempts.add(running);
+  }
+
+  /** The lanes of endpoints deleted or disabled since, once nothing of theirs is under way: endpoints come and go. */
+  private dropIdleLanes(enabled: readonly EndpointRecord[]): void {
+    const ids = new Set(enabled.map((e) => e.id));
+    for (const [id, lane] of this.lanes) {
+      if (!ids.has(id) && lane.flying.size === 0 && lane.settling.size === 0) this.lanes.delete(id);
+    }
   }
 
   private laneFor(endpoint: EndpointRecord, now: number): Lane {

@@ -1,26 +1,52 @@
 import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '@herald/protocol';
 
-/** Where in `value` a `__proto__` key, or a `constructor` object with a `prototype` key, sits; undefined if nowhere. */
-function poisonedPath(value: unknown, path: string): string | undefined {
+/** A container being walked: its keys (objects) or none (arrays), the next one to look at, and its path. */
+interface WalkFrame {
+  node: object;
+  keys: string[] | undefined;
+  next: number;
+  path: string;
+}
+
+const frameOf = (node: object, path: string): WalkFrame => ({ node, keys: Array.isArray(node) ? undefined : Object.keys(node), next: 0, path });
+
+/**
+ * Where in `value` a `__proto__` key, or a `constructor` object with a `prototype` key, sits (the first in document
+ * order); undefined if nowhere. A walk with a stack of its own, not recursion: JSON.parse takes bodies nested far
+ * deeper than the call stack goes (the depth limit is checked later, on the parsed value).
+ */
+function poisonedPath(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = poisonedPath(value[i], `${path}[${i}]`);
-      if (found) return found;
+  const stack = [frameOf(value, 'body')];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const keys = top.keys;
+    if (top.next >= (keys ?? (top.node as unknown[])).length) {
+      stack.pop();
+      continue;
     }
-    return undefined;
-  }
-  for (const key of Object.keys(value)) {
-    const child = (value as Record<string, unknown>)[key];
-    const at = `${path}.${key}`;
-    if (key === '__proto__') return at;
-    if (key === 'constructor' && typeof child === 'object' && child !== null && Object.hasOwn(child, 'prototype')) return `${at}.prototype`;
-    const found = poisonedPath(child, at);
-    if (found) return found;
+    const i = top.next++;
+    let child: unknown;
+    let at: string;
+    if (keys) {
+      const key = keys[i]!;
+      child = (top.node as Record<string, unknown>)[key];
+      at = `${top.path}.${key}`;
+      if (key === '__proto__') return at;
+      if (key === 'constructor' && typeof child === 'object' && child !== null && Object.hasOwn(child, 'prototype')) return `${at}.prototype`;
+    } else {
+      child = (top.node as unknown[])[i];
+      at = `${top.path}[${i}]`;
+    }
+    if (typeof child === 'object' && child !== null) stack.push(frameOf(child, at));
   }
   return undefined;
 }
+
+/** A path as an error message quotes it: its end, if it is long. */
+const PATH_SHOWN = 200;
+const shownPath = (path: string) => (path.length > PATH_SHOWN ? `…${path.slice(-PATH_SHOWN)}` : path);
 
 /**
  * Parses a JSON request body. Unlike Fastify's default parser, which answers every refusal with the same
@@ -36,11 +62,11 @@ export function parseJsonBody(text: string): unknown {
   }
   // Only a body that spells one of the names (or escapes characters, which could spell them) needs the walk.
   if (/__proto__|constructor|\\u/.test(text)) {
-    const at = poisonedPath(value, 'body');
+    const at = poisonedPath(value);
     if (at) {
       throw new HeraldError(
         'bad_request',
-        `The body has a key ${at.endsWith('.prototype') ? '"constructor.prototype"' : '"__proto__"'} at ${at}: such keys are refused because they can poison object prototypes. Rename the key.`,
+        `The body has a key ${at.endsWith('.prototype') ? '"constructor.prototype"' : '"__proto__"'} at ${shownPath(at)}: such keys are refused because they can poison object prototypes. Rename the key.`,
       );
     }
   }
