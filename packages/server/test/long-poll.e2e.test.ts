@@ -103,7 +103,7 @@ describe('long polling', () => {
     await until(() => h.longPoll.waiting === 0, 2000, 'the polls queued behind the first freed');
   });
 
-  it('answers limits.pipelinedRequests pipelined polls in order, and drops a connection that sends more', async () => {
+  it('answers limits.pipelinedRequests pipelined polls, and drops a connection that sends more', async () => {
     const within = await pipelined('lp-pipe-ok', 8);
     await until(() => h.longPoll.waiting === 8, 5000, 'eight polls parked');
     await h.call('POST', '/v1/channels/lp-pipe-ok/events', { body: { data: 1 } });

@@ -180,6 +180,29 @@ describe('WebSockets', () => {
     await c.next('pong');
   });
 
+  it('a subscribe whose starting point cannot be read leaves no subscription behind', async () => {
+    const h = await start();
+    const c = connect(h);
+    await c.opened;
+    const store = h.storage.events;
+    const head = store.head.bind(store);
+    store.head = async () => {
+      throw new Error('the disk went away');
+    };
+    try {
+      c.send({ op: 'subscribe', channel: 'unreadable', ref: 'u1' });
+      const [error] = await c.next('error');
+      assert.deepEqual([error.ref, error.code], ['u1', 'internal']);
+    } finally {
+      store.head = head;
+    }
+    const listeners = (h.bus as unknown as { listenerCount(channel: string): number }).listenerCount('unreadable');
+    assert.equal(listeners, 0, 'the failed subscription left the bus');
+    c.send({ op: 'subscribe', channel: 'unreadable', ref: 'u2' });
+    const [subscribed] = await c.next('subscribed');
+    assert.equal(subscribed.ref, 'u2');
+  });
+
   it('checks the Origin against the allowed list', async () => {
     const h = await start({ cors: { origins: ['http://app.example'] } });
     const ok = connect(h, `?token=${ADMIN_KEY}`, { origin: 'http://app.example' });

@@ -192,5 +192,8 @@ it('standard v1a: a header may carry a few different signatures, each checked ag
     failsWith('malformed_header', 'webhook-signature holds more than 4 different v1a signatures.'),
   );
   const repeated = { ...headers, 'webhook-signature': [...Array.from({ length: 200 }, () => junk(0)), headers['webhook-signature']].join(' ') };
-  assert.equal(verify('standard', { secret: whpk, headers: repeated, body: BODY, now: NOW }).ok, true, 'copies of one signature are checked once');
+  assert.equal(verify('standard', { secret: whpk, headers: repeated, body: BODY, now: NOW }).ok, true, 'copies of one signature count once toward the cap');
+  const hmac = sign('standard', { secret: STANDARD, id: 'msg_many', timestamp: NOW, body: BODY });
+  const hmacWithOthers = { ...hmac, 'webhook-signature': [...Array.from({ length: 10 }, (_, i) => junk(i)), hmac['webhook-signature']].join(' ') };
+  assert.equal(verify('standard', { secret: STANDARD, headers: hmacWithOthers, body: BODY, now: NOW }).ok, true, 'a verifier with HMAC secrets alone ignores v1a entries, however many');
 });

@@ -156,7 +156,6 @@ export class DeliveryWorker {
       if (at !== undefined) wake = wake === undefined ? at : Math.min(wake, at);
     };
     const enabled = (await this.enabledEndpoints(now)).filter((e) => e.enabled);
-    if (this.lanes.size > enabled.length) this.dropIdleLanes(enabled);
     for (const endpoint of enabled) {
       if (!(await this.ownership.owns(endpoint.id, enabled.length))) {
         // Another node sends these now; forget what was prefetched so nothing stale is sent if the lease comes back.
@@ -188,7 +187,10 @@ export class DeliveryWorker {
   }
 
   private async enabledEndpoints(now: number): Promise<EndpointRecord[]> {
-    if (!this.endpoints || now - this.endpoints.readAt >= IDLE_TICK_MS) this.endpoints = { list: await this.store.listEndpoints(), readAt: now };
+    if (!this.endpoints || now - this.endpoints.readAt >= IDLE_TICK_MS) {
+      this.endpoints = { list: await this.store.listEndpoints(), readAt: now };
+      this.dropIdleLanes(this.endpoints.list);
+    }
     return this.endpoints.list;
   }
 
@@ -245,9 +247,12 @@ export class DeliveryWorker {
     this.attempts.add(running);
   }
 
-  /** The lanes of endpoints deleted or disabled since, once nothing of theirs is under way: endpoints come and go. */
-  private dropIdleLanes(enabled: readonly EndpointRecord[]): void {
-    const ids = new Set(enabled.map((e) => e.id));
+  /**
+   * With each fresh endpoint list: the lanes of endpoints deleted or disabled since go, once nothing of theirs is
+   * under way (endpoints come and go). Every node sweeps its own, whichever endpoints it sends for.
+   */
+  private dropIdleLanes(endpoints: readonly EndpointRecord[]): void {
+    const ids = new Set(endpoints.filter((e) => e.enabled).map((e) => e.id));
     for (const [id, lane] of this.lanes) {
       if (!ids.has(id) && lane.flying.size === 0 && lane.settling.size === 0) this.lanes.delete(id);
     }

@@ -30,9 +30,9 @@ import { portalRoutes } from '../portal/routes.js';
 /** The HTTP API: a small core, each concern a plugin-like function of its own. */
 export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (route: RouteOptions) => void } = {}): FastifyInstance {
   // A request must arrive whole (headers and body) within limits.requestTimeout (0: no limit): a client that sends a
-  // body slowly would otherwise hold what it sent for as long as it likes. Node takes the timeouts when the server
-  // is made (set later, they are not enforced) and checks on an interval: 30 s unless that is too coarse for the
-  // limit. Streams and long polls are not affected: their requests arrive at once.
+  // body slowly would otherwise hold what it sent for as long as it likes. Node is given the timeouts when the server
+  // is made (with Fastify's setting alone, a stalled body was not ended in a test here), and checks on an interval:
+  // 30 s unless that is too coarse for the limit. Streams and long polls are not affected: their requests arrive at once.
   const requestTimeout = ctx.config.limits.requestTimeout * 1000;
   const app = Fastify({
     requestTimeout,

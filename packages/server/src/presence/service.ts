@@ -23,7 +23,7 @@ export interface FrameSink {
   sendFrame(frame: Buffer): void;
 }
 
-/** Who hears a channel's ephemeral publishes: a WebSocket session's signals, an SSE stream. */
+/** Who hears a channel's ephemeral publishes: a WebSocket subscription, an SSE stream. */
 export interface EphemeralListener {
   ephemeral(frames: EphemeralFrames): void;
 }

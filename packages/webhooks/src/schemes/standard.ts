@@ -76,7 +76,9 @@ export const standard: SchemeImpl = {
       return comma < 0 ? { version: '', value: '' } : { version: entry.slice(0, comma), value: entry.slice(comma + 1) };
     });
     if (presented.every((p) => p.version === '')) fail('malformed_header', `${name('signature')} holds no version,signature pair.`);
-    const asymmetric = [...new Set(presented.filter((p) => p.version === 'v1a').map((p) => p.value))];
+    // Only an Ed25519 key reads v1a entries: a verifier with HMAC secrets alone ignores them, however many.
+    const edKey = secrets.some((secret) => secret.startsWith('whsk_') || secret.startsWith('whpk_'));
+    const asymmetric = edKey ? [...new Set(presented.filter((p) => p.version === 'v1a').map((p) => p.value))] : [];
     if (asymmetric.length > MAX_ASYMMETRIC_SIGNATURES) {
       fail('malformed_header', `${name('signature')} holds more than ${MAX_ASYMMETRIC_SIGNATURES} different v1a signatures.`);
     }

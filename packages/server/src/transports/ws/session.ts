@@ -184,7 +184,10 @@ export class WsSession extends Outbox implements SubscriptionOwner {
     this.end(subscription);
   }
 
-  /** Both presence calls do nothing when the subscription never listened or joined (a socket without a client id joined nothing). */
+  /**
+   * Both presence calls do nothing when the subscription never listened or joined (a socket without a client id
+   * joined nothing).
+   */
   private end(subscription: Subscription): void {
     subscription.stop();
     this.ctx.presence.unlisten(subscription.channel, subscription);
@@ -331,7 +334,15 @@ export class WsSession extends Outbox implements SubscriptionOwner {
     // The session is every subscription's sink (see event, gap, drained, failed): no closures per subscription.
     const subscription = new Subscription(this.ctx.log, channel, this, ref);
     this.subscriptions = withSubscription(this.subscriptions, subscription);
-    const state = await subscription.open(after);
+    let state: Awaited<ReturnType<Subscription['open']>>;
+    try {
+      state = await subscription.open(after);
+    } catch (error) {
+      // The log could not say where the channel stands: no subscription, rather than one that never replays.
+      if (findSubscription(this.subscriptions, channel) === subscription) this.unsubscribe(channel);
+      else subscription.stop();
+      throw error;
+    }
     if (this.closing) subscription.stop();
     if (findSubscription(this.subscriptions, channel) !== subscription || this.closing) return;
     this.ctx.presence.listen(channel, subscription);
