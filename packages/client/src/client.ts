@@ -135,7 +135,10 @@ export class Herald extends Emitter<ClientEvents> {
   private readonly order: TransportName[];
   private transportIndex = 0;
   private failuresHere = 0;
-  /** The last failure found the server not answering at all: the next one may be a restart's race. */
+  /**
+   * The last failure found the server not answering at all, or the server said it was going away: the next failure
+   * may be the restart's race (refused by a server still shutting down, or one not yet listening).
+   */
   private serverSeenDown = false;
   /** While a better transport is tried after a fallback: the index to return to if it fails. */
   private trialFrom: number | undefined;
@@ -488,6 +491,7 @@ export class Herald extends Emitter<ClientEvents> {
   private retry(end: TransportEnd): void {
     if (this.closed) return;
     let decided: Promise<void> | undefined;
+    if (end.goingAway) this.serverSeenDown = true;
     if (end.auth) {
       if (!this.options.getToken) {
         this.emit('error', new HeraldClientError('unauthorized', `The credential was refused: ${end.reason}`));

@@ -207,6 +207,35 @@ describe('@herald/client across server restarts', () => {
     assert.equal(connected.at(-1), 'websocket');
   });
 
+  it('after the server says it is going away (1001), an attempt refused while it still answers does not count against WebSocket', async () => {
+    const h = await startTestServer();
+    cleanups.push(() => h.stop());
+    let refuseNext = 0;
+    // The first moments of a restart: the next attempt is refused while HTTP still answers; the one after works.
+    class OnceRefusedWebSocket extends NodeWebSocket {
+      constructor(url: string) {
+        const refuse = refuseNext > 0;
+        if (refuse) refuseNext -= 1;
+        super(refuse ? url.replace(/:\d+\//, ':1/') : url);
+      }
+    }
+    const connected: string[] = [];
+    const c = client({ url: h.url, token: ADMIN_KEY, WebSocket: OnceRefusedWebSocket as unknown as typeof WebSocket, fallbackAfter: 1, ...quick });
+    c.on('state', (state, detail) => state === 'connected' && connected.push(detail.transport!));
+    const seen: number[] = [];
+    c.subscribe('away', { after: 0 }, (e) => seen.push(e.data as number));
+    await publishRange(h, 'away', 1, 2);
+    await until(() => seen.length === 2, 5000, 'events 1-2');
+    refuseNext = 1;
+    for (const session of (h.ws as unknown as { sessions: Set<{ close(code: number, reason: string): void }> }).sessions) session.close(1001, 'server shutting down');
+    await until(() => connected.length === 2, 5000, 'connected again');
+    assert.equal(refuseNext, 0, 'the refused attempt was made');
+    assert.deepEqual(connected, ['websocket', 'websocket'], 'still on WebSocket');
+    await publishRange(h, 'away', 3, 3);
+    await until(() => seen.length >= 3, 5000, 'event 3');
+    assert.deepEqual(seen, range(1, 3));
+  });
+
   it('on Node without a global WebSocket, default options use `ws` from the first attempt', async () => {
     const h = await startTestServer();
     cleanups.push(() => h.stop());

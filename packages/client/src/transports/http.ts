@@ -62,6 +62,9 @@ export async function answeredInTime<T>(ctx: TransportContext, controller: Abort
   }
 }
 
+/** The server ended the connection because it is shutting down (SSE's `event: close` with reason `shutdown`). */
+export class GoingAwayError extends Error {}
+
 /**
  * A transport made of HTTP requests (SSE, polling). The channel set is part
  * of each request, so a change of channels restarts the request; positions
@@ -82,7 +85,7 @@ export abstract class HttpTransport extends BaseTransport {
     })().catch((error: unknown) => {
       if (controller !== this.controller) return; // replaced by a restart
       const auth = error instanceof HttpStatusError && (error.status === 401 || error.status === 403);
-      this.finish({ reason: (error as Error).message, auth });
+      this.finish({ reason: (error as Error).message, auth, goingAway: error instanceof GoingAwayError });
     });
   }
 

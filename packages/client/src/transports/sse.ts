@@ -1,6 +1,6 @@
 import type { EphemeralMessage, GapInfo, HeraldEvent } from '@herald/protocol';
 import { SseParser } from '../sse-parser.js';
-import { answeredInTime, authHeaders, channelQuery, HttpStatusError, HttpTransport } from './http.js';
+import { answeredInTime, authHeaders, channelQuery, GoingAwayError, HttpStatusError, HttpTransport } from './http.js';
 import type { Transport, TransportFactory } from './types.js';
 
 /** Server-Sent Events over fetch: one multi-channel stream, resumed from the positions the client holds. */
@@ -25,13 +25,17 @@ class SseTransport extends HttpTransport implements Transport {
     }, this.ctx.heartbeatTimeoutMs / 3);
     this.markOpen();
     let closedBy: string | undefined;
+    let goingAway = false;
     const parser = new SseParser((message) => {
       if (closedBy !== undefined) return;
       if (message.event === 'message') this.handlers.event(JSON.parse(message.data) as HeraldEvent);
       else if (message.event === 'gap') this.handlers.gap(JSON.parse(message.data) as GapInfo);
       // Named and without an id: it moves no position (the server never gives it one).
       else if (message.event === 'ephemeral') this.handlers.ephemeral(JSON.parse(message.data) as EphemeralMessage);
-      else if (message.event === 'close') closedBy = 'the server closed the stream';
+      else if (message.event === 'close') {
+        closedBy = 'the server closed the stream';
+        goingAway = (JSON.parse(message.data) as { reason?: string }).reason === 'shutdown';
+      }
     });
     // Node's fetch can leave a pending read unsettled when the request is aborted (by the watchdog, a
     // channel change or close()), so every read also races the abort signal.
@@ -51,7 +55,7 @@ class SseTransport extends HttpTransport implements Transport {
         if (done) throw new Error('the stream ended');
         lastSeen = Date.now();
         parser.push(decoder.decode(value, { stream: true }));
-        if (closedBy !== undefined) throw new Error(closedBy);
+        if (closedBy !== undefined) throw goingAway ? new GoingAwayError(closedBy) : new Error(closedBy);
       }
     } finally {
       reader.cancel().catch(() => {});

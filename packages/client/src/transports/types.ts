@@ -5,6 +5,8 @@ export type TransportName = 'websocket' | 'sse' | 'poll';
 export interface TransportEnd {
   /** The credential was refused: refresh it before trying again. */
   auth?: boolean;
+  /** The server said it is going away (a restart or a shutdown): a failure while it still answers is that, not the transport's. */
+  goingAway?: boolean;
   reason: string;
 }
 

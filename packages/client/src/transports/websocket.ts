@@ -5,6 +5,7 @@ import type { Transport, TransportFactory } from './types.js';
 type Request = Parameters<NonNullable<Transport['request']>>[0];
 
 const POLICY_VIOLATION = 1008;
+const GOING_AWAY = 1001;
 
 /** The WebSocket transport: one socket, a subscribe op per channel, an app-level ping for the watchdog. */
 class WebSocketTransport extends BaseTransport implements Transport {
@@ -49,7 +50,11 @@ class WebSocketTransport extends BaseTransport implements Transport {
     // A failed connection also closes; the error itself says nothing more, and must not go unhandled (ws in Node throws it).
     ws.onerror = () => {};
     ws.onclose = (event: CloseEvent) => {
-      this.finish({ reason: `closed with ${event.code}${event.reason ? ` (${event.reason})` : ''}`, auth: event.code === POLICY_VIOLATION });
+      this.finish({
+        reason: `closed with ${event.code}${event.reason ? ` (${event.reason})` : ''}`,
+        auth: event.code === POLICY_VIOLATION,
+        goingAway: event.code === GOING_AWAY,
+      });
     };
   }
 
