@@ -172,8 +172,13 @@ export class WsSession extends Outbox implements SubscriptionOwner {
   failed(error: unknown, feed: ChannelFeed): void {
     const subscription = feed as Subscription;
     this.sendError(error, subscription.ref);
-    if (findSubscription(this.subscriptions, feed.channel) === subscription) this.unsubscribe(feed.channel);
-    else feed.stop();
+    this.drop(subscription);
+  }
+
+  /** Ends `subscription` if it is still the socket's one for its channel; a replaced one only stops its feed. */
+  private drop(subscription: Subscription): void {
+    if (findSubscription(this.subscriptions, subscription.channel) === subscription) this.unsubscribe(subscription.channel);
+    else subscription.stop();
   }
 
   /** Ends the socket's subscription to `channel`, if any: its feed, its ephemeral listener, its presence. */
@@ -339,8 +344,7 @@ export class WsSession extends Outbox implements SubscriptionOwner {
       state = await subscription.open(after);
     } catch (error) {
       // The log could not say where the channel stands: no subscription, rather than one that never replays.
-      if (findSubscription(this.subscriptions, channel) === subscription) this.unsubscribe(channel);
-      else subscription.stop();
+      this.drop(subscription);
       throw error;
     }
     if (this.closing) subscription.stop();
