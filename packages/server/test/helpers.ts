@@ -1,5 +1,7 @@
 import { after } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +99,16 @@ export function suiteServers(defaults: Record<string, unknown> = {}): {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A raw TCP connection to a test server, once connected, with what it has received so far as text. */
+export async function rawConnection(url: string): Promise<{ socket: Socket; received(): string }> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  await once(socket, 'connect');
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  return { socket, received: () => received };
+}
 
 /** Waits until `condition` holds, checking every 10 ms; fails after `timeoutMs`. */
 export async function until(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {

@@ -1,8 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect } from 'node:net';
-import { ADMIN_KEY, startTestServer, type TestServer, until } from './helpers.js';
+import { ADMIN_KEY, rawConnection, startTestServer, type TestServer, until } from './helpers.js';
 
 describe('long polling', () => {
   let h: TestServer;
@@ -85,14 +84,10 @@ describe('long polling', () => {
 
   /** `n` long polls written at once on one raw connection, as a pipelining client sends them. */
   async function pipelined(channel: string, n: number) {
-    const { hostname, port } = new URL(h.url);
-    const socket = connect(Number(port), hostname);
-    await once(socket, 'connect');
-    let received = '';
-    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const { socket, received } = await rawConnection(h.url);
     const request = `GET /v1/channels/${channel}/events?wait=5 HTTP/1.1\r\nHost: herald\r\nAuthorization: Bearer ${ADMIN_KEY}\r\n\r\n`;
     socket.write(request.repeat(n));
-    return { socket, answers: () => received.split('HTTP/1.1 200 ').length - 1 };
+    return { socket, answers: () => received().split('HTTP/1.1 200 ').length - 1 };
   }
 
   it('frees every pipelined poll when its connection goes, not only the one being answered', async () => {

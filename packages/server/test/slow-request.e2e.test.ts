@@ -1,25 +1,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect } from 'node:net';
-import { ADMIN_KEY, sleep, suiteServers } from './helpers.js';
+import { ADMIN_KEY, rawConnection, sleep, suiteServers } from './helpers.js';
 
 describe('limits.requestTimeout', () => {
   const { start } = suiteServers({ limits: { requestTimeout: 1 } });
 
   it('answers 408 and closes a connection whose body does not arrive in time, before anything is authenticated', async () => {
     const h = await start();
-    const { hostname, port } = new URL(h.url);
-    const socket = connect(Number(port), hostname);
-    await once(socket, 'connect');
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    const { socket, received } = await rawConnection(h.url);
     // An unknown source: the body would be read in full before the route finds that out.
     socket.write('POST /v1/ingest/nosuch HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"a":');
     const closed = once(socket, 'close').then(() => 'closed');
     const outcome = await Promise.race([closed, sleep(10_000).then(() => 'still open after 10 s')]);
     assert.equal(outcome, 'closed');
-    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.match(received(), /^HTTP\/1\.1 408 /);
   });
 
   it('leaves streams and long polls open past it: their requests arrive at once', async () => {

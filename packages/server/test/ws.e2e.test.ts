@@ -1,18 +1,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect as connectTcp, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { ClientOptions, WebSocket } from 'ws';
 import { WsTestClient as Client } from './ws-client.js';
-import { ADMIN_KEY, startTestServer, suiteServers, type TestServer, until } from './helpers.js';
-
-function connectRaw(url: string) {
-  const { hostname, port } = new URL(url);
-  return connectTcp(Number(port), hostname);
-}
+import { ADMIN_KEY, rawConnection, startTestServer, suiteServers, type TestServer, until } from './helpers.js';
 
 describe('WebSockets', () => {
   const { start, track } = suiteServers();
+  /** The server still takes a socket and answers it. */
+  const stillServing = async (h: TestServer) => {
+    const c = connect(h);
+    await c.opened;
+    c.send({ op: 'ping' });
+    await c.next('pong');
+  };
   const connect = (h: TestServer, query = `?token=${ADMIN_KEY}`, options: ClientOptions = {}) => {
     const c = new Client(`${h.url.replace('http', 'ws')}/v1/ws${query}`, options);
     track(c);
@@ -128,37 +130,28 @@ describe('WebSockets', () => {
     const h = await start();
     // A raw handshake with a bad credential: the server upgrades, then closes with 1008. The frame that follows
     // has a reserved opcode, so the server's reader fails on a socket that has no session to hear the error.
-    const socket = connectRaw(h.url);
-    await once(socket, 'connect');
+    const { socket, received } = await rawConnection(h.url);
     socket.write(
       'GET /v1/ws?token=hk_wrong HTTP/1.1\r\nHost: herald\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
         'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
     );
-    const [head] = (await once(socket, 'data')) as [Buffer];
-    assert.match(head.toString('latin1'), /^HTTP\/1\.1 101 /);
+    await until(() => received().length > 0, 5000, 'the handshake answer');
+    assert.match(received(), /^HTTP\/1\.1 101 /);
     socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4]));
     await once(socket, 'close');
-    const c = connect(h);
-    await c.opened;
-    c.send({ op: 'ping' });
-    await c.next('pong');
+    await stillServing(h);
   });
 
   it('refuses an upgrade whose request target is no valid path with 400, and stays up', async () => {
     const h = await start();
     // Node's parser lets `//host:port/...` through; read as a URL, its port is out of range.
-    const socket = connectRaw(h.url);
-    await once(socket, 'connect');
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    const { socket, received } = await rawConnection(h.url);
     socket.write('GET //a:99999/v1/ws HTTP/1.1\r\nHost: herald\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
     await once(socket, 'close');
+    const answer = received();
     assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
     assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error.code, 'bad_request');
-    const c = connect(h);
-    await c.opened;
-    c.send({ op: 'ping' });
-    await c.next('pong');
+    await stillServing(h);
   });
 
   it('keeps no listener of its own on an open socket: the socket class hands its events to the session', async () => {
