@@ -1,7 +1,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { migrate } from './schema.js';
+import { MIGRATIONS, migrate } from './schema.js';
 import { SqliteEventStore } from './event-store.js';
 
 const event = (type: string) => ({ channel: 'c', id: `id-${type}-${Math.random()}`, generated: false, type, data: {}, time: Date.now() });
@@ -34,6 +34,38 @@ it('a one-event request whose INSERT fails after writing (here, in a trigger) le
   assert.deepEqual(page.events.map((e) => [e.seq, e.type]), [[1, 'first'], [2, 'ok'], [3, 'ok']]);
   assert.equal((await store.head('c')).head, 3);
   assert.equal(db.prepare('SELECT COUNT(*) FROM trigger_writes').pluck().get(), 0);
+  await store.close();
+  db.close();
+});
+
+it('a database written with the clustered events table (schema 6) keeps every event, id and head once migrated to the rowid table', async () => {
+  const db = new Database(':memory:');
+  for (let v = 1; v <= 6; v++) db.exec(MIGRATIONS[v]!);
+  db.pragma('user_version = 6');
+  db.prepare("INSERT INTO channels (cid, name, epoch, trimmed) VALUES (1, 'a', 'old-epoch', 0), (2, 'b', 'old-epoch', 1)").run();
+  const insert = db.prepare('INSERT INTO events (cid, seq, id, type, time, data, meta) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  // Written interleaved, as a clustered table would have kept them anyway: by channel, then seq.
+  insert.run(2, 3, 'b3', 't', 1000, '{"n":3}', '{"m":1}');
+  insert.run(1, 1, 'a1', 't', 1000, '{"n":1}', null);
+  insert.run(2, 2, 'b2', 't', 1000, '{"n":2}', null);
+  insert.run(1, 2, 'a2', 't', 1000, '{"n":2}', null);
+
+  migrate(db);
+  assert.equal(db.pragma('user_version', { simple: true }), 7);
+  // A rowid table: `rowid` exists only on those, and the channel's events were copied in (cid, seq) order.
+  assert.deepEqual(db.prepare('SELECT id FROM events ORDER BY rowid').pluck().all(), ['a1', 'a2', 'b2', 'b3']);
+
+  const store = new SqliteEventStore(db, 'new-epoch');
+  const b = await store.read('b', 1, 10);
+  assert.deepEqual([b.head, b.trimmed, b.epoch], [3, 1, 'old-epoch']);
+  assert.deepEqual(b.events.map((e) => [e.seq, e.id, e.data, e.meta]), [[2, 'b2', { n: 2 }, undefined], [3, 'b3', { n: 3 }, { m: 1 }]]);
+  // Appends go on from the migrated heads, and the id and (cid, seq) indexes still refuse what they refused.
+  const appended = await store.append({ events: [{ ...event('next'), channel: 'a' }] });
+  assert.equal(appended.events[0]!.seq, 3);
+  const again = await store.append({ events: [{ channel: 'b', id: 'b2', generated: false, type: 't', data: {}, time: 1 }] });
+  assert.deepEqual([again.created, again.events[0]!.seq], [[false], 2]);
+  await assert.rejects(store.append({ events: [{ channel: 'a', id: 'b3', generated: false, type: 't', data: {}, time: 1 }] }), { code: 'event_id_conflict' });
+  assert.throws(() => insert.run(1, 3, 'other', 't', 1, '{}', null), /UNIQUE constraint failed: events.cid, events.seq/);
   await store.close();
   db.close();
 });

@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 
-const SCHEMA_VERSION = 6;
+const SCHEMA_VERSION = 7;
 
 /**
  * Channel names live once in `channels`; events refer to them by a small
@@ -103,6 +103,28 @@ export const MIGRATIONS: Record<number, string> = {
   // Only pending rows are indexed, so the index stays as small as the backlog.
   6: `
     CREATE INDEX deliveries_pending_by_channel ON deliveries (endpoint_id, channel, seq) WHERE status = 'pending';
+  `,
+  // Events move from a table clustered on (cid, seq) to a rowid table that only grows at its end, with (cid, seq) as
+  // an index. Clustered, a commit of events spread over many channels (one per user, say) wrote a page of whole rows
+  // per channel it touched: appending round robins over 10,000 channels cost 6× the CPU per event of one channel here,
+  // and 4.4× what they cost as a rowid table.
+  // The index's entries are a few bytes, so a commit now touches few pages of it. Copied in (cid, seq) order, so a
+  // channel's older events stay together; a channel's newer ones are at least in the order they were written.
+  7: `
+    CREATE TABLE events_v7 (
+      cid INTEGER NOT NULL,
+      seq INTEGER NOT NULL,
+      id TEXT NOT NULL,
+      type TEXT NOT NULL,
+      time INTEGER NOT NULL,
+      data TEXT NOT NULL,
+      meta TEXT
+    );
+    INSERT INTO events_v7 (cid, seq, id, type, time, data, meta) SELECT cid, seq, id, type, time, data, meta FROM events ORDER BY cid, seq;
+    DROP TABLE events;
+    ALTER TABLE events_v7 RENAME TO events;
+    CREATE UNIQUE INDEX events_by_channel ON events (cid, seq);
+    CREATE UNIQUE INDEX events_by_id ON events (id);
   `,
 };
 
