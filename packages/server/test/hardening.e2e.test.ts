@@ -233,7 +233,7 @@ describe('security hardening through the real server', () => {
     }
   });
 
-  it('reads no more than a multi-channel poll returns, and bounds the bytes of one answer', async () => {
+  it('reads no more than a multi-channel poll returns, and bounds the bytes of one answer and of what it loads', async () => {
     const h = await start({ limits: { pageBytes: 20_000 } });
     const channels = Array.from({ length: 40 }, (_, i) => `m:${i}`);
     const big = 'x'.repeat(2000);
@@ -241,11 +241,13 @@ describe('security hardening through the real server', () => {
       await h.call('POST', '/v1/events', { body: { events: Array.from({ length: 10 }, (_, n) => ({ channel, data: { n, big } })) } });
     }
     let eventsRead = 0;
+    let bytesRead = 0;
     const store = h.storage.events;
     const read = store.read.bind(store);
-    store.read = async (channel, after, limit) => {
-      const page = await read(channel, after, limit);
+    store.read = async (channel, after, limit, maxBytes) => {
+      const page = await read(channel, after, limit, maxBytes);
       eventsRead += page.events.length;
+      bytesRead += page.events.reduce((n, e) => n + JSON.stringify(e.data).length, 0);
       return page;
     };
     const query = channels.map((c) => `channel=${c}`).join('&');
@@ -259,8 +261,11 @@ describe('security hardening through the real server', () => {
     const seen = new Set<string>();
     let cursor = '';
     for (let pages = 0; pages < 100 && seen.size < 400; pages++) {
+      bytesRead = 0;
       const page = await h.call('GET', `/v1/events?${query}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
       assert.ok(page.body.events.length <= 10, `a page of ${page.body.events.length} events passed the 20 kB budget`);
+      // The channels share the budget: each loads about its share, and at least one event (2 kB here).
+      assert.ok(bytesRead <= 20_000 + channels.length * 2100, `loaded ${bytesRead} bytes to answer a 20 kB page`);
       for (const e of page.body.events) {
         assert.ok(!seen.has(e.id));
         seen.add(e.id);
@@ -271,6 +276,13 @@ describe('security hardening through the real server', () => {
     const single = await h.call('GET', '/v1/channels/m:0/events?limit=1000');
     assert.ok(single.body.events.length >= 1 && single.body.events.length <= 10);
     assert.equal(single.body.next, single.body.events.at(-1).seq);
+
+    // One channel of 50 such events: a poll for 1000 loads about a page of them, not all 50.
+    await h.call('POST', '/v1/events', { body: { events: Array.from({ length: 50 }, (_, n) => ({ channel: 'm:long', data: { n, big } })) } });
+    eventsRead = 0;
+    const long = await h.call('GET', '/v1/channels/m:long/events?limit=1000');
+    assert.ok(long.body.events.length >= 1 && long.body.events.length <= 10);
+    assert.ok(eventsRead <= 11, `read ${eventsRead} events to answer ${long.body.events.length}`);
   });
 
   it('refuses an SSE stream from an origin that is not allowed, with 403', async () => {

@@ -73,8 +73,9 @@ export class EventLog {
     return result;
   }
 
-  read(channel: string, after: number, limit: number): Promise<ReadResult> {
-    return this.store.read(channel, after, limit);
+  /** See {@link EventStore.read}: with `maxBytes`, a page can end before `head` with fewer than `limit` events. */
+  read(channel: string, after: number, limit: number, maxBytes?: number): Promise<ReadResult> {
+    return this.store.read(channel, after, limit, maxBytes);
   }
 }
 

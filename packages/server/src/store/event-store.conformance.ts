@@ -48,6 +48,25 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
       assert.deepEqual((await store.read('a', 3, 10)).events, []);
     });
 
+    it('stops a read once its events hold maxBytes of data and meta, always returning at least one', async () => {
+      // Each event's data is 100 bytes as JSON (a 98-character ASCII string and its quotes); the fourth has 20 of meta.
+      const text = (n: number) => String(n).padEnd(98, 'x');
+      await store.append({ events: [1, 2, 3].map((n) => ev('big', text(n))) });
+      await store.append({ events: [ev('big', text(4), { meta: { k: 'x'.repeat(12) } }), ev('big', text(5))] });
+      const seqs = async (after: number, maxBytes: number, limit = 100) => (await store.read('big', after, limit, maxBytes)).events.map((e) => e.seq);
+      // Bytes before an event under the bound: it is read.
+      assert.deepEqual(await seqs(0, 250), [1, 2, 3]);
+      assert.deepEqual(await seqs(0, 300), [1, 2, 3]);
+      assert.deepEqual(await seqs(0, 301), [1, 2, 3, 4]);
+      assert.deepEqual(await seqs(3, 120), [4]);
+      assert.deepEqual(await seqs(3, 121), [4, 5]);
+      // One event bigger than the bound still comes back, so a reader always makes progress.
+      assert.deepEqual(await seqs(1, 1), [2]);
+      assert.deepEqual(await seqs(0, 10_000, 2), [1, 2], 'the count limit still holds');
+      const page = await store.read('big', 0, 100, 150);
+      assert.deepEqual([page.head, page.truncated, page.events[1]!.data], [5, false, text(2)]);
+    });
+
     it('keeps the event fields exactly', async () => {
       const input = ev('fields', { nested: { x: [1, 'two', null] }, s: 'é ✓' }, { meta: { source: 'x' }, type: 'order.created' });
       const [appended] = (await store.append({ events: [input] })).events;

@@ -64,7 +64,13 @@ export interface EventStore {
    * Resolves only once the write is durable.
    */
   append(request: AppendRequest): Promise<AppendResult>;
-  read(channel: string, after: number, limit: number): Promise<ReadResult>;
+  /**
+   * Up to `limit` events after `after`, in seq order. With `maxBytes`, the read also stops once the events it
+   * returns hold `maxBytes` or more of `data` and `meta` as stored (always at least one event): a reader that
+   * answers with a bounded page bounds what it loads, whatever the size of the events. A page can then end before
+   * `head` with fewer than `limit` events; only its last seq reaching `head` says there is nothing more to read.
+   */
+  read(channel: string, after: number, limit: number, maxBytes?: number): Promise<ReadResult>;
   head(channel: string): Promise<ChannelState>;
   /** Removes old events; resolves with how many were removed. */
   trim(channel: string, policy: TrimPolicy): Promise<number>;

@@ -136,7 +136,9 @@ function edgeLog() {
   let epoch = 'e1';
   let listener: ((events: readonly HeraldEvent[]) => void) | undefined;
   const reads: Array<{ after: number; limit: number }> = [];
-  const control: { fail?: Error; hold?: Promise<void>; afterRead?: () => void; unsubscribed: number } = { unsubscribed: 0 };
+  const bounds: Array<number | undefined> = [];
+  /** `perEvent`: bytes each event counts for against a read's maxBytes, as the store counts data and meta. */
+  const control: { fail?: Error; hold?: Promise<void>; afterRead?: () => void; unsubscribed: number; perEvent?: number } = { unsubscribed: 0 };
   const make = (seq: number): HeraldEvent => ({ id: `evt_${seq}`, channel: 'c', seq, type: 't', data: seq, time: new Date(0).toISOString() }) as HeraldEvent;
   const log = {
     bus: {
@@ -149,13 +151,16 @@ function edgeLog() {
       },
     },
     store: { head: async () => ({ epoch, head: events.length, trimmed }) },
-    read: async (_channel: string, after: number, limit: number) => {
+    read: async (_channel: string, after: number, limit: number, maxBytes?: number) => {
       reads.push({ after, limit });
+      bounds.push(maxBytes);
       await Promise.resolve();
       if (control.hold) await control.hold;
       if (control.fail) throw control.fail;
       const from = Math.max(after, trimmed);
-      const page = events.filter((e) => e.seq > from).slice(0, limit);
+      // The store's rule: stop once the events read hold maxBytes or more.
+      const fits = control.perEvent && maxBytes !== undefined ? Math.max(1, Math.ceil(maxBytes / control.perEvent)) : limit;
+      const page = events.filter((e) => e.seq > from).slice(0, Math.min(limit, fits));
       const result = { events: page, epoch, truncated: after < trimmed, trimmed, head: events.length };
       control.afterRead?.();
       return result;
@@ -164,6 +169,7 @@ function edgeLog() {
   return {
     log: log as unknown as EventLog,
     reads,
+    bounds,
     control,
     get listening() {
       return listener !== undefined;
@@ -271,15 +277,30 @@ it('reads the backlog in pages of 500, waiting for the sink to drain between pag
   feed.stop();
 });
 
-it('a full last page is followed by one more read, which finds the end', async () => {
+it('a full last page that reaches the head is the last read', async () => {
   const f = edgeLog();
   f.append(500);
   const r = recorder();
   const feed = new ChannelFeed(f.log, 'c', r.sink);
   await feed.open(0);
   await feed.replay();
-  assert.deepEqual(f.reads.map((x) => x.after), [0, 500]);
+  assert.deepEqual(f.reads.map((x) => x.after), [0]);
   assert.equal(r.seqs().length, 500);
+  feed.stop();
+});
+
+it('reads the backlog in pages of at most 1 MiB of events, and reads on after a page cut short by its size', async () => {
+  const f = edgeLog();
+  f.append(10);
+  // 300 KiB events: four make a page (the fourth reaches 1 MiB), so 10 take three short pages.
+  f.control.perEvent = 300 * 1024;
+  const r = recorder();
+  const feed = new ChannelFeed(f.log, 'c', r.sink);
+  await feed.open(0);
+  await feed.replay();
+  assert.deepEqual(r.seqs(), range(1, 10));
+  assert.deepEqual(f.reads.map((x) => x.after), [0, 4, 8]);
+  assert.deepEqual(f.bounds, [1024 * 1024, 1024 * 1024, 1024 * 1024]);
   feed.stop();
 });
 

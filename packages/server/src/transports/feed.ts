@@ -20,6 +20,11 @@ export interface FeedSink {
 }
 
 const PAGE_SIZE = 500;
+/**
+ * Bytes of events (data and meta) read per replay page: the next page is read only once the sink has drained this
+ * one, so this, not PAGE_SIZE times the largest event, bounds what a replay holds beyond the socket's buffer.
+ */
+const PAGE_BYTES = 1024 * 1024;
 /** Live events held while a backlog replays; past this they are dropped and re-read from the log. */
 const MAX_PENDING = 1000;
 
@@ -107,7 +112,7 @@ export class ChannelFeed<Sink extends FeedSink = FeedSink> implements BusSink {
     this.catchingUp = true;
     try {
       while (!this.stopped) {
-        const page = await this.log.read(this.channel, this.position, PAGE_SIZE);
+        const page = await this.log.read(this.channel, this.position, PAGE_SIZE, PAGE_BYTES);
         if (this.stopped) return;
         this.epoch = page.epoch;
         if (page.truncated) {
@@ -119,7 +124,8 @@ export class ChannelFeed<Sink extends FeedSink = FeedSink> implements BusSink {
         if (!this.deliverInOrder(page.events)) continue;
         const waiting = this.sink.drained?.(this);
         if (waiting) await waiting;
-        if (page.events.length === PAGE_SIZE) continue;
+        // More in the log than this page held (it was full, or cut short by PAGE_BYTES): read on.
+        if (page.events.length > 0 && this.position < page.head) continue;
         const held = this.pending ?? [];
         this.pending = undefined;
         if (this.overflowed) {

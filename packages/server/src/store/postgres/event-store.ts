@@ -29,6 +29,17 @@ const SQL = {
            SELECT * FROM events WHERE cid = c.cid
            AND seq > CASE WHEN $2 < c.trimmed OR $2 > c.head THEN c.trimmed ELSE $2 END ORDER BY seq LIMIT $3
          ) e ON true WHERE c.name = $1`,
+  // The same read, stopping once the rows before an event hold $4 bytes or more of data and meta. octet_length()
+  // reads a TOASTed value's size from its pointer, so the rows past the bound are counted but never loaded.
+  readBounded: `SELECT c.head, c.trimmed, c.epoch, e.seq, e.id, e.type, e.time, e.data, e.meta FROM channels c LEFT JOIN LATERAL (
+           SELECT * FROM (
+             SELECT seq, id, type, time, data, meta,
+               sum(octet_length(data) + coalesce(octet_length(meta), 0)) OVER (ORDER BY seq)
+                 - (octet_length(data) + coalesce(octet_length(meta), 0)) AS before
+             FROM events WHERE cid = c.cid
+             AND seq > CASE WHEN $2 < c.trimmed OR $2 > c.head THEN c.trimmed ELSE $2 END ORDER BY seq LIMIT $3
+           ) w WHERE w.before < $4 ORDER BY seq
+         ) e ON true WHERE c.name = $1`,
   lastSeqBefore: 'SELECT max(seq) AS seq FROM events WHERE cid = $1 AND time < $2',
   trimRange: `WITH moved AS (UPDATE channels SET trimmed = GREATEST(trimmed, $3) WHERE cid = $1),
               gone AS (DELETE FROM events WHERE cid = $1 AND seq > $2 AND seq <= $3 RETURNING 1)
@@ -137,9 +148,12 @@ export class PostgresEventStore implements EventStore {
     return this.cids;
   }
 
-  async read(channel: string, after: number, limit: number): Promise<ReadResult> {
+  async read(channel: string, after: number, limit: number, maxBytes?: number): Promise<ReadResult> {
     this.assertOpen();
-    const rows = await this.db.rows<ChannelState & NullableEventRow>(SQL.read, [channel, after, limit]);
+    const rows = await this.db.rows<ChannelState & NullableEventRow>(
+      maxBytes === undefined ? SQL.read : SQL.readBounded,
+      maxBytes === undefined ? [channel, after, limit] : [channel, after, limit, maxBytes],
+    );
     if (rows.length === 0) return { events: [], head: 0, trimmed: 0, epoch: this.storeEpoch, truncated: after > 0 };
     const { head, trimmed, epoch } = rows[0]!;
     // LEFT JOIN: a channel with nothing to return comes back as one row of nulls.

@@ -384,7 +384,7 @@ export class SqliteEventStore implements EventStore {
     return { head: entry.durable, trimmed: entry.trimmed, epoch: entry.epoch };
   }
 
-  async read(channel: string, after: number, limit: number): Promise<ReadResult> {
+  async read(channel: string, after: number, limit: number, maxBytes?: number): Promise<ReadResult> {
     this.assertOpen();
     const entry = this.loadChannel(channel);
     if (!entry) {
@@ -394,8 +394,21 @@ export class SqliteEventStore implements EventStore {
     const head = entry.durable;
     const truncated = after < entry.trimmed || after > head;
     const from = truncated ? entry.trimmed : after;
-    const events = from >= head ? [] : this.stmt.readAfter.all(entry.cid, from, head, limit).map((row) => this.toEvent(row));
+    const events = from >= head ? [] : this.readRows(entry.cid, from, head, limit, maxBytes).map((row) => this.toEvent(row));
     return { events, head, trimmed: entry.trimmed, epoch: entry.epoch, truncated };
+  }
+
+  /** Rows one at a time when a byte bound applies, so the rows past it are never loaded. */
+  private readRows(cid: number, from: number, head: number, limit: number, maxBytes: number | undefined): EventRow[] {
+    if (maxBytes === undefined) return this.stmt.readAfter.all(cid, from, head, limit);
+    const rows: EventRow[] = [];
+    let bytes = 0;
+    for (const row of this.stmt.readAfter.iterate(cid, from, head, limit)) {
+      rows.push(row);
+      bytes += row.data.length + (row.meta?.length ?? 0);
+      if (bytes >= maxBytes) break;
+    }
+    return rows;
   }
 
   async head(channel: string): Promise<ChannelState> {

@@ -58,6 +58,11 @@ export interface MergedPage {
 
 const byTime = (a: HeraldEvent, b: HeraldEvent) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0);
 
+/** Whether a page read after `after` holds the channel's last event: a page cut short by bytes does not. */
+function reachedHead(page: ReadResult, after: number): boolean {
+  return (page.events.at(-1)?.seq ?? after) >= page.head;
+}
+
 /**
  * The multi-channel poll: up to `limit` events across channels, oldest first,
  * always from the front of each channel so every channel's cursor stays exact.
@@ -78,7 +83,7 @@ export class ChannelMerge {
     const cursors = await Promise.all(
       positions.map(async ([channel, after]): Promise<ChannelCursor> => {
         const first = await read(channel, after, chunk);
-        return { channel, after, first, buffer: first.events, index: 0, exhausted: first.events.length < chunk, taken: undefined };
+        return { channel, after, first, buffer: first.events, index: 0, exhausted: reachedHead(first, after), taken: undefined };
       }),
     );
     return new ChannelMerge(cursors, chunk, read);
@@ -126,9 +131,9 @@ export class ChannelMerge {
       cursor.exhausted = true;
       return undefined;
     }
+    cursor.exhausted = reachedHead(page, cursor.buffer.at(-1)!.seq);
     cursor.buffer = page.events;
     cursor.index = 0;
-    cursor.exhausted = page.events.length < this.chunk;
     return cursor.buffer[0];
   }
 }

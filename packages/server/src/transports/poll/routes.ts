@@ -66,7 +66,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       assertFiniteWait(wait, limits.pollWaitMax);
       // Subscribe before reading: an append between the read and the wait cannot be missed.
       const waiting = wait > 0 ? ctx.longPoll.wait([channel], wait * 1000) : undefined;
-      let page = await ctx.log.read(channel, after, limit);
+      let page = await ctx.log.read(channel, after, limit, limits.pageBytes);
       let events = page.events;
       if (waiting && events.length === 0 && !page.truncated) {
         cancelOnDisconnect(request, waiting);
@@ -75,7 +75,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
           // The bus handed us the new events themselves; no need to read them back.
           events = news.filter((e) => e.seq > after).slice(0, limit);
         } else if (news) {
-          page = await ctx.log.read(channel, after, limit);
+          page = await ctx.log.read(channel, after, limit, limits.pageBytes);
           events = page.events;
         }
       } else {
@@ -121,7 +121,9 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       assertFiniteWait(wait, limits.pollWaitMax);
       const positions = decodeCursor(request.query.cursor);
       const starts = channels.map((c): [string, number] => [c, positions.get(c) ?? 0]);
-      const read = (channel: string, after: number, count: number) => ctx.log.read(channel, after, count);
+      // Each channel's reads share the page's byte budget, so a poll of many channels of big events loads about a page.
+      const channelBytes = Math.ceil(limits.pageBytes / channels.length);
+      const read = (channel: string, after: number, count: number) => ctx.log.read(channel, after, count, channelBytes);
       const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;
       let merge = await ChannelMerge.open(read, starts, limit);
       if (waiting && merge.empty) {
