@@ -276,3 +276,31 @@ describe('outbound webhooks and kill -9', () => {
     }
   });
 });
+
+describe('outbound webhooks over more channels than the dispatcher keeps in memory', () => {
+  it('delivers every event of every channel while at most delivery.cursorCache cursors stay in memory', async () => {
+    const h = await startTestServer({ delivery: { ...LOOPBACK, cursorCache: 2 } });
+    const r = await new HookReceiver().start();
+    try {
+      const res = await h.call('POST', '/v1/endpoints', { body: { url: r.url, channels: ['many:*'] } });
+      assert.equal(res.status, 201);
+      const dispatcher = () => (h.delivery as unknown as { dispatcher: { cachedCursors: number } }).dispatcher;
+      const channels = Array.from({ length: 12 }, (_, i) => `many:${i}`);
+      const round = async () => {
+        for (const channel of channels) assert.equal((await h.call('POST', `/v1/channels/${channel}/events`, { body: { data: 1 } })).status, 201);
+      };
+      await round();
+      // The dispatcher saves moved cursors each second and evicts saved ones at the next tick.
+      await until(() => dispatcher().cachedCursors <= 2, 5000);
+      // Evicted channels written again: their cursors come back from the store, and their events are delivered.
+      await round();
+      await until(() => r.hooks.length >= 24, 5000);
+      await until(() => dispatcher().cachedCursors <= 2, 5000);
+      const got = r.hooks.map((hook) => `${hook.event.channel}/${hook.event.seq}`).sort();
+      assert.deepEqual(got, channels.flatMap((c) => [`${c}/1`, `${c}/2`]).sort(), 'each event once');
+    } finally {
+      await h.stop();
+      await r.stop();
+    }
+  });
+});

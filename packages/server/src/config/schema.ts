@@ -126,6 +126,8 @@ export const ConfigSchema = Type.Object(
         httpsOnly: Type.Boolean({ default: false }),
         /** Default per-endpoint limit on requests in flight. */
         maxConcurrency: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
+        /** Channels whose dispatcher cursors stay in memory; the least recently written beyond it are read back when written again. */
+        cursorCache: Type.Integer({ default: 10_000, minimum: 1 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -86,6 +86,7 @@ test('an endpoint created while no dispatcher could backfill it is backfilled by
   assert.equal(await storage.settings.get(SEEN_ENDPOINTS_SETTING), '[]');
   const next = another(storage, log);
   await next.start();
+  await backfilled(next);
   await next.stop();
   assert.deepEqual((await storage.deliveries.listDeliveries('ep_missed', undefined, 10)).map((d) => d.seq).sort(), [1, 2, 3]);
   assert.equal(await storage.settings.get(SEEN_ENDPOINTS_SETTING), '["ep_missed"]', 'recorded once its backfill was written');
@@ -160,4 +161,46 @@ test('an unreadable record is taken as nothing owed, and written again', async (
     assert.deepEqual(await seenIds(storage), ['ep_old'], `${bad}: rewritten`);
   }
   await close();
+});
+
+test('keeps at most its bound of cursors in memory, reads evicted ones back, and backfills their channels too', async () => {
+  const storage = await openSqliteStorage({ dataDir: ':memory:' });
+  const bus = new LocalBus();
+  const log = new EventLog(storage.events, bus);
+  const dispatcher = new Dispatcher(log, storage.deliveries, logger, () => {}, storage.settings, 3);
+  await dispatcher.start();
+  const internals = dispatcher as unknown as { saveCursors(): Promise<void>; evictCursors(): void; chains: Map<string, Promise<void>> };
+  /** What the save timer does twice: save what moved, then evict (only saved cursors can leave). */
+  const tick = async () => {
+    while (internals.chains.size > 0) await Promise.all(internals.chains.values());
+    await internals.saveCursors();
+    internals.evictCursors();
+  };
+  const channels = Array.from({ length: 40 }, (_, i) => `c:${i}`);
+  const round = () => Promise.all(channels.map((channel) => log.publish([{ channel, data: 0 }])));
+
+  await round();
+  assert.equal(dispatcher.cachedCursors, 40);
+  await tick();
+  assert.equal(dispatcher.cachedCursors, 3);
+  assert.deepEqual([...(await storage.deliveries.cursors()).values()], channels.map(() => 1));
+
+  // Written again: each evicted cursor is read back (at 1) and moves on to 2; none restarts from 0.
+  await round();
+  await tick();
+  assert.equal(dispatcher.cachedCursors, 3);
+  assert.deepEqual([...(await storage.deliveries.cursors()).values()], channels.map(() => 2));
+
+  // An endpoint created through another node is owed backfills on every channel, in memory or not.
+  await storage.deliveries.insertEndpoint(endpoint('ep_all', { channels: ['c:*'] }));
+  await dispatcher.reloadEndpoints();
+  await backfilled(dispatcher);
+  await round();
+  await tick();
+  await dispatcher.stop();
+  const deliveries = await storage.deliveries.listDeliveries('ep_all', undefined, 1000);
+  const keys = deliveries.map((d) => `${d.channel}/${d.seq}`).sort();
+  assert.deepEqual(keys, channels.flatMap((c) => [1, 2, 3].map((seq) => `${c}/${seq}`)).sort());
+  await bus.close();
+  await storage.close();
 });

@@ -18,6 +18,13 @@ const backfillKey = (endpointId: string, channel: string) => `${endpointId}\n${c
  */
 export const SEEN_ENDPOINTS_SETTING = 'dispatcher.endpoints';
 const BACKFILL_RETRY_MS = 1000;
+/**
+ * Channels whose cursors stay in memory (`delivery.cursorCache`). Every channel ever written has a cursor, and any
+ * key that may publish to a wildcard can write new channels, so memory holds the most recently used ones and the
+ * rest are read back from the store when their channel is written again (a saved cursor is the truth for a channel
+ * not in memory).
+ */
+const DEFAULT_MAX_CACHED_CURSORS = 10_000;
 
 /** `eventTime` is the event's time in ms, parsed once by the caller for all endpoints. */
 function endpointWants(endpoint: EndpointRecord, event: HeraldEvent, eventTime: number): boolean {
@@ -36,7 +43,11 @@ function endpointWants(endpoint: EndpointRecord, event: HeraldEvent, eventTime: 
  * was missed (the store ignores a delivery that already exists).
  */
 export class Dispatcher {
-  private cursors = new Map<string, number>();
+  /** In memory: the most recently used channels' cursors, least recent first; see DEFAULT_MAX_CACHED_CURSORS. */
+  private readonly cursors = new Map<string, number>();
+  /** While > 0, no cursor leaves memory: a reload is reading the saved cursors, and must not miss a channel. */
+  private evictionHolds = 0;
+  private saveInFlight = false;
   private endpoints: EndpointRecord[] = [];
   /** One chain per channel keeps each channel's deliveries in order without blocking the others. */
   private readonly chains = new Map<string, Promise<void>>();
@@ -71,22 +82,33 @@ export class Dispatcher {
     private readonly logger: FastifyBaseLogger,
     private readonly onCreated: () => void,
     private readonly settings: SettingsStore,
+    private readonly maxCachedCursors = DEFAULT_MAX_CACHED_CURSORS,
   ) {}
 
   async start(): Promise<void> {
     this.endpoints = await this.store.listEndpoints();
-    this.cursors = await this.store.cursors();
+    const saved = await this.store.cursors();
     const seenRaw = await this.settings.get(SEEN_ENDPOINTS_SETTING);
     const seen = this.parseSeen(seenRaw);
     this.seenWritten = seenRaw ?? '';
     this.unsubscribe = this.log.bus.subscribeAll((events) => this.onLive(events));
     // Backfills first: an ordered endpoint's older deliveries must exist before the catch-up creates newer ones.
-    this.oweBackfills(this.endpoints.filter((e) => !seen.has(e.id)));
-    for (const channel of await this.log.store.channels()) this.enqueue(channel, []);
+    this.oweBackfills(this.endpoints.filter((e) => !seen.has(e.id)), saved);
+    // The catch-up of every channel starts from the cursors read above (one read for all); they leave memory as usual.
+    for (const channel of await this.log.store.channels()) {
+      this.enqueue(channel, [], () => {
+        const cursor = saved.get(channel);
+        if (cursor !== undefined && !this.cursors.has(channel)) this.cursors.set(channel, cursor);
+        return this.advance(channel, []);
+      });
+    }
     this.started = true;
     this.recordSeen();
     if (this.reloadWanted) void this.reloadEndpoints().catch((err: unknown) => this.logger.error({ err }, 'reloading endpoints failed'));
-    this.saveTimer = setInterval(() => void this.saveCursors(), CURSOR_SAVE_MS);
+    this.saveTimer = setInterval(() => {
+      this.evictCursors();
+      void this.saveCursors();
+    }, CURSOR_SAVE_MS);
     this.saveTimer.unref();
     this.refreshTimer = setInterval(() => {
       this.reloadEndpoints().catch((err: unknown) => this.logger.error({ err }, 'reloading endpoints failed'));
@@ -110,12 +132,58 @@ export class Dispatcher {
       this.unsaved.delete(channel);
     }
     if (cursors.size === 0) return this.saving;
+    this.saveInFlight = true;
     // One save after another, so `stop` waits for every one by waiting for the last.
-    this.saving = this.saving.then(() => this.store.saveCursors(cursors)).catch((err: unknown) => {
-      for (const channel of cursors.keys()) this.unsaved.add(channel);
-      this.logger.error({ err }, 'saving delivery cursors failed; will retry');
-    });
-    return this.saving;
+    const saving = this.saving
+      .then(() => this.store.saveCursors(cursors))
+      .catch((err: unknown) => {
+        for (const channel of cursors.keys()) this.unsaved.add(channel);
+        this.logger.error({ err }, 'saving delivery cursors failed; will retry');
+      })
+      .finally(() => {
+        if (this.saving === saving) this.saveInFlight = false;
+      });
+    this.saving = saving;
+    return saving;
+  }
+
+  /**
+   * Drops the least recently used cursors past the bound. Only those the store holds as they are: not moved since
+   * the last save (with no save under way, so none is still being written), with no work queued on their channel
+   * (which reads and moves the cursor) and no backfill owed there.
+   */
+  private evictCursors(): void {
+    if (this.cursors.size <= this.maxCachedCursors || this.saveInFlight || this.evictionHolds > 0) return;
+    const owed = new Set(this.owedBackfills.values());
+    for (const channel of this.cursors.keys()) {
+      if (this.cursors.size <= this.maxCachedCursors) break;
+      if (this.unsaved.has(channel) || this.chains.has(channel) || owed.has(channel)) continue;
+      this.cursors.delete(channel);
+    }
+  }
+
+  /** How many channels' cursors are in memory now (for tests and diagnostics). */
+  get cachedCursors(): number {
+    return this.cursors.size;
+  }
+
+  /** Moves the channel's cursor and makes it the most recently used. */
+  private setCursor(channel: string, seq: number): void {
+    this.cursors.delete(channel);
+    this.cursors.set(channel, seq);
+  }
+
+  /**
+   * The channel's cursor, read back from the store if it left memory. Only work queued on the channel calls this,
+   * and only such work moves a cursor that is not in memory, so nothing moves it while the store is read.
+   */
+  private async cursorOf(channel: string): Promise<number> {
+    let cursor = this.cursors.get(channel);
+    if (cursor === undefined) {
+      cursor = (await this.store.cursor(channel)) ?? 0;
+      this.setCursor(channel, cursor);
+    }
+    return cursor;
   }
 
   /**
@@ -125,11 +193,14 @@ export class Dispatcher {
    */
   private onLive(events: readonly HeraldEvent[]): void {
     const channel = events[0]!.channel;
-    if (this.stopped || this.chains.has(channel) || events[0]!.seq !== (this.cursors.get(channel) ?? 0) + 1 || this.anyWanted(events)) {
+    // Not in memory: a new channel (its first event is seq 1) has no cursor to read back; any other takes the queue,
+    // where its cursor is read back from the store.
+    const cursor = this.cursors.get(channel) ?? (events[0]!.seq === 1 ? 0 : undefined);
+    if (this.stopped || cursor === undefined || this.chains.has(channel) || events[0]!.seq !== cursor + 1 || this.anyWanted(events)) {
       this.enqueue(channel, events);
       return;
     }
-    this.cursors.set(channel, events.at(-1)!.seq);
+    this.setCursor(channel, events.at(-1)!.seq);
     this.unsaved.add(channel);
   }
 
@@ -156,9 +227,19 @@ export class Dispatcher {
     const reload = this.reloading.then(async () => {
       const known = new Set(this.endpoints.map((e) => e.id));
       const endpoints = await this.store.listEndpoints();
-      if (this.stopped) return;
-      this.endpoints = endpoints;
-      this.oweBackfills(endpoints.filter((e) => !known.has(e.id)));
+      const fresh = endpoints.filter((e) => !known.has(e.id));
+      // New endpoints are owed backfills on channels whose cursors left memory too: read the saved ones, holding
+      // evictions meanwhile so that no channel leaves memory after the read began. Read before the new endpoints
+      // take effect, so no live event creates their deliveries before the backfills are owed.
+      this.evictionHolds += 1;
+      try {
+        const saved = fresh.length > 0 ? await this.store.cursors() : new Map<string, number>();
+        if (this.stopped) return;
+        this.endpoints = endpoints;
+        this.oweBackfills(fresh, saved);
+      } finally {
+        this.evictionHolds -= 1;
+      }
       this.recordSeen();
     });
     // One reload at a time, so an older list never replaces a newer one; `stop` waits for the last.
@@ -184,9 +265,12 @@ export class Dispatcher {
     return all();
   }
 
-  private oweBackfills(endpoints: EndpointRecord[]): void {
-    // Channels with a cursor, and those whose first deliveries are being written (their cursor is set after).
-    const channels = new Set([...this.cursors.keys(), ...this.chains.keys()]);
+  /** `saved`: the cursors in the store, read before the caller's endpoints took effect. */
+  private oweBackfills(endpoints: EndpointRecord[], saved: ReadonlyMap<string, number>): void {
+    if (endpoints.length === 0) return;
+    // Channels with a cursor (in memory or only saved), and those whose first deliveries are being written (their
+    // cursor is set after).
+    const channels = new Set([...saved.keys(), ...this.cursors.keys(), ...this.chains.keys()]);
     for (const endpoint of endpoints) {
       for (const channel of channels) {
         if (!matchesAny(endpoint.channels, channel)) continue;
@@ -261,7 +345,7 @@ export class Dispatcher {
    * having written nothing, when `stop` cut it short.
    */
   private async backfill(channel: string, endpoint: EndpointRecord): Promise<boolean> {
-    let end = this.cursors.get(channel) ?? 0;
+    let end = await this.cursorOf(channel);
     const pages: NewDelivery[][] = [];
     while (end > 0 && !this.stopped) {
       const from = Math.max(0, end - PAGE);
@@ -305,7 +389,7 @@ export class Dispatcher {
   /** Creates deliveries for everything after the channel's cursor: from the bus when it follows on, else from the log. */
   private async advance(channel: string, live: readonly HeraldEvent[]): Promise<void> {
     if (this.stopped) return;
-    let cursor = this.cursors.get(channel) ?? 0;
+    let cursor = await this.cursorOf(channel);
     if (live.length > 0 && live[0]!.seq <= cursor + 1 && live.at(-1)!.seq > cursor) {
       await this.create(channel, live.filter((e) => e.seq > cursor));
       return;
@@ -343,7 +427,7 @@ export class Dispatcher {
     } else {
       this.unsaved.add(channel);
     }
-    this.cursors.set(channel, Math.max(seq, this.cursors.get(channel) ?? 0));
+    this.setCursor(channel, Math.max(seq, this.cursors.get(channel) ?? 0));
     if (deliveries.length > 0) this.onCreated();
   }
 

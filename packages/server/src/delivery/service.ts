@@ -42,7 +42,7 @@ export class DeliveryService {
       {
         start: async () => {
           // A fresh dispatcher each time the lease is won: it starts from the durable cursors, never from stale memory.
-          const dispatcher = new Dispatcher(this.log, this.store, this.logger, () => this.worker.kick(), this.settings);
+          const dispatcher = new Dispatcher(this.log, this.store, this.logger, () => this.worker.kick(), this.settings, config.cursorCache);
           this.dispatcher = dispatcher;
           await dispatcher.start();
         },

@@ -87,6 +87,7 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       await store().createDeliveries('audit', 7, []);
       await store().createDeliveries('orders', 1, []);
       assert.deepEqual(await store().cursors(), new Map([['orders', 2], ['audit', 7]]));
+      assert.deepEqual([await store().cursor('orders'), await store().cursor('audit'), await store().cursor('never')], [2, 7, undefined]);
       const rows = await all(store(), 'ep_1');
       assert.deepEqual(rows.map((d) => [d.eventId, d.seq, d.status, d.attempts, d.nextAttemptAt, d.finalAttempt, d.payload]), [
         ['evt_orders_1', 1, 'pending', 0, 1000, false, '{"seq":1}'],
@@ -103,6 +104,7 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       assert.deepEqual(await store().cursors(), new Map([['orders', 5], ['audit', 9], ['new', 1]]));
       await store().saveCursors(new Map([['orders', 6], ['audit', 2]]));
       assert.deepEqual(await store().cursors(), new Map([['orders', 6], ['audit', 9], ['new', 1]]));
+      assert.deepEqual([await store().cursor('orders'), await store().cursor('audit'), await store().cursor('new')], [6, 9, 1]);
     });
 
     it('ignores a delivery that already exists', async () => {

@@ -220,6 +220,8 @@ export interface DeliveryStore {
 
   /** Per channel, the last seq whose deliveries exist. */
   cursors(): Promise<Map<string, number>>;
+  /** One channel's cursor; undefined when none was ever saved. */
+  cursor(channel: string): Promise<number | undefined>;
   /** Creates deliveries and moves the channel's cursor to `seq`, durably and atomically. */
   createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void>;
   /** Moves many channels' cursors forward (never back) in one write: channels whose events created no delivery. */

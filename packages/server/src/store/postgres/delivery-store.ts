@@ -15,6 +15,7 @@ const SQL = {
                    deliveries_gone AS (DELETE FROM deliveries WHERE endpoint_id IN (SELECT id FROM gone))
                    SELECT id FROM gone`,
   cursors: 'SELECT channel, seq FROM delivery_cursors',
+  cursor: 'SELECT seq FROM delivery_cursors WHERE channel = $1',
   // One statement, so the deliveries and the cursor move together or not at all.
   createDeliveries: `WITH created AS (
                        INSERT INTO deliveries (endpoint_id, event_id, channel, seq, payload, status, next_attempt_at, created)
@@ -99,6 +100,11 @@ export class PostgresDeliveryStore implements DeliveryStore {
   async cursors(): Promise<Map<string, number>> {
     const rows = await this.db.rows<{ channel: string; seq: number }>(SQL.cursors);
     return new Map(rows.map((r) => [r.channel, r.seq]));
+  }
+
+  async cursor(channel: string): Promise<number | undefined> {
+    const [row] = await this.db.rows<{ seq: number }>(SQL.cursor, [channel]);
+    return row?.seq;
   }
 
   async createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void> {

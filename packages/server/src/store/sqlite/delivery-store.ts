@@ -33,6 +33,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       deleteEndpointDeliveries: durable.prepare('DELETE FROM deliveries WHERE endpoint_id = ?'),
       allEndpoints: durable.prepare('SELECT record FROM endpoints'),
       cursors: db.prepare('SELECT channel, seq FROM delivery_cursors'),
+      cursor: db.prepare('SELECT seq FROM delivery_cursors WHERE channel = ?'),
       setCursor: db.prepare('INSERT INTO delivery_cursors (channel, seq) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET seq = MAX(seq, excluded.seq)'),
       insertDelivery: db.prepare(
         `INSERT INTO deliveries (endpoint_id, event_id, channel, seq, payload, status, next_attempt_at, created)
@@ -103,6 +104,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
   async cursors(): Promise<Map<string, number>> {
     const rows = this.s.cursors!.all() as Array<{ channel: string; seq: number }>;
     return new Map(rows.map((r) => [r.channel, r.seq]));
+  }
+
+  async cursor(channel: string): Promise<number | undefined> {
+    return (this.s.cursor!.get(channel) as { seq: number } | undefined)?.seq;
   }
 
   createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void> {
