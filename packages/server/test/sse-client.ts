@@ -2,7 +2,8 @@
 export async function readStream(
   url: string,
   init: RequestInit,
-  enough: (text: string) => boolean,
+  /** Asked after each chunk; `chunk` is the text it added, for a check that should not look at all of a long text. */
+  enough: (text: string, chunk: string) => boolean,
   timeoutMs = 5000,
 ): Promise<{ res: Response; text: string; ended: boolean }> {
   const controller = new AbortController();
@@ -14,13 +15,15 @@ export async function readStream(
     const decoder = new TextDecoder();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
-      while (!enough(text)) {
+      let chunk = '';
+      while (!enough(text, chunk)) {
         const { value, done } = await reader.read();
         if (done) {
           ended = true;
           break;
         }
-        text += decoder.decode(value, { stream: true });
+        chunk = decoder.decode(value, { stream: true });
+        text += chunk;
       }
     } catch {
       // aborted
