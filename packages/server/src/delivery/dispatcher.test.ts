@@ -4,16 +4,17 @@ import pino from 'pino';
 import { openSqliteStorage } from '../store/sqlite/open.js';
 import { LocalBus } from '../bus/local-bus.js';
 import { EventLog } from '../log/event-log.js';
+import type { HeraldEvent } from '@herald/protocol';
 import type { EndpointRecord, Storage } from '../store/types.js';
 import { Dispatcher, SEEN_ENDPOINTS_SETTING } from './dispatcher.js';
 
 const logger = pino({ level: 'silent' });
 
-async function setUp(): Promise<{ storage: Storage; log: EventLog; dispatcher: Dispatcher; close: () => Promise<void> }> {
+async function setUp(maxCachedCursors?: number): Promise<{ storage: Storage; log: EventLog; dispatcher: Dispatcher; close: () => Promise<void> }> {
   const storage = await openSqliteStorage({ dataDir: ':memory:' });
   const bus = new LocalBus();
   const log = new EventLog(storage.events, bus);
-  const dispatcher = new Dispatcher(log, storage.deliveries, logger, () => {}, storage.settings);
+  const dispatcher = new Dispatcher(log, storage.deliveries, logger, () => {}, storage.settings, maxCachedCursors);
   await dispatcher.start();
   return {
     storage,
@@ -31,11 +32,20 @@ function endpoint(id: string, extra: Partial<EndpointRecord> = {}): EndpointReco
 }
 
 const publish = (log: EventLog, channel: string, n: number) => Promise.all(Array.from({ length: n }, (_, i) => log.publish([{ channel, data: i }])));
+/**
+ * Waits until the dispatcher has no work queued. A channel's first events go through the queue (its cursor is read
+ * from the store), and `stop` drops queued work that has not begun, which the next dispatcher redoes from the log.
+ */
+async function idle(dispatcher: Dispatcher): Promise<void> {
+  const chains = (dispatcher as unknown as { chains: Map<string, Promise<void>> }).chains;
+  while (chains.size > 0) await Promise.all(chains.values());
+}
 
 test('stop saves the cursors of channels no endpoint wanted, even with no save since', async () => {
   const { storage, log, dispatcher, close } = await setUp();
   await publish(log, 'quiet', 3);
   await publish(log, 'other', 2);
+  await idle(dispatcher);
   assert.deepEqual(await storage.deliveries.cursors(), new Map(), 'nothing written per event');
   await dispatcher.stop();
   assert.deepEqual(await storage.deliveries.cursors(), new Map([['quiet', 3], ['other', 2]]));
@@ -74,6 +84,7 @@ test('a channel with a backfill still owed keeps its saved cursor until the back
 async function afterADispatcher(count: number, record: EndpointRecord): Promise<{ storage: Storage; log: EventLog; close: () => Promise<void> }> {
   const { storage, log, dispatcher, close } = await setUp();
   await publish(log, 'orders', count);
+  await idle(dispatcher);
   await dispatcher.stop();
   await storage.deliveries.insertEndpoint(record);
   return { storage, log, close };
@@ -164,15 +175,11 @@ test('an unreadable record is taken as nothing owed, and written again', async (
 });
 
 test('keeps at most its bound of cursors in memory, reads evicted ones back, and backfills their channels too', async () => {
-  const storage = await openSqliteStorage({ dataDir: ':memory:' });
-  const bus = new LocalBus();
-  const log = new EventLog(storage.events, bus);
-  const dispatcher = new Dispatcher(log, storage.deliveries, logger, () => {}, storage.settings, 3);
-  await dispatcher.start();
-  const internals = dispatcher as unknown as { saveCursors(): Promise<void>; evictCursors(): void; chains: Map<string, Promise<void>> };
+  const { storage, log, dispatcher, close } = await setUp(3);
+  const internals = dispatcher as unknown as { saveCursors(): Promise<void>; evictCursors(): void };
   /** What the save timer does twice: save what moved, then evict (only saved cursors can leave). */
   const tick = async () => {
-    while (internals.chains.size > 0) await Promise.all(internals.chains.values());
+    await idle(dispatcher);
     await internals.saveCursors();
     internals.evictCursors();
   };
@@ -180,6 +187,7 @@ test('keeps at most its bound of cursors in memory, reads evicted ones back, and
   const round = () => Promise.all(channels.map((channel) => log.publish([{ channel, data: 0 }])));
 
   await round();
+  await idle(dispatcher);
   assert.equal(dispatcher.cachedCursors, 40);
   await tick();
   assert.equal(dispatcher.cachedCursors, 3);
@@ -201,6 +209,52 @@ test('keeps at most its bound of cursors in memory, reads evicted ones back, and
   const deliveries = await storage.deliveries.listDeliveries('ep_all', undefined, 1000);
   const keys = deliveries.map((d) => `${d.channel}/${d.seq}`).sort();
   assert.deepEqual(keys, channels.flatMap((c) => [1, 2, 3].map((seq) => `${c}/${seq}`)).sort());
-  await bus.close();
-  await storage.close();
+  await close();
+});
+
+test('evicts cursors whose save is done while another save is still under way, and a late first event never lowers an evicted cursor', async () => {
+  const { storage, log, dispatcher, close } = await setUp(3);
+  const internals = dispatcher as unknown as { saveCursors(): Promise<void>; evictCursors(): void; onLive(events: readonly HeraldEvent[]): void; cursors: Map<string, number> };
+  const round = (names: string[]) => Promise.all(names.map((channel) => log.publish([{ channel, data: 0 }])));
+  const first = Array.from({ length: 40 }, (_, i) => `c:${i}`);
+  const second = Array.from({ length: 20 }, (_, i) => `d:${i}`);
+
+  await round(first);
+  await idle(dispatcher);
+  await internals.saveCursors();
+  // The next save hangs, as on a slow database: its channels stay, the others may go.
+  let release: (() => void) | undefined;
+  const saveCursors = storage.deliveries.saveCursors.bind(storage.deliveries);
+  storage.deliveries.saveCursors = async (cursors) => {
+    await new Promise<void>((resolve) => (release = resolve));
+    return saveCursors(cursors);
+  };
+  await round(second);
+  await idle(dispatcher);
+  const saving = internals.saveCursors();
+  internals.evictCursors();
+  assert.deepEqual([...internals.cursors.keys()].sort(), [...second].sort());
+  while (!release) await new Promise((resolve) => setImmediate(resolve));
+  storage.deliveries.saveCursors = saveCursors;
+  release();
+  await saving;
+  internals.evictCursors();
+  assert.equal(dispatcher.cachedCursors, 3);
+
+  // A channel with five events, then evicted; a late copy of its first event arrives (as a cluster bus may resend).
+  const [one] = (await log.publish([{ channel: 'late', data: 1 }])).events;
+  for (let i = 0; i < 4; i++) await log.publish([{ channel: 'late', data: 1 }]);
+  await idle(dispatcher);
+  await internals.saveCursors();
+  await round(['x:1', 'x:2', 'x:3']);
+  await idle(dispatcher);
+  await internals.saveCursors();
+  internals.evictCursors();
+  assert.equal(internals.cursors.has('late'), false);
+  internals.onLive([one!]);
+  await idle(dispatcher);
+  assert.equal(internals.cursors.get('late'), 5);
+  await dispatcher.stop();
+  assert.equal((await storage.deliveries.cursors()).get('late'), 5);
+  await close();
 });

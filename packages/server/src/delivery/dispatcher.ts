@@ -5,6 +5,8 @@ import type { DeliveryStore, EndpointRecord, NewDelivery, SettingsStore } from '
 import { matchesAny } from '../auth/patterns.js';
 
 const PAGE = 500;
+/** Bytes of events (data and meta) per page read while catching up from the log, whatever the size of the events. */
+const PAGE_BYTES = 1024 * 1024;
 /** How often cursors that moved without creating deliveries are written. */
 const CURSOR_SAVE_MS = 1000;
 /** How often the endpoint set is re-read, for endpoints created or changed through another node. */
@@ -47,7 +49,10 @@ export class Dispatcher {
   private readonly cursors = new Map<string, number>();
   /** While > 0, no cursor leaves memory: a reload is reading the saved cursors, and must not miss a channel. */
   private evictionHolds = 0;
-  private saveInFlight = false;
+  /** Per channel, the cursor saves under way that write it: its cursor stays in memory until they are done. */
+  private readonly beingSaved = new Map<string, number>();
+  /** Per channel, how many backfills are owed there (the values of `owedBackfills`, counted). */
+  private readonly owedChannels = new Map<string, number>();
   private endpoints: EndpointRecord[] = [];
   /** One chain per channel keeps each channel's deliveries in order without blocking the others. */
   private readonly chains = new Map<string, Promise<void>>();
@@ -124,40 +129,41 @@ export class Dispatcher {
    * cursor where it was until the backfill is done, as it did when saves queued behind it.
    */
   private saveCursors(): Promise<void> {
-    const owed = new Set(this.owedBackfills.values());
     const cursors = new Map<string, number>();
     for (const channel of this.unsaved) {
-      if (owed.has(channel)) continue;
+      if (this.owedChannels.has(channel)) continue;
       cursors.set(channel, this.cursors.get(channel) ?? 0);
       this.unsaved.delete(channel);
+      this.beingSaved.set(channel, (this.beingSaved.get(channel) ?? 0) + 1);
     }
     if (cursors.size === 0) return this.saving;
-    this.saveInFlight = true;
     // One save after another, so `stop` waits for every one by waiting for the last.
-    const saving = this.saving
+    this.saving = this.saving
       .then(() => this.store.saveCursors(cursors))
       .catch((err: unknown) => {
         for (const channel of cursors.keys()) this.unsaved.add(channel);
         this.logger.error({ err }, 'saving delivery cursors failed; will retry');
       })
       .finally(() => {
-        if (this.saving === saving) this.saveInFlight = false;
+        for (const channel of cursors.keys()) {
+          const left = this.beingSaved.get(channel)! - 1;
+          if (left === 0) this.beingSaved.delete(channel);
+          else this.beingSaved.set(channel, left);
+        }
       });
-    this.saving = saving;
-    return saving;
+    return this.saving;
   }
 
   /**
    * Drops the least recently used cursors past the bound. Only those the store holds as they are: not moved since
-   * the last save (with no save under way, so none is still being written), with no work queued on their channel
-   * (which reads and moves the cursor) and no backfill owed there.
+   * they were last saved, nor being saved now; with no work queued on their channel (which reads and moves the
+   * cursor) and no backfill owed there.
    */
   private evictCursors(): void {
-    if (this.cursors.size <= this.maxCachedCursors || this.saveInFlight || this.evictionHolds > 0) return;
-    const owed = new Set(this.owedBackfills.values());
+    if (this.cursors.size <= this.maxCachedCursors || this.evictionHolds > 0) return;
     for (const channel of this.cursors.keys()) {
       if (this.cursors.size <= this.maxCachedCursors) break;
-      if (this.unsaved.has(channel) || this.chains.has(channel) || owed.has(channel)) continue;
+      if (this.unsaved.has(channel) || this.beingSaved.has(channel) || this.chains.has(channel) || this.owedChannels.has(channel)) continue;
       this.cursors.delete(channel);
     }
   }
@@ -193,9 +199,9 @@ export class Dispatcher {
    */
   private onLive(events: readonly HeraldEvent[]): void {
     const channel = events[0]!.channel;
-    // Not in memory: a new channel (its first event is seq 1) has no cursor to read back; any other takes the queue,
-    // where its cursor is read back from the store.
-    const cursor = this.cursors.get(channel) ?? (events[0]!.seq === 1 ? 0 : undefined);
+    // A channel whose cursor is not in memory takes the queue, where its cursor is read back from the store (even for
+    // seq 1: a late copy of a channel's first event must not take an evicted cursor back to 1).
+    const cursor = this.cursors.get(channel);
     if (this.stopped || cursor === undefined || this.chains.has(channel) || events[0]!.seq !== cursor + 1 || this.anyWanted(events)) {
       this.enqueue(channel, events);
       return;
@@ -275,6 +281,7 @@ export class Dispatcher {
       for (const channel of channels) {
         if (!matchesAny(endpoint.channels, channel)) continue;
         const key = backfillKey(endpoint.id, channel);
+        if (!this.owedBackfills.has(key)) this.owedChannels.set(channel, (this.owedChannels.get(channel) ?? 0) + 1);
         this.owedBackfills.set(key, channel);
         this.owedPerEndpoint.set(endpoint.id, (this.owedPerEndpoint.get(endpoint.id) ?? 0) + 1);
         this.enqueueBackfill(channel, endpoint, key);
@@ -305,7 +312,12 @@ export class Dispatcher {
   }
 
   private settleBackfill(key: string): void {
-    if (!this.owedBackfills.delete(key)) return;
+    const channel = this.owedBackfills.get(key);
+    if (channel === undefined) return;
+    this.owedBackfills.delete(key);
+    const owedHere = this.owedChannels.get(channel)! - 1;
+    if (owedHere === 0) this.owedChannels.delete(channel);
+    else this.owedChannels.set(channel, owedHere);
     const id = key.slice(0, key.indexOf('\n'));
     const left = (this.owedPerEndpoint.get(id) ?? 1) - 1;
     if (left > 0) {
@@ -396,14 +408,14 @@ export class Dispatcher {
     }
     if (live.length > 0 && live.at(-1)!.seq <= cursor) return;
     for (;;) {
-      const page = await this.log.read(channel, cursor, PAGE);
+      const page = await this.log.read(channel, cursor, PAGE, PAGE_BYTES);
       if (page.events.length === 0) {
         if (page.head > cursor) await this.create(channel, [], page.head);
         return;
       }
       await this.create(channel, page.events);
       cursor = page.events.at(-1)!.seq;
-      if (page.events.length < PAGE || this.stopped) return;
+      if (cursor >= page.head || this.stopped) return;
     }
   }
 

@@ -61,12 +61,18 @@ const SQL = {
  * append-writer.ts: all requests at once, or, when one of them fails, each
  * in its own savepoint so that it fails alone.
  */
+/** Channel ids kept in memory by a node's event store; see `cids`. */
+const MAX_CACHED_CIDS = 10_000;
+
 export class PostgresEventStore implements EventStore {
   private queue: Pending[] = [];
   private scheduled = false;
   private draining: Promise<void> | undefined;
   private closed = false;
-  /** A channel's cid never changes once its row exists. */
+  /**
+   * A channel's cid never changes once its row exists, so any cid once read stays right. At most
+   * MAX_CACHED_CIDS are kept: past it the cache starts again empty, rather than grow with every channel ever written.
+   */
   private readonly cids = new Map<string, number>();
 
   constructor(
@@ -140,12 +146,24 @@ export class PostgresEventStore implements EventStore {
    * row left by a request that then failed is harmless: head 0, not listed.
    */
   private async channelIds(names: string[]): Promise<Map<string, number>> {
-    const missing = [...new Set(names.filter((name) => !this.cids.has(name)))];
+    // The request's own ids, in a map of its own: another flush may empty the cache while this one waits.
+    const ids = new Map<string, number>();
+    const missing: string[] = [];
+    for (const name of new Set(names)) {
+      const cid = this.cids.get(name);
+      if (cid === undefined) missing.push(name);
+      else ids.set(name, cid);
+    }
     if (missing.length > 0) {
       await this.db.query(SQL.ensureChannels, [missing, this.storeEpoch]);
-      for (const row of await this.db.rows<{ cid: number; name: string }>(SQL.channelIds, [missing])) this.cids.set(row.name, row.cid);
+      const rows = await this.db.rows<{ cid: number; name: string }>(SQL.channelIds, [missing]);
+      if (this.cids.size + rows.length > MAX_CACHED_CIDS) this.cids.clear();
+      for (const row of rows) {
+        this.cids.set(row.name, row.cid);
+        ids.set(row.name, row.cid);
+      }
     }
-    return this.cids;
+    return ids;
   }
 
   async read(channel: string, after: number, limit: number, maxBytes?: number): Promise<ReadResult> {

@@ -1,4 +1,5 @@
-import { after, before } from 'node:test';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
 import pg from 'pg';
 import { describeEventStoreConformance } from '../event-store.conformance.js';
 import { describeKeyStoreConformance } from '../key-store.conformance.js';
@@ -61,3 +62,21 @@ describeKeyStoreConformance('postgres', openStorage);
 describeSourceStoreConformance('postgres', openStorage);
 describeDeliveryStoreConformance('postgres', openStorage);
 describeClusterStoreConformance('postgres', openStorage);
+
+test('the event store keeps at most 10,000 channel ids in memory, and appends stay right past it', async () => {
+  const storage = await openEmpty();
+  try {
+    const cached = () => (storage.events as unknown as { cids: Map<string, number> }).cids.size;
+    for (let round = 0; round < 11; round++) {
+      const events = Array.from({ length: 1000 }, (_, i) => ({ channel: `n${round * 1000 + i}`, id: `evt_n_${round}_${i}`, type: 't', data: i, time: 1 }));
+      await storage.events.append({ events });
+      assert.ok(cached() <= 10_000, `${cached()} channel ids in memory`);
+    }
+    // Channels whose ids left memory: their next events still go to their own rows, in order.
+    const again = await storage.events.append({ events: [0, 5000, 10_999].map((n) => ({ channel: `n${n}`, id: `evt_n_again_${n}`, type: 't', data: n, time: 2 })) });
+    assert.deepEqual(again.events.map((e) => [e.channel, e.seq]), [['n0', 2], ['n5000', 2], ['n10999', 2]]);
+    assert.deepEqual((await storage.events.read('n5000', 0, 10)).events.map((e) => e.data), [0, 5000]);
+  } finally {
+    await storage.close();
+  }
+});

@@ -405,7 +405,8 @@ export class SqliteEventStore implements EventStore {
     let bytes = 0;
     for (const row of this.stmt.readAfter.iterate(cid, from, head, limit)) {
       rows.push(row);
-      bytes += row.data.length + (row.meta?.length ?? 0);
+      // Bytes as stored (UTF-8), as PostgreSQL's octet_length() counts them: a string's length undercounts non-ASCII text.
+      bytes += Buffer.byteLength(row.data) + (row.meta === null ? 0 : Buffer.byteLength(row.meta));
       if (bytes >= maxBytes) break;
     }
     return rows;

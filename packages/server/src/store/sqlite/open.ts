@@ -39,11 +39,17 @@ function verifyReadable(db: BetterSqlite3.Database, file: string): void {
     }
     return;
   }
-  const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as Array<{ name: string }>;
-  for (const { name } of tables) {
-    const quoted = `"${name.replace(/"/g, '""')}"`;
-    db.prepare(`SELECT * FROM ${quoted} ORDER BY rowid LIMIT 1`).all();
-    db.prepare(`SELECT * FROM ${quoted} ORDER BY rowid DESC LIMIT 1`).all();
+  const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+  const tables = db
+    .prepare("SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite_%'")
+    .all() as Array<{ name: string; wr: number }>;
+  for (const { name, wr } of tables) {
+    // A WITHOUT ROWID table has no rowid: its rows are in primary key order.
+    const key = wr
+      ? (db.prepare('SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk').pluck().all(name) as string[]).map(quote)
+      : ['rowid'];
+    db.prepare(`SELECT * FROM ${quote(name)} ORDER BY ${key.join(', ')} LIMIT 1`).all();
+    db.prepare(`SELECT * FROM ${quote(name)} ORDER BY ${key.map((k) => `${k} DESC`).join(', ')} LIMIT 1`).all();
   }
 }
 
