@@ -69,3 +69,19 @@ it('a database written with the clustered events table (schema 6) keeps every ev
   await store.close();
   db.close();
 });
+
+it('keeps a channel used since the last eviction pass, evicting one that was not (second chance)', async () => {
+  const db = new Database(':memory:');
+  migrate(db);
+  const store = new SqliteEventStore(db, 'epoch', 3);
+  const cached = () => [...(store as unknown as { channelsByName: Map<string, unknown> }).channelsByName.keys()].sort();
+  for (const channel of ['a', 'b', 'c']) await store.append({ events: [{ ...event('x'), channel }] });
+  await store.append({ events: [{ ...event('x'), channel: 'a' }] });
+  await store.append({ events: [{ ...event('x'), channel: 'd' }] });
+  assert.deepEqual(cached(), ['a', 'c', 'd']);
+  // Everything still reads back, evicted or not.
+  assert.deepEqual((await store.read('b', 0, 10)).events.map((e) => e.seq), [1]);
+  assert.deepEqual((await store.read('a', 0, 10)).events.map((e) => e.seq), [1, 2]);
+  await store.close();
+  db.close();
+});

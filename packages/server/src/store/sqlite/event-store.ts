@@ -24,6 +24,8 @@ interface ChannelEntry {
   durable: number;
   /** Work holding this entry across a turn of the event loop (a trim between chunks): never evicted while > 0. */
   pins: number;
+  /** Used since eviction last passed it: it gets a second chance (see evictIdle). */
+  used: boolean;
 }
 
 interface Pending {
@@ -71,7 +73,10 @@ export const INSERT_EVENT_SQL = 'INSERT INTO events (cid, seq, id, type, time, d
  * database, which is what makes the in-memory channel heads authoritative.
  */
 export class SqliteEventStore implements EventStore {
-  /** Insertion order is recency: a hit moves the entry to the end, eviction starts at the front. */
+  /**
+   * Eviction order is insertion order with a second chance (the CLOCK approximation of least recently used): a hit
+   * only marks the entry used, so the hot path never reorders the map; eviction moves used entries to the end.
+   */
   private readonly channelsByName = new Map<string, ChannelEntry>();
   private readonly channelsById = new Map<number, ChannelEntry>();
   private queue: Pending[] = [];
@@ -254,9 +259,17 @@ export class SqliteEventStore implements EventStore {
    */
   private evictIdle(): void {
     if (this.channelsByName.size <= this.maxCachedChannels || !this.db.open || this.db.inTransaction) return;
+    // Each entry is looked at once per pass (an entry given its second chance comes round again at the end).
+    let left = this.channelsByName.size;
     for (const [name, entry] of this.channelsByName) {
-      if (this.channelsByName.size <= this.maxCachedChannels) break;
+      if (this.channelsByName.size <= this.maxCachedChannels || left-- === 0) break;
       if (entry.pins > 0 || entry.durable < entry.head) continue;
+      if (entry.used) {
+        entry.used = false;
+        this.channelsByName.delete(name);
+        this.channelsByName.set(name, entry);
+        continue;
+      }
       this.forget(name, entry);
     }
   }
@@ -337,7 +350,7 @@ export class SqliteEventStore implements EventStore {
     let entry = this.loadChannel(name);
     if (!entry) {
       const info = this.stmt.insertChannel.run(name, this.storeEpoch);
-      entry = { cid: Number(info.lastInsertRowid), name, epoch: this.storeEpoch, head: 0, trimmed: 0, durable: 0, pins: 0 };
+      entry = { cid: Number(info.lastInsertRowid), name, epoch: this.storeEpoch, head: 0, trimmed: 0, durable: 0, pins: 0, used: false };
       this.channelsByName.set(name, entry);
       this.channelsById.set(entry.cid, entry);
       if (!undo.has(name)) undo.set(name, null);
@@ -350,16 +363,14 @@ export class SqliteEventStore implements EventStore {
   private loadChannel(name: string): ChannelEntry | undefined {
     const cached = this.channelsByName.get(name);
     if (cached) {
-      // Most recently used: to the end of the eviction order.
-      this.channelsByName.delete(name);
-      this.channelsByName.set(name, cached);
+      cached.used = true;
       return cached;
     }
     const row = this.stmt.channelByName.get(name);
     if (!row) return undefined;
     // Loaded only while nothing of this channel waits for a sync (see evictIdle): all of it is durable.
     const head = Math.max(this.stmt.maxSeq.get(row.cid)?.head ?? row.trimmed, row.trimmed);
-    const entry: ChannelEntry = { cid: row.cid, name, epoch: row.epoch, head, trimmed: row.trimmed, durable: head, pins: 0 };
+    const entry: ChannelEntry = { cid: row.cid, name, epoch: row.epoch, head, trimmed: row.trimmed, durable: head, pins: 0, used: false };
     this.channelsByName.set(name, entry);
     this.channelsById.set(entry.cid, entry);
     this.evictIdle();
