@@ -20,28 +20,36 @@ function cached<K extends object>(build: (key: K) => Buffer): (key: K) => Buffer
   };
 }
 
-/** The header of an unmasked, final text frame (RFC 6455 §5.2) carrying `length` bytes. */
-function wsHeader(length: number): Buffer {
-  if (length < 126) return Buffer.from([0x81, length]);
-  if (length < 65_536) {
-    const header = Buffer.allocUnsafe(4);
-    header[0] = 0x81;
-    header[1] = 126;
-    header.writeUInt16BE(length, 2);
-    return header;
+/** The length of the header of an unmasked frame (RFC 6455 §5.2) carrying `length` bytes. */
+const wsHeaderLength = (length: number) => (length < 126 ? 2 : length < 65_536 ? 4 : 10);
+
+/** Writes the header of an unmasked, final text frame carrying `length` bytes at the start of `frame`. */
+function writeWsHeader(frame: Buffer, length: number): void {
+  frame[0] = 0x81;
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
   }
-  const header = Buffer.allocUnsafe(10);
-  header[0] = 0x81;
-  header[1] = 127;
-  header.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-  header.writeUInt32BE(length >>> 0, 6);
-  return header;
 }
 
-/** A whole WebSocket text message as a server sends it: header and UTF-8 payload in one buffer. */
+/**
+ * A whole WebSocket text message as a server sends it: header and UTF-8 payload in one buffer, allocated once
+ * (a text is encoded straight into it, not into a buffer of its own that is then copied).
+ */
 export function wsTextFrame(text: string | Buffer): Buffer {
-  const payload = typeof text === 'string' ? Buffer.from(text) : text;
-  return Buffer.concat([wsHeader(payload.length), payload]);
+  const length = typeof text === 'string' ? Buffer.byteLength(text) : text.length;
+  const header = wsHeaderLength(length);
+  const frame = Buffer.allocUnsafe(header + length);
+  writeWsHeader(frame, length);
+  if (typeof text === 'string') frame.write(text, header);
+  else text.copy(frame, header);
+  return frame;
 }
 
 /** The wire frame of a payload that is sent to many sockets (an ephemeral broadcast), framed once. */
