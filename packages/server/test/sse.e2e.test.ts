@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventSource } from 'eventsource';
 import { readStream } from './sse-client.js';
-import { ADMIN_KEY, startTestServer, type TestServer, until } from './helpers.js';
+import { HeraldError } from '@herald/protocol';
+import { ADMIN_KEY, sleep, startTestServer, type TestServer, until } from './helpers.js';
 
 /**
  * Publishes `probe` events to `channel` until `arrived` holds: a stream that starts live (no position) is
@@ -47,6 +48,50 @@ describe('Server-Sent Events', () => {
     const event = JSON.parse(dataLine!.slice('data: '.length));
     assert.equal(event.type, 'greeting');
     assert.deepEqual(event.data, { hello: 'world' });
+  });
+
+  it('a live stream starts from where its channel stood when its head was sent: an event published as soon as it opens arrives', async () => {
+    const h = await start();
+    const store = h.storage.events;
+    const head = store.head.bind(store);
+    // A store slow to say where the channel stands, as PostgreSQL across a network can be.
+    store.head = async (channel) => {
+      await sleep(200);
+      return head(channel);
+    };
+    const controller = new AbortController();
+    try {
+      const res = await fetch(`${h.url}/v1/channels/opened/stream`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: controller.signal });
+      assert.equal(res.status, 200);
+      // The client sees the stream open (the response head), and publishes at once.
+      assert.equal((await h.call('POST', '/v1/channels/opened/events', { body: { data: 'first' } })).body.seq, 1);
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      const deadline = Date.now() + 3000;
+      while (!text.includes('"seq":1,') && Date.now() < deadline) {
+        const { value, done } = await Promise.race([reader.read(), sleep(3000).then(() => ({ value: undefined, done: true }))]);
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      assert.match(text, /^id: 1\ndata: .*"data":"first"/m);
+    } finally {
+      controller.abort();
+    }
+  });
+
+  it('answers 503 store_unavailable, not a 200 it then cuts, when the store cannot say where a stream starts', async () => {
+    const h = await start();
+    h.storage.events.head = async () => {
+      throw new HeraldError('store_unavailable', 'The store is not answering.');
+    };
+    for (const path of ['/v1/channels/down/stream', '/v1/stream?channel=down&channel=other']) {
+      const res = await fetch(`${h.url}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+      assert.equal(res.status, 503, path);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'store_unavailable');
+    }
+    // The refused streams left nothing behind: no stream, no subscription.
+    assert.equal(h.sse.size, 0);
   });
 
   it('sends a heartbeat comment', async () => {

@@ -72,7 +72,8 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     for (const channel of stream.channels()) ctx.presence.unlisten(channel, stream);
   };
 
-  function open(request: FastifyRequest, reply: FastifyReply): SseStream {
+  /** The response head and the stream's first bytes; see `run` for when. */
+  function begin(request: FastifyRequest, reply: FastifyReply, stream: SseStream): void {
     reply.hijack();
     const res = reply.raw;
     releaseFastify(res);
@@ -86,26 +87,39 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     res.socket?.setNoDelay(true);
     // The head goes out now, through Node; the body is written to the socket by the stream (see SseStream).
     res.flushHeaders();
-    const stream = new SseStream(res, config.limits.sendBufferBytes, app.log, removeStream);
+    stream.begin();
     stream.write(`retry: ${config.sse.retry}\n\n`);
     if (!stream.closed) sse.add(stream);
     // The stream outlives the request's credential check: end it when the credential dies.
     stream.unwatch = ctx.watch.watch(request.principal, (reason) => stream.end(`credential ${reason}`));
     if (stream.closed) stream.unwatch();
-    return stream;
   }
 
-  /** Replays then follows every feed until the stream closes. */
-  function run(stream: SseStream, feeds: ChannelFeed[], starts: Array<number | undefined>): void {
+  /**
+   * Fixes where every feed starts, then opens the stream, then replays and follows every feed until it closes.
+   * The starting points are read before the client can tell that the stream is open: read after, a live stream
+   * would start past an event its client published as soon as it saw the stream open. A failed read (the store is
+   * down) is then an ordinary error answer, such as `503 store_unavailable`, not a stream cut after its `200`.
+   */
+  async function run(request: FastifyRequest, reply: FastifyReply, feeds: ChannelFeed[], stream: SseStream, starts: Array<number | undefined>): Promise<void> {
     stream.follow(feeds);
+    try {
+      await Promise.all(feeds.map((feed, i) => feed.open(starts[i])));
+    } catch (error) {
+      for (const feed of feeds) feed.stop();
+      throw error;
+    }
+    begin(request, reply, stream);
     // The stream hears its channels' ephemeral publishes until it closes (removeStream). A client gone before the
     // handler ran has already closed it, and nothing would stop them then.
     if (!stream.closed) for (const feed of feeds) ctx.presence.listen(feed.channel, stream);
     void (async () => {
-      await Promise.all(feeds.map((feed, i) => feed.open(starts[i])));
       for (const feed of feeds) await feed.replay();
     })().catch((err: unknown) => stream.fail(err));
   }
+
+  /** A stream for this response; nothing is written to it until `begin`. */
+  const newStream = (reply: FastifyReply) => new SseStream(reply.raw, config.limits.sendBufferBytes, app.log, removeStream);
 
   app.get<{ Params: { channel: string }; Querystring: StreamQuery }>(
     '/v1/channels/:channel/stream',
@@ -118,9 +132,9 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request, reply) => {
       const after = parseSeq(resumeToken(request));
-      const stream = open(request, reply);
+      const stream = newStream(reply);
       // The stream is the feed's sink: `id: <seq>` events, no closures per stream.
-      run(stream, [new ChannelFeed(ctx.log, request.params.channel, stream)], [after]);
+      await run(request, reply, [new ChannelFeed(ctx.log, request.params.channel, stream)], stream, [after]);
     },
   );
 
@@ -136,7 +150,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       const channels = channelsOf(request.query);
       const token = resumeToken(request) ?? request.query.cursor;
       const starts = multiChannelStarts(token, channels);
-      const stream = open(request, reply);
+      const stream = newStream(reply);
       const feeds: ChannelFeed[] = [];
       // The id of a multi-channel stream holds every channel's position, so one Last-Event-ID resumes them all;
       // positions only, in the URL's order: the names are in the URL, so the id stays small (see encodeStreamId).
@@ -155,7 +169,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
           }),
         );
       }
-      run(stream, feeds, starts);
+      await run(request, reply, feeds, stream, starts);
     },
   );
 }

@@ -37,8 +37,8 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
   /** Stops the credential watch; called when it closes. */
   unwatch: (() => void) | undefined;
   private drainWaiter: Promise<void> | undefined;
-  /** HTTP/1.1 responses are chunked; an HTTP/1.0 body simply runs until the connection closes. */
-  private readonly chunked: boolean;
+  /** HTTP/1.1 responses are chunked; an HTTP/1.0 body simply runs until the connection closes. Known at `begin`. */
+  private chunked = false;
 
   constructor(
     readonly res: ServerResponse,
@@ -47,13 +47,17 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
     private readonly onClosed: (stream: SseStream) => void,
   ) {
     super(res.socket && !res.socket.destroyed ? res.socket : GONE);
-    this.chunked = res.chunkedEncoding;
     if (this.socket === GONE) {
       this.closed = true;
       return;
     }
     (res as ServerResponse & { [STREAM]?: SseStream })[STREAM] = this;
     res.on('close', onResponseClose);
+  }
+
+  /** Called once the response head is written (before any write): only then is the body's framing known. */
+  begin(): void {
+    this.chunked = this.res.chunkedEncoding;
   }
 
   /**
