@@ -7,6 +7,8 @@ import { sqliteFloor } from './sqlite-floor.js';
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const BATCH = 100;
+/** Channels the second SQLite-alone line spreads its batches over: appends to many channels must not cost much more. */
+const SPREAD_CHANNELS = 10_000;
 
 const single = JSON.stringify({ type: 'order.created', data: { orderId: 12345, total: 99.5, currency: 'EUR', items: ['a', 'b'] } });
 const batchEvents = Array.from({ length: BATCH }, (_, i) => ({ channel: `bench-${i % 4}`, type: 'tick', data: { i, v: Math.random() } }));
@@ -37,6 +39,7 @@ async function main(): Promise<void> {
   await herald.stop();
   // With both servers gone, so the bench process has a core to itself.
   const floor = sqliteFloor(batchEvents, DURATION);
+  const spreadFloor = sqliteFloor(batchEvents, DURATION, SPREAD_CHANNELS);
 
   const line = (name: string, r: Measured, unit = 'req/s') =>
     `${name.padEnd(34)} ${fmt(r.rps).padStart(9)} ${unit}  p99 ${fmt(r.p99)} ms  errors ${r.errors}  cpu ${fmt(r.cpuPerRequest, 1)} µs/req`;
@@ -50,6 +53,10 @@ async function main(): Promise<void> {
   );
   console.log(`SQLite alone, same statement, ${BATCH} per commit, no sync ${fmt(floor.eventsPerSecond).padStart(9)} events/s  cpu ${fmt(floor.cpuPerEvent, 2)} µs/event`);
   console.log(`  herald batched: ${fmt(((heraldBatch.rps * BATCH) / floor.eventsPerSecond) * 100, 1)}% of SQLite alone`);
+  console.log(
+    `SQLite alone, the same batches over ${fmt(SPREAD_CHANNELS)} channels in turn ${fmt(spreadFloor.eventsPerSecond).padStart(9)} events/s  cpu ${fmt(spreadFloor.cpuPerEvent, 2)} µs/event` +
+      `  (${fmt(spreadFloor.cpuPerEvent / floor.cpuPerEvent, 2)}× the 4-channel figure)`,
+  );
 }
 
 await main();
