@@ -6,7 +6,17 @@ import { join } from 'node:path';
 import { EventSource } from 'eventsource';
 import { readStream } from './sse-client.js';
 import { HeraldError } from '@herald/protocol';
-import { ADMIN_KEY, sleep, startTestServer, type TestServer, until } from './helpers.js';
+import { ADMIN_KEY, rawConnection, sleep, startTestServer, type TestServer, until } from './helpers.js';
+
+/** Makes the server's store take `ms` to say where a channel stands, as PostgreSQL across a network can. */
+function slowHeads(h: TestServer, ms: number): void {
+  const store = h.storage.events;
+  const head = store.head.bind(store);
+  store.head = async (channel) => {
+    await sleep(ms);
+    return head(channel);
+  };
+}
 
 /**
  * Publishes `probe` events to `channel` until `arrived` holds: a stream that starts live (no position) is
@@ -52,13 +62,7 @@ describe('Server-Sent Events', () => {
 
   it('a live stream starts from where its channel stood when its head was sent: an event published as soon as it opens arrives', async () => {
     const h = await start();
-    const store = h.storage.events;
-    const head = store.head.bind(store);
-    // A store slow to say where the channel stands, as PostgreSQL across a network can be.
-    store.head = async (channel) => {
-      await sleep(200);
-      return head(channel);
-    };
+    slowHeads(h, 200);
     const controller = new AbortController();
     try {
       const res = await fetch(`${h.url}/v1/channels/opened/stream`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: controller.signal });
@@ -77,6 +81,34 @@ describe('Server-Sent Events', () => {
       assert.match(text, /^id: 1\ndata: .*"data":"first"/m);
     } finally {
       controller.abort();
+    }
+  });
+
+  it('a shutdown while a stream is still reading where it starts ends that stream too, and does not wait for its client', async () => {
+    const h = await startTestServer();
+    slowHeads(h, 300);
+    const stream = readStream(`${h.url}/v1/channels/late/stream?token=${ADMIN_KEY}`, {}, () => false, 10_000);
+    await sleep(100);
+    const started = Date.now();
+    await h.stop();
+    assert.ok(Date.now() - started < 2000, `the shutdown took ${Date.now() - started} ms`);
+    const { res, text, ended } = await stream;
+    assert.equal(res.status, 200);
+    assert.ok(ended, 'the body ended');
+    assert.match(text, /event: close\ndata: \{"reason":"shutdown"\}/);
+  });
+
+  it('has no HEAD form: a HEAD is answered without stream bytes, and the connection serves the next request', async () => {
+    const h = await start();
+    for (const path of ['/v1/channels/head/stream', '/v1/stream?channel=head']) {
+      const raw = await rawConnection(h.url);
+      raw.socket.write(`HEAD ${path}${path.includes('?') ? '&' : '?'}token=${ADMIN_KEY} HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await until(() => raw.received().includes('"status":"ok"'), 3000, `the request after HEAD ${path}`);
+      const answers = raw.received().split(/(?=HTTP\/1\.1 )/);
+      assert.equal(answers.length, 2, raw.received());
+      assert.match(answers[0]!, /^HTTP\/1\.1 404 /);
+      assert.doesNotMatch(raw.received(), /retry:/);
+      raw.socket.destroy();
     }
   });
 

@@ -85,3 +85,21 @@ it('keeps a channel used since the last eviction pass, evicting one that was not
   await store.close();
   db.close();
 });
+
+it('a trim of a channel not in memory keeps the entry it loads, while every cached channel had been used: readers see its trim point', async () => {
+  const db = new Database(':memory:');
+  migrate(db);
+  const store = new SqliteEventStore(db, 'epoch', 3);
+  await store.append({ events: Array.from({ length: 12_000 }, () => ({ ...event('x'), channel: 'x' })) });
+  // a, b and c push x out of memory, then are used again: each has its second chance to come.
+  for (let round = 0; round < 2; round++) for (const channel of ['a', 'b', 'c']) await store.append({ events: [{ ...event('x'), channel }] });
+  const trimming = store.trim('x', { maxEvents: 1000 });
+  // Between the trim's chunks, a reader loads the channel too.
+  await new Promise((resolve) => setImmediate(resolve));
+  await store.read('x', 0, 1);
+  assert.equal(await trimming, 11_000);
+  const page = await store.read('x', 10_500, 10);
+  assert.deepEqual([page.trimmed, page.truncated, page.events[0]!.seq], [11_000, true, 11_001]);
+  await store.close();
+  db.close();
+});

@@ -257,13 +257,14 @@ export class SqliteEventStore implements EventStore {
    * uncommitted heads until it ends), never a pinned entry and never one whose head is not yet durable (reloaded,
    * it would show readers the events still waiting for their sync).
    */
-  private evictIdle(): void {
+  private evictIdle(keep?: ChannelEntry): void {
     if (this.channelsByName.size <= this.maxCachedChannels || !this.db.open || this.db.inTransaction) return;
     // Each entry is looked at once per pass (an entry given its second chance comes round again at the end).
     let left = this.channelsByName.size;
     for (const [name, entry] of this.channelsByName) {
       if (this.channelsByName.size <= this.maxCachedChannels || left-- === 0) break;
-      if (entry.pins > 0 || entry.durable < entry.head) continue;
+      // `keep`: the entry its caller just loaded, and is about to use (a trim pins it only once it has it).
+      if (entry.pins > 0 || entry.durable < entry.head || entry === keep) continue;
       if (entry.used) {
         entry.used = false;
         this.channelsByName.delete(name);
@@ -360,10 +361,11 @@ export class SqliteEventStore implements EventStore {
     return entry;
   }
 
-  private loadChannel(name: string): ChannelEntry | undefined {
+  /** `touch`: counts as a use for eviction (a retention pass, which visits every channel, does not). */
+  private loadChannel(name: string, touch = true): ChannelEntry | undefined {
     const cached = this.channelsByName.get(name);
     if (cached) {
-      cached.used = true;
+      if (touch) cached.used = true;
       return cached;
     }
     const row = this.stmt.channelByName.get(name);
@@ -373,7 +375,7 @@ export class SqliteEventStore implements EventStore {
     const entry: ChannelEntry = { cid: row.cid, name, epoch: row.epoch, head, trimmed: row.trimmed, durable: head, pins: 0, used: false };
     this.channelsByName.set(name, entry);
     this.channelsById.set(entry.cid, entry);
-    this.evictIdle();
+    this.evictIdle(entry);
     return entry;
   }
 
@@ -431,7 +433,7 @@ export class SqliteEventStore implements EventStore {
   async trim(channel: string, policy: TrimPolicy): Promise<number> {
     this.assertOpen();
     const wasCached = this.channelsByName.has(channel);
-    const entry = this.loadChannel(channel);
+    const entry = this.loadChannel(channel, false);
     if (!entry) return 0;
     // Pinned while the trim runs: its chunks commit `trimmed` one by one, and readers must see each.
     entry.pins++;

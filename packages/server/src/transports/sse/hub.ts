@@ -7,6 +7,8 @@ import type { SseStream } from './stream.js';
 export class SseHub {
   private readonly streams = new Set<SseStream>();
   private readonly timer: NodeJS.Timeout;
+  /** Set by `closeAll`: a stream that opens later (its start was still being read) is ended at once with it. */
+  private closedWith: string | undefined;
 
   constructor(heartbeatSeconds: number) {
     this.timer = setInterval(() => {
@@ -20,6 +22,10 @@ export class SseHub {
   }
 
   add(stream: SseStream): void {
+    if (this.closedWith !== undefined) {
+      stream.end(this.closedWith);
+      return;
+    }
     this.streams.add(stream);
   }
 
@@ -28,6 +34,7 @@ export class SseHub {
   }
 
   closeAll(reason: string): void {
+    this.closedWith = reason;
     clearInterval(this.timer);
     for (const stream of [...this.streams]) stream.end(reason);
   }

@@ -124,6 +124,8 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Params: { channel: string }; Querystring: StreamQuery }>(
     '/v1/channels/:channel/stream',
     {
+      // No HEAD twin: a stream's body is written to the socket directly, and would follow a HEAD answer's head.
+      exposeHeadRoute: false,
       onRequest: async (request) => {
         assertOriginAllowed(request.headers.origin, config.cors.origins, request.headers.host);
         assertChannel(request.params.channel);
@@ -141,6 +143,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Querystring: StreamQuery & { cursor?: string } }>(
     '/v1/stream',
     {
+      exposeHeadRoute: false,
       onRequest: async (request) => {
         assertOriginAllowed(request.headers.origin, config.cors.origins, request.headers.host);
         assertReadableChannels(ctx, request);
