@@ -47,6 +47,9 @@ const SQL = {
   channelNames: 'SELECT name FROM channels WHERE head > 0 ORDER BY cid',
 };
 
+/** Channel ids kept in memory by a node's event store; see `cids`. */
+const MAX_CACHED_CIDS = 10_000;
+
 /**
  * The shared log on PostgreSQL. Several nodes append to one database, so the
  * database, not this process, knows each channel's head: a flush locks the
@@ -61,9 +64,6 @@ const SQL = {
  * append-writer.ts: all requests at once, or, when one of them fails, each
  * in its own savepoint so that it fails alone.
  */
-/** Channel ids kept in memory by a node's event store; see `cids`. */
-const MAX_CACHED_CIDS = 10_000;
-
 export class PostgresEventStore implements EventStore {
   private queue: Pending[] = [];
   private scheduled = false;

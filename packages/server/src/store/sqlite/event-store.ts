@@ -253,9 +253,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * Drops the least recently used entries over the bound. Never inside a transaction (a flush's entries carry
-   * uncommitted heads until it ends), never a pinned entry and never one whose head is not yet durable (reloaded,
-   * it would show readers the events still waiting for their sync).
+   * Drops entries over the bound, oldest first, except those used since the last pass (they get a second chance).
+   * Never inside a transaction (a flush's entries carry uncommitted heads until it ends), never a pinned entry,
+   * never one whose head is not yet durable (reloaded, it would show readers the events still waiting for their
+   * sync), and never `keep`.
    */
   private evictIdle(keep?: ChannelEntry): void {
     if (this.channelsByName.size <= this.maxCachedChannels || !this.db.open || this.db.inTransaction) return;
