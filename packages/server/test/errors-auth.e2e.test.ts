@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
-import { startTestServer, type TestServer } from './helpers.js';
+import { rawConnection, startTestServer, until, type TestServer } from './helpers.js';
 
 const TOKEN_SECRET = 'an-app-backend-shares-this-secret-0123456789';
 
@@ -122,6 +122,22 @@ describe('error answers and auth through the real server', () => {
     expectError(await h.call('GET', '/v1/channels/user:9/events', { token: forged }), 401, 'unauthorized');
     const noExpiry = await new SignJWT({ channels: ['*'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('x').sign(secret);
     expectError(await h.call('GET', '/v1/channels/user:9/events', { token: noExpiry }), 401, 'unauthorized');
+  });
+
+  it('refuses a mint without a credential, or with a token, before reading its body', async () => {
+    const key = await h.createKey(['subscribe'], ['user:*']);
+    const token = (await h.call('POST', '/v1/tokens', { token: key, body: { sub: 'u', channels: ['user:1'] } })).body.token as string;
+    for (const [auth, status] of [['', '401'], [`Authorization: Bearer ${token}\r\n`, '403']] as const) {
+      const raw = await rawConnection(h.url);
+      try {
+        // A body announced and never sent: only an answer that does not wait for it can arrive.
+        raw.socket.write(`POST /v1/tokens HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n{`);
+        await until(() => raw.received().startsWith('HTTP/1.1 '), 2000, `the ${status} answer`);
+        assert.match(raw.received(), new RegExp(`^HTTP/1\\.1 ${status} `));
+      } finally {
+        raw.socket.destroy();
+      }
+    }
   });
 
   it('answers health and readiness', async () => {

@@ -14,11 +14,16 @@ interface MintBody {
   ttl: number;
 }
 
+/** Who may mint at all: an API key (or the admin key), never a token. Checked before the body is read. */
+function assertMayMint(principal: Principal | undefined): asserts principal is Principal {
+  if (!principal) throw new HeraldError('unauthorized', 'Minting a token needs an API key.');
+  if (!principal.admin && principal.kind !== 'key') throw new HeraldError('forbidden', 'Only API keys can mint tokens.');
+}
+
 /** A key may mint tokens only for what it can do itself; a token can mint nothing. */
 function assertMayGrant(principal: Principal | undefined, body: MintBody): void {
-  if (!principal) throw new HeraldError('unauthorized', 'Minting a token needs an API key.');
+  assertMayMint(principal);
   if (principal.admin) return;
-  if (principal.kind !== 'key') throw new HeraldError('forbidden', 'Only API keys can mint tokens.');
   for (const pattern of body.channels) {
     if (!patternCovered(principal.subscribe, pattern)) {
       throw new HeraldError('forbidden', `This key may not grant reading ${pattern}.`);
@@ -48,6 +53,8 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
           },
         },
       },
+      // A caller who may not mint is refused before its body is read.
+      onRequest: async (request) => assertMayMint(request.principal),
     },
     async (request, reply) => {
       const body = request.body;
