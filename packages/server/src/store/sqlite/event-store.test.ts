@@ -70,10 +70,22 @@ it('a database written with the clustered events table (schema 6) keeps every ev
   db.close();
 });
 
-it('keeps a channel used since the last eviction pass, evicting one that was not (second chance)', async () => {
+/** A store on a fresh in-memory database keeping at most `maxCachedChannels` channels' entries in memory. */
+function boundedStore(maxCachedChannels: number) {
   const db = new Database(':memory:');
   migrate(db);
-  const store = new SqliteEventStore(db, 'epoch', 3);
+  const store = new SqliteEventStore(db, 'epoch', maxCachedChannels);
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      db.close();
+    },
+  };
+}
+
+it('keeps a channel used since the last eviction pass, evicting one that was not (second chance)', async () => {
+  const { store, close } = boundedStore(3);
   const cached = () => [...(store as unknown as { channelsByName: Map<string, unknown> }).channelsByName.keys()].sort();
   for (const channel of ['a', 'b', 'c']) await store.append({ events: [{ ...event('x'), channel }] });
   await store.append({ events: [{ ...event('x'), channel: 'a' }] });
@@ -82,14 +94,11 @@ it('keeps a channel used since the last eviction pass, evicting one that was not
   // Everything still reads back, evicted or not.
   assert.deepEqual((await store.read('b', 0, 10)).events.map((e) => e.seq), [1]);
   assert.deepEqual((await store.read('a', 0, 10)).events.map((e) => e.seq), [1, 2]);
-  await store.close();
-  db.close();
+  await close();
 });
 
 it('a trim of a channel not in memory keeps the entry it loads, while every cached channel had been used: readers see its trim point', async () => {
-  const db = new Database(':memory:');
-  migrate(db);
-  const store = new SqliteEventStore(db, 'epoch', 3);
+  const { store, close } = boundedStore(3);
   await store.append({ events: Array.from({ length: 12_000 }, () => ({ ...event('x'), channel: 'x' })) });
   // a, b and c push x out of memory, then are used again: each has its second chance to come.
   for (let round = 0; round < 2; round++) for (const channel of ['a', 'b', 'c']) await store.append({ events: [{ ...event('x'), channel }] });
@@ -100,6 +109,5 @@ it('a trim of a channel not in memory keeps the entry it loads, while every cach
   assert.equal(await trimming, 11_000);
   const page = await store.read('x', 10_500, 10);
   assert.deepEqual([page.trimmed, page.truncated, page.events[0]!.seq], [11_000, true, 11_001]);
-  await store.close();
-  db.close();
+  await close();
 });
