@@ -173,9 +173,12 @@ export class Dispatcher {
     return this.cursors.size;
   }
 
-  /** Moves the channel's cursor and makes it the most recently used. */
+  /**
+   * Moves the channel's cursor and makes it the most recently used. Under the bound nothing is evicted, so the order
+   * does not matter yet: the live path (every event) then skips the delete that moves an entry to the end.
+   */
   private setCursor(channel: string, seq: number): void {
-    this.cursors.delete(channel);
+    if (this.cursors.size >= this.maxCachedCursors) this.cursors.delete(channel);
     this.cursors.set(channel, seq);
   }
 
