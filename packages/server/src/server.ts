@@ -36,7 +36,12 @@ const LEASE_TTL_MS = 5000;
 
 function openStorage(config: HeraldConfig): Promise<Storage> {
   if (config.store.url) return openPostgresStorage({ url: config.store.url, queryTimeoutMs: config.store.queryTimeout * 1000 });
-  return openSqliteStorage({ dataDir: config.dataDir, synchronous: config.store.synchronous, channelCache: config.store.channelCache });
+  return openSqliteStorage({
+    dataDir: config.dataDir,
+    synchronous: config.store.synchronous,
+    channelCache: config.store.channelCache,
+    syncsInFlight: config.store.syncsInFlight,
+  });
 }
 
 /** A port in use or not allowed is the operator's to fix: say so in one line. */

@@ -68,3 +68,11 @@ it('refuses values of the wrong type with the env name to fix', () => {
   assert.throws(() => loadConfig({ env: { HERALD_LIMITS_BODY_BYTES: '-1' }, cwd: dir() }), ConfigError);
   assert.throws(() => loadConfig({ env: {}, cwd: dir(), file: 'missing.json' }), /does not exist/);
 });
+
+it('runs one WAL sync at a time unless store.syncsInFlight says 2 or 3', () => {
+  assert.equal(loadConfig({ env: {}, cwd: dir() }).store.syncsInFlight, 1);
+  assert.equal(loadConfig({ env: { HERALD_STORE_SYNCS_IN_FLIGHT: '3' }, cwd: dir() }).store.syncsInFlight, 3);
+  // libuv's thread pool has 4 threads: a fourth sync would leave none for other file and DNS work.
+  assert.throws(() => loadConfig({ env: { HERALD_STORE_SYNCS_IN_FLIGHT: '4' }, cwd: dir() }), /store\.syncsInFlight \(env HERALD_STORE_SYNCS_IN_FLIGHT\)/);
+  assert.throws(() => loadConfig({ env: { HERALD_STORE_SYNCS_IN_FLIGHT: '0' }, cwd: dir() }), ConfigError);
+});

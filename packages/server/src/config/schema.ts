@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { DEFAULT_MAX_JSON_DEPTH } from '@herald/protocol';
 import { MAX_PATTERN_LENGTH, PATTERN_SCHEMA_REGEX } from '../auth/patterns.js';
 import { ACCENT_COLOR_REGEX, BRAND_NAME_REGEX, CHANNEL_TEMPLATE_REGEX, LOGO_URL_REGEX } from '../portal/scope.js';
+import { DEFAULT_SYNCS_IN_FLIGHT, MAX_SYNCS_IN_FLIGHT } from '../store/sqlite/wal-sync.js';
 
 const Seconds = (def: number, max?: number) =>
   Type.Number({ default: def, minimum: 0, ...(max === undefined ? {} : { maximum: max }) });
@@ -227,6 +228,11 @@ export const ConfigSchema = Type.Object(
          * survives a process crash but may lose the last commits on power loss.
          */
         synchronous: Type.Union([Type.Literal('full'), Type.Literal('normal')], { default: 'full' }),
+        /**
+         * SQLite, `full`: syncs of the WAL that may run at once. 1 spends the least CPU and batches the most per sync;
+         * on a disk whose sync takes milliseconds, 2 or 3 can answer sooner (see store/sqlite/wal-sync.ts).
+         */
+        syncsInFlight: Type.Integer({ default: DEFAULT_SYNCS_IN_FLIGHT, minimum: 1, maximum: MAX_SYNCS_IN_FLIGHT }),
         /** SQLite: how many channels' heads stay in memory; idle ones beyond it are evicted and reloaded on demand. */
         channelCache: Type.Integer({ default: 10_000, minimum: 1 }),
       },

@@ -18,6 +18,8 @@ export interface SqliteOptions {
   synchronous?: 'full' | 'normal';
   /** Channel entries kept in memory (default 10,000); see SqliteEventStore. */
   channelCache?: number | undefined;
+  /** WAL syncs run at once (default 1); see WalSync. */
+  syncsInFlight?: number | undefined;
 }
 
 /** Databases up to this size get a full `PRAGMA quick_check` at start-up (well under a second per 100 MiB); bigger ones a lighter read. */
@@ -108,7 +110,7 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
       appendDb = new BetterSqlite3(file);
       appendDb.pragma('busy_timeout = 5000');
       appendDb.pragma('synchronous = NORMAL');
-      walSync = new WalSync(`${file}-wal`);
+      walSync = new WalSync(`${file}-wal`, options.syncsInFlight);
     } catch (error) {
       if (appendDb !== db) appendDb.close();
       deliveryDb.close();

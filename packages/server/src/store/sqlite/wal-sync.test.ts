@@ -63,10 +63,10 @@ describe('SQLite appends are answered after their WAL is synced', () => {
   });
 
   /** A store on a fresh directory, with its syncs held. */
-  async function open(synchronous?: 'normal') {
+  async function open(synchronous?: 'normal', syncsInFlight?: number) {
     dir = mkdtempSync(join(tmpdir(), 'herald-walsync-'));
     const syncs = holdSyncs();
-    const opened = await openSqliteStorage({ dataDir: dir, synchronous });
+    const opened = await openSqliteStorage({ dataDir: dir, synchronous, syncsInFlight });
     storage = opened;
     return { syncs, events: opened.events };
   }
@@ -88,8 +88,32 @@ describe('SQLite appends are answered after their WAL is synced', () => {
     assert.deepEqual([after.head, after.events.map((e) => e.data)], [1, [{ n: 1 }]]);
   });
 
-  it('runs up to 3 syncs at once; a later one answers the earlier ones; appends beyond wait and commit together', async () => {
+  it('by default runs one sync at a time: appends made while it runs commit together after it, and share the next', async () => {
     const { syncs, events } = await open();
+    const onDisk = new Database(join(dir, 'herald.db'), { readonly: true });
+    const committed = () => onDisk.prepare('SELECT count(*) FROM events').pluck().get();
+    const first = events.append({ events: [event('c', 1)] });
+    await syncs.asked(1);
+    const waiting = [events.append({ events: [event('c', 2)] })];
+    await new Promise((r) => setImmediate(r));
+    waiting.push(events.append({ events: [event('d', 1)] }));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(syncs.held.length, 1, 'no second sync while one runs');
+    assert.equal(committed(), 1, 'appends wait for the running sync before they commit');
+
+    syncs.held[0]!.done(null);
+    assert.deepEqual((await first).events.map((e) => e.seq), [1]);
+    await syncs.asked(2);
+    assert.equal(committed(), 3, 'the two waiting appends committed as one, then synced');
+    assert.equal(await settled(Promise.all(waiting)), false, 'answered only after their own sync');
+    syncs.held[1]!.done(null);
+    assert.deepEqual((await Promise.all(waiting)).map((r) => r.events[0]!.seq), [2, 1]);
+    assert.equal(syncs.held.length, 2, 'both waited for the same sync');
+    onDisk.close();
+  });
+
+  it('with syncsInFlight 3, runs up to 3 syncs at once; a later one answers the earlier ones; appends beyond wait and commit together', async () => {
+    const { syncs, events } = await open(undefined, 3);
     const nextTurn = () => new Promise((r) => setImmediate(r));
     // One append per turn of the event loop: each commits on its own and starts its own sync, while a slot is free.
     const early = [events.append({ events: [event('c', 1)] })];

@@ -20,21 +20,25 @@ import { HeraldError } from '@herald/protocol';
  * {@link afterWrites} resolves, which gives the guarantee FULL gives: a 2xx
  * survives a power loss, not only a `kill -9`.
  *
- * Up to {@link MAX_SYNCS_IN_FLIGHT} syncs run at once, each started right
- * after a commit, so a commit waits for one sync rather than for the end of a
- * running one and then its own. Beyond that, callers join the next sync to
- * start (and the event store holds its commits back until one ends, so they
- * become one transaction). A sync covers everything written before it began,
- * so when one completes, every caller of the syncs started before it is done
- * too, whichever order the kernel finishes them in.
+ * Up to `maxInFlight` syncs run at once, each started right after a commit,
+ * so a commit waits for one sync rather than for the end of a running one and
+ * then its own. Beyond that, callers join the next sync to start (and the
+ * event store holds its commits back until one ends, so they become one
+ * transaction). A sync covers everything written before it began, so when one
+ * completes, every caller of the syncs started before it is done too,
+ * whichever order the kernel finishes them in.
  */
 /**
- * Syncs of the WAL allowed to run at once. They run on libuv's thread pool (4 threads unless
- * UV_THREADPOOL_SIZE says otherwise), so one thread always stays free for other file and DNS work. Measured
- * with bench:publish's single publishes on a shared 2-core machine: 3 answered more requests per second than 1,
- * 2 or 4 did, with a lower p99.
+ * Syncs of the WAL run at once by default (`store.syncsInFlight`). One: measured with bench:publish on a 2-core
+ * machine whose fdatasync() takes 0.3 ms, against 3 (the earlier default, chosen on a disk that took 5 to 15 ms),
+ * single publishes answered 8 to 20% more requests per second for 5 to 12% less CPU per request, at 4, 16 and 64
+ * connections, with the same p99: each sync is a journal commit that costs the kernel CPU, and while one runs the
+ * commits that wait for it become one transaction and share the next. More than one can help where a sync takes
+ * milliseconds; at most 3 (syncs run on libuv's thread pool, 4 threads unless UV_THREADPOOL_SIZE says otherwise, so
+ * one thread always stays free for other file and DNS work).
  */
-const MAX_SYNCS_IN_FLIGHT = 3;
+export const DEFAULT_SYNCS_IN_FLIGHT = 1;
+export const MAX_SYNCS_IN_FLIGHT = 3;
 
 interface Waiter {
   resolve: () => void;
@@ -53,7 +57,7 @@ export class WalSync {
    * descriptor shared by concurrent syncs, only the first would see it and another could succeed over pages that
    * were lost. Each slot's descriptor is opened at start-up, so it sees every error from then on.
    */
-  private readonly fds: Array<number | undefined> = Array.from({ length: MAX_SYNCS_IN_FLIGHT }, () => undefined);
+  private readonly fds: Array<number | undefined>;
   private readonly busy = new Set<number>();
   /** The running syncs, oldest first, each with the callers it answers. */
   private readonly running: Sync[] = [];
@@ -63,8 +67,12 @@ export class WalSync {
   /** Set by a failed sync: the kernel may have dropped the dirty pages, so no later sync can vouch for them. */
   private failed: Error | undefined;
 
-  constructor(private readonly walFile: string) {
-    for (let slot = 0; slot < MAX_SYNCS_IN_FLIGHT; slot++) this.reopen(slot);
+  constructor(
+    private readonly walFile: string,
+    private readonly maxInFlight = DEFAULT_SYNCS_IN_FLIGHT,
+  ) {
+    this.fds = Array.from({ length: maxInFlight }, () => undefined);
+    for (let slot = 0; slot < maxInFlight; slot++) this.reopen(slot);
     // Whatever a previous process committed but never synced becomes durable before anyone reads it.
     fdatasyncSync(this.fds[0]!);
     // The WAL's directory entry too, once: the file may have been created by this start.
@@ -78,7 +86,7 @@ export class WalSync {
 
   /** Whether every sync slot is taken: a commit now would wait for a slot anyway. */
   get syncing(): boolean {
-    return this.running.length >= MAX_SYNCS_IN_FLIGHT;
+    return this.running.length >= this.maxInFlight;
   }
 
   get failure(): Error | undefined {
