@@ -92,6 +92,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     bus = await createBus(config.bus.url, {
       store: storage.events,
       onError: (err) => logger.warn({ err }, 'bus error'),
+      wholeLogChannels: config.bus.channelCache,
     });
   } catch (error) {
     await storage.close();

@@ -135,20 +135,48 @@ describe('cluster delivery: 3 nodes share the outbound webhooks', () => {
   });
 });
 
+interface TwoNodes {
+  /** The node that holds the dispatcher lease, and the other one. */
+  dispatcher: HeraldNode;
+  other: HeraldNode;
+  receiver: HookReceiver;
+  sql: pg.Client;
+}
+
+/** Two nodes on a fresh database and Redis, with a webhook receiver, once one of them runs the dispatcher; all stopped after. */
+async function withTwoNodes(prefix: string, env: Record<string, string>, run: (c: TwoNodes) => Promise<void>): Promise<void> {
+  const db = await createTestDatabase(`herald_cluster_${prefix}`);
+  const redis = await startRedis();
+  const receiver = await new HookReceiver().start();
+  const sql = new pg.Client({ connectionString: db.url });
+  let nodes: HeraldNode[] = [];
+  try {
+    await sql.connect();
+    nodes = await spawnNodes(2, { store: db.url, bus: redis.url, prefix, env });
+    await waitUntil(async () => (await leaseHolder(sql, 'dispatcher')) !== undefined, 10_000, 'a dispatcher');
+    const holderId = await leaseHolder(sql, 'dispatcher');
+    const dispatcher = nodes.find((n) => n.id === holderId)!;
+    await run({ dispatcher, other: nodes.find((n) => n !== dispatcher)!, receiver, sql });
+  } finally {
+    await sql.end();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await receiver.stop();
+    await redis.stop();
+    await db.drop();
+  }
+}
+
+/** Waits until every acknowledged event id has reached the receiver. */
+async function allDelivered(receiver: HookReceiver, acked: string[], what: string, log = ''): Promise<void> {
+  await until(() => acked.every((id) => receiver.hooks.some((r) => webhookId(r) === id)), 30_000, what).catch((error: unknown) => {
+    const got = new Set(receiver.hooks.map(webhookId));
+    throw new Error(`${String(error)}: missing ${acked.filter((id) => !got.has(id)).length} of ${acked.length}\n${log}`);
+  });
+}
+
 describe('cluster delivery: the dispatcher dies before it learns of a new endpoint', () => {
   it('an endpoint created on A while B runs the dispatcher gets every event after kill -9 of B', async () => {
-    const db = await createTestDatabase('herald_cluster_backfill');
-    const redis = await startRedis();
-    const receiver = await new HookReceiver().start();
-    const sql = new pg.Client({ connectionString: db.url });
-    let nodes: HeraldNode[] = [];
-    try {
-      await sql.connect();
-      nodes = await spawnNodes(2, { store: db.url, bus: redis.url, prefix: 'bf' });
-      await waitUntil(async () => (await leaseHolder(sql, 'dispatcher')) !== undefined, 10_000, 'a dispatcher');
-      const holderId = await leaseHolder(sql, 'dispatcher');
-      const victim = nodes.find((n) => n.id === holderId)!;
-      const a = nodes.find((n) => n !== victim)!;
+    await withTwoNodes('bf', {}, async ({ dispatcher: victim, other: a, receiver, sql }) => {
       // The endpoint goes through A, which does not run the dispatcher: B hears of it at its next reload (≤ 2 s).
       const created = await a.call('POST', '/v1/endpoints', { body: { url: receiver.url, channels: ['late:*'] } });
       assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -159,18 +187,29 @@ describe('cluster delivery: the dispatcher dies before it learns of a new endpoi
       await new Promise((r) => setTimeout(r, 1200));
       await victim.kill();
       for (let i = 10; i < 15; i++) acked.push((await a.publish('late:1', { i })).body.id);
-      await until(() => acked.every((id) => receiver.hooks.some((r) => webhookId(r) === id)), 30_000, 'every event delivered after the takeover').catch((error: unknown) => {
-        const got = new Set(receiver.hooks.map(webhookId));
-        throw new Error(`${String(error)}: missing ${acked.filter((id) => !got.has(id)).length} of ${acked.length}\n${a.log().slice(-2000)}`);
-      });
+      await allDelivered(receiver, acked, 'every event delivered after the takeover', a.log().slice(-2000));
       assert.equal(await leaseHolder(sql, 'dispatcher'), a.id, 'A runs the dispatcher now');
-    } finally {
-      await sql.end();
-      await Promise.all(nodes.map((n) => n.stop()));
-      await receiver.stop();
-      await redis.stop();
-      await db.drop();
-    }
+    });
+  });
+});
+
+describe('cluster delivery: bounded memory on the dispatcher node', () => {
+  it('delivers every event of many channels once while the dispatcher node remembers 2 channels on the bus and 2 cursors', async () => {
+    await withTwoNodes('bd', { HERALD_BUS_CHANNEL_CACHE: '2', HERALD_DELIVERY_CURSOR_CACHE: '2' }, async ({ other, receiver }) => {
+      // Published through the other node: every event reaches the dispatcher over the bus, through its whole-log follower.
+      const created = await other.call('POST', '/v1/endpoints', { body: { url: receiver.url, channels: ['many:*'] } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      // The dispatcher hears of the endpoint at its next reload (≤ 2 s); what is published before is backfilled.
+      const acked: string[] = [];
+      for (let round = 0; round < 3; round++) {
+        for (let c = 0; c < 8; c++) acked.push((await other.publish(`many:${c}`, { round })).body.id);
+      }
+      await allDelivered(receiver, acked, 'every event delivered');
+      await new Promise((r) => setTimeout(r, 500));
+      const ids = receiver.hooks.map(webhookId);
+      assert.equal(ids.length, new Set(ids).size, 'no event delivered twice');
+      assert.equal(ids.length, acked.length);
+    });
   });
 });
 

@@ -11,8 +11,11 @@ import { openSqliteStorage } from '../store/sqlite/open.js';
 export interface BusHarness {
   /** The shared log every node appends to. */
   store: EventStore;
-  /** A bus as one more node of the cluster would open it, on the shared link and log. LocalBus: the same one each time. */
-  node(): Promise<Bus>;
+  /**
+   * A bus as one more node of the cluster would open it, on the shared link and log. LocalBus: the same one each time.
+   * `wholeLogChannels`: how many channels a networked bus remembers for whole-log listeners that give their position.
+   */
+  node(options?: { wholeLogChannels?: number }): Promise<Bus>;
   /** How many connections subscribe on the server to a channel's topic ('all': the all-topic), where the server can tell. */
   subscriptions?(channel: string | 'all'): Promise<number>;
   /** Cuts the link between every node, and brings it back (same address); absent for an in-process bus. */
@@ -47,6 +50,8 @@ class Recorder {
   };
   /** The same, as a sink (`join` / `leave`). */
   readonly sink = { onEvents: (events: readonly HeraldEvent[]) => this.listener(events) };
+  /** Its position, for `subscribeAll`: the highest seq of the channel it has been handed. */
+  readonly position = async (channel: string) => this.last.get(channel) ?? 0;
   seqs(channel?: string): number[] {
     return this.events.filter((e) => channel === undefined || e.channel === channel).map((e) => e.seq);
   }
@@ -251,6 +256,35 @@ export function describeBusConformance(name: string, open: () => Promise<BusHarn
       off();
     });
 
+    it('serves a whole-log listener that gives its position from there, on a node that remembers 2 channels, across an outage', async () => {
+      const a = await h.node();
+      const b = await h.node({ wholeLogChannels: 2 });
+      const all = new Recorder();
+      b.subscribeAll(all.listener, all.position);
+      const channels = Array.from({ length: 6 }, (_, i) => ch(`p${i}`));
+      await warmUp(a, channels[0]!, all);
+      for (const channel of channels.slice(1)) await publish(a, channel);
+      await waitUntil('the first event of every channel', () => channels.every((c) => all.seqs(c).length === 1));
+      if (b instanceof ClusterBus) assert.ok(b.followedChannels <= 2, `remembers ${b.followedChannels} channels`);
+      if (h.outage) {
+        await h.outage.cut();
+        await waitUntil("B 'down'", () => b.state === 'down');
+        // Appended while down: B reads them from the log, for forgotten channels from where the listener stands.
+        for (const channel of channels) await publish(a, channel, 2);
+        await waitUntil('the outage events from the log', () => channels.every((c) => all.seqs(c).length === 3), 5000);
+        await h.outage.restore();
+        await waitUntil("A and B 'up'", () => a.state === 'up' && b.state === 'up', 20_000);
+      } else {
+        for (const channel of channels) await publish(a, channel, 2);
+      }
+      for (const channel of channels) await publish(a, channel);
+      await waitUntil('every event', () => channels.every((c) => all.seqs(c).length === 4), 5000);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assertOrdered(all);
+      for (const channel of channels) assert.deepEqual(all.seqs(channel), range(1, 4), `${channel}: nothing lost, nothing repeated`);
+      if (b instanceof ClusterBus) assert.ok(b.followedChannels <= 2, `remembers ${b.followedChannels} channels`);
+    });
+
     it('serves listeners from the log while down, and catches up when the link returns', async () => {
       if (!h.outage) return;
       const [a, b] = [await h.node(), await h.node()];
@@ -299,8 +333,8 @@ export async function networkHarness(url: string, extra: Pick<BusHarness, 'subsc
   return {
     ...extra,
     store: storage.events,
-    async node() {
-      const bus = await createBus(url, { store: storage.events, connectTimeoutMs: 10_000 });
+    async node(options = {}) {
+      const bus = await createBus(url, { store: storage.events, connectTimeoutMs: 10_000, ...options });
       nodes.push(bus);
       assert.equal(bus.state, 'up', 'a node starts up when its link is reachable');
       return bus;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HeraldEvent } from '@herald/protocol';
 import type { EventStore } from '../store/types.js';
-import type { Bus, BusListener, BusSink, BusState } from './types.js';
+import type { Bus, BusListener, BusSink, BusState, ListenerPosition } from './types.js';
 import type { BusTransport, TransportHandler } from './transport.js';
 import { Fanout, groupByChannel } from './fanout.js';
 import { LogFollower } from './log-follower.js';
@@ -19,6 +19,8 @@ export interface ClusterBusOptions {
   connectTimeoutMs?: number;
   /** Errors the bus recovers from (a lost publish, a failed poll); for the log. */
   onError?: (error: unknown) => void;
+  /** Channels whose place the whole-log follower remembers, when its listeners give their positions; 10,000. */
+  wholeLogChannels?: number;
 }
 
 /**
@@ -61,7 +63,13 @@ export class ClusterBus implements Bus {
     this.publishTimeoutMs = options.publishTimeoutMs ?? 1000;
     this.onError = options.onError ?? (() => {});
     this.perChannel = new LogFollower(options.store, 'channels', (channel, events) => this.fanout.emitChannel(channel, events));
-    this.whole = new LogFollower(options.store, 'all', (_channel, events) => this.fanout.emitAll(events));
+    this.whole = new LogFollower(
+      options.store,
+      'all',
+      (_channel, events) => this.fanout.emitAll(events),
+      { available: () => this.fanout.allPositions.available(), of: (channel) => this.fanout.allPositions.of(channel) },
+      options.wholeLogChannels,
+    );
     this.fanout = new Fanout({
       channel: (channel, wanted) => (wanted ? this.follow(channel) : this.unfollow(channel)),
       all: (wanted) => (wanted ? this.followAll() : this.unfollowAll()),
@@ -102,8 +110,8 @@ export class ClusterBus implements Bus {
     this.fanout.leave(channel, sink);
   }
 
-  subscribeAll(listener: BusListener): () => void {
-    return this.fanout.subscribeAll(listener);
+  subscribeAll(listener: BusListener, position?: ListenerPosition): () => void {
+    return this.fanout.subscribeAll(listener, position);
   }
 
   onStateChange(listener: (state: BusState) => void): () => void {
@@ -113,6 +121,11 @@ export class ClusterBus implements Bus {
 
   listenerCount(channel: string): number {
     return this.fanout.listenerCount(channel);
+  }
+
+  /** Channels whose place the whole-log follower remembers now (for tests and diagnostics). */
+  get followedChannels(): number {
+    return this.whole.followedChannels;
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { HeraldEvent } from '@herald/protocol';
-import type { BusListener, BusSink } from './types.js';
+import type { BusListener, BusSink, ListenerPosition } from './types.js';
 
 /** Splits a batch into per-channel runs, keeping each channel's order. */
 export function groupByChannel(events: readonly HeraldEvent[]): Map<string, readonly HeraldEvent[]> {
@@ -23,7 +23,8 @@ export function groupByChannel(events: readonly HeraldEvent[]): Map<string, read
  */
 export class Fanout {
   private readonly listeners = new Map<string, Set<BusListener | BusSink>>();
-  private readonly everything = new Set<BusListener>();
+  /** Whole-log listeners, each with its position if it gave one. */
+  private readonly everything = new Map<BusListener, ListenerPosition | undefined>();
 
   constructor(
     private readonly interest: {
@@ -51,7 +52,7 @@ export class Fanout {
 
   /** To the whole-log listeners only. */
   emitAll(events: readonly HeraldEvent[]): void {
-    for (const listener of this.everything) listener(events);
+    for (const listener of this.everything.keys()) listener(events);
   }
 
   subscribe(channel: string, listener: BusListener): () => void {
@@ -85,9 +86,9 @@ export class Fanout {
     this.interest.channel?.(channel, false);
   }
 
-  subscribeAll(listener: BusListener): () => void {
+  subscribeAll(listener: BusListener, position?: ListenerPosition): () => void {
     const entry: BusListener = this.everything.has(listener) ? (events) => listener(events) : listener;
-    this.everything.add(entry);
+    this.everything.set(entry, position);
     if (this.everything.size === 1) this.interest.all?.(true);
     let active = true;
     return () => {
@@ -106,6 +107,16 @@ export class Fanout {
   get hasAll(): boolean {
     return this.everything.size > 0;
   }
+
+  /** The whole-log listeners' positions (the least of them), usable while each of them gave one. */
+  readonly allPositions = {
+    available: (): boolean => this.everything.size > 0 && [...this.everything.values()].every((p) => p !== undefined),
+    of: async (channel: string): Promise<number> => {
+      const positions = [...this.everything.values()];
+      if (positions.length === 0 || positions.some((p) => p === undefined)) throw new Error('a whole-log listener has no position');
+      return Math.min(...(await Promise.all(positions.map((p) => p!(channel)))));
+    },
+  };
 
   listenerCount(channel: string): number {
     return this.listeners.get(channel)?.size ?? 0;

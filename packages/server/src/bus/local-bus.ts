@@ -11,6 +11,7 @@ export class LocalBus implements Bus {
     for (const [channel, list] of groupByChannel(events)) this.fanout.emit(channel, list);
   }
 
+  /** Nothing is ever missed in one process, so the listener's position is never needed. */
   subscribeAll(listener: BusListener): () => void {
     return this.fanout.subscribeAll(listener);
   }

@@ -37,3 +37,58 @@ it('fills a hole with one read of the log, in order, before handing on what came
     await storage.close();
   }
 });
+
+it('with listener positions, the whole-log follower remembers a bounded number of channels and reads forgotten ones on from the listener', async () => {
+  const storage = await openSqliteStorage({ dataDir: ':memory:' });
+  try {
+    const store = storage.events;
+    let n = 0;
+    const append = async (channel: string, count = 1) =>
+      (await store.append({ events: Array.from({ length: count }, () => ({ channel, id: `p${n++}`, type: 't', data: n, time: Date.now() })) })).events;
+    // The listener: what it was handed, per channel, is its position (as the dispatcher's cursor is).
+    const handed = new Map<string, number[]>();
+    const asked: string[] = [];
+    const positions = {
+      available: () => true,
+      of: async (channel: string) => {
+        asked.push(channel);
+        return handed.get(channel)?.at(-1) ?? 0;
+      },
+    };
+    const follower = new LogFollower(store, 'all', (channel, list) => handed.set(channel, [...(handed.get(channel) ?? []), ...list.map((e) => e.seq)]), positions, 3);
+    await follower.start();
+    const settle = async () => {
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    };
+    for (let c = 0; c < 10; c++) {
+      follower.accept(`c${c}`, await append(`c${c}`));
+      await settle();
+    }
+    assert.equal(follower.followedChannels, 3, 'marks of 3 channels at most, not of every channel written');
+    assert.deepEqual([...handed.values()], Array.from({ length: 10 }, () => [1]));
+
+    // c0 was forgotten: its seq 2 never arrives on the wire, seq 3 does. Where the listener stands (1) shows the hole.
+    const [, three] = await append('c0', 2);
+    asked.length = 0;
+    follower.accept('c0', [three!]);
+    await settle();
+    assert.deepEqual(asked, ['c0'], 'the position of the forgotten channel is asked for, once');
+    assert.deepEqual(handed.get('c0'), [1, 2, 3], 'the hole is read from the log, nothing repeated');
+
+    // A late copy of an event the listener had, on a forgotten channel, is not handed on again.
+    const [late] = (await store.read('c1', 0, 1)).events;
+    follower.accept('c1', [late!]);
+    await settle();
+    assert.deepEqual(handed.get('c1'), [1]);
+
+    // A catch-up pass (after a link outage) reads forgotten channels on from the listener's position, not from 0.
+    await append('c5', 2);
+    await follower.catchUp();
+    await settle();
+    assert.deepEqual(handed.get('c5'), [1, 2, 3]);
+    for (let c = 0; c < 10; c++) if (c !== 0 && c !== 5) assert.deepEqual(handed.get(`c${c}`), [1], `c${c}: nothing repeated`);
+    assert.ok(follower.followedChannels <= 3);
+  } finally {
+    await storage.close();
+  }
+});

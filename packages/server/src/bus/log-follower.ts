@@ -6,6 +6,19 @@ const PAGE = 500;
 const CONCURRENCY = 16;
 /** A tracked channel whose starting point is still being read. */
 const PENDING = -1;
+/** `all` scope with listener positions: channels whose marks stay in memory (see {@link ListenerPositions}). */
+export const DEFAULT_MAX_FOLLOWED_CHANNELS = 10_000;
+
+/**
+ * Where whole-log listeners stand in each channel: the highest seq each has been handed and has taken in, the least
+ * of them. With these the `all` scope keeps its per-channel marks as a bounded cache: a channel it has forgotten
+ * starts again from the listeners' position, so memory does not grow with the number of channels ever written.
+ */
+export interface ListenerPositions {
+  /** Whether every listener can say (one that cannot needs the marks kept). */
+  available(): boolean;
+  of(channel: string): Promise<number>;
+}
 
 /**
  * Reads the log on behalf of a set of listeners when the bus cannot be
@@ -17,9 +30,11 @@ const PENDING = -1;
  * remembers where to read from next.
  *
  * `channels` scope follows channels that are `track`ed, from their head at
- * that moment. `all` scope follows every channel in the store: those that
- * existed when `start` ran from their head then, those created later from
- * their first event.
+ * that moment. `all` scope follows every channel in the store: with
+ * listener positions, each from where the listeners stand (marks of at most
+ * `maxChannels` channels stay in memory, the least recently handed on
+ * forgotten first); without, those that existed when `start` ran from their
+ * head then, those created later from their first event.
  */
 export class LogFollower {
   /** Per channel, the highest seq handed to the listeners. */
@@ -29,12 +44,26 @@ export class LogFollower {
   private started = false;
   /** Per channel, a fill from the log in progress, which later events wait behind. */
   private readonly filling = new Map<string, Promise<void>>();
+  /** Bounded `all` scope: channels a catch-up is reading, never forgotten meanwhile (it needs their marks). */
+  private readonly pins = new Map<string, number>();
 
   constructor(
     private readonly store: EventStore,
     private readonly scope: 'channels' | 'all',
     private readonly emit: (channel: string, events: readonly HeraldEvent[]) => void,
+    private readonly positions?: ListenerPositions,
+    private readonly maxChannels = DEFAULT_MAX_FOLLOWED_CHANNELS,
   ) {}
+
+  /** `all` scope: whether a channel's marks may be forgotten and read back from the listeners' position. */
+  private get bounded(): boolean {
+    return this.scope === 'all' && this.positions !== undefined && this.positions.available();
+  }
+
+  /** How many channels' marks are in memory now (for tests and diagnostics). */
+  get followedChannels(): number {
+    return this.from.size;
+  }
 
   /**
    * Hands the listeners what they have not had yet of `events`. When they
@@ -51,8 +80,25 @@ export class LogFollower {
       this.queueBehind(channel, filling.then(() => this.acceptNow(channel, events)));
       return;
     }
+    if (this.started && !this.from.has(channel) && this.bounded) {
+      // Forgotten (or never seen): where the listeners stand decides what is new, and whether there is a hole.
+      this.queueBehind(channel, this.recall(channel).then(() => this.acceptNow(channel, events)));
+      return;
+    }
     const fill = this.acceptNow(channel, events);
     if (fill) this.queueBehind(channel, fill);
+  }
+
+  /** Reads a forgotten channel's mark back from the listeners' position. If they cannot say, the channel is treated as new. */
+  private async recall(channel: string): Promise<void> {
+    let position: number;
+    try {
+      position = await this.positions!.of(channel);
+    } catch {
+      return;
+    }
+    if (!this.started || this.from.has(channel)) return;
+    this.mark(channel, position);
   }
 
   /** Delivers at once, or returns the fill it started. */
@@ -75,9 +121,39 @@ export class LogFollower {
 
   private hand(channel: string, fresh: readonly HeraldEvent[]): void {
     const top = fresh.at(-1)!.seq;
-    this.delivered.set(channel, top);
-    if (top > (this.from.get(channel) ?? 0)) this.from.set(channel, top);
+    if (this.bounded) this.mark(channel, top);
+    else {
+      this.delivered.set(channel, top);
+      if (top > (this.from.get(channel) ?? 0)) this.from.set(channel, top);
+    }
     this.emit(channel, fresh);
+  }
+
+  /**
+   * Bounded `all` scope: the channel's marks move to `seq` at least and become the most recently used; past the bound
+   * the least recently used are forgotten, except a channel with a fill or recall in progress (it sets marks when done).
+   */
+  private mark(channel: string, seq: number): void {
+    const top = Math.max(seq, this.delivered.get(channel) ?? 0, this.from.get(channel) ?? 0);
+    // Under the bound nothing is forgotten and the order does not matter yet: the live path skips the reordering.
+    if (this.from.size >= this.maxChannels) {
+      this.delivered.delete(channel);
+      this.from.delete(channel);
+    }
+    this.delivered.set(channel, top);
+    this.from.set(channel, top);
+    this.forgetOverBound(channel);
+  }
+
+  /** Forgets the least recently used channels past the bound, but not `keep` nor one with work in progress. */
+  private forgetOverBound(keep?: string): void {
+    if (this.from.size <= this.maxChannels || !this.bounded) return;
+    for (const name of this.from.keys()) {
+      if (this.from.size <= this.maxChannels) break;
+      if (name === keep || this.filling.has(name) || this.pins.has(name)) continue;
+      this.from.delete(name);
+      this.delivered.delete(name);
+    }
   }
 
   private async fillThenAccept(channel: string, last: number, fresh: readonly HeraldEvent[]): Promise<void> {
@@ -99,7 +175,10 @@ export class LogFollower {
     const next = work.catch(() => {});
     this.filling.set(channel, next);
     void next.finally(() => {
-      if (this.filling.get(channel) === next) this.filling.delete(channel);
+      if (this.filling.get(channel) !== next) return;
+      this.filling.delete(channel);
+      // Kept while its work ran: forgotten now if the bound says so.
+      this.forgetOverBound();
     });
   }
 
@@ -115,9 +194,10 @@ export class LogFollower {
     this.delivered.delete(channel);
   }
 
-  /** `all` scope: starts following every channel from its current head. */
+  /** `all` scope: starts following every channel, from the listeners' position when they can say, else from its current head. */
   async start(): Promise<void> {
     this.started = true;
+    if (this.bounded) return;
     await this.forEach(await this.store.channels(), (channel) => this.baseline(channel));
   }
 
@@ -145,7 +225,27 @@ export class LogFollower {
   }
 
   private async catchUpOne(channel: string): Promise<void> {
+    if (!this.bounded) return this.catchUpFrom(channel);
+    this.pins.set(channel, (this.pins.get(channel) ?? 0) + 1);
+    try {
+      await this.catchUpFrom(channel);
+    } finally {
+      const left = this.pins.get(channel)! - 1;
+      if (left === 0) this.pins.delete(channel);
+      else this.pins.set(channel, left);
+      this.forgetOverBound();
+    }
+  }
+
+  private async catchUpFrom(channel: string): Promise<void> {
     let after = this.from.get(channel);
+    if (after === undefined && this.scope === 'all' && this.started && this.bounded) {
+      // Forgotten, or never seen here: read on from where the listeners stand.
+      if (!this.filling.has(channel)) this.queueBehind(channel, this.recall(channel));
+      await this.filling.get(channel);
+      after = this.from.get(channel);
+      if (after === undefined) return;
+    }
     if (after === undefined) {
       if (this.scope === 'channels') return;
       // A channel first seen now was created after `start`: all of it is news.
@@ -157,7 +257,7 @@ export class LogFollower {
     while (head > after) {
       const page = await this.store.read(channel, after, PAGE);
       const last = page.events.at(-1)?.seq;
-      // Untracked while reading: nothing more to do.
+      // Untracked (or forgotten) while reading: nothing more to do.
       if (last === undefined || !this.from.has(channel)) return;
       this.accept(channel, page.events);
       if (last > this.from.get(channel)!) this.from.set(channel, last);

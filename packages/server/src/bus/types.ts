@@ -4,6 +4,13 @@ import type { HeraldEvent } from '@herald/protocol';
 export type BusListener = (events: readonly HeraldEvent[]) => void;
 
 /**
+ * A whole-log listener's position in a channel: the highest seq it has been handed and has taken in (work it queued
+ * for earlier events done). A networked bus that is told it keeps what it remembers of each channel for the
+ * listener as a bounded cache, and reads a channel it has forgotten on from there.
+ */
+export type ListenerPosition = (channel: string) => Promise<number>;
+
+/**
  * A listener that is an object (a subscriber's feed): it joins and leaves a channel with no closure of its own,
  * which matters when every idle connection holds one.
  */
@@ -58,8 +65,13 @@ export interface Bus {
   /** As `subscribe`, for a sink, until `leave`. A sink joins a given channel once. */
   join(channel: string, sink: BusSink): void;
   leave(channel: string, sink: BusSink): void;
-  /** Every channel's appends; for consumers of the whole log, such as outbound delivery. */
-  subscribeAll(listener: BusListener): () => void;
+  /**
+   * Every channel's appends; for consumers of the whole log, such as outbound delivery. With `position`, what the
+   * listener is handed after a link outage, or after its subscription takes effect, starts from its own position in
+   * each channel (where it would otherwise start from the channel's head at `subscribeAll`), and a networked bus keeps
+   * no state per channel ever written for it.
+   */
+  subscribeAll(listener: BusListener, position?: ListenerPosition): () => void;
   /** Always `up` for the in-process bus. */
   readonly state: BusState;
   /** Called on every change of `state`; returns the function that stops it. */

@@ -210,6 +210,11 @@ export const ConfigSchema = Type.Object(
          * `redis+sentinel://h:p,h:p/master` (Sentinel), or `postgres://` (LISTEN/NOTIFY).
          */
         url: Type.Optional(Type.String({ minLength: 1 })),
+        /**
+         * In a cluster, on the node that runs the outbound dispatcher: channels whose place in the log the bus
+         * remembers for it; the least recently written beyond it are read back from the dispatcher's cursors.
+         */
+        channelCache: Type.Integer({ default: 10_000, minimum: 1 }),
       },
       { additionalProperties: false, default: {} },
     ),

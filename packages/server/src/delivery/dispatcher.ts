@@ -96,7 +96,10 @@ export class Dispatcher {
     const seenRaw = await this.settings.get(SEEN_ENDPOINTS_SETTING);
     const seen = this.parseSeen(seenRaw);
     this.seenWritten = seenRaw ?? '';
-    this.unsubscribe = this.log.bus.subscribeAll((events) => this.onLive(events));
+    this.unsubscribe = this.log.bus.subscribeAll(
+      (events) => this.onLive(events),
+      (channel) => this.position(channel),
+    );
     // Backfills first: an ordered endpoint's older deliveries must exist before the catch-up creates newer ones.
     this.oweBackfills(this.endpoints.filter((e) => !seen.has(e.id)), saved);
     // The catch-up of every channel starts from the cursors read above (one read for all); they leave memory as usual.
@@ -193,6 +196,22 @@ export class Dispatcher {
       this.setCursor(channel, cursor);
     }
     return cursor;
+  }
+
+  /**
+   * Where the dispatcher stands in a channel, for the bus (which forgets channels it has not seen lately): the cursor
+   * once the work queued on the channel is done, so every event handed on before is counted. Queued itself, because
+   * only queued work may read a cursor back from the store.
+   */
+  private position(channel: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.enqueue(channel, [], () =>
+        this.cursorOf(channel).then(resolve, (error: unknown) => {
+          reject(error);
+          throw error;
+        }),
+      );
+    });
   }
 
   /**
