@@ -23,6 +23,67 @@ export interface ClusterBusOptions {
   wholeLogChannels?: number;
 }
 
+/** The longest wait before a failed pass runs again. */
+const MAX_RETRY_MS = 30_000;
+
+/**
+ * Passes over the log of one kind, one at a time: a call during a pass runs one more after it, and a pass that
+ * failed runs again after `retryMs` (doubling while they keep failing), so what a failed read left unread is found
+ * without waiting for a next call.
+ */
+class LogPasses {
+  private running = false;
+  private again = false;
+  private failures = 0;
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly pass: () => Promise<void>,
+    private readonly onError: (error: unknown) => void,
+    private readonly retryMs: number,
+  ) {}
+
+  run(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    this.pass()
+      .then(
+        () => false,
+        (error: unknown) => {
+          this.onError(error);
+          return true;
+        },
+      )
+      .then((failed) => {
+        this.running = false;
+        this.failures = failed ? this.failures + 1 : 0;
+        if (this.again) {
+          this.again = false;
+          this.run();
+        } else if (failed && !this.retry && !this.stopped) {
+          this.retry = setTimeout(
+            () => {
+              this.retry = undefined;
+              this.run();
+            },
+            Math.min(MAX_RETRY_MS, this.retryMs * 2 ** (this.failures - 1)),
+          );
+          this.retry.unref();
+        }
+      });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+  }
+}
+
 /**
  * The bus of a node in a cluster: local listeners are served directly, the
  * other nodes through a transport (Redis, PostgreSQL), and the log covers
@@ -48,8 +109,12 @@ export class ClusterBus implements Bus {
   /** Per scope and channel: hints being resolved from the log, which later messages must queue behind to stay in order. */
   private readonly queues = new Map<string, Promise<void>>();
   private pollTimer: ReturnType<typeof setInterval> | undefined;
-  private polling: Promise<void> | undefined;
-  private pollAgain = false;
+  /**
+   * Passes for this node's channel listeners, and for its whole-log listeners, each at its own pace: a whole-log pass
+   * visits every channel and asks its listeners where they stand, which must not hold up a subscriber's.
+   */
+  private readonly channelPasses: LogPasses;
+  private readonly wholePasses: LogPasses;
   private closed = false;
   private readonly pollIntervalMs: number;
   private readonly publishTimeoutMs: number;
@@ -62,6 +127,8 @@ export class ClusterBus implements Bus {
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.publishTimeoutMs = options.publishTimeoutMs ?? 1000;
     this.onError = options.onError ?? (() => {});
+    this.channelPasses = new LogPasses(() => this.perChannel.catchUp(), this.onError, this.pollIntervalMs);
+    this.wholePasses = new LogPasses(() => this.whole.catchUp(), this.onError, this.pollIntervalMs);
     this.perChannel = new LogFollower(options.store, 'channels', (channel, events) => this.fanout.emitChannel(channel, events));
     this.whole = new LogFollower(
       options.store,
@@ -131,6 +198,8 @@ export class ClusterBus implements Bus {
   async close(): Promise<void> {
     this.closed = true;
     this.setPolling(false);
+    this.channelPasses.stop();
+    this.wholePasses.stop();
     this.fanout.clear();
     this.stateListeners.clear();
     await this.transport.close();
@@ -198,7 +267,7 @@ export class ClusterBus implements Bus {
 
   private followAll(): void {
     const ready = Promise.all([this.whole.start(), this.transport.subscribe('all')]);
-    ready.then(() => this.whole.catchUp()).catch(this.onError);
+    ready.then(() => this.wholePasses.run()).catch(this.onError);
   }
 
   private unfollowAll(): void {
@@ -227,18 +296,7 @@ export class ClusterBus implements Bus {
 
   /** One pass over the log for every listener here; a call during a pass runs another after it. */
   private poll(): void {
-    if (this.polling) {
-      this.pollAgain = true;
-      return;
-    }
-    this.polling = Promise.all([this.perChannel.catchUp(), this.fanout.hasAll ? this.whole.catchUp() : undefined])
-      .then(() => undefined, this.onError)
-      .finally(() => {
-        this.polling = undefined;
-        if (this.pollAgain && !this.closed) {
-          this.pollAgain = false;
-          this.poll();
-        }
-      });
+    this.channelPasses.run();
+    if (this.fanout.hasAll) this.wholePasses.run();
   }
 }

@@ -108,13 +108,16 @@ export class Fanout {
     return this.everything.size > 0;
   }
 
-  /** The whole-log listeners' positions (the least of them), usable while each of them gave one. */
+  /**
+   * The whole-log listeners' positions: available when each of them gave one; the least of those given (a listener
+   * that came later without one starts where the others stand).
+   */
   readonly allPositions = {
     available: (): boolean => this.everything.size > 0 && [...this.everything.values()].every((p) => p !== undefined),
     of: async (channel: string): Promise<number> => {
-      const positions = [...this.everything.values()];
-      if (positions.length === 0 || positions.some((p) => p === undefined)) throw new Error('a whole-log listener has no position');
-      return Math.min(...(await Promise.all(positions.map((p) => p!(channel)))));
+      const positions = [...this.everything.values()].filter((p) => p !== undefined);
+      if (positions.length === 0) throw new Error('no whole-log listener gave its position');
+      return Math.min(...(await Promise.all(positions.map((p) => p(channel)))));
     },
   };
 

@@ -92,3 +92,72 @@ it('with listener positions, the whole-log follower remembers a bounded number o
     await storage.close();
   }
 });
+
+for (const positions of [false, true]) {
+  it(`hands on every event when a catch-up page waits behind a live hole fill (${positions ? 'with' : 'without'} listener positions)`, async () => {
+    const storage = await openSqliteStorage({ dataDir: ':memory:' });
+    try {
+      const store = storage.events;
+      let n = 0;
+      const append = async (count: number) =>
+        (await store.append({ events: Array.from({ length: count }, () => ({ channel: 'x', id: `r${n++}`, type: 't', data: n, time: Date.now() })) })).events;
+      const handed: number[] = [];
+      const listener = { available: () => true, of: async () => handed.at(-1) ?? 0 };
+      const follower = new LogFollower(store, 'all', (_c, list) => handed.push(...list.map((e) => e.seq)), positions ? listener : undefined, 100);
+      await follower.start();
+      follower.accept('x', await append(5));
+      await new Promise((r) => setImmediate(r));
+      const later = await append(5);
+      // Reads wait until the test lets them go, so the catch-up's page can come back before the fill's.
+      const read = store.read.bind(store);
+      const gates: Array<() => void> = [];
+      store.read = async (...args) => {
+        await new Promise<void>((r) => gates.push(r));
+        return read(...args);
+      };
+      const pass = follower.catchUp(['x']);
+      while (gates.length < 1) await new Promise((r) => setImmediate(r));
+      // Seq 7 arrives on the wire: a hole at 6, filled with a read of the log.
+      follower.accept('x', [later[1]!]);
+      while (gates.length < 2) await new Promise((r) => setImmediate(r));
+      gates[0]!(); // the catch-up's page 6..10 comes back first, and waits behind the fill
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      gates[1]!();
+      await pass;
+      for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+      store.read = read;
+      follower.accept('x', await append(1));
+      for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+      assert.deepEqual(handed, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    } finally {
+      await storage.close();
+    }
+  });
+}
+
+it('a catch-up pass goes on past a channel whose position cannot be read, then fails so the bus runs it again', async () => {
+  const storage = await openSqliteStorage({ dataDir: ':memory:' });
+  try {
+    const store = storage.events;
+    const handed = new Map<string, number[]>();
+    let failing = true;
+    const positions = {
+      available: () => true,
+      of: async (channel: string) => {
+        if (channel === 'bad' && failing) throw new Error('the store is down');
+        return handed.get(channel)?.at(-1) ?? 0;
+      },
+    };
+    const follower = new LogFollower(store, 'all', (channel, list) => handed.set(channel, [...(handed.get(channel) ?? []), ...list.map((e) => e.seq)]), positions, 10);
+    await follower.start();
+    for (const channel of ['a', 'bad', 'b']) await store.append({ events: [{ channel, id: `f-${channel}`, type: 't', data: 1, time: Date.now() }] });
+    await assert.rejects(follower.catchUp(), /could not say where they stand in bad/);
+    assert.deepEqual([handed.get('a'), handed.get('b'), handed.get('bad')], [[1], [1], undefined], 'the other channels were caught up');
+    failing = false;
+    await follower.catchUp();
+    assert.deepEqual(handed.get('bad'), [1], 'the next pass finds it');
+    assert.deepEqual([handed.get('a'), handed.get('b')], [[1], [1]], 'nothing repeated');
+  } finally {
+    await storage.close();
+  }
+});

@@ -10,12 +10,13 @@ const PENDING = -1;
 export const DEFAULT_MAX_FOLLOWED_CHANNELS = 10_000;
 
 /**
- * Where whole-log listeners stand in each channel: the highest seq each has been handed and has taken in, the least
- * of them. With these the `all` scope keeps its per-channel marks as a bounded cache: a channel it has forgotten
- * starts again from the listeners' position, so memory does not grow with the number of channels ever written.
+ * Where whole-log listeners stand in each channel: the highest seq each has been handed and has taken in (the least
+ * of them, if several can say). With these the `all` scope keeps its per-channel marks as a bounded cache: a channel
+ * it has forgotten starts again from the listeners' position, so memory does not grow with the number of channels
+ * ever written.
  */
 export interface ListenerPositions {
-  /** Whether every listener can say (one that cannot needs the marks kept). */
+  /** Whether the listeners can say; asked once per `start`, which decides how that run of following keeps its marks. */
   available(): boolean;
   of(channel: string): Promise<number>;
 }
@@ -42,6 +43,10 @@ export class LogFollower {
   /** Per channel, where the next read of the log starts: at least `delivered`, or the head when following began. */
   private readonly from = new Map<string, number>();
   private started = false;
+  /** `all` scope: whether this run of following (from `start` to `stop`) keeps its marks as a bounded cache. */
+  private bounded = false;
+  /** Counts `stop`s, so work begun before one cannot set marks after the next `start`. */
+  private runs = 0;
   /** Per channel, a fill from the log in progress, which later events wait behind. */
   private readonly filling = new Map<string, Promise<void>>();
   /** Bounded `all` scope: channels a catch-up is reading, never forgotten meanwhile (it needs their marks). */
@@ -54,11 +59,6 @@ export class LogFollower {
     private readonly positions?: ListenerPositions,
     private readonly maxChannels = DEFAULT_MAX_FOLLOWED_CHANNELS,
   ) {}
-
-  /** `all` scope: whether a channel's marks may be forgotten and read back from the listeners' position. */
-  private get bounded(): boolean {
-    return this.scope === 'all' && this.positions !== undefined && this.positions.available();
-  }
 
   /** How many channels' marks are in memory now (for tests and diagnostics). */
   get followedChannels(): number {
@@ -89,16 +89,25 @@ export class LogFollower {
     if (fill) this.queueBehind(channel, fill);
   }
 
-  /** Reads a forgotten channel's mark back from the listeners' position. If they cannot say, the channel is treated as new. */
-  private async recall(channel: string): Promise<void> {
+  /**
+   * Reads a forgotten channel's marks back from the listeners' position; false if they could not say (the live path
+   * then treats the channel as new: the listener sees any hole and reads the log itself).
+   */
+  private async recall(channel: string): Promise<boolean> {
+    const run = this.runs;
     let position: number;
     try {
       position = await this.positions!.of(channel);
     } catch {
-      return;
+      return false;
     }
-    if (!this.started || this.from.has(channel)) return;
-    this.mark(channel, position);
+    if (run !== this.runs || !this.started) return false;
+    if (!this.from.has(channel)) {
+      this.delivered.set(channel, position);
+      this.from.set(channel, position);
+      this.forgetOverBound(channel);
+    }
+    return true;
   }
 
   /** Delivers at once, or returns the fill it started. */
@@ -121,28 +130,15 @@ export class LogFollower {
 
   private hand(channel: string, fresh: readonly HeraldEvent[]): void {
     const top = fresh.at(-1)!.seq;
-    if (this.bounded) this.mark(channel, top);
-    else {
-      this.delivered.set(channel, top);
-      if (top > (this.from.get(channel) ?? 0)) this.from.set(channel, top);
-    }
-    this.emit(channel, fresh);
-  }
-
-  /**
-   * Bounded `all` scope: the channel's marks move to `seq` at least and become the most recently used; past the bound
-   * the least recently used are forgotten, except a channel with a fill or recall in progress (it sets marks when done).
-   */
-  private mark(channel: string, seq: number): void {
-    const top = Math.max(seq, this.delivered.get(channel) ?? 0, this.from.get(channel) ?? 0);
-    // Under the bound nothing is forgotten and the order does not matter yet: the live path skips the reordering.
-    if (this.from.size >= this.maxChannels) {
-      this.delivered.delete(channel);
-      this.from.delete(channel);
-    }
     this.delivered.set(channel, top);
-    this.from.set(channel, top);
-    this.forgetOverBound(channel);
+    // `from` can be ahead: a catch-up read further, and its pages wait behind a fill to be handed on.
+    const from = Math.max(top, this.from.get(channel) ?? 0);
+    // Bounded: the channel becomes the most recently used. Under the bound nothing is forgotten and the order does not
+    // matter yet, so the live path skips the reordering.
+    if (this.bounded && this.from.size >= this.maxChannels) this.from.delete(channel);
+    this.from.set(channel, from);
+    if (this.bounded) this.forgetOverBound(channel);
+    this.emit(channel, fresh);
   }
 
   /** Forgets the least recently used channels past the bound, but not `keep` nor one with work in progress. */
@@ -197,12 +193,15 @@ export class LogFollower {
   /** `all` scope: starts following every channel, from the listeners' position when they can say, else from its current head. */
   async start(): Promise<void> {
     this.started = true;
+    this.bounded = this.positions?.available() ?? false;
     if (this.bounded) return;
     await this.forEach(await this.store.channels(), (channel) => this.baseline(channel));
   }
 
   stop(): void {
     this.started = false;
+    this.bounded = false;
+    this.runs += 1;
     this.from.clear();
     this.delivered.clear();
   }
@@ -240,11 +239,15 @@ export class LogFollower {
   private async catchUpFrom(channel: string): Promise<void> {
     let after = this.from.get(channel);
     if (after === undefined && this.scope === 'all' && this.started && this.bounded) {
-      // Forgotten, or never seen here: read on from where the listeners stand.
-      if (!this.filling.has(channel)) this.queueBehind(channel, this.recall(channel));
+      // Forgotten, or never seen here: read on from where the listeners stand (the channel is pinned meanwhile).
+      if (!this.filling.has(channel)) this.queueBehind(channel, this.recall(channel).then(() => undefined));
       await this.filling.get(channel);
       after = this.from.get(channel);
-      if (after === undefined) return;
+      if (after === undefined) {
+        if (!this.started) return;
+        // The pass fails (after the other channels), so the bus runs another.
+        throw new Error(`the whole-log listeners could not say where they stand in ${channel}`);
+      }
     }
     if (after === undefined) {
       if (this.scope === 'channels') return;
@@ -265,11 +268,20 @@ export class LogFollower {
     }
   }
 
+  /** Runs every channel, even when some fail; then throws the first failure. */
   private async forEach(channels: Iterable<string>, run: (channel: string) => Promise<void>): Promise<void> {
     const queue = [...channels];
+    let failure: { error: unknown } | undefined;
     const worker = async () => {
-      for (let channel = queue.pop(); channel !== undefined; channel = queue.pop()) await run(channel);
+      for (let channel = queue.pop(); channel !== undefined; channel = queue.pop()) {
+        try {
+          await run(channel);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
     };
     await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, worker));
+    if (failure) throw failure.error;
   }
 }

@@ -69,7 +69,9 @@ export interface Bus {
    * Every channel's appends; for consumers of the whole log, such as outbound delivery. With `position`, what the
    * listener is handed after a link outage, or after its subscription takes effect, starts from its own position in
    * each channel (where it would otherwise start from the channel's head at `subscribeAll`), and a networked bus keeps
-   * no state per channel ever written for it.
+   * no state per channel ever written for it. The first whole-log listener's choice holds until the last one leaves.
+   * Several that give positions share the least of them: one further ahead may be handed again events at or below its
+   * own position, and must skip them (outbound delivery has one whole-log listener per node, the dispatcher).
    */
   subscribeAll(listener: BusListener, position?: ListenerPosition): () => void;
   /** Always `up` for the in-process bus. */

@@ -200,17 +200,19 @@ export class Dispatcher {
 
   /**
    * Where the dispatcher stands in a channel, for the bus (which forgets channels it has not seen lately): the cursor
-   * once the work queued on the channel is done, so every event handed on before is counted. Queued itself, because
-   * only queued work may read a cursor back from the store.
+   * once the work queued on the channel is done, so every event handed on before is counted. Queued itself, so nothing
+   * moves the cursor while it is read. One read back from the store is not kept in memory: a whole-log pass of the bus
+   * asks this of every channel. A failure goes to the caller (the bus runs its pass again), not to the log here.
    */
   private position(channel: string): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.enqueue(channel, [], () =>
-        this.cursorOf(channel).then(resolve, (error: unknown) => {
+      this.enqueue(channel, [], async () => {
+        try {
+          resolve(this.cursors.get(channel) ?? (await this.store.cursor(channel)) ?? 0);
+        } catch (error) {
           reject(error);
-          throw error;
-        }),
-      );
+        }
+      });
     });
   }
 
