@@ -1,5 +1,5 @@
 import type { HeraldEvent } from '@herald/protocol';
-import type { EventStore } from '../store/types.js';
+import { channelPages, type EventStore } from '../store/types.js';
 
 const PAGE = 500;
 /** head() calls in flight at once during one pass. */
@@ -195,7 +195,7 @@ export class LogFollower {
     this.started = true;
     this.bounded = this.positions?.available() ?? false;
     if (this.bounded) return;
-    await this.forEach(await this.store.channels(), (channel) => this.baseline(channel));
+    for await (const page of channelPages(this.store)) await this.forEach(page, (channel) => this.baseline(channel));
   }
 
   stop(): void {
@@ -206,12 +206,23 @@ export class LogFollower {
     this.delivered.clear();
   }
 
-  /** One pass: delivers everything in the log after what was seen, for `channels` (the tracked ones by default). */
+  /**
+   * One pass: delivers everything in the log after what was seen, for `channels` (by default the tracked ones, or in
+   * `all` scope every channel in the store, a page at a time). A channel that fails does not stop the pass; the pass
+   * then throws its first failure.
+   */
   async catchUp(channels?: Iterable<string>): Promise<void> {
-    if (this.scope === 'all') {
+    if (channels === undefined && this.scope === 'all') {
       if (!this.started) return;
-      channels ??= await this.store.channels();
+      let failure: { error: unknown } | undefined;
+      for await (const page of channelPages(this.store)) {
+        if (!this.started) return;
+        await this.forEach(page, (channel) => this.catchUpOne(channel)).catch((error: unknown) => (failure ??= { error }));
+      }
+      if (failure) throw failure.error;
+      return;
     }
+    if (this.scope === 'all' && !this.started) return;
     await this.forEach(channels ?? [...this.from.keys()], (channel) => this.catchUpOne(channel));
   }
 

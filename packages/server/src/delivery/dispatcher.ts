@@ -1,7 +1,7 @@
 import type { HeraldEvent } from '@herald/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventLog } from '../log/event-log.js';
-import type { DeliveryStore, EndpointRecord, NewDelivery, SettingsStore } from '../store/types.js';
+import { channelPages, type DeliveryStore, type EndpointRecord, type NewDelivery, type SettingsStore } from '../store/types.js';
 import { matchesAny } from '../auth/patterns.js';
 
 const PAGE = 500;
@@ -103,12 +103,14 @@ export class Dispatcher {
     // Backfills first: an ordered endpoint's older deliveries must exist before the catch-up creates newer ones.
     this.oweBackfills(this.endpoints.filter((e) => !seen.has(e.id)), saved);
     // The catch-up of every channel starts from the cursors read above (one read for all); they leave memory as usual.
-    for (const channel of await this.log.store.channels()) {
-      this.enqueue(channel, [], () => {
-        const cursor = saved.get(channel);
-        if (cursor !== undefined && !this.cursors.has(channel)) this.cursors.set(channel, cursor);
-        return this.advance(channel, []);
-      });
+    for await (const page of channelPages(this.log.store)) {
+      for (const channel of page) {
+        this.enqueue(channel, [], () => {
+          const cursor = saved.get(channel);
+          if (cursor !== undefined && !this.cursors.has(channel)) this.cursors.set(channel, cursor);
+          return this.advance(channel, []);
+        });
+      }
     }
     this.started = true;
     this.recordSeen();

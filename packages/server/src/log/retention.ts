@@ -1,5 +1,5 @@
 import type { HeraldConfig } from '../config/schema.js';
-import type { EventStore, TrimPolicy } from '../store/types.js';
+import { channelPages, type EventStore, type TrimPolicy } from '../store/types.js';
 import { matchesAny } from '../auth/patterns.js';
 import type { LeaseKeeper } from '../cluster/leases.js';
 
@@ -49,17 +49,19 @@ export class RetentionTrimmer {
   private async pass(now: number): Promise<void> {
     if (this.leases && !(await this.leases.hold('retention', now))) return;
     let slice = performance.now();
-    for (const channel of await this.store.channels()) {
-      if (this.stopped) return;
-      // A channel with nothing to trim resolves without a turn of the event loop; over many channels that adds
-      // up to a long stall. Give other work its turn every few milliseconds.
-      if (performance.now() - slice > RETENTION_SLICE_MS) {
-        await new Promise((r) => setImmediate(r));
-        slice = performance.now();
+    for await (const page of channelPages(this.store)) {
+      for (const channel of page) {
+        if (this.stopped) return;
+        // A channel with nothing to trim resolves without a turn of the event loop; over many channels that adds
+        // up to a long stall. Give other work its turn every few milliseconds.
+        if (performance.now() - slice > RETENTION_SLICE_MS) {
+          await new Promise((r) => setImmediate(r));
+          slice = performance.now();
+        }
+        const { maxEvents, maxAge } = retentionFor(this.config, channel);
+        const policy: TrimPolicy = { maxEvents, olderThan: now - maxAge * 1000 };
+        await this.store.trim(channel, policy);
       }
-      const { maxEvents, maxAge } = retentionFor(this.config, channel);
-      const policy: TrimPolicy = { maxEvents, olderThan: now - maxAge * 1000 };
-      await this.store.trim(channel, policy);
     }
     await this.store.expireIdempotencyKeys(now - this.idempotencyWindow * 1000);
   }

@@ -1,7 +1,7 @@
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeraldError } from '@herald/protocol';
-import type { EventStore, NewEvent } from './types.js';
+import { channelPages, type EventStore, type NewEvent } from './types.js';
 
 export interface StoreHarness {
   store: EventStore;
@@ -210,7 +210,20 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
       assert.deepEqual(page.events.map((e) => e.data), [{ n: 1 }, { n: 2 }]);
       assert.equal(page.epoch, epoch);
       assert.equal((await store.append({ events: [ev('durable')] })).events[0]!.seq, 3);
-      assert.deepEqual(await store.channels(), ['durable']);
+      assert.deepEqual(await store.channels({ limit: 10 }), ['durable']);
+    });
+
+    it('lists the channels that have had an event a page at a time, in byte order, by prefix', async () => {
+      for (const name of ['b', 'a:2', 'a_x', 'c', 'a:1']) await store.append({ events: [ev(name)] });
+      await store.head('only-looked-at');
+      assert.deepEqual(await store.channels({ limit: 10 }), ['a:1', 'a:2', 'a_x', 'b', 'c'], 'a channel only looked at is not listed');
+      assert.deepEqual(await store.channels({ prefix: 'a:', limit: 10 }), ['a:1', 'a:2']);
+      assert.deepEqual(await store.channels({ after: 'a:1', limit: 2 }), ['a:2', 'a_x']);
+      assert.deepEqual(await store.channels({ after: 'a:2', prefix: 'a', limit: 10 }), ['a_x']);
+      assert.deepEqual(await store.channels({ after: 'c', limit: 10 }), []);
+      const pages: string[][] = [];
+      for await (const page of channelPages(store, 2)) pages.push(page);
+      assert.deepEqual(pages, [['a:1', 'a:2'], ['a_x', 'b'], ['c']]);
     });
 
     it('commits what is queued when closed', async () => {

@@ -53,6 +53,26 @@ export interface TrimPolicy {
   olderThan?: number | undefined;
 }
 
+export interface ChannelPage {
+  after?: string | undefined;
+  prefix?: string | undefined;
+  limit: number;
+}
+
+/** Channel names run from `prefix` up to, not including, this: above every character a name may hold. */
+export const channelRangeEnd = (prefix: string): string => `${prefix}\x7f`;
+
+/** Every channel name from `store.channels`, in pages of `size`, for callers that visit them all. */
+export async function* channelPages(store: Pick<EventStore, 'channels'>, size = 1000, prefix?: string): AsyncGenerator<string[]> {
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.channels({ after, prefix, limit: size });
+    if (page.length > 0) yield page;
+    if (page.length < size) return;
+    after = page.at(-1);
+  }
+}
+
 /**
  * The durable, ordered log. Every method is async so a networked backend
  * (Redis) can implement it; the conformance suite in
@@ -76,8 +96,11 @@ export interface EventStore {
   trim(channel: string, policy: TrimPolicy): Promise<number>;
   /** Forgets idempotency keys recorded before `olderThan` (ms). */
   expireIdempotencyKeys(olderThan: number): Promise<number>;
-  /** Names of every channel that has had an event. */
-  channels(): Promise<string[]>;
+  /**
+   * Names of channels that have had an event, a page at a time: in byte order, after `after`, starting with `prefix`,
+   * at most `limit`. {@link channelPages} walks them all a page at a time, so no caller holds every name at once.
+   */
+  channels(page: ChannelPage): Promise<string[]>;
   /** Resolves when the store is reachable; used by /readyz. */
   ping(): Promise<void>;
   /**

@@ -33,9 +33,8 @@ export function channelListRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request) => {
       const { prefix = '', after, limit } = request.query;
-      const names = (await ctx.log.store.channels())
-        .filter((name) => name.startsWith(prefix) && (after === undefined || name > after))
-        .sort();
+      // One more than the page: whether there is a next one.
+      const names = await ctx.log.store.channels({ after, prefix, limit: limit + 1 });
       const page = names.slice(0, limit);
       const channels = await Promise.all(
         page.map(async (name) => {

@@ -1,5 +1,5 @@
 import { HeraldError } from '@herald/protocol';
-import type { AppendRequest, AppendResult, ChannelState, EventStore, ReadResult, TrimPolicy } from '../types.js';
+import { channelRangeEnd, type AppendRequest, type AppendResult, type ChannelPage, type ChannelState, type EventStore, type ReadResult, type TrimPolicy } from '../types.js';
 import { eventFromRow, type EventRow } from '../rows.js';
 import { storeError, type Database } from './database.js';
 import { recordCommit } from '../../metrics/index.js';
@@ -44,7 +44,7 @@ const SQL = {
   trimRange: `WITH moved AS (UPDATE channels SET trimmed = GREATEST(trimmed, $3) WHERE cid = $1),
               gone AS (DELETE FROM events WHERE cid = $1 AND seq > $2 AND seq <= $3 RETURNING 1)
               SELECT count(*) AS n FROM gone`,
-  channelNames: 'SELECT name FROM channels WHERE head > 0 ORDER BY cid',
+  channelNames: 'SELECT name FROM channels WHERE head > 0 AND name > $1 AND name >= $2 AND name < $3 ORDER BY name LIMIT $4',
 };
 
 /** Channel ids kept in memory by a node's event store; see `cids`. */
@@ -211,9 +211,9 @@ export class PostgresEventStore implements EventStore {
     return (await this.db.query(SQL.expireKeys, [olderThan])).rowCount ?? 0;
   }
 
-  async channels(): Promise<string[]> {
+  async channels({ after = '', prefix = '', limit }: ChannelPage): Promise<string[]> {
     this.assertOpen();
-    return (await this.db.rows<{ name: string }>(SQL.channelNames)).map((r) => r.name);
+    return (await this.db.rows<{ name: string }>(SQL.channelNames, [after, prefix, channelRangeEnd(prefix), limit])).map((r) => r.name);
   }
 
   async ping(): Promise<void> {

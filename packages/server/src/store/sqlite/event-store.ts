@@ -1,12 +1,14 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { HeraldError, type HeraldEvent } from '@herald/protocol';
-import type {
-  AppendRequest,
-  AppendResult,
-  ChannelState,
-  EventStore,
-  ReadResult,
-  TrimPolicy,
+import {
+  channelRangeEnd,
+  type AppendRequest,
+  type AppendResult,
+  type ChannelPage,
+  type ChannelState,
+  type EventStore,
+  type ReadResult,
+  type TrimPolicy,
 } from '../types.js';
 import { dataText, eventFromInput as toEvent, eventFromRow, metaText, type EventRow as StoredEventRow } from '../rows.js';
 import { recordCommit } from '../../metrics/index.js';
@@ -98,7 +100,7 @@ export class SqliteEventStore implements EventStore {
     lastSeqBefore: Statement<[number, number], { seq: number | null }>;
     deleteRange: Statement<[number, number, number]>;
     setTrimmed: Statement<[number, number]>;
-    channelNames: Statement<[], { name: string }>;
+    channelNames: Statement<[string, string, string, number], { name: string }>;
     channelById: Statement<[number], { name: string }>;
   };
 
@@ -135,7 +137,7 @@ export class SqliteEventStore implements EventStore {
       lastSeqBefore: db.prepare('SELECT MAX(seq) AS seq FROM events WHERE cid = ? AND time < ?'),
       deleteRange: db.prepare('DELETE FROM events WHERE cid = ? AND seq > ? AND seq <= ?'),
       setTrimmed: db.prepare('UPDATE channels SET trimmed = ? WHERE cid = ?'),
-      channelNames: db.prepare('SELECT name FROM channels ORDER BY cid'),
+      channelNames: db.prepare('SELECT name FROM channels WHERE name > ? AND name >= ? AND name < ? ORDER BY name LIMIT ?'),
       channelById: db.prepare('SELECT name FROM channels WHERE cid = ?'),
     };
 
@@ -476,9 +478,9 @@ export class SqliteEventStore implements EventStore {
     return this.stmt.idempotencyExpire.run(olderThan).changes;
   }
 
-  async channels(): Promise<string[]> {
+  async channels({ after = '', prefix = '', limit }: ChannelPage): Promise<string[]> {
     this.assertOpen();
-    return this.stmt.channelNames.all().map((r) => r.name);
+    return this.stmt.channelNames.all(after, prefix, channelRangeEnd(prefix), limit).map((r) => r.name);
   }
 
   async ping(): Promise<void> {

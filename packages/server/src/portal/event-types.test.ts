@@ -1,0 +1,34 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { openSqliteStorage } from '../store/sqlite/open.js';
+import { SEEN_TYPES_LIMITS, seenEventTypes } from './event-types.js';
+
+it('finds the types of matching channels by their literal prefix, and looks at a bounded number of names', async () => {
+  const storage = await openSqliteStorage({ dataDir: ':memory:' });
+  try {
+    const store = storage.events;
+    const append = (channel: string, type: string) => store.append({ events: [{ channel, id: `${channel}-${type}`, type, data: 1, time: Date.now() }] });
+    for (let i = 0; i < 50; i++) await append(`globex:${String(i).padStart(2, '0')}`, 'globex.thing');
+    await append('acme:orders', 'order.created');
+    await append('acme:users', 'user.signup');
+    await append('zeta:orders', 'zeta.order');
+    let namesRead = 0;
+    const channels = store.channels.bind(store);
+    store.channels = async (page) => {
+      const names = await channels(page);
+      namesRead += names.length;
+      return names;
+    };
+    assert.deepEqual(await seenEventTypes(store, ['acme:*']), ['order.created', 'user.signup']);
+    assert.equal(namesRead, 2, "only the names under the pattern's prefix are read");
+
+    // A pattern that starts with `*` can only be matched by looking at names: that look is bounded. In byte order the
+    // first 20 names hold acme:orders, and zeta:orders comes after the 50 globex channels.
+    namesRead = 0;
+    assert.deepEqual(await seenEventTypes(store, ['*:orders'], { ...SEEN_TYPES_LIMITS, namesScanned: 20 }), ['order.created']);
+    assert.ok(namesRead <= 40, `read ${namesRead} names`);
+    assert.deepEqual(await seenEventTypes(store, ['*:orders']), ['order.created', 'zeta.order']);
+  } finally {
+    await storage.close();
+  }
+});
