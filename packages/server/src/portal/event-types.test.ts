@@ -28,6 +28,8 @@ it('finds the types of matching channels by their literal prefix, and looks at a
     assert.deepEqual(await seenEventTypes(store, ['*:orders'], { ...SEEN_TYPES_LIMITS, namesScanned: 20 }), ['order.created']);
     assert.ok(namesRead <= 40, `read ${namesRead} names`);
     assert.deepEqual(await seenEventTypes(store, ['*:orders']), ['order.created', 'zeta.order']);
+    // A broad pattern beside a narrow one does not use up the narrow one's look.
+    assert.deepEqual(await seenEventTypes(store, ['*:audit', 'zeta:*'], { ...SEEN_TYPES_LIMITS, namesScanned: 20 }), ['zeta.order']);
   } finally {
     await storage.close();
   }

@@ -18,26 +18,30 @@ export const SEEN_TYPES_LIMITS: Readonly<SeenTypesLimits> = { channels: 100, eve
 /** Names read per query. */
 const NAME_PAGE = 1000;
 
-/** The text before each pattern's first `*`, without those another one already covers: where its channels can be. */
+/** The text before each pattern's first `*`, longest first: where each pattern's channels can be. */
 function literalPrefixes(patterns: readonly string[]): string[] {
-  const prefixes = [...new Set(patterns.map((p) => p.split('*', 1)[0]!))].sort();
-  return prefixes.filter((p, i) => !prefixes.slice(0, i).some((shorter) => p.startsWith(shorter)));
+  return [...new Set(patterns.map((p) => p.split('*', 1)[0]!))].sort((a, b) => b.length - a.length);
 }
 
-/** Up to `limits.channels` channels that match `patterns`, looking at no more than `limits.namesScanned` names. */
+/**
+ * Up to `limits.channels` channels that match `patterns`. Each pattern's prefix gets its share of
+ * `limits.namesScanned` names, so a broad pattern (`*:audit`) cannot use up the look of a narrow one (`acme:*`).
+ */
 async function matchingChannels(store: EventStore, patterns: readonly string[], limits: Readonly<SeenTypesLimits>): Promise<string[]> {
-  const found: string[] = [];
-  let scanned = 0;
-  for (const prefix of literalPrefixes(patterns)) {
-    for await (const page of channelPages(store, Math.min(NAME_PAGE, limits.namesScanned), prefix)) {
+  const found = new Set<string>();
+  const prefixes = literalPrefixes(patterns);
+  const share = Math.max(1, Math.floor(limits.namesScanned / prefixes.length));
+  for (const prefix of prefixes) {
+    let scanned = 0;
+    pages: for await (const page of channelPages(store, Math.min(NAME_PAGE, share), prefix)) {
       for (const name of page) {
-        if (scanned++ >= limits.namesScanned) return found;
-        if (matchesAny(patterns, name)) found.push(name);
-        if (found.length >= limits.channels) return found;
+        if (scanned++ >= share) break pages;
+        if (matchesAny(patterns, name)) found.add(name);
+        if (found.size >= limits.channels) return [...found];
       }
     }
   }
-  return found;
+  return [...found];
 }
 
 /**

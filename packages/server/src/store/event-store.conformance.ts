@@ -221,6 +221,7 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
       assert.deepEqual(await store.channels({ after: 'a:1', limit: 2 }), ['a:2', 'a_x']);
       assert.deepEqual(await store.channels({ after: 'a:2', prefix: 'a', limit: 10 }), ['a_x']);
       assert.deepEqual(await store.channels({ after: 'c', limit: 10 }), []);
+      assert.deepEqual(await store.channels({ after: 'a_x', prefix: 'b', limit: 10 }), ['b'], 'after below the prefix: from the prefix');
       const pages: string[][] = [];
       for await (const page of channelPages(store, 2)) pages.push(page);
       assert.deepEqual(pages, [['a:1', 'a:2'], ['a_x', 'b'], ['c']]);

@@ -64,6 +64,7 @@ export const channelRangeEnd = (prefix: string): string => `${prefix}\x7f`;
 
 /** Every channel name from `store.channels`, in pages of `size`, for callers that visit them all. */
 export async function* channelPages(store: Pick<EventStore, 'channels'>, size = 1000, prefix?: string): AsyncGenerator<string[]> {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`A page holds at least one channel, not ${size}.`);
   let after: string | undefined;
   for (;;) {
     const page = await store.channels({ after, prefix, limit: size });

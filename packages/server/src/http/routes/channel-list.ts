@@ -24,8 +24,9 @@ export function channelListRoutes(app: FastifyInstance, ctx: AppContext): void {
           type: 'object',
           additionalProperties: false,
           properties: {
-            prefix: { type: 'string', maxLength: 128 },
-            after: { type: 'string', maxLength: 128 },
+            // Only what a channel name may hold: anything else could match no channel anyway.
+            prefix: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9_.:-]*$' },
+            after: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9_.:-]*$' },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
           },
         },

@@ -100,7 +100,8 @@ export class SqliteEventStore implements EventStore {
     lastSeqBefore: Statement<[number, number], { seq: number | null }>;
     deleteRange: Statement<[number, number, number]>;
     setTrimmed: Statement<[number, number]>;
-    channelNames: Statement<[string, string, string, number], { name: string }>;
+    channelNamesAfter: Statement<[string, string, number], { name: string }>;
+    channelNamesFrom: Statement<[string, string, number], { name: string }>;
     channelById: Statement<[number], { name: string }>;
   };
 
@@ -137,7 +138,9 @@ export class SqliteEventStore implements EventStore {
       lastSeqBefore: db.prepare('SELECT MAX(seq) AS seq FROM events WHERE cid = ? AND time < ?'),
       deleteRange: db.prepare('DELETE FROM events WHERE cid = ? AND seq > ? AND seq <= ?'),
       setTrimmed: db.prepare('UPDATE channels SET trimmed = ? WHERE cid = ?'),
-      channelNames: db.prepare('SELECT name FROM channels WHERE name > ? AND name >= ? AND name < ? ORDER BY name LIMIT ?'),
+      // One lower bound each: SQLite starts an index range at one of them only, and would scan from the other.
+      channelNamesAfter: db.prepare('SELECT name FROM channels WHERE name > ? AND name < ? ORDER BY name LIMIT ?'),
+      channelNamesFrom: db.prepare('SELECT name FROM channels WHERE name >= ? AND name < ? ORDER BY name LIMIT ?'),
       channelById: db.prepare('SELECT name FROM channels WHERE cid = ?'),
     };
 
@@ -480,7 +483,9 @@ export class SqliteEventStore implements EventStore {
 
   async channels({ after = '', prefix = '', limit }: ChannelPage): Promise<string[]> {
     this.assertOpen();
-    return this.stmt.channelNames.all(after, prefix, channelRangeEnd(prefix), limit).map((r) => r.name);
+    const end = channelRangeEnd(prefix);
+    const rows = after >= prefix ? this.stmt.channelNamesAfter.all(after, end, limit) : this.stmt.channelNamesFrom.all(prefix, end, limit);
+    return rows.map((r) => r.name);
   }
 
   async ping(): Promise<void> {
