@@ -258,3 +258,28 @@ test('evicts cursors whose save is done while another save is still under way, a
   assert.equal((await storage.deliveries.cursors()).get('late'), 5);
   await close();
 });
+
+test('catches up every channel at start, with the work of at most one page of channels queued at once', async () => {
+  const storage = await openSqliteStorage({ dataDir: ':memory:' });
+  const bus = new LocalBus();
+  const log = new EventLog(storage.events, bus);
+  // Written while no dispatcher ran: each channel's cursor is behind its head.
+  await storage.deliveries.insertEndpoint(endpoint('ep_all', { channels: ['c:*'] }));
+  await storage.settings.set(SEEN_ENDPOINTS_SETTING, JSON.stringify(['ep_all']));
+  for (let i = 0; i < 1200; i++) await log.publish([{ channel: `c:${i}`, data: i }]);
+  const dispatcher = another(storage, log);
+  const chains = (dispatcher as unknown as { chains: Map<string, Promise<void>> }).chains;
+  await dispatcher.start();
+  let most = 0;
+  const deadline = Date.now() + 20_000;
+  while ((await storage.deliveries.listDeliveries('ep_all', undefined, 5000)).length < 1200) {
+    assert.ok(Date.now() < deadline, 'every channel caught up in time');
+    most = Math.max(most, chains.size);
+    await new Promise((r) => setImmediate(r));
+  }
+  await dispatcher.stop();
+  assert.ok(most > 0 && most <= 500, `${most} channels had work queued at once`);
+  assert.equal((await storage.deliveries.cursors()).size, 1200);
+  await bus.close();
+  await storage.close();
+});

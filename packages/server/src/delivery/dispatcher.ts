@@ -1,7 +1,7 @@
 import type { HeraldEvent } from '@herald/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventLog } from '../log/event-log.js';
-import { channelPages, type DeliveryStore, type EndpointRecord, type NewDelivery, type SettingsStore } from '../store/types.js';
+import type { DeliveryStore, EndpointRecord, NewDelivery, SettingsStore } from '../store/types.js';
 import { matchesAny } from '../auth/patterns.js';
 
 const PAGE = 500;
@@ -20,6 +20,8 @@ const backfillKey = (endpointId: string, channel: string) => `${endpointId}\n${c
  */
 export const SEEN_ENDPOINTS_SETTING = 'dispatcher.endpoints';
 const BACKFILL_RETRY_MS = 1000;
+/** Channels caught up at once when the dispatcher starts: each page is done before the next is read. */
+const START_PAGE = 500;
 /**
  * Channels whose cursors stay in memory (`delivery.cursorCache`). Every channel ever written has a cursor, and any
  * key that may publish to a wildcard can write new channels, so memory holds the most recently used ones and the
@@ -56,6 +58,8 @@ export class Dispatcher {
   private endpoints: EndpointRecord[] = [];
   /** One chain per channel keeps each channel's deliveries in order without blocking the others. */
   private readonly chains = new Map<string, Promise<void>>();
+  /** The catch-up of every channel that `start` began, a page at a time. */
+  private startCatchUp: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
   /** Channels whose cursor moved past events no endpoint wanted, not yet written. */
@@ -102,16 +106,7 @@ export class Dispatcher {
     );
     // Backfills first: an ordered endpoint's older deliveries must exist before the catch-up creates newer ones.
     this.oweBackfills(this.endpoints.filter((e) => !seen.has(e.id)), saved);
-    // The catch-up of every channel starts from the cursors read above (one read for all); they leave memory as usual.
-    for await (const page of channelPages(this.log.store)) {
-      for (const channel of page) {
-        this.enqueue(channel, [], () => {
-          const cursor = saved.get(channel);
-          if (cursor !== undefined && !this.cursors.has(channel)) this.cursors.set(channel, cursor);
-          return this.advance(channel, []);
-        });
-      }
-    }
+    this.startCatchUp = this.catchUpAll(saved);
     this.started = true;
     this.recordSeen();
     if (this.reloadWanted) void this.reloadEndpoints().catch((err: unknown) => this.logger.error({ err }, 'reloading endpoints failed'));
@@ -124,6 +119,47 @@ export class Dispatcher {
       this.reloadEndpoints().catch((err: unknown) => this.logger.error({ err }, 'reloading endpoints failed'));
     }, ENDPOINT_REFRESH_MS);
     this.refreshTimer.unref();
+  }
+
+  /**
+   * The catch-up of every channel, from the cursors `start` read (one read for all), in the background. A page of
+   * channels at a time, each page done (and its cursors saved and free to leave memory) before the next is read, so
+   * the work queued at once stays the same however many channels the log holds. A page that cannot be listed is
+   * asked for again.
+   */
+  private async catchUpAll(saved: ReadonlyMap<string, number>): Promise<void> {
+    let after: string | undefined;
+    for (;;) {
+      if (this.stopped) return;
+      let page: string[];
+      try {
+        page = await this.log.store.channels({ after, limit: START_PAGE });
+      } catch (err) {
+        this.logger.error({ err }, 'listing channels to catch up failed; trying again');
+        await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS).unref());
+        continue;
+      }
+      await Promise.all(
+        page.map(
+          (channel) =>
+            new Promise<void>((done) =>
+              this.enqueue(channel, [], async () => {
+                try {
+                  const cursor = saved.get(channel);
+                  if (cursor !== undefined && !this.cursors.has(channel)) this.cursors.set(channel, cursor);
+                  await this.advance(channel, []);
+                } finally {
+                  done();
+                }
+              }),
+            ),
+        ),
+      );
+      await this.saveCursors();
+      this.evictCursors();
+      if (page.length < START_PAGE) return;
+      after = page.at(-1);
+    }
   }
 
   /**
@@ -475,6 +511,7 @@ export class Dispatcher {
     clearInterval(this.refreshTimer);
     this.stopped = true;
     await this.reloading;
+    await this.startCatchUp;
     await Promise.all([...this.chains.values()]);
     // A save the timer started may still be writing: wait for it, then write what moved since.
     await this.saving;
