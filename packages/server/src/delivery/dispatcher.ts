@@ -96,16 +96,19 @@ export class Dispatcher {
 
   async start(): Promise<void> {
     this.endpoints = await this.store.listEndpoints();
-    const saved = await this.store.cursors();
     const seenRaw = await this.settings.get(SEEN_ENDPOINTS_SETTING);
     const seen = this.parseSeen(seenRaw);
     this.seenWritten = seenRaw ?? '';
+    const unseen = this.endpoints.filter((e) => !seen.has(e.id));
+    // A backfill owed at start (the last dispatcher died before it finished one) is owed on every channel with a
+    // cursor: only then are they all read at once. Otherwise the catch-up reads them a page of channels at a time.
+    const saved = unseen.length > 0 ? await this.store.cursors() : undefined;
     this.unsubscribe = this.log.bus.subscribeAll(
       (events) => this.onLive(events),
       (channel) => this.position(channel),
     );
     // Backfills first: an ordered endpoint's older deliveries must exist before the catch-up creates newer ones.
-    this.oweBackfills(this.endpoints.filter((e) => !seen.has(e.id)), saved);
+    if (saved) this.oweBackfills(unseen, saved);
     this.startCatchUp = this.catchUpAll(saved);
     this.started = true;
     this.recordSeen();
@@ -122,44 +125,58 @@ export class Dispatcher {
   }
 
   /**
-   * The catch-up of every channel, from the cursors `start` read (one read for all), in the background. A page of
-   * channels at a time, each page done (and its cursors saved and free to leave memory) before the next is read, so
-   * the work queued at once stays the same however many channels the log holds. A page that cannot be listed is
-   * asked for again.
+   * The catch-up of every channel, in the background: a page of channels at a time, with their saved cursors (those
+   * `start` read, else one read per page), each page done (and its cursors saved and free to leave memory) before
+   * the next is read, so the work queued at once stays the same however many channels the log holds. No cursor
+   * leaves memory while a page runs: a cursor read for the page must not overwrite a newer one saved meanwhile. A
+   * page that cannot be read is asked for again.
    */
-  private async catchUpAll(saved: ReadonlyMap<string, number>): Promise<void> {
+  private async catchUpAll(allSaved: ReadonlyMap<string, number> | undefined): Promise<void> {
     let after: string | undefined;
     for (;;) {
       if (this.stopped) return;
       let page: string[];
+      let saved: ReadonlyMap<string, number>;
+      this.evictionHolds += 1;
       try {
         page = await this.log.store.channels({ after, limit: START_PAGE });
+        saved = allSaved ?? (await this.store.cursorsOf(page));
       } catch (err) {
-        this.logger.error({ err }, 'listing channels to catch up failed; trying again');
+        this.evictionHolds -= 1;
+        this.logger.error({ err }, 'reading channels to catch up failed; trying again');
         await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS).unref());
         continue;
       }
-      await Promise.all(
-        page.map(
-          (channel) =>
-            new Promise<void>((done) =>
-              this.enqueue(channel, [], async () => {
-                try {
-                  const cursor = saved.get(channel);
-                  if (cursor !== undefined && !this.cursors.has(channel)) this.cursors.set(channel, cursor);
-                  await this.advance(channel, []);
-                } finally {
-                  done();
-                }
-              }),
-            ),
-        ),
-      );
+      try {
+        await this.catchUpPage(page, saved);
+      } finally {
+        this.evictionHolds -= 1;
+      }
       await this.saveCursors();
       this.evictCursors();
       if (page.length < START_PAGE) return;
       after = page.at(-1);
     }
+  }
+
+  /** Catches up each channel of a page from its saved cursor (when none is in memory); resolves when all are done. */
+  private async catchUpPage(page: readonly string[], saved: ReadonlyMap<string, number>): Promise<void> {
+    await Promise.all(
+      page.map(
+        (channel) =>
+          new Promise<void>((done) =>
+            this.enqueue(channel, [], async () => {
+              try {
+                const cursor = saved.get(channel);
+                if (cursor !== undefined && !this.cursors.has(channel)) this.cursors.set(channel, cursor);
+                await this.advance(channel, []);
+              } finally {
+                done();
+              }
+            }),
+          ),
+      ),
+    );
   }
 
   /**

@@ -88,6 +88,8 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       await store().createDeliveries('orders', 1, []);
       assert.deepEqual(await store().cursors(), new Map([['orders', 2], ['audit', 7]]));
       assert.deepEqual([await store().cursor('orders'), await store().cursor('audit'), await store().cursor('never')], [2, 7, undefined]);
+      assert.deepEqual(await store().cursorsOf(['audit', 'never', 'orders']), new Map([['audit', 7], ['orders', 2]]));
+      assert.deepEqual(await store().cursorsOf([]), new Map());
       const rows = await all(store(), 'ep_1');
       assert.deepEqual(rows.map((d) => [d.eventId, d.seq, d.status, d.attempts, d.nextAttemptAt, d.finalAttempt, d.payload]), [
         ['evt_orders_1', 1, 'pending', 0, 1000, false, '{"seq":1}'],

@@ -246,6 +246,8 @@ export interface DeliveryStore {
   cursors(): Promise<Map<string, number>>;
   /** One channel's cursor; undefined when none was ever saved. */
   cursor(channel: string): Promise<number | undefined>;
+  /** The cursors of these channels (one read for a page of them); those never saved are absent. */
+  cursorsOf(channels: readonly string[]): Promise<Map<string, number>>;
   /** Creates deliveries and moves the channel's cursor to `seq`, durably and atomically. */
   createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void>;
   /** Moves many channels' cursors forward (never back) in one write: channels whose events created no delivery. */

@@ -16,6 +16,7 @@ const SQL = {
                    SELECT id FROM gone`,
   cursors: 'SELECT channel, seq FROM delivery_cursors',
   cursor: 'SELECT seq FROM delivery_cursors WHERE channel = $1',
+  cursorsOf: 'SELECT channel, seq FROM delivery_cursors WHERE channel = ANY($1::text[])',
   // One statement, so the deliveries and the cursor move together or not at all.
   createDeliveries: `WITH created AS (
                        INSERT INTO deliveries (endpoint_id, event_id, channel, seq, payload, status, next_attempt_at, created)
@@ -105,6 +106,11 @@ export class PostgresDeliveryStore implements DeliveryStore {
   async cursor(channel: string): Promise<number | undefined> {
     const [row] = await this.db.rows<{ seq: number }>(SQL.cursor, [channel]);
     return row?.seq;
+  }
+
+  async cursorsOf(channels: readonly string[]): Promise<Map<string, number>> {
+    const rows = await this.db.rows<{ channel: string; seq: number }>(SQL.cursorsOf, [channels]);
+    return new Map(rows.map((r) => [r.channel, r.seq]));
   }
 
   async createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void> {

@@ -34,6 +34,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       allEndpoints: durable.prepare('SELECT record FROM endpoints'),
       cursors: db.prepare('SELECT channel, seq FROM delivery_cursors'),
       cursor: db.prepare('SELECT seq FROM delivery_cursors WHERE channel = ?'),
+      cursorsOf: db.prepare('SELECT channel, seq FROM delivery_cursors WHERE channel IN (SELECT value FROM json_each(?))'),
       setCursor: db.prepare('INSERT INTO delivery_cursors (channel, seq) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET seq = MAX(seq, excluded.seq)'),
       insertDelivery: db.prepare(
         `INSERT INTO deliveries (endpoint_id, event_id, channel, seq, payload, status, next_attempt_at, created)
@@ -108,6 +109,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
   async cursor(channel: string): Promise<number | undefined> {
     return (this.s.cursor!.get(channel) as { seq: number } | undefined)?.seq;
+  }
+
+  async cursorsOf(channels: readonly string[]): Promise<Map<string, number>> {
+    const rows = this.s.cursorsOf!.all(JSON.stringify(channels)) as Array<{ channel: string; seq: number }>;
+    return new Map(rows.map((r) => [r.channel, r.seq]));
   }
 
   createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void> {
