@@ -22,6 +22,16 @@ export const SEEN_ENDPOINTS_SETTING = 'dispatcher.endpoints';
 const BACKFILL_RETRY_MS = 1000;
 /** Channels caught up at once when the dispatcher starts: each page is done before the next is read. */
 const START_PAGE = 500;
+/** Channels a sweep for new endpoints owes backfills on at once (see Dispatcher.sweep). */
+const SWEEP_PAGE = 500;
+
+/** Endpoints new to a dispatcher, owed a backfill on every channel they match: see Dispatcher.sweep. */
+interface Sweep {
+  /** Their ids: each page matches channels with the endpoints as they are then (changed or deleted meanwhile). */
+  readonly ids: ReadonlySet<string>;
+  /** The last channel (in byte order of names) whose backfills are owed the usual way; undefined before the first. */
+  sweptTo: string | undefined;
+}
 /**
  * Channels whose cursors stay in memory (`delivery.cursorCache`). Every channel ever written has a cursor, and any
  * key that may publish to a wildcard can write new channels, so memory holds the most recently used ones and the
@@ -49,7 +59,7 @@ function endpointWants(endpoint: EndpointRecord, event: HeraldEvent, eventTime: 
 export class Dispatcher {
   /** In memory: the most recently used channels' cursors, least recent first; see DEFAULT_MAX_CACHED_CURSORS. */
   private readonly cursors = new Map<string, number>();
-  /** While > 0, no cursor leaves memory: a reload is reading the saved cursors, and must not miss a channel. */
+  /** While > 0, no cursor leaves memory: a page of the start's catch-up runs from saved cursors it read (see catchUpAll). */
   private evictionHolds = 0;
   /** Per channel, the cursor saves under way that write it: its cursor stays in memory until they are done. */
   private readonly beingSaved = new Map<string, number>();
@@ -60,6 +70,9 @@ export class Dispatcher {
   private readonly chains = new Map<string, Promise<void>>();
   /** The catch-up of every channel that `start` began, a page at a time. */
   private startCatchUp: Promise<void> = Promise.resolve();
+  /** Sweeps owing new endpoints their backfills, the one running first; see `sweep`. */
+  private readonly sweeps = new Set<Sweep>();
+  private sweeping: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
   /** Channels whose cursor moved past events no endpoint wanted, not yet written. */
@@ -69,7 +82,8 @@ export class Dispatcher {
   /**
    * Every backfill queued and not yet done, `endpoint id + channel` → channel: those channels' cursors are not saved
    * meanwhile, and live events of the channel create no delivery for an ordered endpoint owed one until it has run
-   * (it covers them too), so none is created before an older event's.
+   * (it covers them too), so none is created before an older event's. Channels a sweep has not reached yet are
+   * treated the same way without a key (see `sweep`).
    */
   private readonly owedBackfills = new Map<string, string>();
   /** The cursor writes under way, chained. */
@@ -99,17 +113,14 @@ export class Dispatcher {
     const seenRaw = await this.settings.get(SEEN_ENDPOINTS_SETTING);
     const seen = this.parseSeen(seenRaw);
     this.seenWritten = seenRaw ?? '';
-    const unseen = this.endpoints.filter((e) => !seen.has(e.id));
-    // A backfill owed at start (the last dispatcher died before it finished one) is owed on every channel with a
-    // cursor: only then are they all read at once. Otherwise the catch-up reads them a page of channels at a time.
-    const saved = unseen.length > 0 ? await this.store.cursors() : undefined;
     this.unsubscribe = this.log.bus.subscribeAll(
       (events) => this.onLive(events),
       (channel) => this.position(channel),
     );
-    // Backfills first: an ordered endpoint's older deliveries must exist before the catch-up creates newer ones.
-    if (saved) this.oweBackfills(unseen, saved);
-    this.startCatchUp = this.catchUpAll(saved);
+    // Endpoints the last dispatcher did not finish backfilling (it died first). Owed before the catch-up begins: an
+    // ordered endpoint's older deliveries must exist before the catch-up creates newer ones.
+    this.sweep(this.endpoints.filter((e) => !seen.has(e.id)));
+    this.startCatchUp = this.catchUpAll();
     this.started = true;
     this.recordSeen();
     if (this.reloadWanted) void this.reloadEndpoints().catch((err: unknown) => this.logger.error({ err }, 'reloading endpoints failed'));
@@ -125,13 +136,13 @@ export class Dispatcher {
   }
 
   /**
-   * The catch-up of every channel, in the background: a page of channels at a time, with their saved cursors (those
-   * `start` read, else one read per page), each page done (and its cursors saved and free to leave memory) before
-   * the next is read, so the work queued at once stays the same however many channels the log holds. No cursor
-   * leaves memory while a page runs: a cursor read for the page must not overwrite a newer one saved meanwhile. A
-   * page that cannot be read is asked for again.
+   * The catch-up of every channel, in the background: a page of channels at a time, with their saved cursors (one
+   * read per page), each page done (and its cursors saved and free to leave memory) before the next is read, so the
+   * work queued at once stays the same however many channels the log holds. No cursor leaves memory while a page
+   * runs: a cursor read for the page must not overwrite a newer one saved meanwhile. A page that cannot be read is
+   * asked for again.
    */
-  private async catchUpAll(allSaved: ReadonlyMap<string, number> | undefined): Promise<void> {
+  private async catchUpAll(): Promise<void> {
     let after: string | undefined;
     for (;;) {
       if (this.stopped) return;
@@ -140,7 +151,7 @@ export class Dispatcher {
       this.evictionHolds += 1;
       try {
         page = await this.log.store.channels({ after, limit: START_PAGE });
-        saved = allSaved ?? (await this.store.cursorsOf(page));
+        saved = await this.store.cursorsOf(page);
       } catch (err) {
         this.evictionHolds -= 1;
         this.logger.error({ err }, 'reading channels to catch up failed; trying again');
@@ -313,18 +324,10 @@ export class Dispatcher {
       const known = new Set(this.endpoints.map((e) => e.id));
       const endpoints = await this.store.listEndpoints();
       const fresh = endpoints.filter((e) => !known.has(e.id));
-      // New endpoints are owed backfills on channels whose cursors left memory too: read the saved ones, holding
-      // evictions meanwhile so that no channel leaves memory after the read began. Read before the new endpoints
-      // take effect, so no live event creates their deliveries before the backfills are owed.
-      this.evictionHolds += 1;
-      try {
-        const saved = fresh.length > 0 ? await this.store.cursors() : new Map<string, number>();
-        if (this.stopped) return;
-        this.endpoints = endpoints;
-        this.oweBackfills(fresh, saved);
-      } finally {
-        this.evictionHolds -= 1;
-      }
+      if (this.stopped) return;
+      // Owed from the moment they take effect, so no live event creates their deliveries before their backfills.
+      this.endpoints = endpoints;
+      this.sweep(fresh);
       this.recordSeen();
     });
     // One reload at a time, so an older list never replaces a newer one; `stop` waits for the last.
@@ -350,22 +353,70 @@ export class Dispatcher {
     return all();
   }
 
-  /** `saved`: the cursors in the store, read before the caller's endpoints took effect. */
-  private oweBackfills(endpoints: EndpointRecord[], saved: ReadonlyMap<string, number>): void {
+  /**
+   * Owes `endpoints` (new to this dispatcher) a backfill on every channel they match. The channels are visited a page
+   * at a time in byte order of their names, each page's backfills queued, and run, before the next page is read, so
+   * the work owed at once stays the same however many channels the log holds. On a channel the sweep has not reached
+   * yet, a live event that an ordered endpoint of the sweep wants owes the backfill there and then (see `create`),
+   * so its delivery waits for the older ones, and a channel the listing never shows (created meanwhile) is owed
+   * too. Registered before this returns, so it holds from the moment the endpoints take effect. Sweeps run one after
+   * another.
+   */
+  private sweep(endpoints: readonly EndpointRecord[]): void {
     if (endpoints.length === 0) return;
-    // Channels with a cursor (in memory or only saved), and those whose first deliveries are being written (their
-    // cursor is set after).
-    const channels = new Set([...saved.keys(), ...this.cursors.keys(), ...this.chains.keys()]);
-    for (const endpoint of endpoints) {
-      for (const channel of channels) {
-        if (!matchesAny(endpoint.channels, channel)) continue;
-        const key = backfillKey(endpoint.id, channel);
-        if (!this.owedBackfills.has(key)) this.owedChannels.set(channel, (this.owedChannels.get(channel) ?? 0) + 1);
-        this.owedBackfills.set(key, channel);
-        this.owedPerEndpoint.set(endpoint.id, (this.owedPerEndpoint.get(endpoint.id) ?? 0) + 1);
-        this.enqueueBackfill(channel, endpoint, key);
+    const sweep: Sweep = { ids: new Set(endpoints.map((e) => e.id)), sweptTo: undefined };
+    this.sweeps.add(sweep);
+    this.sweeping = this.sweeping
+      .then(() => this.runSweep(sweep))
+      .catch((err: unknown) => this.logger.error({ err }, 'backfilling new endpoints failed; the next dispatcher runs it again'));
+  }
+
+  private async runSweep(sweep: Sweep): Promise<void> {
+    let after: string | undefined;
+    for (;;) {
+      // Cut short by `stop`: its endpoints are not recorded as seen, and the next dispatcher sweeps them again.
+      if (this.stopped) return;
+      const endpoints = this.endpoints.filter((e) => sweep.ids.has(e.id));
+      // All deleted: nothing more is owed to them.
+      if (endpoints.length === 0) break;
+      let page: string[];
+      try {
+        page = await this.log.store.channels({ after, limit: SWEEP_PAGE });
+      } catch (err) {
+        this.logger.error({ err }, 'listing channels to backfill new endpoints failed; trying again');
+        await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS).unref());
+        continue;
       }
+      for (const channel of page) {
+        for (const endpoint of endpoints) if (matchesAny(endpoint.channels, channel)) this.oweBackfill(endpoint, channel);
+      }
+      // In the same turn as the backfills were owed: no channel is ever owed neither way.
+      if (page.length > 0) sweep.sweptTo = page.at(-1);
+      await Promise.all(page.map((channel) => this.chains.get(channel)));
+      if (page.length < SWEEP_PAGE) break;
+      after = page.at(-1);
     }
+    this.sweeps.delete(sweep);
+    this.recordSeen();
+  }
+
+  /** Whether a sweep that owes the endpoint backfills has yet to reach `channel` (one it matches). */
+  private aheadOfSweep(endpoint: EndpointRecord, channel: string): boolean {
+    for (const sweep of this.sweeps) {
+      if (!sweep.ids.has(endpoint.id) || (sweep.sweptTo !== undefined && channel <= sweep.sweptTo)) continue;
+      if (matchesAny(endpoint.channels, channel)) return true;
+    }
+    return false;
+  }
+
+  /** Owes the endpoint a backfill on the channel, unless one is owed there already. */
+  private oweBackfill(endpoint: EndpointRecord, channel: string): void {
+    const key = backfillKey(endpoint.id, channel);
+    if (this.owedBackfills.has(key)) return;
+    this.owedChannels.set(channel, (this.owedChannels.get(channel) ?? 0) + 1);
+    this.owedBackfills.set(key, channel);
+    this.owedPerEndpoint.set(endpoint.id, (this.owedPerEndpoint.get(endpoint.id) ?? 0) + 1);
+    this.enqueueBackfill(channel, endpoint, key);
   }
 
   /**
@@ -415,7 +466,8 @@ export class Dispatcher {
     // Not before `start` has read the record, and not once `stop` is done: what `stop` waits for (backfills
     // finishing) may still be recorded, nothing after it.
     if (!this.started || this.finished) return;
-    const value = JSON.stringify(this.endpoints.map((e) => e.id).filter((id) => !this.owedPerEndpoint.has(id)));
+    const swept = (id: string) => ![...this.sweeps].some((sweep) => sweep.ids.has(id));
+    const value = JSON.stringify(this.endpoints.map((e) => e.id).filter((id) => !this.owedPerEndpoint.has(id) && swept(id)));
     if (value === this.seenWritten) return;
     this.seenWritten = value;
     this.seenWriting = this.seenWriting
@@ -498,6 +550,19 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Whether new events of the channel must wait for a backfill of this (ordered) endpoint. A channel a sweep has yet
+   * to reach is owed its backfill here and now (queued behind this work, on the channel's chain): the event's
+   * delivery then comes after the older ones, even on a channel the sweep's listing will never show.
+   */
+  private owesOrdered(endpoint: EndpointRecord, channel: string): boolean {
+    if (this.owedBackfills.size === 0 && this.sweeps.size === 0) return false;
+    if (this.owedBackfills.has(backfillKey(endpoint.id, channel))) return true;
+    if (!this.aheadOfSweep(endpoint, channel)) return false;
+    this.oweBackfill(endpoint, channel);
+    return true;
+  }
+
   private async create(channel: string, events: readonly HeraldEvent[], headSeq?: number): Promise<void> {
     const deliveries: NewDelivery[] = [];
     const now = Date.now();
@@ -506,7 +571,7 @@ export class Dispatcher {
       const eventTime = Date.parse(event.time);
       for (const endpoint of this.endpoints) {
         if (!endpointWants(endpoint, event, eventTime)) continue;
-        if (this.owedBackfills.size > 0 && endpoint.ordering === 'channel' && this.owedBackfills.has(backfillKey(endpoint.id, channel))) continue;
+        if (endpoint.ordering === 'channel' && this.owesOrdered(endpoint, channel)) continue;
         payload ??= JSON.stringify(event);
         deliveries.push({ endpointId: endpoint.id, eventId: event.id, channel, seq: event.seq, payload, createdAt: now });
       }
@@ -528,6 +593,7 @@ export class Dispatcher {
     clearInterval(this.refreshTimer);
     this.stopped = true;
     await this.reloading;
+    await this.sweeping;
     await this.startCatchUp;
     await Promise.all([...this.chains.values()]);
     // A save the timer started may still be writing: wait for it, then write what moved since.
