@@ -378,3 +378,64 @@ test('a start that both sweeps and catches up 1,500 channels keeps about two pag
   await bus2.close();
   await storage.close();
 });
+
+test('ahead of its sweep, an ordered endpoint is owed one backfill per channel, then gets the live events', async () => {
+  const { storage, log, dispatcher, close } = await setUp();
+  await log.publish([{ channel: 'hot', data: 0 }]);
+  await idle(dispatcher);
+  // The sweep waits at its first listing, so 'hot' stays ahead of it.
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const channels = storage.events.channels.bind(storage.events);
+  storage.events.channels = async (page) => (await held, channels(page));
+  let eventsRead = 0;
+  const read = storage.events.read.bind(storage.events);
+  storage.events.read = async (...args) => {
+    const page = await read(...args);
+    eventsRead += page.events.length;
+    return page;
+  };
+  await storage.deliveries.insertEndpoint(endpoint('ep_hot', { channels: ['hot'], ordering: 'channel' }));
+  await dispatcher.reloadEndpoints();
+  for (let i = 1; i <= 50; i++) {
+    await log.publish([{ channel: 'hot', data: i }]);
+    await idle(dispatcher);
+  }
+  assert.ok(eventsRead <= 60, `${eventsRead} events read for 50 live ones: one backfill, not one per event`);
+  release();
+  await backfilled(dispatcher);
+  await idle(dispatcher);
+  await dispatcher.stop();
+  const deliveries = await storage.deliveries.listDeliveries('ep_hot', undefined, 100);
+  const byCreation = deliveries.sort((a, b) => Number(a.id.slice(4)) - Number(b.id.slice(4))).map((d) => d.seq);
+  assert.deepEqual(byCreation, Array.from({ length: 51 }, (_, i) => i + 1), 'every event once, created in seq order');
+  await close();
+});
+
+test("a sweep's page waits until its backfills are written, retried while the store refuses them", async () => {
+  const { storage, log, dispatcher, close } = await setUp();
+  for (let i = 0; i < 1200; i++) await log.publish([{ channel: `c:${String(i).padStart(4, '0')}`, data: i }]);
+  await idle(dispatcher);
+  let refusing = true;
+  const create = storage.deliveries.createDeliveries.bind(storage.deliveries);
+  storage.deliveries.createDeliveries = async (channel, seq, deliveries) => {
+    if (refusing && deliveries.some((d) => d.endpointId === 'ep_full')) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    return create(channel, seq, deliveries);
+  };
+  await storage.deliveries.insertEndpoint(endpoint('ep_full', { channels: ['c:*'] }));
+  await dispatcher.reloadEndpoints();
+  const owed = (dispatcher as unknown as { owedBackfills: Map<string, string> }).owedBackfills;
+  let most = 0;
+  const until = Date.now() + 2500;
+  while (Date.now() < until) {
+    most = Math.max(most, owed.size);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(most > 0 && most <= 500, `${most} backfills owed at once while none can be written`);
+  refusing = false;
+  await backfilled(dispatcher);
+  await idle(dispatcher);
+  await dispatcher.stop();
+  assert.equal((await storage.deliveries.listDeliveries('ep_full', undefined, 5000)).length, 1200);
+  await close();
+});

@@ -31,6 +31,11 @@ interface Sweep {
   readonly ids: ReadonlySet<string>;
   /** The last channel (in byte order of names) whose backfills are owed the usual way; undefined before the first. */
   sweptTo: string | undefined;
+  /**
+   * Backfill keys owed ahead of the sweep by a live event (see `owesOrdered`): owed once, then that channel's events
+   * are delivered live, and the sweep does not owe it again. Only channels written while the sweep runs.
+   */
+  readonly owedAhead: Set<string>;
 }
 /**
  * Channels whose cursors stay in memory (`delivery.cursorCache`). Every channel ever written has a cursor, and any
@@ -73,6 +78,8 @@ export class Dispatcher {
   /** Sweeps owing new endpoints their backfills, the one running first; see `sweep`. */
   private readonly sweeps = new Set<Sweep>();
   private sweeping: Promise<void> = Promise.resolve();
+  /** Per owed backfill key, who waits for it to be written (a sweep's page); all woken by `stop`. */
+  private readonly backfillWaiters = new Map<string, Array<() => void>>();
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
   /** Channels whose cursor moved past events no endpoint wanted, not yet written. */
@@ -357,14 +364,14 @@ export class Dispatcher {
    * Owes `endpoints` (new to this dispatcher) a backfill on every channel they match. The channels are visited a page
    * at a time in byte order of their names, each page's backfills queued, and run, before the next page is read, so
    * the work owed at once stays the same however many channels the log holds. On a channel the sweep has not reached
-   * yet, a live event that an ordered endpoint of the sweep wants owes the backfill there and then (see `create`),
-   * so its delivery waits for the older ones, and a channel the listing never shows (created meanwhile) is owed
-   * too. Registered before this returns, so it holds from the moment the endpoints take effect. Sweeps run one after
-   * another.
+   * yet, the first live event that an ordered endpoint of the sweep wants owes the backfill there and then (see
+   * `owesOrdered`), so its delivery waits for the older ones, and a channel the listing never shows (created
+   * meanwhile) is owed too. Registered before this returns, so it holds from the moment the endpoints take effect.
+   * Sweeps run one after another.
    */
   private sweep(endpoints: readonly EndpointRecord[]): void {
     if (endpoints.length === 0) return;
-    const sweep: Sweep = { ids: new Set(endpoints.map((e) => e.id)), sweptTo: undefined };
+    const sweep: Sweep = { ids: new Set(endpoints.map((e) => e.id)), sweptTo: undefined, owedAhead: new Set() };
     this.sweeps.add(sweep);
     this.sweeping = this.sweeping
       .then(() => this.runSweep(sweep))
@@ -387,12 +394,21 @@ export class Dispatcher {
         await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS).unref());
         continue;
       }
+      const keys: string[] = [];
       for (const channel of page) {
-        for (const endpoint of endpoints) if (matchesAny(endpoint.channels, channel)) this.oweBackfill(endpoint, channel);
+        for (const endpoint of endpoints) {
+          if (!matchesAny(endpoint.channels, channel)) continue;
+          const key = backfillKey(endpoint.id, channel);
+          // Owed already, by a live event ahead of the sweep.
+          if (sweep.owedAhead.delete(key)) continue;
+          this.oweBackfill(endpoint, channel);
+          keys.push(key);
+        }
       }
       // In the same turn as the backfills were owed: no channel is ever owed neither way.
       if (page.length > 0) sweep.sweptTo = page.at(-1);
-      await Promise.all(page.map((channel) => this.chains.get(channel)));
+      // Written (retried until they are) before the next page: the backfills owed at once stay one page's.
+      await Promise.all(keys.map((key) => this.backfillWritten(key)));
       if (page.length < SWEEP_PAGE) break;
       after = page.at(-1);
     }
@@ -400,13 +416,31 @@ export class Dispatcher {
     this.recordSeen();
   }
 
-  /** Whether a sweep that owes the endpoint backfills has yet to reach `channel` (one it matches). */
-  private aheadOfSweep(endpoint: EndpointRecord, channel: string): boolean {
+  /** The sweep that owes the endpoint backfills and has yet to reach `channel` (one it matches), if any. */
+  private sweepAhead(endpoint: EndpointRecord, channel: string): Sweep | undefined {
     for (const sweep of this.sweeps) {
       if (!sweep.ids.has(endpoint.id) || (sweep.sweptTo !== undefined && channel <= sweep.sweptTo)) continue;
-      if (matchesAny(endpoint.channels, channel)) return true;
+      if (matchesAny(endpoint.channels, channel)) return sweep;
     }
-    return false;
+    return undefined;
+  }
+
+  /** Resolves once the backfill is written (or was never owed), or `stop` cut it short. */
+  private backfillWritten(key: string): Promise<void> {
+    if (!this.owedBackfills.has(key) || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.backfillWaiters.get(key);
+      if (waiters) waiters.push(resolve);
+      else this.backfillWaiters.set(key, [resolve]);
+    });
+  }
+
+  private wakeBackfillWaiters(key?: string): void {
+    const keys = key === undefined ? [...this.backfillWaiters.keys()] : [key];
+    for (const k of keys) {
+      for (const wake of this.backfillWaiters.get(k) ?? []) wake();
+      this.backfillWaiters.delete(k);
+    }
   }
 
   /** Owes the endpoint a backfill on the channel, unless one is owed there already. */
@@ -445,6 +479,7 @@ export class Dispatcher {
     const channel = this.owedBackfills.get(key);
     if (channel === undefined) return;
     this.owedBackfills.delete(key);
+    this.wakeBackfillWaiters(key);
     const owedHere = this.owedChannels.get(channel)! - 1;
     if (owedHere === 0) this.owedChannels.delete(channel);
     else this.owedChannels.set(channel, owedHere);
@@ -483,8 +518,9 @@ export class Dispatcher {
    * that happened after the endpoint was created, read backwards a page at a
    * time until older events, then created in one write, oldest first, so an
    * ordered endpoint never has a later event's delivery before an earlier
-   * one's. The window is short (since the endpoint was created, seconds at
-   * most). The store ignores deliveries that already exist. Resolves false,
+   * one's. The window runs from the endpoint's creation to its backfill on the channel: seconds for an endpoint
+   * created through another node on a channel written meanwhile, longer where a sweep reaches the channel late. The
+   * store ignores deliveries that already exist. Resolves false,
    * having written nothing, when `stop` cut it short.
    */
   private async backfill(channel: string, endpoint: EndpointRecord): Promise<boolean> {
@@ -557,8 +593,12 @@ export class Dispatcher {
    */
   private owesOrdered(endpoint: EndpointRecord, channel: string): boolean {
     if (this.owedBackfills.size === 0 && this.sweeps.size === 0) return false;
-    if (this.owedBackfills.has(backfillKey(endpoint.id, channel))) return true;
-    if (!this.aheadOfSweep(endpoint, channel)) return false;
+    const key = backfillKey(endpoint.id, channel);
+    if (this.owedBackfills.has(key)) return true;
+    const sweep = this.sweepAhead(endpoint, channel);
+    // Owed here before, and written: its events are delivered live from then on.
+    if (!sweep || sweep.owedAhead.has(key)) return false;
+    sweep.owedAhead.add(key);
     this.oweBackfill(endpoint, channel);
     return true;
   }
@@ -592,6 +632,8 @@ export class Dispatcher {
     clearInterval(this.saveTimer);
     clearInterval(this.refreshTimer);
     this.stopped = true;
+    // A sweep waiting for backfills that `stop` cuts short (they stay owed, for the next dispatcher) goes on to end.
+    this.wakeBackfillWaiters();
     await this.reloading;
     await this.sweeping;
     await this.startCatchUp;
