@@ -100,7 +100,7 @@ export class Dispatcher {
   /** The last SEEN_ENDPOINTS_SETTING value written or read, and the write under way. */
   private seenWritten = '';
   private seenWriting: Promise<void> = Promise.resolve();
-  /** Set once `start` has read the endpoints, cursors and record: a reload before then would see none of them. */
+  /** Set once `start` has read the endpoints and the record: a reload before then would see neither. */
   private started = false;
   private finished = false;
   private reloadWanted = false;
