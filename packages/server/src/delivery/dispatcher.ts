@@ -143,58 +143,55 @@ export class Dispatcher {
   }
 
   /**
-   * The catch-up of every channel, in the background: a page of channels at a time, with their saved cursors (one
-   * read per page), each page done (and its cursors saved and free to leave memory) before the next is read, so the
-   * work queued at once stays the same however many channels the log holds. No cursor leaves memory while a page
-   * runs: a cursor read for the page must not overwrite a newer one saved meanwhile. A page that cannot be read is
-   * asked for again.
+   * Every channel in the log, a page of `size` at a time in byte order of names, each handed to `visit` and done
+   * before the next page is read, so the work under way at once stays one page's however many channels there are.
+   * A page that cannot be read, or that `visit` fails on, is tried again after a pause. Ends after the last page or
+   * when `visit` says false (true), or when the dispatcher stops (false).
    */
-  private async catchUpAll(): Promise<void> {
+  private async eachChannelPage(size: number, what: string, visit: (page: string[]) => Promise<boolean | void>): Promise<boolean> {
     let after: string | undefined;
     for (;;) {
-      if (this.stopped) return;
+      if (this.stopped) return false;
       let page: string[];
-      let saved: ReadonlyMap<string, number>;
-      this.evictionHolds += 1;
       try {
-        page = await this.log.store.channels({ after, limit: START_PAGE });
-        saved = await this.store.cursorsOf(page);
+        page = await this.log.store.channels({ after, limit: size });
+        if ((await visit(page)) === false) return true;
       } catch (err) {
-        this.evictionHolds -= 1;
-        this.logger.error({ err }, 'reading channels to catch up failed; trying again');
+        this.logger.error({ err }, `${what} failed; trying again`);
         await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS).unref());
         continue;
       }
+      if (page.length < size) return true;
+      after = page.at(-1);
+    }
+  }
+
+  /**
+   * The catch-up of every channel, in the background, a page at a time with the page's saved cursors (one read per
+   * page); each page's cursors are saved, and free to leave memory, before the next. No cursor leaves memory while a
+   * page runs: a cursor read for the page must not overwrite a newer one saved meanwhile.
+   */
+  private async catchUpAll(): Promise<void> {
+    await this.eachChannelPage(START_PAGE, 'reading channels to catch up', async (page) => {
+      this.evictionHolds += 1;
       try {
-        await this.catchUpPage(page, saved);
+        const saved = await this.store.cursorsOf(page);
+        // Each channel from its saved cursor, when none is in memory.
+        await Promise.all(
+          page.map((channel) =>
+            this.enqueue(channel, [], () => {
+              const cursor = saved.get(channel);
+              if (cursor !== undefined && !this.cursors.has(channel)) this.cursors.set(channel, cursor);
+              return this.advance(channel, []);
+            }),
+          ),
+        );
       } finally {
         this.evictionHolds -= 1;
       }
       await this.saveCursors();
       this.evictCursors();
-      if (page.length < START_PAGE) return;
-      after = page.at(-1);
-    }
-  }
-
-  /** Catches up each channel of a page from its saved cursor (when none is in memory); resolves when all are done. */
-  private async catchUpPage(page: readonly string[], saved: ReadonlyMap<string, number>): Promise<void> {
-    await Promise.all(
-      page.map(
-        (channel) =>
-          new Promise<void>((done) =>
-            this.enqueue(channel, [], async () => {
-              try {
-                const cursor = saved.get(channel);
-                if (cursor !== undefined && !this.cursors.has(channel)) this.cursors.set(channel, cursor);
-                await this.advance(channel, []);
-              } finally {
-                done();
-              }
-            }),
-          ),
-      ),
-    );
+    });
   }
 
   /**
@@ -379,21 +376,10 @@ export class Dispatcher {
   }
 
   private async runSweep(sweep: Sweep): Promise<void> {
-    let after: string | undefined;
-    for (;;) {
-      // Cut short by `stop`: its endpoints are not recorded as seen, and the next dispatcher sweeps them again.
-      if (this.stopped) return;
+    const ended = await this.eachChannelPage(SWEEP_PAGE, 'listing channels to backfill new endpoints', async (page) => {
       const endpoints = this.endpoints.filter((e) => sweep.ids.has(e.id));
       // All deleted: nothing more is owed to them.
-      if (endpoints.length === 0) break;
-      let page: string[];
-      try {
-        page = await this.log.store.channels({ after, limit: SWEEP_PAGE });
-      } catch (err) {
-        this.logger.error({ err }, 'listing channels to backfill new endpoints failed; trying again');
-        await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS).unref());
-        continue;
-      }
+      if (endpoints.length === 0) return false;
       const keys: string[] = [];
       for (const channel of page) {
         for (const endpoint of endpoints) {
@@ -409,9 +395,9 @@ export class Dispatcher {
       if (page.length > 0) sweep.sweptTo = page.at(-1);
       // Written (retried until they are) before the next page: the backfills owed at once stay one page's.
       await Promise.all(keys.map((key) => this.backfillWritten(key)));
-      if (page.length < SWEEP_PAGE) break;
-      after = page.at(-1);
-    }
+    });
+    // Cut short by `stop`: its endpoints are not recorded as seen, and the next dispatcher sweeps them again.
+    if (!ended) return;
     this.sweeps.delete(sweep);
     this.recordSeen();
   }
@@ -554,7 +540,8 @@ export class Dispatcher {
     return true;
   }
 
-  private enqueue(channel: string, events: readonly HeraldEvent[], task?: () => Promise<void>): void {
+  /** Queues work behind the channel's earlier work; resolves when it is done (its failure logged here). */
+  private enqueue(channel: string, events: readonly HeraldEvent[], task?: () => Promise<void>): Promise<void> {
     const previous = this.chains.get(channel) ?? Promise.resolve();
     const next = previous
       .then(() => (task ? task() : this.advance(channel, events)))
@@ -563,6 +550,7 @@ export class Dispatcher {
     void next.finally(() => {
       if (this.chains.get(channel) === next) this.chains.delete(channel);
     });
+    return next;
   }
 
   /** Creates deliveries for everything after the channel's cursor: from the bus when it follows on, else from the log. */
