@@ -88,10 +88,14 @@ async function main(): Promise<void> {
   console.log(row(`${SUBSCRIBERS} subscribers, 1 channel, ${RATE}/s`, oneChannel));
   console.log(`  aims: lost 0 (${oneChannel.expected - Math.min(oneChannel.received, oneChannel.expected)}), p99 ≤ 100 ms (${fmt(oneChannel.p99, 1)})`);
 
-  // Each channel has two subscribers on two different sockets: socket k holds channels k and k + CHANNELS/2.
-  const half = CHANNELS / 2;
+  // Each channel has two subscribers on two different sockets: socket k holds channels k and k + CHANNELS/2 (modulo
+  // CHANNELS), so channel j is held by sockets j and j - CHANNELS/2: CHANNELS sockets, two subscriptions each.
+  const half = Math.floor(CHANNELS / 2);
   const channel = (n: number) => `c${n}`;
-  const sockets = Array.from({ length: half }, (_, k) => [channel(k), channel(k + half)]);
+  const sockets = Array.from({ length: CHANNELS }, (_, k) => [channel(k), channel((k + half) % CHANNELS)]);
+  const held = new Map<string, number>();
+  for (const channels of sockets) for (const c of channels) held.set(c, (held.get(c) ?? 0) + 1);
+  if (held.size !== CHANNELS || [...held.values()].some((n) => n !== 2)) throw new Error('every channel must have exactly 2 subscribers');
   // The same deliveries per second as the one-channel phase, spread over every channel in turn.
   const eventsPerSecond = (SUBSCRIBERS * RATE) / 2;
   const batchesPerSecond = eventsPerSecond / BATCH;
