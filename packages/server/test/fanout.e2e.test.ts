@@ -129,6 +129,42 @@ describe('fan-out', () => {
     assert.ok(slowBytes < batches * 50 * blob.length, 'the slow client was cut off before the end');
   });
 
+  it('answers a publish whose events have subscribers with the JSON their frames were made from, as it answers any other', async () => {
+    const h = await start();
+    const ws = await subscriber(h, 'echo');
+    const sse = readStream(`${h.url}/v1/channels/echo/stream?token=${ADMIN_KEY}`, {}, (text) => sseEvents(text).length >= 3, 10_000);
+    await until(() => h.sse.size === 1);
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(h.url + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+    };
+    const data = { note: 'quote " backslash \\ é 🦜', n: [1, 2.5, null] };
+    const single = await post('/v1/channels/echo/events', { type: 'order.paid', data, meta: { source: 'test' } });
+    // Every event subscribed to: the answer is made of the texts of the frames.
+    const batch = await post('/v1/events', { events: [{ channel: 'echo', data: { i: 2 } }, { channel: 'echo', data: { i: 3 } }] });
+    // One event nobody subscribes to: the route's serializer answers, with the same shape.
+    const mixed = await post('/v1/events', { events: [{ channel: 'echo', data: { i: 4 } }, { channel: 'nobody', data: { i: 1 } }] });
+    for (const answer of [single, batch, mixed]) {
+      assert.equal(answer.status, 201);
+      assert.equal(answer.type, 'application/json; charset=utf-8');
+    }
+    await ws.next('event', 4, 10_000);
+    const framed = ws.ops('event').map(({ op: _op, ...event }) => event);
+    const streamed = (await sse).text;
+    const answered = JSON.parse(single.text) as { seq: number };
+    assert.deepEqual(answered, framed[0], 'the answer is the event its subscribers got');
+    assert.deepEqual(answered, { ...(answered as object), channel: 'echo', seq: 1, type: 'order.paid', data, meta: { source: 'test' } });
+    assert.ok(streamed.includes(`data: ${single.text}\n\n`), 'byte for byte the text of the SSE frame');
+    assert.deepEqual(JSON.parse(batch.text), { events: framed.slice(1, 3) });
+    const [fourth, other] = (JSON.parse(mixed.text) as { events: Array<{ channel: string; seq: number; data: unknown }> }).events;
+    assert.deepEqual(fourth, framed[3]);
+    assert.deepEqual([other!.channel, other!.seq, other!.data], ['nobody', 1, { i: 1 }]);
+  });
+
   it('an SSE stream ended by shutdown closes its chunked body after the close event', async () => {
     const h = await startTestServer();
     const stream = readStream(`${h.url}/v1/channels/bye/stream?token=${ADMIN_KEY}`, {}, () => false, 10_000);

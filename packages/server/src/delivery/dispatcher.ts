@@ -1,6 +1,7 @@
 import type { HeraldEvent } from '@herald/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventLog } from '../log/event-log.js';
+import { eventJson } from '../log/event-json.js';
 import type { DeliveryStore, EndpointRecord, NewDelivery, SettingsStore } from '../store/types.js';
 import { matchesAny } from '../auth/patterns.js';
 
@@ -524,7 +525,7 @@ export class Dispatcher {
         const eventTime = Date.parse(event.time);
         if (eventTime < endpoint.createdAt) older = true;
         else if (endpointWants(endpoint, event, eventTime)) {
-          deliveries.push({ endpointId: endpoint.id, eventId: event.id, channel, seq: event.seq, payload: JSON.stringify(event), createdAt: now });
+          deliveries.push({ endpointId: endpoint.id, eventId: event.id, channel, seq: event.seq, payload: eventJson(event), createdAt: now });
         }
       }
       if (older || page.events.length === 0 || page.truncated) break;
@@ -600,7 +601,7 @@ export class Dispatcher {
       for (const endpoint of this.endpoints) {
         if (!endpointWants(endpoint, event, eventTime)) continue;
         if (endpoint.ordering === 'channel' && this.owesOrdered(endpoint, channel)) continue;
-        payload ??= JSON.stringify(event);
+        payload ??= eventJson(event);
         deliveries.push({ endpointId: endpoint.id, eventId: event.id, channel, seq: event.seq, payload, createdAt: now });
       }
     }

@@ -2,7 +2,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ws from 'ws';
 import type { HeraldEvent } from '@herald/protocol';
-import { httpChunk, sharedChunk, sseSingleChannelFrame, wsEventFrame, wsSharedFrame, wsTextFrame } from './frames.js';
+import { httpChunk, sharedChunk, sseEvent, wsEventFrame, wsSharedFrame, wsTextFrame } from './frames.js';
 
 /** ws's frame parser: exported by the package, absent from its type definitions. */
 interface FrameReceiver {
@@ -40,7 +40,13 @@ it('frames a shared payload once, and an event once, whoever asks', () => {
   const event = { id: 'evt_1', channel: 'c', seq: 7, type: 'message', data: { a: 1 }, time: 't' } as HeraldEvent;
   assert.equal(wsEventFrame(event), wsEventFrame(event));
   assert.equal(decode(wsEventFrame(event))[0], JSON.stringify({ op: 'event', ...event }), 'op first, then the event as it stringifies');
-  assert.equal(sseSingleChannelFrame(event).toString(), `id: 7\ndata: ${JSON.stringify(event)}\n\n`);
+  assert.equal(sseEvent(event, 'single', false).toString(), `id: 7\ndata: ${JSON.stringify(event)}\n\n`);
+  assert.equal(sseEvent(event, 'data', false).toString(), `data: ${JSON.stringify(event)}\n\n`);
+  const chunk = sseEvent(event, 'single', true);
+  assert.equal(chunk.toString(), httpChunk(`id: 7\ndata: ${JSON.stringify(event)}\n\n`).toString());
+  assert.equal(sseEvent(event, 'single', true), chunk, 'each kind is made once');
+  assert.equal(sseEvent({ ...event }, 'single', true) === chunk, false, 'a copy of the event does not take its frames');
+  assert.equal(JSON.stringify(event), JSON.stringify({ ...event }), 'nor does its JSON show them');
 });
 
 it('chunks SSE bytes for an HTTP/1.1 chunked body, once per shared buffer', () => {

@@ -1,12 +1,15 @@
 import type { HeraldEvent } from '@herald/protocol';
+import { sharedEventJson, eventWire } from '../log/event-json.js';
 
 /**
  * Each event is serialized once per transport and the same bytes go to every
- * subscriber: the bus hands all of them the same event object, so a WeakMap
- * keyed by it is the cache, and it empties itself when the event is gone.
- * The bytes are what goes on the wire, framing included: a server's
- * WebSocket frames are never masked and an SSE chunk's length does not
- * depend on the reader, so nothing is left to do per socket but write them.
+ * subscriber: the bus hands all of them the same event object, which carries
+ * its frames (log/event-json.ts). Other bytes sent to many (an ephemeral
+ * broadcast, the ping) are cached in a WeakMap keyed by their payload, which
+ * empties itself when the payload is gone. The bytes are what goes on the
+ * wire, framing included: a server's WebSocket frames are never masked and an
+ * SSE chunk's length does not depend on the reader, so nothing is left to do
+ * per socket but write them.
  */
 function cached<K extends object>(build: (key: K) => Buffer): (key: K) => Buffer {
   const cache = new WeakMap<K, Buffer>();
@@ -56,7 +59,10 @@ export function wsTextFrame(text: string | Buffer): Buffer {
 export const wsSharedFrame = cached<Buffer>(wsTextFrame);
 
 /** The WebSocket `event` op, framed: the event's own JSON with `"op":"event"` first (no copy of the event to add it). */
-export const wsEventFrame = cached<HeraldEvent>((event) => wsTextFrame(`{"op":"event",${JSON.stringify(event).slice(1)}`));
+export function wsEventFrame(event: HeraldEvent): Buffer {
+  const wire = eventWire(event);
+  return (wire.wsFrame ??= wsTextFrame(`{"op":"event",${sharedEventJson(event).slice(1)}`));
+}
 
 /** One HTTP/1.1 chunk (`<hex length>\r\n<bytes>\r\n`): how SSE bytes travel in a chunked response. */
 export function httpChunk(bytes: string | Buffer): Buffer {
@@ -68,8 +74,23 @@ const CRLF = Buffer.from('\r\n');
 /** SSE bytes that go to many streams (an event, an ephemeral broadcast, the ping), chunked once. */
 export const sharedChunk = cached<Buffer>(httpChunk);
 
-/** `data: <event JSON>` and the blank line that ends an SSE event: a multi-channel stream adds its own id. */
-export const sseData = cached<HeraldEvent>((event) => Buffer.from(`data: ${JSON.stringify(event)}\n\n`));
+/**
+ * An event's SSE bytes: `data` is `data: <event JSON>` and the blank line that ends an SSE event (a multi-channel
+ * stream writes its own id before it); `single` adds `id: <seq>` first, the whole event of a single-channel stream.
+ */
+export type SseEventKind = 'data' | 'single';
 
-/** `id: <seq>` plus the data: the whole event of a single-channel stream. */
-export const sseSingleChannelFrame = cached<HeraldEvent>((event) => Buffer.from(`id: ${event.seq}\ndata: ${JSON.stringify(event)}\n\n`));
+/** The event's SSE bytes of that kind, bare or as one HTTP/1.1 chunk, made once for every stream. */
+export function sseEvent(event: HeraldEvent, kind: SseEventKind, chunked: boolean): Buffer {
+  const wire = eventWire(event);
+  const made = (wire.sse ??= {});
+  const key = chunked ? (kind === 'single' ? 'singleChunk' : 'dataChunk') : kind;
+  let bytes = made[key];
+  if (bytes === undefined) {
+    bytes = chunked
+      ? httpChunk(sseEvent(event, kind, false))
+      : Buffer.from(`${kind === 'single' ? `id: ${event.seq}\n` : ''}data: ${sharedEventJson(event)}\n\n`);
+    made[key] = bytes;
+  }
+  return bytes;
+}

@@ -1,5 +1,6 @@
 import type { GapInfo, HeraldEvent } from '@herald/protocol';
 import type { ReadResult } from '../../store/types.js';
+import { eventJson } from '../../log/event-json.js';
 
 /** Reads one channel's events after `after`, at most `limit`. */
 export type ReadPage = (channel: string, after: number, limit: number) => Promise<ReadResult>;
@@ -27,7 +28,7 @@ export class ByteBudget {
 
   /** The event's JSON, or undefined when it would pass the budget. */
   take(event: HeraldEvent, first: boolean): string | undefined {
-    const json = JSON.stringify(event);
+    const json = eventJson(event);
     if (!first && this.used + json.length > this.maxBytes) return undefined;
     this.used += json.length;
     return json;

@@ -4,7 +4,6 @@ import { decodeCursor, decodeStreamId, encodeStreamId, HeraldError, isStreamId, 
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ChannelFeed } from '../feed.js';
-import { sseData } from '../frames.js';
 import { SseStream } from './stream.js';
 import { assertOriginAllowed } from '../../http/cors.js';
 import { countRealtimeDelivery } from '../../metrics/index.js';
@@ -164,7 +163,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
             event: (event: HeraldEvent) => {
               countRealtimeDelivery('sse');
               stream.write(idLine());
-              stream.write(sseData(event));
+              stream.writeEvent(event, 'data');
             },
             gap: (gap) => stream.write(`${idLine()}event: gap\ndata: ${JSON.stringify(gap)}\n\n`),
             drained: () => stream.drained(),

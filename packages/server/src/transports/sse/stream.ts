@@ -3,7 +3,7 @@ import type { GapInfo, HeraldEvent } from '@herald/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
 import type { ChannelFeed, FeedSink } from '../feed.js';
-import { httpChunk, sharedChunk, sseSingleChannelFrame } from '../frames.js';
+import { httpChunk, sharedChunk, sseEvent, type SseEventKind } from '../frames.js';
 import { Outbox, type RawSocket } from '../outbox.js';
 import type { EphemeralListener } from '../../presence/service.js';
 import type { EphemeralFrames } from '../../presence/frames.js';
@@ -62,12 +62,21 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
 
   /**
    * Queues SSE bytes. A Buffer is taken to be shared by many streams (an
-   * event, an ephemeral broadcast, the ping) and its chunk is built once; a
-   * string is this stream's own.
+   * ephemeral broadcast, the ping) and its chunk is built once; a string is
+   * this stream's own.
    */
   write(bytes: Buffer | string): void {
     if (this.closed) return;
-    const frame = this.chunked ? (typeof bytes === 'string' ? httpChunk(bytes) : sharedChunk(bytes)) : typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+    this.send(this.chunked ? (typeof bytes === 'string' ? httpChunk(bytes) : sharedChunk(bytes)) : typeof bytes === 'string' ? Buffer.from(bytes) : bytes);
+  }
+
+  /** Queues an event's SSE bytes, framed once for every stream (frames.ts). */
+  writeEvent(event: HeraldEvent, kind: SseEventKind): void {
+    if (this.closed) return;
+    this.send(sseEvent(event, kind, this.chunked));
+  }
+
+  private send(frame: Buffer): void {
     if (this.buffered + frame.length > this.maxBuffered) {
       this.logger.warn({ buffered: this.buffered }, 'SSE client too slow: dropping it');
       countSlowConsumer('sse');
@@ -81,7 +90,7 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
 
   /** FeedSink of a single-channel stream: the event with its seq as the id. */
   event(event: HeraldEvent): void {
-    this.write(sseSingleChannelFrame(event));
+    this.writeEvent(event, 'single');
     countRealtimeDelivery('sse');
   }
 
