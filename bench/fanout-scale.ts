@@ -95,7 +95,9 @@ async function main(): Promise<void> {
   const sockets = Array.from({ length: CHANNELS }, (_, k) => [channel(k), channel((k + half) % CHANNELS)]);
   const held = new Map<string, number>();
   for (const channels of sockets) for (const c of channels) held.set(c, (held.get(c) ?? 0) + 1);
-  if (held.size !== CHANNELS || [...held.values()].some((n) => n !== 2)) throw new Error('every channel must have exactly 2 subscribers');
+  if (CHANNELS < 2 || held.size !== CHANNELS || [...held.values()].some((n) => n !== 2) || sockets.some(([a, b]) => a === b)) {
+    throw new Error('every channel must have exactly 2 subscribers, on two sockets (BENCH_CHANNELS ≥ 2)');
+  }
   // The same deliveries per second as the one-channel phase, spread over every channel in turn.
   const eventsPerSecond = (SUBSCRIBERS * RATE) / 2;
   const batchesPerSecond = eventsPerSecond / BATCH;

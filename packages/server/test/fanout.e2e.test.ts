@@ -129,40 +129,47 @@ describe('fan-out', () => {
     assert.ok(slowBytes < batches * 50 * blob.length, 'the slow client was cut off before the end');
   });
 
-  it('answers a publish whose events have subscribers with the JSON their frames were made from, as it answers any other', async () => {
+  it('answers a publish with the JSON text its subscribers got, byte for byte, and any other publish in the same form', async () => {
     const h = await start();
     const ws = await subscriber(h, 'echo');
     const sse = readStream(`${h.url}/v1/channels/echo/stream?token=${ADMIN_KEY}`, {}, (text) => sseEvents(text).length >= 3, 10_000);
     await until(() => h.sse.size === 1);
-    const post = async (path: string, body: unknown) => {
+    const post = async (path: string, body: unknown, token = ADMIN_KEY) => {
       const res = await fetch(h.url + path, {
         method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
       return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
     };
     const data = { note: 'quote " backslash \\ é 🦜', n: [1, 2.5, null] };
     const single = await post('/v1/channels/echo/events', { type: 'order.paid', data, meta: { source: 'test' } });
-    // Every event subscribed to: the answer is made of the texts of the frames.
-    const batch = await post('/v1/events', { events: [{ channel: 'echo', data: { i: 2 } }, { channel: 'echo', data: { i: 3 } }] });
-    // One event nobody subscribes to: the route's serializer answers, with the same shape.
-    const mixed = await post('/v1/events', { events: [{ channel: 'echo', data: { i: 4 } }, { channel: 'nobody', data: { i: 1 } }] });
-    for (const answer of [single, batch, mixed]) {
+    const quiet = await post('/v1/channels/nobody/events', { type: 'order.paid', data, meta: { source: 'test' } });
+    const batch = await post('/v1/events', { events: [{ channel: 'echo', data: { i: 2 } }, { channel: 'nobody', data: { i: 3 } }] });
+    for (const answer of [single, quiet, batch]) {
       assert.equal(answer.status, 201);
       assert.equal(answer.type, 'application/json; charset=utf-8');
     }
-    await ws.next('event', 4, 10_000);
-    const framed = ws.ops('event').map(({ op: _op, ...event }) => event);
+    // A publish-only key may not read the channel: its duplicate is answered without the stored data, even though
+    // the original was sent to subscribers.
+    const writer = await h.createKey(['publish'], ['echo']);
+    const mine = await post('/v1/events', { events: [{ channel: 'echo', id: 'order-1', data: { secret: 1 } }] }, writer);
+    const again = await post('/v1/events', { events: [{ channel: 'echo', id: 'order-1', data: { secret: 2 } }] }, writer);
+    assert.deepEqual([mine.status, again.status], [201, 201]);
+
+    await ws.next('event', 3, 10_000);
     const streamed = (await sse).text;
-    const answered = JSON.parse(single.text) as { seq: number };
-    assert.deepEqual(answered, framed[0], 'the answer is the event its subscribers got');
-    assert.deepEqual(answered, { ...(answered as object), channel: 'echo', seq: 1, type: 'order.paid', data, meta: { source: 'test' } });
-    assert.ok(streamed.includes(`data: ${single.text}\n\n`), 'byte for byte the text of the SSE frame');
-    assert.deepEqual(JSON.parse(batch.text), { events: framed.slice(1, 3) });
-    const [fourth, other] = (JSON.parse(mixed.text) as { events: Array<{ channel: string; seq: number; data: unknown }> }).events;
-    assert.deepEqual(fourth, framed[3]);
-    assert.deepEqual([other!.channel, other!.seq, other!.data], ['nobody', 1, { i: 1 }]);
+    const answered = JSON.parse(single.text) as Record<string, unknown>;
+    assert.ok(streamed.includes(`data: ${single.text}\n\n`), 'the text of the SSE frame, byte for byte');
+    assert.deepEqual(answered, (({ op: _op, ...event }) => event)(ws.ops('event')[0]!));
+    assert.deepEqual(Object.keys(JSON.parse(quiet.text) as object), Object.keys(answered), 'an event nobody got is answered with its keys in the same order');
+    assert.deepEqual({ ...(JSON.parse(quiet.text) as object), id: answered.id, channel: 'echo', time: answered.time }, answered);
+    const [echoed, unheard] = (JSON.parse(batch.text) as { events: Array<Record<string, unknown>> }).events;
+    assert.ok(streamed.includes(`data: ${JSON.stringify(echoed)}\n\n`));
+    assert.deepEqual([unheard!.channel, unheard!.seq, unheard!.data], ['nobody', 2, { i: 3 }]);
+    assert.deepEqual((JSON.parse(mine.text) as { events: Array<Record<string, unknown>> }).events[0]!.data, { secret: 1 }, 'its own new event, whole');
+    const duplicate = (JSON.parse(again.text) as { events: Array<Record<string, unknown>> }).events[0]!;
+    assert.deepEqual([duplicate.id, duplicate.seq, 'data' in duplicate, 'meta' in duplicate], ['order-1', 3, false, false]);
   });
 
   it('an SSE stream ended by shutdown closes its chunked body after the close event', async () => {

@@ -32,6 +32,9 @@ test('what an event carries is invisible to JSON, keys, spreads and deep compari
   const copy = { ...e };
   assert.notEqual(eventWire(copy), eventWire(e), 'a copy starts with its own record');
   assert.equal(eventWire(copy).wsFrame, undefined);
+  const child = Object.assign(Object.create(e) as HeraldEvent, { data: { n: 6 } });
+  assert.equal(eventJson(child), JSON.stringify(child), 'nor does an object made with the event as its prototype');
+  assert.equal(eventWire(child).wsFrame, undefined);
 });
 
 test('a frozen event still gets its texts, made afresh each time', () => {

@@ -17,12 +17,18 @@ export interface EventWire {
 const WIRE = Symbol('herald.eventWire');
 type Carrier = HeraldEvent & { [WIRE]?: EventWire };
 
+/** An event, or a copy shown without its data and meta (a publish's answer to a caller who may not read them). */
+type Shown = Omit<HeraldEvent, 'data' | 'meta'> & Partial<Pick<HeraldEvent, 'data' | 'meta'>>;
+
+/** The record the event itself carries: its own property only, so an object made with the event as prototype has none. */
+const carried = (event: Shown): EventWire | undefined => (Object.hasOwn(event, WIRE) ? (event as Carrier)[WIRE] : undefined);
+
 /**
  * The event's wire texts, made on first use: only for an event sent to many (a frame). A frozen event (none the
  * log makes) gets a fresh record each time.
  */
 export function eventWire(event: HeraldEvent): EventWire {
-  let wire = (event as Carrier)[WIRE];
+  let wire = carried(event);
   if (wire === undefined) {
     wire = {};
     if (Object.isExtensible(event)) Object.defineProperty(event, WIRE, { value: wire });
@@ -36,15 +42,11 @@ export function sharedEventJson(event: HeraldEvent): string {
   return (wire.json ??= JSON.stringify(event));
 }
 
-/** The JSON text its subscribers' frames were made from, if the event has been sent to any. */
-export function keptEventJson(event: HeraldEvent): string | undefined {
-  return (event as Carrier)[WIRE]?.json;
-}
-
 /**
- * The event's JSON text for one sender (a poll page, an outbound delivery): the one its subscribers' frames were
- * made from when there is one, else made and not kept, so an event nobody subscribes to carries nothing.
+ * The event's JSON text for one sender (a publish's answer, a poll page, an outbound delivery): the one its
+ * subscribers' frames were made from when there is one, else made and not kept, so an event nobody subscribes to
+ * carries nothing. A copy (one shown without its data) never carries the original's.
  */
-export function eventJson(event: HeraldEvent): string {
-  return keptEventJson(event) ?? JSON.stringify(event);
+export function eventJson(event: Shown): string {
+  return carried(event)?.json ?? JSON.stringify(event);
 }

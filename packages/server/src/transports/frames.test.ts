@@ -44,7 +44,10 @@ it('frames a shared payload once, and an event once, whoever asks', () => {
   assert.equal(sseEvent(event, 'data', false).toString(), `data: ${JSON.stringify(event)}\n\n`);
   const chunk = sseEvent(event, 'single', true);
   assert.equal(chunk.toString(), httpChunk(`id: 7\ndata: ${JSON.stringify(event)}\n\n`).toString());
+  assert.equal(sseEvent(event, 'data', true).toString(), httpChunk(`data: ${JSON.stringify(event)}\n\n`).toString());
   assert.equal(sseEvent(event, 'single', true), chunk, 'each kind is made once');
+  const variants = (['single', 'data'] as const).flatMap((kind) => [false, true].map((chunked) => sseEvent(event, kind, chunked).toString()));
+  assert.equal(new Set(variants).size, 4, 'and kept apart from the others');
   assert.equal(sseEvent({ ...event }, 'single', true) === chunk, false, 'a copy of the event does not take its frames');
   assert.equal(JSON.stringify(event), JSON.stringify({ ...event }), 'nor does its JSON show them');
 });

@@ -6,30 +6,19 @@ import { eventInputProperties, eventSchema } from '../schemas.js';
 import type { Principal } from '../../auth/principal.js';
 import { idempotencyStoreKey, principalScope } from '../../log/idempotency.js';
 import { assertPayloadDepth } from '../../log/payload-depth.js';
-import { keptEventJson } from '../../log/event-json.js';
+import { eventJson } from '../../log/event-json.js';
 import { normalizeTraceparent } from '../../tracing/traceparent.js';
 import { ephemeralAckSchema, publishEphemeralOverHttp } from '../../presence/http.js';
 
 const IDEMPOTENCY_KEY_MAX = 255;
 /** An event as a publish answers with it: whole, or without its data and meta (see visible). */
 type Shown = HeraldEvent | Omit<HeraldEvent, 'data' | 'meta'>;
-/** A string sent with this type goes out as it is: Fastify's serializer is skipped. */
-const JSON_TYPE = 'application/json; charset=utf-8';
-
 /**
- * The events' JSON as already made for their subscribers' frames (log/event-json.ts), when every one has it: the
- * answer then reuses those texts instead of serializing each event's data once more. Otherwise undefined, and the
- * route's serializer answers. An event shown without its data is a copy, which never has one.
+ * Answers are the events' own JSON texts (log/event-json.ts): the same bytes, in the same key order, as their
+ * frames, poll pages and outbound deliveries, and made once when the events have subscribers. A string sent with
+ * this type goes out as it is (the response schemas document the answer; Fastify's serializer is skipped).
  */
-function keptJsonOfAll(events: readonly Shown[]): string[] | undefined {
-  const texts: string[] = [];
-  for (const event of events) {
-    const json = 'data' in event ? keptEventJson(event) : undefined;
-    if (json === undefined) return undefined;
-    texts.push(json);
-  }
-  return texts;
-}
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   const key = request.headers['idempotency-key'];
@@ -80,10 +69,10 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
       const event = result.events[0];
       // Keys are kept for the longer of retention.maxAge and ingest.dedupeWindow, so a replay can outlive its event.
       if (!event) throw new HeraldError('conflict', 'This Idempotency-Key was used for an event that retention has since removed; nothing was appended.');
-      const shown = fresh ? event : visible(ctx, request.principal, event);
-      const kept = keptJsonOfAll([shown]);
-      reply.code(fresh ? 201 : 200);
-      return kept ? reply.type(JSON_TYPE).send(kept[0]) : reply.send(shown);
+      return reply
+        .code(fresh ? 201 : 200)
+        .type(JSON_TYPE)
+        .send(eventJson(fresh ? event : visible(ctx, request.principal, event)));
     },
   );
 
@@ -132,9 +121,10 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
         { via: 'http', traceparent: normalizeTraceparent(request.headers.traceparent) },
       );
       const shown = result.events.map((event, i) => (result.created[i] ? event : visible(ctx, request.principal, event)));
-      const kept = keptJsonOfAll(shown);
-      reply.code(result.replayed ? 200 : 201);
-      return kept ? reply.type(JSON_TYPE).send(`{"events":[${kept.join(',')}]}`) : reply.send({ events: shown });
+      return reply
+        .code(result.replayed ? 200 : 201)
+        .type(JSON_TYPE)
+        .send(`{"events":[${shown.map(eventJson).join(',')}]}`);
     },
   );
 }
