@@ -212,8 +212,8 @@ export class LogFollower {
    * then throws its first failure.
    */
   async catchUp(channels?: Iterable<string>): Promise<void> {
+    if (this.scope === 'all' && !this.started) return;
     if (channels === undefined && this.scope === 'all') {
-      if (!this.started) return;
       let failure: { error: unknown } | undefined;
       for await (const page of channelPages(this.store)) {
         if (!this.started) return;
@@ -222,7 +222,6 @@ export class LogFollower {
       if (failure) throw failure.error;
       return;
     }
-    if (this.scope === 'all' && !this.started) return;
     await this.forEach(channels ?? [...this.from.keys()], (channel) => this.catchUpOne(channel));
   }
 
