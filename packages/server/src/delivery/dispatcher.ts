@@ -488,8 +488,8 @@ export class Dispatcher {
     // Not before `start` has read the record, and not once `stop` is done: what `stop` waits for (backfills
     // finishing) may still be recorded, nothing after it.
     if (!this.started || this.finished) return;
-    const swept = (id: string) => ![...this.sweeps].some((sweep) => sweep.ids.has(id));
-    const value = JSON.stringify(this.endpoints.map((e) => e.id).filter((id) => !this.owedPerEndpoint.has(id) && swept(id)));
+    const sweeping = new Set([...this.sweeps].flatMap((sweep) => [...sweep.ids]));
+    const value = JSON.stringify(this.endpoints.map((e) => e.id).filter((id) => !this.owedPerEndpoint.has(id) && !sweeping.has(id)));
     if (value === this.seenWritten) return;
     this.seenWritten = value;
     this.seenWriting = this.seenWriting
