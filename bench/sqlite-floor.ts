@@ -1,7 +1,7 @@
 // SQLite alone, for bench:publish: the events of a batch publish inserted with Herald's own schema and statement,
 // one transaction per batch, on this thread, with no HTTP, no validation and no sync (synchronous = NORMAL in WAL
-// mode, so COMMIT writes the WAL and does not wait for the disk). What one core can append through SQLite on this
-// machine at best: the batched aim is read beside it.
+// mode, so COMMIT writes the WAL and does not wait for the disk), with generated ids as the publishes have. What
+// one core can append through SQLite on this machine at best: the batched aim is read beside it.
 import BetterSqlite3 from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +42,7 @@ export function sqliteFloor(events: ReadonlyArray<{ channel: string; type: strin
         const channel = spread === undefined ? event.channel : names[next++ % spread]!;
         const seq = (heads.get(channel) ?? 0) + 1;
         heads.set(channel, seq);
-        insert.run(cids.get(channel)!, seq, newEventId(time), event.type, time, JSON.stringify(event.data), null);
+        insert.run(cids.get(channel)!, seq, newEventId(time), event.type, time, JSON.stringify(event.data), null, null);
       }
     });
     const cpuBefore = process.cpuUsage();

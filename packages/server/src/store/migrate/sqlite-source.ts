@@ -4,7 +4,7 @@ import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { AttemptRow, DeliveryRow, EventRow } from '../rows.js';
 
 /** The SQLite schema (store/sqlite/schema.ts) this reader knows. */
-const KNOWN_SCHEMA = 7;
+const KNOWN_SCHEMA = 8;
 
 export interface SettingRow {
   name: string;

@@ -51,7 +51,7 @@ it('a database written with the clustered events table (schema 6) keeps every ev
   insert.run(1, 2, 'a2', 't', 1000, '{"n":2}', null);
 
   migrate(db);
-  assert.equal(db.pragma('user_version', { simple: true }), 7);
+  assert.equal(db.pragma('user_version', { simple: true }), 8);
   // A rowid table: `rowid` exists only on those, and the channel's events were copied in (cid, seq) order.
   assert.deepEqual(db.prepare('SELECT id FROM events ORDER BY rowid').pluck().all(), ['a1', 'a2', 'b2', 'b3']);
 
@@ -66,6 +66,90 @@ it('a database written with the clustered events table (schema 6) keeps every ev
   assert.deepEqual([again.created, again.events[0]!.seq], [[false], 2]);
   await assert.rejects(store.append({ events: [{ channel: 'a', id: 'b3', generated: false, type: 't', data: {}, time: 1 }] }), { code: 'event_id_conflict' });
   assert.throws(() => insert.run(1, 3, 'other', 't', 1, '{}', null), /UNIQUE constraint failed: events.cid, events.seq/);
+  await store.close();
+  db.close();
+});
+
+const GENERATED = (n: number) => `evt_01JF${String(n).padStart(22, '0')}`;
+
+it('indexes only chosen ids: a generated id is written without an index entry, a chosen one is still refused on another channel and deduplicated on its own', async () => {
+  const db = new Database(':memory:');
+  migrate(db);
+  const store = new SqliteEventStore(db, 'epoch');
+  await store.append({ events: [{ channel: 'c', id: GENERATED(1), generated: true, type: 't', data: { n: 1 }, time: 1 }, { ...event('x'), id: 'mine' }] });
+  assert.deepEqual(db.prepare('SELECT id, chosen FROM events ORDER BY seq').raw().all(), [[GENERATED(1), null], ['mine', 1]]);
+  // The partial index holds the chosen id and nothing else.
+  assert.deepEqual(db.prepare('SELECT id FROM events INDEXED BY events_by_chosen_id WHERE chosen = 1').pluck().all(), ['mine']);
+  const plan = db.prepare("EXPLAIN QUERY PLAN SELECT cid, seq FROM events WHERE id = 'mine' AND chosen = 1").all() as Array<{ detail: string }>;
+  assert.match(plan.map((p) => p.detail).join(' '), /USING INDEX events_by_chosen_id/);
+
+  const again = await store.append({ events: [{ ...event('x'), id: 'mine' }] });
+  assert.deepEqual([again.created, again.events[0]!.seq, again.events[0]!.type], [[false], 2, 'x']);
+  await assert.rejects(store.append({ events: [{ ...event('x'), channel: 'other', id: 'mine' }] }), { code: 'event_id_conflict' });
+  // A caller that does not say its id was generated gets it indexed, and deduplicated.
+  await store.append({ events: [{ channel: 'c', id: 'unsaid', type: 't', data: {}, time: 1 }] });
+  assert.deepEqual((await store.append({ events: [{ channel: 'c', id: 'unsaid', type: 't', data: {}, time: 1 }] })).created, [false]);
+  assert.equal((await store.head('c')).head, 3);
+  await store.close();
+  db.close();
+});
+
+it('an idempotent request replays its events, generated ids and duplicates alike, in order, by position', async () => {
+  const db = new Database(':memory:');
+  migrate(db);
+  const store = new SqliteEventStore(db, 'epoch');
+  await store.append({ events: [{ ...event('x'), channel: 'b', id: 'dup' }] });
+  const request = {
+    idempotencyKey: 'k1',
+    events: [
+      { channel: 'a', id: GENERATED(2), generated: true, type: 't', data: { n: 2 }, time: 1 },
+      { ...event('x'), channel: 'b', id: 'dup' },
+      { channel: 'b', id: GENERATED(3), generated: true, type: 't', data: { n: 3 }, time: 1 },
+    ],
+  };
+  const first = await store.append(request);
+  assert.deepEqual(first.created, [true, false, true]);
+  const replay = await store.append({ ...request, events: [{ channel: 'a', id: GENERATED(9), generated: true, type: 't', data: {}, time: 1 }] });
+  assert.equal(replay.replayed, true);
+  assert.deepEqual(
+    replay.events.map((e) => [e.channel, e.seq, e.id]),
+    first.events.map((e) => [e.channel, e.seq, e.id]),
+  );
+  assert.deepEqual(replay.events.map((e) => e.data), [{ n: 2 }, {}, { n: 3 }]);
+  assert.equal((await store.head('a')).head, 1);
+  await store.close();
+  db.close();
+});
+
+it('a schema 7 database keeps its chosen ids unique and its idempotency keys replaying once generated ids leave the index (schema 8)', async () => {
+  const db = new Database(':memory:');
+  for (let v = 1; v <= 7; v++) db.exec(MIGRATIONS[v]!);
+  db.pragma('user_version = 7');
+  db.prepare("INSERT INTO channels (cid, name, epoch, trimmed) VALUES (1, 'a', 'e', 0), (2, 'b', 'e', 0)").run();
+  const insert = db.prepare('INSERT INTO events (cid, seq, id, type, time, data, meta) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  insert.run(1, 1, GENERATED(1), 't', 1, '{"n":1}', null);
+  insert.run(1, 2, 'chosen-a', 't', 1, '{"n":2}', null);
+  insert.run(2, 1, GENERATED(2), 't', 1, '{"n":3}', null);
+  // Chosen before the generated form was reserved: it keeps its row, and leaves the index.
+  insert.run(2, 2, 'evt_01JF0000000000000000000099', 't', 1, '{"n":4}', null);
+  const key = db.prepare('INSERT INTO idempotency (key, ids, created) VALUES (?, ?, ?)');
+  key.run('k-gen', JSON.stringify([GENERATED(2), 'chosen-a', GENERATED(1)]), Date.now());
+  key.run('k-trimmed', JSON.stringify(['gone', GENERATED(1)]), Date.now());
+
+  migrate(db);
+  assert.equal(db.pragma('user_version', { simple: true }), 8);
+  assert.deepEqual(db.prepare('SELECT id FROM events WHERE chosen = 1').pluck().all(), ['chosen-a']);
+  assert.deepEqual(db.prepare("SELECT positions FROM idempotency WHERE key = 'k-gen'").pluck().get(), '[[2,1],[1,2],[1,1]]');
+  assert.equal(db.prepare("SELECT ids FROM idempotency WHERE key = 'k-gen'").pluck().get(), JSON.stringify([GENERATED(2), 'chosen-a', GENERATED(1)]));
+
+  const store = new SqliteEventStore(db, 'new-epoch');
+  const replay = await store.append({ idempotencyKey: 'k-gen', events: [{ ...event('x'), channel: 'a' }] });
+  assert.deepEqual(replay.events.map((e) => [e.channel, e.seq, e.id]), [['b', 1, GENERATED(2)], ['a', 2, 'chosen-a'], ['a', 1, GENERATED(1)]]);
+  const partly = await store.append({ idempotencyKey: 'k-trimmed', events: [{ ...event('x'), channel: 'a' }] });
+  assert.deepEqual(partly.events.map((e) => e.id), [GENERATED(1)]);
+  assert.deepEqual((await store.append({ events: [{ ...event('x'), channel: 'a', id: 'chosen-a' }] })).created, [false]);
+  await assert.rejects(store.append({ events: [{ ...event('x'), channel: 'b', id: 'chosen-a' }] }), { code: 'event_id_conflict' });
+  assert.equal((await store.head('a')).head, 2);
   await store.close();
   db.close();
 });

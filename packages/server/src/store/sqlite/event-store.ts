@@ -1,5 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { HeraldError, type HeraldEvent } from '@herald/protocol';
+import { GENERATED_EVENT_ID_PATTERN, HeraldError, type HeraldEvent } from '@herald/protocol';
 import {
   channelRangeEnd,
   type AppendRequest,
@@ -61,8 +61,12 @@ const TRIM_CHUNK = 5000;
 /** Channel entries kept in memory, least recently used evicted first; evicted channels reload from the database. */
 export const DEFAULT_MAX_CACHED_CHANNELS = 10_000;
 
-/** How an event is written (exported for bench:publish, which times SQLite alone on the same statement). */
-export const INSERT_EVENT_SQL = 'INSERT INTO events (cid, seq, id, type, time, data, meta) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING';
+/**
+ * How an event is written (exported for bench:publish, which times SQLite alone on the same statement). The last
+ * value is `chosen`: 1 for an id the publisher chose, which its unique index covers, NULL for a generated one.
+ */
+export const INSERT_EVENT_SQL =
+  'INSERT INTO events (cid, seq, id, type, time, data, meta, chosen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) WHERE chosen = 1 DO NOTHING';
 
 /**
  * SQLite event log with group commit. better-sqlite3 is synchronous, so
@@ -91,11 +95,12 @@ export class SqliteEventStore implements EventStore {
     channelByName: Statement<[string], { cid: number; epoch: string; trimmed: number }>;
     maxSeq: Statement<[number], { head: number | null }>;
     insertChannel: Statement<[string, string]>;
-    insertEvent: Statement<[number, number, string, string, number, string, string | null]>;
-    eventById: Statement<[string], EventRow>;
+    insertEvent: Statement<[number, number, string, string, number, string, string | null, 1 | null]>;
+    eventByChosenId: Statement<[string], EventRow>;
+    eventAt: Statement<[number, number], EventRow>;
     readAfter: Statement<[number, number, number, number], EventRow>;
-    idempotencyGet: Statement<[string], { ids: string }>;
-    idempotencyPut: Statement<[string, string, number]>;
+    idempotencyGet: Statement<[string], { positions: string | null }>;
+    idempotencyPut: Statement<[string, string, string, number]>;
     idempotencyExpire: Statement<[number]>;
     lastSeqBefore: Statement<[number, number], { seq: number | null }>;
     deleteRange: Statement<[number, number, number]>;
@@ -128,12 +133,14 @@ export class SqliteEventStore implements EventStore {
       maxSeq: db.prepare('SELECT MAX(seq) AS head FROM events WHERE cid = ?'),
       insertChannel: db.prepare('INSERT INTO channels (name, epoch) VALUES (?, ?)'),
       insertEvent: db.prepare(INSERT_EVENT_SQL),
-      eventById: db.prepare('SELECT cid, seq, id, type, time, data, meta FROM events WHERE id = ?'),
+      // `chosen = 1` repeats the partial index's predicate, which is what lets SQLite use that index.
+      eventByChosenId: db.prepare('SELECT cid, seq, id, type, time, data, meta FROM events WHERE id = ? AND chosen = 1'),
+      eventAt: db.prepare('SELECT cid, seq, id, type, time, data, meta FROM events WHERE cid = ? AND seq = ?'),
       readAfter: db.prepare(
         'SELECT cid, seq, id, type, time, data, meta FROM events WHERE cid = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
       ),
-      idempotencyGet: db.prepare('SELECT ids FROM idempotency WHERE key = ?'),
-      idempotencyPut: db.prepare('INSERT INTO idempotency (key, ids, created) VALUES (?, ?, ?)'),
+      idempotencyGet: db.prepare('SELECT positions FROM idempotency WHERE key = ?'),
+      idempotencyPut: db.prepare('INSERT INTO idempotency (key, ids, positions, created) VALUES (?, ?, ?, ?)'),
       idempotencyExpire: db.prepare('DELETE FROM idempotency WHERE created < ?'),
       lastSeqBefore: db.prepare('SELECT MAX(seq) AS seq FROM events WHERE cid = ? AND time < ?'),
       deleteRange: db.prepare('DELETE FROM events WHERE cid = ? AND seq > ? AND seq <= ?'),
@@ -317,9 +324,10 @@ export class SqliteEventStore implements EventStore {
     if (key !== undefined) {
       const previous = this.stmt.idempotencyGet.get(key);
       if (previous) {
-        const ids = JSON.parse(previous.ids) as string[];
-        const events = ids
-          .map((id) => this.stmt.eventById.get(id))
+        // Found by position, as generated ids are not indexed; an event trimmed since is left out, as it always was.
+        const positions = JSON.parse(previous.positions ?? '[]') as Array<[number, number]>;
+        const events = positions
+          .map(([cid, seq]) => this.stmt.eventAt.get(cid, seq))
           .filter((row): row is EventRow => row !== undefined)
           .map((row) => this.toEvent(row));
         return { events, created: events.map(() => false), replayed: true };
@@ -327,28 +335,33 @@ export class SqliteEventStore implements EventStore {
     }
     const events: HeraldEvent[] = [];
     const created: boolean[] = [];
+    const positions: Array<[number, number]> = [];
     // A batch names few channels many times: look each up (and move it in the eviction order) once per request.
     const entries = new Map<string, ChannelEntry>();
     for (const input of request.events) {
       let entry = entries.get(input.channel);
       if (!entry) entries.set(input.channel, (entry = this.channelForWrite(input.channel, undo)));
       const seq = entry.head + 1;
-      const info = this.stmt.insertEvent.run(entry.cid, seq, input.id, input.type, input.time, dataText(input.data), metaText(input.meta));
+      // Unindexed only if it is marked generated and has the generated form (see the conformance suite).
+      const chosen = input.generated === true && GENERATED_EVENT_ID_PATTERN.test(input.id) ? null : 1;
+      const info = this.stmt.insertEvent.run(entry.cid, seq, input.id, input.type, input.time, dataText(input.data), metaText(input.meta), chosen);
       if (info.changes === 0) {
-        const original = this.stmt.eventById.get(input.id)!;
+        const original = this.stmt.eventByChosenId.get(input.id)!;
         if (original.cid !== entry.cid) {
           throw new HeraldError('event_id_conflict', `Event id ${input.id} is already used on another channel.`);
         }
         events.push(this.toEvent(original));
         created.push(false);
+        positions.push([original.cid, original.seq]);
         continue;
       }
       entry.head = seq;
       events.push(toEvent(input, seq));
       created.push(true);
+      positions.push([entry.cid, seq]);
     }
     if (key !== undefined) {
-      this.stmt.idempotencyPut.run(key, JSON.stringify(events.map((e) => e.id)), Date.now());
+      this.stmt.idempotencyPut.run(key, JSON.stringify(events.map((e) => e.id)), JSON.stringify(positions), Date.now());
     }
     return { events, created, replayed: false };
   }
