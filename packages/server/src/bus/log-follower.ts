@@ -1,5 +1,6 @@
 import type { HeraldEvent } from '@herald/protocol';
 import { channelPages, type EventStore } from '../store/types.js';
+import { Counts } from '../util/counts.js';
 
 const PAGE = 500;
 /** head() calls in flight at once during one pass. */
@@ -50,7 +51,7 @@ export class LogFollower {
   /** Per channel, a fill from the log in progress, which later events wait behind. */
   private readonly filling = new Map<string, Promise<void>>();
   /** Bounded `all` scope: channels a catch-up is reading, never forgotten meanwhile (it needs their marks). */
-  private readonly pins = new Map<string, number>();
+  private readonly pins = new Counts<string>();
 
   constructor(
     private readonly store: EventStore,
@@ -235,13 +236,11 @@ export class LogFollower {
 
   private async catchUpOne(channel: string): Promise<void> {
     if (!this.bounded) return this.catchUpFrom(channel);
-    this.pins.set(channel, (this.pins.get(channel) ?? 0) + 1);
+    this.pins.add(channel);
     try {
       await this.catchUpFrom(channel);
     } finally {
-      const left = this.pins.get(channel)! - 1;
-      if (left === 0) this.pins.delete(channel);
-      else this.pins.set(channel, left);
+      this.pins.release(channel);
       this.forgetOverBound();
     }
   }

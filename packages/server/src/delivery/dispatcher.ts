@@ -4,6 +4,7 @@ import type { EventLog } from '../log/event-log.js';
 import { eventJson } from '../log/event-json.js';
 import type { DeliveryStore, EndpointRecord, NewDelivery, SettingsStore } from '../store/types.js';
 import { matchesAny } from '../auth/patterns.js';
+import { Counts } from '../util/counts.js';
 
 const PAGE = 500;
 /** Bytes of events (data and meta) per page read while catching up from the log, whatever the size of the events. */
@@ -68,9 +69,9 @@ export class Dispatcher {
   /** While > 0, no cursor leaves memory: a page of the start's catch-up runs from saved cursors it read (see catchUpAll). */
   private evictionHolds = 0;
   /** Per channel, the cursor saves under way that write it: its cursor stays in memory until they are done. */
-  private readonly beingSaved = new Map<string, number>();
+  private readonly beingSaved = new Counts<string>();
   /** Per channel, how many backfills are owed there (the values of `owedBackfills`, counted). */
-  private readonly owedChannels = new Map<string, number>();
+  private readonly owedChannels = new Counts<string>();
   private endpoints: EndpointRecord[] = [];
   /** One chain per channel keeps each channel's deliveries in order without blocking the others. */
   private readonly chains = new Map<string, Promise<void>>();
@@ -97,7 +98,7 @@ export class Dispatcher {
   /** The cursor writes under way, chained. */
   private saving: Promise<void> = Promise.resolve();
   /** Per endpoint id, how many of its backfills are owed: it is recorded as seen only at 0. */
-  private readonly owedPerEndpoint = new Map<string, number>();
+  private readonly owedPerEndpoint = new Counts<string>();
   /** The last SEEN_ENDPOINTS_SETTING value written or read, and the write under way. */
   private seenWritten = '';
   private seenWriting: Promise<void> = Promise.resolve();
@@ -208,7 +209,7 @@ export class Dispatcher {
       if (this.owedChannels.has(channel)) continue;
       cursors.set(channel, this.cursors.get(channel) ?? 0);
       this.unsaved.delete(channel);
-      this.beingSaved.set(channel, (this.beingSaved.get(channel) ?? 0) + 1);
+      this.beingSaved.add(channel);
     }
     if (cursors.size === 0) return this.saving;
     // One save after another, so `stop` waits for every one by waiting for the last.
@@ -219,11 +220,7 @@ export class Dispatcher {
         this.logger.error({ err }, 'saving delivery cursors failed; will retry');
       })
       .finally(() => {
-        for (const channel of cursors.keys()) {
-          const left = this.beingSaved.get(channel)! - 1;
-          if (left === 0) this.beingSaved.delete(channel);
-          else this.beingSaved.set(channel, left);
-        }
+        for (const channel of cursors.keys()) this.beingSaved.release(channel);
       });
     return this.saving;
   }
@@ -434,9 +431,9 @@ export class Dispatcher {
   private oweBackfill(endpoint: EndpointRecord, channel: string): void {
     const key = backfillKey(endpoint.id, channel);
     if (this.owedBackfills.has(key)) return;
-    this.owedChannels.set(channel, (this.owedChannels.get(channel) ?? 0) + 1);
+    this.owedChannels.add(channel);
     this.owedBackfills.set(key, channel);
-    this.owedPerEndpoint.set(endpoint.id, (this.owedPerEndpoint.get(endpoint.id) ?? 0) + 1);
+    this.owedPerEndpoint.add(endpoint.id);
     this.enqueueBackfill(channel, endpoint, key);
   }
 
@@ -467,16 +464,8 @@ export class Dispatcher {
     if (channel === undefined) return;
     this.owedBackfills.delete(key);
     this.wakeBackfillWaiters(key);
-    const owedHere = this.owedChannels.get(channel)! - 1;
-    if (owedHere === 0) this.owedChannels.delete(channel);
-    else this.owedChannels.set(channel, owedHere);
-    const id = key.slice(0, key.indexOf('\n'));
-    const left = (this.owedPerEndpoint.get(id) ?? 1) - 1;
-    if (left > 0) {
-      this.owedPerEndpoint.set(id, left);
-      return;
-    }
-    this.owedPerEndpoint.delete(id);
+    this.owedChannels.release(channel);
+    if (this.owedPerEndpoint.release(key.slice(0, key.indexOf('\n'))) > 0) return;
     this.recordSeen();
   }
 
