@@ -42,7 +42,7 @@ export function sqliteFloor(events: ReadonlyArray<{ channel: string; type: strin
         const channel = spread === undefined ? event.channel : names[next++ % spread]!;
         const seq = (heads.get(channel) ?? 0) + 1;
         heads.set(channel, seq);
-        insert.run(cids.get(channel)!, seq, newEventId(time), event.type, time, JSON.stringify(event.data), null, null);
+        insert.run(cids.get(channel)!, seq, newEventId(time), event.type, time, JSON.stringify(event.data), null, 0);
       }
     });
     const cpuBefore = process.cpuUsage();

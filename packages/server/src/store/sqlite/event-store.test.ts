@@ -77,9 +77,14 @@ it('indexes only chosen ids: a generated id is written without an index entry, a
   migrate(db);
   const store = new SqliteEventStore(db, 'epoch');
   await store.append({ events: [{ channel: 'c', id: GENERATED(1), generated: true, type: 't', data: { n: 1 }, time: 1 }, { ...event('x'), id: 'mine' }] });
-  assert.deepEqual(db.prepare('SELECT id, chosen FROM events ORDER BY seq').raw().all(), [[GENERATED(1), null], ['mine', 1]]);
+  assert.deepEqual(db.prepare('SELECT id, chosen FROM events ORDER BY seq').raw().all(), [[GENERATED(1), 0], ['mine', 1]]);
   // The partial index holds the chosen id and nothing else.
   assert.deepEqual(db.prepare('SELECT id FROM events INDEXED BY events_by_chosen_id WHERE chosen = 1').pluck().all(), ['mine']);
+  // A row written without the column is indexed: a copy of an indexed id is refused.
+  assert.throws(
+    () => db.prepare("INSERT INTO events (cid, seq, id, type, time, data) VALUES (1, 99, 'mine', 't', 1, '{}')").run(),
+    /UNIQUE constraint failed: events\.id/,
+  );
   const plan = db.prepare("EXPLAIN QUERY PLAN SELECT cid, seq FROM events WHERE id = 'mine' AND chosen = 1").all() as Array<{ detail: string }>;
   assert.match(plan.map((p) => p.detail).join(' '), /USING INDEX events_by_chosen_id/);
 
@@ -121,7 +126,7 @@ it('an idempotent request replays its events, generated ids and duplicates alike
   db.close();
 });
 
-it('a schema 7 database keeps its chosen ids unique and its idempotency keys replaying once generated ids leave the index (schema 8)', async () => {
+it('a schema 7 database keeps its ids unique and its idempotency keys replaying once migrated to schema 8, where new generated ids are not indexed', async () => {
   const db = new Database(':memory:');
   for (let v = 1; v <= 7; v++) db.exec(MIGRATIONS[v]!);
   db.pragma('user_version = 7');
@@ -130,7 +135,7 @@ it('a schema 7 database keeps its chosen ids unique and its idempotency keys rep
   insert.run(1, 1, GENERATED(1), 't', 1, '{"n":1}', null);
   insert.run(1, 2, 'chosen-a', 't', 1, '{"n":2}', null);
   insert.run(2, 1, GENERATED(2), 't', 1, '{"n":3}', null);
-  // Chosen before the generated form was reserved: it keeps its row, and leaves the index.
+  // Chosen before the generated form was reserved: it keeps its row, and its index entry, as every older row does.
   insert.run(2, 2, 'evt_01JF0000000000000000000099', 't', 1, '{"n":4}', null);
   const key = db.prepare('INSERT INTO idempotency (key, ids, created) VALUES (?, ?, ?)');
   key.run('k-gen', JSON.stringify([GENERATED(2), 'chosen-a', GENERATED(1)]), Date.now());
@@ -138,7 +143,13 @@ it('a schema 7 database keeps its chosen ids unique and its idempotency keys rep
 
   migrate(db);
   assert.equal(db.pragma('user_version', { simple: true }), 8);
-  assert.deepEqual(db.prepare('SELECT id FROM events WHERE chosen = 1').pluck().all(), ['chosen-a']);
+  // The migration rewrote no row: the older ones read the column's default, and all stay in the index.
+  assert.deepEqual(db.prepare('SELECT id FROM events INDEXED BY events_by_chosen_id WHERE chosen = 1 ORDER BY id').pluck().all(), [
+    'chosen-a',
+    GENERATED(1),
+    GENERATED(2),
+    'evt_01JF0000000000000000000099',
+  ]);
   assert.deepEqual(db.prepare("SELECT positions FROM idempotency WHERE key = 'k-gen'").pluck().get(), '[[2,1],[1,2],[1,1]]');
   assert.equal(db.prepare("SELECT ids FROM idempotency WHERE key = 'k-gen'").pluck().get(), JSON.stringify([GENERATED(2), 'chosen-a', GENERATED(1)]));
 
@@ -149,7 +160,11 @@ it('a schema 7 database keeps its chosen ids unique and its idempotency keys rep
   assert.deepEqual(partly.events.map((e) => e.id), [GENERATED(1)]);
   assert.deepEqual((await store.append({ events: [{ ...event('x'), channel: 'a', id: 'chosen-a' }] })).created, [false]);
   await assert.rejects(store.append({ events: [{ ...event('x'), channel: 'b', id: 'chosen-a' }] }), { code: 'event_id_conflict' });
-  assert.equal((await store.head('a')).head, 2);
+  assert.deepEqual((await store.append({ events: [{ ...event('x'), channel: 'b', id: 'evt_01JF0000000000000000000099' }] })).created, [false]);
+  // Appended after the migration: a generated id is written outside the index.
+  await store.append({ events: [{ channel: 'a', id: GENERATED(3), generated: true, type: 't', data: {}, time: 1 }] });
+  assert.equal(db.prepare('SELECT chosen FROM events WHERE cid = 1 AND seq = 3').pluck().get(), 0);
+  assert.equal((await store.head('a')).head, 3);
   await store.close();
   db.close();
 });

@@ -63,7 +63,7 @@ export const DEFAULT_MAX_CACHED_CHANNELS = 10_000;
 
 /**
  * How an event is written (exported for bench:publish, which times SQLite alone on the same statement). The last
- * value is `chosen`: 1 for an id the publisher chose, which its unique index covers, NULL for a generated one.
+ * value is `chosen`: 1 for an id the publisher chose, which its unique index covers, 0 for a generated one.
  */
 export const INSERT_EVENT_SQL =
   'INSERT INTO events (cid, seq, id, type, time, data, meta, chosen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) WHERE chosen = 1 DO NOTHING';
@@ -95,11 +95,11 @@ export class SqliteEventStore implements EventStore {
     channelByName: Statement<[string], { cid: number; epoch: string; trimmed: number }>;
     maxSeq: Statement<[number], { head: number | null }>;
     insertChannel: Statement<[string, string]>;
-    insertEvent: Statement<[number, number, string, string, number, string, string | null, 1 | null]>;
+    insertEvent: Statement<[number, number, string, string, number, string, string | null, 0 | 1]>;
     eventByChosenId: Statement<[string], EventRow>;
     eventAt: Statement<[number, number], EventRow>;
     readAfter: Statement<[number, number, number, number], EventRow>;
-    idempotencyGet: Statement<[string], { positions: string | null }>;
+    idempotencyGet: Statement<[string], { positions: string }>;
     idempotencyPut: Statement<[string, string, string, number]>;
     idempotencyExpire: Statement<[number]>;
     lastSeqBefore: Statement<[number, number], { seq: number | null }>;
@@ -325,7 +325,8 @@ export class SqliteEventStore implements EventStore {
       const previous = this.stmt.idempotencyGet.get(key);
       if (previous) {
         // Found by position, as generated ids are not indexed; an event trimmed since is left out, as it always was.
-        const positions = JSON.parse(previous.positions ?? '[]') as Array<[number, number]>;
+        // Every record has them: schema 8 filled those written before, and every one since is written with them.
+        const positions = JSON.parse(previous.positions) as Array<[number, number]>;
         const events = positions
           .map(([cid, seq]) => this.stmt.eventAt.get(cid, seq))
           .filter((row): row is EventRow => row !== undefined)
@@ -343,7 +344,7 @@ export class SqliteEventStore implements EventStore {
       if (!entry) entries.set(input.channel, (entry = this.channelForWrite(input.channel, undo)));
       const seq = entry.head + 1;
       // Unindexed only if it is marked generated and has the generated form (see the conformance suite).
-      const chosen = input.generated === true && GENERATED_EVENT_ID_PATTERN.test(input.id) ? null : 1;
+      const chosen = input.generated === true && GENERATED_EVENT_ID_PATTERN.test(input.id) ? 0 : 1;
       const info = this.stmt.insertEvent.run(entry.cid, seq, input.id, input.type, input.time, dataText(input.data), metaText(input.meta), chosen);
       if (info.changes === 0) {
         const original = this.stmt.eventByChosenId.get(input.id)!;

@@ -2,9 +2,6 @@ import type { Database } from 'better-sqlite3';
 
 const SCHEMA_VERSION = 8;
 
-/** `evt_` and 26 characters of the ULID alphabet: the form of a generated id (GENERATED_EVENT_ID_PATTERN), as a GLOB. */
-const GENERATED_ID_GLOB = `evt_${'[0-9A-HJKMNP-TV-Z]'.repeat(26)}`;
-
 /**
  * Channel names live once in `channels`; events refer to them by a small
  * integer so the hot table and its primary key stay compact. A channel's
@@ -132,15 +129,14 @@ export const MIGRATIONS: Record<number, string> = {
   `,
   // Only ids a publisher chose are indexed. A generated id is unique by construction (no publisher may choose one of
   // its form), so indexing it only cost every append a third B-tree insert: 0.45 to 0.5 µs of SQLite's 2.7 µs per
-  // event measured alone (bench/sqlite-floor.ts). `chosen` is 1 or NULL (a NULL takes one header byte of the row); the
-  // predicate tests that column, not the id's form, because SQLite evaluates it on every insert and a GLOB costs
-  // nearly what the index saved. Chosen ids of the generated form from before that form was reserved stay out of
-  // the index: they can no longer be published again, so nothing needs them to be unique.
+  // event measured alone (bench/sqlite-floor.ts). The predicate tests a column, `chosen` (0 only for a generated
+  // id), not the id's form: SQLite evaluates it on every insert, and a GLOB costs nearly what the index saves.
+  // Rows from before keep the column's default, 1, so their ids stay indexed until retention removes them: the
+  // migration rewrites no row, and an INSERT that leaves the column out is indexed, never silently left out.
   // An idempotent request finds its events again by position, which the (cid, seq) index answers; `ids` stays
   // for `herald migrate`, which copies it.
   8: `
-    ALTER TABLE events ADD COLUMN chosen INTEGER;
-    UPDATE events SET chosen = 1 WHERE NOT (id GLOB '${GENERATED_ID_GLOB}');
+    ALTER TABLE events ADD COLUMN chosen INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE idempotency ADD COLUMN positions TEXT;
     UPDATE idempotency SET positions = (
       SELECT json_group_array(json_array(e.cid, e.seq) ORDER BY j.key)
