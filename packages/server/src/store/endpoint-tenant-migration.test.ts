@@ -7,7 +7,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { openSqliteStorage } from './sqlite/open.js';
 import { openPostgresStorage } from './postgres/open.js';
-import { MIGRATIONS as SQLITE_MIGRATIONS } from './sqlite/schema.js';
+import { migrate as migrateSqlite } from './sqlite/schema.js';
 import { MIGRATIONS as POSTGRES_MIGRATIONS } from './postgres/schema.js';
 import { createTestDatabase } from '../../test/support/postgres.js';
 import type { EndpointRecord } from './types.js';
@@ -30,8 +30,7 @@ describe('the endpoint tenant column migration', () => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-tenant-'));
     try {
       const old = new BetterSqlite3(join(dir, 'herald.db'));
-      for (let v = 1; v <= 4; v++) old.exec(SQLITE_MIGRATIONS[v]!);
-      old.pragma('user_version = 4');
+      migrateSqlite(old, 4);
       for (const [id, record] of rows) old.prepare('INSERT INTO endpoints (id, record) VALUES (?, ?)').run(id, record);
       old.close();
 

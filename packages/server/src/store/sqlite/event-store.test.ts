@@ -1,7 +1,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { MIGRATIONS, migrate } from './schema.js';
+import { migrate } from './schema.js';
 import { SqliteEventStore } from './event-store.js';
 
 const event = (type: string) => ({ channel: 'c', id: `id-${type}-${Math.random()}`, generated: false, type, data: {}, time: Date.now() });
@@ -40,8 +40,7 @@ it('a one-event request whose INSERT fails after writing (here, in a trigger) le
 
 it('a database written with the clustered events table (schema 6) keeps every event, id and head once migrated to the rowid table', async () => {
   const db = new Database(':memory:');
-  for (let v = 1; v <= 6; v++) db.exec(MIGRATIONS[v]!);
-  db.pragma('user_version = 6');
+  migrate(db, 6);
   db.prepare("INSERT INTO channels (cid, name, epoch, trimmed) VALUES (1, 'a', 'old-epoch', 0), (2, 'b', 'old-epoch', 1)").run();
   const insert = db.prepare('INSERT INTO events (cid, seq, id, type, time, data, meta) VALUES (?, ?, ?, ?, ?, ?, ?)');
   // Written interleaved, as a clustered table would have kept them anyway: by channel, then seq.
@@ -128,8 +127,7 @@ it('an idempotent request replays its events, generated ids and duplicates alike
 
 it('a schema 7 database keeps its ids unique and its idempotency keys replaying once migrated to schema 8, where new generated ids are not indexed', async () => {
   const db = new Database(':memory:');
-  for (let v = 1; v <= 7; v++) db.exec(MIGRATIONS[v]!);
-  db.pragma('user_version = 7');
+  migrate(db, 7);
   db.prepare("INSERT INTO channels (cid, name, epoch, trimmed) VALUES (1, 'a', 'e', 0), (2, 'b', 'e', 0)").run();
   const insert = db.prepare('INSERT INTO events (cid, seq, id, type, time, data, meta) VALUES (?, ?, ?, ?, ?, ?, ?)');
   insert.run(1, 1, GENERATED(1), 't', 1, '{"n":1}', null);

@@ -6,9 +6,9 @@ const SCHEMA_VERSION = 8;
  * Channel names live once in `channels`; events refer to them by a small
  * integer so the hot table and its primary key stay compact. A channel's
  * head is not stored: it is MAX(seq), or `trimmed` once every event is gone.
- * Exported for tests that build a database as an older version left it.
+ * Tests build a database as an older version left it with `migrate(db, version)`.
  */
-export const MIGRATIONS: Record<number, string> = {
+const MIGRATIONS: Record<number, string> = {
   1: `
     CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     CREATE TABLE channels (
@@ -147,12 +147,13 @@ export const MIGRATIONS: Record<number, string> = {
   `,
 };
 
-export function migrate(db: Database): void {
+/** Brings the database to the current schema; `target` stops at an older one (tests build what an older Herald left). */
+export function migrate(db: Database, target = SCHEMA_VERSION): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > SCHEMA_VERSION) {
     throw new Error(`The data directory was written by a newer Herald (schema ${current} > ${SCHEMA_VERSION}).`);
   }
-  for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
+  for (let v = current + 1; v <= target; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]!);
       db.pragma(`user_version = ${v}`);
