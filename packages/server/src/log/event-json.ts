@@ -18,10 +18,10 @@ const WIRE = Symbol('herald.eventWire');
 type Carrier = HeraldEvent & { [WIRE]?: EventWire };
 
 /** An event, or a copy shown without its data and meta (a publish's answer to a caller who may not read them). */
-type Shown = Omit<HeraldEvent, 'data' | 'meta'> & Partial<Pick<HeraldEvent, 'data' | 'meta'>>;
+export type ShownEvent = Omit<HeraldEvent, 'data' | 'meta'> & Partial<Pick<HeraldEvent, 'data' | 'meta'>>;
 
 /** The record the event itself carries: its own property only, so an object made with the event as prototype has none. */
-const carried = (event: Shown): EventWire | undefined => (Object.hasOwn(event, WIRE) ? (event as Carrier)[WIRE] : undefined);
+const carried = (event: ShownEvent): EventWire | undefined => (Object.hasOwn(event, WIRE) ? (event as Carrier)[WIRE] : undefined);
 
 /**
  * The event's wire texts, made on first use: only for an event sent to many (a frame). A frozen event (none the
@@ -47,6 +47,6 @@ export function sharedEventJson(event: HeraldEvent): string {
  * subscribers' frames were made from when there is one, else made and not kept, so an event nobody subscribes to
  * carries nothing. A copy (one shown without its data) never carries the original's.
  */
-export function eventJson(event: Shown): string {
+export function eventJson(event: ShownEvent): string {
   return carried(event)?.json ?? JSON.stringify(event);
 }

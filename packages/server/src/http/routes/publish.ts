@@ -6,13 +6,11 @@ import { eventInputProperties, eventSchema } from '../schemas.js';
 import type { Principal } from '../../auth/principal.js';
 import { idempotencyStoreKey, principalScope } from '../../log/idempotency.js';
 import { assertPayloadDepth } from '../../log/payload-depth.js';
-import { eventJson } from '../../log/event-json.js';
+import { eventJson, type ShownEvent } from '../../log/event-json.js';
 import { normalizeTraceparent } from '../../tracing/traceparent.js';
 import { ephemeralAckSchema, publishEphemeralOverHttp } from '../../presence/http.js';
 
 const IDEMPOTENCY_KEY_MAX = 255;
-/** An event as a publish answers with it: whole, or without its data and meta (see visible). */
-type Shown = HeraldEvent | Omit<HeraldEvent, 'data' | 'meta'>;
 /**
  * Answers are the events' own JSON texts (log/event-json.ts): the same bytes, in the same key order, as their
  * frames, poll pages and outbound deliveries, and made once when the events have subscribers. A string sent with
@@ -35,7 +33,7 @@ function idempotencyKeyOf(request: FastifyRequest): string | undefined {
  * credential learns that its event is in the log, and where, but never the
  * stored data of an event it cannot read.
  */
-function visible(ctx: AppContext, principal: Principal | undefined, event: HeraldEvent): Shown {
+function visible(ctx: AppContext, principal: Principal | undefined, event: HeraldEvent): ShownEvent {
   if (ctx.access.mayRead(principal, event.channel)) return event;
   const { data: _data, meta: _meta, ...rest } = event;
   return rest;
