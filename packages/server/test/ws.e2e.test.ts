@@ -173,6 +173,67 @@ describe('WebSockets', () => {
     await c.next('pong');
   });
 
+  it('keeps an open socket small: a plain listener table, and no chunk list held after a frame', async () => {
+    const h = await start();
+    const c = connect(h);
+    await c.opened;
+    type Internals = WebSocket & { _events: object; _receiver: { _buffers: Buffer[] } };
+    const sessions = (h.ws as unknown as { sessions: Set<{ ws: Internals }> }).sessions;
+    const [session] = sessions;
+    const ws = session!.ws;
+    // The listener table has no keys and inherits none (EventEmitter's own reads `_events[name]`)...
+    assert.deepEqual(Reflect.ownKeys(ws._events), []);
+    assert.equal(Object.getPrototypeOf(Object.getPrototypeOf(ws._events)), null);
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) assert.equal(ws.emit(name), false, `'${name}' has no listener`);
+    // ...and still takes listeners, as any emitter's does.
+    let heard = 0;
+    const listener = () => (heard += 1);
+    ws.on('custom', listener);
+    ws.once('custom', listener);
+    assert.equal(ws.emit('custom'), true);
+    ws.emit('custom');
+    ws.off('custom', listener);
+    assert.equal(ws.emit('custom'), false);
+    assert.deepEqual([heard, ws.eventNames()], [3, []]);
+
+    const list = ws._receiver._buffers;
+    c.send({ op: 'subscribe', channel: 'small', ref: 's' });
+    await c.next('subscribed');
+    assert.notEqual(ws._receiver._buffers, list, 'the list the frame passed through was let go');
+    assert.equal(ws._receiver._buffers.length, 0);
+  });
+
+  it('reads client frames that share a chunk or span several', async () => {
+    const h = await start();
+    const { socket, received } = await rawConnection(h.url);
+    socket.write(
+      `GET /v1/ws?token=${ADMIN_KEY} HTTP/1.1\r\nHost: herald\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    await until(() => received().includes('\r\n\r\n'), 5000, 'the handshake answer');
+    // A masked text frame; the zero mask leaves the payload as it is.
+    const frame = (op: object) => {
+      const payload = Buffer.from(JSON.stringify(op));
+      return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
+    };
+    const subscribe = (ref: string) => frame({ op: 'subscribe', channel: `chunks-${ref}`, ref });
+    const answered = (n: number) => until(() => received().split('"op":"subscribed"').length - 1 === n, 5000, `${n} answers`);
+    socket.write(Buffer.concat([subscribe('a'), subscribe('b')]));
+    await answered(2);
+    for (const [i, cut] of [3, 9, -4].entries()) {
+      const two = Buffer.concat([subscribe(`c${i}`), subscribe(`d${i}`)]);
+      socket.write(two.subarray(0, cut));
+      await new Promise((r) => setTimeout(r, 20));
+      socket.write(two.subarray(cut < 0 ? two.length + cut : cut));
+      await answered(4 + 2 * i);
+    }
+    assert.deepEqual(
+      [...received().matchAll(/"ref":"(\w+)"/g)].map((m) => m[1]),
+      ['a', 'b', 'c0', 'd0', 'c1', 'd1', 'c2', 'd2'],
+    );
+    socket.destroy();
+  });
+
   it('a subscribe whose starting point cannot be read leaves no subscription behind', async () => {
     const h = await start();
     const c = connect(h);

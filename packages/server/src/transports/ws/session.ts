@@ -41,17 +41,27 @@ function socketOf(ws: WebSocket): Socket {
 }
 
 /**
+ * The prototype of a session socket's listener table. EventEmitter gives every emitter a `{ __proto__: null }`, which
+ * V8 keeps as a dictionary of about 180 bytes, though a session socket holds no listener. An object whose prototype
+ * is this one reads the same to EventEmitter (no key of its own, nothing inherited) and is an ordinary object of 56.
+ */
+const NO_LISTENERS: object = Object.create(null);
+
+/**
  * The gateway's WebSocket class (`ws` makes its server-side sockets with it): it hands the socket's events
  * straight to its session. Listeners would cost every idle socket about a hundred bytes: `ws` keeps them in
  * the socket's `_events`, a dictionary-mode object that grows with each one.
  */
 export class SessionSocket extends WebSocket {
   session: WsSession | undefined = undefined;
+  /** EventEmitter's listener table, set by its constructor (which runs first) and replaced here: see NO_LISTENERS. */
+  protected _events: object = Object.create(NO_LISTENERS) as object;
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     const session = this.session;
     switch (event) {
       case 'message':
+        this.releaseChunkList();
         session?.onMessage(args[0] as RawData, args[1] as boolean);
         break;
       case 'pong':
@@ -66,6 +76,17 @@ export class SessionSocket extends WebSocket {
         return this.listenerCount('error') > 0 ? super.emit(event, ...args) : false;
     }
     return super.emit(event, ...args);
+  }
+
+  /**
+   * `ws`'s receiver keeps the list its chunks pass through, with room for 16 (152 bytes), for the socket's life,
+   * though most sockets send a frame or two. Emptied by the message it has just cut out, it is swapped for a new
+   * empty one, which holds no room until the next frame. Only while empty: a list still holding the next frame's
+   * bytes is left alone. Nothing happens if `ws` no longer has this field.
+   */
+  private releaseChunkList(): void {
+    const receiver = (this as unknown as { _receiver?: { _buffers?: unknown } })._receiver;
+    if (receiver && Array.isArray(receiver._buffers) && receiver._buffers.length === 0) receiver._buffers = [];
   }
 }
 
