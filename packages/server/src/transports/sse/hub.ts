@@ -1,20 +1,17 @@
 import type { SseStream } from './stream.js';
+import { Rota } from '../../util/rota.js';
 
 /**
- * Every open SSE stream. One timer pings them all (one shared buffer, no timer
- * per connection), and shutdown ends them all with a `close` event.
+ * Every open SSE stream. One rota pings them all, a slice at a time (one shared buffer, no timer per connection),
+ * and shutdown ends them all with a `close` event.
  */
 export class SseHub {
-  private readonly streams = new Set<SseStream>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly streams: Rota<SseStream>;
   /** Set by `closeAll`: a stream that opens later (its start was still being read) is ended at once with it. */
   private closedWith: string | undefined;
 
   constructor(heartbeatSeconds: number) {
-    this.timer = setInterval(() => {
-      for (const stream of this.streams) stream.ping();
-    }, heartbeatSeconds * 1000);
-    this.timer.unref();
+    this.streams = new Rota(heartbeatSeconds * 1000, (stream) => stream.ping());
   }
 
   get size(): number {
@@ -35,7 +32,7 @@ export class SseHub {
 
   closeAll(reason: string): void {
     this.closedWith = reason;
-    clearInterval(this.timer);
+    this.streams.stop();
     for (const stream of [...this.streams]) stream.end(reason);
   }
 }

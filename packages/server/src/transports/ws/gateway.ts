@@ -9,6 +9,7 @@ import { assertOriginAllowed } from '../../http/cors.js';
 import type { Principal } from '../../auth/principal.js';
 import { SessionSocket, WsSession } from './session.js';
 import { countRefused, refusalReason } from '../../metrics/index.js';
+import { Rota } from '../../util/rota.js';
 
 export const WS_PATH = '/v1/ws';
 
@@ -30,8 +31,8 @@ function refuse(socket: Duplex, status: keyof typeof STATUS_TEXT, error: HeraldE
  */
 export class WsGateway {
   private readonly wss: WsServer<typeof SessionSocket>;
-  private readonly sessions = new Set<WsSession>();
-  private readonly heartbeat: NodeJS.Timeout;
+  /** The open sessions, each pinged once per heartbeat: those that missed two pongs are dropped instead. */
+  private readonly sessions: Rota<WsSession>;
   private closing = false;
 
   constructor(
@@ -53,19 +54,15 @@ export class WsGateway {
         socket.destroy();
       });
     });
-    // One timer for every socket: ping, and drop those that missed two pongs.
-    this.heartbeat = setInterval(() => {
-      for (const session of this.sessions) {
-        if (session.missedPongs >= 2) {
-          logger.info('websocket missed two pongs: dropping it');
-          session.ws.terminate();
-          continue;
-        }
-        session.missedPongs += 1;
-        session.ws.ping();
+    this.sessions = new Rota(ctx.config.ws.heartbeat * 1000, (session) => {
+      if (session.missedPongs >= 2) {
+        logger.info('websocket missed two pongs: dropping it');
+        session.ws.terminate();
+        return;
       }
-    }, ctx.config.ws.heartbeat * 1000);
-    this.heartbeat.unref();
+      session.missedPongs += 1;
+      session.ws.ping();
+    });
   }
 
   get size(): number {
@@ -115,7 +112,7 @@ export class WsGateway {
   /** Drains and closes every socket with 1001, then forcibly ends any that do not finish the close handshake. */
   async close(): Promise<void> {
     this.closing = true;
-    clearInterval(this.heartbeat);
+    this.sessions.stop();
     const sessions = [...this.sessions];
     await Promise.all(sessions.map((s) => s.drainAndClose(2000)));
     const deadline = Date.now() + 2000;

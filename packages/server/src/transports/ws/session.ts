@@ -12,6 +12,7 @@ import { assertPayloadDepth } from '../../log/payload-depth.js';
 import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
 import { newClientId } from '../../presence/client-id.js';
 import { TokenBucket } from '../../presence/rate-limit.js';
+import type { Rota } from '../../util/rota.js';
 import {
   allSubscriptions,
   findSubscription,
@@ -110,8 +111,8 @@ export class WsSession extends Outbox implements SubscriptionOwner {
     private readonly ctx: AppContext,
     readonly logger: FastifyBaseLogger,
     private principal: Principal | undefined,
-    /** The gateway's set of open sessions, which this one leaves when its socket closes. */
-    private readonly registry: Set<WsSession>,
+    /** The gateway's open sessions, which this one leaves when its socket closes. */
+    private readonly registry: Rota<WsSession>,
   ) {
     super(socketOf(ws));
     ws.session = this;
