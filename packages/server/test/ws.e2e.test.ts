@@ -203,6 +203,20 @@ describe('WebSockets', () => {
     assert.equal(ws._receiver._buffers.length, 0);
   });
 
+  it('lets go of the chunk list after the pong that answers a heartbeat too', async () => {
+    const h = await start({ ws: { heartbeat: 0.1 } });
+    const c = connect(h);
+    await c.opened;
+    type Internals = { missedPongs: number; ws: { _receiver: { _buffers: Buffer[] } } };
+    const [session] = (h.ws as unknown as { sessions: Iterable<Internals> }).sessions;
+    const list = session!.ws._receiver._buffers;
+    // The client answers the server's pings by itself; a pong sets the count of missed ones back to 0.
+    await until(() => session!.missedPongs === 1, 5000, 'a ping');
+    await until(() => session!.missedPongs === 0, 5000, 'its pong');
+    assert.notEqual(session!.ws._receiver._buffers, list, 'the list the pong passed through was let go');
+    assert.equal(session!.ws._receiver._buffers.length, 0);
+  });
+
   it('reads client frames that share a chunk or span several', async () => {
     const h = await start();
     const { socket, received } = await rawConnection(h.url);

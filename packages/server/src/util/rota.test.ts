@@ -50,6 +50,21 @@ test('spreads members that join one at a time between visits', () => {
   assert.equal(mostInTick(), 4);
 });
 
+test('keeps the slices even when short-lived members come and go between long-lived ones', () => {
+  const { members, visits, tick, mostInTick } = rota(0, 1600);
+  // One connection that stays for every fifteen that leave: joining slices in turn would put every stayer in one.
+  for (let stayer = 0; stayer < 32; stayer++) {
+    members.add(stayer);
+    for (let passer = 1000; passer < 1015; passer++) {
+      members.add(passer);
+      members.delete(passer);
+    }
+  }
+  tick(1600);
+  assert.equal(visits.size, 32);
+  assert.equal(mostInTick(), 2);
+});
+
 test('holds each member once, and stops visiting those that leave', () => {
   const { members, visits, tick } = rota(20, 1600);
   members.add(3);

@@ -4,14 +4,10 @@ const SLICES = 16;
 /**
  * A set whose members are each visited once per period, one slice of them per tick rather than all in one tick:
  * pinging 19,000 WebSockets at once held the event loop for about 200 ms, and the events published meanwhile
- * waited (bench:fanout-scale's p99 doubled whenever a heartbeat fell in its run). Members join the slices in
- * turn, so the slices stay within one member of each other while sockets only open. Its timer does not keep the
- * process alive.
+ * waited. Its timer does not keep the process alive.
  */
 export class Rota<T> implements Iterable<T> {
   private readonly slices = Array.from({ length: SLICES }, () => new Set<T>());
-  /** The slice the next member joins. */
-  private joining = 0;
   /** The slice the next tick visits. */
   private turn = 0;
   private readonly timer: NodeJS.Timeout;
@@ -31,10 +27,12 @@ export class Rota<T> implements Iterable<T> {
     return size;
   }
 
+  /** Adds `member` to the smallest slice, so slices stay even however connections come and go. */
   add(member: T): void {
     if (this.has(member)) return;
-    this.slices[this.joining]!.add(member);
-    this.joining = (this.joining + 1) % SLICES;
+    let smallest = this.slices[0]!;
+    for (const slice of this.slices) if (slice.size < smallest.size) smallest = slice;
+    smallest.add(member);
   }
 
   /** Removes `member` from whichever slice holds it; false when none does. */

@@ -65,7 +65,12 @@ export class SessionSocket extends WebSocket {
         this.releaseChunkList();
         session?.onMessage(args[0] as RawData, args[1] as boolean);
         break;
+      case 'ping':
+        this.releaseChunkList();
+        break;
       case 'pong':
+        // Every idle socket answers a heartbeat each period: a pong, like a message, must not leave the list grown.
+        this.releaseChunkList();
         if (session) session.missedPongs = 0;
         break;
       case 'close':
@@ -81,7 +86,7 @@ export class SessionSocket extends WebSocket {
 
   /**
    * `ws`'s receiver keeps the list its chunks pass through, with room for 16 (152 bytes), for the socket's life,
-   * though most sockets send a frame or two. Emptied by the message it has just cut out, it is swapped for a new
+   * though an idle socket sends only a frame now and then. Emptied by the frame it has just cut out, it is swapped for a new
    * empty one, which holds no room until the next frame. Only while empty: a list still holding the next frame's
    * bytes is left alone. Nothing happens if `ws` no longer has this field.
    */
