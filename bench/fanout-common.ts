@@ -17,6 +17,9 @@ export interface Memory {
   heap?: number;
 }
 
+/** How a bench names each peer in its lines. */
+export const PEER_LABEL: Record<PeerKind, string> = { bare: 'bare node:http + ws', nchan: 'nchan (nginx, C)', herald: 'herald' };
+
 export interface Peer {
   kind: PeerKind;
   url: string;

@@ -1,12 +1,14 @@
-// npm run bench:fanout-scale — Herald alone at scale, over WebSocket:
-//   1. 19,000 subscribers on one channel, 5 events/s: nothing lost, publish→receive p99 (aim ≤ 100 ms), CPU per delivery;
+// npm run bench:fanout-scale — Herald at scale, over WebSocket:
+//   1. 19,000 subscribers on one channel, 5 events/s: nothing lost, publish→receive p99 (aim ≤ 100 ms), CPU per delivery,
+//      beside the bare Node floor and (when installed) Nchan, in the same run: what this machine allows any server;
 //   2. 10,000 channels with 2 subscribers each (10,000 sockets, each subscribed to two channels), events spread
 //      over the channels in `POST /v1/events` batches at the same deliveries/s as (1): nothing lost, CPU per
 //      delivery within 1.2× of (1).
 // A process here may hold at most 20,000 open files, so the subscribers live in several forked load generators.
 import { fmt } from './harness.js';
 import { BENCH_ADMIN_KEY } from './harness.js';
-import { closePublisher, cpuOf, LoadGroup, publishBatch, publishOne, sleep, startPeer, type Peer } from './fanout-common.js';
+import { nchanAvailable } from './nchan.js';
+import { closePublisher, cpuOf, LoadGroup, publishBatch, publishOne, PEER_LABEL, sleep, startPeer, type Peer, type PeerKind } from './fanout-common.js';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 19_000);
 const RATE = Number(process.env.BENCH_RATE ?? 5);
@@ -15,6 +17,8 @@ const CHANNELS = Number(process.env.BENCH_CHANNELS ?? 10_000);
 /** Events per `POST /v1/events` in the many-channel phase. */
 const BATCH = Number(process.env.BENCH_BATCH ?? 1000);
 const PER_PROCESS = 5000;
+/** The peers of the one-channel phase; BENCH_PEERS=herald runs Herald alone. Default: all that are available. */
+const PEERS = (process.env.BENCH_PEERS ?? 'bare,nchan,herald').split(',') as PeerKind[];
 
 interface Result {
   cpuUsPerDelivery: number;
@@ -47,9 +51,13 @@ async function schedule(rounds: number, intervalMs: number, send: (i: number) =>
   return { expected, failed };
 }
 
-async function run(sockets: string[][], publish: (peer: Peer) => Promise<{ expected: Record<string, number>; failed: number }>): Promise<Result> {
-  const peer = await startPeer('herald', sockets.length);
-  const load = new LoadGroup({ kind: 'herald', transport: 'ws', base: peer.url, token: BENCH_ADMIN_KEY, sockets }, Math.ceil(sockets.length / PER_PROCESS));
+async function run(
+  kind: PeerKind,
+  sockets: string[][],
+  publish: (peer: Peer) => Promise<{ expected: Record<string, number>; failed: number }>,
+): Promise<Result> {
+  const peer = await startPeer(kind, sockets.length);
+  const load = new LoadGroup({ kind, transport: 'ws', base: peer.url, token: BENCH_ADMIN_KEY, sockets }, Math.ceil(sockets.length / PER_PROCESS));
   try {
     await load.connect();
     await sleep(1000);
@@ -81,12 +89,27 @@ async function main(): Promise<void> {
   const rounds = RATE * DURATION_S;
   console.log(`bench:fanout-scale  WebSocket, ${DURATION_S} s per phase, node ${process.version}`);
 
-  const oneChannel = await run(
-    Array.from({ length: SUBSCRIBERS }, () => ['fanout']),
-    (peer) => schedule(rounds, 1000 / RATE, async (i) => ((await publishOne(peer, 'fanout', i)) ? { fanout: 1 } : undefined)),
+  // Herald last, as in bench:fanout; the peers publish the same stamps on the same schedule to the same sockets.
+  const peers = [...PEERS.filter((p) => p !== 'herald' && (p !== 'nchan' || nchanAvailable())), 'herald' as const];
+  const phaseOne = new Map<PeerKind, Result>();
+  console.log(`${SUBSCRIBERS} subscribers, 1 channel, ${RATE}/s`);
+  for (const kind of peers) {
+    const result = await run(
+      kind,
+      Array.from({ length: SUBSCRIBERS }, () => ['fanout']),
+      (peer) => schedule(rounds, 1000 / RATE, async (i) => ((await publishOne(peer, 'fanout', i)) ? { fanout: 1 } : undefined)),
+    );
+    phaseOne.set(kind, result);
+    console.log(row(PEER_LABEL[kind], result));
+  }
+  const oneChannel = phaseOne.get('herald')!;
+  const beside = [...phaseOne]
+    .filter(([kind]) => kind !== 'herald')
+    .map(([kind, r]) => `herald/${kind}: p99 ${fmt(oneChannel.p99 / r.p99, 2)}×, cpu ${fmt(oneChannel.cpuUsPerDelivery / r.cpuUsPerDelivery, 2)}×`);
+  console.log(
+    `  aims: lost 0 (${oneChannel.expected - Math.min(oneChannel.received, oneChannel.expected)}), p99 ≤ 100 ms (${fmt(oneChannel.p99, 1)})` +
+      (beside.length ? `; ${beside.join('; ')}` : ''),
   );
-  console.log(row(`${SUBSCRIBERS} subscribers, 1 channel, ${RATE}/s`, oneChannel));
-  console.log(`  aims: lost 0 (${oneChannel.expected - Math.min(oneChannel.received, oneChannel.expected)}), p99 ≤ 100 ms (${fmt(oneChannel.p99, 1)})`);
 
   // Each channel has two subscribers on two different sockets: socket k holds channels k and k + CHANNELS/2 (modulo
   // CHANNELS), so channel j is held by sockets j and j - CHANNELS/2: CHANNELS sockets, two subscriptions each.
@@ -102,7 +125,7 @@ async function main(): Promise<void> {
   const eventsPerSecond = (SUBSCRIBERS * RATE) / 2;
   const batchesPerSecond = eventsPerSecond / BATCH;
   let next = 0;
-  const spread = await run(sockets, (peer) =>
+  const spread = await run('herald', sockets, (peer) =>
     schedule(Math.round(batchesPerSecond * DURATION_S), 1000 / batchesPerSecond, async (i) => {
       const channels = Array.from({ length: BATCH }, () => channel(next++ % CHANNELS));
       if (!(await publishBatch(peer, channels, i))) return undefined;

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { fmt } from './harness.js';
 import { nchanAvailable } from './nchan.js';
-import { closePublisher, cpuOf, LoadGroup, publishOne, sleep, startPeer, type Peer, type PeerKind, type Transport } from './fanout-common.js';
+import { closePublisher, cpuOf, LoadGroup, publishOne, PEER_LABEL, sleep, startPeer, type Peer, type PeerKind, type Transport } from './fanout-common.js';
 import { BENCH_ADMIN_KEY } from './harness.js';
 
 const N = Number(process.env.BENCH_SUBSCRIBERS ?? 5000);
@@ -67,13 +67,11 @@ async function measure(peer: Peer, transport: Transport): Promise<Result> {
   };
 }
 
-const LABEL: Record<PeerKind, string> = { bare: 'bare node:http + ws', nchan: 'nchan (nginx, C)', herald: 'herald' };
-
 function row(kind: PeerKind, r: Result): string {
   const heap = r.heapPerIdle === undefined ? '' : `, heap ${fmt(r.heapPerIdle / 1024, 1)} KiB`;
   const failed = r.failedPublishes > 0 ? `  FAILED PUBLISHES ${r.failedPublishes}` : '';
   return (
-    `  ${LABEL[kind].padEnd(22)} cpu ${fmt(r.cpuUsPerDelivery, 2).padStart(6)} µs/delivery  p50 ${fmt(r.p50, 1)} ms  p99 ${fmt(r.p99, 1)} ms  ` +
+    `  ${PEER_LABEL[kind].padEnd(22)} cpu ${fmt(r.cpuUsPerDelivery, 2).padStart(6)} µs/delivery  p50 ${fmt(r.p50, 1)} ms  p99 ${fmt(r.p99, 1)} ms  ` +
     `idle conn: rss ${fmt(r.rssPerIdle / 1024, 1)} KiB${heap}  received ${r.received}/${N * (M - r.failedPublishes)}${failed}`
   );
 }

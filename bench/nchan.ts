@@ -28,15 +28,20 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * Nchan holds a second connection per WebSocket subscriber that has no file descriptor (nginx warns "worker_connections
+ * are not enough" at 19,000 subscribers with 19,900), so worker_connections is twice the subscribers while the open
+ * files stay under this machine's limit of 20,000 (nginx warns at start that the connections exceed it).
+ */
 function config(dir: string, port: number, maxConnections: number): string {
   return `load_module ${MODULE};
 daemon off;
 master_process on;
 worker_processes 1;
-worker_rlimit_nofile ${Math.min(19_500, maxConnections * 2 + 1000)};
+worker_rlimit_nofile ${Math.min(19_950, maxConnections * 2 + 1000)};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
-events { worker_connections ${Math.min(19_000, maxConnections * 2 + 1000)}; multi_accept on; }
+events { worker_connections ${maxConnections * 2 + 1000}; multi_accept on; }
 http {
   access_log off;
   client_body_temp_path ${dir}/body;
