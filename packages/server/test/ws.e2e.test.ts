@@ -160,7 +160,8 @@ describe('WebSockets', () => {
     await c.opened;
     c.send({ op: 'subscribe', channel: 'quiet', ref: 's' });
     await c.next('subscribed');
-    const sessions = (h.ws as unknown as { sessions: Set<{ ws: WebSocket & { _socket: Socket } }> }).sessions;
+    type Sessions<T> = Iterable<T> & { size: number };
+    const sessions = (h.ws as unknown as { sessions: Sessions<{ ws: WebSocket & { _socket: Socket } }> }).sessions;
     assert.equal(sessions.size, 1);
     const [session] = sessions;
     const ws = session!.ws;
@@ -178,7 +179,7 @@ describe('WebSockets', () => {
     const c = connect(h);
     await c.opened;
     type Internals = WebSocket & { _events: object; _receiver: { _buffers: Buffer[] } };
-    const sessions = (h.ws as unknown as { sessions: Set<{ ws: Internals }> }).sessions;
+    const sessions = (h.ws as unknown as { sessions: Iterable<{ ws: Internals }> }).sessions;
     const [session] = sessions;
     const ws = session!.ws;
     // The listener table has no keys and inherits none (EventEmitter's own reads `_events[name]`)...

@@ -86,9 +86,9 @@ export class SessionSocket extends WebSocket {
 
   /**
    * `ws`'s receiver keeps the list its chunks pass through, with room for 16 (152 bytes), for the socket's life,
-   * though an idle socket sends only a frame now and then. Emptied by the frame it has just cut out, it is swapped for a new
-   * empty one, which holds no room until the next frame. Only while empty: a list still holding the next frame's
-   * bytes is left alone. Nothing happens if `ws` no longer has this field.
+   * though an idle socket sends only a frame now and then. Emptied by the frame it has just cut out, it is swapped
+   * for a new empty one, which holds no room until the next frame. Only while empty: a list still holding the next
+   * frame's bytes is left alone. Nothing happens if `ws` no longer has this field.
    */
   private releaseChunkList(): void {
     const receiver = (this as unknown as { _receiver?: { _buffers?: unknown } })._receiver;
