@@ -1,5 +1,5 @@
-// SQLite alone, for bench:publish: the events of a batch publish inserted with Herald's own schema and statement,
-// one transaction per batch, on this thread, with no HTTP, no validation and no sync (synchronous = NORMAL in WAL
+// SQLite alone, for bench:publish: the events of a batch publish inserted with Herald's own schema and statements
+// (its EventRowWriter), one transaction per batch, on this thread, with no HTTP, no validation and no sync (synchronous = NORMAL in WAL
 // mode, so COMMIT writes the WAL and does not wait for the disk), with generated ids as the publishes have. What
 // one core can append through SQLite on this machine at best: the batched aim is read beside it.
 import BetterSqlite3 from 'better-sqlite3';
@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate } from '../packages/server/src/store/sqlite/schema.js';
-import { INSERT_EVENT_SQL } from '../packages/server/src/store/sqlite/event-store.js';
+import { EventRowWriter } from '../packages/server/src/store/sqlite/event-rows.js';
 import { newEventId } from '../packages/server/src/log/ids.js';
 
 export interface FloorResult {
@@ -34,7 +34,7 @@ export function sqliteFloor(events: ReadonlyArray<{ channel: string; type: strin
     for (const channel of names) {
       if (!cids.has(channel)) cids.set(channel, Number(addChannel.run(channel).lastInsertRowid));
     }
-    const insert = db.prepare(INSERT_EVENT_SQL);
+    const rows = new EventRowWriter(db);
     let next = 0;
     const append = db.transaction(() => {
       const time = Date.now();
@@ -42,8 +42,9 @@ export function sqliteFloor(events: ReadonlyArray<{ channel: string; type: strin
         const channel = spread === undefined ? event.channel : names[next++ % spread]!;
         const seq = (heads.get(channel) ?? 0) + 1;
         heads.set(channel, seq);
-        insert.run(cids.get(channel)!, seq, newEventId(time), event.type, time, JSON.stringify(event.data), null, 0);
+        rows.queueGenerated(cids.get(channel)!, seq, newEventId(time), event.type, time, JSON.stringify(event.data), null);
       }
+      rows.flush();
     });
     const cpuBefore = process.cpuUsage();
     const started = performance.now();

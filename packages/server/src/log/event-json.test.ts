@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HeraldEvent } from '@herald/protocol';
-import { eventJson, eventWire, sharedEventJson } from './event-json.js';
+import { eventJson, eventListJson, eventWire, sharedEventJson } from './event-json.js';
 
 const event = (n: number): HeraldEvent => ({ id: `evt_${n}`, channel: 'orders', seq: n, type: 'order.paid', data: { n }, time: '2026-11-29T21:50:00.000Z' });
 
@@ -41,4 +41,16 @@ test('a frozen event still gets its texts, made afresh each time', () => {
   const e = Object.freeze(event(6));
   assert.equal(sharedEventJson(e), JSON.stringify(e));
   assert.notEqual(eventWire(e), eventWire(e));
+});
+
+test('a list is written as one array: in one go when nothing is carried, else with each carried text as it was made', () => {
+  const plain = [event(7), event(8)];
+  assert.equal(eventListJson(plain), `[${JSON.stringify(event(7))},${JSON.stringify(event(8))}]`);
+  assert.equal(eventListJson([]), '[]');
+  const shared = event(9);
+  const text = sharedEventJson(shared);
+  (shared.data as { n: number }).n = 10;
+  const mixed = [event(7), shared, { ...event(8), data: undefined }];
+  assert.equal(eventListJson(mixed), `[${JSON.stringify(event(7))},${text},${JSON.stringify({ ...event(8), data: undefined })}]`);
+  assert.notEqual(text, JSON.stringify(shared), 'the carried text, not the event serialized again');
 });

@@ -50,3 +50,13 @@ export function sharedEventJson(event: HeraldEvent): string {
 export function eventJson(event: ShownEvent): string {
   return carried(event)?.json ?? JSON.stringify(event);
 }
+
+/**
+ * Events as a JSON array, each as {@link eventJson} writes it. When none carries a text, one JSON.stringify of the
+ * whole list, which writes the same bytes: one call for a 100-event batch costs 0.39 µs per event, one per event
+ * and a join 0.58 (bench:publish's batch, serialized alone).
+ */
+export function eventListJson(events: readonly ShownEvent[]): string {
+  if (!events.some((event) => carried(event) !== undefined)) return JSON.stringify(events);
+  return `[${events.map(eventJson).join(',')}]`;
+}

@@ -6,7 +6,7 @@ import { eventInputProperties, eventSchema } from '../schemas.js';
 import type { Principal } from '../../auth/principal.js';
 import { idempotencyStoreKey, principalScope } from '../../log/idempotency.js';
 import { assertPayloadDepth } from '../../log/payload-depth.js';
-import { eventJson, type ShownEvent } from '../../log/event-json.js';
+import { eventJson, eventListJson, type ShownEvent } from '../../log/event-json.js';
 import { normalizeTraceparent } from '../../tracing/traceparent.js';
 import { ephemeralAckSchema, publishEphemeralOverHttp } from '../../presence/http.js';
 
@@ -122,7 +122,7 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
       return reply
         .code(result.replayed ? 200 : 201)
         .type(JSON_TYPE)
-        .send(`{"events":[${shown.map(eventJson).join(',')}]}`);
+        .send(`{"events":${eventListJson(shown)}}`);
     },
   );
 }

@@ -11,6 +11,7 @@ import {
   type TrimPolicy,
 } from '../types.js';
 import { dataText, eventFromInput as toEvent, eventFromRow, metaText, type EventRow as StoredEventRow } from '../rows.js';
+import { EventRowWriter } from './event-rows.js';
 import { recordCommit } from '../../metrics/index.js';
 
 interface ChannelEntry {
@@ -62,13 +63,6 @@ const TRIM_CHUNK = 5000;
 export const DEFAULT_MAX_CACHED_CHANNELS = 10_000;
 
 /**
- * How an event is written (exported for bench:publish, which times SQLite alone on the same statement). The last
- * value is `chosen`: 1 for an id the publisher chose, which its unique index covers, 0 for a generated one.
- */
-export const INSERT_EVENT_SQL =
-  'INSERT INTO events (cid, seq, id, type, time, data, meta, chosen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) WHERE chosen = 1 DO NOTHING';
-
-/**
  * SQLite event log with group commit. better-sqlite3 is synchronous, so
  * appends queue up and are written together at the next turn of the event
  * loop: one transaction and one fsync for every request that arrived in the
@@ -95,7 +89,6 @@ export class SqliteEventStore implements EventStore {
     channelByName: Statement<[string], { cid: number; epoch: string; trimmed: number }>;
     maxSeq: Statement<[number], { head: number | null }>;
     insertChannel: Statement<[string, string]>;
-    insertEvent: Statement<[number, number, string, string, number, string, string | null, 0 | 1]>;
     eventByChosenId: Statement<[string], EventRow>;
     eventAt: Statement<[number, number], EventRow>;
     readAfter: Statement<[number, number, number, number], EventRow>;
@@ -110,6 +103,7 @@ export class SqliteEventStore implements EventStore {
     channelById: Statement<[number], { name: string }>;
   };
 
+  private readonly rows: EventRowWriter;
   private readonly flushTransaction: (batch: Pending[]) => Array<AppendResult | { error: unknown }>;
   private readonly requestTransaction: (request: AppendRequest, undo: Undo) => AppendResult;
 
@@ -132,7 +126,6 @@ export class SqliteEventStore implements EventStore {
       channelByName: db.prepare('SELECT cid, epoch, trimmed FROM channels WHERE name = ?'),
       maxSeq: db.prepare('SELECT MAX(seq) AS head FROM events WHERE cid = ?'),
       insertChannel: db.prepare('INSERT INTO channels (name, epoch) VALUES (?, ?)'),
-      insertEvent: db.prepare(INSERT_EVENT_SQL),
       // `chosen = 1` repeats the partial index's predicate, which is what lets SQLite use that index.
       eventByChosenId: db.prepare('SELECT cid, seq, id, type, time, data, meta FROM events WHERE id = ? AND chosen = 1'),
       eventAt: db.prepare('SELECT cid, seq, id, type, time, data, meta FROM events WHERE cid = ? AND seq = ?'),
@@ -151,6 +144,7 @@ export class SqliteEventStore implements EventStore {
       channelById: db.prepare('SELECT name FROM channels WHERE cid = ?'),
     };
 
+    this.rows = new EventRowWriter(db);
     this.requestTransaction = db.transaction((request: AppendRequest, undo: Undo) => this.applyRequest(request, undo));
     this.flushTransaction = db.transaction((batch: Pending[]) => {
       const flushUndo: Undo = new Map();
@@ -338,32 +332,46 @@ export class SqliteEventStore implements EventStore {
     const created: boolean[] = [];
     const positions: Array<[number, number]> = [];
     // A batch names few channels many times: look each up (and move it in the eviction order) once per request.
-    const entries = new Map<string, ChannelEntry>();
-    for (const input of request.events) {
-      let entry = entries.get(input.channel);
-      if (!entry) entries.set(input.channel, (entry = this.channelForWrite(input.channel, undo)));
-      const seq = entry.head + 1;
-      // Unindexed only if it is marked generated and has the generated form (see the conformance suite).
-      const chosen = input.generated === true && GENERATED_EVENT_ID_PATTERN.test(input.id) ? 0 : 1;
-      const info = this.stmt.insertEvent.run(entry.cid, seq, input.id, input.type, input.time, dataText(input.data), metaText(input.meta), chosen);
-      if (info.changes === 0) {
-        const original = this.stmt.eventByChosenId.get(input.id)!;
-        if (original.cid !== entry.cid) {
-          throw new HeraldError('event_id_conflict', `Event id ${input.id} is already used on another channel.`);
+    // Heads move only once every row is written: a request that fails part way leaves them as they were.
+    const slots = new Map<string, { entry: ChannelEntry; head: number }>();
+    const rows = this.rows;
+    try {
+      for (const input of request.events) {
+        let slot = slots.get(input.channel);
+        if (!slot) {
+          const entry = this.channelForWrite(input.channel, undo);
+          slots.set(input.channel, (slot = { entry, head: entry.head }));
         }
-        events.push(this.toEvent(original));
-        created.push(false);
-        positions.push([original.cid, original.seq]);
-        continue;
+        const seq = slot.head + 1;
+        const data = dataText(input.data);
+        const meta = metaText(input.meta);
+        // Unindexed only if it is marked generated and has the generated form (see the conformance suite).
+        if (input.generated === true && GENERATED_EVENT_ID_PATTERN.test(input.id)) {
+          rows.queueGenerated(slot.entry.cid, seq, input.id, input.type, input.time, data, meta);
+        } else if (!rows.insertChosen(slot.entry.cid, seq, input.id, input.type, input.time, data, meta)) {
+          const original = this.stmt.eventByChosenId.get(input.id)!;
+          if (original.cid !== slot.entry.cid) {
+            throw new HeraldError('event_id_conflict', `Event id ${input.id} is already used on another channel.`);
+          }
+          events.push(this.toEvent(original));
+          created.push(false);
+          positions.push([original.cid, original.seq]);
+          continue;
+        }
+        slot.head = seq;
+        events.push(toEvent(input, seq));
+        created.push(true);
+        positions.push([slot.entry.cid, seq]);
       }
-      entry.head = seq;
-      events.push(toEvent(input, seq));
-      created.push(true);
-      positions.push([entry.cid, seq]);
+      rows.flush();
+    } catch (error) {
+      rows.discard();
+      throw error;
     }
     if (key !== undefined) {
       this.stmt.idempotencyPut.run(key, JSON.stringify(events.map((e) => e.id)), JSON.stringify(positions), Date.now());
     }
+    for (const slot of slots.values()) slot.entry.head = slot.head;
     return { events, created, replayed: false };
   }
 
