@@ -1,5 +1,4 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { HeraldError } from '@herald/protocol';
 
 /** Columns of one event row, in the statements' order; `chosen` (last) is 1 for an id the publisher chose. */
 type Row = [cid: number, seq: number, id: string, type: string, time: number, data: string, meta: string | null, chosen: 0 | 1];
@@ -30,9 +29,13 @@ const INSERT_EVENT_SQL = `INSERT INTO events (cid, seq, id, type, time, data, me
 
 /**
  * Writes one request's event rows. A row with a chosen id is written at once (its caller learns whether it was a
- * duplicate); rows with generated ids, which no index checks and so can never be duplicates, are queued and written
- * {@link ROWS_PER_INSERT} to a statement. Shared with bench/sqlite-floor.ts, so SQLite is timed alone doing what
- * Herald does.
+ * duplicate); rows with generated ids, whose ids no index holds and so can never be duplicates, are queued and
+ * written {@link ROWS_PER_INSERT} to a statement. Shared with bench/sqlite-floor.ts, so SQLite is timed alone doing
+ * what Herald does.
+ *
+ * A statement of several rows keeps no statement journal (see above): when it fails, the rows it wrote before the
+ * failure stay until the caller's savepoint or transaction is rolled back. So more than one row may be queued only
+ * inside a savepoint of the request's own (the event store runs a one-event request without one).
  */
 export class EventRowWriter {
   private readonly one: Statement<Row>;
@@ -67,7 +70,10 @@ export class EventRowWriter {
     if (k === q.length) this.flush();
   }
 
-  /** Writes every queued row. Emptied first: a statement that throws leaves nothing behind for the next request. */
+  /**
+   * Writes every queued row. Emptied first: a statement that throws leaves nothing behind for the next request. Throws
+   * when a row was skipped (OR IGNORE skips a row that breaks a constraint, a NOT NULL as well as the seq's index).
+   */
   flush(): void {
     const count = this.filled / COLUMNS;
     if (count === 0) return;
@@ -75,7 +81,8 @@ export class EventRowWriter {
     const values = count === ROWS_PER_INSERT ? this.queued : this.queued.slice(0, count * COLUMNS);
     try {
       const written = this.statementFor(count).run(values).changes;
-      if (written !== count) throw new HeraldError('internal', `Only ${written} of ${count} event rows were written: a seq was taken.`);
+      // A plain Error: the client is told only of an internal error, and the log gets this.
+      if (written !== count) throw new Error(`Only ${written} of ${count} event rows were written (from channel ${String(values[0])} seq ${String(values[1])}).`);
     } finally {
       // Holds no request's data past its write.
       this.queued.fill(undefined);

@@ -307,7 +307,8 @@ export class SqliteEventStore implements EventStore {
 
   /**
    * A request whose only write is one event's INSERT: no idempotency key to read or store, and a channel whose entry
-   * is in memory, so no channel row to create. Anything else runs in a savepoint of its own.
+   * is in memory, so no channel row to create. Anything else runs in a savepoint of its own, which a multi-row INSERT
+   * needs (see EventRowWriter): one event is never more than one row.
    */
   private isOneStatement(request: AppendRequest): boolean {
     return request.idempotencyKey === undefined && request.events.length === 1 && this.channelsByName.has(request.events[0]!.channel);
