@@ -1,7 +1,8 @@
 // SQLite alone, for bench:publish: the events of a batch publish inserted with Herald's own schema and statements
-// (its EventRowWriter), one transaction per batch, on this thread, with no HTTP, no validation and no sync (synchronous = NORMAL in WAL
-// mode, so COMMIT writes the WAL and does not wait for the disk), with generated ids as the publishes have. What
-// one core can append through SQLite on this machine at best: the batched aim is read beside it.
+// (its EventRowWriter), one transaction per batch, on this thread, with no HTTP, no validation and no sync
+// (synchronous = NORMAL in WAL mode, so COMMIT writes the WAL and does not wait for the disk), with generated ids as
+// the publishes have. What one core can append through SQLite on this machine at best: the batched aim is read
+// beside it.
 import BetterSqlite3 from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

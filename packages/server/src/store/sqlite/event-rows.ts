@@ -82,7 +82,9 @@ export class EventRowWriter {
     try {
       const written = this.statementFor(count).run(values).changes;
       // A plain Error: the client is told only of an internal error, and the log gets this.
-      if (written !== count) throw new Error(`Only ${written} of ${count} event rows were written (from channel ${String(values[0])} seq ${String(values[1])}).`);
+      if (written !== count) {
+        throw new Error(`Only ${written} of ${count} event rows were written (from channel ${String(values[0])} seq ${String(values[1])}).`);
+      }
     } finally {
       // Holds no request's data past its write.
       this.queued.fill(undefined);
