@@ -12,6 +12,7 @@ import {
 } from '../types.js';
 import { dataText, eventFromInput as toEvent, eventFromRow, metaText, type EventRow as StoredEventRow } from '../rows.js';
 import { EventRowWriter } from './event-rows.js';
+import { WIDE_COMMIT_CHANNELS, type Checkpointer } from './checkpointer.js';
 import { recordCommit } from '../../metrics/index.js';
 
 interface ChannelEntry {
@@ -104,6 +105,10 @@ export class SqliteEventStore implements EventStore {
   };
 
   private readonly rows: EventRowWriter;
+  /** The connection's own checkpoint threshold, put back after a wide commit (see Checkpointer). */
+  private readonly autocheckpointPages: number;
+  /** Set by a flush wide enough that its checkpoint runs on the Checkpointer's thread. */
+  private wideCommit = false;
   private readonly flushTransaction: (batch: Pending[]) => Array<AppendResult | { error: unknown }>;
   private readonly requestTransaction: (request: AppendRequest, undo: Undo) => AppendResult;
 
@@ -121,7 +126,10 @@ export class SqliteEventStore implements EventStore {
      * and readers see them, only after it. Without it a commit is as durable as the connection makes it.
      */
     private readonly durability?: Durability,
+    /** Checkpoints after wide commits, off the event loop; commits wait while one runs. Without it, SQLite's own. */
+    private readonly checkpoints?: Pick<Checkpointer, 'available' | 'running' | 'idle' | 'request'>,
   ) {
+    this.autocheckpointPages = db.pragma('wal_autocheckpoint', { simple: true }) as number;
     this.stmt = {
       channelByName: db.prepare('SELECT cid, epoch, trimmed FROM channels WHERE name = ?'),
       maxSeq: db.prepare('SELECT MAX(seq) AS head FROM events WHERE cid = ?'),
@@ -181,6 +189,11 @@ export class SqliteEventStore implements EventStore {
       }
       // The commit happens after this function returns; if it throws, the caller restores.
       this.lastFlushUndo = flushUndo;
+      if (this.checkpoints?.available && flushUndo.size >= WIDE_COMMIT_CHANNELS) {
+        // Its checkpoint runs on the Checkpointer's thread once it is committed, not inside its COMMIT.
+        this.wideCommit = true;
+        this.db.pragma('wal_autocheckpoint = 0');
+      }
       return results;
     });
   }
@@ -206,6 +219,11 @@ export class SqliteEventStore implements EventStore {
       void this.durability.drained().then(() => this.flush());
       return;
     }
+    if (!now && this.checkpoints?.running) {
+      // Held until the checkpoint has copied every frame, so this commit starts the WAL file over (see Checkpointer).
+      void this.checkpoints.idle().then(() => this.flush());
+      return;
+    }
     this.flushScheduled = false;
     const batch = this.queue;
     this.queue = [];
@@ -228,6 +246,11 @@ export class SqliteEventStore implements EventStore {
       return;
     } finally {
       this.lastFlushUndo = new Map();
+      if (this.wideCommit) {
+        this.wideCommit = false;
+        this.db.pragma(`wal_autocheckpoint = ${this.autocheckpointPages}`);
+        this.checkpoints!.request();
+      }
     }
     recordCommit('sqlite', batch.length, (performance.now() - started) / 1000);
     // The heads this commit reached, to show readers once it is durable.

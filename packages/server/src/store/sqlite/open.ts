@@ -10,6 +10,7 @@ import { SqliteSourceStore } from './source-store.js';
 import { SqliteDeliveryStore } from './delivery-store.js';
 import { SqliteClusterStore } from './cluster-store.js';
 import { WalSync } from './wal-sync.js';
+import { Checkpointer } from './checkpointer.js';
 import { StartupError } from '../../startup-error.js';
 
 export interface SqliteOptions {
@@ -118,7 +119,8 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
       throw startupError(file, error);
     }
   }
-  const events = new SqliteEventStore(appendDb, epoch, options.channelCache, walSync);
+  const checkpointer = file === ':memory:' ? undefined : new Checkpointer(file);
+  const events = new SqliteEventStore(appendDb, epoch, options.channelCache, walSync, checkpointer);
   const deliveries = new SqliteDeliveryStore(db, deliveryDb);
   return {
     events,
@@ -130,6 +132,7 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
     cluster: new SqliteClusterStore(deliveryDb),
     async close() {
       await events.close();
+      await checkpointer?.close();
       walSync?.close();
       if (appendDb.open) appendDb.close();
       deliveries.flush();

@@ -1,0 +1,137 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { migrate } from './schema.js';
+import { SqliteEventStore } from './event-store.js';
+import { openSqliteStorage } from './open.js';
+import { Checkpointer, WIDE_COMMIT_CHANNELS } from './checkpointer.js';
+import { newEventId } from '../../log/ids.js';
+import type { AppendRequest } from '../types.js';
+
+/** One event on each of `channels` channels, named from `prefix`. */
+function spread(channels: number, prefix = 'user-'): AppendRequest {
+  return {
+    events: Array.from({ length: channels }, (_, i) => ({ channel: `${prefix}${i}`, id: newEventId(), generated: true, type: 't', data: { i, pad: 'x'.repeat(64) }, time: Date.now() })),
+  };
+}
+
+/** A Checkpointer that runs nothing: says when it was asked, and is "running" until the test lets it end. */
+class HeldCheckpoints {
+  requests = 0;
+  running = false;
+  available = true;
+  private release: (() => void) | undefined;
+  private ended: Promise<void> = Promise.resolve();
+  request(): void {
+    this.requests += 1;
+  }
+  hold(): void {
+    this.running = true;
+    this.ended = new Promise((resolve) => (this.release = resolve));
+  }
+  end(): void {
+    this.running = false;
+    this.release?.();
+  }
+  idle(): Promise<void> {
+    return this.ended;
+  }
+}
+
+it('a wide commit leaves its checkpoint to the checkpoint thread, a narrow one to SQLite, and commits wait while one runs', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-checkpoint-'));
+  const file = join(dir, 'herald.db');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  migrate(db);
+  // A threshold this test's commits pass by themselves: past SQLite's 1,000 pages takes channels whose index entries
+  // already fill pages of their own, many thousands of events.
+  db.pragma('wal_autocheckpoint = 5');
+  const checkpoints = new HeldCheckpoints();
+  const store = new SqliteEventStore(db, 'epoch', undefined, undefined, checkpoints);
+  try {
+    const before = statSync(file).size;
+    await store.append(spread(WIDE_COMMIT_CHANNELS));
+    assert.equal(checkpoints.requests, 1);
+    assert.equal(statSync(file).size, before, 'nothing was copied into the database inside the COMMIT');
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 5, "SQLite's own checkpoint is back for the next commit");
+
+    await store.append(spread(WIDE_COMMIT_CHANNELS - 1, 'narrow-'));
+    assert.equal(checkpoints.requests, 1, 'a narrow commit asks for none');
+    assert.ok(statSync(file).size > before, "and SQLite's own checkpoint ran in its COMMIT");
+
+    checkpoints.hold();
+    let committed = false;
+    const held = store.append(spread(1)).then(() => (committed = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(committed, false, 'held while the checkpoint runs');
+    checkpoints.end();
+    await held;
+    assert.equal((await store.head('user-0')).head, 2);
+
+    // With no thread left to run them, a wide commit keeps SQLite's own checkpoint, or the WAL would only grow.
+    checkpoints.available = false;
+    const size = statSync(file).size;
+    await store.append(spread(WIDE_COMMIT_CHANNELS, 'late-'));
+    assert.equal(checkpoints.requests, 1);
+    assert.ok(statSync(file).size > size, "SQLite's own checkpoint ran in its COMMIT");
+  } finally {
+    await store.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('the checkpoint thread copies every wide commit into the database, and the WAL file starts over instead of growing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-checkpoint-'));
+  const file = join(dir, 'herald.db');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  migrate(db);
+  // No interval: a checkpoint after every wide commit, so each round below ends with one.
+  const checkpointer = new Checkpointer(file, 0);
+  const store = new SqliteEventStore(db, 'epoch', undefined, undefined, checkpointer);
+  const wal = () => statSync(`${file}-wal`).size;
+  try {
+    await store.append(spread(300));
+    await checkpointer.idle();
+    const afterOne = wal();
+    for (let round = 1; round < 12; round++) {
+      await store.append(spread(300));
+      await checkpointer.idle();
+    }
+    assert.equal(checkpointer.runs, 12);
+    assert.equal(checkpointer.lastError, undefined);
+    assert.ok(checkpointer.lastResult && checkpointer.lastResult.log > 0);
+    assert.equal(checkpointer.lastResult.checkpointed, checkpointer.lastResult.log, 'every frame is in the database');
+    // Each commit after a checkpoint starts the file over: twelve commits' frames would be about twelve times this.
+    assert.ok(wal() <= afterOne * 2, `the WAL file went from ${afterOne} to ${wal()} bytes`);
+    for (const channel of ['user-0', 'user-150', 'user-299']) {
+      const page = await store.read(channel, 0, 100);
+      assert.deepEqual(page.events.map((e) => e.seq), Array.from({ length: 12 }, (_, i) => i + 1));
+    }
+  } finally {
+    await store.close();
+    await checkpointer.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('a store opened on disk runs wide commits through its checkpoint thread, and its close ends that thread', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-checkpoint-'));
+  const storage = await openSqliteStorage({ dataDir: dir });
+  try {
+    await storage.events.append(spread(WIDE_COMMIT_CHANNELS));
+    await storage.events.append(spread(WIDE_COMMIT_CHANNELS));
+    assert.equal((await storage.events.read('user-0', 0, 10)).events.length, 2);
+  } finally {
+    // Resolves only once the thread has ended; a thread still running would also keep this test's process alive.
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
