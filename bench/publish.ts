@@ -13,6 +13,9 @@ const SPREAD_CHANNELS = 10_000;
 const single = JSON.stringify({ type: 'order.created', data: { orderId: 12345, total: 99.5, currency: 'EUR', items: ['a', 'b'] } });
 const batchEvents = Array.from({ length: BATCH }, (_, i) => ({ channel: `bench-${i % 4}`, type: 'tick', data: { i, v: Math.random() } }));
 const batch = JSON.stringify({ events: batchEvents });
+/** Channels of the wide batch: one event each, as a publish to every user's own channel would be. */
+const WIDE = 1000;
+const wideBatch = JSON.stringify({ events: Array.from({ length: WIDE }, (_, i) => ({ channel: `user-${i}`, type: 'tick', data: { i, v: Math.random() } })) });
 
 interface Measured extends LoadResult {
   /** Server CPU (user + system) per request, µs. */
@@ -35,6 +38,7 @@ async function main(): Promise<void> {
   const heraldSingle = await load(herald, '/v1/channels/bench/events', single);
   const bareBatch = await load(bare, '/v1/events', batch);
   const heraldBatch = await load(herald, '/v1/events', batch);
+  const heraldWide = await load(herald, '/v1/events', wideBatch);
   await bare.stop();
   await herald.stop();
   // With both servers gone, so the bench process has a core to itself.
@@ -42,7 +46,7 @@ async function main(): Promise<void> {
   const spreadFloor = sqliteFloor(batchEvents, DURATION, SPREAD_CHANNELS);
 
   const line = (name: string, r: Measured, unit = 'req/s') =>
-    `${name.padEnd(34)} ${fmt(r.rps).padStart(9)} ${unit}  p99 ${fmt(r.p99)} ms  errors ${r.errors}  cpu ${fmt(r.cpuPerRequest, 1)} µs/req`;
+    `${name.padEnd(38)} ${fmt(r.rps).padStart(9)} ${unit}  p99 ${fmt(r.p99)} ms  errors ${r.errors}  cpu ${fmt(r.cpuPerRequest, 1)} µs/req`;
   console.log(line('bare node:http, single POST', bareSingle));
   console.log(line('herald durable single publish', heraldSingle));
   console.log(`  ratio single: ${fmt((heraldSingle.rps / bareSingle.rps) * 100, 1)}% of bare (aim ≥ 60%)`);
@@ -51,6 +55,8 @@ async function main(): Promise<void> {
   console.log(
     `  batched events/s: herald ${fmt(heraldBatch.rps * BATCH)} (aim ≥ 300,000), bare ${fmt(bareBatch.rps * BATCH)}; ratio ${fmt((heraldBatch.rps / bareBatch.rps) * 100, 1)}%; herald cpu ${fmt(heraldBatch.cpuPerRequest / BATCH, 2)} µs/event`,
   );
+  console.log(line(`herald durable batch, ${fmt(WIDE)} channels`, heraldWide));
+  console.log(`  wide batches: herald ${fmt(heraldWide.rps * WIDE)} events/s, cpu ${fmt(heraldWide.cpuPerRequest / WIDE, 2)} µs/event`);
   console.log(`SQLite alone, same statement, ${BATCH} per commit, no sync ${fmt(floor.eventsPerSecond).padStart(9)} events/s  cpu ${fmt(floor.cpuPerEvent, 2)} µs/event`);
   console.log(`  herald batched: ${fmt(((heraldBatch.rps * BATCH) / floor.eventsPerSecond) * 100, 1)}% of SQLite alone`);
   console.log(
