@@ -1,6 +1,6 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -92,8 +92,7 @@ it('the checkpoint thread copies every wide commit into the database, and the WA
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   migrate(db);
-  // No interval: a checkpoint after every wide commit, so each round below ends with one.
-  const checkpointer = new Checkpointer(file, 0);
+  const checkpointer = new Checkpointer(file);
   const store = new SqliteEventStore(db, 'epoch', undefined, undefined, checkpointer);
   const wal = () => statSync(`${file}-wal`).size;
   try {
@@ -130,8 +129,23 @@ it('a store opened on disk runs wide commits through its checkpoint thread, and 
     await storage.events.append(spread(WIDE_COMMIT_CHANNELS));
     assert.equal((await storage.events.read('user-0', 0, 10)).events.length, 2);
   } finally {
-    // Resolves only once the thread has ended; a thread still running would also keep this test's process alive.
     await storage.close();
-    rmSync(dir, { recursive: true, force: true });
   }
+  // The last connection to close removes the WAL file: the thread's connection was closed before the store's.
+  assert.equal(existsSync(join(dir, 'herald.db-wal')), false);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it('a checkpoint thread that cannot start is given up, and wide commits checkpoint themselves again', async () => {
+  const checkpointer = new Checkpointer(join(tmpdir(), 'herald-no-such-directory', 'herald.db'));
+  assert.equal(checkpointer.available, true);
+  checkpointer.request();
+  assert.equal(checkpointer.running, true);
+  await checkpointer.idle();
+  assert.equal(checkpointer.running, false);
+  assert.equal(checkpointer.available, false);
+  assert.match(String(checkpointer.lastError), /directory does not exist|unable to open/i);
+  checkpointer.request();
+  assert.equal(checkpointer.running, false, 'nothing more is started');
+  await checkpointer.close();
 });

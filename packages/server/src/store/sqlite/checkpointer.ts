@@ -9,8 +9,8 @@ import { Worker } from 'node:worker_threads';
  */
 export const WIDE_COMMIT_CHANNELS = 64;
 
-/** How long after one background checkpoint the next may start: commits in between share it. */
-export const CHECKPOINT_INTERVAL_MS = 100;
+/** Failed checkpoints in a row after which the thread is given up and wide commits checkpoint themselves again. */
+export const MAX_FAILED_CHECKPOINTS = 3;
 
 /**
  * The worker's whole program, as text (`eval`): no file has to be found beside this module, whether it runs built
@@ -32,7 +32,8 @@ parentPort.on('message', (message) => {
   }
   try {
     const [result] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ log: result.log, checkpointed: result.checkpointed });
+    if (result.busy) parentPort.postMessage({ error: 'another checkpoint was running' });
+    else parentPort.postMessage({ log: result.log, checkpointed: result.checkpointed });
   } catch (error) {
     parentPort.postMessage({ error: String((error && error.message) || error) });
   }
@@ -48,37 +49,36 @@ export interface CheckpointResult {
 /**
  * Checkpoints the WAL on a thread of its own after wide commits (see {@link WIDE_COMMIT_CHANNELS}); the event store
  * turns SQLite's own checkpoint off for those commits. Measured with batches of 1,000 events to 1,000 channels:
- * 113,000 to 114,000 events/s against 82,000 to 87,000 with the checkpoint in the COMMIT. For narrow commits SQLite's
+ * 112,000 to 123,000 events/s against 84,000 to 102,000 with the checkpoint in the COMMIT. For narrow commits SQLite's
  * own stays cheaper (a thread for every checkpoint cost `bench:publish`'s 4-channel batches 6 to 10% more CPU).
  *
  * SQLite starts the WAL file over only when a write begins with every frame copied, which a checkpoint racing
  * steady writes on another thread would seldom leave; the file would grow. So the event store holds its commits
  * while one runs (as it holds them while a WAL sync runs): the event loop stays free, appends wait for the copy,
- * and the next commit starts the file over. The thread starts with the first wide commit.
+ * and the next commit starts the file over. One starts as soon as a wide commit asks (waiting to gather several
+ * measured the same, and left the WAL past SQLite's threshold meanwhile, for the store's other connections to
+ * checkpoint in their COMMITs); while it runs, those connections' own checkpoints find it busy and skip.
+ * The thread starts with the first wide commit, and is given up if it cannot start or keeps failing.
  */
 export class Checkpointer {
   private worker: Worker | undefined;
   private pending: ((result: CheckpointResult | Error) => void) | undefined;
   private current: Promise<void> | undefined;
-  private deferred: NodeJS.Timeout | undefined;
-  private lastStart = -Infinity;
-  private closed = false;
+  private closing: Promise<void> | undefined;
   private exited = false;
-  /** The last checkpoint's failure, if it failed (SQLite's own checkpoints still run for narrow commits). */
+  private failures = 0;
+  /** The last checkpoint's failure, until one succeeds. */
   lastError: Error | undefined;
-  /** What the last checkpoint that ran reported. */
+  /** What the last checkpoint that succeeded reported. */
   lastResult: CheckpointResult | undefined;
-  /** Checkpoints run so far. */
+  /** Checkpoints started so far. */
   runs = 0;
 
-  constructor(
-    private readonly file: string,
-    private readonly intervalMs = CHECKPOINT_INTERVAL_MS,
-  ) {}
+  constructor(private readonly file: string) {}
 
-  /** Whether it can still run checkpoints (not closed, its thread not ended); else SQLite's own must. */
+  /** Whether it still runs checkpoints (not closed, not given up); if not, SQLite's own must. */
   get available(): boolean {
-    return !this.closed && !this.exited;
+    return this.closing === undefined && !this.exited && this.failures < MAX_FAILED_CHECKPOINTS;
   }
 
   /** Whether a checkpoint is running now. */
@@ -91,22 +91,18 @@ export class Checkpointer {
     return this.current ?? Promise.resolve();
   }
 
-  /** Asks for one: now if none runs and the last began the interval ago, else once the interval is over. */
+  /** Starts one, unless one is running or it is no longer available. Never throws. */
   request(): void {
-    if (this.closed || this.exited || this.current || this.deferred) return;
-    const wait = this.lastStart + this.intervalMs - performance.now();
-    if (wait <= 0) return this.start();
-    this.deferred = setTimeout(() => {
-      this.deferred = undefined;
-      if (!this.current) this.start();
-    }, wait);
-    this.deferred.unref();
-  }
-
-  private start(): void {
-    if (this.closed || this.exited) return;
-    const worker = (this.worker ??= this.spawn());
-    this.lastStart = performance.now();
+    if (!this.available || this.current) return;
+    let worker: Worker;
+    try {
+      worker = this.worker ??= this.spawn();
+    } catch (error) {
+      // A thread that cannot start (a permission model without --allow-worker, say): SQLite's own checkpoints it is.
+      this.exited = true;
+      this.lastError = error as Error;
+      return;
+    }
     this.runs += 1;
     // Kept alive while it runs: commits wait for its answer.
     worker.ref();
@@ -116,8 +112,14 @@ export class Checkpointer {
     }).then((result) => {
       worker.unref();
       this.current = undefined;
-      if (result instanceof Error) this.lastError = result;
-      else this.lastResult = result;
+      if (result instanceof Error) {
+        this.failures += 1;
+        this.lastError = result;
+      } else {
+        this.failures = 0;
+        this.lastError = undefined;
+        this.lastResult = result;
+      }
     });
   }
 
@@ -127,13 +129,12 @@ export class Checkpointer {
     // A store left open must not keep the process alive while no checkpoint runs.
     worker.unref();
     worker.on('message', (message: CheckpointResult | { error: string }) => this.settle('error' in message ? new Error(message.error) : message));
-    worker.on('error', (error) => {
-      this.lastError = error;
-    });
+    let failure: Error | undefined;
+    worker.on('error', (error) => (failure = error));
     // Ended, by close or by a failure: nothing will answer again, so nothing may wait for it.
     worker.on('exit', () => {
       this.exited = true;
-      this.settle(this.lastError ?? new Error('the checkpoint thread ended'));
+      this.settle(failure ?? new Error('the checkpoint thread ended'));
     });
     return worker;
   }
@@ -144,12 +145,12 @@ export class Checkpointer {
     resolve?.(result);
   }
 
-  /** Waits for a running checkpoint, then closes the thread's connection and ends it. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    clearTimeout(this.deferred);
-    this.deferred = undefined;
+  /** Waits for a running checkpoint, then closes the thread's connection and ends the thread. */
+  close(): Promise<void> {
+    return (this.closing ??= this.shut());
+  }
+
+  private async shut(): Promise<void> {
     await this.current;
     const worker = this.worker;
     if (!worker || this.exited) return;

@@ -248,8 +248,7 @@ export class SqliteEventStore implements EventStore {
       this.lastFlushUndo = new Map();
       if (this.wideCommit) {
         this.wideCommit = false;
-        this.db.pragma(`wal_autocheckpoint = ${this.autocheckpointPages}`);
-        this.checkpoints!.request();
+        this.afterWideCommit();
       }
     }
     recordCommit('sqlite', batch.length, (performance.now() - started) / 1000);
@@ -269,6 +268,16 @@ export class SqliteEventStore implements EventStore {
         for (const pending of batch) pending.reject(error);
       },
     );
+  }
+
+  /** SQLite's own checkpoint back on, and the thread asked for this commit's. Never throws: the batch is committed. */
+  private afterWideCommit(): void {
+    try {
+      this.db.pragma(`wal_autocheckpoint = ${this.autocheckpointPages}`);
+    } catch {
+      // A connection that refuses a pragma fails its next statement too, and that failure reaches its caller.
+    }
+    this.checkpoints!.request();
   }
 
   private settle(batch: Pending[], results: Array<AppendResult | { error: unknown }>, heads: Array<[ChannelEntry, number]>): void {
