@@ -95,8 +95,8 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
     });
 
     it('never keeps a second copy of an id, even one marked generated', async () => {
-      // `generated` lets a store skip looking the id up, or (SQLite) leave it out of its unique index, but only for an
-      // id of the generated form, which no publisher may choose: a chosen id marked generated is still refused.
+      // `generated` lets a store skip looking the id up and leave it out of its unique index, but only for an id of
+      // the generated form, which no publisher may choose: a chosen id marked generated is still refused.
       await store.append({ events: [ev('gen', { v: 1 }, { id: 'gen-id' })] });
       const again = await store.append({ events: [ev('gen', { v: 2 }, { id: 'gen-id', generated: true })] }).then(
         (result) => result.created,

@@ -1,7 +1,7 @@
 // Row shapes and their mapping to records, shared by the SQLite and PostgreSQL
 // backends: both keep the same columns (lists and objects as JSON text), so a
 // record reads back identically whichever database holds it.
-import type { DeliveryStatus, HeraldEvent, Provider, Scope } from '@herald/protocol';
+import { GENERATED_EVENT_ID_PATTERN, type DeliveryStatus, type HeraldEvent, type Provider, type Scope } from '@herald/protocol';
 import type { ApiKeyRecord, AttemptRecord, DeliveryRecord, NewEvent, NodeRecord, SourceRecord, SourceSecret } from './types.js';
 import { parseStoredJson, READ_DEPTH_MAX } from './stored-json.js';
 
@@ -22,6 +22,13 @@ export function eventFromInput(input: NewEvent, seq: number): HeraldEvent {
   if (input.meta !== undefined) event.meta = input.meta;
   return event;
 }
+
+/**
+ * Whether the event's id goes in the unique index of ids: every id but one the log generated just now, which has
+ * a form no publisher may choose. An id marked generated without that form is indexed like any other, so a
+ * wrong mark can never let a duplicate in (the conformance suite checks both backends for it).
+ */
+export const indexesId = (input: NewEvent): boolean => input.generated !== true || !GENERATED_EVENT_ID_PATTERN.test(input.id);
 
 export interface EventRow {
   seq: number;

@@ -11,8 +11,8 @@ export interface NewEvent {
   meta?: Record<string, unknown> | undefined;
   /**
    * The log generated `id` just now, in a form no publisher may choose: it cannot be in the log yet, so the
-   * store skips looking for it. PostgreSQL's unique index would still refuse a copy; SQLite leaves an id of the
-   * generated form marked so out of its unique index, and indexes any other id whatever its mark.
+   * store skips looking for it, and both backends leave an id of the generated form marked so out of their unique
+   * index of ids (store/rows.ts `indexesId`), indexing any other id whatever its mark.
    */
   generated?: boolean;
 }

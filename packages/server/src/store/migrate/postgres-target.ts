@@ -66,7 +66,14 @@ const SQL = {
   events: `INSERT INTO events (cid, seq, id, type, time, data, meta)
            SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
            ON CONFLICT DO NOTHING`,
-  idempotency: `INSERT INTO idempotency (key, ids, created) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+  // A key's replays find its events by position (postgres/schema.ts, 4), here's cid and seq: found by id, through the
+  // index, as every copied event keeps \`chosen\`'s default and is indexed. The events phase has run by now.
+  idempotency: `INSERT INTO idempotency (key, ids, positions, created)
+                SELECT x.key, x.ids, (
+                  SELECT COALESCE(json_agg(json_build_array(e.cid, e.seq) ORDER BY j.i), '[]'::json)::text
+                  FROM json_array_elements_text(x.ids::json) WITH ORDINALITY AS j(id, i) JOIN events e ON e.id = j.id AND e.chosen
+                ), x.created
+                FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(key, ids, created)
                 ON CONFLICT DO NOTHING`,
   // Delivery numbers are kept: they are the public ids (dlv_N) in the delivery log and its attempts.
   deliveries: `INSERT INTO deliveries (n, endpoint_id, event_id, channel, seq, payload, status, attempts, next_attempt_at, final_attempt,

@@ -1,6 +1,6 @@
 import { HeraldError, type HeraldEvent } from '@herald/protocol';
 import type { AppendRequest, AppendResult } from '../types.js';
-import { dataText, eventFromInput, eventFromRow, metaText, type EventRow } from '../rows.js';
+import { dataText, eventFromInput, eventFromRow, indexesId, metaText, type EventRow } from '../rows.js';
 import { isRetryable, isUnavailable, isUniqueViolation, type Tx } from './database.js';
 
 /** A request's result, or the error it alone failed with. */
@@ -51,7 +51,12 @@ class EventColumns {
   readonly time: number[] = [];
   readonly data: string[] = [];
   readonly meta: Array<string | null> = [];
+  /** False only for a generated id, which the unique index of ids leaves out (schema 4). */
+  readonly chosen: boolean[] = [];
 }
+
+/** Where a claimed key's events are, as the JSON text `[[cid, seq], …]` in request order, for its replays. */
+type KeyPositions = Array<[key: string, positions: string]>;
 
 /** Thrown inside a shared transaction when some request failed: the flush runs again, one savepoint per request. */
 export class IsolateRequests extends Error {}
@@ -60,14 +65,27 @@ const EVENT_COLUMNS = 'e.seq, e.id, e.type, e.time, e.data, e.meta';
 const SQL = {
   // ORDER BY under FOR UPDATE locks the rows in that order: every node takes them in cid order, so no deadlock.
   lockChannels: 'SELECT cid, head FROM channels WHERE cid = ANY($1::int[]) ORDER BY cid FOR UPDATE',
+  // \`AND e.chosen\` lets the planner use the index, which holds chosen ids only.
+  chosenEventsById: `SELECT e.cid, c.name AS channel, ${EVENT_COLUMNS} FROM events e JOIN channels c USING (cid)
+                     WHERE e.id = ANY($1::text[]) AND e.chosen`,
+  // Any id, indexed or not: only for a key an older node claimed, which has no positions (schema.ts, 4).
   eventsById: `SELECT e.cid, c.name AS channel, ${EVENT_COLUMNS} FROM events e JOIN channels c USING (cid) WHERE e.id = ANY($1::text[])`,
-  insertEvents: `INSERT INTO events (cid, seq, id, type, time, data, meta)
-                 SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])`,
+  eventsAt: `SELECT e.cid, c.name AS channel, ${EVENT_COLUMNS} FROM unnest($1::int[], $2::bigint[]) AS x(cid, seq)
+             JOIN events e ON e.cid = x.cid AND e.seq = x.seq JOIN channels c ON c.cid = e.cid`,
+  insertEvents: `INSERT INTO events (cid, seq, id, type, time, data, meta, chosen)
+                 SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::boolean[])`,
+  // The same, and the claimed keys' positions, in one round trip (a data-modifying WITH runs whatever the outer query reads).
+  insertEventsAndPositions: `WITH rows AS (
+                               INSERT INTO events (cid, seq, id, type, time, data, meta, chosen)
+                               SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::boolean[])
+                             )
+                             UPDATE idempotency SET positions = x.positions FROM unnest($9::text[], $10::text[]) AS x(key, positions)
+                             WHERE idempotency.key = x.key`,
   setHeads: 'UPDATE channels SET head = x.head FROM unnest($1::int[], $2::bigint[]) AS x(cid, head) WHERE channels.cid = x.cid',
   // A key another node holds uncommitted makes this wait; once that node commits, the conflict means "replay".
   claimKeys: `INSERT INTO idempotency (key, ids, created) SELECT key, ids, $3 FROM unnest($1::text[], $2::text[]) AS x(key, ids)
               ON CONFLICT (key) DO NOTHING RETURNING key`,
-  keyIds: 'SELECT key, ids FROM idempotency WHERE key = ANY($1::text[])',
+  keyIds: 'SELECT key, ids, positions FROM idempotency WHERE key = ANY($1::text[])',
 };
 
 /**
@@ -89,8 +107,8 @@ export async function writeFlush(tx: Tx, requests: AppendRequest[], cids: Map<st
   const before = new Map(state.heads);
   // Under the locks, every earlier append of these ids to these channels has committed and is visible.
   // A generated id cannot be among them (publishers may not choose that form): only chosen ids are looked up.
-  const chosen = requests.flatMap((r) => r.events.filter((e) => e.generated !== true).map((e) => e.id));
-  if (chosen.length > 0) for (const [id, known] of await eventsById(tx, chosen)) state.known.set(id, known);
+  const chosen = requests.flatMap((r) => r.events.filter(indexesId).map((e) => e.id));
+  if (chosen.length > 0) for (const [id, known] of await eventsById(tx, SQL.chosenEventsById, chosen)) state.known.set(id, known);
 
   const outcomes = isolated ? await writeIsolated(tx, requests, state, cids) : await writeTogether(tx, requests, state, cids);
   const moved = [...state.heads].filter(([cid, head]) => before.get(cid) !== head);
@@ -109,11 +127,18 @@ async function writeTogether(tx: Tx, requests: AppendRequest[], state: FlushStat
   try {
     const claimed = await claimKeys(tx, keyed);
     const replays = await replay(tx, keyed.map((r) => r.idempotencyKey!).filter((key) => !claimed.has(key)));
+    const positions: KeyPositions = [];
     for (const request of requests) {
       const key = request.idempotencyKey;
-      outcomes.push(key !== undefined && !claimed.has(key) ? replays.get(key)! : plan(request, state, cids, columns));
+      if (key !== undefined && !claimed.has(key)) {
+        outcomes.push(replays.get(key)!);
+        continue;
+      }
+      const result = plan(request, state, cids, columns);
+      if (key !== undefined) positions.push([key, positionsOf(result, cids)]);
+      outcomes.push(result);
     }
-    await insert(tx, columns);
+    await insert(tx, columns, positions);
   } catch (error) {
     throw fail(error);
   }
@@ -144,7 +169,7 @@ async function writeOne(tx: Tx, request: AppendRequest, state: FlushState, cids:
   if (key !== undefined && !(await claimKeys(tx, [request])).has(key)) return (await replay(tx, [key])).get(key)!;
   const columns = new EventColumns();
   const result = plan(request, state, cids, columns);
-  await insert(tx, columns);
+  await insert(tx, columns, key === undefined ? [] : [[key, positionsOf(result, cids)]]);
   return result;
 }
 
@@ -174,17 +199,25 @@ function plan(request: AppendRequest, state: FlushState, cids: Map<string, numbe
     columns.time.push(input.time);
     columns.data.push(dataText(input.data));
     columns.meta.push(metaText(input.meta));
+    columns.chosen.push(indexesId(input));
   }
   return { events, created, replayed: false };
 }
 
-async function insert(tx: Tx, c: EventColumns): Promise<void> {
-  if (c.id.length === 0) return;
+/** A duplicate's original is on the same channel as its input (else the request failed): every event's cid is its channel's. */
+function positionsOf(result: AppendResult, cids: Map<string, number>): string {
+  return JSON.stringify(result.events.map((e) => [cids.get(e.channel)!, e.seq]));
+}
+
+async function insert(tx: Tx, c: EventColumns, keys: KeyPositions): Promise<void> {
+  if (c.id.length === 0 && keys.length === 0) return;
+  const columns = [c.cid, c.seq, c.id, c.type, c.time, c.data, c.meta, c.chosen];
   try {
-    await tx.query(SQL.insertEvents, [c.cid, c.seq, c.id, c.type, c.time, c.data, c.meta]);
+    if (keys.length === 0) await tx.query(SQL.insertEvents, columns);
+    else await tx.query(SQL.insertEventsAndPositions, [...columns, keys.map(([key]) => key), keys.map(([, positions]) => positions)]);
   } catch (error) {
     // Another node appended one of these ids to another channel after our check: that channel's lock is not ours.
-    throw isUniqueViolation(error, 'events_by_id') ? idConflict() : error;
+    throw isUniqueViolation(error, 'events_by_chosen_id') ? idConflict() : error;
   }
 }
 
@@ -200,20 +233,38 @@ async function claimKeys(tx: Tx, keyed: AppendRequest[]): Promise<Set<string>> {
 async function replay(tx: Tx, keys: string[]): Promise<Map<string, AppendResult>> {
   const results = new Map<string, AppendResult>();
   if (keys.length === 0) return results;
-  const entries = (await tx.query<{ key: string; ids: string }>(SQL.keyIds, [keys])).rows.map((r) => ({ key: r.key, ids: JSON.parse(r.ids) as string[] }));
-  const idsByKey = new Map(entries.map((e) => [e.key, e.ids]));
-  const known = await eventsById(tx, entries.flatMap((e) => e.ids));
+  const { rows } = await tx.query<{ key: string; ids: string; positions: string | null }>(SQL.keyIds, [keys]);
+  // Found by position, as generated ids are not indexed; a key an older node claimed has none, and is found by id.
+  const byPosition = new Map<string, Array<[number, number]>>();
+  const byId = new Map<string, string[]>();
+  for (const row of rows) {
+    if (row.positions !== null) byPosition.set(row.key, JSON.parse(row.positions) as Array<[number, number]>);
+    else byId.set(row.key, JSON.parse(row.ids) as string[]);
+  }
+  const at = await eventsAt(tx, [...byPosition.values()].flat());
+  const known = await eventsById(tx, SQL.eventsById, [...byId.values()].flat());
   // A key expired between its conflict and this read replays as nothing, like one whose events were all trimmed.
   for (const key of keys) {
-    const events = (idsByKey.get(key) ?? []).map((id) => known.get(id)?.event).filter((e): e is HeraldEvent => e !== undefined);
+    const found = byPosition.get(key)?.map(([cid, seq]) => at.get(`${cid}:${seq}`)) ?? byId.get(key)?.map((id) => known.get(id)?.event) ?? [];
+    const events = found.filter((e): e is HeraldEvent => e !== undefined);
     results.set(key, { events, created: events.map(() => false), replayed: true });
   }
   return results;
 }
 
-async function eventsById(tx: Tx, ids: string[]): Promise<Map<string, Known>> {
-  const { rows } = await tx.query<EventRow & { cid: number; channel: string }>(SQL.eventsById, [ids]);
+type FoundRow = EventRow & { cid: number; channel: string };
+
+async function eventsById(tx: Tx, sql: string, ids: string[]): Promise<Map<string, Known>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await tx.query<FoundRow>(sql, [ids]);
   return new Map(rows.map((row) => [row.id, { cid: row.cid, event: eventFromRow(row.channel, row) }]));
+}
+
+/** Events by `cid:seq`; a position trimmed since is missing. */
+async function eventsAt(tx: Tx, positions: Array<[number, number]>): Promise<Map<string, HeraldEvent>> {
+  if (positions.length === 0) return new Map();
+  const { rows } = await tx.query<FoundRow>(SQL.eventsAt, [positions.map(([cid]) => cid), positions.map(([, seq]) => seq)]);
+  return new Map(rows.map((row) => [`${row.cid}:${row.seq}`, eventFromRow(row.channel, row)]));
 }
 
 function idConflict(id?: string): HeraldError {

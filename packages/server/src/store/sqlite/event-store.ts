@@ -1,5 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { GENERATED_EVENT_ID_PATTERN, HeraldError, type HeraldEvent } from '@herald/protocol';
+import { HeraldError, type HeraldEvent } from '@herald/protocol';
 import {
   channelRangeEnd,
   type AppendRequest,
@@ -10,7 +10,7 @@ import {
   type ReadResult,
   type TrimPolicy,
 } from '../types.js';
-import { dataText, eventFromInput as toEvent, eventFromRow, metaText, type EventRow as StoredEventRow } from '../rows.js';
+import { dataText, eventFromInput as toEvent, eventFromRow, indexesId, metaText, type EventRow as StoredEventRow } from '../rows.js';
 import { EventRowWriter } from './event-rows.js';
 import { WIDE_COMMIT_CHANNELS, type Checkpointer } from './checkpointer.js';
 import { recordCommit } from '../../metrics/index.js';
@@ -378,8 +378,7 @@ export class SqliteEventStore implements EventStore {
         const seq = slot.head + 1;
         const data = dataText(input.data);
         const meta = metaText(input.meta);
-        // Unindexed only if it is marked generated and has the generated form (see the conformance suite).
-        if (input.generated === true && GENERATED_EVENT_ID_PATTERN.test(input.id)) {
+        if (!indexesId(input)) {
           rows.queueGenerated(slot.entry.cid, seq, input.id, input.type, input.time, data, meta);
         } else if (!rows.insertChosen(slot.entry.cid, seq, input.id, input.type, input.time, data, meta)) {
           const original = this.stmt.eventByChosenId.get(input.id)!;
