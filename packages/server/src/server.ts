@@ -34,13 +34,17 @@ const CREDENTIAL_SWEEP_MS = 1000;
 /** A lease not renewed for this long passes to another node: how fast a dead node's work is taken over. */
 const LEASE_TTL_MS = 5000;
 
-function openStorage(config: HeraldConfig): Promise<Storage> {
+function openStorage(config: HeraldConfig, logger: Logger): Promise<Storage> {
   if (config.store.url) return openPostgresStorage({ url: config.store.url, queryTimeoutMs: config.store.queryTimeout * 1000 });
   return openSqliteStorage({
     dataDir: config.dataDir,
     synchronous: config.store.synchronous,
     channelCache: config.store.channelCache,
     syncsInFlight: config.store.syncsInFlight,
+    onCheckpointFailure: (err, givenUp) =>
+      givenUp
+        ? logger.warn({ err }, 'checkpoint thread given up: commits over many channels checkpoint the WAL themselves from now on')
+        : logger.warn({ err }, 'background WAL checkpoint failed; the next wide commit tries again'),
   });
 }
 
@@ -86,7 +90,7 @@ export interface StartOptions {
 export async function startServer(config: HeraldConfig, options: StartOptions = {}): Promise<HeraldServer> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'herald' } });
   const nodeId = config.nodeId ?? `node-${randomBytes(4).toString('hex')}`;
-  const storage = await openStorage(config);
+  const storage = await openStorage(config, logger);
   let bus: Bus;
   try {
     bus = await createBus(config.bus.url, {

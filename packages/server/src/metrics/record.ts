@@ -52,6 +52,11 @@ export function observeFanoutLag(seconds: number): void {
   families.fanoutLag.observe(seconds);
 }
 
+/** A SQLite checkpoint on the checkpoint thread that failed (store/sqlite/checkpointer.ts). */
+export function countCheckpointFailure(): void {
+  families.checkpointFailures.inc();
+}
+
 /** One store transaction: how many writes it carried and how long it took. */
 export function recordCommit(store: StoreKind, writes: number, seconds: number): void {
   families.groupCommitBatch.observe({ store }, writes);

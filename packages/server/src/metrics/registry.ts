@@ -96,6 +96,11 @@ export const families = {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   }),
+  checkpointFailures: new Counter({
+    name: 'herald_store_checkpoint_failures_total',
+    help: 'SQLite checkpoints on the checkpoint thread that failed; after 3 in a row, or a thread that cannot run, wide commits checkpoint themselves.',
+    registers: [registry],
+  }),
   realtimeDeliveries: new Counter({
     name: 'herald_realtime_deliveries_total',
     help: 'Events written to realtime subscribers (one per event per subscription), by transport.',

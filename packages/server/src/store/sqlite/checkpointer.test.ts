@@ -1,6 +1,9 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -10,12 +13,28 @@ import { openSqliteStorage } from './open.js';
 import { Checkpointer, WIDE_COMMIT_CHANNELS } from './checkpointer.js';
 import { newEventId } from '../../log/ids.js';
 import type { AppendRequest } from '../types.js';
+import { registry } from '../../metrics/index.js';
+
+/** `herald_store_checkpoint_failures_total` as a scrape would read it. */
+async function checkpointFailures(): Promise<number> {
+  const metric = await registry.getSingleMetric('herald_store_checkpoint_failures_total')!.get();
+  return metric.values[0]?.value ?? 0;
+}
 
 /** One event on each of `channels` channels, named from `prefix`. */
 function spread(channels: number, prefix = 'user-'): AppendRequest {
   return {
     events: Array.from({ length: channels }, (_, i) => ({ channel: `${prefix}${i}`, id: newEventId(), generated: true, type: 't', data: { i, pad: 'x'.repeat(64) }, time: Date.now() })),
   };
+}
+
+/** A new database file in WAL mode, in a directory of its own. */
+function walDatabase(): { dir: string; file: string; db: Database.Database } {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-checkpoint-'));
+  const file = join(dir, 'herald.db');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  return { dir, file, db };
 }
 
 /** A Checkpointer that runs nothing: says when it was asked, and is "running" until the test lets it end. */
@@ -42,10 +61,7 @@ class HeldCheckpoints {
 }
 
 it('a wide commit leaves its checkpoint to the checkpoint thread, a narrow one to SQLite, and commits wait while one runs', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'herald-checkpoint-'));
-  const file = join(dir, 'herald.db');
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
+  const { dir, file, db } = walDatabase();
   migrate(db);
   // A threshold this test's commits pass by themselves: past SQLite's 1,000 pages takes channels whose index entries
   // already fill pages of their own, many thousands of events.
@@ -86,10 +102,7 @@ it('a wide commit leaves its checkpoint to the checkpoint thread, a narrow one t
 });
 
 it('the checkpoint thread copies every wide commit into the database, and the WAL file starts over instead of growing', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'herald-checkpoint-'));
-  const file = join(dir, 'herald.db');
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
+  const { dir, file, db } = walDatabase();
   db.pragma('synchronous = NORMAL');
   migrate(db);
   const checkpointer = new Checkpointer(file);
@@ -148,4 +161,81 @@ it('a checkpoint thread that cannot start is given up, and wide commits checkpoi
   checkpointer.request();
   assert.equal(checkpointer.running, false, 'nothing more is started');
   await checkpointer.close();
+});
+
+it('tells of each failed checkpoint, and of the one that gives the thread up, and counts them', async () => {
+  const failures = checkpointFailures;
+  const told: Array<[string, boolean]> = [];
+  const before = await failures();
+  const broken = new Checkpointer(join(tmpdir(), 'herald-no-such-directory', 'herald.db'), (error, givenUp) => told.push([error.message, givenUp]));
+  broken.request();
+  await broken.idle();
+  assert.equal(told.length, 1);
+  assert.match(told[0]![0], /directory does not exist|unable to open/i);
+  assert.equal(told[0]![1], true, 'a thread that cannot open the database is given up');
+  assert.equal(await failures(), before + 1);
+  await broken.close();
+
+  // A busy checkpoint is a failure, not yet a reason to give up: another connection's RESTART checkpoint holds
+  // SQLite's checkpoint lock while it waits for a reader to finish.
+  const { dir, file, db } = walDatabase();
+  db.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1)');
+  const reader = new Database(file);
+  const told2: boolean[] = [];
+  const checkpointer = new Checkpointer(file, (_error, givenUp) => told2.push(givenUp));
+  let restarting: Worker | undefined;
+  try {
+    reader.exec('BEGIN');
+    reader.prepare('SELECT * FROM t').all();
+    db.exec('INSERT INTO t VALUES (2)');
+    restarting = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const db = new (require(workerData.driver))(workerData.file);
+       db.pragma('busy_timeout = 5000');
+       parentPort.postMessage('started');
+       db.pragma('wal_checkpoint(RESTART)');
+       db.close();`,
+      { eval: true, workerData: { file, driver: createRequire(import.meta.url).resolve('better-sqlite3') } },
+    );
+    await once(restarting, 'message');
+    // The RESTART copies the frames, then waits for the reader, holding the lock; give it time to get there.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const count = await failures();
+    checkpointer.request();
+    await checkpointer.idle();
+    assert.match(String(checkpointer.lastError), /another checkpoint was running/);
+    assert.deepEqual(told2, [false]);
+    assert.equal(checkpointer.available, true);
+    assert.equal(await failures(), count + 1);
+  } finally {
+    reader.exec('COMMIT');
+    if (restarting) await once(restarting, 'exit');
+    reader.close();
+    await checkpointer.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(told2, [false], 'closing is no failure');
+});
+
+it('a checkpoint thread that ends while idle is given up and told of', async () => {
+  const { dir, file, db } = walDatabase();
+  db.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1)');
+  const told: Array<[string, boolean]> = [];
+  const checkpointer = new Checkpointer(file, (error, givenUp) => told.push([error.message, givenUp]));
+  try {
+    checkpointer.request();
+    await checkpointer.idle();
+    assert.equal(checkpointer.lastError, undefined);
+    const worker = (checkpointer as unknown as { worker: Worker }).worker;
+    const exited = once(worker, 'exit');
+    await worker.terminate();
+    await exited;
+    assert.deepEqual(told, [['the checkpoint thread ended', true]]);
+    assert.equal(checkpointer.available, false);
+  } finally {
+    await checkpointer.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { countCheckpointFailure } from '../../metrics/index.js';
 
 /**
  * Channels a commit must touch for its checkpoint to run off the event loop. Such a commit writes about a page of
@@ -40,6 +41,12 @@ parentPort.on('message', (message) => {
 });
 `;
 
+/**
+ * Told of each failed checkpoint (an error, a busy result, a thread that cannot start or ended), and whether the
+ * thread is given up with it. Each is also counted in `herald_store_checkpoint_failures_total`.
+ */
+export type CheckpointFailureListener = (error: Error, givenUp: boolean) => void;
+
 /** What a background checkpoint reports: frames in the WAL, and how many of them are in the database now. */
 export interface CheckpointResult {
   log: number;
@@ -74,7 +81,10 @@ export class Checkpointer {
   /** Checkpoints started so far. */
   runs = 0;
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly onFailure: CheckpointFailureListener = () => {},
+  ) {}
 
   /** Whether it still runs checkpoints (not closed, not given up); if not, SQLite's own must. */
   get available(): boolean {
@@ -100,7 +110,7 @@ export class Checkpointer {
     } catch (error) {
       // A thread that cannot start (a permission model without --allow-worker, say): SQLite's own checkpoints it is.
       this.exited = true;
-      this.lastError = error as Error;
+      this.failed(error as Error);
       return;
     }
     this.runs += 1;
@@ -114,13 +124,25 @@ export class Checkpointer {
       this.current = undefined;
       if (result instanceof Error) {
         this.failures += 1;
-        this.lastError = result;
+        this.failed(result);
       } else {
         this.failures = 0;
         this.lastError = undefined;
         this.lastResult = result;
       }
     });
+  }
+
+  private failed(error: Error): void {
+    this.lastError = error;
+    // Closing ends the thread too: that is no failure, and nothing is told.
+    if (this.closing !== undefined) return;
+    countCheckpointFailure();
+    try {
+      this.onFailure(error, !this.available);
+    } catch {
+      // A listener's fault must not leave commits held behind this checkpoint.
+    }
   }
 
   private spawn(): Worker {
@@ -131,10 +153,13 @@ export class Checkpointer {
     worker.on('message', (message: CheckpointResult | { error: string }) => this.settle('error' in message ? new Error(message.error) : message));
     let failure: Error | undefined;
     worker.on('error', (error) => (failure = error));
-    // Ended, by close or by a failure: nothing will answer again, so nothing may wait for it.
+    // Ended, by close or by a failure: nothing will answer again, so nothing may wait for it. Ended while idle, it
+    // is given up all the same, and told as a failure (the one running, if any, reports it when it settles).
     worker.on('exit', () => {
       this.exited = true;
-      this.settle(failure ?? new Error('the checkpoint thread ended'));
+      const error = failure ?? new Error('the checkpoint thread ended');
+      if (this.pending) this.settle(error);
+      else this.failed(error);
     });
     return worker;
   }

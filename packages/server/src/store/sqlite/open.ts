@@ -10,7 +10,7 @@ import { SqliteSourceStore } from './source-store.js';
 import { SqliteDeliveryStore } from './delivery-store.js';
 import { SqliteClusterStore } from './cluster-store.js';
 import { WalSync } from './wal-sync.js';
-import { Checkpointer } from './checkpointer.js';
+import { Checkpointer, type CheckpointFailureListener } from './checkpointer.js';
 import { StartupError } from '../../startup-error.js';
 
 export interface SqliteOptions {
@@ -21,6 +21,8 @@ export interface SqliteOptions {
   channelCache?: number | undefined;
   /** WAL syncs run at once (default 1); see WalSync. */
   syncsInFlight?: number | undefined;
+  /** Told of each failed background checkpoint; see Checkpointer. */
+  onCheckpointFailure?: CheckpointFailureListener | undefined;
 }
 
 /** Databases up to this size get a full `PRAGMA quick_check` at start-up (well under a second per 100 MiB); bigger ones a lighter read. */
@@ -119,7 +121,7 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
       throw startupError(file, error);
     }
   }
-  const checkpointer = file === ':memory:' ? undefined : new Checkpointer(file);
+  const checkpointer = file === ':memory:' ? undefined : new Checkpointer(file, options.onCheckpointFailure);
   const events = new SqliteEventStore(appendDb, epoch, options.channelCache, walSync, checkpointer);
   const deliveries = new SqliteDeliveryStore(db, deliveryDb);
   return {
