@@ -89,6 +89,18 @@ const SQL = {
 };
 
 /**
+ * The statements every flush runs, prepared once per connection by name: PostgreSQL then skips parsing and planning
+ * them on each flush. Measured with bench:cluster, alternating six times: single publishes 8,880 to 10,780 events/s
+ * against 8,218 to 9,384 unnamed; batches of 100 within their noise. (A pooler in front of PostgreSQL must keep
+ * prepared statements: see "Connection poolers" in the README.)
+ */
+const PREPARED = {
+  lockChannels: { name: 'herald_lock_channels', text: SQL.lockChannels },
+  insertEvents: { name: 'herald_insert_events', text: SQL.insertEvents },
+  setHeads: { name: 'herald_set_heads', text: SQL.setHeads },
+};
+
+/**
  * Writes one flush of append requests inside its transaction. The channel
  * rows are locked first, in cid order, so the heads read under the lock
  * are the truth for every node until COMMIT; ids and idempotency keys are
@@ -102,7 +114,7 @@ const SQL = {
  */
 export async function writeFlush(tx: Tx, requests: AppendRequest[], cids: Map<string, number>, isolated: boolean): Promise<Outcome[]> {
   const touched = [...new Set(requests.flatMap((r) => r.events.map((e) => cids.get(e.channel)!)))];
-  const locked = await tx.query<{ cid: number; head: number }>(SQL.lockChannels, [touched]);
+  const locked = await tx.query<{ cid: number; head: number }>({ ...PREPARED.lockChannels, values: [touched] });
   const state = new FlushState(new Map(locked.rows.map((r) => [r.cid, r.head])));
   const before = new Map(state.heads);
   // Under the locks, every earlier append of these ids to these channels has committed and is visible.
@@ -112,7 +124,7 @@ export async function writeFlush(tx: Tx, requests: AppendRequest[], cids: Map<st
 
   const outcomes = isolated ? await writeIsolated(tx, requests, state, cids) : await writeTogether(tx, requests, state, cids);
   const moved = [...state.heads].filter(([cid, head]) => before.get(cid) !== head);
-  if (moved.length > 0) await tx.query(SQL.setHeads, [moved.map(([cid]) => cid), moved.map(([, head]) => head)]);
+  if (moved.length > 0) await tx.query({ ...PREPARED.setHeads, values: [moved.map(([cid]) => cid), moved.map(([, head]) => head)] });
   return outcomes;
 }
 
@@ -213,7 +225,7 @@ async function insert(tx: Tx, c: EventColumns, keys: KeyPositions): Promise<void
   if (c.id.length === 0 && keys.length === 0) return;
   const columns = [c.cid, c.seq, c.id, c.type, c.time, c.data, c.meta, c.chosen];
   try {
-    if (keys.length === 0) await tx.query(SQL.insertEvents, columns);
+    if (keys.length === 0) await tx.query({ ...PREPARED.insertEvents, values: columns });
     else await tx.query(SQL.insertEventsAndPositions, [...columns, keys.map(([key]) => key), keys.map(([, positions]) => positions)]);
   } catch (error) {
     // Another node appended one of these ids to another channel after our check: that channel's lock is not ours.
