@@ -229,6 +229,18 @@ describe('herald migrate (SQLite → PostgreSQL)', { timeout: 600_000 }, () => {
     assert.match(run.stderr, /migrate: done in/);
     assert.match(run.stderr, /events\s+\d+/);
     assert.deepEqual(await dumpPostgres(db.url), sqlite);
+    // Every copied key replays by position (PostgreSQL schema 4): none is left without, each lists its events.
+    const target = new pg.Client({ connectionString: db.url });
+    await target.connect();
+    try {
+      const keys = (await target.query("SELECT key, positions, (SELECT cid FROM channels WHERE name = 'users:1') AS cid FROM idempotency")).rows;
+      assert.ok(keys.length > 0);
+      assert.deepEqual(keys.filter((k) => k.positions === null).map((k) => k.key), []);
+      const k1 = keys.find((k) => (JSON.parse(k.key) as string[]).at(-1) === 'k-1')!;
+      assert.deepEqual(JSON.parse(k1.positions), [[k1.cid, 2]]);
+    } finally {
+      await target.end();
+    }
 
     receiver.status = 200;
     const h = await startTestServer({ ...SETTINGS, store: { url: db.url } });

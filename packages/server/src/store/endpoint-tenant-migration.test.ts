@@ -8,7 +8,7 @@ import pg from 'pg';
 import { openSqliteStorage } from './sqlite/open.js';
 import { openPostgresStorage } from './postgres/open.js';
 import { migrate as migrateSqlite } from './sqlite/schema.js';
-import { MIGRATIONS as POSTGRES_MIGRATIONS } from './postgres/schema.js';
+import { buildSchema as buildPostgresSchema } from './postgres/schema.js';
 import { createTestDatabase } from '../../test/support/postgres.js';
 import type { EndpointRecord } from './types.js';
 
@@ -50,9 +50,7 @@ describe('the endpoint tenant column migration', () => {
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     try {
-      await client.query('CREATE TABLE schema_versions (version integer PRIMARY KEY, applied bigint NOT NULL)');
-      await client.query(POSTGRES_MIGRATIONS[1]!);
-      await client.query('INSERT INTO schema_versions (version, applied) VALUES (1, 0)');
+      await buildPostgresSchema(client, 1);
       for (const [id, record] of rows) await client.query('INSERT INTO endpoints (id, record) VALUES ($1, $2)', [id, record]);
 
       const storage = await openPostgresStorage({ url: database.url });

@@ -62,14 +62,13 @@ type KeyPositions = Array<[key: string, positions: string]>;
 export class IsolateRequests extends Error {}
 
 const EVENT_COLUMNS = 'e.seq, e.id, e.type, e.time, e.data, e.meta';
-const SQL = {
+/** Exported for the test that reads their plans. */
+export const SQL = {
   // ORDER BY under FOR UPDATE locks the rows in that order: every node takes them in cid order, so no deadlock.
   lockChannels: 'SELECT cid, head FROM channels WHERE cid = ANY($1::int[]) ORDER BY cid FOR UPDATE',
   // \`AND e.chosen\` lets the planner use the index, which holds chosen ids only.
   chosenEventsById: `SELECT e.cid, c.name AS channel, ${EVENT_COLUMNS} FROM events e JOIN channels c USING (cid)
                      WHERE e.id = ANY($1::text[]) AND e.chosen`,
-  // Any id, indexed or not: only for a key an older node claimed, which has no positions (schema.ts, 4).
-  eventsById: `SELECT e.cid, c.name AS channel, ${EVENT_COLUMNS} FROM events e JOIN channels c USING (cid) WHERE e.id = ANY($1::text[])`,
   eventsAt: `SELECT e.cid, c.name AS channel, ${EVENT_COLUMNS} FROM unnest($1::int[], $2::bigint[]) AS x(cid, seq)
              JOIN events e ON e.cid = x.cid AND e.seq = x.seq JOIN channels c ON c.cid = e.cid`,
   insertEvents: `INSERT INTO events (cid, seq, id, type, time, data, meta, chosen)
@@ -120,7 +119,7 @@ export async function writeFlush(tx: Tx, requests: AppendRequest[], cids: Map<st
   // Under the locks, every earlier append of these ids to these channels has committed and is visible.
   // A generated id cannot be among them (publishers may not choose that form): only chosen ids are looked up.
   const chosen = requests.flatMap((r) => r.events.filter(indexesId).map((e) => e.id));
-  if (chosen.length > 0) for (const [id, known] of await eventsById(tx, SQL.chosenEventsById, chosen)) state.known.set(id, known);
+  if (chosen.length > 0) for (const [id, known] of await eventsById(tx, chosen)) state.known.set(id, known);
 
   const outcomes = isolated ? await writeIsolated(tx, requests, state, cids) : await writeTogether(tx, requests, state, cids);
   const moved = [...state.heads].filter(([cid, head]) => before.get(cid) !== head);
@@ -246,7 +245,8 @@ async function replay(tx: Tx, keys: string[]): Promise<Map<string, AppendResult>
   const results = new Map<string, AppendResult>();
   if (keys.length === 0) return results;
   const { rows } = await tx.query<{ key: string; ids: string; positions: string | null }>(SQL.keyIds, [keys]);
-  // Found by position, as generated ids are not indexed; a key an older node claimed has none, and is found by id.
+  // Found by position, as generated ids are not indexed. A key an older node claimed has none: it is found by its
+  // ids, every one of which that node wrote (or found) with \`chosen\` left at its default, so all are indexed.
   const byPosition = new Map<string, Array<[number, number]>>();
   const byId = new Map<string, string[]>();
   for (const row of rows) {
@@ -254,7 +254,7 @@ async function replay(tx: Tx, keys: string[]): Promise<Map<string, AppendResult>
     else byId.set(row.key, JSON.parse(row.ids) as string[]);
   }
   const at = await eventsAt(tx, [...byPosition.values()].flat());
-  const known = await eventsById(tx, SQL.eventsById, [...byId.values()].flat());
+  const known = await eventsById(tx, [...byId.values()].flat());
   // A key expired between its conflict and this read replays as nothing, like one whose events were all trimmed.
   for (const key of keys) {
     const found = byPosition.get(key)?.map(([cid, seq]) => at.get(`${cid}:${seq}`)) ?? byId.get(key)?.map((id) => known.get(id)?.event) ?? [];
@@ -266,9 +266,10 @@ async function replay(tx: Tx, keys: string[]): Promise<Map<string, AppendResult>
 
 type FoundRow = EventRow & { cid: number; channel: string };
 
-async function eventsById(tx: Tx, sql: string, ids: string[]): Promise<Map<string, Known>> {
+/** Events with chosen ids (or from before schema 4), by id. */
+async function eventsById(tx: Tx, ids: string[]): Promise<Map<string, Known>> {
   if (ids.length === 0) return new Map();
-  const { rows } = await tx.query<FoundRow>(sql, [ids]);
+  const { rows } = await tx.query<FoundRow>(SQL.chosenEventsById, [ids]);
   return new Map(rows.map((row) => [row.id, { cid: row.cid, event: eventFromRow(row.channel, row) }]));
 }
 

@@ -42,7 +42,7 @@ const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying
 
 /** Errors after which the whole transaction, rolled back by the server, can simply run again. */
 const RETRYABLE_CODES = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
-const MAX_ATTEMPTS = 5;
+export const MAX_ATTEMPTS = 5;
 
 function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -68,7 +68,7 @@ export function storeError(error: unknown): unknown {
   return mapped;
 }
 
-const backoff = (attempt: number) => new Promise((r) => setTimeout(r, 2 ** attempt * 5 * (0.5 + Math.random())));
+export const backoff = (attempt: number) => new Promise((r) => setTimeout(r, 2 ** attempt * 5 * (0.5 + Math.random())));
 
 // Counts and times are bigints in the schema but stay far below 2^53: read them as numbers, not strings.
 const INT8_OID = 20;

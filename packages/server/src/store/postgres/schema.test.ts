@@ -2,8 +2,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
-import { MIGRATIONS } from './schema.js';
+import { buildSchema } from './schema.js';
 import { openPostgresStorage } from './open.js';
+import { SQL } from './append-writer.js';
 
 const GENERATED = (n: number) => `evt_01JF${String(n).padStart(22, '0')}`;
 const event = (channel: string, extra: { id?: string; generated?: boolean } = {}) => ({
@@ -29,11 +30,7 @@ after(async () => {
 
 test('a schema 3 database keeps its ids unique and its idempotency keys replaying once migrated to schema 4, where new generated ids are not indexed', async () => {
   // The database as Herald left it before schema 4: the older migrations only.
-  await client.query('CREATE TABLE schema_versions (version integer PRIMARY KEY, applied bigint NOT NULL)');
-  for (const v of [1, 2, 3]) {
-    await client.query(MIGRATIONS[v]!);
-    await client.query('INSERT INTO schema_versions (version, applied) VALUES ($1, 0)', [v]);
-  }
+  await buildSchema(client, 3);
   await client.query("INSERT INTO channels (cid, name, epoch, head) VALUES (1, 'a', 'e', 2), (2, 'b', 'e', 2)");
   await client.query("SELECT setval('channels_cid_seq', 2)");
   const insert = "INSERT INTO events (cid, seq, id, type, time, data, meta) VALUES ($1, $2, $3, 't', 1, $4, NULL)";
@@ -89,11 +86,101 @@ test('a schema 3 database keeps its ids unique and its idempotency keys replayin
     const again = await store.append({ idempotencyKey: 'k-new', events: [event('b')] });
     assert.deepEqual(again.events, first.events);
 
-    // A key a node of the older version claimed while this one ran has no positions: it is found by its ids.
-    await client.query('INSERT INTO idempotency (key, ids, created) VALUES ($1, $2, $3)', ['k-old-node', JSON.stringify([GENERATED(3), 'chosen-c']), Date.now()]);
+    // A key a node of the older version claimed while this one ran has no positions: it is found by its ids, through
+    // the index, as that node wrote its events (and found its duplicates' originals) with \`chosen\` at its default.
+    await client.query(insert, [1, 5, GENERATED(5), '{"n":5}']);
+    await client.query('UPDATE channels SET head = 5 WHERE cid = 1');
+    await client.query('INSERT INTO idempotency (key, ids, created) VALUES ($1, $2, $3)', ['k-old-node', JSON.stringify([GENERATED(5), 'chosen-c']), Date.now()]);
     const old = await store.append({ idempotencyKey: 'k-old-node', events: [event('a')] });
-    assert.deepEqual(old.events.map((e) => [e.channel, e.seq, e.id]), [['a', 3, GENERATED(3)], ['a', 4, 'chosen-c']]);
+    assert.deepEqual(old.events.map((e) => [e.channel, e.seq, e.id]), [['a', 5, GENERATED(5)], ['a', 4, 'chosen-c']]);
   } finally {
     await storage.close();
+  }
+});
+
+test('every way a flush writes stores its keys\' positions: together, isolated, one key twice, a key whose events are all duplicates', async () => {
+  const storage = await openPostgresStorage({ url: database.url });
+  const store = storage.events;
+  const positions = async (k: string) => JSON.parse((await client.query('SELECT positions FROM idempotency WHERE key = $1', [k])).rows[0].positions);
+  const cid = async (name: string): Promise<number> => (await client.query('SELECT cid FROM channels WHERE name = $1', [name])).rows[0].cid;
+  try {
+    // Appends made in one tick share a flush, written together while every request succeeds.
+    const [t1, t2] = await Promise.all([
+      store.append({ idempotencyKey: 'p-t1', events: [event('p1'), event('p2')] }),
+      store.append({ idempotencyKey: 'p-t2', events: [event('p1', { id: 'p-chosen' })] }),
+    ]);
+    const [p1, p2] = [await cid('p1'), await cid('p2')];
+    assert.deepEqual(await positions('p-t1'), [[p1, t1.events[0]!.seq], [p2, t1.events[1]!.seq]]);
+    assert.deepEqual(await positions('p-t2'), [[p1, t2.events[0]!.seq]]);
+
+    // One request fails (its id is on another channel): the flush runs again, each request in a savepoint.
+    const [refused, isolated] = await Promise.allSettled([
+      store.append({ events: [event('p2', { id: 'p-chosen' })] }),
+      store.append({ idempotencyKey: 'p-iso', events: [event('p2')] }),
+    ]);
+    assert.equal(refused.status === 'rejected' && (refused.reason as { code?: string }).code, 'event_id_conflict');
+    assert.ok(isolated.status === 'fulfilled');
+    assert.deepEqual(await positions('p-iso'), [[p2, isolated.value.events[0]!.seq]]);
+
+    // One key twice in a flush: the second replays the first, from the positions the first wrote.
+    const [first, second] = await Promise.all([
+      store.append({ idempotencyKey: 'p-twice', events: [event('p1')] }),
+      store.append({ idempotencyKey: 'p-twice', events: [event('p1')] }),
+    ]);
+    assert.equal(second.replayed, true);
+    assert.deepEqual(second.events, first.events);
+    assert.deepEqual(await positions('p-twice'), [[p1, first.events[0]!.seq]]);
+
+    // Nothing new to write, and the key is still kept with its events' positions: those of the originals.
+    const dup = await store.append({ idempotencyKey: 'p-dup', events: [event('p1', { id: 'p-chosen' })] });
+    assert.deepEqual(dup.created, [false]);
+    assert.deepEqual(await positions('p-dup'), [[p1, t2.events[0]!.seq]]);
+  } finally {
+    await storage.close();
+  }
+});
+
+test('a chosen id is looked up through the partial index, and a replay reads events by primary key', async () => {
+  // Any plan will do for a table this small: forbid the sequential scan, so the plan shows whether an index can serve.
+  await client.query('BEGIN');
+  try {
+    await client.query('SET LOCAL enable_seqscan = off');
+    const plan = async (sql: string, params: unknown[]) => (await client.query(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN']).join('\n');
+    assert.match(await plan(SQL.chosenEventsById, [['p-chosen']]), /events_by_chosen_id/);
+    assert.match(await plan(SQL.eventsAt, [[1], [1]]), /events_pkey/);
+  } finally {
+    await client.query('ROLLBACK');
+  }
+});
+
+test('a migration that deadlocks with a node still writing runs again and completes', async () => {
+  const fresh = await createTestDatabase();
+  const writer = new pg.Client({ connectionString: fresh.url });
+  await writer.connect();
+  try {
+    await buildSchema(writer, 3);
+    await writer.query("INSERT INTO channels (cid, name, epoch, head) VALUES (1, 'a', 'e', 0)");
+    // A node of the older version mid-flush: its key claimed (idempotency locked), its INSERT of events to come.
+    await writer.query('BEGIN');
+    await writer.query("INSERT INTO idempotency (key, ids, created) VALUES ('k', $1, 0)", [JSON.stringify([GENERATED(7)])]);
+    const opening = openPostgresStorage({ url: fresh.url });
+    // Migration 4 takes events, then waits for idempotency; the INSERT then waits for events: a deadlock, which
+    // the server breaks after its deadlock_timeout (1 s) by aborting the one that waited first, the migration.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await writer.query("INSERT INTO events (cid, seq, id, type, time, data) VALUES (1, 1, $1, 't', 1, '{}')", [GENERATED(7)]);
+    await writer.query('UPDATE channels SET head = 1 WHERE cid = 1');
+    await writer.query('COMMIT');
+    const storage = await opening;
+    try {
+      assert.equal((await writer.query('SELECT max(version) AS v FROM schema_versions')).rows[0].v, 4);
+      assert.equal((await writer.query("SELECT positions FROM idempotency WHERE key = 'k'")).rows[0].positions, '[[1, 1]]');
+      const replay = await storage.events.append({ idempotencyKey: 'k', events: [event('a')] });
+      assert.deepEqual(replay.events.map((e) => [e.channel, e.seq, e.id]), [['a', 1, GENERATED(7)]]);
+    } finally {
+      await storage.close();
+    }
+  } finally {
+    await writer.end();
+    await fresh.drop();
   }
 });

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { backoff, isRetryable, MAX_ATTEMPTS } from './database.js';
 
 /**
  * Same tables and columns as the SQLite schema, so rows map to records with
@@ -6,9 +7,8 @@ import type pg from 'pg';
  * a channel's head is a column, moved under the channel row's lock, instead
  * of MAX(seq) known to the only writer; and names and ids sort bytewise
  * (COLLATE "C"), as in SQLite, whatever the database's locale.
- * Exported for tests that build a database as an older version left it.
  */
-export const MIGRATIONS: Record<number, string> = {
+const MIGRATIONS: Record<number, string> = {
   1: `
     CREATE TABLE settings (name text COLLATE "C" PRIMARY KEY, value text NOT NULL);
     CREATE TABLE channels (
@@ -118,6 +118,15 @@ export const MIGRATIONS: Record<number, string> = {
 };
 const SCHEMA_VERSION = Math.max(...Object.keys(MIGRATIONS).map(Number));
 
+/** For tests: the database as a Herald of schema `version` left it, by that version's migrations alone. */
+export async function buildSchema(client: Pick<pg.ClientBase, 'query'>, version: number): Promise<void> {
+  await client.query('CREATE TABLE schema_versions (version integer PRIMARY KEY, applied bigint NOT NULL)');
+  for (let v = 1; v <= version; v++) {
+    await client.query(MIGRATIONS[v]!);
+    await client.query('INSERT INTO schema_versions (version, applied) VALUES ($1, 0)', [v]);
+  }
+}
+
 /** Any constant will do, as long as every Herald node uses the same one. */
 const MIGRATION_LOCK = 0x4865_7261_6c64; // "Herald"
 
@@ -139,14 +148,20 @@ export async function migrate(pool: pg.Pool): Promise<void> {
         throw new Error(`The database was written by a newer Herald (schema ${current} > ${SCHEMA_VERSION}).`);
       }
       for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
-        await client.query('BEGIN');
-        try {
-          await client.query(MIGRATIONS[v]!);
-          await client.query('INSERT INTO schema_versions (version, applied) VALUES ($1, $2)', [v, Date.now()]);
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK');
-          throw error;
+        for (let attempt = 1; ; attempt++) {
+          await client.query('BEGIN');
+          try {
+            await client.query(MIGRATIONS[v]!);
+            await client.query('INSERT INTO schema_versions (version, applied) VALUES ($1, $2)', [v, Date.now()]);
+            await client.query('COMMIT');
+            break;
+          } catch (error) {
+            await client.query('ROLLBACK');
+            // A migration that alters two tables can deadlock with a transaction still writing both (a node not yet
+            // stopped): the server aborts one of the two, and when that is the migration, it runs again.
+            if (!isRetryable(error) || attempt >= MAX_ATTEMPTS) throw error;
+            await backoff(attempt);
+          }
         }
       }
     } finally {
