@@ -100,11 +100,11 @@ const MIGRATIONS: Record<number, string> = {
   `,
   // Only ids a publisher chose are indexed, as in SQLite's schema 8: a generated id is unique by construction (no
   // publisher may choose one of its form), so indexing it only cost every append a second B-tree insert (measured
-  // with bench:cluster: without it, 11% more batched publishes a second). Rows from before
-  // keep the column's default, true, so they stay indexed until retention removes them. An idempotent request finds
-  // its events again by position, which the primary key answers; the positions of keys from before are filled here,
-  // through the old index, before it goes. \`ids\` stays: a key claimed by a node still running an older version has
-  // no positions, and is found by its ids.
+  // with bench:cluster: without it, 11% more batched publishes a second). Rows from before keep the column's
+  // default, true, so they stay indexed until retention removes them. An idempotent request finds its events again
+  // by position, which the primary key answers; the positions of keys from before are filled here, through the old
+  // index, before it goes. \`ids\` stays: a key claimed by a node still running an older version has no positions,
+  // and is found by its ids.
   4: `
     ALTER TABLE events ADD COLUMN chosen boolean NOT NULL DEFAULT true;
     ALTER TABLE idempotency ADD COLUMN positions text;
