@@ -246,7 +246,9 @@ async function replay(tx: Tx, keys: string[]): Promise<Map<string, AppendResult>
   if (keys.length === 0) return results;
   const { rows } = await tx.query<{ key: string; ids: string; positions: string | null }>(SQL.keyIds, [keys]);
   // Found by position, as generated ids are not indexed. A key an older node claimed has none: it is found by its
-  // ids, every one of which that node wrote (or found) with \`chosen\` left at its default, so all are indexed.
+  // ids, every one of which that node wrote (or found) with \`chosen\` left at its default, so all are indexed. (A node
+  // from before the generated form was reserved could have taken one of ours as its own id: the README says to stop
+  // older nodes before the upgrade.)
   const byPosition = new Map<string, Array<[number, number]>>();
   const byId = new Map<string, string[]>();
   for (const row of rows) {

@@ -57,6 +57,14 @@ export function isUnavailable(error: unknown): boolean {
 }
 
 export const isRetryable = (error: unknown): boolean => RETRYABLE_CODES.has(codeOf(error) ?? '');
+
+/**
+ * A statement prepared on this connection that a schema change has made unusable ("cached plan must not change
+ * result type"), or that the server no longer has: the connection is closed, so the transaction runs again on one
+ * that prepares it anew.
+ */
+const isStalePrepared = (error: unknown): boolean =>
+  codeOf(error) === '26000' || (codeOf(error) === '0A000' && /cached plan must not change result type/.test((error as Error).message));
 export const isUniqueViolation = (error: unknown, constraint: string): boolean =>
   codeOf(error) === '23505' && (error as { constraint?: string }).constraint === constraint;
 
@@ -129,7 +137,7 @@ export class Database {
       try {
         return await this.transactionOnce(body);
       } catch (error) {
-        if (!isRetryable(error) || attempt >= MAX_ATTEMPTS) throw storeError(error);
+        if (!(isRetryable(error) || isStalePrepared(error)) || attempt >= MAX_ATTEMPTS) throw storeError(error);
         await backoff(attempt);
       }
     }
@@ -145,7 +153,7 @@ export class Database {
       return result;
     } catch (error) {
       // A dead or stuck connection would make ROLLBACK wait out another timeout: close it, the server rolls back.
-      if (isUnavailable(error)) {
+      if (isUnavailable(error) || isStalePrepared(error)) {
         client.release(error as Error);
         throw error;
       }

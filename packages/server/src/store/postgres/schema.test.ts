@@ -166,7 +166,12 @@ test('a migration that deadlocks with a node still writing runs again and comple
     const opening = openPostgresStorage({ url: fresh.url });
     // Migration 4 takes events, then waits for idempotency; the INSERT then waits for events: a deadlock, which
     // the server breaks after its deadlock_timeout (1 s) by aborting the one that waited first, the migration.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const migrationWaits = async () =>
+      (await writer.query("SELECT count(*)::int AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'idempotency' AND NOT l.granted")).rows[0].n > 0;
+    for (let waited = 0; !(await migrationWaits()); waited += 20) {
+      assert.ok(waited < 10_000, 'the migration never came to wait for the key this node holds');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     await writer.query("INSERT INTO events (cid, seq, id, type, time, data) VALUES (1, 1, $1, 't', 1, '{}')", [GENERATED(7)]);
     await writer.query('UPDATE channels SET head = 1 WHERE cid = 1');
     await writer.query('COMMIT');
@@ -182,5 +187,20 @@ test('a migration that deadlocks with a node still writing runs again and comple
   } finally {
     await writer.end();
     await fresh.drop();
+  }
+});
+
+test('a statement a schema change made stale is prepared again on a new connection, and the append goes through', async () => {
+  const storage = await openPostgresStorage({ url: database.url });
+  try {
+    // Appends one after another reuse one connection, which has prepared the flush's statements by now.
+    for (let i = 0; i < 3; i++) await storage.events.append({ events: [event('stale', { id: `stale-${i}` })] });
+    // The lock's result type changes under it: that connection's prepared statement can no longer run.
+    await client.query('ALTER TABLE channels ALTER COLUMN head TYPE integer');
+    const after = await storage.events.append({ events: [event('stale', { id: 'stale-3' })] });
+    assert.deepEqual([after.created, after.events[0]!.seq], [[true], 4]);
+  } finally {
+    await storage.close();
+    await client.query('ALTER TABLE channels ALTER COLUMN head TYPE bigint');
   }
 });

@@ -175,6 +175,15 @@ it('tells of each failed checkpoint, and of the one that gives the thread up, an
   assert.equal(told[0]![1], true, 'a thread that cannot open the database is given up');
   assert.equal(await failures(), before + 1);
   await broken.close();
+  // A listener that throws changes nothing: the checkpoint still settles, so commits held behind it go on.
+  const throwing = new Checkpointer(join(tmpdir(), 'herald-no-such-directory', 'herald.db'), () => {
+    throw new Error('a broken listener');
+  });
+  throwing.request();
+  await throwing.idle();
+  assert.equal(throwing.running, false);
+  assert.equal(await failures(), before + 2);
+  await throwing.close();
 
   // A busy checkpoint is a failure, not yet a reason to give up: another connection's RESTART checkpoint holds
   // SQLite's checkpoint lock while it waits for a reader to finish.

@@ -74,6 +74,7 @@ export class Checkpointer {
   private closing: Promise<void> | undefined;
   private exited = false;
   private failures = 0;
+  private toldGivenUp = false;
   /** The last checkpoint's failure, until one succeeds. */
   lastError: Error | undefined;
   /** What the last checkpoint that succeeded reported. */
@@ -135,11 +136,14 @@ export class Checkpointer {
 
   private failed(error: Error): void {
     this.lastError = error;
-    // Closing ends the thread too: that is no failure, and nothing is told.
-    if (this.closing !== undefined) return;
-    countCheckpointFailure();
+    // Closing ends the thread too: that is no failure, and nothing is told. A thread already given up (three
+    // failures, then its end) is told of once.
+    if (this.closing !== undefined || this.toldGivenUp) return;
+    const givenUp = !this.available;
+    this.toldGivenUp = givenUp;
     try {
-      this.onFailure(error, !this.available);
+      countCheckpointFailure();
+      this.onFailure(error, givenUp);
     } catch {
       // A listener's fault must not leave commits held behind this checkpoint.
     }

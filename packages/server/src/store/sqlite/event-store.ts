@@ -221,7 +221,9 @@ export class SqliteEventStore implements EventStore {
     }
     if (!now && this.checkpoints?.running) {
       // Held until the checkpoint has copied every frame, so this commit starts the WAL file over (see Checkpointer).
-      void this.checkpoints.idle().then(() => this.flush());
+      // Either way: nothing may leave commits held behind a checkpoint.
+      const flush = () => this.flush();
+      void this.checkpoints.idle().then(flush, flush);
       return;
     }
     this.flushScheduled = false;
