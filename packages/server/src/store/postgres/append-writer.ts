@@ -62,6 +62,8 @@ type KeyPositions = Array<[key: string, positions: string]>;
 export class IsolateRequests extends Error {}
 
 const EVENT_COLUMNS = 'e.seq, e.id, e.type, e.time, e.data, e.meta';
+const INSERT_EVENTS = `INSERT INTO events (cid, seq, id, type, time, data, meta, chosen)
+                       SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::boolean[])`;
 /** Exported for the test that reads their plans. */
 export const SQL = {
   // ORDER BY under FOR UPDATE locks the rows in that order: every node takes them in cid order, so no deadlock.
@@ -71,13 +73,9 @@ export const SQL = {
                      WHERE e.id = ANY($1::text[]) AND e.chosen`,
   eventsAt: `SELECT e.cid, c.name AS channel, ${EVENT_COLUMNS} FROM unnest($1::int[], $2::bigint[]) AS x(cid, seq)
              JOIN events e ON e.cid = x.cid AND e.seq = x.seq JOIN channels c ON c.cid = e.cid`,
-  insertEvents: `INSERT INTO events (cid, seq, id, type, time, data, meta, chosen)
-                 SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::boolean[])`,
+  insertEvents: INSERT_EVENTS,
   // The same, and the claimed keys' positions, in one round trip (a data-modifying WITH runs whatever the outer query reads).
-  insertEventsAndPositions: `WITH rows AS (
-                               INSERT INTO events (cid, seq, id, type, time, data, meta, chosen)
-                               SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::boolean[])
-                             )
+  insertEventsAndPositions: `WITH rows AS (${INSERT_EVENTS})
                              UPDATE idempotency SET positions = x.positions FROM unnest($9::text[], $10::text[]) AS x(key, positions)
                              WHERE idempotency.key = x.key`,
   setHeads: 'UPDATE channels SET head = x.head FROM unnest($1::int[], $2::bigint[]) AS x(cid, head) WHERE channels.cid = x.cid',

@@ -20,12 +20,13 @@ const COLUMNS = 8;
 export const ROWS_PER_INSERT = 16;
 
 const valuesFor = (rows: number) => Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+const INTO_EVENTS = 'INTO events (cid, seq, id, type, time, data, meta, chosen) VALUES';
 
 /**
  * How one event is written: its id, when the publisher chose it, may already be in the log, which the
  * partial unique index over chosen ids finds and the statement then skips (no row changed).
  */
-const INSERT_EVENT_SQL = `INSERT INTO events (cid, seq, id, type, time, data, meta, chosen) VALUES ${valuesFor(1)} ON CONFLICT (id) WHERE chosen = 1 DO NOTHING`;
+const INSERT_EVENT_SQL = `INSERT ${INTO_EVENTS} ${valuesFor(1)} ON CONFLICT (id) WHERE chosen = 1 DO NOTHING`;
 
 /**
  * Writes one request's event rows. A row with a chosen id is written at once (its caller learns whether it was a
@@ -98,8 +99,6 @@ export class EventRowWriter {
   }
 
   private statementFor(rows: number): Statement<[unknown[]]> {
-    return (this.many[rows] ??= this.db.prepare(
-      `INSERT OR IGNORE INTO events (cid, seq, id, type, time, data, meta, chosen) VALUES ${valuesFor(rows)}`,
-    ));
+    return (this.many[rows] ??= this.db.prepare(`INSERT OR IGNORE ${INTO_EVENTS} ${valuesFor(rows)}`));
   }
 }
