@@ -1,14 +1,23 @@
 import { randomFillSync } from 'node:crypto';
 
 // ULIDs by hand: ulidx asks the CSPRNG and rebuilds the whole string for every id, which was 5% of a
-// core at 200k events/s. This draws randomness from a pooled buffer and reuses the time part per millisecond.
-const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+// core at 200k events/s. This draws randomness from a pooled buffer, reuses the time part per millisecond,
+// and writes the id's characters into one buffer read out as a single latin1 string. Joining it with `+=`
+// made a rope that V8 flattened at the first regex test or bind: about twice the time per id (README, "Durable publishes").
+const ALPHABET = Buffer.from('0123456789ABCDEFGHJKMNPQRSTVWXYZ', 'latin1');
+const PREFIX = 'evt_';
+const TIME_DIGITS = 10;
 const RANDOM_DIGITS = 16;
+const ID_LENGTH = PREFIX.length + TIME_DIGITS + RANDOM_DIGITS;
+const RANDOM_AT = PREFIX.length + TIME_DIGITS;
+
 const pool = new Uint8Array(4096);
 let poolAt = pool.length;
 let lastMs = -1;
-let timePart = '';
 const digits = new Uint8Array(RANDOM_DIGITS);
+/** The id being made: the prefix, then the time part (rewritten each millisecond), then the random part. */
+const id = Buffer.alloc(ID_LENGTH);
+id.write(PREFIX, 0, 'latin1');
 
 function randomDigit(): number {
   if (poolAt === pool.length) {
@@ -18,10 +27,8 @@ function randomDigit(): number {
   return pool[poolAt++]! & 31;
 }
 
-function encodeTime(ms: number): string {
-  let out = '';
-  for (let i = 0, t = ms; i < 10; i++, t = Math.floor(t / 32)) out = ALPHABET[t % 32]! + out;
-  return out;
+function writeTime(ms: number): void {
+  for (let i = TIME_DIGITS - 1, t = ms; i >= 0; i--, t = Math.floor(t / 32)) id[PREFIX.length + i] = ALPHABET[t % 32]!;
 }
 
 /**
@@ -32,7 +39,7 @@ function encodeTime(ms: number): string {
 export function newEventId(now = Date.now()): string {
   if (now > lastMs) {
     lastMs = now;
-    timePart = encodeTime(now);
+    writeTime(now);
     for (let i = 0; i < RANDOM_DIGITS; i++) digits[i] = randomDigit();
   } else {
     // Same millisecond (or the clock stepped back): increment, so ordering holds.
@@ -40,7 +47,6 @@ export function newEventId(now = Date.now()): string {
     while (i >= 0 && digits[i] === 31) digits[i--] = 0;
     if (i >= 0) digits[i]! += 1;
   }
-  let random = '';
-  for (let i = 0; i < RANDOM_DIGITS; i++) random += ALPHABET[digits[i]!];
-  return `evt_${timePart}${random}`;
+  for (let i = 0; i < RANDOM_DIGITS; i++) id[RANDOM_AT + i] = ALPHABET[digits[i]!]!;
+  return id.toString('latin1', 0, ID_LENGTH);
 }
