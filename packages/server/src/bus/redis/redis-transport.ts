@@ -34,6 +34,12 @@ export class RedisTransport implements BusTransport {
   private readonly topics: RedisTopics;
   private readonly probeTopic: string;
   private readonly wanted = new Set<string>();
+  /**
+   * The topics this transport has sent SUBSCRIBE for (and not UNSUBSCRIBE since), on the subscriber it has now.
+   * A topic wanted or dropped while a probe that brings the link up was running is in one set and not the other:
+   * the probe squares them before the state says `up`.
+   */
+  private told = new Set<string>();
   private readonly probes = new Map<string, () => void>();
   private readonly health: HealthCheck;
   private readonly healthTimeoutMs: number;
@@ -73,6 +79,7 @@ export class RedisTransport implements BusTransport {
   private open(): void {
     const clients = connectPair(this.target);
     this.clients = clients;
+    this.told = new Set();
     const { publisher, subscriber, sharded } = clients;
     for (const client of [publisher, subscriber]) {
       // ioredis reports each failed reconnect; they are expected while down, and the state says so.
@@ -101,6 +108,7 @@ export class RedisTransport implements BusTransport {
     this.wanted.add(name);
     // While down, the resubscription on the way back up takes it.
     if (this.state !== 'up') return Promise.resolve();
+    this.told.add(name);
     return this.command('subscribe', [name]).then(
       () => undefined,
       (error: unknown) => this.handler?.error(error),
@@ -110,6 +118,7 @@ export class RedisTransport implements BusTransport {
   unsubscribe(topic: Topic): void {
     const name = this.topics.name(topic);
     if (!this.wanted.delete(name) || this.state !== 'up') return;
+    this.told.delete(name);
     this.command('unsubscribe', [name]).catch((error: unknown) => this.handler?.error(error));
   }
 
@@ -163,7 +172,9 @@ export class RedisTransport implements BusTransport {
     if (subscriber.status !== 'ready') throw new Error(`redis subscriber ${subscriber.status}`);
     if (this.state === 'down') {
       // Resubscribe everything before the probe, so a probe that returns means every subscription is in place.
-      await this.command('subscribe', [this.probeTopic, ...this.wanted]);
+      const names = [this.probeTopic, ...this.wanted];
+      this.told = new Set(names);
+      await this.command('subscribe', names);
     }
     const token = randomUUID();
     const back = new Promise<void>((resolve) => this.probes.set(token, resolve));
@@ -173,10 +184,31 @@ export class RedisTransport implements BusTransport {
     } finally {
       this.probes.delete(token);
     }
+    // Topics asked for (or dropped) while down, after the resubscription above went out: nothing else would send them.
+    for (let sent = this.squareSubscriptions(); sent; sent = this.squareSubscriptions()) await sent;
+  }
+
+  /**
+   * Sends SUBSCRIBE for each wanted topic not yet told to the subscriber, and UNSUBSCRIBE for each told topic no
+   * longer wanted; undefined when they already agree. Once on the way up, so the state never says `up` with a
+   * topic missing.
+   */
+  private squareSubscriptions(): Promise<unknown> | undefined {
+    const missing = [...this.wanted].filter((name) => !this.told.has(name));
+    const unwanted = [...this.told].filter((name) => name !== this.probeTopic && !this.wanted.has(name));
+    if (missing.length === 0 && unwanted.length === 0) return undefined;
+    for (const name of missing) this.told.add(name);
+    for (const name of unwanted) this.told.delete(name);
+    return Promise.all([
+      missing.length > 0 ? this.command('subscribe', missing) : undefined,
+      unwanted.length > 0 ? this.command('unsubscribe', unwanted) : undefined,
+    ]);
   }
 
   private onHealth(ok: boolean, error: unknown): void {
     if (!ok && this.state === 'up') this.handler?.error(error);
+    // What changed between the probe's last look and now (a turn of microtasks) is sent before `up` too.
+    if (ok && this.state !== 'up') this.squareSubscriptions()?.catch((failure: unknown) => this.handler?.error(failure));
     this.setState(ok ? 'up' : 'down');
     if (ok) this.downSince = undefined;
     else if (this.downSince === undefined) this.downSince = Date.now();
