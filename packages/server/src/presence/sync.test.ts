@@ -52,8 +52,8 @@ interface Node {
   changes: Array<[PresenceAction, string]>;
 }
 
-const waitFor = async (condition: () => boolean, what: string) => {
-  const deadline = Date.now() + 3000;
+const waitFor = async (condition: () => boolean, what: string, ms = 3000) => {
+  const deadline = Date.now() + ms;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`${what}: not in time`);
     await new Promise((r) => setTimeout(r, 5));
@@ -109,6 +109,25 @@ describe('PresenceSync', () => {
       ['join', 'c1'],
       ['join', 'c2'],
     ]);
+  });
+
+  it('a second lost join soon after the first is repaired too, though the ask it needs is held back a while', async () => {
+    const wire = new Wire();
+    const a = await node(wire, 'a');
+    const b = await node(wire, 'b');
+    localJoin(a, 'a', 'c0');
+    await waitFor(() => b.registry.count('room') === 1, 'first join');
+    wire.drop = (from, to, message) => from === a.transport && to === b.transport && /"t":"join".*"(c1|c3)"/.test(message);
+    localJoin(a, 'a', 'c1');
+    localJoin(a, 'a', 'c2');
+    // c2's version shows c1 was missed: B asks, and the snapshot brings c1.
+    await waitFor(() => b.registry.get('room', 'c1') !== undefined, 'the first gap repaired', 6000);
+    // Lost again within ASK_AGAIN_MS of that ask: B may not ask at once, and c4's version is the one beats carry.
+    localJoin(a, 'a', 'c3');
+    localJoin(a, 'a', 'c4');
+    await waitFor(() => b.registry.get('room', 'c4') !== undefined, 'c4');
+    await waitFor(() => b.registry.get('room', 'c3') !== undefined, 'the second gap repaired at a later beat', 6000);
+    assert.deepEqual(b.registry.ofNode('a').map((record) => record.client).sort(), ['c0', 'c1', 'c2', 'c3', 'c4']);
   });
 
   it('leaves reach the others, and a silent node’s members leave after three missed beats', async () => {

@@ -37,6 +37,11 @@ interface Peer {
   version: number;
   heardAt: number;
   askedAt: number;
+  /**
+   * A message of this peer's was missed, and no snapshot since has covered it. Its later messages still move
+   * `version` on, so the beats match it: without this, a gap whose ask was held back (ASK_AGAIN_MS) stayed open.
+   */
+  behind: boolean;
 }
 
 interface Assembly {
@@ -149,13 +154,16 @@ export class PresenceSync {
         return;
       case 'beat': {
         const peer = this.peerOf(message.n, message.i);
-        if (peer.version !== message.v) this.ask(message.n, peer);
+        if (peer.behind || peer.version !== message.v) this.ask(message.n, peer);
         return;
       }
       case 'join':
       case 'leave': {
         const peer = this.peerOf(message.n, message.i);
-        if (message.v !== peer.version + 1) this.ask(message.n, peer);
+        if (message.v !== peer.version + 1) {
+          peer.behind = true;
+          this.ask(message.n, peer);
+        }
         peer.version = message.v;
         if (message.t === 'join' && isWireMember(message.m)) this.put(message.n, message.m);
         else if (message.t === 'leave') this.take(message.n, message.c, message.id);
@@ -177,7 +185,7 @@ export class PresenceSync {
     }
     if (!peer) {
       // Version -1: nothing known yet, so its first message asks for a snapshot.
-      peer = { incarnation, version: -1, heardAt: Date.now(), askedAt: 0 };
+      peer = { incarnation, version: -1, heardAt: Date.now(), askedAt: 0, behind: false };
       this.peers.set(node, peer);
     }
     peer.heardAt = Date.now();
@@ -258,7 +266,11 @@ export class PresenceSync {
     this.assemblies.delete(node);
     this.replaceNode(node, assembly.parts.flatMap((m) => m ?? []));
     const peer = this.peers.get(node);
-    if (peer) peer.version = version;
+    if (peer) {
+      // The snapshot left this node after every message of its before it, so it covers any gap among them.
+      peer.version = version;
+      peer.behind = false;
+    }
   }
 
   /** The node's members are exactly `members` now: leaves for those gone, joins for those new. */
