@@ -135,9 +135,19 @@ export class PostgresTransport implements BusTransport {
     // Every wanted topic is listened to again before the state says `up`.
     const names = [...this.wanted];
     if (names.length > 0) await client.query(names.map((name) => `LISTEN ${pg.escapeIdentifier(name)}`).join('; '));
-    // A topic wanted while LISTEN ran is sent now, on the client that is current from here on.
+    // Topics wanted or dropped while LISTEN ran are squared now, on the client that is current from here on, and
+    // until nothing changed during the last round: no await lies between that check and `up`.
     this.client = client;
-    for (const name of this.wanted) if (!names.includes(name)) await client.query(`LISTEN ${pg.escapeIdentifier(name)}`);
+    const listened = new Set(names);
+    for (;;) {
+      const missing = [...this.wanted].filter((name) => !listened.has(name));
+      const unwanted = [...listened].filter((name) => !this.wanted.has(name));
+      if (missing.length === 0 && unwanted.length === 0) break;
+      for (const name of missing) listened.add(name);
+      for (const name of unwanted) listened.delete(name);
+      const commands = [...missing.map((name) => `LISTEN ${pg.escapeIdentifier(name)}`), ...unwanted.map((name) => `UNLISTEN ${pg.escapeIdentifier(name)}`)];
+      await client.query(commands.join('; '));
+    }
     this.retryDelay = 0;
     this.setState('up');
   }

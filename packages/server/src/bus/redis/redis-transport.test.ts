@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { startRedis, redisCli, type RedisProcess } from '../../../test/support/redis.js';
 import type { BusState } from '../types.js';
 import type { TransportHandler } from '../transport.js';
-import { RedisTransport } from './redis-transport.js';
+import { RedisTransport, type RedisTransportOptions } from './redis-transport.js';
 import { RedisTopics } from './topics.js';
 import { parseRedisUrl } from './url.js';
 
@@ -35,13 +35,13 @@ async function eventually(check: () => boolean | Promise<boolean>, what: string,
 }
 
 /** A transport whose messages and states are recorded, on a prefix of its own test's. */
-function recorded(prefix: string) {
+function recorded(prefix: string, options?: RedisTransportOptions) {
   const received: string[] = [];
   const states: BusState[] = [];
-  const transport = new RedisTransport(parseRedisUrl(`${redis.url}?prefix=${prefix}`));
+  const transport = new RedisTransport(parseRedisUrl(`${redis.url}?prefix=${prefix}`), options);
   open.push(transport);
   const handler: TransportHandler = { message: (_kind, message) => received.push(message), state: (state) => states.push(state), error: () => {} };
-  return { transport, handler, received, up: () => states.at(-1) === 'up' };
+  return { transport, handler, received, up: () => states.at(-1) === 'up', down: () => states.at(-1) === 'down' };
 }
 
 /**
@@ -81,6 +81,22 @@ describe('RedisTransport: subscriptions changed while the probe that brings the 
     await eventually(async () => (await subscribers(name)) === 1, 'the resubscription sent');
     late.transport.unsubscribe({ channel: 'gone' });
     await eventually(late.up, 'up');
+    assert.equal(await subscribers(name), 0, 'unsubscribed once up');
+  });
+
+  it('a topic dropped while a live subscriber was down (its probe timed out) is unsubscribed once up', async () => {
+    const prefix = `race${(run += 1)}`;
+    const t = recorded(prefix, { healthIntervalMs: 200, healthTimeoutMs: 500 });
+    await t.transport.start(t.handler, 5000);
+    assert.ok(t.up());
+    await t.transport.subscribe({ channel: 'x' });
+    const name = new RedisTopics(prefix).channel('x');
+    assert.equal(await subscribers(name), 1);
+    // The probe's PUBLISH waits past its timeout: down, on a socket that keeps its subscriptions.
+    await redisCli(redis.port, 'CLIENT', 'PAUSE', '1500', 'WRITE');
+    await eventually(t.down, 'down');
+    t.transport.unsubscribe({ channel: 'x' });
+    await eventually(t.up, 'up again');
     assert.equal(await subscribers(name), 0, 'unsubscribed once up');
   });
 });

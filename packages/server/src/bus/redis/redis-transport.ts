@@ -172,8 +172,10 @@ export class RedisTransport implements BusTransport {
     if (subscriber.status !== 'ready') throw new Error(`redis subscriber ${subscriber.status}`);
     if (this.state === 'down') {
       // Resubscribe everything before the probe, so a probe that returns means every subscription is in place.
+      // Added to what was told, not in its place: a subscriber that outlived an outage (a probe that timed out on a
+      // live socket) still holds a topic dropped since, which the squaring below must unsubscribe.
       const names = [this.probeTopic, ...this.wanted];
-      this.told = new Set(names);
+      for (const name of names) this.told.add(name);
       await this.command('subscribe', names);
     }
     const token = randomUUID();
@@ -190,8 +192,8 @@ export class RedisTransport implements BusTransport {
 
   /**
    * Sends SUBSCRIBE for each wanted topic not yet told to the subscriber, and UNSUBSCRIBE for each told topic no
-   * longer wanted; undefined when they already agree. Once on the way up, so the state never says `up` with a
-   * topic missing.
+   * longer wanted; undefined when they already agree (as they do while up, where subscribe and unsubscribe tell at
+   * once). After each probe and on the way up, so the state never says `up` with a topic missing or one left over.
    */
   private squareSubscriptions(): Promise<unknown> | undefined {
     const missing = [...this.wanted].filter((name) => !this.told.has(name));
@@ -205,10 +207,18 @@ export class RedisTransport implements BusTransport {
     ]);
   }
 
-  private onHealth(ok: boolean, error: unknown): void {
+  private onHealth(probed: boolean, error: unknown): void {
+    let ok = probed;
+    if (ok && this.state !== 'up') {
+      // Subscriptions changed between the probe's last look and now (a turn of microtasks): sent now, and the state
+      // stays down until the next probe has seen them answered.
+      const sent = this.squareSubscriptions();
+      if (sent) {
+        ok = false;
+        sent.catch((failure: unknown) => this.handler?.error(failure));
+      }
+    }
     if (!ok && this.state === 'up') this.handler?.error(error);
-    // What changed between the probe's last look and now (a turn of microtasks) is sent before `up` too.
-    if (ok && this.state !== 'up') this.squareSubscriptions()?.catch((failure: unknown) => this.handler?.error(failure));
     this.setState(ok ? 'up' : 'down');
     if (ok) this.downSince = undefined;
     else if (this.downSince === undefined) this.downSince = Date.now();
