@@ -66,12 +66,14 @@ describe('PresenceSync', () => {
     for (const sync of syncs) await sync.stop();
   });
 
-  async function node(wire: Wire, id: string): Promise<Node> {
+  /** A node on `wire`; with `errors`, what it reports goes there instead of failing the test. */
+  async function node(wire: Wire, id: string, errors?: unknown[]): Promise<Node> {
     const transport = new MemoryTransport(wire);
-    const bus = await SignalBus.over(transport, (error) => assert.fail(String(error)));
+    const onError = (error: unknown) => (errors ? errors.push(error) : assert.fail(String(error)));
+    const bus = await SignalBus.over(transport, onError);
     const registry = new PresenceRegistry();
     const changes: Node['changes'] = [];
-    const sync = new PresenceSync(bus, registry, id, (action, record) => changes.push([action, record.client]), (error) => assert.fail(String(error)), { announceMs: 40 });
+    const sync = new PresenceSync(bus, registry, id, (action, record) => changes.push([action, record.client]), onError, { announceMs: 40 });
     syncs.push(sync);
     sync.start();
     return { registry, sync, transport, changes };
@@ -128,6 +130,31 @@ describe('PresenceSync', () => {
     await waitFor(() => b.registry.get('room', 'c4') !== undefined, 'c4');
     await waitFor(() => b.registry.get('room', 'c3') !== undefined, 'the second gap repaired at a later beat', 6000);
     assert.deepEqual(b.registry.ofNode('a').map((record) => record.client).sort(), ['c0', 'c1', 'c2', 'c3', 'c4']);
+  });
+
+  it('a member too big for the wire is left out of snapshots, so the gap its refused join left closes once', async () => {
+    const wire = new Wire();
+    const errors: unknown[] = [];
+    const a = await node(wire, 'a', errors);
+    const b = await node(wire, 'b');
+    localJoin(a, 'a', 'c0');
+    await waitFor(() => b.registry.count('room') === 1, 'first join');
+    let snapshots = 0;
+    wire.drop = (from, to, message) => {
+      if (from === a.transport && to === b.transport && message.includes('"t":"snap"')) snapshots += 1;
+      return false;
+    };
+    const big = { channel: 'room', client: 'big', sub: 'u'.repeat(9000), info: null, node: 'a' };
+    a.registry.add(big);
+    a.sync.joined(big);
+    // c1's version shows B the join it never got: B asks, and one snapshot, without the big member, answers.
+    localJoin(a, 'a', 'c1');
+    await waitFor(() => b.registry.get('room', 'c1') !== undefined, 'c1');
+    await new Promise((resolve) => setTimeout(resolve, 4500));
+    assert.ok(errors.some((error) => (error as { code?: string }).code === 'payload_too_large'), 'the big join was refused');
+    assert.equal(snapshots, 1, 'one snapshot closed the gap; none asked for at later beats');
+    assert.equal(b.registry.get('room', 'big'), undefined);
+    assert.deepEqual(b.registry.ofNode('a').map((record) => record.client).sort(), ['c0', 'c1']);
   });
 
   it('leaves reach the others, and a silent node’s members leave after three missed beats', async () => {

@@ -240,6 +240,9 @@ export class PresenceSync {
     for (const record of this.registry.ofNode(this.node)) {
       const member = toWire(record);
       const bytes = Buffer.byteLength(JSON.stringify(member)) + 1;
+      // Too big for the wire even alone (a long `sub` from an outside token): its join was refused the same way, and a
+      // part that can never arrive would leave every snapshot of this node incomplete, so asked for again at each beat.
+      if (bytes > budget) continue;
       if (size + bytes > budget && parts.at(-1)!.length > 0) {
         parts.push([]);
         size = 0;
