@@ -2,8 +2,9 @@ import { randomFillSync } from 'node:crypto';
 
 // ULIDs by hand: ulidx asks the CSPRNG and rebuilds the whole string for every id, which was 5% of a
 // core at 200k events/s. This draws randomness from a pooled buffer, reuses the time part per millisecond,
-// and writes the id's characters into one buffer read out as a single latin1 string. Joining it with `+=`
-// made a rope that V8 flattened at the first regex test or bind: about twice the time per id (README, "Durable publishes").
+// and writes the id's characters into one buffer read out as a single latin1 string. Built from pieces, the id
+// was a rope that V8 flattened at the store's first regex test: about twice the time per id (README, "Durable
+// publishes").
 const ALPHABET = Buffer.from('0123456789ABCDEFGHJKMNPQRSTVWXYZ', 'latin1');
 const PREFIX = 'evt_';
 const TIME_DIGITS = 10;
