@@ -170,7 +170,8 @@ export class RedisTransport implements BusTransport {
   private async probe(): Promise<void> {
     const { publisher, subscriber, sharded } = this.clients!;
     if (subscriber.status !== 'ready') throw new Error(`redis subscriber ${subscriber.status}`);
-    if (this.state === 'down') {
+    const resubscribing = this.state === 'down';
+    if (resubscribing) {
       // Resubscribe everything before the probe, so a probe that returns means every subscription is in place.
       // Added to what was told, not in its place: a subscriber that outlived an outage (a probe that timed out on a
       // live socket) still holds a topic dropped since, which the squaring below must unsubscribe.
@@ -187,13 +188,16 @@ export class RedisTransport implements BusTransport {
       this.probes.delete(token);
     }
     // Topics asked for (or dropped) while down, after the resubscription above went out: nothing else would send them.
+    // While up, subscribe and unsubscribe tell at once, so a probe that found the link up has nothing to square.
+    if (!resubscribing) return;
     for (let sent = this.squareSubscriptions(); sent; sent = this.squareSubscriptions()) await sent;
   }
 
   /**
    * Sends SUBSCRIBE for each wanted topic not yet told to the subscriber, and UNSUBSCRIBE for each told topic no
    * longer wanted; undefined when they already agree (as they do while up, where subscribe and unsubscribe tell at
-   * once). After each probe and on the way up, so the state never says `up` with a topic missing or one left over.
+   * once). After a probe that resubscribed, and on the way up, so the state never says `up` with a topic missing or
+   * one left over.
    */
   private squareSubscriptions(): Promise<unknown> | undefined {
     const missing = [...this.wanted].filter((name) => !this.told.has(name));
