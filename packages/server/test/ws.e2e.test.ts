@@ -327,6 +327,32 @@ describe('WebSockets', () => {
     assert.ok(slow.ops('event').length < batches * 50, 'the slow client was cut off before the end');
   });
 
+  it('stops reading a socket whose frames wait past 1 MiB for their turn, and reads it again once they are done', async () => {
+    const h = await start();
+    const minted = await h.call('POST', '/v1/tokens', { body: { sub: 'u', channels: ['a'], ttl: 600 } });
+    assert.equal(minted.status, 201, JSON.stringify(minted.body));
+    const c = connect(h, '');
+    await c.opened;
+    // Each `auth` verifies its token on the thread pool, so frames sent at once wait for their turn (counted as at
+    // least 1 KiB each): 3,000 of them pass the bound many times over.
+    const sessions = (h.ws as unknown as { sessions: Iterable<{ ws: { isPaused: boolean } }> }).sessions;
+    let paused = false;
+    const watch = setInterval(() => {
+      for (const session of sessions) if (session.ws.isPaused) paused = true;
+    }, 1);
+    const frames = 3000;
+    const frame = JSON.stringify({ op: 'auth', token: minted.body.token });
+    for (let i = 0; i < frames; i++) c.ws.send(frame);
+    try {
+      await c.next('authenticated', frames, 60_000);
+    } finally {
+      clearInterval(watch);
+    }
+    assert.ok(paused, 'the socket was not read while its frames waited');
+    for (const session of sessions) assert.equal(session.ws.isPaused, false, 'read again once they were done');
+    await stillServing(h);
+  });
+
   it('drains and closes with 1001 on shutdown', async () => {
     const h = await startTestServer();
     const c = connect(h);

@@ -26,6 +26,13 @@ import {
 
 /** How long a socket closed as too slow may hold its buffer before it is cut off. */
 const SLOW_CLOSE_GRACE_MS = 5000;
+/**
+ * Frames admitted but not yet done, by weight (their length, at least INBOX_FRAME_MIN each): past INBOX_MAX the
+ * socket is not read until they fall below half. Without it a client that sends faster than its ops run (each
+ * `auth` verifies a token on the thread pool) made the server hold every frame it sent: hundreds of MB.
+ */
+const INBOX_MAX = 1024 * 1024;
+const INBOX_FRAME_MIN = 1024;
 const NOTHING_TO_UNWATCH = () => {};
 
 /**
@@ -106,6 +113,8 @@ export class WsSession extends Outbox implements SubscriptionOwner {
   private unwatch: () => void = NOTHING_TO_UNWATCH;
   /** The ops admitted so far, chained (see onMessage); undefined when none is pending. */
   private inbox: Promise<void> | undefined;
+  /** The weight of the frames in `inbox` (see INBOX_MAX). */
+  private waiting = 0;
   /** Its id in presence sets and for direct messages; made on first use, as most sockets never need one. */
   private clientId: string | undefined = undefined;
   /** Its own rate bucket for ephemeral publishes and direct messages, made on first use. */
@@ -276,6 +285,10 @@ export class WsSession extends Outbox implements SubscriptionOwner {
       return;
     }
     const ref = 'ref' in op ? op.ref : undefined;
+    const weight = Math.max(text.length, INBOX_FRAME_MIN);
+    this.waiting += weight;
+    // Frames `ws` had already read may still come; no more are read from the socket.
+    if (this.waiting > INBOX_MAX && !this.ws.isPaused) this.ws.pause();
     // One op at a time, in arrival order: an `auth` is in force before the next frame runs, and an
     // `unsubscribe` always finds the `subscribe` before it. Only admission is serialized: a publish's
     // append and a subscription's backlog go on in the background, so a socket can still pipeline.
@@ -283,6 +296,8 @@ export class WsSession extends Outbox implements SubscriptionOwner {
       .then(() => this.dispatch(op))
       .catch((error: unknown) => this.sendError(error, ref))
       .finally(() => {
+        this.waiting -= weight;
+        if (this.ws.isPaused && this.waiting <= INBOX_MAX / 2) this.ws.resume();
         // An idle socket holds no settled promise chain.
         if (this.inbox === admitted) this.inbox = undefined;
       });
