@@ -1,7 +1,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeraldError } from './errors.js';
-import { decodeCursor, decodeStreamId, encodeCursor, encodeStreamId, isStreamId, MAX_CURSOR_LENGTH } from './cursor.js';
+import { decodeCursor, decodeStreamId, encodeCursor, encodeStreamId, isStreamId, MAX_CURSOR_LENGTH, streamIdPrefix } from './cursor.js';
 
 it('round-trips positions and refuses cursors it did not make', () => {
   const positions = new Map([['a', 3], ['user:1', 0]]);
@@ -73,6 +73,8 @@ it('stream ids carry one seq per channel and a fingerprint of the list, and deco
   assert.equal(encodeStreamId(['a'], [1]), '2.ab0mvm.1');
   assert.equal(encodeStreamId(['a', 'b'], [1, 2]), '2.xw31f2.1.2');
   assert.equal(encodeStreamId([], []), '2.ztntfp.');
+  // What a stream writes per event: the prefix made once, then the positions.
+  assert.equal(`${streamIdPrefix(channels)}3.0.1000000`, id);
   const otherList = (e: unknown) => invalidCursor(e) && /another channel list/.test((e as Error).message);
   assert.throws(() => decodeStreamId(id, ['orders', 'news.eu', 'user:1']), otherList, 'another order');
   assert.throws(() => decodeStreamId(id, ['orders', 'user:1']), otherList, 'fewer channels');

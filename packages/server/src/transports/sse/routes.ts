@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { decodeCursor, decodeStreamId, encodeStreamId, HeraldError, isStreamId, type HeraldEvent } from '@herald/protocol';
+import { decodeCursor, decodeStreamId, HeraldError, isStreamId, streamIdPrefix, type HeraldEvent } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ChannelFeed } from '../feed.js';
@@ -155,8 +155,9 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       const stream = newStream(reply);
       const feeds: ChannelFeed[] = [];
       // The id of a multi-channel stream holds every channel's position, so one Last-Event-ID resumes them all;
-      // positions only, in the URL's order: the names are in the URL, so the id stays small (see encodeStreamId).
-      const idLine = () => `id: ${encodeStreamId(channels, feeds.map((f) => f.position))}\n`;
+      // positions only, in the URL's order: the names are in the URL, so the id stays small (see encodeStreamId, which it writes).
+      const prefix = streamIdPrefix(channels);
+      const idLine = () => `id: ${prefix}${feeds.map((f) => f.position).join('.')}\n`;
       for (const channel of channels) {
         feeds.push(
           new ChannelFeed(ctx.log, channel, {
