@@ -102,8 +102,12 @@ export class PresenceService {
     return this.registry.list(channel).map(publicMember);
   }
 
-  /** Refuses a join before its subscription starts: presence off, no identity, info too big, or the set full. */
-  assertJoinable(principal: Principal | undefined, channel: string, info: unknown, client?: string): asserts principal is Principal {
+  /**
+   * Refuses a join before its subscription starts: presence off, no identity, info too big, the set full, or (with
+   * `gate`, the socket's) joins too frequent. A join is told to every member, as an ephemeral publish is sent to
+   * every subscriber, so it takes from the same bucket: re-subscribing in a loop made one socket flood every member.
+   */
+  assertJoinable(principal: Principal | undefined, channel: string, info: unknown, client?: string, gate?: RateGate): asserts principal is Principal {
     if (!this.enabled(channel)) throw new HeraldError('bad_request', `Channel ${channel} has no presence set: add a pattern for it to channels.presence.`);
     if (!principal) throw new HeraldError('unauthorized', 'Joining a presence set needs a credential: its `sub` names the member.');
     if (info !== undefined) {
@@ -115,6 +119,7 @@ export class PresenceService {
     const max = this.config.limits.presenceMembers;
     const rejoin = client !== undefined && this.registry.get(channel, client) !== undefined;
     if (!rejoin && this.registry.count(channel) >= max) throw new HeraldError('presence_full', `Channel ${channel} has ${max} presence members, the most limits.presenceMembers allows.`);
+    if (gate) this.take(gate);
   }
 
   /** Joins this node's connection `client`; returns every member, itself included. */
@@ -198,8 +203,15 @@ export class PresenceService {
     assertPayloadDepth(this.config.limits.jsonDepth, { data });
     const max = this.config.limits.ephemeralBytes;
     if (Buffer.byteLength(JSON.stringify(data) ?? '') > max) throw new HeraldError('payload_too_large', `Ephemeral and direct messages carry at most ${max} bytes of data (limits.ephemeralBytes).`);
+    this.take(gate);
+  }
+
+  private take(gate: RateGate): void {
     if (!gate.take()) {
-      throw new HeraldError('too_many_requests', `At most ${this.config.limits.ephemeralPerSecond} ephemeral publishes and direct messages per second (limits.ephemeralPerSecond).`);
+      throw new HeraldError(
+        'too_many_requests',
+        `At most ${this.config.limits.ephemeralPerSecond} ephemeral publishes, direct messages and presence joins per second (limits.ephemeralPerSecond).`,
+      );
     }
   }
 

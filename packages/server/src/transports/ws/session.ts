@@ -117,7 +117,7 @@ export class WsSession extends Outbox implements SubscriptionOwner {
   private waiting = 0;
   /** Its id in presence sets and for direct messages; made on first use, as most sockets never need one. */
   private clientId: string | undefined = undefined;
-  /** Its own rate bucket for ephemeral publishes and direct messages, made on first use. */
+  /** Its own rate bucket for ephemeral publishes, direct messages and presence joins, made on first use. */
   private bucket: TokenBucket | undefined = undefined;
 
   constructor(
@@ -371,7 +371,7 @@ export class WsSession extends Outbox implements SubscriptionOwner {
 
   private async subscribe(channel: string, after: number | undefined, ref: string | undefined, presence?: { info?: unknown }): Promise<void> {
     this.ctx.access.assertRead(this.principal, channel);
-    if (presence) this.ctx.presence.assertJoinable(this.principal, channel, presence.info, this.client);
+    if (presence) this.ctx.presence.assertJoinable(this.principal, channel, presence.info, this.client, this.gate);
     const max = this.ctx.config.limits.channelsPerRequest;
     if (!findSubscription(this.subscriptions, channel) && subscriptionCount(this.subscriptions) >= max) {
       throw new HeraldError('bad_request', `At most ${max} subscriptions per socket.`);
