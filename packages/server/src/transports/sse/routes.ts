@@ -155,7 +155,8 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       const stream = newStream(reply);
       const feeds: ChannelFeed[] = [];
       // The id of a multi-channel stream holds every channel's position, so one Last-Event-ID resumes them all;
-      // positions only, in the URL's order: the names are in the URL, so the id stays small (see encodeStreamId, which it writes).
+      // positions only, in the URL's order: the names are in the URL, so the id stays small. This writes what
+      // encodeStreamId makes, with the list's part made once.
       const prefix = streamIdPrefix(channels);
       const idLine = () => `id: ${prefix}${feeds.map((f) => f.position).join('.')}\n`;
       for (const channel of channels) {
