@@ -160,9 +160,31 @@ describe('portal attacks: what a tenant may reach and how much it may use', () =
         assert.equal(res.status, 403, `${JSON.stringify(body)}: ${JSON.stringify(res.body)}`);
       }
       assert.equal((await h.call('POST', `/v1/endpoints/${wide.body.id}/rotate-secret`, { ...as(acme), body: {} })).status, 403);
-      assert.equal((await h.call('GET', `/v1/endpoints/${wide.body.id}`)).body.url, PUBLIC, 'unchanged');
-      const narrowed = await h.call('PATCH', `/v1/endpoints/${wide.body.id}`, { ...as(acme), body: { channels: ['acme:orders'] } });
-      assert.equal(narrowed.status, 200, 'narrowing it into the session is allowed');
+      // Narrowed into the session and re-pointed (at once or in turn), it sent what it still owed on the wider
+      // channels (another tenant's events) to the session's URL.
+      for (const body of [{ channels: ['acme:orders'], url: 'http://127.0.0.2:9/elsewhere' }, { channels: ['acme:orders'] }]) {
+        const res = await h.call('PATCH', `/v1/endpoints/${wide.body.id}`, { ...as(acme), body });
+        assert.equal(res.status, 403, `${JSON.stringify(body)}: ${JSON.stringify(res.body)}`);
+      }
+      // A test event signed with its secret, on another tenant's channel, would reach the platform's receiver as real.
+      const forged = await h.call('POST', `/v1/endpoints/${wide.body.id}/test`, { ...as(acme), body: { channel: 'globex:orders', type: 'order.paid' } });
+      assert.equal(forged.status, 403, JSON.stringify(forged.body));
+      const endpointNow = (await h.call('GET', `/v1/endpoints/${wide.body.id}`)).body;
+      assert.deepEqual([endpointNow.url, endpointNow.channels], [PUBLIC, ['*']], 'unchanged');
+      assert.equal((await h.call('POST', `/v1/endpoints/${wide.body.id}/test`, { body: { channel: 'globex:orders' } })).status, 202, 'the admin still may');
+      // Once the admin narrows it into the session, the session may re-point it, but not send again what it owed
+      // on the wider channels.
+      assert.equal((await h.call('POST', '/v1/channels/globex:orders/events', { body: { data: { card: 'globex' } } })).status, 201);
+      const failed = await eventually(async () => {
+        const list = (await h.call('GET', `/v1/endpoints/${wide.body.id}/deliveries?status=failed`)).body.deliveries;
+        const found = list.find((d: { channel: string; seq: number }) => d.channel === 'globex:orders' && d.seq > 0);
+        assert.ok(found, 'the globex delivery failed');
+        return found;
+      }, 10_000);
+      assert.equal((await h.call('PATCH', `/v1/endpoints/${wide.body.id}`, { body: { channels: ['acme:orders'] } })).status, 200);
+      assert.equal((await h.call('PATCH', `/v1/endpoints/${wide.body.id}`, { ...as(acme), body: { url: 'http://127.0.0.2:9/mine' } })).status, 200);
+      const retried = await h.call('POST', `/v1/deliveries/${failed.id}/retry`, { ...as(acme) });
+      assert.equal(retried.status, 403, JSON.stringify(retried.body));
     } finally {
       await h.call('DELETE', `/v1/endpoints/${wide.body.id}`);
     }

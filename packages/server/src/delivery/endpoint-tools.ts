@@ -7,7 +7,7 @@ import { newEventId } from '../log/ids.js';
 import { assertPayloadDepth } from '../log/payload-depth.js';
 import type { EndpointRecord } from '../store/types.js';
 import { deliveryInfo } from './endpoints-api.js';
-import { adminOrPortal, assertEndpointInScope, TestEventLimiter } from '../portal/tenancy.js';
+import { adminOrPortal, assertChannelsAllowed, assertEndpointInScope, TestEventLimiter } from '../portal/tenancy.js';
 
 /** The channel a test event names when the caller gives none and the endpoint has no plain channel name. */
 export const TEST_CHANNEL = 'herald:test';
@@ -105,6 +105,9 @@ export function endpointToolRoutes(app: FastifyInstance, ctx: AppContext): void 
     },
     async (request, reply) => {
       const endpoint = await load(request.params.id, request.principal);
+      // A session's test event is signed with the endpoint's secret: on channels wider than the session's, it was an
+      // event of the session's making that the platform's receiver would take for another tenant's.
+      assertChannelsAllowed(request.principal, endpoint.channels);
       try {
         testLimit.take(request.principal, request.body?.data);
       } catch (error) {

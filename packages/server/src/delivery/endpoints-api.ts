@@ -313,8 +313,11 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       const record = await endpoint(request.params.id, request.principal);
       const body = request.body;
       const tenant = tenantFor(request.principal, body.tenant);
-      // The channels after the change: an endpoint the admin made wider than the session may not be re-pointed by it.
-      assertChannelsAllowed(request.principal, body.channels ?? record.channels);
+      // The channels before the change and after it. An endpoint the admin made wider than the session is the admin's
+      // to change: narrowed and then re-pointed by a session, it sent the deliveries it still owed on the wider
+      // channels (another tenant's events among them) to the session's URL.
+      assertChannelsAllowed(request.principal, record.channels);
+      if (body.channels !== undefined) assertChannelsAllowed(request.principal, body.channels);
       assertConcurrencyAllowed(request.principal, body.maxConcurrency, ctx.config.delivery.maxConcurrency);
       if (body.headers !== undefined) assertValidHeaders(body.headers);
       if (body.url !== undefined) record.url = (await checkUrl(request.principal, body.url)).href;
@@ -428,6 +431,8 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.post<{ Params: { id: string } }>('/v1/deliveries/:id/retry', scoped, async (request, reply) => {
     const current = await deliveryOf(request.params.id, request.principal);
+    // Owed from when an admin had the endpoint wider than the session: not the session's to send again.
+    assertChannelsAllowed(request.principal, [current.channel]);
     if (!(await store.retry(current.id, Date.now()))) {
       throw new HeraldError('conflict', `Delivery ${current.id} is ${current.status}; only failed deliveries can be retried.`);
     }
