@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
-import { rawConnection, startTestServer, until, type TestServer } from './helpers.js';
+import { ADMIN_KEY, rawConnection, startTestServer, until, type TestServer } from './helpers.js';
 
 const TOKEN_SECRET = 'an-app-backend-shares-this-secret-0123456789';
 
@@ -64,6 +64,16 @@ describe('error answers and auth through the real server', () => {
     // Admin routes need admin.
     expectError(await h.call('GET', '/v1/keys', { token: reader }), 403, 'forbidden');
     expectError(await h.call('GET', '/v1/keys', { token: null }), 401, 'unauthorized');
+  });
+
+  it('takes the herald_token cookie on GET only: another site’s POST carries it too (cross-site request forgery)', async () => {
+    const cookie = { cookie: `herald_token=${ADMIN_KEY}` };
+    expectError(await h.call('POST', '/v1/channels/csrf/events', { token: null, headers: cookie, body: { data: 1 } }), 401, 'unauthorized');
+    expectError(await h.call('POST', '/v1/tokens', { token: null, headers: cookie, body: { sub: 'x', channels: ['*'] } }), 401, 'unauthorized');
+    assert.equal((await h.call('POST', '/v1/channels/csrf/events', { body: { data: 2 } })).status, 201, 'the header still works');
+    const read = await h.call('GET', '/v1/channels/csrf/events?after=0', { token: null, headers: cookie });
+    assert.equal(read.status, 200, JSON.stringify(read.body));
+    assert.deepEqual(read.body.events.map((e: { data: unknown }) => e.data), [2]);
   });
 
   it('lets anyone read public channels, but not publish to them', async () => {

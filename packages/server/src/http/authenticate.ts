@@ -5,12 +5,18 @@ import type { Authenticator } from '../auth/authenticator.js';
 // One cookie (`herald_token`) is all we read, so a regex does what a cookie-parsing dependency would.
 const TOKEN_COOKIE_PATTERN = /(?:^|;\s*)herald_token=([^;]*)/;
 
+/** Methods a browser's cross-site form or fetch cannot use to change anything: the only ones the cookie works for. */
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
 /**
  * `Authorization: Bearer …` first, then `?token=…` for clients that cannot
  * set headers (EventSource, WebSocket in browsers), then the `herald_token`
- * cookie. Takes plain headers and query so the WebSocket upgrade can use it.
+ * cookie, for a GET or HEAD only (`method`): a browser sends cookies with another
+ * site's POST too, so on other methods it made a cross-site request forgery
+ * (a retry of a delivery, say). Takes plain headers and query so the WebSocket
+ * upgrade (a GET, whose Origin the gateway checks) can use it.
  */
-export function credentialFrom(headers: IncomingHttpHeaders, query: unknown): string | undefined {
+export function credentialFrom(headers: IncomingHttpHeaders, query: unknown, method = 'GET'): string | undefined {
   const header = headers.authorization;
   if (header) {
     const match = /^Bearer\s+(.+)$/i.exec(header);
@@ -18,7 +24,7 @@ export function credentialFrom(headers: IncomingHttpHeaders, query: unknown): st
   }
   const token = (query as Record<string, unknown> | undefined)?.token;
   if (typeof token === 'string') return token;
-  const cookie = headers.cookie ? TOKEN_COOKIE_PATTERN.exec(headers.cookie) : null;
+  const cookie = headers.cookie && SAFE_METHODS.has(method) ? TOKEN_COOKIE_PATTERN.exec(headers.cookie) : null;
   if (!cookie) return undefined;
   try {
     return decodeURIComponent(cookie[1]!);
@@ -28,7 +34,7 @@ export function credentialFrom(headers: IncomingHttpHeaders, query: unknown): st
 }
 
 export function credentialOf(request: FastifyRequest): string | undefined {
-  return credentialFrom(request.headers, request.query);
+  return credentialFrom(request.headers, request.query, request.method);
 }
 
 /**
