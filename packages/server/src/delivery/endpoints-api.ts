@@ -28,8 +28,10 @@ import {
   assertRoomForEndpoint,
   endpointUrlCheck,
   listFilterFor,
+  portalScopeOf,
   tenantFor,
 } from '../portal/tenancy.js';
+import { PerKeyQueue } from '../util/per-key.js';
 
 const DAY = 86_400;
 
@@ -233,6 +235,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
   const admin = adminOnly(ctx);
   const scoped = adminOrPortal(ctx.access);
   const checkUrl = endpointUrlCheck(delivery.guard, ctx.config);
+  const tenantCreates = new PerKeyQueue();
   /** The endpoint, if it exists (404) and the caller's tenant covers it (403). */
   const endpoint = async (id: string, caller: Principal | undefined) => {
     const record = await store.getEndpoint(id);
@@ -263,13 +266,11 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       assertConcurrencyAllowed(request.principal, body.maxConcurrency, ctx.config.delivery.maxConcurrency);
       if (body.headers !== undefined) assertValidHeaders(body.headers);
       if (body.secret !== undefined) assertStrongSecret(scheme, body.secret);
-      await assertRoomForEndpoint(request.principal, store, ctx.config.portal.maxEndpoints);
-      const url = await checkUrl(request.principal, body.url);
       const secret = body.secret ?? generateSecret();
       assertUsableSecret(scheme, secret);
-      const record: EndpointRecord = {
+      const newRecord = (url: string): EndpointRecord => ({
         id: randomId('ep_'),
-        url: url.href,
+        url,
         channels: body.channels,
         types: body.types ?? [],
         scheme,
@@ -282,8 +283,16 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
         description: body.description,
         tenant,
         createdAt: Date.now(),
+      });
+      const create = async (): Promise<EndpointRecord> => {
+        await assertRoomForEndpoint(request.principal, store, ctx.config.portal.maxEndpoints);
+        const record = newRecord((await checkUrl(request.principal, body.url)).href);
+        await store.insertEndpoint(record);
+        return record;
       };
-      await store.insertEndpoint(record);
+      // A session's count and insert run one at a time per tenant (on this node): concurrent creates all passed
+      // the count before any was inserted, and 400 at once made 401 endpoints against a limit of 100.
+      const record = typeof tenant === 'string' && portalScopeOf(request.principal) ? await tenantCreates.run(tenant, create) : await create();
       await delivery.endpointChanged(record.id);
       return reply.code(201).send({ ...endpointInfo(record), secret });
     },
