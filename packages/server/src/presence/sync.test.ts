@@ -139,6 +139,8 @@ describe('PresenceSync', () => {
     const b = await node(wire, 'b');
     localJoin(a, 'a', 'c0');
     await waitFor(() => b.registry.count('room') === 1, 'first join');
+    // The snapshot A sends for B's start (20 ms after B says hello) goes first: only those after are counted.
+    await new Promise((resolve) => setTimeout(resolve, 100));
     let snapshots = 0;
     wire.drop = (from, to, message) => {
       if (from === a.transport && to === b.transport && message.includes('"t":"snap"')) snapshots += 1;
