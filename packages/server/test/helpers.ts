@@ -11,6 +11,7 @@ import { Agent, fetch } from 'undici';
 import { loadConfig } from '../src/config/load.js';
 import { startServer, type HeraldServer } from '../src/server.js';
 import type { WsTestClient } from './ws-client.js';
+import { sleep } from './support/wait.js';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
@@ -98,7 +99,7 @@ export function suiteServers(defaults: Record<string, unknown> = {}): {
   };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep, until } from './support/wait.js';
 
 /** A raw TCP connection to a test server, once connected, with what it has received so far as text. */
 export async function rawConnection(url: string): Promise<{ socket: Socket; received(): string }> {
@@ -108,15 +109,6 @@ export async function rawConnection(url: string): Promise<{ socket: Socket; rece
   let received = '';
   socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
   return { socket, received: () => received };
-}
-
-/** Waits until `condition` holds, checking every 10 ms; fails after `timeoutMs`. */
-export async function until(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what} not met in time`);
-    await sleep(10);
-  }
 }
 
 /** Retries an async check until it stops throwing; rethrows its last failure after `timeoutMs`. */

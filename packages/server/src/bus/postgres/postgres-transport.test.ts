@@ -3,6 +3,7 @@ import { it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
+import { until } from '../../../test/support/wait.js';
 import type { TransportHandler } from '../transport.js';
 import { PostgresTransport } from './postgres-transport.js';
 
@@ -78,8 +79,7 @@ it('a topic dropped and one wanted while LISTEN is on the wire are squared befor
     await sender.send({ channel: 'gone' }, 'to gone');
     await sender.send({ channel: 'new' }, 'to new');
     // Both were sent on one connection, in order: once the second has come, the first would have too.
-    const deadline = Date.now() + 5000;
-    while (!received.includes('to new') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(() => received.includes('to new'), 5000, 'the message to the topic wanted meanwhile');
     assert.deepEqual(received, ['to new'], 'the topic wanted meanwhile hears; the one dropped meanwhile does not');
   } finally {
     await late.close();

@@ -4,6 +4,7 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, redisCli, type RedisProcess } from '../../../test/support/redis.js';
+import { until } from '../../../test/support/wait.js';
 import type { BusState } from '../types.js';
 import type { TransportHandler } from '../transport.js';
 import { RedisTransport, type RedisTransportOptions } from './redis-transport.js';
@@ -23,16 +24,6 @@ afterEach(async () => {
 after(async () => {
   await redis?.stop();
 });
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${ms} ms`);
-    await sleep(10);
-  }
-}
 
 /** A transport whose messages and states are recorded, on a prefix of its own test's. */
 function recorded(prefix: string, options?: RedisTransportOptions) {
@@ -65,10 +56,10 @@ describe('RedisTransport: subscriptions changed while the probe that brings the 
     await startDuringStuckProbe(late);
     // What PresenceSync.start() does next: subscribe while down.
     await late.transport.subscribe({ channel: '!presence' });
-    await eventually(late.up, 'up');
+    await until(late.up, 5000, 'up');
     assert.equal(await subscribers(new RedisTopics(prefix).channel('!presence')), 1, 'subscribed once up');
     await sender.transport.send({ channel: '!presence' }, 'hello');
-    await eventually(() => late.received.includes('hello'), 'the message heard');
+    await until(() => late.received.includes('hello'), 5000, 'the message heard');
   });
 
   it('a topic dropped then is unsubscribed before the state says up', async () => {
@@ -78,9 +69,9 @@ describe('RedisTransport: subscriptions changed while the probe that brings the 
     await late.transport.subscribe({ channel: 'gone' });
     await startDuringStuckProbe(late);
     const name = new RedisTopics(prefix).channel('gone');
-    await eventually(async () => (await subscribers(name)) === 1, 'the resubscription sent');
+    await until(async () => (await subscribers(name)) === 1, 5000, 'the resubscription sent');
     late.transport.unsubscribe({ channel: 'gone' });
-    await eventually(late.up, 'up');
+    await until(late.up, 5000, 'up');
     assert.equal(await subscribers(name), 0, 'unsubscribed once up');
   });
 
@@ -94,9 +85,9 @@ describe('RedisTransport: subscriptions changed while the probe that brings the 
     assert.equal(await subscribers(name), 1);
     // The probe's PUBLISH waits past its timeout: down, on a socket that keeps its subscriptions.
     await redisCli(redis.port, 'CLIENT', 'PAUSE', '1500', 'WRITE');
-    await eventually(t.down, 'down');
+    await until(t.down, 5000, 'down');
     t.transport.unsubscribe({ channel: 'x' });
-    await eventually(t.up, 'up again');
+    await until(t.up, 5000, 'up again');
     assert.equal(await subscribers(name), 0, 'unsubscribed once up');
   });
 });
