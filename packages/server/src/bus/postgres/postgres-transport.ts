@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { BusState } from '../types.js';
 import type { BusTransport, Topic, TransportHandler } from '../transport.js';
 import { HealthCheck } from '../health.js';
+import { squareTopics } from '../subscriptions.js';
 
 export function isPostgresUrl(url: string): boolean {
   return url.startsWith('postgres://') || url.startsWith('postgresql://');
@@ -139,13 +140,8 @@ export class PostgresTransport implements BusTransport {
     // until nothing changed during the last round: no await lies between that check and `up`.
     this.client = client;
     const listened = new Set(names);
-    for (;;) {
-      const missing = [...this.wanted].filter((name) => !listened.has(name));
-      const unwanted = [...listened].filter((name) => !this.wanted.has(name));
-      if (missing.length === 0 && unwanted.length === 0) break;
-      for (const name of missing) listened.add(name);
-      for (const name of unwanted) listened.delete(name);
-      const commands = [...missing.map((name) => `LISTEN ${pg.escapeIdentifier(name)}`), ...unwanted.map((name) => `UNLISTEN ${pg.escapeIdentifier(name)}`)];
+    for (let change = squareTopics(this.wanted, listened); change; change = squareTopics(this.wanted, listened)) {
+      const commands = [...change.missing.map((name) => `LISTEN ${pg.escapeIdentifier(name)}`), ...change.unwanted.map((name) => `UNLISTEN ${pg.escapeIdentifier(name)}`)];
       await client.query(commands.join('; '));
     }
     this.retryDelay = 0;

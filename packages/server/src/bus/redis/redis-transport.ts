@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { BusState } from '../types.js';
 import type { BusTransport, Topic, TransportHandler } from '../transport.js';
 import { HealthCheck, withTimeout } from '../health.js';
+import { squareTopics } from '../subscriptions.js';
 import { connectPair, type RedisPair } from './clients.js';
 import { RedisTopics } from './topics.js';
 import type { RedisTarget } from './url.js';
@@ -200,14 +201,11 @@ export class RedisTransport implements BusTransport {
    * one left over.
    */
   private squareSubscriptions(): Promise<unknown> | undefined {
-    const missing = [...this.wanted].filter((name) => !this.told.has(name));
-    const unwanted = [...this.told].filter((name) => name !== this.probeTopic && !this.wanted.has(name));
-    if (missing.length === 0 && unwanted.length === 0) return undefined;
-    for (const name of missing) this.told.add(name);
-    for (const name of unwanted) this.told.delete(name);
+    const change = squareTopics(this.wanted, this.told, this.probeTopic);
+    if (!change) return undefined;
     return Promise.all([
-      missing.length > 0 ? this.command('subscribe', missing) : undefined,
-      unwanted.length > 0 ? this.command('unsubscribe', unwanted) : undefined,
+      change.missing.length > 0 ? this.command('subscribe', change.missing) : undefined,
+      change.unwanted.length > 0 ? this.command('unsubscribe', change.unwanted) : undefined,
     ]);
   }
 
