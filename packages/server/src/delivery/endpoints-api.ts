@@ -292,7 +292,8 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       };
       // A session's count and insert run one at a time per tenant (on this node): concurrent creates all passed
       // the count before any was inserted, and 400 at once made 401 endpoints against a limit of 100.
-      const record = typeof tenant === 'string' && portalScopeOf(request.principal) ? await tenantCreates.run(tenant, create) : await create();
+      const scope = portalScopeOf(request.principal);
+      const record = scope ? await tenantCreates.run(scope.tenant, create) : await create();
       await delivery.endpointChanged(record.id);
       return reply.code(201).send({ ...endpointInfo(record), secret });
     },
