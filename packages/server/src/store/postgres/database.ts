@@ -42,7 +42,7 @@ const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying
 
 /** Errors after which the whole transaction, rolled back by the server, can simply run again. */
 const RETRYABLE_CODES = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
-export const MAX_ATTEMPTS = 5;
+const MAX_ATTEMPTS = 5;
 
 function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -76,7 +76,19 @@ export function storeError(error: unknown): unknown {
   return mapped;
 }
 
-export const backoff = (attempt: number) => new Promise((r) => setTimeout(r, 2 ** attempt * 5 * (0.5 + Math.random())));
+const backoff = (attempt: number) => new Promise((r) => setTimeout(r, 2 ** attempt * 5 * (0.5 + Math.random())));
+
+/** Runs `once`, and again after a growing pause while it fails with an error `retry` accepts, MAX_ATTEMPTS times at most. */
+export async function withRetries<T>(once: () => Promise<T>, retry: (error: unknown) => boolean = isRetryable): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await once();
+    } catch (error) {
+      if (!retry(error) || attempt >= MAX_ATTEMPTS) throw error;
+      await backoff(attempt);
+    }
+  }
+}
 
 // Counts and times are bigints in the schema but stay far below 2^53: read them as numbers, not strings.
 const INT8_OID = 20;
@@ -117,13 +129,10 @@ export class Database {
 
   /** One statement, in its own implicit transaction. */
   async query<R extends Row = Row>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.pool.query<R>(sql, params);
-      } catch (error) {
-        if (!isRetryable(error) || attempt >= MAX_ATTEMPTS) throw storeError(error);
-        await backoff(attempt);
-      }
+    try {
+      return await withRetries(() => this.pool.query<R>(sql, params));
+    } catch (error) {
+      throw storeError(error);
     }
   }
 
@@ -133,13 +142,10 @@ export class Database {
 
   /** Runs `body` inside BEGIN … COMMIT on one connection; runs it again from the start after a deadlock. */
   async transaction<T>(body: (tx: Tx) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.transactionOnce(body);
-      } catch (error) {
-        if (!(isRetryable(error) || isStalePrepared(error)) || attempt >= MAX_ATTEMPTS) throw storeError(error);
-        await backoff(attempt);
-      }
+    try {
+      return await withRetries(() => this.transactionOnce(body), (error) => isRetryable(error) || isStalePrepared(error));
+    } catch (error) {
+      throw storeError(error);
     }
   }
 

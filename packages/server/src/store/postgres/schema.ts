@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { backoff, isRetryable, MAX_ATTEMPTS } from './database.js';
+import { withRetries } from './database.js';
 
 /**
  * Same tables and columns as the SQLite schema, so rows map to records with
@@ -148,21 +148,19 @@ export async function migrate(pool: pg.Pool): Promise<void> {
         throw new Error(`The database was written by a newer Herald (schema ${current} > ${SCHEMA_VERSION}).`);
       }
       for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
-        for (let attempt = 1; ; attempt++) {
+        // A migration that alters two tables can deadlock with a transaction still writing both (a node not yet
+        // stopped): the server aborts one of the two, and when that is the migration, it runs again.
+        await withRetries(async () => {
           await client.query('BEGIN');
           try {
             await client.query(MIGRATIONS[v]!);
             await client.query('INSERT INTO schema_versions (version, applied) VALUES ($1, $2)', [v, Date.now()]);
             await client.query('COMMIT');
-            break;
           } catch (error) {
             await client.query('ROLLBACK');
-            // A migration that alters two tables can deadlock with a transaction still writing both (a node not yet
-            // stopped): the server aborts one of the two, and when that is the migration, it runs again.
-            if (!isRetryable(error) || attempt >= MAX_ATTEMPTS) throw error;
-            await backoff(attempt);
+            throw error;
           }
-        }
+        });
       }
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
