@@ -5,16 +5,9 @@ import assert from 'node:assert/strict';
 import { HeraldError } from '@herald/protocol';
 import { startRedis, type RedisProcess } from '../../test/support/redis.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.js';
+import { until } from '../../test/support/wait.js';
 import { transportFor } from '../bus/create.js';
 import { SignalBus } from './signal-bus.js';
-
-const waitFor = async (condition: () => boolean, what: string) => {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not in time`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 let redis: RedisProcess;
 let db: TestDatabase;
@@ -45,12 +38,12 @@ for (const kind of ['Redis', 'PostgreSQL'] as const) {
         a.subscribe('#room', (body) => gotA.push(body));
         b.subscribe('#room', (body) => gotB.push(body));
         b.subscribe('#elsewhere', (body) => gotOther.push(body));
-        await waitFor(() => a.state === 'up' && b.state === 'up', 'both up');
+        await until(() => a.state === 'up' && b.state === 'up', 20_000, 'both up');
         // A subscription takes effect on the server asynchronously: send until B hears one.
-        await waitFor(() => {
+        await until(() => {
           if (gotB.length === 0) void a.publish('#room', { n: 'probe' });
           return gotB.length > 0;
-        }, 'B hears A');
+        }, 20_000, 'B hears A');
         gotA.length = 0;
         gotB.length = 0;
         await a.publish('#room', { n: 1 });
@@ -59,7 +52,7 @@ for (const kind of ['Redis', 'PostgreSQL'] as const) {
         // each node has the other's marker, an echo of its own message would have arrived before it.
         await a.publish('#room', { n: 'a-done' });
         await b.publish('#room', { n: 'b-done' });
-        await waitFor(() => gotA.some((m) => (m as { n: unknown }).n === 'b-done') && gotB.some((m) => (m as { n: unknown }).n === 'a-done'), 'markers');
+        await until(() => gotA.some((m) => (m as { n: unknown }).n === 'b-done') && gotB.some((m) => (m as { n: unknown }).n === 'a-done'), 20_000, 'markers');
         // Between nodes there is no order; each node got each numbered message once (probes and markers aside).
         const sorted = (got: unknown[]) => got.map((m) => (m as { n: unknown }).n).filter((n) => typeof n === 'number').sort();
         assert.deepEqual(sorted(gotA), [1, 2]);

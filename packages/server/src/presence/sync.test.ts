@@ -5,6 +5,7 @@ import type { BusTransport, Topic, TransportHandler } from '../bus/transport.js'
 import { PresenceRegistry, type MemberRecord } from './registry.js';
 import { SignalBus } from './signal-bus.js';
 import { PresenceSync } from './sync.js';
+import { until } from '../../test/support/wait.js';
 
 const topicName = (topic: Topic) => (topic === 'all' ? 'all' : topic.channel);
 
@@ -52,14 +53,6 @@ interface Node {
   changes: Array<[PresenceAction, string]>;
 }
 
-const waitFor = async (condition: () => boolean, what: string, ms = 3000) => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not in time`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
-
 describe('PresenceSync', () => {
   const syncs: PresenceSync[] = [];
   after(async () => {
@@ -92,7 +85,7 @@ describe('PresenceSync', () => {
     localJoin(a, 'a', 'c1');
     localJoin(a, 'a', 'c2');
     const b = await node(wire, 'b');
-    await waitFor(() => b.registry.count('room') === 2, 'snapshot');
+    await until(() => b.registry.count('room') === 2, 3000, 'snapshot');
     assert.deepEqual(b.changes.map(([action]) => action), ['join', 'join']);
   });
 
@@ -101,11 +94,11 @@ describe('PresenceSync', () => {
     const a = await node(wire, 'a');
     const b = await node(wire, 'b');
     localJoin(a, 'a', 'c1');
-    await waitFor(() => b.registry.count('room') === 1, 'first join');
+    await until(() => b.registry.count('room') === 1, 3000, 'first join');
     let lost = 0;
     wire.drop = (from, to, message) => from === a.transport && to === b.transport && message.includes('"t":"join"') && ++lost === 1;
     localJoin(a, 'a', 'c2');
-    await waitFor(() => b.registry.get('room', 'c2') !== undefined, 'repaired by a snapshot');
+    await until(() => b.registry.get('room', 'c2') !== undefined, 3000, 'repaired by a snapshot');
     assert.equal(lost, 1);
     assert.deepEqual(b.changes, [
       ['join', 'c1'],
@@ -118,17 +111,17 @@ describe('PresenceSync', () => {
     const a = await node(wire, 'a');
     const b = await node(wire, 'b');
     localJoin(a, 'a', 'c0');
-    await waitFor(() => b.registry.count('room') === 1, 'first join');
+    await until(() => b.registry.count('room') === 1, 3000, 'first join');
     wire.drop = (from, to, message) => from === a.transport && to === b.transport && /"t":"join".*"(c1|c3)"/.test(message);
     localJoin(a, 'a', 'c1');
     localJoin(a, 'a', 'c2');
     // c2's version shows c1 was missed: B asks, and the snapshot brings c1.
-    await waitFor(() => b.registry.get('room', 'c1') !== undefined, 'the first gap repaired', 6000);
+    await until(() => b.registry.get('room', 'c1') !== undefined, 6000, 'the first gap repaired');
     // Lost again within ASK_AGAIN_MS of that ask: B may not ask at once, and c4's version is the one beats carry.
     localJoin(a, 'a', 'c3');
     localJoin(a, 'a', 'c4');
-    await waitFor(() => b.registry.get('room', 'c4') !== undefined, 'c4');
-    await waitFor(() => b.registry.get('room', 'c3') !== undefined, 'the second gap repaired at a later beat', 6000);
+    await until(() => b.registry.get('room', 'c4') !== undefined, 3000, 'c4');
+    await until(() => b.registry.get('room', 'c3') !== undefined, 6000, 'the second gap repaired at a later beat');
     assert.deepEqual(b.registry.ofNode('a').map((record) => record.client).sort(), ['c0', 'c1', 'c2', 'c3', 'c4']);
   });
 
@@ -138,7 +131,7 @@ describe('PresenceSync', () => {
     const a = await node(wire, 'a', errors);
     const b = await node(wire, 'b');
     localJoin(a, 'a', 'c0');
-    await waitFor(() => b.registry.count('room') === 1, 'first join');
+    await until(() => b.registry.count('room') === 1, 3000, 'first join');
     // The snapshot A sends for B's start (20 ms after B says hello) goes first: only those after are counted.
     await new Promise((resolve) => setTimeout(resolve, 100));
     let snapshots = 0;
@@ -151,7 +144,7 @@ describe('PresenceSync', () => {
     a.sync.joined(big);
     // c1's version shows B the join it never got: B asks, and one snapshot, without the big member, answers.
     localJoin(a, 'a', 'c1');
-    await waitFor(() => b.registry.get('room', 'c1') !== undefined, 'c1');
+    await until(() => b.registry.get('room', 'c1') !== undefined, 3000, 'c1');
     await new Promise((resolve) => setTimeout(resolve, 4500));
     assert.ok(errors.some((error) => (error as { code?: string }).code === 'payload_too_large'), 'the big join was refused');
     assert.equal(snapshots, 1, 'one snapshot closed the gap; none asked for at later beats');
@@ -165,14 +158,14 @@ describe('PresenceSync', () => {
     const b = await node(wire, 'b');
     const r1 = localJoin(a, 'a', 'c1');
     localJoin(a, 'a', 'c2');
-    await waitFor(() => b.registry.count('room') === 2, 'joins');
+    await until(() => b.registry.count('room') === 2, 3000, 'joins');
     a.registry.remove(r1.channel, r1.client);
     a.sync.left(r1);
-    await waitFor(() => b.registry.count('room') === 1, 'leave');
+    await until(() => b.registry.count('room') === 1, 3000, 'leave');
     // A goes silent (a kill -9): nothing more from it.
     wire.drop = (from) => from === a.transport;
     const silentSince = Date.now();
-    await waitFor(() => b.registry.count('room') === 0, 'eviction');
+    await until(() => b.registry.count('room') === 0, 3000, 'eviction');
     assert.ok(Date.now() - silentSince >= 100, 'not before three beats were missed');
     assert.deepEqual(b.changes.at(-1), ['leave', 'c2']);
   });
@@ -182,11 +175,11 @@ describe('PresenceSync', () => {
     const a = await node(wire, 'a');
     const b = await node(wire, 'b');
     localJoin(a, 'a', 'old');
-    await waitFor(() => b.registry.count('room') === 1, 'join');
+    await until(() => b.registry.count('room') === 1, 3000, 'join');
     wire.drop = (from) => from === a.transport; // the old run dies
     const again = await node(wire, 'a');
     localJoin(again, 'a', 'new');
-    await waitFor(() => b.registry.get('room', 'old') === undefined && b.registry.get('room', 'new') !== undefined, 'replaced');
+    await until(() => b.registry.get('room', 'old') === undefined && b.registry.get('room', 'new') !== undefined, 3000, 'replaced');
     assert.deepEqual(b.changes, [
       ['join', 'old'],
       ['leave', 'old'],

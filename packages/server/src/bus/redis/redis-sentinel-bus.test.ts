@@ -1,6 +1,7 @@
 import { before, after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HeraldEvent } from '@herald/protocol';
+import { until } from '../../../test/support/wait.js';
 import { startRedisSentinel, redisCli, type RedisSentinelSetup } from '../../../test/support/redis.js';
 import { describeBusConformance, networkHarness } from '../bus.conformance.js';
 import { RedisTopics } from './topics.js';
@@ -75,10 +76,5 @@ describe('Redis Sentinel failover', () => {
   });
 });
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** Until `check` holds; a check that throws (a Redis node down mid-failover) counts as not yet. */
+const waitFor = (what: string, check: () => Promise<boolean>, timeoutMs = 10_000) => until(() => check().catch(() => false), timeoutMs, what);

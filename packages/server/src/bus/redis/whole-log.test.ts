@@ -4,18 +4,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HeraldEvent } from '@herald/protocol';
 import { startRedis, type RedisProcess } from '../../../test/support/redis.js';
+import { until } from '../../../test/support/wait.js';
 import { openSqliteStorage } from '../../store/sqlite/open.js';
 import type { Storage } from '../../store/types.js';
 import { createBus } from '../create.js';
 import type { Bus } from '../types.js';
-
-async function waitUntil(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('cluster bus: passes over the log for a whole-log listener with a position', () => {
   let redis: RedisProcess;
@@ -59,12 +52,12 @@ describe('cluster bus: passes over the log for a whole-log listener with a posit
       b.subscribe('room', (events) => room.push(...events));
       await new Promise((r) => setTimeout(r, 200));
       await redis.kill();
-      await waitUntil("the bus 'down'", () => b.state === 'down');
+      await until(() => b.state === 'down', 10_000, "the bus 'down'");
       // Passes every 50 ms while down: the first whole-log pass has started, and waits for 'slow'.
       await new Promise((r) => setTimeout(r, 300));
       const event = await appendElsewhere('room');
       // The whole-log pass is still waiting for 'slow': the subscriber's own passes go on without it.
-      await waitUntil('the subscriber to read the event from the log', () => room.some((e) => e.id === event.id));
+      await until(() => room.some((e) => e.id === event.id), 10_000, 'the subscriber to read the event from the log');
       release();
     } finally {
       await redis.restart();
@@ -89,7 +82,7 @@ describe('cluster bus: passes over the log for a whole-log listener with a posit
           return 0;
         },
       );
-      await waitUntil('the event, once the listener can say', () => got.some((e) => e.id === event.id));
+      await until(() => got.some((e) => e.id === event.id), 10_000, 'the event, once the listener can say');
       assert.equal(refusals, 0);
       assert.equal(got.length, 1);
     } finally {
