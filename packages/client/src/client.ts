@@ -162,6 +162,12 @@ export class Herald extends Emitter<ClientEvents> {
 
   constructor(private readonly options: HeraldOptions) {
     super();
+    for (const name of options.transports ?? []) {
+      if (!Object.hasOwn(TRANSPORTS, name)) {
+        // A plain JS caller's typo ('ws') would otherwise surface later as "TRANSPORTS[name] is not a function".
+        throw new HeraldClientError('bad_request', `Unknown transport ${JSON.stringify(name)}: use ${Object.keys(TRANSPORTS).map((n) => `'${n}'`).join(', ')}.`);
+      }
+    }
     this.order = options.transports?.length ? options.transports : ['websocket', 'sse', 'poll'];
     this.token = options.token;
     this.fetchImpl = options.fetch ?? ((...args) => fetch(...args));

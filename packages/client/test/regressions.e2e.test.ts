@@ -53,3 +53,11 @@ it('a gap moves the position past the lost events before the app hears of it', a
     await h.stop();
   }
 });
+
+it('refuses an unknown transport name at construction, naming the valid ones', () => {
+  // 'ws' (a natural guess from plain JS) used to fail only at connect, as "TRANSPORTS[name] is not a function".
+  assert.throws(
+    () => new Herald({ url: 'http://127.0.0.1:1', transports: ['ws' as never] }),
+    (err: Error & { code?: string }) => err.code === 'bad_request' && /Unknown transport "ws": use 'websocket', 'sse', 'poll'/.test(err.message),
+  );
+});

@@ -39,6 +39,11 @@ describe('the herald CLI', { timeout: 60_000 }, () => {
     const badFlag = await runToEnd(['serve', '--prot', '1']);
     assert.equal(badFlag.code, 2);
     assert.match(badFlag.stderr, /--prot/);
+    // A flag's bad value is named as the flag, not as the environment variable with "got null".
+    const badPort = await runToEnd(['serve', '--port', 'abc', '--data', tempDir()]);
+    assert.equal(badPort.code, 2);
+    assert.match(badPort.stderr, /--port takes a port number .*got "abc"/);
+    assert.doesNotMatch(badPort.stderr, /HERALD_PORT|null/);
     const badEnv = await runToEnd(['serve', '--data', tempDir()], { HERALD_PORT: 'x' });
     assert.equal(badEnv.code, 2);
     assert.match(badEnv.stderr, /HERALD_PORT/);

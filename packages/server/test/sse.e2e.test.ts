@@ -259,5 +259,12 @@ describe('Server-Sent Events', () => {
     });
     assert.equal(preflight.status, 204);
     assert.equal(preflight.headers.get('access-control-allow-origin'), 'http://app.example');
+    // A browser publish carrying a W3C traceparent (README, Tracing) must pass the preflight too.
+    const traced = await fetch(`${h.url}/v1/channels/pub/events`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,traceparent,tracestate' },
+    });
+    const allowedHeaders = (traced.headers.get('access-control-allow-headers') ?? '').split(/\s*,\s*/);
+    assert.ok(allowedHeaders.includes('traceparent') && allowedHeaders.includes('tracestate'), allowedHeaders.join(','));
   });
 });

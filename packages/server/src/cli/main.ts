@@ -10,7 +10,7 @@ Server:
   migrate --from <dir> --to <postgres://…>   copy a SQLite deployment into PostgreSQL
 
 Events:
-  publish <channel> [json|-]  append an event
+  publish <channel> <json|->  append an event
   tail <channel…>             follow channels live
   listen --forward-to <url>   forward events to a local app as signed webhooks
   replay <channel>            print or re-send a channel's history

@@ -73,7 +73,11 @@ export async function serve(argv: string[]): Promise<void> {
   }
   const flags: Record<string, unknown> = {};
   if (values.host !== undefined) flags.host = values.host;
-  if (values.port !== undefined) flags.port = Number(values.port);
+  if (values.port !== undefined) {
+    // Checked here: Number('abc') is NaN, which the config check would report as `port (env HERALD_PORT): … got null`.
+    if (!/^\d{1,5}$/.test(values.port.trim())) throw new CliError(`--port takes a port number (0 to 65535, 0 for any free one), got ${JSON.stringify(values.port)}`, 2);
+    flags.port = Number(values.port);
+  }
   if (values.data !== undefined) flags.dataDir = values.data;
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
   if (values.store !== undefined) flags.store = { url: values.store };

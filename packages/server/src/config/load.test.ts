@@ -69,6 +69,14 @@ it('refuses values of the wrong type with the env name to fix', () => {
   assert.throws(() => loadConfig({ env: {}, cwd: dir(), file: 'missing.json' }), /does not exist/);
 });
 
+it('names the allowed words when a setting takes one of a few', () => {
+  assert.throws(
+    () => loadConfig({ env: { HERALD_LOG_LEVEL: 'loud' }, cwd: dir() }),
+    (e: unknown) => e instanceof ConfigError && /logLevel \(env HERALD_LOG_LEVEL\): Expected one of fatal, error, warn, info, debug, trace, silent, got "loud"/.test(e.message),
+  );
+  assert.throws(() => loadConfig({ env: { HERALD_STORE_SYNCHRONOUS: 'off' }, cwd: dir() }), /Expected one of full, normal, got "off"/);
+});
+
 it('runs one WAL sync at a time unless store.syncsInFlight says 2 or 3', () => {
   assert.equal(loadConfig({ env: {}, cwd: dir() }).store.syncsInFlight, 1);
   assert.equal(loadConfig({ env: { HERALD_STORE_SYNCS_IN_FLIGHT: '3' }, cwd: dir() }).store.syncsInFlight, 3);

@@ -113,6 +113,13 @@ function readFile(path: string): Json {
   return parsed;
 }
 
+/** For a setting that is one of a few words (`logLevel`, `store.synchronous`): the words, in place of TypeBox's "Expected union value". */
+function choices(schema: TSchema): string | undefined {
+  const options = (schema as { anyOf?: TSchema[] }).anyOf;
+  if (!options?.length || !options.every((o) => typeof o.const === 'string')) return undefined;
+  return `Expected one of ${options.map((o) => o.const as string).join(', ')}`;
+}
+
 /** Builds the one validated config object: defaults < file < environment < flags. */
 export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
   const cwd = sources.cwd ?? process.cwd();
@@ -140,7 +147,7 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
       const path = p.path.replace(/^\//, '').split('/').filter(Boolean);
       const key = path.join('.') || '(root)';
       const hint = path.length > 0 && !/^\d+$/.test(path.at(-1)!) ? ` (env ${envName(path.filter((s) => !/^\d+$/.test(s)))})` : '';
-      return `  ${key}${hint}: ${p.message}, got ${JSON.stringify(p.value)}`;
+      return `  ${key}${hint}: ${choices(p.schema) ?? p.message}, got ${JSON.stringify(p.value)}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }

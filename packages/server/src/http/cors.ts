@@ -46,7 +46,8 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
     origin: (origin, callback) => callback(null, origin === undefined ? false : originAllowed(origin, origins)),
     credentials: !origins.includes('*'),
     methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'last-event-id'],
+    // traceparent/tracestate: a browser app instrumented with OpenTelemetry sends them with its publishes (see Tracing).
+    allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'last-event-id', 'traceparent', 'tracestate'],
     exposedHeaders: ['retry-after'],
     maxAge: 600,
   });

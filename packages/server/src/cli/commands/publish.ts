@@ -1,6 +1,6 @@
 import { api, CONNECTION_HELP, connection, opt, parse, parseJson, print, readBody, usage } from '../common.js';
 
-export const PUBLISH_HELP = `Usage: herald publish <channel> [--type t] [--id id] [json | -]
+export const PUBLISH_HELP = `Usage: herald publish <channel> [--type t] [--id id] <json | ->
 
 Appends one event; prints it as stored. The data is the JSON argument, or stdin with "-".
 
@@ -14,7 +14,7 @@ export async function publish(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { type: { type: 'string' }, id: { type: 'string' } });
   if (values.help) return void process.stdout.write(PUBLISH_HELP);
   const [channel, raw] = positionals;
-  if (!channel) throw usage('name a channel: herald publish <channel> [json | -]');
+  if (!channel) throw usage('name a channel: herald publish <channel> <json | ->');
   const text = readBody(raw);
   if (text === undefined) throw usage('give the event data as JSON, or "-" to read it from stdin');
   const data = parseJson(text, 'the event data');
