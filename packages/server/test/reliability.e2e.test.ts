@@ -222,6 +222,7 @@ describe('reliability', () => {
       const longParam = await h.call('GET', `/v1/channels/${'a'.repeat(2000)}/events`);
       assert.equal(longParam.status, 414);
       assert.equal(longParam.body.error.code, 'uri_too_long');
+      assert.ok(longParam.body.error.message.length < 200, `the answer does not echo the path: ${longParam.body.error.message.length} characters`);
     });
   });
 

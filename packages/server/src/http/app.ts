@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 
 import type { Logger } from 'pino';
 import fastifyPlugin from 'fastify-plugin';
 import type { AppContext } from './context.js';
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandling, MAX_PARAM_LENGTH } from './errors.js';
 import { installJsonParser } from './json-body.js';
 import { installAuthentication } from './authenticate.js';
 import { installOpenApi } from './openapi.js';
@@ -47,8 +47,7 @@ export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (
     // Strict bodies: an unknown field is an error, never silently dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     return503OnClosing: true,
-    // Channel names are up to 128 characters; longer ones reach the handler and get invalid_channel.
-    routerOptions: { maxParamLength: 1024 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Errors raised before a route runs (bad URL, over-long parameter, Node's own 400/431) in Herald's JSON shape too.
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,

@@ -54,11 +54,15 @@ export function installErrorHandling(app: FastifyInstance, writes?: WriteHealth)
   });
 }
 
+/** The router's bound on one path segment: channel names are up to 128 characters, longer ones reach the handler and get invalid_channel. */
+export const MAX_PARAM_LENGTH = 1024;
+
 /** Fastify's errors from before routing (`frameworkErrors`), in Herald's shape. */
 export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   let herald: HeraldError;
   if (error.code === 'FST_ERR_BAD_URL') herald = new HeraldError('bad_request', `The URL is not valid: ${error.message}.`);
-  else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') herald = new HeraldError('uri_too_long', `A path segment of the URL is too long: ${error.message}.`);
+  // Not Fastify's message, which repeats the whole path back (up to the 16 KiB header limit).
+  else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') herald = new HeraldError('uri_too_long', `A path segment of the URL is over ${MAX_PARAM_LENGTH} characters.`);
   else herald = toHeraldError(error) ?? new HeraldError('internal');
   void reply.code(herald.status).send(herald.toJSON());
 }
