@@ -156,6 +156,8 @@ export class Herald extends Emitter<ClientEvents> {
   private token: string | undefined;
   private tokenRefused = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A connect() is between its start and the transport it makes (see connect). */
+  private connecting = false;
   private stableTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private readonly fetchImpl: typeof fetch;
@@ -364,7 +366,22 @@ export class Herald extends Emitter<ClientEvents> {
     return this.usable(0) ? 0 : (this.nextUsable(0) ?? 0);
   }
 
+  /**
+   * One connection attempt at a time. Subscribes made while one waits (for the WebSocket class or a token) join
+   * it, since the transport reads the channels when it is made; a second attempt would call `getToken` again and
+   * say 'connecting' twice.
+   */
   private async connect(): Promise<void> {
+    if (this.connecting) return;
+    this.connecting = true;
+    try {
+      await this.connectOnce();
+    } finally {
+      this.connecting = false;
+    }
+  }
+
+  private async connectOnce(): Promise<void> {
     this.reconnectTimer = undefined;
     if (this.closed || this.transport || this.positions.size === 0) return;
     if (this.webSocketImpl === undefined && this.order.includes('websocket')) {

@@ -61,3 +61,29 @@ it('refuses an unknown transport name at construction, naming the valid ones', (
     (err: Error & { code?: string }) => err.code === 'bad_request' && /Unknown transport "ws": use 'websocket', 'sse', 'poll'/.test(err.message),
   );
 });
+
+it('subscribes made at once share one connection attempt: one getToken call, one connecting state', async () => {
+  const h = await startTestServer();
+  let tokens = 0;
+  const getToken = async () => {
+    tokens += 1;
+    await new Promise((r) => setTimeout(r, 50));
+    return ADMIN_KEY;
+  };
+  const c = new Herald({ url: h.url, getToken, transports: ['websocket'], ...fast });
+  try {
+    const states: string[] = [];
+    c.on('state', (state) => states.push(state));
+    const seen: string[] = [];
+    for (const channel of ['one', 'two', 'three']) c.subscribe(channel, { after: 0 }, (e) => seen.push(e.channel));
+    await until(() => states.includes('connected'), 5000, 'connected');
+    for (const channel of ['one', 'two', 'three']) await h.call('POST', `/v1/channels/${channel}/events`, { body: { data: 1 } });
+    await until(() => seen.length === 3, 5000, 'an event on each channel');
+    assert.deepEqual(states, ['connecting', 'connected']);
+    assert.equal(tokens, 1);
+    assert.deepEqual(seen.sort(), ['one', 'three', 'two']);
+  } finally {
+    c.close();
+    await h.stop();
+  }
+});
