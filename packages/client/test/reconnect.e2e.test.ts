@@ -2,10 +2,13 @@
 // transport; the way back to WebSocket after an outage or a fallback; Node's default WebSocket; epoch changes.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { type EpochChange, type HeraldOptions } from '../src/index.js';
@@ -142,6 +145,29 @@ describe('@herald/client across server restarts', () => {
     await publishRange(h, 'ended', 4, 6);
     await until(() => seen.length >= 6, 5000, 'events 4-6');
     assert.deepEqual(seen, range(1, 6));
+  });
+
+  it("comes back after a restart on Node's own WebSocket, which fires error without close for a refused connection", async () => {
+    const s = await spawned();
+    const script = fileURLToPath(new URL('./node-websocket-client.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--experimental-websocket', '--import', 'tsx', script, s.url, CLI_ADMIN_KEY, 'native'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    cleanups.push(async () => void child.kill('SIGKILL'));
+    const lines: Array<{ state?: string; data?: number }> = [];
+    createInterface({ input: child.stdout! }).on('line', (line) => lines.push(JSON.parse(line) as { state?: string; data?: number }));
+    const states = () => lines.flatMap((l) => (l.state ? [l.state] : []));
+    const seen = () => lines.flatMap((l) => (l.data === undefined ? [] : [l.data]));
+    await until(() => states().includes('connected'), 15_000, 'connected');
+    await s.publish('native', 1, 2);
+    await until(() => seen().length === 2, 5000, 'events 1-2');
+    await s.stop('SIGKILL');
+    // While the server is down every attempt is refused: before the fix the first left the client in 'connecting'.
+    await until(() => states().filter((st) => st === 'connecting').length >= 3, 5000, 'attempts while the server is down');
+    await s.start();
+    await s.publish('native', 3, 4);
+    await until(() => seen().length >= 4, 10_000, 'events 3-4 after the restart');
+    assert.deepEqual(seen(), [1, 2, 3, 4]);
+    assert.equal(states().at(-1), 'connected');
+    child.stdin!.end();
   });
 
   it('comes back on WebSocket after a 3 s outage, with default options on Node', async () => {

@@ -47,8 +47,16 @@ class WebSocketTransport extends BaseTransport implements Transport {
       this.lastSeen = Date.now();
       this.onFrame(JSON.parse(String(message.data)) as ServerOp);
     };
-    // A failed connection also closes; the error itself says nothing more, and must not go unhandled (ws in Node throws it).
-    ws.onerror = () => {};
+    // A failed connection also closes; the error itself says nothing more, and must not go unhandled (ws in Node
+    // throws it). Except in the undici inside Node 20 and 22 (their global WebSocket): a connection refused, or
+    // answered without a 101, fires `error` in CONNECTING and never `close`, so the client would wait forever.
+    // Everywhere else the socket has left CONNECTING by then and `close` follows.
+    ws.onerror = () => {
+      if (ws.readyState !== ws.CONNECTING) return;
+      setTimeout(() => {
+        if (ws.readyState === ws.CONNECTING) this.finish({ reason: 'the connection failed' });
+      }, 0);
+    };
     ws.onclose = (event: CloseEvent) => {
       this.finish({
         reason: `closed with ${event.code}${event.reason ? ` (${event.reason})` : ''}`,
