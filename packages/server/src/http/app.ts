@@ -4,6 +4,7 @@ import fastifyPlugin from 'fastify-plugin';
 import type { AppContext } from './context.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling, MAX_PARAM_LENGTH } from './errors.js';
 import { installJsonParser } from './json-body.js';
+import { installFiniteNumbers } from './finite-numbers.js';
 import { installAuthentication } from './authenticate.js';
 import { installOpenApi } from './openapi.js';
 import { installRefusalCounting, metricsRoutes } from '../metrics/index.js';
@@ -57,6 +58,7 @@ export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (
   // JSON only: a text body is a client mistake worth a clear 415, not a schema error.
   app.removeContentTypeParser('text/plain');
   installJsonParser(app);
+  installFiniteNumbers(app);
   installErrorHandling(app, ctx.log.writes);
   installCors(app, ctx.config.cors.origins);
   installAuthentication(app, ctx.auth);

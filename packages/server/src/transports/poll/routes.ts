@@ -25,6 +25,20 @@ function cancelOnDisconnect(request: FastifyRequest, wait: Wait): void {
 }
 
 /**
+ * The first read of a long poll, which runs after its wait is parked: if it fails, the wait goes with it. Left
+ * parked, it kept its bus subscriptions and timer for up to `wait` seconds after the error answer had freed the
+ * connection, so failing requests piled up waits that no connection bounded.
+ */
+async function settleOnError<T>(wait: Wait | undefined, read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (error) {
+    wait?.cancel();
+    throw error;
+  }
+}
+
+/**
  * Poll answers are written by hand around each event's JSON: the byte budget
  * needs every event's size anyway, and this way each is serialized once.
  */
@@ -66,7 +80,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       assertFiniteWait(wait, limits.pollWaitMax);
       // Subscribe before reading: an append between the read and the wait cannot be missed.
       const waiting = wait > 0 ? ctx.longPoll.wait([channel], wait * 1000) : undefined;
-      let page = await ctx.log.read(channel, after, limit, limits.pageBytes);
+      let page = await settleOnError(waiting, ctx.log.read(channel, after, limit, limits.pageBytes));
       let events = page.events;
       if (waiting && events.length === 0 && !page.truncated) {
         cancelOnDisconnect(request, waiting);
@@ -125,7 +139,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       const channelBytes = Math.ceil(limits.pageBytes / channels.length);
       const read = (channel: string, after: number, count: number) => ctx.log.read(channel, after, count, channelBytes);
       const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;
-      let merge = await ChannelMerge.open(read, starts, limit);
+      let merge = await settleOnError(waiting, ChannelMerge.open(read, starts, limit));
       if (waiting && merge.empty) {
         cancelOnDisconnect(request, waiting);
         if (await waiting.news) merge = await ChannelMerge.open(read, starts, limit);

@@ -9,8 +9,8 @@ import { assertOriginAllowed } from '../../http/cors.js';
 import { countRealtimeDelivery } from '../../metrics/index.js';
 
 interface StreamQuery {
-  after?: string;
-  lastEventId?: string;
+  after?: string | string[];
+  lastEventId?: string | string[];
 }
 
 /**
@@ -21,7 +21,16 @@ interface StreamQuery {
 function resumeToken(request: FastifyRequest<{ Querystring: StreamQuery }>): string | undefined {
   const header = request.headers['last-event-id'];
   if (typeof header === 'string' && header !== '') return header;
-  return request.query.lastEventId ?? request.query.after;
+  return oneValue(request.query.lastEventId ?? request.query.after);
+}
+
+/**
+ * A position given once. These routes have no querystring schema, so a parameter given twice (`?after=0&after=0`)
+ * arrives as an array, which reached the cursor decoders as one and failed there with a 500.
+ */
+function oneValue(value: string | string[] | undefined): string | undefined {
+  if (value === undefined || typeof value === 'string') return value;
+  throw new HeraldError('invalid_cursor', 'Give the position once: one of Last-Event-ID, ?lastEventId=, ?after= or ?cursor=, not repeated.');
 }
 
 function parseSeq(token: string | undefined): number | undefined {
@@ -139,7 +148,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   );
 
-  app.get<{ Querystring: StreamQuery & { cursor?: string } }>(
+  app.get<{ Querystring: StreamQuery & { cursor?: string | string[] } }>(
     '/v1/stream',
     {
       exposeHeadRoute: false,
@@ -150,7 +159,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request, reply) => {
       const channels = channelsOf(request.query);
-      const token = resumeToken(request) ?? request.query.cursor;
+      const token = resumeToken(request) ?? oneValue(request.query.cursor);
       const starts = multiChannelStarts(token, channels);
       const stream = newStream(reply);
       const feeds: ChannelFeed[] = [];

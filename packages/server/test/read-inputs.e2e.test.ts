@@ -1,0 +1,72 @@
+// Hostile read inputs through the real server: non-finite numbers in query strings, repeated stream positions,
+// and long polls whose first read fails.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { suiteServers } from './helpers.js';
+
+describe('read inputs', () => {
+  const servers = suiteServers({ channels: { public: ['pub:*'] } });
+
+  it('refuses non-finite numbers that Ajv coerces past its range checks, with 400 and not a 500', async () => {
+    const h = await servers.start();
+    assert.equal((await h.call('POST', '/v1/channels/pub:a/events', { body: { data: 1 } })).status, 201);
+    assert.equal((await h.call('POST', '/v1/channels/pub:b/events', { body: { data: 2 } })).status, 201);
+    for (const value of ['Infinity', '-Infinity', '1e400', '-1e400']) {
+      for (const path of [
+        `/v1/channels/pub:a/events?limit=${value}`,
+        `/v1/channels/pub:a/events?after=${value}`,
+        `/v1/channels/pub:a/events?limit=${value}&wait=5`,
+        `/v1/events?channel=pub:a&channel=pub:b&limit=${value}`,
+        `/v1/channels?limit=${value}`,
+      ]) {
+        const res = await h.call('GET', path, { token: path.startsWith('/v1/channels?') ? undefined : null });
+        assert.equal(res.status, 400, `${path}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.error.code, 'bad_request');
+        assert.match(res.body.error.message, /must be a finite number/);
+      }
+      const minted = await h.call('POST', '/v1/tokens', { body: { sub: 'u', channels: ['pub:*'], ttl: value } });
+      assert.equal(minted.status, 400, JSON.stringify(minted.body));
+    }
+    // Not one parked wait outlived its refused request.
+    assert.equal(h.longPoll.waiting, 0);
+    // Finite numbers as text are still coerced, and a JSON number too big for a double in `data` is the publisher's own.
+    assert.equal((await h.call('GET', '/v1/channels/pub:a/events?limit=1e2&after=0', { token: null })).body.events.length, 1);
+    assert.equal((await h.call('POST', '/v1/tokens', { body: { sub: 'u', channels: ['pub:*'], ttl: '60' } })).status, 201);
+    assert.equal((await h.call('POST', '/v1/channels/pub:a/events', { raw: '{"data":1e400,"type":"Infinity"}' })).status, 201);
+  });
+
+  it('frees a long poll’s wait when its first read fails, instead of keeping it parked after the answer', async () => {
+    const h = await servers.start();
+    const events = h.storage.events;
+    const read = events.read.bind(events);
+    events.read = async () => {
+      throw new Error('store gone');
+    };
+    try {
+      const one = await h.call('GET', '/v1/channels/pub:a/events?wait=30', { token: null });
+      assert.equal(one.status, 500);
+      const multi = await h.call('GET', '/v1/events?channel=pub:a&channel=pub:b&wait=30', { token: null });
+      assert.equal(multi.status, 500);
+      // Answered and gone: nothing of either request may still wait on the bus (unfixed, both stayed for 30 s).
+      assert.equal(h.longPoll.waiting, 0);
+    } finally {
+      events.read = read;
+    }
+  });
+
+  it('answers a stream position given twice with 400 invalid_cursor, not a 500', async () => {
+    const h = await servers.start();
+    for (const query of [
+      'channel=pub:a&channel=pub:b&after=0&after=0',
+      'channel=pub:a&channel=pub:b&lastEventId=2.x.1.1&lastEventId=2.x.1.1',
+      'channel=pub:a&cursor=a&cursor=b',
+    ]) {
+      const res = await h.call('GET', `/v1/stream?${query}`, { token: null });
+      assert.equal(res.status, 400, `${query}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, 'invalid_cursor');
+    }
+    const single = await h.call('GET', '/v1/channels/pub:a/stream?after=1&after=2', { token: null });
+    assert.equal(single.status, 400);
+    assert.equal(single.body.error.code, 'invalid_cursor');
+  });
+});
