@@ -244,8 +244,9 @@ describe('response-size cap', () => {
 });
 
 describe('idempotency and dedupe windows expiring', () => {
-  // Keys are kept for the longer of retention.maxAge and ingest.dedupeWindow: 1 s here, checked every 0.2 s.
-  const t = harness(() => ({ retention: { maxAge: 1, trimInterval: 0.2 }, ingest: { dedupeWindow: 1 } }));
+  // Keys are kept for the longer of retention.maxAge and ingest.dedupeWindow: 2 s here, checked every 0.2 s. (A
+  // source's tolerance may be at most half of it, so sources take 1 s.)
+  const t = harness(() => ({ retention: { maxAge: 2, trimInterval: 0.2 }, ingest: { dedupeWindow: 2, tolerance: 1 } }));
 
   it('an Idempotency-Key replays within the window and makes a new event once it has expired', async () => {
     const headers = { 'idempotency-key': 'expiring-key' };

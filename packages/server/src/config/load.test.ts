@@ -84,3 +84,12 @@ it('runs one WAL sync at a time unless store.syncsInFlight says 2 or 3', () => {
   assert.throws(() => loadConfig({ env: { HERALD_STORE_SYNCS_IN_FLIGHT: '4' }, cwd: dir() }), /store\.syncsInFlight \(env HERALD_STORE_SYNCS_IN_FLIGHT\)/);
   assert.throws(() => loadConfig({ env: { HERALD_STORE_SYNCS_IN_FLIGHT: '0' }, cwd: dir() }), ConfigError);
 });
+
+it('refuses an ingest.tolerance a replay could outlast its dedupe id within', () => {
+  // Dedupe ids live for the longer of retention.maxAge and ingest.dedupeWindow (600 s here): at most 300 s.
+  assert.throws(
+    () => loadConfig({ env: { HERALD_INGEST_DEDUPE_WINDOW: '600', HERALD_RETENTION_MAX_AGE: '60', HERALD_INGEST_TOLERANCE: '301' }, cwd: dir() }),
+    (e: unknown) => e instanceof ConfigError && /ingest\.tolerance \(env HERALD_INGEST_TOLERANCE\): at most 300 s/.test(e.message),
+  );
+  assert.equal(loadConfig({ env: { HERALD_INGEST_DEDUPE_WINDOW: '600', HERALD_RETENTION_MAX_AGE: '60', HERALD_INGEST_TOLERANCE: '300' }, cwd: dir() }).ingest.tolerance, 300);
+});

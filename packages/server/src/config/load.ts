@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema, TObject } from '@sinclair/typebox';
-import { ConfigSchema, type HeraldConfig } from './schema.js';
+import { ConfigSchema, maxSourceTolerance, type HeraldConfig } from './schema.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -152,6 +152,11 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const config = withDefaults as HeraldConfig;
+  if (config.ingest.tolerance > maxSourceTolerance(config)) {
+    throw new ConfigError(
+      `Invalid configuration:\n  ingest.tolerance (env HERALD_INGEST_TOLERANCE): at most ${maxSourceTolerance(config)} s, half the longer of retention.maxAge and ingest.dedupeWindow (a replay within a longer tolerance could outlive its dedupe id), got ${config.ingest.tolerance}`,
+    );
+  }
   config.dataDir = resolve(cwd, config.dataDir);
   return config;
 }

@@ -248,3 +248,14 @@ export const ConfigSchema = Type.Object(
 );
 
 export type HeraldConfig = Static<typeof ConfigSchema>;
+
+/**
+ * The longest timestamp tolerance an inbound source may have and still never let a replay through as a new event.
+ * Dedupe ids are kept for the longer of `retention.maxAge` and `ingest.dedupeWindow` after the first delivery; a
+ * timestamp is accepted up to the tolerance either side of now, so a delivery that came early in its window (a
+ * sender's clock ahead) can be replayed for up to twice the tolerance after it. Half the window keeps every
+ * accepted replay within reach of its dedupe id.
+ */
+export function maxSourceTolerance(config: Pick<HeraldConfig, 'retention' | 'ingest'>): number {
+  return Math.floor(Math.max(config.retention.maxAge, config.ingest.dedupeWindow) / 2);
+}

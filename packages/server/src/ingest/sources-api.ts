@@ -5,6 +5,7 @@ import { adminOnly } from '../http/admin.js';
 import { liveSecrets, rotate } from '../auth/rotation.js';
 import { HeraldError, PROVIDERS, type Provider, type SourceInfo } from '@herald/protocol';
 import type { AppContext } from '../http/context.js';
+import { maxSourceTolerance } from '../config/schema.js';
 import { assertChannel } from '../http/channels.js';
 import type { SourceRecord } from '../store/types.js';
 import type { IngestStats } from './stats.js';
@@ -74,6 +75,12 @@ export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
     async (request, reply) => {
       const { name, provider, secrets, channel = name, tolerance = ctx.config.ingest.tolerance } = request.body;
       assertChannel(channel);
+      if (tolerance > maxSourceTolerance(ctx.config)) {
+        throw new HeraldError(
+          'bad_request',
+          `A tolerance of ${tolerance} s would accept replays after their dedupe id is forgotten: at most ${maxSourceTolerance(ctx.config)} s, half the longer of retention.maxAge and ingest.dedupeWindow.`,
+        );
+      }
       for (const secret of secrets) assertStrongSecret(provider, secret);
       const record: SourceRecord = { name, provider, channel, tolerance, secrets: secrets.map((secret) => ({ secret })), createdAt: Date.now() };
       if (!(await ctx.sources.insert(record))) throw new HeraldError('conflict', `A source named ${name} exists already.`);
