@@ -40,6 +40,18 @@ describe('WebSockets', () => {
     assert.equal(c.frames.indexOf(subscribed), 0, 'subscribed comes before the backlog');
   });
 
+  it('refuses a publish frame with a prototype-poisoning key, as the HTTP API refuses such a body', async () => {
+    const h = await start();
+    const c = connect(h);
+    await c.opened;
+    c.ws.send('{"op":"publish","channel":"poison","ref":"p1","data":{"a":{"__proto__":{"admin":true}}}}');
+    const [error] = await c.next('error');
+    assert.equal(error.code, 'bad_request');
+    assert.equal(error.ref, 'p1');
+    assert.match(error.message, /"__proto__" at frame\.data\.a\.__proto__/);
+    assert.equal((await h.call('GET', '/v1/channels/poison/events')).body.events.length, 0, 'nothing appended');
+  });
+
   it('acknowledges a publish once it is durable, and fans it out', async () => {
     const h = await start();
     const listener = connect(h);

@@ -16,9 +16,9 @@ const frameOf = (node: object, path: string): WalkFrame => ({ node, keys: Array.
  * order); undefined if nowhere. A walk with a stack of its own, not recursion: JSON.parse takes bodies nested far
  * deeper than the call stack goes (the depth limit is checked later, on the parsed value).
  */
-function poisonedPath(value: unknown): string | undefined {
+function poisonedPath(value: unknown, root: string): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
-  const stack = [frameOf(value, 'body')];
+  const stack = [frameOf(value, root)];
   while (stack.length > 0) {
     const top = stack[stack.length - 1]!;
     const keys = top.keys;
@@ -60,17 +60,24 @@ export function parseJsonBody(text: string): unknown {
   } catch (error) {
     throw new HeraldError('invalid_json', `The body is not valid JSON: ${(error as Error).message}`);
   }
-  // Only a body that spells one of the names (or escapes characters, which could spell them) needs the walk.
-  if (/__proto__|constructor|\\u/.test(text)) {
-    const at = poisonedPath(value);
-    if (at) {
-      throw new HeraldError(
-        'bad_request',
-        `The body has a key ${at.endsWith('.prototype') ? '"constructor.prototype"' : '"__proto__"'} at ${shownPath(at)}: such keys are refused because they can poison object prototypes. Rename the key.`,
-      );
-    }
-  }
+  refusePoisonedKeys(text, value, 'body');
   return value;
+}
+
+/**
+ * Refuses JSON (`value`, parsed from `text`) that holds a prototype-poisoning key: a request body, or a WebSocket
+ * frame, so a publish is refused the same way over either.
+ */
+export function refusePoisonedKeys(text: string, value: unknown, what: 'body' | 'frame'): void {
+  // Only text that spells one of the names (or escapes characters, which could spell them) needs the walk.
+  if (!/__proto__|constructor|\\u/.test(text)) return;
+  const at = poisonedPath(value, what);
+  if (at) {
+    throw new HeraldError(
+      'bad_request',
+      `The ${what} has a key ${at.endsWith('.prototype') ? '"constructor.prototype"' : '"__proto__"'} at ${shownPath(at)}: such keys are refused because they can poison object prototypes. Rename the key.`,
+    );
+  }
 }
 
 export function installJsonParser(app: FastifyInstance): void {

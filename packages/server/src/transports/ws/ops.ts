@@ -1,6 +1,7 @@
 import { EVENT_ID_PATTERN, HeraldError, isValidChannel, type ClientOp } from '@herald/protocol';
 
 import { normalizeTraceparent } from '../../tracing/traceparent.js';
+import { refusePoisonedKeys } from '../../http/json-body.js';
 import { isEphemeral, parseSend, presenceOf } from '../../presence/ops.js';
 
 const REF_MAX = 128;
@@ -47,6 +48,7 @@ export function parseClientOp(text: string): ClientOp {
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
     throw new HeraldError('bad_request', 'A frame is a JSON object with an `op` field.');
   }
+  refusePoisonedKeys(text, frame, 'frame');
   const f = frame as Record<string, unknown>;
   const ref = optionalString(f.ref, 'ref', REF_MAX);
   switch (f.op) {
