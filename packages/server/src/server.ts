@@ -20,6 +20,7 @@ import { LongPollHub } from './transports/poll/long-poll.js';
 import { SseHub } from './transports/sse/hub.js';
 import { WsGateway } from './transports/ws/gateway.js';
 import { buildApp } from './http/app.js';
+import { capConnections, connectionCap, openFilesLimit } from './http/connection-cap.js';
 import { DeliveryService } from './delivery/service.js';
 import { VERSION } from './version.js';
 import { ConnectionWatch } from './auth/liveness.js';
@@ -180,6 +181,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     // A stopping server keeps no connection alive after its last answer.
     if (stopping) socket.end();
   }
+  capConnections(app.server, connectionCap(config.limits.connections, openFilesLimit()));
   app.server.on('connection', (socket: Socket) => {
     connections.add(socket);
     socket.on('close', socketClosed);

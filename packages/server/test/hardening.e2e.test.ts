@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import { sign, generateSecret } from '@herald/webhooks';
 import type { HeraldEvent } from '@herald/protocol';
-import { ADMIN_KEY, suiteServers, type TestServer, until } from './helpers.js';
+import { ADMIN_KEY, eventually, rawConnection, suiteServers, type TestServer, until } from './helpers.js';
 import { WsTestClient } from './ws-client.js';
 import { readStream } from './sse-client.js';
 
@@ -297,5 +297,30 @@ describe('security hardening through the real server', () => {
     assert.equal(multi.status, 403);
     const allowed = await readStream(`${h.url}/v1/channels/pub/stream`, { headers: { origin: 'http://app.example' } }, (t) => t.includes('retry:'));
     assert.equal(allowed.res.status, 200);
+  });
+
+  it('closes connections past limits.connections as they arrive, and takes new ones once some close', async () => {
+    const h = await start({ limits: { connections: 3 } });
+    const held = [await rawConnection(h.url), await rawConnection(h.url)];
+    const ws = connect(h, ADMIN_KEY);
+    await ws.opened;
+    // Three open (two idle, one WebSocket): a fourth is closed before it can send anything.
+    const extra = await rawConnection(h.url);
+    await until(() => extra.socket.closed, 3000, 'the fourth connection closed');
+    const refused = await fetch(`${h.url}/healthz`).then(
+      (res) => res.status,
+      () => 'closed',
+    );
+    assert.equal(refused, 'closed');
+    // Those already open still work.
+    ws.send({ op: 'ping' });
+    await ws.next('pong');
+    held[0]!.socket.destroy();
+    await until(async () => (await fetch(`${h.url}/healthz`).then((res) => res.status, () => 0)) === 200, 5000, 'a new connection served');
+    held[1]!.socket.destroy();
+    ws.ws.close();
+    const metrics = await eventually(async () => (await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text());
+    const dropped = Number(/^herald_connections_dropped_total (\d+)/m.exec(metrics)?.[1]);
+    assert.ok(dropped >= 2, `dropped ${dropped}`);
   });
 });

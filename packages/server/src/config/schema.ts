@@ -57,6 +57,11 @@ export const ConfigSchema = Type.Object(
         /** Time for a request's headers and body to arrive; past it the connection gets 408 and is closed. */
         requestTimeout: Seconds(30, 3600),
         channelsPerRequest: Type.Integer({ default: 100, minimum: 1, maximum: 1000 }),
+        /**
+         * Open client connections (HTTP, SSE, WebSocket) at once; past it a new one is closed at once. 0: the
+         * process's open-files limit less 512 kept for the store, outbound deliveries, PostgreSQL and Redis.
+         */
+        connections: Type.Integer({ default: 0, minimum: 0 }),
         /** Requests on one HTTP connection still waiting for their answers (pipelined); past it the connection is dropped. */
         pipelinedRequests: Type.Integer({ default: 8, minimum: 1, maximum: 1000 }),
         /** Per SSE or WebSocket connection: past this many unsent bytes the client is dropped as too slow. */

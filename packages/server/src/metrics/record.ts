@@ -21,6 +21,10 @@ export function countRefused(transport: Transport, reason: RefusalReason): void 
 }
 
 /** The refusal reason an HTTP status stands for. */
+export function countDroppedConnection(): void {
+  families.connectionsDropped.inc();
+}
+
 export function refusalReason(status: number): RefusalReason {
   switch (status) {
     case 400:

@@ -69,6 +69,11 @@ export const families = {
     labelNames: ['transport', 'reason'] as const,
     registers: [registry],
   }),
+  connectionsDropped: new Counter({
+    name: 'herald_connections_dropped_total',
+    help: 'Client connections closed as they arrived because limits.connections were open already.',
+    registers: [registry],
+  }),
   eventsAppended: new Counter({
     name: 'herald_events_appended_total',
     help: 'Events appended to the log (replays and duplicates not counted), by way in.',
