@@ -9,6 +9,15 @@ import { HookReceiver, type Respond } from './support/receiver.js';
 
 const LOOPBACK = { allowPrivateNetworks: ['127.0.0.0/8'] };
 
+/** True when `hook` carries a Standard Webhooks signature made with `secret`. */
+function verifies(secret: string, hook: { headers: Record<string, string | string[] | undefined>; body: string }): boolean {
+  try {
+    return verify('standard', { secret, headers: hook.headers, body: hook.body }).ok;
+  } catch {
+    return false;
+  }
+}
+
 describe('outbound webhooks', () => {
   let h: TestServer;
   const receivers: HookReceiver[] = [];
@@ -212,6 +221,58 @@ describe('outbound webhooks', () => {
     }, 5000);
     await until(() => r.hooks.length === 1);
     assert.equal(r.hooks[0]!.event.data, 'wanted');
+  });
+});
+
+describe('outbound webhooks of an event whose chosen id holds a full stop', () => {
+  it('are delivered under Standard Webhooks too (webhook-id with ~ for .), in channel order, and the server stays idle', async () => {
+    // Standard Webhooks signs `id.timestamp.body` and its signer refuses an id with a `.`, which a chosen event id
+    // may hold: such a delivery stayed pending with no attempt for good, held up its channel for an ordered
+    // endpoint, and the worker retried it in a loop that, with an ordered endpoint, kept the event loop from
+    // answering any request. A server of its own (a child process), so such a loop cannot stall this test.
+    const dir = mkdtempSync(join(tmpdir(), 'herald-dotted-'));
+    const r = await new HookReceiver().start();
+    const admin = { authorization: `Bearer ${CLI_ADMIN_KEY}`, 'content-type': 'application/json' };
+    const server = await spawnHerald(['serve', '--port', '0', '--data', dir, '--log-level', 'warn'], { HERALD_DELIVERY_ALLOW_PRIVATE_NETWORKS: '127.0.0.0/8' });
+    let stdout = '';
+    server.child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${server.url}${path}`, { method, headers: admin, signal: AbortSignal.timeout(10_000), ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    try {
+      const endpoint = async (body: Record<string, unknown>) => {
+        const res = await call('POST', '/v1/endpoints', { url: r.url, channels: ['dotted'], ...body });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        return res.body as { id: string; secret: string };
+      };
+      const standard = await endpoint({});
+      const ordered = await endpoint({ ordering: 'channel' });
+      const stripe = await endpoint({ scheme: 'stripe' });
+      const dotted = (await call('POST', '/v1/channels/dotted/events', { id: 'order.42.created', type: 'order.created', data: { n: 1 } })).body;
+      assert.equal(dotted.id, 'order.42.created');
+      const next = (await call('POST', '/v1/channels/dotted/events', { type: 'order.paid', data: { n: 2 } })).body;
+      await until(() => r.hooks.length >= 6, 10_000, 'both events at all three endpoints');
+      const standardHooks = r.hooks.filter((hook) => hook.headers['webhook-signature']);
+      assert.equal(standardHooks.length, 4);
+      for (const hook of standardHooks) {
+        const { id } = verify('standard', { secrets: [standard.secret, ordered.secret], headers: hook.headers, body: hook.body });
+        assert.equal(id, hook.event.id === dotted.id ? 'order~42~created' : next.id);
+      }
+      const stripeHook = r.hooks.find((hook) => hook.headers['stripe-signature'] && hook.event.id === dotted.id);
+      assert.ok(stripeHook && verify('stripe', { secret: stripe.secret, headers: stripeHook.headers, body: stripeHook.body }).ok);
+      // The ordered endpoint got the dotted event first, then the next one.
+      assert.deepEqual(standardHooks.filter((hook) => verifies(ordered.secret, hook)).map((hook) => hook.event.seq), [1, 2]);
+      await eventually(async () => {
+        for (const ep of [standard, ordered, stripe]) assert.deepEqual((await call('GET', `/v1/endpoints/${ep.id}/deliveries?status=pending`)).body.deliveries, []);
+      });
+      assert.doesNotMatch(stdout, /recording an attempt failed/);
+    } finally {
+      server.child.kill('SIGKILL');
+      await server.exited;
+      await r.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { FastifyBaseLogger } from 'fastify';
 import { sign, type Scheme } from '@herald/webhooks';
+import { webhookIdOf } from './webhook-id.js';
 import type { HeraldConfig } from '../config/schema.js';
 import type { EventLog } from '../log/event-log.js';
 import type { DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord } from '../store/types.js';
@@ -358,7 +359,14 @@ export class DeliveryWorker {
     const { url, refused } = this.target(endpoint.url, route);
     if (refused) return { error: `SSRF guard: ${refused}`, durationMs: elapsed() };
     const secrets = liveSecrets(endpoint.secrets).map((s) => s.secret);
-    const signed = sign(endpoint.scheme as Scheme, { secrets, id: delivery.eventId, body: delivery.payload });
+    let signed: Record<string, string>;
+    try {
+      signed = sign(endpoint.scheme as Scheme, { secrets, id: webhookIdOf(endpoint.scheme, delivery.eventId), body: delivery.payload });
+    } catch (err) {
+      // A failed attempt, retried on the schedule and then failed, never an error that leaves the delivery
+      // pending without an attempt for good.
+      return { error: `signing failed: ${(err as Error).message}`, durationMs: elapsed() };
+    }
     // The whole attempt ends by twice the timeout: a receiver that keeps sending interim (1xx) answers never lets
     // undici's headers timeout fire, and would hold the attempt, and its endpoint's concurrency, for good. A timer
     // cleared when the attempt ends, not AbortSignal.timeout: busy endpoints would keep thousands of those waiting.

@@ -1,5 +1,6 @@
 import { sign } from '@herald/webhooks';
 import type { HeraldEvent } from '@herald/protocol';
+import { webhookIdOf } from '../../delivery/webhook-id.js';
 
 /**
  * Sends one event to a local app as a Standard Webhooks request, the way an
@@ -11,7 +12,7 @@ export async function forward(target: string, secret: string, event: HeraldEvent
   try {
     const res = await fetch(target, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'herald-cli', ...sign('standard', { secret, id: event.id, body }) },
+      headers: { 'content-type': 'application/json', 'user-agent': 'herald-cli', ...sign('standard', { secret, id: webhookIdOf('standard', event.id), body }) },
       body,
       redirect: 'manual',
     });
