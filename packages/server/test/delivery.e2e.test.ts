@@ -276,6 +276,36 @@ describe('outbound webhooks of an event whose chosen id holds a full stop', () =
   });
 });
 
+describe('an attempt whose outcome cannot be recorded', () => {
+  it('holds its delivery back a while instead of sending it again at once, and delivers it once the store takes outcomes', async () => {
+    const h = await startTestServer({ delivery: LOOPBACK });
+    const r = await new HookReceiver().start();
+    const deliveries = h.storage.deliveries;
+    const record = deliveries.recordAttempt.bind(deliveries);
+    let refusals = 0;
+    deliveries.recordAttempt = async () => {
+      refusals += 1;
+      throw new Error('the store refuses the outcome');
+    };
+    try {
+      assert.equal((await h.call('POST', '/v1/endpoints', { body: { url: r.url, channels: ['stuck'] } })).status, 201);
+      assert.equal((await h.call('POST', '/v1/channels/stuck/events', { body: { data: 1 } })).status, 201);
+      await until(() => refusals >= 1, 5000, 'the first attempt');
+      await sleep(1500);
+      // One attempt a second at most (before, the same delivery went out again at once: hundreds in this time).
+      assert.ok(r.hooks.length <= 3, `${r.hooks.length} requests in 1.5 s`);
+      deliveries.recordAttempt = record;
+      const [endpoint] = (await h.call('GET', '/v1/endpoints')).body.endpoints;
+      const succeeded = async () => (await h.call('GET', `/v1/endpoints/${endpoint.id}/deliveries?status=succeeded`)).body.deliveries.length;
+      await until(async () => (await succeeded()) === 1, 5000, 'delivered once recorded');
+    } finally {
+      deliveries.recordAttempt = record;
+      await h.stop();
+      await r.stop();
+    }
+  });
+});
+
 describe('SSRF guard at registration', () => {
   it('refuses loopback, private and metadata URLs unless allowed', async () => {
     const h = await startTestServer({ delivery: { httpsOnly: false } });

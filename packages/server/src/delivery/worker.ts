@@ -20,6 +20,8 @@ const RESPONSE_KEPT = 1024;
 const RESPONSE_READ_MAX = 64 * 1024;
 /** The pump runs at least this often, so a delivery never waits on a lost timer. */
 const IDLE_TICK_MS = 1000;
+/** How long a delivery whose attempt threw stays out of the queue (see launch). */
+const FAILED_ATTEMPT_PAUSE_MS = 1000;
 
 /** The first KiB of a response body for the attempt log; reads no more than RESPONSE_READ_MAX. */
 async function readStart(body: Dispatcher.ResponseData['body'], contentLength: string | string[] | undefined): Promise<string> {
@@ -236,14 +238,28 @@ export class DeliveryWorker {
       lane.settling.add(delivery.id);
       this.kick();
     })
-      .catch((err: unknown) => {
-        if (!this.stopped) this.logger.error({ err, delivery: delivery.id }, 'recording an attempt failed');
-      })
-      .finally(() => {
+      .then(
+        () => false,
+        (err: unknown) => {
+          if (!this.stopped) this.logger.error({ err, delivery: delivery.id }, 'recording an attempt failed');
+          return true;
+        },
+      )
+      .then((failed) => {
         this.attempts.delete(running);
         lane.flying.delete(delivery.id);
-        lane.settling.delete(delivery.id);
-        this.kick();
+        if (!failed || this.stopped) {
+          lane.settling.delete(delivery.id);
+          return this.kick();
+        }
+        // Still pending in the store, and due: picked again at once, a delivery whose attempt keeps throwing (a
+        // store that refuses the outcome, a fault of Herald's own) would go round without a pause, and on SQLite,
+        // whose calls return at once, without ever yielding the event loop. So it stays known for a while.
+        lane.settling.add(delivery.id);
+        setTimeout(() => {
+          lane.settling.delete(delivery.id);
+          this.kick();
+        }, FAILED_ATTEMPT_PAUSE_MS).unref();
       });
     this.attempts.add(running);
   }
