@@ -262,5 +262,5 @@ export type HeraldConfig = Static<typeof ConfigSchema>;
  * accepted replay within reach of its dedupe id.
  */
 export function maxSourceTolerance(config: Pick<HeraldConfig, 'retention' | 'ingest'>): number {
-  return Math.floor(Math.max(config.retention.maxAge, config.ingest.dedupeWindow) / 2);
+  return Math.max(config.retention.maxAge, config.ingest.dedupeWindow) / 2;
 }
