@@ -15,6 +15,9 @@ export interface StateDetail {
   reason?: string;
 }
 
+/** Default `heartbeatTimeoutMs`. */
+const DEFAULT_HEARTBEAT_TIMEOUT_MS = 35_000;
+
 export interface HeraldOptions {
   /** The server, e.g. `https://herald.example.com`. */
   url: string;
@@ -38,7 +41,7 @@ export interface HeraldOptions {
   backoff?: { baseMs?: number; maxMs?: number };
   /** Connected this long, the backoff starts over. */
   stableAfterMs?: number;
-  /** No sign of life for this long and the connection counts as dead. */
+  /** No sign of life for this long and the connection counts as dead; also how long `getToken` may take. */
   heartbeatTimeoutMs?: number;
   /**
    * A WebSocket class. By default the global one; in Node without it (before 22), the `ws` package when it
@@ -340,6 +343,22 @@ export class Herald extends Emitter<ClientEvents> {
     this.emit('state', state, detail);
   }
 
+  /**
+   * The credential, or a failure once `ms` pass: a `getToken` that never settles (a fetch with no timeout) would
+   * otherwise hold the one connection attempt (see connect) for good.
+   */
+  private async tokenWithin(ms: number): Promise<string | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no token within ${ms} ms`)), ms);
+    });
+    try {
+      return await Promise.race([this.currentToken(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private async currentToken(): Promise<string | undefined> {
     const getToken = this.options.getToken;
     if (!getToken) return this.token;
@@ -408,11 +427,12 @@ export class Herald extends Emitter<ClientEvents> {
     this.setState('connecting', { transport: name });
     let token: string | undefined;
     try {
-      token = await this.currentToken();
+      token = await this.tokenWithin(this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS);
     } catch (error) {
       return this.retry({ reason: `getToken failed: ${(error as Error).message}` });
     }
-    if (this.closed || this.transport) return;
+    // Unsubscribed from everything meanwhile: no transport for no channels.
+    if (this.closed || this.transport || this.positions.size === 0) return;
     this.opened = false;
     const transport: Transport = TRANSPORTS[name](this.context(token), {
       open: () => {
@@ -496,7 +516,7 @@ export class Herald extends Emitter<ClientEvents> {
       token,
       positions: this.positions,
       presence: this.presenceWish,
-      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? 35_000,
+      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS,
       fetch: this.fetchImpl,
       WebSocket: this.webSocketImpl ?? undefined,
     };

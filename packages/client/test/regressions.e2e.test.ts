@@ -87,3 +87,22 @@ it('subscribes made at once share one connection attempt: one getToken call, one
     await h.stop();
   }
 });
+
+it('a getToken that never settles does not hold the connection attempt for good', async () => {
+  const h = await startTestServer();
+  let calls = 0;
+  // The first call hangs (a fetch to an auth backend with no timeout); the next one answers.
+  const getToken = () => (++calls === 1 ? new Promise<string>(() => {}) : Promise.resolve(ADMIN_KEY));
+  const c = new Herald({ url: h.url, getToken, transports: ['websocket'], backoff: { baseMs: 50, maxMs: 200 }, heartbeatTimeoutMs: 500 });
+  try {
+    const seen: number[] = [];
+    c.subscribe('hung', { after: 0 }, (e) => seen.push(e.data as number));
+    await until(() => c.state === 'connected', 5000, 'connected after the hung getToken timed out');
+    assert.equal(calls, 2);
+    await h.call('POST', '/v1/channels/hung/events', { body: { data: 1 } });
+    await until(() => seen.length === 1, 5000, 'the event');
+  } finally {
+    c.close();
+    await h.stop();
+  }
+});
