@@ -93,3 +93,9 @@ it('refuses an ingest.tolerance a replay could outlast its dedupe id within', ()
   );
   assert.equal(loadConfig({ env: { HERALD_INGEST_DEDUPE_WINDOW: '600', HERALD_RETENTION_MAX_AGE: '60', HERALD_INGEST_TOLERANCE: '300' }, cwd: dir() }).ingest.tolerance, 300);
 });
+
+it('lets the default ingest.tolerance give way to a short dedupe lifetime', () => {
+  const config = loadConfig({ env: { HERALD_INGEST_DEDUPE_WINDOW: '60', HERALD_RETENTION_MAX_AGE: '60' }, cwd: dir() });
+  assert.equal(config.ingest.tolerance, 30);
+  assert.equal(loadConfig({ env: { HERALD_INGEST_DEDUPE_WINDOW: '1', HERALD_RETENTION_MAX_AGE: '1' }, cwd: dir() }).ingest.tolerance, 0.5);
+});

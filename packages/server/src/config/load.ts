@@ -140,6 +140,8 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
   rejectUnknownKeys(flags, ConfigSchema, 'command-line flags');
 
   const merged = deepMerge(deepMerge(file, fromEnv(env)), flags);
+  // Before Value.Default, which fills `merged` in place: whether the tolerance was set, or is the default.
+  const toleranceSet = (merged as { ingest?: { tolerance?: unknown } }).ingest?.tolerance !== undefined;
   const withDefaults = Value.Default(ConfigSchema, merged) as Json;
   const problems = [...Value.Errors(ConfigSchema, withDefaults)];
   if (problems.length > 0) {
@@ -152,6 +154,8 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const config = withDefaults as HeraldConfig;
+  // The default tolerance (300 s) gives way to the cap on a short dedupe lifetime; a tolerance set over it is refused.
+  if (!toleranceSet) config.ingest.tolerance = Math.min(config.ingest.tolerance, maxSourceTolerance(config));
   if (config.ingest.tolerance > maxSourceTolerance(config)) {
     throw new ConfigError(
       `Invalid configuration:\n  ingest.tolerance (env HERALD_INGEST_TOLERANCE): at most ${maxSourceTolerance(config)} s, half the longer of retention.maxAge and ingest.dedupeWindow (a replay within a longer tolerance could outlive its dedupe id), got ${config.ingest.tolerance}`,

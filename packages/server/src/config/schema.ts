@@ -254,13 +254,18 @@ export const ConfigSchema = Type.Object(
 
 export type HeraldConfig = Static<typeof ConfigSchema>;
 
+/** Seconds an idempotency key or an inbound dedupe id is remembered: the longer of `retention.maxAge` and `ingest.dedupeWindow`. */
+export function dedupeLifetime(config: Pick<HeraldConfig, 'retention' | 'ingest'>): number {
+  return Math.max(config.retention.maxAge, config.ingest.dedupeWindow);
+}
+
 /**
  * The longest timestamp tolerance an inbound source may have and still never let a replay through as a new event.
- * Dedupe ids are kept for the longer of `retention.maxAge` and `ingest.dedupeWindow` after the first delivery; a
- * timestamp is accepted up to the tolerance either side of now, so a delivery that came early in its window (a
- * sender's clock ahead) can be replayed for up to twice the tolerance after it. Half the window keeps every
- * accepted replay within reach of its dedupe id.
+ * A dedupe id is kept for the dedupeLifetime after the first delivery; a timestamp is accepted up to the tolerance
+ * either side of now, so a delivery that came early in its window (a sender's clock ahead) can be replayed for up
+ * to twice the tolerance after it. Half the lifetime keeps every accepted replay within reach of its dedupe id.
+ * (Only for providers that sign a timestamp: Stripe, Slack, Standard Webhooks.)
  */
 export function maxSourceTolerance(config: Pick<HeraldConfig, 'retention' | 'ingest'>): number {
-  return Math.max(config.retention.maxAge, config.ingest.dedupeWindow) / 2;
+  return dedupeLifetime(config) / 2;
 }

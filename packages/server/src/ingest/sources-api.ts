@@ -75,10 +75,11 @@ export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
     async (request, reply) => {
       const { name, provider, secrets, channel = name, tolerance = ctx.config.ingest.tolerance } = request.body;
       assertChannel(channel);
-      if (tolerance > maxSourceTolerance(ctx.config)) {
+      const cap = maxSourceTolerance(ctx.config);
+      if (tolerance > cap) {
         throw new HeraldError(
           'bad_request',
-          `A tolerance of ${tolerance} s would accept replays after their dedupe id is forgotten: at most ${maxSourceTolerance(ctx.config)} s, half the longer of retention.maxAge and ingest.dedupeWindow.`,
+          `A tolerance of ${tolerance} s would accept replays after their dedupe id is forgotten: at most ${cap} s, half the longer of retention.maxAge and ingest.dedupeWindow.`,
         );
       }
       for (const secret of secrets) assertStrongSecret(provider, secret);

@@ -1,4 +1,4 @@
-import type { HeraldConfig } from '../config/schema.js';
+import { dedupeLifetime, type HeraldConfig } from '../config/schema.js';
 import { channelPages, type EventStore, type TrimPolicy } from '../store/types.js';
 import { matchesAny } from '../auth/patterns.js';
 import type { LeaseKeeper } from '../cluster/leases.js';
@@ -32,7 +32,7 @@ export class RetentionTrimmer {
     private readonly leases?: LeaseKeeper,
   ) {
     this.config = config.retention;
-    this.idempotencyWindow = Math.max(config.retention.maxAge, config.ingest.dedupeWindow);
+    this.idempotencyWindow = dedupeLifetime(config);
   }
 
   start(): void {
