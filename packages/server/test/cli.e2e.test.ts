@@ -44,6 +44,9 @@ describe('the herald CLI', { timeout: 60_000 }, () => {
     assert.equal(badPort.code, 2);
     assert.match(badPort.stderr, /--port takes a port number .*got "abc"/);
     assert.doesNotMatch(badPort.stderr, /HERALD_PORT|null/);
+    const highPort = await runToEnd(['serve', '--port', '70000', '--data', tempDir()]);
+    assert.equal(highPort.code, 2);
+    assert.match(highPort.stderr, /--port takes a port number .*got "70000"/);
     const badEnv = await runToEnd(['serve', '--data', tempDir()], { HERALD_PORT: 'x' });
     assert.equal(badEnv.code, 2);
     assert.match(badEnv.stderr, /HERALD_PORT/);

@@ -75,7 +75,7 @@ export async function serve(argv: string[]): Promise<void> {
   if (values.host !== undefined) flags.host = values.host;
   if (values.port !== undefined) {
     // Checked here: Number('abc') is NaN, which the config check would report as `port (env HERALD_PORT): … got null`.
-    if (!/^\d{1,5}$/.test(values.port.trim())) throw new CliError(`--port takes a port number (0 to 65535, 0 for any free one), got ${JSON.stringify(values.port)}`, 2);
+    if (!/^\d{1,5}$/.test(values.port.trim()) || Number(values.port) > 65_535) throw new CliError(`--port takes a port number (0 to 65535, 0 for any free one), got ${JSON.stringify(values.port)}`, 2);
     flags.port = Number(values.port);
   }
   if (values.data !== undefined) flags.dataDir = values.data;

@@ -28,7 +28,7 @@ function assertFinite(values: Record<string, unknown> | undefined, fields: reado
  */
 export function installFiniteNumbers(app: FastifyInstance): void {
   app.addHook('onRoute', (route: RouteOptions) => {
-    const query = numericFields(route.schema?.querystring);
+    const query = numericFields(route.schema?.querystring ?? (route.schema as { query?: unknown } | undefined)?.query);
     const body = numericFields(route.schema?.body);
     if (query.length === 0 && body.length === 0) return;
     const check: preHandlerAsyncHookHandler = async (request: FastifyRequest) => {

@@ -20,11 +20,11 @@ export function countRefused(transport: Transport, reason: RefusalReason): void 
   families.connectionsRefused.inc({ transport, reason });
 }
 
-/** The refusal reason an HTTP status stands for. */
 export function countDroppedConnection(): void {
   families.connectionsDropped.inc();
 }
 
+/** The refusal reason an HTTP status stands for. */
 export function refusalReason(status: number): RefusalReason {
   switch (status) {
     case 400:
