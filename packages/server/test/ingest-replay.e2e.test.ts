@@ -27,6 +27,8 @@ describe('ingest replays past the dedupe window', () => {
     const headers = sign('stripe', { secret, body, timestamp: Math.floor(Date.now() / 1000) - 3.5 * DAY });
     // Its dedupe id (had it been stored then) would be gone by now. The source's own 7 days would still take the
     // timestamp; the cap (1.5 days) refuses it, so the replay is never appended as a new event.
+    // Shown as the tolerance ingest applies.
+    assert.equal((await h.call('GET', '/v1/sources/st')).body.tolerance, 1.5 * DAY);
     const before = await count();
     const replay = await deliver(body, headers);
     assert.equal(replay.status, 401, `the replay was answered ${replay.status} ${JSON.stringify(replay.body)}`);

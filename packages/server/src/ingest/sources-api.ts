@@ -33,13 +33,14 @@ function assertStrongSecret(provider: Provider, secret: string): void {
   if (weakness) throw new HeraldError('weak_secret', weakness);
 }
 
-function toInfo(record: SourceRecord, stats: IngestStats): SourceInfo {
+/** A source as the API shows it. Its tolerance is the one ingest applies: a source made before the cap is held to it. */
+function toInfo(record: SourceRecord, stats: IngestStats, toleranceCap: number): SourceInfo {
   const now = Date.now();
   return {
     name: record.name,
     provider: record.provider,
     channel: record.channel,
-    tolerance: record.tolerance,
+    tolerance: Math.min(record.tolerance, toleranceCap),
     secrets: liveSecrets(record.secrets, now).map((s) => ({ fingerprint: secretFingerprint(s.secret), ...(s.expiresAt === undefined ? {} : { expiresAt: new Date(s.expiresAt).toISOString() }) })),
     createdAt: new Date(record.createdAt).toISOString(),
     stats: { ...stats.of(record.name) },
@@ -50,6 +51,7 @@ const secretList = { type: 'array', minItems: 1, maxItems: 10, items: { type: 's
 
 /** Admin API for inbound webhook sources: one per provider account, each with its secrets and channel. */
 export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: IngestStats): void {
+  const cap = maxSourceTolerance(ctx.config);
   const admin = adminOnly(ctx);
   const load = async (name: string) => (await ctx.sources.get(name)) ?? Promise.reject(new HeraldError('not_found', `No source ${name}.`));
 
@@ -75,7 +77,6 @@ export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
     async (request, reply) => {
       const { name, provider, secrets, channel = name, tolerance = ctx.config.ingest.tolerance } = request.body;
       assertChannel(channel);
-      const cap = maxSourceTolerance(ctx.config);
       if (tolerance > cap) {
         throw new HeraldError(
           'bad_request',
@@ -85,13 +86,13 @@ export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
       for (const secret of secrets) assertStrongSecret(provider, secret);
       const record: SourceRecord = { name, provider, channel, tolerance, secrets: secrets.map((secret) => ({ secret })), createdAt: Date.now() };
       if (!(await ctx.sources.insert(record))) throw new HeraldError('conflict', `A source named ${name} exists already.`);
-      return reply.code(201).send(toInfo(record, stats));
+      return reply.code(201).send(toInfo(record, stats, cap));
     },
   );
 
-  app.get('/v1/sources', admin, async () => ({ sources: (await ctx.sources.list()).map((r) => toInfo(r, stats)) }));
+  app.get('/v1/sources', admin, async () => ({ sources: (await ctx.sources.list()).map((r) => toInfo(r, stats, cap)) }));
 
-  app.get<{ Params: { name: string } }>('/v1/sources/:name', admin, async (request) => toInfo(await load(request.params.name), stats));
+  app.get<{ Params: { name: string } }>('/v1/sources/:name', admin, async (request) => toInfo(await load(request.params.name), stats, cap));
 
   // The latest requests to the source's ingest URL, newest first, refusals with their reason: what a person
   // checks when a provider says it delivered and nothing arrived.
@@ -128,7 +129,7 @@ export function sourceRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
       // The new secret is current; the old ones keep verifying until the grace period ends.
       record.secrets = rotate(record.secrets, request.body.secret, request.body.graceSeconds);
       await ctx.sources.setSecrets(record.name, record.secrets);
-      return toInfo(record, stats);
+      return toInfo(record, stats, cap);
     },
   );
 }
