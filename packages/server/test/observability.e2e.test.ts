@@ -405,6 +405,28 @@ describe('OpenAPI document', () => {
     assert.deepEqual(missing, []);
   });
 
+  it('has numeric request fields only where the finite-number check looks (top-level querystring and body)', () => {
+    // Ajv coerces text like `Infinity` past a number's range checks; http/finite-numbers.ts checks the top-level
+    // fields of a querystring or body. A numeric field anywhere else would go unchecked.
+    const numeric = (schema: any): boolean =>
+      typeof schema === 'object' && schema !== null && ([].concat(schema.type ?? []).some((t: string) => t === 'number' || t === 'integer') || Object.values(schema).some(numeric));
+    const unchecked: string[] = [];
+    for (const route of routes) {
+      const schema = (route.schema ?? {}) as Record<string, any>;
+      for (const part of ['params', 'headers']) if (numeric(schema[part])) unchecked.push(`${route.method} ${route.url} ${part}`);
+      for (const part of ['querystring', 'query', 'body']) {
+        for (const [name, property] of Object.entries((schema[part]?.properties ?? {}) as Record<string, any>)) {
+          const nested = { ...property, type: undefined };
+          if (numeric(nested)) unchecked.push(`${route.method} ${route.url} ${part}.${name} (nested)`);
+        }
+      }
+    }
+    assert.deepEqual(unchecked, []);
+    // The walk does find numbers: the poll's `limit`, for one.
+    const poll = routes.find((route) => route.url === '/v1/channels/:channel/events' && route.method === 'GET');
+    assert.ok(numeric((poll?.schema as any)?.querystring));
+  });
+
   it('describes the error shape, the security schemes, SSE and the WebSocket frames', () => {
     assert.deepEqual(doc.components.schemas.Error.required, ['error']);
     assert.deepEqual(doc.components.schemas.Error.properties.error.required, ['code', 'message']);
