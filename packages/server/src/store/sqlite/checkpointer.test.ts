@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { migrate } from './schema.js';
 import { SqliteEventStore } from './event-store.js';
 import { openSqliteStorage } from './open.js';
-import { Checkpointer, WIDE_COMMIT_CHANNELS } from './checkpointer.js';
+import { Checkpointer, MAX_FAILED_CHECKPOINTS, WIDE_COMMIT_CHANNELS } from './checkpointer.js';
 import { newEventId } from '../../log/ids.js';
 import type { AppendRequest } from '../types.js';
 import { registry } from '../../metrics/index.js';
@@ -185,8 +185,8 @@ it('tells of each failed checkpoint, and of the one that gives the thread up, an
   assert.equal(await failures(), before + 2);
   await throwing.close();
 
-  // A busy checkpoint is a failure, not yet a reason to give up: another connection's RESTART checkpoint holds
-  // SQLite's checkpoint lock while it waits for a reader to finish.
+  // A busy checkpoint is no failure, however many in a row: another connection's checkpoint (a RESTART here, which
+  // holds SQLite's checkpoint lock while it waits for a reader to finish) is copying the same frames.
   const { dir, file, db } = walDatabase();
   db.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1)');
   const reader = new Database(file);
@@ -210,12 +210,14 @@ it('tells of each failed checkpoint, and of the one that gives the thread up, an
     // The RESTART copies the frames, then waits for the reader, holding the lock; give it time to get there.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const count = await failures();
-    checkpointer.request();
-    await checkpointer.idle();
-    assert.match(String(checkpointer.lastError), /another checkpoint was running/);
-    assert.deepEqual(told2, [false]);
+    for (let i = 0; i < MAX_FAILED_CHECKPOINTS + 1; i++) {
+      checkpointer.request();
+      await checkpointer.idle();
+      assert.match(String(checkpointer.lastError), /another checkpoint was running/);
+    }
+    assert.deepEqual(told2, []);
     assert.equal(checkpointer.available, true);
-    assert.equal(await failures(), count + 1);
+    assert.equal(await failures(), count);
   } finally {
     reader.exec('COMMIT');
     if (restarting) await once(restarting, 'exit');
@@ -224,7 +226,7 @@ it('tells of each failed checkpoint, and of the one that gives the thread up, an
     db.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  assert.deepEqual(told2, [false], 'closing is no failure');
+  assert.deepEqual(told2, [], 'closing is no failure');
 });
 
 it('a checkpoint thread that ends while idle is given up and told of', async () => {
