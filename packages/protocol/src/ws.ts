@@ -57,7 +57,12 @@ const frame = <Op extends string>(op: Op, description: string, properties: Recor
  * op without a schema fails to compile.
  */
 export const WS_CLIENT_FRAME_SCHEMAS = {
-  auth: frame('auth', 'Authenticates an anonymous socket (within ws.authTimeout).', { token: str }, ['token']),
+  auth: frame(
+    'auth',
+    'Authenticates an anonymous socket (within ws.authTimeout), or replaces the credential of an authenticated one: subscriptions the new credential may not read end with `unsubscribed`.',
+    { token: str },
+    ['token'],
+  ),
   subscribe: frame(
     'subscribe',
     'Follows a channel from `after` (a seq), or live when absent; with `presence`, also joins its presence set.',

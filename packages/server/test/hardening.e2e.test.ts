@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import { sign, generateSecret } from '@herald/webhooks';
 import type { HeraldEvent } from '@herald/protocol';
-import { ADMIN_KEY, eventually, rawConnection, suiteServers, type TestServer, until } from './helpers.js';
+import { ADMIN_KEY, eventually, rawConnection, sleep, suiteServers, type TestServer, until } from './helpers.js';
 import { WsTestClient } from './ws-client.js';
 import { readStream } from './sse-client.js';
 
@@ -208,6 +208,42 @@ describe('security hardening through the real server', () => {
     live.send({ op: 'publish', channel: 'e:1', data: 1, ref: 'p' });
     assert.deepEqual(await live.closedWith(3000), { code: 1008, reason: 'credential revoked' });
     assert.equal(live.ops('ack').length, 0);
+  });
+
+  it('a re-`auth` keeps only what the new credential grants: no subscription outlives the revoked token that made it', { timeout: 20_000 }, async () => {
+    const h = await start({ channels: { presence: ['both:*'] } });
+    const doomed = await h.call('POST', '/v1/keys', { body: { name: 'doomed', scopes: ['subscribe'], channels: ['s:*', 'both:*'] } });
+    const other = await h.createKey(['subscribe'], ['both:*', 'p:*']);
+    const wide = (await mint(h, doomed.body.key, { sub: 'alice', channels: ['s:*', 'both:*'] })).body.token as string;
+    const narrow = (await mint(h, other, { sub: 'alice', channels: ['both:*', 'p:*'] })).body.token as string;
+    const renamed = (await mint(h, other, { sub: 'mallory', channels: ['both:*'] })).body.token as string;
+    const ws = connect(h, wide);
+    await ws.opened;
+    ws.send({ op: 'subscribe', channel: 's:1', ref: 's' });
+    ws.send({ op: 'subscribe', channel: 'both:1', ref: 'b', presence: {} });
+    await ws.next('subscribed', 2);
+
+    // The narrower token, same `sub`: the channel it does not cover ends, the one it covers (and its membership) stays.
+    ws.send({ op: 'auth', token: narrow });
+    await ws.next('authenticated');
+    assert.deepEqual(ws.ops('unsubscribed'), [{ op: 'unsubscribed', channel: 's:1' }]);
+    // The key that minted the first token is revoked: the socket, now on the other key's token, stays open.
+    assert.equal((await h.call('DELETE', `/v1/keys/${doomed.body.id}`)).status, 200);
+    await sleep(2500);
+    await h.call('POST', '/v1/channels/s:1/events', { body: { data: 'secret' } });
+    await h.call('POST', '/v1/channels/both:1/events', { body: { data: 'shared' } });
+    await ws.next('event');
+    ws.send({ op: 'ping' });
+    await ws.next('pong');
+    assert.equal(ws.closed, undefined);
+    assert.deepEqual(ws.ops('event').map((e) => [e.channel, e.data]), [['both:1', 'shared']]);
+    assert.deepEqual((await h.call('GET', '/v1/channels/both:1/presence')).body.members.map((m: any) => m.sub), ['alice']);
+
+    // Another `sub`: the membership announced as alice ends with its subscription.
+    ws.send({ op: 'auth', token: renamed });
+    await ws.next('authenticated', 2);
+    assert.deepEqual(ws.ops('unsubscribed').at(-1), { op: 'unsubscribed', channel: 'both:1' });
+    assert.deepEqual((await h.call('GET', '/v1/channels/both:1/presence')).body.members, []);
   });
 
   it('runs a socket’s frames in order although every op re-checks the credential first', async () => {

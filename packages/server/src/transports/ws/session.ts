@@ -366,7 +366,25 @@ export class WsSession extends Outbox implements SubscriptionOwner {
     if (this.closing) return;
     clearTimeout(this.authTimer);
     this.watchCredential();
+    this.keepOnlyCovered();
     this.send({ op: 'authenticated' });
+  }
+
+  /**
+   * After a new `auth`, the socket holds only what the new credential grants. The old one stops being watched, so
+   * a subscription kept past it outlived its revocation and expiry: a short-lived token's channels, kept by
+   * re-authenticating with any other credential, were read for as long as the socket stayed open. A presence
+   * membership made under another identity is ended too: the others were told the old `sub`.
+   */
+  private keepOnlyCovered(): void {
+    for (const subscription of allSubscriptions(this.subscriptions)) {
+      const { channel } = subscription;
+      const member = this.clientId === undefined ? undefined : this.ctx.presence.registry.get(channel, this.clientId);
+      const readable = this.ctx.access.mayRead(this.principal, channel);
+      if (readable && (member === undefined || member.sub === this.principal?.id)) continue;
+      this.unsubscribe(channel);
+      this.send({ op: 'unsubscribed', channel });
+    }
   }
 
   private async subscribe(channel: string, after: number | undefined, ref: string | undefined, presence?: { info?: unknown }): Promise<void> {
