@@ -112,6 +112,25 @@ describe('long polling', () => {
     await until(() => h.longPoll.waiting === 0, 2000, 'the dropped connection parks nothing');
   });
 
+  it('ends a parked poll whose key is revoked: 401, never the events published after the revocation', { timeout: 20_000 }, async () => {
+    const created = await h.call('POST', '/v1/keys', { body: { name: 'doomed', scopes: ['subscribe'], channels: ['rv:*'] } });
+    const minted = await h.call('POST', '/v1/tokens', { token: created.body.key, body: { sub: 'u', channels: ['rv:*'] } });
+    const token = minted.body.token as string;
+    const single = h.call('GET', '/v1/channels/rv:1/events?after=0&wait=5', { token });
+    const multi = h.call('GET', '/v1/events?channel=rv:2&channel=rv:3&wait=5', { token });
+    await until(() => h.longPoll.waiting === 2, 5000, 'both polls parked');
+    const revokedAt = performance.now();
+    assert.equal((await h.call('DELETE', `/v1/keys/${created.body.id}`)).status, 200);
+    // Published after the revocation: the single-channel poll wakes for it, and must not hand it over.
+    await h.call('POST', '/v1/channels/rv:1/events', { body: { data: 'after revocation' } });
+    const [one, many] = await Promise.all([single, multi]);
+    assert.equal(one.status, 401, JSON.stringify(one.body));
+    assert.equal(many.status, 401, JSON.stringify(many.body));
+    // The multi-channel poll heard no news: the credential sweep ended it, well before its 5 s wait.
+    assert.ok(performance.now() - revokedAt < 4000, `answered ${(performance.now() - revokedAt).toFixed(0)} ms after the revocation`);
+    assert.equal(h.longPoll.waiting, 0);
+  });
+
   it('refuses a wait over the maximum', async () => {
     const res = await h.call('GET', '/v1/channels/lp/events?wait=6');
     assert.equal(res.status, 400);

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { decodeCursor, encodeCursor, HeraldError, type ChannelPage, type MultiChannelPage } from '@herald/protocol';
+import { decodeCursor, encodeCursor, HeraldError, type ChannelPage, type HeraldEvent, type MultiChannelPage } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ByteBudget, ChannelMerge, nextPosition } from './merge.js';
@@ -22,6 +22,24 @@ function cancelOnDisconnect(request: FastifyRequest, wait: Wait): void {
   const onClose = () => wait.cancel();
   request.raw.once('close', onClose);
   void wait.news.finally(() => request.raw.off('close', onClose));
+}
+
+/**
+ * A parked poll's wait, which outlives the credential check made when the request arrived: a credential revoked or
+ * expired while it waits ends the wait at the next sweep, and the answer is then `401`, not the events published
+ * since. Before, a poll parked with a token kept waiting up to `limits.pollWaitMax` after its key was revoked, and
+ * got the events published meanwhile.
+ */
+async function newsWhileLive(ctx: AppContext, request: FastifyRequest, wait: Wait): Promise<readonly HeraldEvent[] | null> {
+  const unwatch = ctx.watch.watch(request.principal, () => wait.cancel());
+  let news: readonly HeraldEvent[] | null;
+  try {
+    news = await wait.news;
+  } finally {
+    unwatch();
+  }
+  await ctx.auth.liveness.assertLive(request.principal);
+  return news;
 }
 
 /**
@@ -84,7 +102,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       let events = page.events;
       if (waiting && events.length === 0 && !page.truncated) {
         cancelOnDisconnect(request, waiting);
-        const news = await waiting.news;
+        const news = await newsWhileLive(ctx, request, waiting);
         if (news && news[0]!.seq <= after + 1) {
           // The bus handed us the new events themselves; no need to read them back.
           events = news.filter((e) => e.seq > after).slice(0, limit);
@@ -142,7 +160,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       let merge = await settleOnError(waiting, ChannelMerge.open(read, starts, limit));
       if (waiting && merge.empty) {
         cancelOnDisconnect(request, waiting);
-        if (await waiting.news) merge = await ChannelMerge.open(read, starts, limit);
+        if (await newsWhileLive(ctx, request, waiting)) merge = await ChannelMerge.open(read, starts, limit);
       } else {
         waiting?.cancel();
       }
