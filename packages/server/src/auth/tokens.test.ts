@@ -92,6 +92,12 @@ it('refuses a kid that is not a string', async () => {
   assert.equal((await service.verify(await handMade({ channels: ['a'], kid: 'key_1' }))).keyId, 'key_1');
 });
 
+it('refuses a sub that is not a string (jose checks only that it is there)', async () => {
+  for (const sub of [42, null, ['a', 'b'], { id: 'x' }]) {
+    await assert.rejects(service.verify(await handMade({ channels: ['a'], sub }, { sub: null })), refusedWith(/`sub` must be a string/), JSON.stringify(sub));
+  }
+});
+
 it('makes secrets of 32 random bytes', () => {
   const a = TokenService.generateSecret();
   assert.match(a, /^[A-Za-z0-9_-]{43}$/);

@@ -61,6 +61,8 @@ export class TokenService {
       const expired = error instanceof joseErrors.JWTExpired;
       throw new HeraldError('unauthorized', expired ? 'The token has expired.' : 'The token is not valid.');
     }
+    // jose checks that `sub` is there, not that it is a string: it names presence members and direct messages' senders.
+    if (typeof payload.sub !== 'string') throw new HeraldError('unauthorized', 'The token claim `sub` must be a string.');
     if (payload.kid !== undefined && typeof payload.kid !== 'string') throw new HeraldError('unauthorized', 'The token claim `kid` must be a key id.');
     if (payload.portal !== undefined) {
       // Whatever else it claims, a portal token grants its tenant's endpoints and nothing more.

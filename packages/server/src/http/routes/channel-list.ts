@@ -28,6 +28,8 @@ export function channelListRoutes(app: FastifyInstance, ctx: AppContext): void {
             prefix: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9_.:-]*$' },
             after: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9_.:-]*$' },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+            // The credential, which every route takes as `?token=` too (authenticate.ts reads it before validation).
+            token: { type: 'string' },
           },
         },
       },
