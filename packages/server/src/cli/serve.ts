@@ -23,7 +23,8 @@ Options:
 Settings come from defaults < config file < HERALD_* environment < flags.
 `;
 
-function banner(url: string, where: string, adminKey: string | undefined, adminKeySet: boolean): string {
+/** What people read at start-up (stderr). `storeFlag`: how `herald admin-key reset` must be pointed at this node's store. */
+export function banner(url: string, where: string, adminKey: string | undefined, adminKeySet: boolean, storeFlag = '--data'): string {
   const key = adminKey ?? '$HERALD_ADMIN_KEY';
   const lines = [`Herald is listening on ${url}  (${where})`];
   if (adminKey) {
@@ -36,7 +37,9 @@ function banner(url: string, where: string, adminKey: string | undefined, adminK
     lines.push(
       '',
       'Admin key: the one printed at the first start. The lines below read it from $HERALD_ADMIN_KEY.',
-      'Lost it? Stop Herald, run `npx herald admin-key reset` (same --data), start again.',
+      storeFlag === '--store'
+        ? 'Lost it? Stop every node, run `npx herald admin-key reset` (same --store), start them again.'
+        : 'Lost it? Stop Herald, run `npx herald admin-key reset` (same --data), start again.',
     );
   }
   lines.push(
@@ -92,10 +95,14 @@ export async function serve(argv: string[]): Promise<void> {
     if (error instanceof StartupError) throw new CliError(error.message, 1);
     throw error;
   }
-  server.app.log.info({ url: server.url, dataDir: config.dataDir, nodeId: server.nodeId }, 'herald listening');
+  // A PostgreSQL node has no data directory: logging the default one would send an operator looking for it.
+  server.app.log.info(
+    { url: server.url, ...(config.store.url ? { store: 'postgres' } : { dataDir: config.dataDir }), nodeId: server.nodeId },
+    'herald listening',
+  );
   // The banner is for people, so it goes to stderr and leaves stdout to the JSON log.
   const where = config.store.url ? `node ${server.nodeId}, store: PostgreSQL` : `data: ${config.dataDir}`;
-  process.stderr.write(banner(server.url, where, server.generatedAdminKey, config.adminKey !== undefined));
+  process.stderr.write(banner(server.url, where, server.generatedAdminKey, config.adminKey !== undefined, config.store.url ? '--store' : '--data'));
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

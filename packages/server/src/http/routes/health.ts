@@ -6,6 +6,19 @@ import { withTimeout } from '../../bus/health.js';
 /** A store that has not answered a ping in this long is not ready: a hung server or a lost network, not just a refused connection. */
 const READY_TIMEOUT_MS = 2000;
 
+/**
+ * Why the ping failed, for the 503's message: the driver's error code (`ECONNREFUSED`, `57P03`…) rather than the
+ * `store_unavailable` message, which is about requests ("nothing was written") and would hide the cause. Never the
+ * driver's own message: it names the database's address, and `/readyz` answers without a credential.
+ */
+function unreachableReason(error: unknown): string {
+  if (error instanceof HeraldError && error.code === 'store_unavailable') {
+    const code = (error.cause as { code?: unknown } | undefined)?.code;
+    return typeof code === 'string' ? code : 'no connection';
+  }
+  return (error as Error).message;
+}
+
 export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
   /**
@@ -17,7 +30,7 @@ export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
     try {
       await withTimeout(ctx.ready(), READY_TIMEOUT_MS, 'store ping');
     } catch (error) {
-      throw new HeraldError('unavailable', `Not ready: the store is unreachable (${(error as Error).message}).`, {
+      throw new HeraldError('unavailable', `Not ready: the store is unreachable (${unreachableReason(error)}).`, {
         store: 'down',
         bus: ctx.busState(),
       });

@@ -71,7 +71,8 @@ export const isUniqueViolation = (error: unknown, constraint: string): boolean =
 /** The error a store call rejects with: `store_unavailable` for any connection trouble, anything else unchanged. */
 export function storeError(error: unknown): unknown {
   if (error instanceof HeraldError || !isUnavailable(error)) return error;
-  const mapped = new HeraldError('store_unavailable');
+  // Reads fail this way too: the protocol's default message speaks of writes only.
+  const mapped = new HeraldError('store_unavailable', 'The store cannot be reached; nothing was written. Retry later.');
   mapped.cause = error;
   return mapped;
 }

@@ -1,0 +1,15 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { banner } from './serve.js';
+
+describe('the start-up banner', () => {
+  it('tells a PostgreSQL node to reset the admin key with --store, on every node', () => {
+    const text = banner('http://127.0.0.1:7701', 'node a, store: PostgreSQL', undefined, false, '--store');
+    assert.match(text, /herald admin-key reset` \(same --store\)/);
+    assert.doesNotMatch(text, /--data/);
+  });
+
+  it('tells a SQLite server to reset it with --data', () => {
+    assert.match(banner('http://127.0.0.1:7700', 'data: ./herald-data', undefined, false), /\(same --data\)/);
+  });
+});
