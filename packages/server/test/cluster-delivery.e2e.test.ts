@@ -176,7 +176,7 @@ async function allDelivered(receiver: HookReceiver, acked: string[], what: strin
 
 describe('cluster delivery: the dispatcher dies before it learns of a new endpoint', () => {
   it('an endpoint created on A while B runs the dispatcher gets every event after kill -9 of B', async () => {
-    await withTwoNodes('bf', {}, async ({ dispatcher: victim, other: a, receiver, sql }) => {
+    await withTwoNodes('bf', { HERALD_LOG_LEVEL: 'info' }, async ({ dispatcher: victim, other: a, receiver, sql }) => {
       // The endpoint goes through A, which does not run the dispatcher: B hears of it at its next reload (≤ 2 s).
       const created = await a.call('POST', '/v1/endpoints', { body: { url: receiver.url, channels: ['late:*'] } });
       assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -189,6 +189,7 @@ describe('cluster delivery: the dispatcher dies before it learns of a new endpoi
       for (let i = 10; i < 15; i++) acked.push((await a.publish('late:1', { i })).body.id);
       await allDelivered(receiver, acked, 'every event delivered after the takeover', a.log().slice(-2000));
       assert.equal(await leaseHolder(sql, 'dispatcher'), a.id, 'A runs the dispatcher now');
+      assert.match(a.log(), /dispatcher lease taken/, 'and says so in its log');
     });
   });
 });

@@ -45,11 +45,14 @@ export class DeliveryService {
           const dispatcher = new Dispatcher(this.log, this.store, this.logger, () => this.worker.kick(), this.settings, config.cursorCache);
           this.dispatcher = dispatcher;
           await dispatcher.start();
+          // In a cluster, where the dispatcher runs (and when it moves after a node dies) is worth a line.
+          this.logger.info('dispatcher lease taken: this node now turns events into deliveries');
         },
         stop: async () => {
           const dispatcher = this.dispatcher;
           this.dispatcher = undefined;
           await dispatcher?.stop();
+          this.logger.info('dispatcher lease given up');
         },
       },
       (err) => logger.error({ err }, 'dispatcher lease transition failed'),

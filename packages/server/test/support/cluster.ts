@@ -43,7 +43,7 @@ export class HeraldNode {
 
   static async spawn(options: NodeOptions): Promise<HeraldNode> {
     const dataDir = mkdtempSync(join(tmpdir(), `herald-${options.id}-`));
-    const args = ['serve', '--port', '0', '--data', dataDir, '--store', options.store, '--node-id', options.id, '--log-level', 'warn'];
+    const args = ['serve', '--port', '0', '--data', dataDir, '--store', options.store, '--node-id', options.id, '--log-level', options.env?.HERALD_LOG_LEVEL ?? 'warn'];
     if (options.bus) args.push('--bus', options.bus);
     let running: Running;
     try {
@@ -52,7 +52,7 @@ export class HeraldNode {
       rmSync(dataDir, { recursive: true, force: true });
       throw error;
     }
-    // The JSON log (warnings and errors), kept for failure messages.
+    // The JSON log (warnings and errors, unless HERALD_LOG_LEVEL says more), kept for failure messages and checks.
     let stdout = '';
     running.child.stdout!.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-20_000)));
     return new HeraldNode(options.id, running.url, running, dataDir, new Agent(), () => stdout + running.stderr());
