@@ -25,12 +25,13 @@ function cancelOnDisconnect(request: FastifyRequest, wait: Wait): void {
 }
 
 /**
- * A parked poll's wait, which outlives the credential check made when the request arrived: a credential revoked or
- * expired while it waits ends the wait at the next sweep, and the answer is then `401`, not the events published
- * since. Before, a poll parked with a token kept waiting up to `limits.pollWaitMax` after its key was revoked, and
- * got the events published meanwhile.
+ * A parked poll's news, or null once the wait ends without any: at its timeout, when the client goes away, or when
+ * its credential is revoked or expires (the next sweep ends the wait, and the answer is then `401`, not the events
+ * published since; before, a poll parked with a token kept waiting up to `limits.pollWaitMax` after its key was
+ * revoked, and got the events published meanwhile).
  */
-async function newsWhileLive(ctx: AppContext, request: FastifyRequest, wait: Wait): Promise<readonly HeraldEvent[] | null> {
+async function parkedNews(ctx: AppContext, request: FastifyRequest, wait: Wait): Promise<readonly HeraldEvent[] | null> {
+  cancelOnDisconnect(request, wait);
   const unwatch = ctx.watch.watch(request.principal, () => wait.cancel());
   let news: readonly HeraldEvent[] | null;
   try {
@@ -90,8 +91,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       let page = await settleOnError(waiting, ctx.log.read(channel, after, limit, limits.pageBytes));
       let events = page.events;
       if (waiting && events.length === 0 && !page.truncated) {
-        cancelOnDisconnect(request, waiting);
-        const news = await newsWhileLive(ctx, request, waiting);
+        const news = await parkedNews(ctx, request, waiting);
         if (news && news[0]!.seq <= after + 1) {
           // The bus handed us the new events themselves; no need to read them back.
           events = news.filter((e) => e.seq > after).slice(0, limit);
@@ -147,8 +147,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;
       let merge = await settleOnError(waiting, ChannelMerge.open(read, starts, limit));
       if (waiting && merge.empty) {
-        cancelOnDisconnect(request, waiting);
-        if (await newsWhileLive(ctx, request, waiting)) merge = await ChannelMerge.open(read, starts, limit);
+        if (await parkedNews(ctx, request, waiting)) merge = await ChannelMerge.open(read, starts, limit);
       } else {
         waiting?.cancel();
       }
