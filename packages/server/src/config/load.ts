@@ -155,10 +155,11 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
   }
   const config = withDefaults as HeraldConfig;
   // The default tolerance (300 s) gives way to the cap on a short dedupe lifetime; a tolerance set over it is refused.
-  if (!toleranceSet) config.ingest.tolerance = Math.min(config.ingest.tolerance, maxSourceTolerance(config));
-  if (config.ingest.tolerance > maxSourceTolerance(config)) {
+  const toleranceCap = maxSourceTolerance(config);
+  if (!toleranceSet) config.ingest.tolerance = Math.min(config.ingest.tolerance, toleranceCap);
+  if (config.ingest.tolerance > toleranceCap) {
     throw new ConfigError(
-      `Invalid configuration:\n  ingest.tolerance (env HERALD_INGEST_TOLERANCE): at most ${maxSourceTolerance(config)} s, half the longer of retention.maxAge and ingest.dedupeWindow (a replay within a longer tolerance could outlive its dedupe id), got ${config.ingest.tolerance}`,
+      `Invalid configuration:\n  ingest.tolerance (env HERALD_INGEST_TOLERANCE): at most ${toleranceCap} s, half the longer of retention.maxAge and ingest.dedupeWindow (a replay within a longer tolerance could outlive its dedupe id), got ${config.ingest.tolerance}`,
     );
   }
   config.dataDir = resolve(cwd, config.dataDir);
