@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '@herald/protocol';
 import { verify, WebhookVerificationError } from '@herald/webhooks';
 import type { AppContext } from '../http/context.js';
-import { activeSecrets } from './sources-api.js';
+import { activeSecrets, appliedTolerance } from './sources-api.js';
 import { maxSourceTolerance } from '../config/schema.js';
 import { describe, parseBody } from './providers.js';
 import type { IngestStats } from './stats.js';
@@ -23,7 +23,6 @@ function verifySpan<T>(traceparent: string | undefined, provider: string, fn: ()
  * the append, and fan-out happens after the answer.
  */
 export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: IngestStats): void {
-  // A source made with a longer tolerance (before this bound, or under a longer window since shortened) is held to it.
   const toleranceCap = maxSourceTolerance(ctx.config);
   // An encapsulated scope: here, and only here, every body is a Buffer.
   void app.register(async (scope) => {
@@ -54,7 +53,7 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
           let verifiedId: string | undefined;
           try {
             verifiedId = verifySpan(traceparent, source.provider, () =>
-              verify(source.provider, { secrets: activeSecrets(source), headers: request.headers, body, tolerance: Math.min(source.tolerance, toleranceCap) }).id,
+              verify(source.provider, { secrets: activeSecrets(source), headers: request.headers, body, tolerance: appliedTolerance(source, toleranceCap) }).id,
             );
           } catch (error) {
             if (!(error instanceof WebhookVerificationError)) throw error;

@@ -33,14 +33,22 @@ function assertStrongSecret(provider: Provider, secret: string): void {
   if (weakness) throw new HeraldError('weak_secret', weakness);
 }
 
-/** A source as the API shows it. Its tolerance is the one ingest applies: a source made before the cap is held to it. */
+/**
+ * The timestamp tolerance ingest applies to a source: its own, held to `cap` (maxSourceTolerance), which a source
+ * made before the cap, or under a longer window since shortened, may exceed.
+ */
+export function appliedTolerance(record: SourceRecord, cap: number): number {
+  return Math.min(record.tolerance, cap);
+}
+
+/** A source as the API shows it, with the tolerance ingest applies. */
 function toInfo(record: SourceRecord, stats: IngestStats, toleranceCap: number): SourceInfo {
   const now = Date.now();
   return {
     name: record.name,
     provider: record.provider,
     channel: record.channel,
-    tolerance: Math.min(record.tolerance, toleranceCap),
+    tolerance: appliedTolerance(record, toleranceCap),
     secrets: liveSecrets(record.secrets, now).map((s) => ({ fingerprint: secretFingerprint(s.secret), ...(s.expiresAt === undefined ? {} : { expiresAt: new Date(s.expiresAt).toISOString() }) })),
     createdAt: new Date(record.createdAt).toISOString(),
     stats: { ...stats.of(record.name) },
