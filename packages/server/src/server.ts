@@ -29,6 +29,7 @@ import { collectProcessMetrics, sources as metricsSources, startMetricsListener,
 import { StartupError } from './startup-error.js';
 import { SignalBus } from './presence/signal-bus.js';
 import { PresenceService } from './presence/service.js';
+import { FailureStreak } from './util/failure-streak.js';
 
 /** How often open connections' credentials are re-checked; with the key cache's second, revocation ends them within ~2 s. */
 const CREDENTIAL_SWEEP_MS = 1000;
@@ -135,14 +136,14 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     VERSION,
     // Called from start() on, after the gateway below exists.
     (): Record<string, number> => ({ ws: gateway.size, sse: sse.size, long_poll: longPoll.waiting }),
-    (err) => logger.warn({ err }, 'node heartbeat failed'),
+    new FailureStreak(logger, 'node heartbeat'),
   );
   // On SQLite this process is the only node: it sends every endpoint's deliveries, no leases needed.
   const ownership = config.store.url ? new EndpointLeases(leases, nodes) : { owns: async () => true };
   const delivery = new DeliveryService(config.delivery, storage.deliveries, storage.settings, log, logger, VERSION, leases, ownership, config.portal.allowPrivateNetworks);
   const access = new AccessPolicy(config.channels.public);
   const presence = new PresenceService({ config, node: nodeId, bus: signals, access, onError: (err) => logger.warn({ err }, 'presence error') });
-  const watch = new ConnectionWatch(authenticator.liveness, CREDENTIAL_SWEEP_MS, (err) => logger.error({ err }, 'credential sweep failed'));
+  const watch = new ConnectionWatch(authenticator.liveness, CREDENTIAL_SWEEP_MS, new FailureStreak(logger, 'credential sweep', 'error'));
   const ctx = {
     config,
     watch,

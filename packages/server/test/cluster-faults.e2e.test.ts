@@ -5,6 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase, faultyLinkTo, type FaultyLink, type TestDatabase } from './support/postgres.js';
 import { redisCli, startRedis, type RedisProcess } from './support/redis.js';
+import { HEARTBEAT_MS } from '../src/cluster/nodes.js';
 import { contiguity, HeraldNode, PollFollower, SseFollower, spawnNodes, until, WsFollower, waitUntil } from './support/cluster.js';
 
 const STORE_TIMEOUT_S = 3;
@@ -214,6 +215,12 @@ describe('cluster faults: 3 nodes', () => {
       assert.equal(ws.client.ops('error').find((f) => f.ref === 'during-ws').code, 'store_unavailable');
       assert.ok(!ws.client.ops('ack').some((f) => f.ref === 'during-ws'));
       assert.ok(Date.now() - started < 20_000, 'refusals come quickly');
+
+      // Each node's heartbeat fails every 2 s meanwhile: the outage is one warning per node, not one per beat.
+      const beatFailures = (node: HeraldNode) => node.log().split('\n').filter((line) => line.includes('"msg":"node heartbeat failed"')).length;
+      await until(() => [a, b, c].every((node) => beatFailures(node) === 1), 10_000, 'every node warns of its failing heartbeat');
+      await new Promise((resolve) => setTimeout(resolve, 2 * HEARTBEAT_MS + 500));
+      assert.deepEqual([a, b, c].map(beatFailures), [1, 1, 1], 'two more failed beats, and no more lines');
 
       link.restore();
       await waitUntil(async () => (await Promise.all([a, b, c].map((n) => n.call('GET', '/readyz', { token: null })))).every((r) => r.status === 200), 10_000, 'every node ready again');

@@ -1,6 +1,7 @@
 import { HeraldError } from '@herald/protocol';
 import type { KeyStore } from '../store/types.js';
 import type { Principal } from './principal.js';
+import type { FailureStreak } from '../util/failure-streak.js';
 
 export type Liveness = 'live' | 'expired' | 'revoked';
 
@@ -70,7 +71,8 @@ export class ConnectionWatch {
   constructor(
     private readonly checker: CredentialChecker,
     intervalMs: number,
-    private readonly onError: (error: unknown) => void,
+    /** Each sweep's outcome: a store outage fails every sweep, and is logged as one streak. */
+    private readonly outcomes: Pick<FailureStreak, 'failed' | 'succeeded'>,
   ) {
     this.timer = setInterval(() => void this.sweep(), intervalMs);
     this.timer.unref();
@@ -92,12 +94,15 @@ export class ConnectionWatch {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
-      for (const entry of [...this.watched]) {
+      const entries = [...this.watched];
+      for (const entry of entries) {
         const state = await this.checker.check(entry.principal, now);
         if (state !== 'live' && this.watched.delete(entry)) entry.end(state);
       }
+      // A sweep with nothing to check asked the store nothing: it says nothing about an outage's end.
+      if (entries.length > 0) this.outcomes.succeeded();
     } catch (error) {
-      this.onError(error);
+      this.outcomes.failed(error);
     } finally {
       this.sweeping = false;
     }

@@ -1,4 +1,5 @@
 import type { ClusterStore, NodeRecord } from '../store/types.js';
+import type { FailureStreak } from '../util/failure-streak.js';
 
 /** Seconds between heartbeats; a node silent for three of them is no longer listed as live. */
 export const HEARTBEAT_MS = 2000;
@@ -20,7 +21,8 @@ export class NodeRegistry {
     readonly id: string,
     private readonly version: string,
     private readonly connections: () => Record<string, number>,
-    private readonly onError: (error: unknown) => void,
+    /** Each beat's outcome: a store outage fails every beat, and is logged as one streak. */
+    private readonly outcomes: Pick<FailureStreak, 'failed' | 'succeeded'>,
   ) {}
 
   async start(): Promise<void> {
@@ -34,8 +36,9 @@ export class NodeRegistry {
     try {
       await this.store.heartbeat({ id: this.id, startedAt: this.startedAt, lastSeen: now, connections: this.connections(), version: this.version });
       this.liveCount = Math.max(1, (await this.store.nodes(now - NODE_LIVE_MS)).length);
+      this.outcomes.succeeded();
     } catch (error) {
-      this.onError(error);
+      this.outcomes.failed(error);
     }
   }
 
@@ -45,6 +48,6 @@ export class NodeRegistry {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.store.removeNode(this.id).catch(this.onError);
+    await this.store.removeNode(this.id).catch((error: unknown) => this.outcomes.failed(error));
   }
 }

@@ -5,6 +5,7 @@ import { eventJson } from '../log/event-json.js';
 import type { DeliveryStore, EndpointRecord, NewDelivery, SettingsStore } from '../store/types.js';
 import { matchesAny } from '../auth/patterns.js';
 import { Counts } from '../util/counts.js';
+import { FailureStreak } from '../util/failure-streak.js';
 
 const PAGE = 500;
 /** Bytes of events (data and meta) per page read while catching up from the log, whatever the size of the events. */
@@ -107,6 +108,9 @@ export class Dispatcher {
   private finished = false;
   private reloadWanted = false;
   private reloading: Promise<void> = Promise.resolve();
+  /** Both run every second or two, so a store outage fails each run: each is logged as one streak. */
+  private readonly cursorSaves: FailureStreak;
+  private readonly reloads: FailureStreak;
 
   constructor(
     private readonly log: EventLog,
@@ -115,7 +119,10 @@ export class Dispatcher {
     private readonly onCreated: () => void,
     private readonly settings: SettingsStore,
     private readonly maxCachedCursors = DEFAULT_MAX_CACHED_CURSORS,
-  ) {}
+  ) {
+    this.cursorSaves = new FailureStreak(logger, 'saving delivery cursors', 'error');
+    this.reloads = new FailureStreak(logger, 'reloading endpoints', 'error');
+  }
 
   async start(): Promise<void> {
     this.endpoints = await this.store.listEndpoints();
@@ -132,14 +139,14 @@ export class Dispatcher {
     this.startCatchUp = this.catchUpAll();
     this.started = true;
     this.recordSeen();
-    if (this.reloadWanted) void this.reloadEndpoints().catch((err: unknown) => this.logger.error({ err }, 'reloading endpoints failed'));
+    if (this.reloadWanted) void this.reloadEndpoints().catch(this.reloads.onError);
     this.saveTimer = setInterval(() => {
       this.evictCursors();
       void this.saveCursors();
     }, CURSOR_SAVE_MS);
     this.saveTimer.unref();
     this.refreshTimer = setInterval(() => {
-      this.reloadEndpoints().catch((err: unknown) => this.logger.error({ err }, 'reloading endpoints failed'));
+      this.reloadEndpoints().catch(this.reloads.onError);
     }, ENDPOINT_REFRESH_MS);
     this.refreshTimer.unref();
   }
@@ -215,10 +222,13 @@ export class Dispatcher {
     // One save after another, so `stop` waits for every one by waiting for the last.
     this.saving = this.saving
       .then(() => this.store.saveCursors(cursors))
-      .catch((err: unknown) => {
-        for (const channel of cursors.keys()) this.unsaved.add(channel);
-        this.logger.error({ err }, 'saving delivery cursors failed; will retry');
-      })
+      .then(
+        () => this.cursorSaves.succeeded(),
+        (err: unknown) => {
+          for (const channel of cursors.keys()) this.unsaved.add(channel);
+          this.cursorSaves.failed(err);
+        },
+      )
       .finally(() => {
         for (const channel of cursors.keys()) this.beingSaved.release(channel);
       });
@@ -325,6 +335,7 @@ export class Dispatcher {
     const reload = this.reloading.then(async () => {
       const known = new Set(this.endpoints.map((e) => e.id));
       const endpoints = await this.store.listEndpoints();
+      this.reloads.succeeded();
       const fresh = endpoints.filter((e) => !known.has(e.id));
       if (this.stopped) return;
       // Owed from the moment they take effect, so no live event creates their deliveries before their backfills.
