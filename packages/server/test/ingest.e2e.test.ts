@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sign, generateSecret, type Scheme } from '@herald/webhooks';
-import { CLI_ADMIN_KEY, spawnHerald, startTestServer, type TestServer } from './helpers.js';
+import { CLI_ADMIN_KEY, spawnHerald, startTestServer, until, type TestServer } from './helpers.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -222,6 +222,53 @@ describe('inbound webhooks and kill -9', () => {
         await second.exited;
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('refused webhooks in the log', () => {
+  it('a flood of unsigned requests is a few lines a second, and the next line counts the ones not logged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-ingest-flood-'));
+    const server = await spawnHerald(['serve', '--port', '0', '--data', dir, '--log-level', 'warn']);
+    let stdout = '';
+    server.child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    // Whole lines only: the last may still be being written.
+    const refusedLines = () =>
+      stdout
+        .split('\n')
+        .slice(0, -1)
+        .filter((line) => line.includes('"msg":"webhook refused"'))
+        .map((line) => JSON.parse(line) as { source: string; reason: string; unlogged?: number });
+    try {
+      const admin = { authorization: `Bearer ${CLI_ADMIN_KEY}`, 'content-type': 'application/json' };
+      const created = await fetch(`${server.url}/v1/sources`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'flood', provider: 'stripe', secrets: ['whsec_flood_0123456789abcdefghijklmn'] }) });
+      assert.equal(created.status, 201);
+      const forged = () => deliver(server.url, 'flood', '{"id":"evt_forged"}', sign('stripe', { secret: 'whsec_not_the_one_0123456789abcdef', body: '{"id":"evt_forged"}' }));
+
+      const started = Date.now();
+      const statuses = await Promise.all(Array.from({ length: 200 }, () => forged().then((r) => r.status)));
+      const floodSeconds = (Date.now() - started) / 1000;
+      assert.deepEqual(new Set(statuses), new Set([401]), 'every forged request is refused');
+
+      // A second later the next refusal is logged, with the count of those that were not.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      assert.equal((await forged()).status, 401);
+      const accounted = () => refusedLines().reduce((sum, l) => sum + 1 + (l.unlogged ?? 0), 0);
+      await until(() => accounted() === 201, 5000, 'every refusal is either a line or counted in a later one');
+      const lines = refusedLines();
+      assert.ok(lines.every((l) => l.source === 'flood' && l.reason === 'no_matching_signature'), JSON.stringify(lines[0]));
+      // During the flood: a burst of 10, then 10 a second.
+      const duringFlood = lines.length - 1;
+      assert.ok(duringFlood <= 10 + Math.ceil(floodSeconds * 10), `${duringFlood} lines for 200 refusals in ${floodSeconds} s`);
+      assert.ok(lines.at(-1)!.unlogged! > 0, 'the line after the flood counts what it left out');
+
+      // Metrics and the source's counters still see every one.
+      const source = (await (await fetch(`${server.url}/v1/sources/flood`, { headers: admin })).json()) as { stats: { refused: number } };
+      assert.equal(source.stats.refused, 201);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
       rmSync(dir, { recursive: true, force: true });
     }
   });

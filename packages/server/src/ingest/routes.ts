@@ -6,6 +6,7 @@ import { activeSecrets, appliedTolerance } from './sources-api.js';
 import { maxSourceTolerance } from '../config/schema.js';
 import { describe, parseBody } from './providers.js';
 import type { IngestStats } from './stats.js';
+import { RefusalLog } from './refusal-log.js';
 import { assertPayloadDepth } from '../log/payload-depth.js';
 import { idempotencyStoreKey } from '../log/idempotency.js';
 import { countInboundWebhook } from '../metrics/index.js';
@@ -24,6 +25,7 @@ function verifySpan<T>(traceparent: string | undefined, provider: string, fn: ()
  */
 export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: IngestStats): void {
   const toleranceCap = maxSourceTolerance(ctx.config);
+  const refusalLog = new RefusalLog();
   // An encapsulated scope: here, and only here, every body is a Buffer.
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -60,7 +62,11 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
             counters.refused += 1;
             countInboundWebhook(source.provider, error.code === 'timestamp_outside_tolerance' ? 'expired' : 'invalid_signature');
             // Never the secret, never the body: its size and the reason are enough to debug.
-            request.log.warn({ source: source.name, provider: source.provider, reason: error.code, bytes: body.length }, 'webhook refused');
+            const logged = refusalLog.admit(source.name);
+            if (logged) {
+              const fields = { source: source.name, provider: source.provider, reason: error.code, bytes: body.length };
+              request.log.warn(logged.unlogged > 0 ? { ...fields, unlogged: logged.unlogged } : fields, 'webhook refused');
+            }
             const expired = error.code === 'timestamp_outside_tolerance';
             throw new HeraldError(expired ? 'webhook_timestamp_expired' : 'webhook_signature_invalid', error.message);
           }
