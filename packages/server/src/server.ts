@@ -139,7 +139,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     new FailureStreak(logger, 'node heartbeat'),
   );
   // On SQLite this process is the only node: it sends every endpoint's deliveries, no leases needed.
-  const ownership = config.store.url ? new EndpointLeases(leases, nodes) : { owns: async () => true };
+  const ownership = config.store.url ? new EndpointLeases(leases, nodes, logger) : { owns: async () => true };
   const delivery = new DeliveryService(config.delivery, storage.deliveries, storage.settings, log, logger, VERSION, leases, ownership, config.portal.allowPrivateNetworks);
   const access = new AccessPolicy(config.channels.public);
   const presence = new PresenceService({ config, node: nodeId, bus: signals, access, onError: (err) => logger.warn({ err }, 'presence error') });

@@ -190,6 +190,9 @@ describe('cluster delivery: the dispatcher dies before it learns of a new endpoi
       await allDelivered(receiver, acked, 'every event delivered after the takeover', a.log().slice(-2000));
       assert.equal(await leaseHolder(sql, 'dispatcher'), a.id, 'A runs the dispatcher now');
       assert.match(a.log(), /dispatcher lease taken/, 'and says so in its log');
+      // A sends the endpoint's deliveries now, and said so when it took them (at the start, or from B).
+      const taken = a.log().split('\n').filter((line) => line.includes('"msg":"endpoint lease taken'));
+      assert.deepEqual(taken.map((line) => JSON.parse(line).endpoint), [created.body.id]);
     });
   });
 });

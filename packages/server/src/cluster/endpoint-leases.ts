@@ -11,12 +11,27 @@ const PREFIX = 'endpoint:';
  * nodes instead of all going to whichever started first.
  */
 export class EndpointLeases implements EndpointOwnership {
+  /** The endpoints this node last found it sends, so taking one over and losing one are each logged once. */
+  private readonly sending = new Set<string>();
+
   constructor(
     private readonly leases: LeaseKeeper,
     private readonly nodes: Pick<NodeRegistry, 'liveCount'>,
+    private readonly logger: { info(fields: object, message: string): void },
   ) {}
 
   async owns(endpointId: string, enabledEndpoints: number): Promise<boolean> {
+    const owned = await this.ask(endpointId, enabledEndpoints);
+    if (owned && !this.sending.has(endpointId)) {
+      this.sending.add(endpointId);
+      this.logger.info({ endpoint: endpointId }, 'endpoint lease taken: this node now sends its deliveries');
+    } else if (!owned && this.sending.delete(endpointId)) {
+      this.logger.info({ endpoint: endpointId }, 'endpoint lease given up');
+    }
+    return owned;
+  }
+
+  private async ask(endpointId: string, enabledEndpoints: number): Promise<boolean> {
     const name = PREFIX + endpointId;
     if (this.leases.isHeld(name)) return this.leases.hold(name);
     const share = Math.ceil(enabledEndpoints / Math.max(1, this.nodes.liveCount));
