@@ -29,6 +29,12 @@ test('a node logs once when it takes an endpoint over and once when it finds ano
       a: ['endpoint lease taken: this node now sends its deliveries ep_1', 'endpoint lease given up ep_1'],
       b: ['endpoint lease taken: this node now sends its deliveries ep_1'],
     });
+
+    // Deleted: B hands the lease back at once, and A may take it (were the id ever used again) without waiting.
+    b.forget('ep_1');
+    await new Promise((resolve) => setTimeout(resolve, TTL / 4 + 10)); // A's last refusal is asked again after a quarter
+    assert.equal(await a.owns('ep_1', 1), true);
+    assert.equal(lines.b.length, 1, 'forgetting a deleted endpoint is not a hand-over to log');
   } finally {
     await storage.close();
   }

@@ -31,6 +31,12 @@ export class EndpointLeases implements EndpointOwnership {
     return owned;
   }
 
+  /** A deleted or disabled endpoint's lease is handed back, so neither it nor its name stays with this node. */
+  forget(endpointId: string): void {
+    this.sending.delete(endpointId);
+    void this.leases.release(PREFIX + endpointId);
+  }
+
   private async ask(endpointId: string, enabledEndpoints: number): Promise<boolean> {
     const name = PREFIX + endpointId;
     if (this.leases.isHeld(name)) return this.leases.hold(name);

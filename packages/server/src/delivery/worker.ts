@@ -81,6 +81,8 @@ interface Route {
 /** Whether this node sends an endpoint's deliveries now; in a cluster, the holder of its lease. */
 export interface EndpointOwnership {
   owns(endpointId: string, enabledEndpoints: number): Promise<boolean>;
+  /** The endpoint was deleted or disabled, and nothing of its is under way here: whatever this node held for it goes. */
+  forget?(endpointId: string): void;
 }
 
 export class DeliveryWorker {
@@ -271,7 +273,10 @@ export class DeliveryWorker {
   private dropIdleLanes(endpoints: readonly EndpointRecord[]): void {
     const ids = new Set(endpoints.filter((e) => e.enabled).map((e) => e.id));
     for (const [id, lane] of this.lanes) {
-      if (!ids.has(id) && lane.flying.size === 0 && lane.settling.size === 0) this.lanes.delete(id);
+      if (!ids.has(id) && lane.flying.size === 0 && lane.settling.size === 0) {
+        this.lanes.delete(id);
+        this.ownership.forget?.(id);
+      }
     }
   }
 
