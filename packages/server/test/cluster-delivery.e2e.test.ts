@@ -262,3 +262,19 @@ describe('cluster: other bus transports', () => {
     });
   });
 });
+
+describe('cluster delivery: portal.maxEndpoints across nodes', () => {
+  it("one tenant's creates racing on two nodes never take it past the limit", async () => {
+    const env = { HERALD_PORTAL_MAX_ENDPOINTS: '3', HERALD_PORTAL_ALLOW_PRIVATE_NETWORKS: '127.0.0.2/32' };
+    await withTwoNodes('pm', env, async ({ dispatcher: a, other: b }) => {
+      const session = await a.call('POST', '/v1/portal/sessions', { body: { tenant: 'acme' } });
+      assert.equal(session.status, 201, JSON.stringify(session.body));
+      const create = (node: HeraldNode) => node.call('POST', '/v1/endpoints', { token: session.body.token, body: { url: 'http://127.0.0.2:9/hook', channels: ['acme:orders'] } });
+      // Before, each node counted on its own: two nodes could each see room for the last one.
+      const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => create(i % 2 ? a : b)));
+      assert.deepEqual(burst.map((res) => res.status).sort(), [201, 201, 201, ...Array.from({ length: 17 }, () => 403)]);
+      const listed = await b.call('GET', '/v1/endpoints?tenant=acme');
+      assert.equal(listed.body.endpoints.length, 3);
+    });
+  });
+});

@@ -195,8 +195,8 @@ describe('portal attacks: what a tenant may reach and how much it may use', () =
     // fan-out it could aim at any host) and each held in every node's memory.
     const create = () => h.call('POST', '/v1/endpoints', { ...as(acme), body: { url: PUBLIC, channels: ['acme:orders'] } });
     // Sent at once. Against a server in its own process each used to pass the count before any was inserted (400 at
-    // once made 401 against 100); in this process the requests do not interleave so, and util/per-key.test.ts shows
-    // the queue that now orders them.
+    // once made 401 against 100); in this process the requests do not interleave so, and the store's conformance
+    // suite races the inserts themselves (cluster-delivery.e2e.test.ts races them over two nodes).
     const burst = await Promise.all(Array.from({ length: 20 }, () => create()));
     assert.deepEqual(
       burst.map((res) => res.status).sort(),

@@ -109,9 +109,11 @@ export async function assertRoomForEndpoint(principal: Principal | undefined, st
   const scope = portalScopeOf(principal);
   if (!scope) return;
   const count = (await store.listEndpoints({ tenant: scope.tenant })).length;
-  if (count >= max) {
-    throw new HeraldError('forbidden', `Tenant ${scope.tenant} has ${count} endpoints, at most ${max} (portal.maxEndpoints): delete one first.`);
-  }
+  if (count >= max) throw tenantFull(scope.tenant, max, count);
+}
+
+export function tenantFull(tenant: string, max: number, count = max): HeraldError {
+  return new HeraldError('forbidden', `Tenant ${tenant} has ${count} endpoints, at most ${max} (portal.maxEndpoints): delete one first.`);
 }
 
 /**

@@ -69,6 +69,28 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       assert.equal((await store().getEndpoint('ep_a1'))!.tenant, undefined);
     });
 
+    it('inserts an endpoint of a tenant only while the tenant has fewer than the limit, however many race', async () => {
+      assert.equal(await store().insertEndpoint(endpoint('ep_l1', { tenant: 'lim' }), 2), true);
+      assert.equal(await store().insertEndpoint(endpoint('ep_other', { tenant: 'other' })), true);
+      // Twenty at once, each on whatever connection it gets: one more fits, whichever it is.
+      const raced = await Promise.all(Array.from({ length: 20 }, (_, i) => store().insertEndpoint(endpoint(`ep_r${i}`, { tenant: 'lim' }), 2)));
+      assert.equal(raced.filter(Boolean).length, 1, `inserted: ${raced.map(Number).join('')}`);
+      const of = async (tenant: string) => (await store().listEndpoints({ tenant })).map((e) => e.id);
+      assert.equal((await of('lim')).length, 2);
+      const refused = raced.map((ok, i) => (ok ? undefined : `ep_r${i}`)).filter((id) => id !== undefined);
+      for (const id of refused) assert.equal(await store().getEndpoint(id), undefined, `${id} was refused and is not stored`);
+      // Other tenants, and endpoints of no tenant, are not counted against it, nor limited without a limit.
+      assert.equal(await store().insertEndpoint(endpoint('ep_o2', { tenant: 'other' }), 2), true);
+      assert.equal(await store().insertEndpoint(endpoint('ep_o3', { tenant: 'other' }), 2), false);
+      assert.equal(await store().insertEndpoint(endpoint('ep_free'), 1), true);
+      assert.equal(await store().insertEndpoint(endpoint('ep_l3', { tenant: 'lim' })), true);
+      // Room again once one is deleted.
+      await store().deleteEndpoint('ep_l1');
+      await store().deleteEndpoint('ep_l3');
+      assert.equal(await store().insertEndpoint(endpoint('ep_l4', { tenant: 'lim' }), 2), true);
+      assert.equal((await of('lim')).length, 2);
+    });
+
     it('deletes an endpoint with its deliveries', async () => {
       await store().insertEndpoint(endpoint('ep_1'));
       await store().insertEndpoint(endpoint('ep_2'));

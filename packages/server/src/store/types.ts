@@ -235,7 +235,12 @@ export interface AttemptOutcome {
  * (at-least-once), never skip them.
  */
 export interface DeliveryStore {
-  insertEndpoint(record: EndpointRecord): Promise<void>;
+  /**
+   * Inserts the endpoint. With `tenantLimit` and a record of a tenant: only while that tenant has fewer endpoints,
+   * counted and inserted atomically, so creates racing on any number of nodes never take a tenant past it; false
+   * (nothing inserted) when it has that many already.
+   */
+  insertEndpoint(record: EndpointRecord, tenantLimit?: number): Promise<boolean>;
   getEndpoint(id: string): Promise<EndpointRecord | undefined>;
   /** Every endpoint, or with `tenant` only that tenant's. */
   listEndpoints(filter?: { tenant?: string | undefined }): Promise<EndpointRecord[]>;

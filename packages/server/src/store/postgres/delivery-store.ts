@@ -5,12 +5,17 @@ import type { Database } from './database.js';
 import { channelHeadsQuery } from '../channel-heads.js';
 import { AttemptBatch } from './attempt-batch.js';
 
+/** The first key of tenants' advisory locks ("HEP1"); the second is the tenant's hash. */
+const TENANT_LOCK_SPACE = 0x4845_5031;
+
 const SQL = {
   putEndpoint: `INSERT INTO endpoints (id, record, tenant) VALUES ($1, $2, $3)
                 ON CONFLICT (id) DO UPDATE SET record = excluded.record, tenant = excluded.tenant`,
   getEndpoint: 'SELECT record FROM endpoints WHERE id = $1',
   allEndpoints: 'SELECT record FROM endpoints ORDER BY id',
   tenantEndpoints: 'SELECT record FROM endpoints WHERE tenant = $1 ORDER BY id',
+  lockTenant: 'SELECT pg_advisory_xact_lock($1, hashtext($2))',
+  countTenant: 'SELECT count(*)::int AS n FROM endpoints WHERE tenant = $1',
   deleteEndpoint: `WITH gone AS (DELETE FROM endpoints WHERE id = $1 RETURNING id),
                    deliveries_gone AS (DELETE FROM deliveries WHERE endpoint_id IN (SELECT id FROM gone))
                    SELECT id FROM gone`,
@@ -73,8 +78,21 @@ export class PostgresDeliveryStore implements DeliveryStore {
     return (await this.db.query(sql, params)).rowCount ?? 0;
   }
 
-  async insertEndpoint(record: EndpointRecord): Promise<void> {
-    await this.updateEndpoint(record);
+  async insertEndpoint(record: EndpointRecord, tenantLimit?: number): Promise<boolean> {
+    const tenant = record.tenant;
+    if (tenantLimit === undefined || tenant === undefined) {
+      await this.updateEndpoint(record);
+      return true;
+    }
+    return this.db.transaction(async (tx) => {
+      // A tenant's inserts take turns across every node until each commits: under READ COMMITTED two could both
+      // count before either inserted, and a limit of 100 end with 101.
+      await tx.query(SQL.lockTenant, [TENANT_LOCK_SPACE, tenant]);
+      const { rows } = await tx.query<{ n: number }>(SQL.countTenant, [tenant]);
+      if (rows[0]!.n >= tenantLimit) return false;
+      await tx.query(SQL.putEndpoint, [record.id, JSON.stringify(record), tenant]);
+      return true;
+    });
   }
 
   async getEndpoint(id: string): Promise<EndpointRecord | undefined> {

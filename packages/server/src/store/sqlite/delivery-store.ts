@@ -2,6 +2,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { DeliveryStatus } from '@herald/protocol';
 import type { AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord, NewDelivery } from '../types.js';
 import { GroupCommit } from './group-commit.js';
+import { PerKeyQueue } from '../../util/per-key.js';
 import { channelHeadsQuery } from '../channel-heads.js';
 import { attemptFromRow as toAttempt, deliveryFromRow as toDelivery, deliveryRowOf as rowOf, type AttemptRow, type DeliveryRow } from '../rows.js';
 
@@ -21,6 +22,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   private readonly s: Record<string, Statement>;
   /** Endpoints are few and read on every pump: kept in memory, written through. */
   private readonly endpoints = new Map<string, EndpointRecord>();
+  private readonly tenantInserts = new PerKeyQueue();
 
   constructor(durable: Database, db: Database) {
     this.endpointWrites = new GroupCommit(durable);
@@ -70,8 +72,24 @@ export class SqliteDeliveryStore implements DeliveryStore {
     }
   }
 
-  async insertEndpoint(record: EndpointRecord): Promise<void> {
-    await this.updateEndpoint(record);
+  async insertEndpoint(record: EndpointRecord, tenantLimit?: number): Promise<boolean> {
+    const tenant = record.tenant;
+    if (tenantLimit === undefined || tenant === undefined) {
+      await this.updateEndpoint(record);
+      return true;
+    }
+    // One process owns the file: a tenant's inserts taking turns here is enough for the count to hold.
+    return this.tenantInserts.run(tenant, async () => {
+      if (this.tenantCount(tenant) >= tenantLimit) return false;
+      await this.updateEndpoint(record);
+      return true;
+    });
+  }
+
+  private tenantCount(tenant: string): number {
+    let n = 0;
+    for (const record of this.endpoints.values()) if (record.tenant === tenant) n += 1;
+    return n;
   }
 
   // Shallow copies: callers may reassign fields, and the lists inside are replaced, never edited in place.
