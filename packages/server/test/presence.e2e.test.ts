@@ -142,6 +142,27 @@ describe('presence, ephemeral publishes and direct messages', () => {
     assert.equal(third.ops('event').length, 0);
   });
 
+  it('one sub has at most limits.presencePerSub members in a set: one credential cannot fill it and keep others out', async () => {
+    const h = await start({ limits: { presencePerSub: 2 } });
+    const mallory = await token(h, 'mallory', ['room:*']);
+    const tabs = [await connect(h, mallory), await connect(h, mallory)];
+    for (const tab of tabs) await join(tab, 'room:crowded');
+    const third = await connect(h, mallory);
+    third.send({ op: 'subscribe', channel: 'room:crowded', ref: 'third', presence: {} });
+    const refused = await answerTo(third, 'third');
+    assert.equal(refused.code, 'presence_full', JSON.stringify(refused));
+    assert.match(refused.message, /limits\.presencePerSub/);
+    // Another sub still joins, and the same sub in another set.
+    await join(await connect(h, await token(h, 'alice', ['room:*'])), 'room:crowded');
+    await join(third, 'room:other');
+    const subs = (await h.call('GET', '/v1/channels/room:crowded/presence')).body.members.map((m: { sub: string }) => m.sub).sort();
+    assert.deepEqual(subs, ['alice', 'mallory', 'mallory']);
+    // Once one of its members leaves, the sub may join again.
+    tabs[0]!.ws.close();
+    await until(async () => (await h.call('GET', '/v1/channels/room:crowded/presence')).body.members.length === 2, 5000, 'the closed tab leaves');
+    await join(third, 'room:crowded', undefined, 'again');
+  });
+
   it('joins take from the socket’s limits.ephemeralPerSecond bucket: re-subscribing in a loop cannot flood the members', async () => {
     // One a second: ten subscribes sent at once are all handled well within the second it takes to refill.
     const h = await start({ limits: { ephemeralPerSecond: 1 } });

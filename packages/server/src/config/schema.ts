@@ -72,6 +72,11 @@ export const ConfigSchema = Type.Object(
         pageBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
         /** Members of one channel's presence set, cluster-wide; a join past it is refused with presence_full. */
         presenceMembers: Type.Integer({ default: 1000, minimum: 1, maximum: 100_000 }),
+        /**
+         * Members of one channel's presence set with the same `sub` (its tabs and devices), cluster-wide; past it a
+         * join is refused with presence_full, so one credential cannot fill a set and keep everyone else out.
+         */
+        presencePerSub: Type.Integer({ default: 10, minimum: 1, maximum: 100_000 }),
         /** Bytes of `data` (as JSON) in an ephemeral publish or a direct message. */
         ephemeralBytes: Type.Integer({ default: 65_536, minimum: 64, maximum: 1_048_576 }),
         /** Ephemeral publishes plus direct messages per second, per WebSocket or per credential over HTTP (bursts of as many). */

@@ -1,4 +1,5 @@
 import type { PresenceMember } from '@herald/protocol';
+import { Counts } from '../util/counts.js';
 
 /** A member as the cluster knows it: which channel, and which node holds its connection. */
 export interface MemberRecord extends PresenceMember {
@@ -11,6 +12,9 @@ export function publicMember(record: MemberRecord): PresenceMember {
   return { client: record.client, sub: record.sub, info: record.info };
 }
 
+/** Channel names hold no newline, so the key is unambiguous. */
+const subKey = (channel: string, sub: string) => `${channel}\n${sub}`;
+
 /**
  * This node's view of every presence set in the cluster: its own members and
  * those the other nodes announced. Indexed by channel (for lists and the
@@ -19,6 +23,8 @@ export function publicMember(record: MemberRecord): PresenceMember {
 export class PresenceRegistry {
   private readonly byChannel = new Map<string, Map<string, MemberRecord>>();
   private readonly byNode = new Map<string, Set<MemberRecord>>();
+  /** Members per channel and `sub`, for the per-sub bound without walking the set on every join. */
+  private readonly bySub = new Counts<string>();
 
   /** Adds or replaces (same channel and client); returns the record it replaced. */
   add(record: MemberRecord): MemberRecord | undefined {
@@ -28,8 +34,9 @@ export class PresenceRegistry {
       this.byChannel.set(record.channel, members);
     }
     const previous = members.get(record.client);
-    if (previous) this.forgetFromNode(previous);
+    if (previous) this.forget(previous);
     members.set(record.client, record);
+    this.bySub.add(subKey(record.channel, record.sub));
     let mine = this.byNode.get(record.node);
     if (!mine) {
       mine = new Set();
@@ -45,12 +52,13 @@ export class PresenceRegistry {
     if (!members || !record) return undefined;
     members.delete(client);
     if (members.size === 0) this.byChannel.delete(channel);
-    this.forgetFromNode(record);
+    this.forget(record);
     return record;
   }
 
-  /** A node whose last member left drops out of the index. */
-  private forgetFromNode(record: MemberRecord): void {
+  /** A member replaced or removed: out of its node's index and its sub's count. */
+  private forget(record: MemberRecord): void {
+    this.bySub.release(subKey(record.channel, record.sub));
     const mine = this.byNode.get(record.node);
     mine?.delete(record);
     if (mine?.size === 0) this.byNode.delete(record.node);
@@ -58,6 +66,11 @@ export class PresenceRegistry {
 
   get(channel: string, client: string): MemberRecord | undefined {
     return this.byChannel.get(channel)?.get(client);
+  }
+
+  /** Members of the channel's set under `sub`, on every node. */
+  countOf(channel: string, sub: string): number {
+    return this.bySub.of(subKey(channel, sub));
   }
 
   list(channel: string): MemberRecord[] {

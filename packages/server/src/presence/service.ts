@@ -119,6 +119,10 @@ export class PresenceService {
     const max = this.config.limits.presenceMembers;
     const rejoin = client !== undefined && this.registry.get(channel, client) !== undefined;
     if (!rejoin && this.registry.count(channel) >= max) throw new HeraldError('presence_full', `Channel ${channel} has ${max} presence members, the most limits.presenceMembers allows.`);
+    const perSub = this.config.limits.presencePerSub;
+    if (!rejoin && this.registry.countOf(channel, principal.id) >= perSub) {
+      throw new HeraldError('presence_full', `${principal.id} has ${perSub} members in the presence set of ${channel}, the most limits.presencePerSub allows.`);
+    }
     if (gate) this.take(gate);
   }
 

@@ -21,6 +21,11 @@ export class Counts<K> {
     return this.counts.has(key);
   }
 
+  /** How many holds `key` has (0 when none). */
+  of(key: K): number {
+    return this.counts.get(key) ?? 0;
+  }
+
   get size(): number {
     return this.counts.size;
   }
