@@ -17,6 +17,7 @@ import { generateSecret, secretWeakness, sign, WebhookVerificationError } from '
 import type { AppContext } from '../http/context.js';
 import { channelPatternList } from '../http/schemas.js';
 import { randomId } from '../auth/secrets.js';
+import { matchesAny, patternCovered } from '../auth/patterns.js';
 import type { AttemptRecord, DeliveryRecord, EndpointRecord } from '../store/types.js';
 import type { Principal } from '../auth/principal.js';
 import { TENANT_REGEX } from '../portal/scope.js';
@@ -418,10 +419,14 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
     },
     async (request, reply) => {
-      await endpoint(request.params.id, request.principal);
+      const record = await endpoint(request.params.id, request.principal);
       const since = parseTime(request.body.since, 'since');
       const until = request.body.until === undefined ? Date.now() : parseTime(request.body.until, 'until');
-      const recovered = await store.recover(request.params.id, since, until, Date.now());
+      // Only the channels the endpoint still covers, and a session's own: deliveries owed while an admin had it
+      // wider are not sent again in bulk (an admin may still retry one by id).
+      const scope = portalScopeOf(request.principal);
+      const wanted = (channel: string) => matchesAny(record.channels, channel) && (!scope || patternCovered(scope.channels, channel));
+      const recovered = await store.recover(request.params.id, since, until, Date.now(), wanted);
       delivery.worker.kick();
       return reply.code(202).send({ recovered });
     },

@@ -305,12 +305,27 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
         const status = d.seq === 3 ? 'succeeded' : 'failed';
         await store().recordAttempt(outcome(d, { at: 9000, statusCode: 500, status }));
       }
-      assert.equal(await store().recover('ep_1', 2000, 3000, 70_000), 1, 'seq 2 only: 1 and 4 are outside, 3 succeeded');
+      const any = () => true;
+      assert.equal(await store().recover('ep_1', 2000, 3000, 70_000, any), 1, 'seq 2 only: 1 and 4 are outside, 3 succeeded');
       const rows = await all(store(), 'ep_1');
       assert.deepEqual(rows.map((d) => d.status), ['failed', 'pending', 'succeeded', 'failed']);
       assert.deepEqual([rows[1]!.nextAttemptAt, rows[1]!.finalAttempt], [70_000, true]);
       assert.equal((await all(store(), 'ep_2'))[0]!.status, 'failed', 'other endpoints untouched');
-      assert.equal(await store().recover('ep_1', 0, 10_000, 80_000), 2);
+      assert.equal(await store().recover('ep_1', 0, 10_000, 80_000, any), 2);
+    });
+
+    it('recovers only the channels the caller wants, asking once per channel', async () => {
+      await store().createDeliveries('a:1', 2, [delivery('ep_1', 1, 1000, 'a:1'), delivery('ep_1', 2, 1000, 'a:1')]);
+      await store().createDeliveries('b:1', 1, [delivery('ep_1', 1, 1000, 'b:1')]);
+      await store().createDeliveries('c:1', 1, [delivery('ep_1', 1, 1000, 'c:1')]);
+      for (const d of await all(store(), 'ep_1')) await store().recordAttempt(outcome(d, { at: 9000, statusCode: 500, status: 'failed' }));
+      const asked: string[] = [];
+      const wanted = (channel: string) => (asked.push(channel), channel !== 'b:1');
+      assert.equal(await store().recover('ep_1', 0, 10_000, 70_000, wanted), 3);
+      assert.deepEqual(asked.sort(), ['a:1', 'b:1', 'c:1']);
+      const byChannel = Object.fromEntries((await all(store(), 'ep_1')).map((d) => [`${d.channel}/${d.seq}`, d.status]));
+      assert.deepEqual(byChannel, { 'a:1/1': 'pending', 'a:1/2': 'pending', 'b:1/1': 'failed', 'c:1/1': 'pending' });
+      assert.equal(await store().recover('ep_1', 0, 10_000, 80_000, () => false), 0);
     });
   });
 }

@@ -284,8 +284,11 @@ export interface DeliveryStore {
   listAttempts(deliveryId: string): Promise<AttemptRecord[]>;
   /** Re-enqueues one failed delivery for a single attempt now. */
   retry(id: string, now: number): Promise<boolean>;
-  /** Re-enqueues an endpoint's failed deliveries created in [since, until]; resolves with how many. */
-  recover(endpointId: string, since: number, until: number, now: number): Promise<number>;
+  /**
+   * Re-enqueues an endpoint's failed deliveries created in [since, until], of the channels `wanted` says yes to
+   * (each channel asked once); resolves with how many.
+   */
+  recover(endpointId: string, since: number, until: number, now: number, wanted: (channel: string) => boolean): Promise<number>;
   /** How many deliveries are pending and failed (dead letters), over every endpoint; for metrics. */
   statusCounts?(): Promise<{ pending: number; failed: number }>;
 }

@@ -45,8 +45,11 @@ const SQL = {
   listAttempts: 'SELECT * FROM attempts WHERE delivery = $1 ORDER BY at, n',
   // A delivery whose payload was dropped (it succeeded once) cannot be sent again.
   retry: "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, final_attempt = true WHERE n = $2 AND status = 'failed' AND payload IS NOT NULL",
+  recoverable: `SELECT DISTINCT channel FROM deliveries
+                WHERE endpoint_id = $1 AND status = 'failed' AND created >= $2 AND created <= $3 AND payload IS NOT NULL`,
   recover: `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, final_attempt = true
-            WHERE endpoint_id = $2 AND status = 'failed' AND created >= $3 AND created <= $4 AND payload IS NOT NULL`,
+            WHERE endpoint_id = $2 AND status = 'failed' AND created >= $3 AND created <= $4 AND payload IS NOT NULL
+              AND channel = ANY($5::text[])`,
 };
 
 /**
@@ -186,8 +189,9 @@ export class PostgresDeliveryStore implements DeliveryStore {
     return (await this.changes(SQL.retry, [now, deliveryRowOf(id)])) > 0;
   }
 
-  recover(endpointId: string, since: number, until: number, now: number): Promise<number> {
-    return this.changes(SQL.recover, [now, endpointId, since, until]);
+  async recover(endpointId: string, since: number, until: number, now: number, wanted: (channel: string) => boolean): Promise<number> {
+    const channels = (await this.db.rows<{ channel: string }>(SQL.recoverable, [endpointId, since, until])).map((r) => r.channel).filter(wanted);
+    return channels.length === 0 ? 0 : this.changes(SQL.recover, [now, endpointId, since, until, channels]);
   }
 
   async statusCounts(): Promise<{ pending: number; failed: number }> {

@@ -62,8 +62,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
       listAttempts: db.prepare('SELECT * FROM attempts WHERE delivery = ? ORDER BY at'),
       retry: db.prepare("UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE n = ? AND status = 'failed' AND payload IS NOT NULL"),
       statusCounts: db.prepare("SELECT status, count(*) AS n FROM deliveries WHERE status IN ('pending', 'failed') GROUP BY status"),
+      recoverable: db.prepare(
+        "SELECT DISTINCT channel FROM deliveries WHERE endpoint_id = ? AND status = 'failed' AND created >= ? AND created <= ? AND payload IS NOT NULL",
+      ),
       recover: db.prepare(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE endpoint_id = ? AND status = 'failed' AND created >= ? AND created <= ? AND payload IS NOT NULL",
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE endpoint_id = ? AND status = 'failed' AND created >= ? AND created <= ? AND payload IS NOT NULL AND channel = ?",
       ),
     };
     for (const row of this.s.allEndpoints!.all() as Array<{ record: string }>) {
@@ -190,8 +193,13 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return this.writes.run(() => this.s.retry!.run(now, rowOf(id)).changes > 0);
   }
 
-  recover(endpointId: string, since: number, until: number, now: number): Promise<number> {
-    return this.writes.run(() => this.s.recover!.run(now, endpointId, since, until).changes);
+  recover(endpointId: string, since: number, until: number, now: number, wanted: (channel: string) => boolean): Promise<number> {
+    return this.writes.run(() => {
+      const channels = (this.s.recoverable!.all(endpointId, since, until) as Array<{ channel: string }>).map((r) => r.channel).filter(wanted);
+      let recovered = 0;
+      for (const channel of channels) recovered += this.s.recover!.run(now, endpointId, since, until, channel).changes;
+      return recovered;
+    });
   }
 
   async statusCounts(): Promise<{ pending: number; failed: number }> {
