@@ -78,9 +78,10 @@ interface Route {
   agent: Agent;
 }
 
-/** Whether this node sends an endpoint's deliveries now; in a cluster, the holder of its lease. */
+/** Undici's timeouts, reported under their own codes (see `send`). */
 const UNDICI_TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
+/** Whether this node sends an endpoint's deliveries now; in a cluster, the holder of its lease. */
 export interface EndpointOwnership {
   owns(endpointId: string, enabledEndpoints: number): Promise<boolean>;
   /** The endpoint was deleted or disabled, and nothing of its is under way here: whatever this node held for it goes. */
