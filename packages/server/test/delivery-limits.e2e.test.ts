@@ -148,7 +148,10 @@ describe('per-endpoint delivery rate limit', () => {
 });
 
 describe('delivery timeout', () => {
-  const TIMEOUT_S = 0.5;
+  // Undici's headers and body timers tick about once a second, so they fire up to a second after the timeout. At
+  // 2 s they still come well before the attempt's own deadline (twice the timeout); at 0.5 s the deadline, at 1 s,
+  // could come first (it did, on a loaded machine).
+  const TIMEOUT_S = 2;
   const t = harness(() => ({ delivery: { allowPrivateNetworks: LOOPBACK_ONLY, timeout: TIMEOUT_S, retrySchedule: [0.1, 0.1, 60], jitter: 0 } }));
 
   it('a receiver that never answers: each attempt is recorded as a headers timeout, and retried', async () => {
@@ -156,8 +159,8 @@ describe('delivery timeout', () => {
     const r = await t.receiver(() => {});
     const ep = await t.endpoint({ url: r.url, channels: ['silent'] });
     await t.publish('silent', 1);
-    const { delivery, attempts } = await t.attemptsOf(ep.id, 3, 10_000);
-    for (const attempt of attempts.slice(0, 3)) {
+    const { delivery, attempts } = await t.attemptsOf(ep.id, 2, 15_000);
+    for (const attempt of attempts.slice(0, 2)) {
       assert.equal(attempt.statusCode, undefined, 'no answer, no status');
       assert.match(attempt.error, /^UND_ERR_HEADERS_TIMEOUT: /, 'the timeout, with its error code');
       assert.ok(attempt.durationMs >= TIMEOUT_S * 1000 * 0.9, `cut off after the timeout, not before (${attempt.durationMs} ms)`);
@@ -165,11 +168,28 @@ describe('delivery timeout', () => {
     }
     assert.equal(delivery.status, 'pending', 'retried, on the schedule');
     assert.equal(delivery.lastError, attempts.at(-1)!.error);
-    assert.ok(r.arrivals.length >= 3, 'the receiver saw each retry');
+    assert.ok(r.arrivals.length >= 2, 'the receiver saw the retry');
     const metrics = await (await fetch(`${t.h.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
     const timeouts = Number(/herald_outbound_attempts_total\{outcome="timeout"\} (\d+)/.exec(metrics)?.[1] ?? 0);
-    assert.ok(timeouts >= 3, `counted as timeouts in /metrics (${timeouts})`);
+    assert.ok(timeouts >= 2, `counted as timeouts in /metrics (${timeouts})`);
   });
+
+  it('a receiver that answers 200 and then stalls its body: a body timeout, retried rather than counted as a success', async () => {
+    const r = await t.receiver((_q, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('partial…');
+    });
+    const ep = await t.endpoint({ url: r.url, channels: ['stalled'] });
+    await t.publish('stalled', 1);
+    const { delivery, attempts } = await t.attemptsOf(ep.id, 2, 15_000);
+    for (const attempt of attempts.slice(0, 2)) assert.match(attempt.error, /^UND_ERR_BODY_TIMEOUT: /);
+    assert.equal(delivery.status, 'pending');
+  });
+});
+
+describe('delivery timeout: interim answers', () => {
+  const TIMEOUT_S = 0.5;
+  const t = harness(() => ({ delivery: { allowPrivateNetworks: LOOPBACK_ONLY, timeout: TIMEOUT_S, retrySchedule: [0.1, 0.1, 60], jitter: 0 } }));
 
   it('a receiver that keeps sending interim 102 answers: the whole attempt ends by twice the timeout, and is retried', async () => {
     const r = await t.receiver((_q, res) => {
@@ -185,18 +205,6 @@ describe('delivery timeout', () => {
       assert.ok(attempt.durationMs >= TIMEOUT_S * 2000 * 0.9, `cut off at twice the timeout, not before (${attempt.durationMs} ms)`);
     }
     assert.equal(delivery.status, 'pending', 'retried, on the schedule');
-  });
-
-  it('a receiver that answers 200 and then stalls its body: a body timeout, retried rather than counted as a success', async () => {
-    const r = await t.receiver((_q, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.write('partial…');
-    });
-    const ep = await t.endpoint({ url: r.url, channels: ['stalled'] });
-    await t.publish('stalled', 1);
-    const { delivery, attempts } = await t.attemptsOf(ep.id, 2, 10_000);
-    for (const attempt of attempts.slice(0, 2)) assert.match(attempt.error, /^UND_ERR_BODY_TIMEOUT: /);
-    assert.equal(delivery.status, 'pending');
   });
 });
 

@@ -78,9 +78,6 @@ interface Route {
   agent: Agent;
 }
 
-/** Undici's timeouts, reported under their own codes (see `send`). */
-const UNDICI_TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
-
 /** Whether this node sends an endpoint's deliveries now; in a cluster, the holder of its lease. */
 export interface EndpointOwnership {
   owns(endpointId: string, enabledEndpoints: number): Promise<boolean>;
@@ -416,13 +413,9 @@ export class DeliveryWorker {
         durationMs: elapsed(),
       };
     } catch (err) {
+      if (deadline.aborted) return { error: `ATTEMPT_TIMEOUT: the attempt took over ${this.config.timeout * 2} s, twice delivery.timeout`, durationMs: elapsed() };
       const error = err as Error & { code?: string; cause?: { code?: string; message?: string } };
       const code = error.code ?? error.cause?.code;
-      // Undici's own timeout, when it came first: on a busy event loop both timers can be due in one turn, and the
-      // deadline's abort then runs before this catch does.
-      if (deadline.aborted && !UNDICI_TIMEOUTS.has(code ?? '')) {
-        return { error: `ATTEMPT_TIMEOUT: the attempt took over ${this.config.timeout * 2} s, twice delivery.timeout`, durationMs: elapsed() };
-      }
       return { error: `${code ? `${code}: ` : ''}${error.cause?.message ?? error.message}`, durationMs: elapsed() };
     } finally {
       clearTimeout(timer);
