@@ -15,3 +15,12 @@ export function secondsToExpiry(token: string, now = Date.now()): number | undef
     return undefined;
   }
 }
+
+/**
+ * Milliseconds on a monotonic clock, for every interval the client measures (the watchdogs, the wait before trying a
+ * better transport again). The wall clock (`Date.now()`) may be wrong and may be stepped (NTP, the user, a VM
+ * resumed): stepped back an hour, a watchdog reading it would keep a dead connection for that hour.
+ */
+export function monotonicNow(): number {
+  return performance.now();
+}

@@ -1,5 +1,5 @@
 import { isValidChannel, type DirectMessage, type EphemeralMessage, type ErrorBody, type GapInfo, type HeraldEvent, type ServerOp } from '@herald/protocol';
-import { backoffDelay, secondsToExpiry } from './backoff.js';
+import { backoffDelay, monotonicNow, secondsToExpiry } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { pollTransport } from './transports/poll.js';
 import { sseTransport } from './transports/sse.js';
@@ -162,6 +162,8 @@ export class Herald extends Emitter<ClientEvents> {
   /** A connect() is between its start and the transport it makes (see connect). */
   private connecting = false;
   private stableTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Ends the wait for `getToken` of the connection attempt in progress (see tokenWithin). */
+  private cancelTokenWait: (() => void) | undefined;
   private closed = false;
   private readonly fetchImpl: typeof fetch;
 
@@ -324,6 +326,7 @@ export class Herald extends Emitter<ClientEvents> {
 
   close(): void {
     this.closed = true;
+    this.cancelTokenWait?.();
     clearTimeout(this.reconnectTimer);
     this.stopUpgrade();
     this.stopTransport('closed');
@@ -351,11 +354,14 @@ export class Herald extends Emitter<ClientEvents> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no token within ${ms} ms`)), ms);
+      // close() ends the wait too: its timer would otherwise keep a Node process alive for up to `ms` after close().
+      this.cancelTokenWait = () => reject(new Error('closed'));
     });
     try {
       return await Promise.race([this.currentToken(), late]);
     } finally {
       clearTimeout(timer);
+      this.cancelTokenWait = undefined;
     }
   }
 
@@ -364,7 +370,12 @@ export class Herald extends Emitter<ClientEvents> {
     if (!getToken) return this.token;
     const left = this.token === undefined ? undefined : secondsToExpiry(this.token);
     if (this.token === undefined || this.tokenRefused || (left !== undefined && left < 30)) {
-      this.token = await getToken();
+      const token: unknown = await getToken();
+      // Anything but a non-empty string (null, an object, a Response) is a failed call, and is not kept: kept, it
+      // would be sent (and refused) on every attempt, and secondsToExpiry would throw on it before getToken was
+      // ever asked again, so the client retried forever without a new token.
+      if (typeof token !== 'string' || token === '') throw new HeraldClientError('bad_token', `getToken returned ${token === '' ? 'an empty string' : typeof token}, not a token.`);
+      this.token = token;
       this.tokenRefused = false;
     }
     return this.token;
@@ -419,7 +430,7 @@ export class Herald extends Emitter<ClientEvents> {
       this.transportIndex = next;
     }
     // After a fallback, the next reconnect past the wait tries the better transport again.
-    if (this.trialFrom === undefined && this.transportIndex > this.bestIndex && Date.now() >= this.upgradeAt) {
+    if (this.trialFrom === undefined && this.transportIndex > this.bestIndex && monotonicNow() >= this.upgradeAt) {
       this.trialFrom = this.transportIndex;
       this.transportIndex = this.bestIndex;
     }
@@ -581,7 +592,7 @@ export class Herald extends Emitter<ClientEvents> {
     this.transportIndex = next;
     this.failuresHere = 0;
     this.upgradeDelay = this.upgradeBase;
-    this.upgradeAt = Date.now() + this.upgradeDelay;
+    this.upgradeAt = monotonicNow() + this.upgradeDelay;
   }
 
   /** Whether the server answers plain HTTP: any answer, even an error status, says it is up. */
@@ -598,7 +609,7 @@ export class Herald extends Emitter<ClientEvents> {
 
   private postponeUpgrade(): void {
     this.upgradeDelay = Math.min(this.upgradeDelay * 2, this.upgradeBase * 16);
-    this.upgradeAt = Date.now() + this.upgradeDelay;
+    this.upgradeAt = monotonicNow() + this.upgradeDelay;
   }
 
   private stopUpgrade(): void {
@@ -616,7 +627,7 @@ export class Herald extends Emitter<ClientEvents> {
   private scheduleUpgrade(): void {
     this.stopUpgrade();
     if (!this.transport || this.transportIndex <= this.bestIndex) return;
-    this.upgradeTimer = setTimeout(() => this.probeUpgrade(), Math.max(0, this.upgradeAt - Date.now()));
+    this.upgradeTimer = setTimeout(() => this.probeUpgrade(), Math.max(0, this.upgradeAt - monotonicNow()));
   }
 
   private probeUpgrade(): void {

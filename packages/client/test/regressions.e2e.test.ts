@@ -1,6 +1,8 @@
 // SDK behaviours that once broke with every test still passing (issue 16).
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect, createServer, type Socket } from 'node:net';
+import { WebSocket as NodeWebSocket } from 'ws';
 import { decodeCursor, encodeCursor } from '@herald/protocol';
 import { Herald, type GapInfo } from '../src/index.js';
 import { ADMIN_KEY, startTestServer, until } from '../../server/test/helpers.js';
@@ -102,6 +104,142 @@ it('a getToken that never settles does not hold the connection attempt for good'
     await h.call('POST', '/v1/channels/hung/events', { body: { data: 1 } });
     await until(() => seen.length === 1, 5000, 'the event');
   } finally {
+    c.close();
+    await h.stop();
+  }
+});
+
+it('a getToken that answers with no string (null, a number, an object) is a failed call, asked again at the next attempt', async () => {
+  const h = await startTestServer();
+  try {
+    for (const garbage of [null, 42, {}, '']) {
+      let calls = 0;
+      // Before the fix the value was kept: reading its expiry threw before getToken was asked again, for good.
+      const getToken = () => (++calls === 1 ? (garbage as unknown as string) : ADMIN_KEY);
+      const c = new Herald({ url: h.url, getToken, transports: ['sse'], ...fast });
+      try {
+        const reasons: string[] = [];
+        c.on('state', (state, detail) => state === 'disconnected' && reasons.push(detail.reason ?? ''));
+        c.subscribe('garbage', { after: 0 }, () => {});
+        await until(() => c.state === 'connected', 5000, `connected after getToken returned ${JSON.stringify(garbage)}`);
+        assert.equal(calls, 2);
+      } finally {
+        c.close();
+      }
+    }
+  } finally {
+    await h.stop();
+  }
+});
+
+it('close() while getToken is pending leaves no timer behind, so a Node process can exit at once', async () => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  let asked = false;
+  const c = new Herald({
+    url: 'http://127.0.0.1:1',
+    getToken: () => {
+      asked = true;
+      return new Promise<string>(() => {});
+    },
+    heartbeatTimeoutMs: 60_000,
+  });
+  c.subscribe('pending', () => {});
+  await until(() => asked, 5000, 'getToken called');
+  c.close();
+  await new Promise((r) => setImmediate(r));
+  // Before the fix the wait for the token (heartbeatTimeoutMs) kept a Node process alive for a minute after close().
+  assert.equal(timers(), before);
+  assert.equal(c.state, 'disconnected');
+});
+
+it('websocket: a handshake nobody answers (a proxy holding upgrades) fails after the heartbeat timeout and falls back', async () => {
+  const h = await startTestServer();
+  const upstream = Number(new URL(h.url).port);
+  // Passes plain HTTP to Herald; swallows WebSocket upgrades, answering nothing and closing nothing.
+  const sockets = new Set<Socket>();
+  const proxy = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.once('data', (first) => {
+      if (/^upgrade: *websocket/im.test(first.toString('latin1'))) return;
+      const target = connect(upstream, '127.0.0.1', () => {
+        target.write(first);
+        socket.pipe(target).pipe(socket);
+      });
+      target.on('error', () => socket.destroy());
+      socket.on('close', () => target.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+  const c = new Herald({ url, token: ADMIN_KEY, WebSocket: NodeWebSocket as unknown as typeof WebSocket, fallbackAfter: 1, backoff: { baseMs: 20, maxMs: 100 }, heartbeatTimeoutMs: 1000 });
+  try {
+    const reasons: string[] = [];
+    c.on('state', (state, detail) => state === 'disconnected' && reasons.push(detail.reason ?? ''));
+    const seen: number[] = [];
+    c.subscribe('held', { after: 0 }, (e) => seen.push(e.seq));
+    await h.call('POST', '/v1/channels/held/events', { body: { data: 1 } });
+    // Before the fix the client stayed 'connecting' on WebSocket for good.
+    await until(() => c.state === 'connected', 5000, 'connected');
+    assert.equal(c.transportName, 'sse');
+    assert.match(reasons[0] ?? '', /handshake/);
+    await until(() => seen.length === 1, 5000, 'the event over SSE');
+    assert.deepEqual(seen, [1]);
+  } finally {
+    c.close();
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => proxy.close(resolve));
+    await h.stop();
+  }
+});
+
+for (const transport of ['websocket', 'sse', 'poll'] as const) {
+  it(`${transport}: a channel unsubscribed and subscribed again from 0 gets its whole history, not the old subscription's leftovers`, async () => {
+    const h = await startTestServer();
+    const c = new Herald({ url: h.url, token: ADMIN_KEY, WebSocket: NodeWebSocket as unknown as typeof WebSocket, transports: [transport], ...fast });
+    try {
+      const events = Array.from({ length: 200 }, (_, i) => ({ channel: 'again', data: i + 1 }));
+      assert.equal((await h.call('POST', '/v1/events', { body: { events } })).status, 201);
+      // Another channel keeps the connection open across the unsubscribe.
+      c.subscribe('other', () => {});
+      const second: number[] = [];
+      const first = c.subscribe('again', { after: 0 }, (e) => {
+        if (e.seq !== 10) return;
+        // From a handler, so the rest of the old subscription's backlog (11…) is already on its way or in hand.
+        first.unsubscribe();
+        c.subscribe('again', { after: 0 }, (e2) => second.push(e2.seq));
+      });
+      await until(() => second.includes(200), 5000, 'the second subscription reaches the end');
+      // Before the fix it started at 11: the old backlog's events moved the new position past 1…10.
+      assert.deepEqual(second, Array.from({ length: 200 }, (_, i) => i + 1));
+    } finally {
+      c.close();
+      await h.stop();
+    }
+  });
+}
+
+it('sse: the watchdog measures silence on a monotonic clock, so a wall clock stepped back does not keep a dead stream', async () => {
+  // The server pings SSE streams once an hour here: with a 1.5 s timeout, the watchdog must end the idle stream.
+  const h = await startTestServer({ sse: { heartbeat: 3600 } });
+  const c = new Herald({ url: h.url, token: ADMIN_KEY, transports: ['sse'], backoff: { baseMs: 20, maxMs: 100 }, heartbeatTimeoutMs: 1500 });
+  const realNow = Date.now;
+  try {
+    const states: string[] = [];
+    c.on('state', (state, detail) => states.push(`${state}${detail.reason ? `: ${detail.reason}` : ''}`));
+    c.subscribe('clock', () => {});
+    await until(() => c.state === 'connected', 5000, 'connected');
+    // Past the stream's first bytes (the last sign of life the watchdog sees), well within its timeout.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(states, ['connecting', 'connected'], 'still on the first stream when the clock steps');
+    // The wall clock is stepped back an hour (NTP, the user): before the fix the watchdog read it and waited that hour.
+    const stepped = realNow() - 3_600_000;
+    const since = realNow();
+    Date.now = () => stepped + (realNow() - since);
+    await until(() => states.includes('disconnected: heartbeat timeout'), 4000, 'the watchdog ends the silent stream').finally(() => (Date.now = realNow));
+  } finally {
+    Date.now = realNow;
     c.close();
     await h.stop();
   }

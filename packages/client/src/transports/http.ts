@@ -29,6 +29,8 @@ export async function readChannelStates(ctx: TransportContext, handlers: Transpo
       const res = await ctx.fetch(`${ctx.url}/v1/channels/${encodeURIComponent(channel)}/events?after=0&limit=1`, { headers: authHeaders(ctx), signal });
       if (!res.ok) throw new HttpStatusError(res.status, `HTTP ${res.status} reading ${channel}`);
       const page = (await res.json()) as ChannelPage;
+      // Read for a connection that has since restarted (or closed): the restart reads the channel afresh.
+      if (signal.aborted) return;
       checked.add(channel);
       handlers.epoch(channel, page.epoch);
       handlers.live(channel, page.head);

@@ -24,13 +24,17 @@ class PollTransport extends HttpTransport implements Transport {
       } finally {
         clearTimeout(timeout);
       }
+      // Restarted meanwhile (a channel added or removed, perhaps by an event handler below): this page was read from
+      // the old positions, and the new request reads from the current ones. Handed over, its events would move a
+      // channel subscribed again from an earlier position past the events the new request replays.
+      if (controller.signal.aborted) return;
       this.markOpen();
       // The server may have changed between two polls (a restart onto other data) with no error to say so: a channel
       // whose epoch changed starts over from its new history, and this page's events of it (read from the stale
       // position) are dropped.
       const restarted = new Set(Object.entries(page.epochs ?? {}).flatMap(([channel, epoch]) => (this.handlers.epoch(channel, epoch) ? [channel] : [])));
-      for (const gap of page.gaps) if (!restarted.has(gap.channel)) this.handlers.gap(gap);
-      for (const event of page.events) if (!restarted.has(event.channel)) this.handlers.event(event);
+      for (const gap of page.gaps) if (!restarted.has(gap.channel) && !controller.signal.aborted) this.handlers.gap(gap);
+      for (const event of page.events) if (!restarted.has(event.channel) && !controller.signal.aborted) this.handlers.event(event);
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { EphemeralMessage, GapInfo, HeraldEvent } from '@herald/protocol';
+import { monotonicNow } from '../backoff.js';
 import { SseParser } from '../sse-parser.js';
 import { answeredInTime, authHeaders, channelQuery, GoingAwayError, HttpStatusError, HttpTransport } from './http.js';
 import type { Transport, TransportFactory } from './types.js';
@@ -17,17 +18,20 @@ class SseTransport extends HttpTransport implements Transport {
       }),
     );
     if (!res.ok || !res.body) throw new HttpStatusError(res.status, `HTTP ${res.status} opening the stream`);
-    let lastSeen = Date.now();
+    let lastSeen = monotonicNow();
     clearInterval(this.watchdog);
     // The server's `: ping` comments count as signs of life: fetch sees them where EventSource would not.
     this.watchdog = setInterval(() => {
-      if (Date.now() - lastSeen > this.ctx.heartbeatTimeoutMs) controller.abort(new Error('heartbeat timeout'));
+      if (monotonicNow() - lastSeen > this.ctx.heartbeatTimeoutMs) controller.abort(new Error('heartbeat timeout'));
     }, this.ctx.heartbeatTimeoutMs / 3);
     this.markOpen();
     let closedBy: string | undefined;
     let goingAway = false;
     const parser = new SseParser((message) => {
-      if (closedBy !== undefined) return;
+      // Nothing more once this stream is aborted: a restart (channels changed, perhaps by an event handler of this
+      // very chunk) reads from the positions as they are now, and this stream's later events, sent for the old
+      // positions, would move a channel subscribed again from an earlier position past what the new stream replays.
+      if (closedBy !== undefined || controller.signal.aborted) return;
       if (message.event === 'message') this.handlers.event(JSON.parse(message.data) as HeraldEvent);
       else if (message.event === 'gap') this.handlers.gap(JSON.parse(message.data) as GapInfo);
       // Named and without an id: it moves no position (the server never gives it one).
@@ -53,7 +57,7 @@ class SseTransport extends HttpTransport implements Transport {
         const { value, done } = await Promise.race([reader.read(), aborted]);
         // A graceful restart ends the body (after `event: close`): reconnect now, not at the watchdog.
         if (done) throw new Error('the stream ended');
-        lastSeen = Date.now();
+        lastSeen = monotonicNow();
         parser.push(decoder.decode(value, { stream: true }));
         if (closedBy !== undefined) throw goingAway ? new GoingAwayError(closedBy) : new Error(closedBy);
       }

@@ -1,4 +1,5 @@
 import type { GapInfo, HeraldEvent, ServerOp } from '@herald/protocol';
+import { monotonicNow } from '../backoff.js';
 import { BaseTransport } from './base.js';
 import type { Transport, TransportFactory } from './types.js';
 
@@ -12,8 +13,17 @@ class WebSocketTransport extends BaseTransport implements Transport {
   readonly name = 'websocket' as const;
   private ws: WebSocket | undefined;
   private readonly subscribed = new Set<string>();
+  /**
+   * Channels with `subscribe` frames sent and not yet answered (`subscribed` or `error`), and how many. Until the
+   * last is answered, the channel's `event` and `gap` frames belong to a subscription the client has since replaced
+   * (an unsubscribe and a subscribe from another position, or a resubscribe): the server sends `subscribed` before
+   * the new one's backlog. Handed over, such a frame would move the new position past events the new
+   * subscription is about to replay, and they would be dropped as already seen.
+   */
+  private readonly awaiting = new Map<string, number>();
   private watchdog: ReturnType<typeof setInterval> | undefined;
-  private lastSeen = Date.now();
+  private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastSeen = monotonicNow();
   /** Requests waiting for their `ack` or `error`, by ref. */
   private readonly pending = new Map<string, { resolve: (frame: ServerOp) => void; reject: (error: Error) => void }>();
   private nextRef = 0;
@@ -29,11 +39,15 @@ class WebSocketTransport extends BaseTransport implements Transport {
       return this.finish({ reason: (error as Error).message });
     }
     this.ws = ws;
+    // No watchdog runs before the socket opens: a handshake nobody answers (a proxy that holds upgrades, a server
+    // that is stopped or a black hole) would leave the client connecting for good, never falling back or retrying.
+    this.handshakeTimer = setTimeout(() => this.finish({ reason: 'no answer to the WebSocket handshake in time' }), this.ctx.heartbeatTimeoutMs);
     ws.onopen = () => {
-      this.lastSeen = Date.now();
+      clearTimeout(this.handshakeTimer);
+      this.lastSeen = monotonicNow();
       // Browsers hide protocol pings, so the watchdog pings at the app level and expects any frame back.
       this.watchdog = setInterval(() => {
-        if (Date.now() - this.lastSeen > this.ctx.heartbeatTimeoutMs) {
+        if (monotonicNow() - this.lastSeen > this.ctx.heartbeatTimeoutMs) {
           this.finish({ reason: 'heartbeat timeout' });
         } else if (ws.readyState === ws.OPEN) {
           ws.send('{"op":"ping"}');
@@ -44,7 +58,7 @@ class WebSocketTransport extends BaseTransport implements Transport {
       if (!this.ended) this.channelsChanged();
     };
     ws.onmessage = (message: MessageEvent) => {
-      this.lastSeen = Date.now();
+      this.lastSeen = monotonicNow();
       this.onFrame(JSON.parse(String(message.data)) as ServerOp);
     };
     // A failed connection also closes; the error itself says nothing more, and must not go unhandled (ws in Node
@@ -69,14 +83,18 @@ class WebSocketTransport extends BaseTransport implements Transport {
   private onFrame(frame: ServerOp): void {
     switch (frame.op) {
       case 'event': {
+        if (this.awaiting.has(frame.channel)) return;
         const { op: _op, ...event } = frame;
         return this.handlers.event(event as HeraldEvent);
       }
       case 'gap': {
+        if (this.awaiting.has(frame.channel)) return;
         const { op: _op, ...gap } = frame;
         return this.handlers.gap(gap as GapInfo);
       }
       case 'subscribed':
+        // The answer to a subscribe since replaced by a later one: that one's answer follows.
+        if (this.answered(frame.channel)) return;
         // The server already started this channel from the old position: start over from the new history.
         if (this.handlers.epoch(frame.channel, frame.epoch)) return this.finish({ reason: `the history of ${frame.channel} was reset` });
         this.handlers.live(frame.channel, frame.seq);
@@ -99,6 +117,7 @@ class WebSocketTransport extends BaseTransport implements Transport {
         if (frame.ref !== undefined && this.settle(frame.ref, frame)) return;
         if (frame.ref?.startsWith('sub:')) {
           const channel = frame.ref.slice(4);
+          if (this.answered(channel)) return;
           this.subscribed.delete(channel);
           this.handlers.refused(channel, frame.code, frame.message);
         }
@@ -106,6 +125,14 @@ class WebSocketTransport extends BaseTransport implements Transport {
       default:
         return;
     }
+  }
+
+  /** One subscribe of `channel` was answered; true while a later one still waits for its answer. */
+  private answered(channel: string): boolean {
+    const left = (this.awaiting.get(channel) ?? 0) - 1;
+    if (left > 0) this.awaiting.set(channel, left);
+    else this.awaiting.delete(channel);
+    return left > 0;
   }
 
   /** Resolves the request `ref` answers; false when it is no request of ours. */
@@ -137,6 +164,7 @@ class WebSocketTransport extends BaseTransport implements Transport {
     for (const [channel, position] of this.ctx.positions) {
       if (this.subscribed.has(channel)) continue;
       this.subscribed.add(channel);
+      this.awaiting.set(channel, (this.awaiting.get(channel) ?? 0) + 1);
       const presence = this.ctx.presence.get(channel);
       ws.send(
         JSON.stringify({ op: 'subscribe', channel, ref: `sub:${channel}`, ...(position === undefined ? {} : { after: position }), ...(presence ? { presence } : {}) }),
@@ -150,6 +178,7 @@ class WebSocketTransport extends BaseTransport implements Transport {
   }
 
   protected cleanup(): void {
+    clearTimeout(this.handshakeTimer);
     clearInterval(this.watchdog);
     this.ws?.close();
     for (const waiting of this.pending.values()) waiting.reject(new Error('the connection closed before an answer'));
