@@ -27,6 +27,7 @@ export const ErrorCodes = {
   uri_too_long: { status: 414, message: 'The URL is too long.' },
   unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
   unprocessable: { status: 422, message: 'The request is well-formed but cannot be processed.' },
+  upgrade_required: { status: 426, message: 'Only WebSocket version 13 (RFC 6455) is spoken here.' },
   too_many_requests: { status: 429, message: 'Too many requests.' },
   headers_too_large: { status: 431, message: 'The request line and headers are over the size limit (a long URL or Last-Event-ID counts too).' },
   internal: { status: 500, message: 'Internal server error.' },

@@ -3,7 +3,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { HeraldConfig } from './config/schema.js';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { openSqliteStorage } from './store/sqlite/open.js';
 import { openPostgresStorage } from './store/postgres/open.js';
 import type { Storage } from './store/types.js';
@@ -18,7 +18,8 @@ import { Authenticator } from './auth/authenticator.js';
 import { AccessPolicy } from './auth/principal.js';
 import { LongPollHub } from './transports/poll/long-poll.js';
 import { SseHub } from './transports/sse/hub.js';
-import { WsGateway } from './transports/ws/gateway.js';
+import { isWebSocketUpgrade, WsGateway } from './transports/ws/gateway.js';
+import { serveAsHttp } from './http/upgrade-fallback.js';
 import { buildApp } from './http/app.js';
 import { capConnections, connectionCap, openFilesLimit } from './http/connection-cap.js';
 import { DeliveryService } from './delivery/service.js';
@@ -189,9 +190,12 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   });
   // An upgraded socket belongs to the WebSocket gateway, which ends it with 1001 itself: it leaves the count, and
   // takes no listener of ours with it (a second `close` listener would turn the socket's one into an array).
-  app.server.on('upgrade', (request: { socket: Socket }) => {
-    connections.delete(request.socket);
-    request.socket.removeListener('close', socketClosed);
+  app.server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    connections.delete(socket);
+    socket.removeListener('close', socketClosed);
+    // Not a WebSocket handshake (the gateway leaves it alone): served as an ordinary request, on a connection counted
+    // again by the `connection` listener above. Last among the `upgrade` listeners, so none sees it after.
+    if (!isWebSocketUpgrade(request)) serveAsHttp(app.server, request, socket, head);
   });
   // Node reads requests pipelined on a connection before their answers are written, and stops only once unsent
   // answers fill the socket's buffer: parked long polls write nothing, so one connection could park any number.

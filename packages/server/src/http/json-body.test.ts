@@ -1,7 +1,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeraldError } from '@herald/protocol';
-import { parseJsonBody } from './json-body.js';
+import { decodeJsonBody, parseJsonBody } from './json-body.js';
 
 const refusal = (code: string, message?: RegExp) => (error: unknown) => {
   assert.ok(error instanceof HeraldError, String(error));
@@ -29,4 +29,12 @@ it('walks a body nested far deeper than the call stack without failing, and quot
     assert.ok(error.message.length < 400, `the message stays short (${error.message.length})`);
     return true;
   });
+});
+
+it('decodes a body as UTF-8 only: bytes that are not UTF-8 are invalid_json, never replaced with U+FFFD', () => {
+  assert.equal(decodeJsonBody(Buffer.from('{"data":"café €"}')), '{"data":"café €"}');
+  assert.throws(() => decodeJsonBody(Buffer.from('{"data":"caf\xe9"}', 'latin1')), refusal('invalid_json', /not UTF-8/));
+  assert.throws(() => decodeJsonBody(Buffer.from([0x22, 0xed, 0xa0, 0x80, 0x22])), refusal('invalid_json', /not UTF-8/), 'an encoded surrogate');
+  // A byte order mark stays, so the parser refuses it as before (RFC 8259 §8.1: senders must not add one).
+  assert.throws(() => parseJsonBody(decodeJsonBody(Buffer.from('\ufeff{}'))), refusal('invalid_json'));
 });

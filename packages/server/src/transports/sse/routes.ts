@@ -90,7 +90,8 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       'x-accel-buffering': 'no',
-      connection: 'keep-alive',
+      // An HTTP/1.0 body has no chunks: it ends when the connection closes (RFC 9112 §6.3), so none is kept alive.
+      connection: request.raw.httpVersion === '1.0' ? 'close' : 'keep-alive',
     });
     res.socket?.setNoDelay(true);
     // The head goes out now, through Node; the body is written to the socket by the stream (see SseStream).

@@ -13,15 +13,72 @@ import { Rota } from '../../util/rota.js';
 
 export const WS_PATH = '/v1/ws';
 
-const STATUS_TEXT = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' } as const;
+const STATUS_TEXT = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  426: 'Upgrade Required',
+  503: 'Service Unavailable',
+} as const;
 
-function refuse(socket: Duplex, status: keyof typeof STATUS_TEXT, error: HeraldError): void {
+/** `headers` are extra header lines, each ending in CRLF; `connection` the Connection field's value. */
+function refuse(socket: Duplex, status: keyof typeof STATUS_TEXT, error: HeraldError, headers = '', connection = 'close'): void {
   countRefused('ws', refusalReason(status));
   const body = JSON.stringify(error.toJSON());
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n${headers}` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: ${connection}\r\n\r\n${body}`,
   );
+}
+
+/**
+ * True for a request that asks for a WebSocket (`Upgrade: websocket`, RFC 6455 §4.2.1). Node hands every request
+ * with `Connection: upgrade` to the `upgrade` listeners, whatever protocol it names: one that asks for another
+ * (`Upgrade: h2c`, as `curl --http2` and Java's HttpClient send on http:// URLs) is an ordinary request, which
+ * the server answers as if the header were absent (RFC 9110 §7.8); see `http/upgrade-fallback.ts`.
+ */
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return typeof req.headers.upgrade === 'string' && req.headers.upgrade.trim().toLowerCase() === 'websocket';
+}
+
+/** A Sec-WebSocket-Key is 16 random bytes in base64 (RFC 6455 §4.1), the test `ws` applies. */
+const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{21}[AQgw]==$/;
+/** RFC 6455 §4.1: Sec-WebSocket-Protocol is a list of distinct tokens. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * What is wrong with a WebSocket opening handshake (RFC 6455 §4.2.1), as the refusal to send; undefined when
+ * nothing is. Checked here, before `ws` sees the request, so that a refusal is JSON like every other Herald error
+ * (`ws` answers in text/html), and so that a version other than 13 gets 426 with the version the server speaks
+ * (§4.2.2), where `ws` answered 400 and took the pre-RFC draft version 8 too.
+ */
+function handshakeFault(req: IncomingMessage): { status: keyof typeof STATUS_TEXT; error: HeraldError; headers?: string; connection?: string } | undefined {
+  if (req.method !== 'GET') {
+    return { status: 405, error: new HeraldError('method_not_allowed', 'A WebSocket handshake is a GET request.'), headers: 'Allow: GET\r\n' };
+  }
+  if (req.httpVersionMajor < 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor < 1)) {
+    return { status: 400, error: new HeraldError('bad_request', 'A WebSocket handshake is an HTTP/1.1 request.') };
+  }
+  const version = req.headers['sec-websocket-version'];
+  if (version !== '13') {
+    // 426 names the protocol it wants in Upgrade (RFC 9110 §15.5.22), and Upgrade is listed in Connection (§7.8).
+    const said = version === undefined ? 'No Sec-WebSocket-Version' : `Sec-WebSocket-Version ${JSON.stringify(version)}`;
+    const error = new HeraldError('upgrade_required', `${said}: this server speaks version 13 (RFC 6455).`);
+    return { status: 426, error, headers: 'Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n', connection: 'Upgrade, close' };
+  }
+  const key = req.headers['sec-websocket-key'];
+  if (key === undefined || !WEBSOCKET_KEY.test(key.trim())) {
+    return { status: 400, error: new HeraldError('bad_request', 'Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455 section 4.1).') };
+  }
+  const protocols = req.headers['sec-websocket-protocol'];
+  if (protocols !== undefined) {
+    const list = protocols.split(',').map((p) => p.trim());
+    if (!list.every((p) => TOKEN.test(p)) || new Set(list).size !== list.length) {
+      return { status: 400, error: new HeraldError('bad_request', 'Sec-WebSocket-Protocol must be a list of distinct tokens (RFC 6455 section 4.1).') };
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -46,8 +103,13 @@ export class WsGateway {
       perMessageDeflate: false,
       clientTracking: false,
       WebSocket: SessionSocket,
+      // Herald speaks no subprotocol: one a client offers is never chosen (RFC 6455 §4.2.2 /subprotocol/ is one
+      // "the server is ready to use", else null). Without this `ws` picked the client's first, whatever it was.
+      handleProtocols: () => false,
     });
     server.on('upgrade', (req, socket, head) => {
+      // Not a WebSocket handshake: an ordinary request, served by the HTTP server (see server.ts).
+      if (!isWebSocketUpgrade(req)) return;
       // A throw here would be an unhandled rejection, which ends the process: it ends this socket instead.
       this.onUpgrade(req, socket, head).catch((err: unknown) => {
         logger.error({ err }, 'websocket upgrade failed');
@@ -83,6 +145,8 @@ export class WsGateway {
     }
     if (url.pathname !== WS_PATH) return refuse(socket, 404, new HeraldError('not_found', `No WebSocket endpoint at ${url.pathname}.`));
     if (this.closing) return refuse(socket, 503, new HeraldError('unavailable', 'The server is shutting down.'));
+    const fault = handshakeFault(req);
+    if (fault) return refuse(socket, fault.status, fault.error, fault.headers, fault.connection);
     try {
       assertOriginAllowed(req.headers.origin, this.ctx.config.cors.origins, req.headers.host);
     } catch (error) {
