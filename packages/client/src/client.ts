@@ -106,6 +106,12 @@ interface Sub {
   channel: string;
   onEvent: (event: HeraldEvent) => void;
   options: SubscribeOptions;
+  /**
+   * The seq of the last event this subscription was given (or the `after` it started from). The channel's own
+   * position is where its stream reads from: the earliest any of its subscriptions needs. When a later subscription
+   * asks for history the others already had, the stream goes back for it and each of them skips what it had.
+   */
+  position: number | undefined;
 }
 
 const TRANSPORTS: Record<TransportName, TransportFactory> = { websocket: websocketTransport, sse: sseTransport, poll: pollTransport };
@@ -199,31 +205,43 @@ export class Herald extends Emitter<ClientEvents> {
     const opts = typeof options === 'function' ? {} : options;
     const handler = typeof options === 'function' ? options : onEvent;
     if (!handler) throw new TypeError('subscribe needs an event handler');
-    const sub: Sub = { channel, onEvent: handler, options: opts };
     let set = this.subs.get(channel);
-    const isNew = !set;
+    const current = this.positions.get(channel);
+    // Without `after`, a channel already read starts this subscription where its stream is now, not at its history.
+    const sub: Sub = { channel, onEvent: handler, options: opts, position: opts.after ?? (set ? current : undefined) };
     if (!set) {
-      set = new Set();
+      set = new Set([sub]);
       this.subs.set(channel, set);
-    }
-    set.add(sub);
-    if (isNew || opts.after !== undefined) {
       this.positions.set(channel, opts.after);
       if (opts.epoch !== undefined) this.epochs.set(channel, opts.epoch);
-      else if (opts.after !== undefined) this.epochs.delete(channel);
       this.channelsChanged();
+    } else {
+      set.add(sub);
+      if (opts.after !== undefined && (current === undefined || opts.after < current)) this.rewind(channel, opts.after, current);
     }
     const { positions, epochs } = this;
     return {
       channel,
       get position() {
-        return positions.get(channel);
+        return sub.position ?? positions.get(channel);
       },
       get epoch() {
         return epochs.get(channel);
       },
       unsubscribe: () => this.unsubscribe(sub),
     };
+  }
+
+  /**
+   * Reads the channel again from `after`, for a subscription that asks for history its channel's stream has passed.
+   * The subscriptions already there keep their places: one that had no position yet had everything up to where the
+   * stream was, and skips that when it comes again.
+   */
+  private rewind(channel: string, after: number, current: number | undefined): void {
+    for (const other of this.subs.get(channel) ?? []) other.position ??= current;
+    this.positions.set(channel, after);
+    if (this.transport?.resubscribe) this.transport.resubscribe(channel);
+    else this.channelsChanged();
   }
 
   private unsubscribe(sub: Sub): void {
@@ -468,7 +486,12 @@ export class Herald extends Emitter<ClientEvents> {
       gap: (gap) => {
         if (this.transport !== transport || !this.positions.has(gap.channel)) return;
         this.positions.set(gap.channel, Math.max(this.positions.get(gap.channel) ?? 0, gap.oldest - 1));
-        for (const sub of this.subs.get(gap.channel) ?? []) sub.options.onGap?.(gap);
+        for (const sub of this.subs.get(gap.channel) ?? []) {
+          // Told only where it lost events: one further on (see rewind) had them before they were trimmed.
+          if (sub.position !== undefined && sub.position >= gap.oldest - 1) continue;
+          sub.position = gap.oldest - 1;
+          sub.options.onGap?.(gap);
+        }
         this.emit('gap', gap);
       },
       epoch: (channel, epoch) => {
@@ -479,13 +502,19 @@ export class Herald extends Emitter<ClientEvents> {
         // The old seqs mean nothing in the new history: read it from its start.
         const position = this.positions.get(channel);
         if (position !== undefined) this.positions.set(channel, 0);
+        // Every subscription reads the new history from its start too: its old place in the old history means nothing.
+        for (const sub of this.subs.get(channel) ?? []) if (sub.position !== undefined) sub.position = 0;
         const change: EpochChange = { channel, previous, current: epoch, position };
         for (const sub of this.subs.get(channel) ?? []) sub.options.onEpoch?.(change);
         this.emit('epoch', change);
         return position !== undefined;
       },
       live: (channel, head) => {
-        if (this.transport === transport && this.positions.has(channel) && this.positions.get(channel) === undefined) this.positions.set(channel, head);
+        if (this.transport !== transport || !this.positions.has(channel)) return;
+        if (this.positions.get(channel) === undefined) this.positions.set(channel, head);
+        // A subscription without `after` starts at the head, even when another one's `after` has the stream read
+        // older events first.
+        for (const sub of this.subs.get(channel) ?? []) sub.position ??= head;
       },
       refused: (channel, code, message) => {
         const error = new HeraldClientError(code, message);
@@ -539,7 +568,12 @@ export class Herald extends Emitter<ClientEvents> {
     const position = this.positions.get(event.channel);
     if (position !== undefined && event.seq <= position) return;
     this.positions.set(event.channel, event.seq);
-    for (const sub of this.subs.get(event.channel) ?? []) sub.onEvent(event);
+    for (const sub of this.subs.get(event.channel) ?? []) {
+      // Read again for a subscription that asked for older history (see rewind): this one had it already.
+      if (sub.position !== undefined && event.seq <= sub.position) continue;
+      sub.position = event.seq;
+      sub.onEvent(event);
+    }
   }
 
   private retry(end: TransportEnd): void {

@@ -220,6 +220,41 @@ for (const transport of ['websocket', 'sse', 'poll'] as const) {
   });
 }
 
+for (const transport of ['websocket', 'sse', 'poll'] as const) {
+  it(`${transport}: a second subscription to a channel, from an earlier position, gets that history once; the first gets no event twice`, async () => {
+    const h = await startTestServer();
+    const c = new Herald({ url: h.url, token: ADMIN_KEY, WebSocket: NodeWebSocket as unknown as typeof WebSocket, transports: [transport], ...fast });
+    const publish = async (from: number, to: number) => {
+      const events = Array.from({ length: to - from + 1 }, (_, i) => ({ channel: 'shared', data: from + i }));
+      assert.equal((await h.call('POST', '/v1/events', { body: { events } })).status, 201);
+    };
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    try {
+      await publish(1, 10);
+      const [a, b, live]: [number[], number[], number[]] = [[], [], []];
+      const subA = c.subscribe('shared', { after: 5 }, (e) => a.push(e.seq));
+      await until(() => a.includes(10), 5000, 'A reaches 10');
+      // Before, B's `after` moved the channel's one position back: over SSE and polls A got 1…10 again, and over a
+      // WebSocket (already subscribed) B got no history at all.
+      const subB = c.subscribe('shared', { after: 0 }, (e) => b.push(e.seq));
+      await until(() => b.includes(10), 5000, 'B gets the history');
+      await publish(11, 15);
+      await until(() => a.includes(15) && b.includes(15), 5000, 'both get the new events');
+      // Without `after`, a third starts where the channel's stream is: the next event, no history.
+      const subLive = c.subscribe('shared', (e) => live.push(e.seq));
+      await publish(16, 16);
+      await until(() => a.includes(16) && b.includes(16) && live.includes(16), 5000, 'all three get 16');
+      assert.deepEqual(a, range(6, 16));
+      assert.deepEqual(b, range(1, 16));
+      assert.deepEqual(live, [16]);
+      assert.deepEqual([subA.position, subB.position, subLive.position], [16, 16, 16]);
+    } finally {
+      c.close();
+      await h.stop();
+    }
+  });
+}
+
 it('sse: the watchdog measures silence on a monotonic clock, so a wall clock stepped back does not keep a dead stream', async () => {
   // The server pings SSE streams once an hour here: with a 1.5 s timeout, the watchdog must end the idle stream.
   const h = await startTestServer({ sse: { heartbeat: 3600 } });
