@@ -572,7 +572,15 @@ export class Herald extends Emitter<ClientEvents> {
       // Read again for a subscription that asked for older history (see rewind): this one had it already.
       if (sub.position !== undefined && event.seq <= sub.position) continue;
       sub.position = event.seq;
-      sub.onEvent(event);
+      try {
+        sub.onEvent(event);
+      } catch (error) {
+        // As a DOM event listener's: the others still get the event, and the error is still reported (uncaught, in
+        // its own task), not thrown into the transport's frame handling.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
     }
   }
 

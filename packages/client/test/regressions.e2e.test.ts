@@ -279,3 +279,29 @@ it('sse: the watchdog measures silence on a monotonic clock, so a wall clock ste
     await h.stop();
   }
 });
+
+it("an event handler that throws does not keep the event from the channel's other subscriptions, and its error is still reported", async () => {
+  const h = await startTestServer();
+  const c = new Herald({ url: h.url, token: ADMIN_KEY, transports: ['poll'], ...fast });
+  const uncaught: unknown[] = [];
+  const onUncaught = (error: unknown) => uncaught.push(error);
+  // node:test reports an uncaught exception as the test's failure: this one is expected, and counted instead.
+  process.prependListener('uncaughtException', onUncaught);
+  const listeners = process.listeners('uncaughtException').filter((l) => l !== onUncaught);
+  for (const l of listeners) process.removeListener('uncaughtException', l);
+  try {
+    const other: number[] = [];
+    c.subscribe('throwing', { after: 0 }, () => {
+      throw new Error('the app failed');
+    });
+    c.subscribe('throwing', { after: 0 }, (e) => other.push(e.seq));
+    assert.equal((await h.call('POST', '/v1/channels/throwing/events', { body: { data: 1 } })).status, 201);
+    await until(() => other.length === 1 && uncaught.length === 1, 5000, 'the other subscription gets the event');
+    assert.equal((uncaught[0] as Error).message, 'the app failed');
+  } finally {
+    for (const l of listeners) process.on('uncaughtException', l);
+    process.removeListener('uncaughtException', onUncaught);
+    c.close();
+    await h.stop();
+  }
+});
