@@ -66,7 +66,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
         "SELECT DISTINCT channel FROM deliveries WHERE endpoint_id = ? AND status = 'failed' AND created >= ? AND created <= ? AND payload IS NOT NULL",
       ),
       recover: db.prepare(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE endpoint_id = ? AND status = 'failed' AND created >= ? AND created <= ? AND payload IS NOT NULL AND channel = ?",
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE endpoint_id = ? AND status = 'failed' AND created >= ? AND created <= ? AND payload IS NOT NULL" +
+          // One statement for every channel: one per channel walked the endpoint's failed deliveries once each.
+          ' AND channel IN (SELECT value FROM json_each(?))',
       ),
     };
     for (const row of this.s.allEndpoints!.all() as Array<{ record: string }>) {
@@ -196,9 +198,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   recover(endpointId: string, since: number, until: number, now: number, wanted: (channel: string) => boolean): Promise<number> {
     return this.writes.run(() => {
       const channels = (this.s.recoverable!.all(endpointId, since, until) as Array<{ channel: string }>).map((r) => r.channel).filter(wanted);
-      let recovered = 0;
-      for (const channel of channels) recovered += this.s.recover!.run(now, endpointId, since, until, channel).changes;
-      return recovered;
+      return channels.length === 0 ? 0 : this.s.recover!.run(now, endpointId, since, until, JSON.stringify(channels)).changes;
     });
   }
 
