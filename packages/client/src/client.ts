@@ -207,8 +207,9 @@ export class Herald extends Emitter<ClientEvents> {
     if (!handler) throw new TypeError('subscribe needs an event handler');
     let set = this.subs.get(channel);
     const current = this.positions.get(channel);
-    // Without `after`, a channel already read starts this subscription where its stream is now, not at its history.
-    const sub: Sub = { channel, onEvent: handler, options: opts, position: opts.after ?? (set ? current : undefined) };
+    // Without `after`, a channel already read starts this subscription at the furthest any of its subscriptions has
+    // got (its stream may be reading older events again for one of them, see rewind), not in its history.
+    const sub: Sub = { channel, onEvent: handler, options: opts, position: opts.after ?? (set ? this.furthest(set, current) : undefined) };
     if (!set) {
       set = new Set([sub]);
       this.subs.set(channel, set);
@@ -230,6 +231,12 @@ export class Herald extends Emitter<ClientEvents> {
       },
       unsubscribe: () => this.unsubscribe(sub),
     };
+  }
+
+  private furthest(subs: ReadonlySet<Sub>, current: number | undefined): number | undefined {
+    let furthest = current;
+    for (const other of subs) if (other.position !== undefined && (furthest === undefined || other.position > furthest)) furthest = other.position;
+    return furthest;
   }
 
   /**

@@ -240,14 +240,19 @@ for (const transport of ['websocket', 'sse', 'poll'] as const) {
       await until(() => b.includes(10), 5000, 'B gets the history');
       await publish(11, 15);
       await until(() => a.includes(15) && b.includes(15), 5000, 'both get the new events');
-      // Without `after`, a third starts where the channel's stream is: the next event, no history.
+      // Without `after`, a third starts at the next event, with no history, even while the stream reads older events
+      // again for a fourth that asks for them from 0.
       const subLive = c.subscribe('shared', (e) => live.push(e.seq));
+      const late: number[] = [];
+      c.subscribe('shared', { after: 0 }, (e) => late.push(e.seq));
+      const subLiveAgain = c.subscribe('shared', (e) => live.push(e.seq * 100));
       await publish(16, 16);
-      await until(() => a.includes(16) && b.includes(16) && live.includes(16), 5000, 'all three get 16');
+      await until(() => a.includes(16) && b.includes(16) && live.includes(1600) && late.includes(16), 5000, 'all get 16');
       assert.deepEqual(a, range(6, 16));
       assert.deepEqual(b, range(1, 16));
-      assert.deepEqual(live, [16]);
-      assert.deepEqual([subA.position, subB.position, subLive.position], [16, 16, 16]);
+      assert.deepEqual(late, range(1, 16));
+      assert.deepEqual(live.sort((x, y) => x - y), [16, 1600]);
+      assert.deepEqual([subA.position, subB.position, subLive.position, subLiveAgain.position], [16, 16, 16, 16]);
     } finally {
       c.close();
       await h.stop();
