@@ -49,7 +49,7 @@ const SQL = {
                 WHERE endpoint_id = $1 AND status = 'failed' AND created >= $2 AND created <= $3 AND payload IS NOT NULL`,
   recover: `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, final_attempt = true
             WHERE endpoint_id = $2 AND status = 'failed' AND created >= $3 AND created <= $4 AND payload IS NOT NULL
-              AND channel = ANY($5::text[])`,
+              AND channel IN (SELECT unnest($5::text[]))`, // a hashed semi-join, not a scan of the list per row
 };
 
 /**
