@@ -44,15 +44,18 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
   // An OPTIONS from an allowed Origin without Access-Control-Request-Method is no preflight (Fetch standard), which
   // @fastify/cors answers with a text/plain 400: refused here first, in Herald's JSON shape like every other error.
   // This hook is added now, the plugin's at ready(), so this one runs first. A callback hook, not an async one: it
-  // runs on every request, and returns at once for all but OPTIONS.
-  app.addHook('onRequest', (request, _reply, done) => {
-    const origin = request.headers.origin;
-    if (request.method !== 'OPTIONS' || origin === undefined || request.headers['access-control-request-method'] !== undefined) return done();
-    if (originAllowed(origin, origins)) {
-      return done(new HeraldError('bad_request', 'A CORS preflight names the method it asks for in Access-Control-Request-Method.'));
-    }
-    done();
-  });
+  // runs on every request, and returns at once for all but OPTIONS; with no origin allowed (the default) none is
+  // allowed here either, and the hook is not added at all.
+  if (origins.length > 0) {
+    app.addHook('onRequest', (request, _reply, done) => {
+      const origin = request.headers.origin;
+      if (request.method !== 'OPTIONS' || origin === undefined || request.headers['access-control-request-method'] !== undefined) return done();
+      if (originAllowed(origin, origins)) {
+        return done(new HeraldError('bad_request', 'A CORS preflight names the method it asks for in Access-Control-Request-Method.'));
+      }
+      done();
+    });
+  }
   // Loaded with the app's other plugins at ready(); nothing to await here.
   void app.register(cors, {
     origin: (origin, callback) => callback(null, origin === undefined ? false : originAllowed(origin, origins)),
