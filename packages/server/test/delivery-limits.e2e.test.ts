@@ -147,12 +147,15 @@ describe('per-endpoint delivery rate limit', () => {
   });
 });
 
+/** Quick retries, no jitter, and the given `delivery.timeout`: for the timeout suites below. */
+const timeoutHarness = (timeout: number) => harness(() => ({ delivery: { allowPrivateNetworks: LOOPBACK_ONLY, timeout, retrySchedule: [0.1, 0.1, 60], jitter: 0 } }));
+
 describe('delivery timeout', () => {
   // Undici's headers and body timers tick about once a second, so they fire up to a second after the timeout. At
   // 2 s they still come well before the attempt's own deadline (twice the timeout); at 0.5 s the deadline, at 1 s,
   // could come first (it did, on a loaded machine).
   const TIMEOUT_S = 2;
-  const t = harness(() => ({ delivery: { allowPrivateNetworks: LOOPBACK_ONLY, timeout: TIMEOUT_S, retrySchedule: [0.1, 0.1, 60], jitter: 0 } }));
+  const t = timeoutHarness(TIMEOUT_S);
 
   it('a receiver that never answers: each attempt is recorded as a headers timeout, and retried', async () => {
     // Takes the request and never answers (the connection is closed when the receiver stops).
@@ -189,7 +192,7 @@ describe('delivery timeout', () => {
 
 describe('delivery timeout: interim answers', () => {
   const TIMEOUT_S = 0.5;
-  const t = harness(() => ({ delivery: { allowPrivateNetworks: LOOPBACK_ONLY, timeout: TIMEOUT_S, retrySchedule: [0.1, 0.1, 60], jitter: 0 } }));
+  const t = timeoutHarness(TIMEOUT_S);
 
   it('a receiver that keeps sending interim 102 answers: the whole attempt ends by twice the timeout, and is retried', async () => {
     const r = await t.receiver((_q, res) => {
