@@ -35,6 +35,37 @@ describe('error answers and auth through the real server', () => {
     expectError(await h.call('GET', '/v1/nope'), 404, 'not_found');
   });
 
+  it('answers 405 with Allow for a path served under other methods, OPTIONS with Allow, and 404 for no such path', async () => {
+    for (const [method, path, allow] of [
+      ['PUT', '/v1/events', 'GET, HEAD, POST, OPTIONS'],
+      ['DELETE', '/v1/channels/c/events', 'GET, HEAD, POST, OPTIONS'],
+      ['PATCH', '/v1/keys', 'GET, HEAD, POST, OPTIONS'],
+      ['POST', '/v1/keys/key_x', 'GET, HEAD, DELETE, OPTIONS'],
+      ['POST', '/healthz', 'GET, HEAD, OPTIONS'],
+      ['DELETE', '/v1/ws', 'GET, HEAD, OPTIONS'],
+    ] as const) {
+      const res = await h.call(method, path);
+      expectError(res, 405, 'method_not_allowed');
+      assert.equal(res.headers.get('allow'), allow, `${method} ${path}`);
+    }
+    const options = await h.call('OPTIONS', '/v1/channels/c/events?after=0');
+    assert.equal(options.status, 204);
+    assert.equal(options.headers.get('allow'), 'GET, HEAD, POST, OPTIONS');
+    // A path no route serves, under any method, is still 404 and says no Allow.
+    for (const method of ['GET', 'POST', 'OPTIONS']) {
+      const res = await h.call(method, '/v1/nope/deeper');
+      assert.equal(res.status, 404, method);
+      assert.equal(res.headers.get('allow'), null);
+    }
+  });
+
+  it('answers a plain GET /v1/ws, which asks for no upgrade, with 426 and the protocol to upgrade to', async () => {
+    const res = await h.call('GET', '/v1/ws');
+    expectError(res, 426, 'upgrade_required');
+    assert.equal(res.headers.get('upgrade'), 'websocket');
+    assert.match(res.headers.get('connection') ?? '', /upgrade/i);
+  });
+
   it('refuses a batch of more than 1000 events and a batch with a bad channel', async () => {
     const big = Array.from({ length: 1001 }, () => ({ channel: 'c', data: 1 }));
     const h2 = await startTestServer();

@@ -106,7 +106,8 @@ describe('Server-Sent Events', () => {
       await until(() => raw.received().includes('"status":"ok"'), 3000, `the request after HEAD ${path}`);
       const answers = raw.received().split(/(?=HTTP\/1\.1 )/);
       assert.equal(answers.length, 2, raw.received());
-      assert.match(answers[0]!, /^HTTP\/1\.1 404 /);
+      assert.match(answers[0]!, /^HTTP\/1\.1 405 /);
+      assert.match(answers[0]!, /\r\nallow: GET, OPTIONS\r\n/i);
       assert.doesNotMatch(raw.received(), /retry:/);
       raw.socket.destroy();
     }

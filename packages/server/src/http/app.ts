@@ -14,6 +14,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { healthRoutes } from './routes/health.js';
 import { pollRoutes } from '../transports/poll/routes.js';
 import { sseRoutes } from '../transports/sse/routes.js';
+import { wsRoutes } from '../transports/ws/routes.js';
 import { installCors } from './cors.js';
 import { ingestRoutes } from '../ingest/routes.js';
 import { sourceRoutes } from '../ingest/sources-api.js';
@@ -74,6 +75,7 @@ export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (
       publishRoutes(api, ctx);
       pollRoutes(api, ctx);
       sseRoutes(api, ctx);
+      wsRoutes(api);
       keyRoutes(api, ctx);
       tokenRoutes(api, ctx);
       const ingestStats = new IngestStats();

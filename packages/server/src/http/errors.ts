@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCodes, HeraldError, type ErrorCode } from '@herald/protocol';
 import { diskFullError, isDiskFull, type WriteHealth } from '../store/disk-full.js';
+import { RouteMethods } from './route-methods.js';
 
 /** Seconds a 503 asks the client to wait before retrying. */
 const RETRY_AFTER_SECONDS = 5;
@@ -48,8 +49,20 @@ export function installErrorHandling(app: FastifyInstance, writes?: WriteHealth)
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send(new HeraldError('internal').toJSON());
   });
+  // Called before any route is added (see buildApp), so it sees every one.
+  const routes = new RouteMethods({ maxParamLength: MAX_PARAM_LENGTH });
+  app.addHook('onRoute', routes.add);
   app.setNotFoundHandler((request, reply) => {
-    const error = new HeraldError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}.`);
+    const path = request.url.split('?')[0]!;
+    const allowed = routes.allowed(path);
+    if (allowed.length > 0) {
+      void reply.header('allow', allowed.join(', '));
+      // An OPTIONS that is no CORS preflight asks what the path is served for (RFC 9110 §9.3.7).
+      if (request.method === 'OPTIONS') return reply.code(204).send();
+      const error = new HeraldError('method_not_allowed', `${path} is served for ${allowed.join(', ')}, not ${request.method}.`);
+      return reply.code(405).send(error.toJSON());
+    }
+    const error = new HeraldError('not_found', `No route for ${request.method} ${path}.`);
     return reply.code(404).send(error.toJSON());
   });
 }

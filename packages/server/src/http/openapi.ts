@@ -221,7 +221,8 @@ function complete(document: Json): Json {
         },
         '4XX': errorResponse(
           'Refused before the upgrade: 403 for an Origin not in cors.origins, 404 for another path, 426 (with `Sec-WebSocket-Version: 13`) ' +
-            'for another WebSocket version, 405 for a method other than GET, 400 for another malformed handshake.',
+            'for another WebSocket version, 426 (with `Upgrade: websocket`) for a plain GET that asks for no upgrade, 405 for a method ' +
+            'other than GET, 400 for another malformed handshake.',
         ),
         '503': errorResponse('Shutting down.'),
       },
