@@ -595,6 +595,8 @@ export class Herald extends Emitter<ClientEvents> {
     if (this.closed) return;
     let decided: Promise<void> | undefined;
     if (end.goingAway) this.serverSeenDown = true;
+    // Said each time, as the retries go on (backing off): a change of channels, or of the server's limits, may end it.
+    if (end.refused) this.emit('error', new HeraldClientError(end.refused.code, end.refused.message, end.refused.status));
     if (end.auth) {
       if (!this.options.getToken) {
         this.emit('error', new HeraldClientError('unauthorized', `The credential was refused: ${end.reason}`));

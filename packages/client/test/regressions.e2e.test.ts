@@ -310,3 +310,27 @@ it("an event handler that throws does not keep the event from the channel's othe
     await h.stop();
   }
 });
+
+for (const transport of ['sse', 'poll'] as const) {
+  it(`says why the server refuses its ${transport} request (more channels than limits.channelsPerRequest), and goes on once it may`, async () => {
+    const h = await startTestServer({ limits: { channelsPerRequest: 2 } });
+    const c = new Herald({ url: h.url, token: ADMIN_KEY, transports: [transport], ...fast });
+    try {
+      const errors: Array<{ code: string; message: string; status: number | undefined }> = [];
+      c.on('error', (e) => errors.push({ code: e.code, message: e.message, status: e.status }));
+      const seen: string[] = [];
+      const subs = ['a', 'b', 'c'].map((channel) => c.subscribe(channel, { after: 0 }, (e) => seen.push(`${e.channel}${e.seq}`)));
+      await until(() => errors.length >= 2, 5000, 'the refusal, said as the retries go on');
+      // Before, the client retried in silence: the state said only "HTTP 400", and no error reached the app.
+      assert.deepEqual(errors[0], { code: 'bad_request', message: 'At most 2 channels per request.', status: 400 });
+      subs[2]!.unsubscribe();
+      await h.call('POST', '/v1/channels/a/events', { body: { data: 1 } });
+      await h.call('POST', '/v1/channels/b/events', { body: { data: 1 } });
+      await until(() => seen.length === 2, 5000, 'the events once the request fits');
+      assert.deepEqual(seen.sort(), ['a1', 'b1']);
+    } finally {
+      c.close();
+      await h.stop();
+    }
+  });
+}

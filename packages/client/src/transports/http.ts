@@ -10,9 +10,39 @@ export class HttpStatusError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The server's error code and message, when its answer was Herald's JSON error. */
+    readonly code?: string,
+    readonly said?: string,
   ) {
     super(message);
   }
+
+  /**
+   * A refusal that the same request will meet again, whatever the credential: a 4xx other than 401 and 403 (a
+   * credential to refresh), 408 and 429 (worth a retry as they are). Too many channels for the server's
+   * `limits.channelsPerRequest` is one.
+   */
+  get refusal(): boolean {
+    return this.code !== undefined && this.status >= 400 && this.status < 500 && ![401, 403, 408, 429].includes(this.status);
+  }
+}
+
+/** The error for an answer that is not 2xx: with the server's code and message when it is Herald's JSON error. */
+export async function statusError(res: Response, doing: string): Promise<HttpStatusError> {
+  let code: string | undefined;
+  let said: string | undefined;
+  if (res.headers.get('content-type')?.includes('json')) {
+    try {
+      const { error } = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
+      if (typeof error?.code === 'string') code = error.code;
+      if (typeof error?.message === 'string') said = error.message;
+    } catch {
+      // Not Herald's answer (a proxy's): the status says what there is to say.
+    }
+  } else {
+    void res.body?.cancel().catch(() => {});
+  }
+  return new HttpStatusError(res.status, `HTTP ${res.status} ${doing}${said === undefined ? '' : `: ${said}`}`, code, said);
 }
 
 /**
@@ -27,7 +57,7 @@ export async function readChannelStates(ctx: TransportContext, handlers: Transpo
   await Promise.all(
     channels.map(async (channel) => {
       const res = await ctx.fetch(`${ctx.url}/v1/channels/${encodeURIComponent(channel)}/events?after=0&limit=1`, { headers: authHeaders(ctx), signal });
-      if (!res.ok) throw new HttpStatusError(res.status, `HTTP ${res.status} reading ${channel}`);
+      if (!res.ok) throw await statusError(res, `reading ${channel}`);
       const page = (await res.json()) as ChannelPage;
       // Read for a connection that has since restarted (or closed): the restart reads the channel afresh.
       if (signal.aborted) return;
@@ -86,8 +116,10 @@ export abstract class HttpTransport extends BaseTransport {
       await this.run(controller);
     })().catch((error: unknown) => {
       if (controller !== this.controller) return; // replaced by a restart
-      const auth = error instanceof HttpStatusError && (error.status === 401 || error.status === 403);
-      this.finish({ reason: (error as Error).message, auth, goingAway: error instanceof GoingAwayError });
+      const status = error instanceof HttpStatusError ? error : undefined;
+      const auth = status?.status === 401 || status?.status === 403;
+      const refused = status?.refusal ? { status: status.status, code: status.code!, message: status.said ?? status.message } : undefined;
+      this.finish({ reason: (error as Error).message, auth, goingAway: error instanceof GoingAwayError, ...(refused && { refused }) });
     });
   }
 

@@ -1,5 +1,5 @@
 import type { MultiChannelPage } from '@herald/protocol';
-import { authHeaders, channelQuery, HttpStatusError, HttpTransport } from './http.js';
+import { authHeaders, channelQuery, HttpTransport, statusError } from './http.js';
 import type { Transport, TransportFactory } from './types.js';
 
 /** Seconds the server may hold each poll. */
@@ -19,7 +19,7 @@ class PollTransport extends HttpTransport implements Transport {
       let page: MultiChannelPage;
       try {
         const res = await this.ctx.fetch(`${this.ctx.url}/v1/events?${params}`, { headers: authHeaders(this.ctx), signal: controller.signal });
-        if (!res.ok) throw new HttpStatusError(res.status, `HTTP ${res.status} polling`);
+        if (!res.ok) throw await statusError(res, 'polling');
         page = (await res.json()) as MultiChannelPage;
       } finally {
         clearTimeout(timeout);

@@ -1,7 +1,7 @@
 import type { EphemeralMessage, GapInfo, HeraldEvent } from '@herald/protocol';
 import { monotonicNow } from '../backoff.js';
 import { SseParser } from '../sse-parser.js';
-import { answeredInTime, authHeaders, channelQuery, GoingAwayError, HttpStatusError, HttpTransport } from './http.js';
+import { answeredInTime, authHeaders, channelQuery, GoingAwayError, HttpStatusError, HttpTransport, statusError } from './http.js';
 import type { Transport, TransportFactory } from './types.js';
 
 /** Server-Sent Events over fetch: one multi-channel stream, resumed from the positions the client holds. */
@@ -17,7 +17,8 @@ class SseTransport extends HttpTransport implements Transport {
         signal: controller.signal,
       }),
     );
-    if (!res.ok || !res.body) throw new HttpStatusError(res.status, `HTTP ${res.status} opening the stream`);
+    if (!res.ok) throw await statusError(res, 'opening the stream');
+    if (!res.body) throw new HttpStatusError(res.status, `HTTP ${res.status} opening the stream: no body`);
     let lastSeen = monotonicNow();
     clearInterval(this.watchdog);
     // The server's `: ping` comments count as signs of life: fetch sees them where EventSource would not.

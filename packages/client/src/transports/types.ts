@@ -7,6 +7,8 @@ export interface TransportEnd {
   auth?: boolean;
   /** The server said it is going away (a restart or a shutdown): a failure while it still answers is that, not the transport's. */
   goingAway?: boolean;
+  /** The server refused the request in a way the same request will meet again (see HttpStatusError.refusal). */
+  refused?: { status: number; code: string; message: string };
   reason: string;
 }
 
