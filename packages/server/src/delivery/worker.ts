@@ -8,7 +8,7 @@ import type { HeraldConfig } from '../config/schema.js';
 import type { EventLog } from '../log/event-log.js';
 import type { DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord } from '../store/types.js';
 import { judge, nextAttemptAt } from './outcome.js';
-import { TokenBucket } from './rate-limit.js';
+import { TokenBucket } from '../util/token-bucket.js';
 import { liveSecrets } from '../auth/rotation.js';
 import type { UrlGuard } from './ssrf.js';
 import { recordAttempt as recordAttemptMetrics } from '../metrics/index.js';
@@ -177,7 +177,7 @@ export class DeliveryWorker {
       if (room <= 0) continue;
       if (lane.queue.length < room) await this.refill(endpoint, lane, now);
       for (const delivery of lane.queue.splice(0, room)) {
-        lane.bucket?.take();
+        lane.bucket?.take(now);
         this.launch(endpoint, lane, delivery);
       }
       if (lane.queue.length === 0 && lane.flying.size < endpoint.maxConcurrency) {

@@ -1,4 +1,4 @@
-import { TokenBucket } from '../presence/rate-limit.js';
+import { TokenBucket } from '../util/token-bucket.js';
 
 /** `webhook refused` lines per source per second, in bursts of as many; the rest are counted into the next line. */
 export const REFUSAL_LINES_PER_SECOND = 10;

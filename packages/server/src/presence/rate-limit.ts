@@ -1,26 +1,4 @@
-/** A token bucket: `rate` per second, bursts of as many. */
-export class TokenBucket {
-  private tokens: number;
-  private at = Date.now();
-
-  constructor(private readonly rate: number) {
-    this.tokens = rate;
-  }
-
-  /** Takes one token; false when there is none left this second. */
-  take(now = Date.now()): boolean {
-    this.tokens = Math.min(this.rate, this.tokens + ((now - this.at) / 1000) * this.rate);
-    this.at = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
-  /** Full again: nothing taken for a second or more. */
-  idle(now = Date.now()): boolean {
-    return this.tokens + ((now - this.at) / 1000) * this.rate >= this.rate;
-  }
-}
+import { TokenBucket } from '../util/token-bucket.js';
 
 /** Buckets kept per key before idle ones are swept; a full bucket holds no state worth keeping. */
 const SWEEP_AT = 10_000;

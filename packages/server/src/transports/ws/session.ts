@@ -11,7 +11,7 @@ import { parseClientOp, refOfRefusedFrame } from './ops.js';
 import { assertPayloadDepth } from '../../log/payload-depth.js';
 import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
 import { newClientId } from '../../presence/client-id.js';
-import { TokenBucket } from '../../presence/rate-limit.js';
+import { TokenBucket } from '../../util/token-bucket.js';
 import type { Rota } from '../../util/rota.js';
 import {
   allSubscriptions,
