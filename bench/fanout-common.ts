@@ -4,7 +4,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { request, Agent } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_ADMIN_KEY, cpuMs, ROOT, spawnBaseline, spawnHerald, type Spawned } from './harness.js';
+import { BENCH_ADMIN_KEY, cpuMs, ROOT, spawnBaseline, spawnHerald, tracked, type Spawned } from './harness.js';
 import { spawnNchan, type NchanPeer } from './nchan.js';
 import { percentiles, type LoadPlan, type LoadReport, type PeerKind, type ToChild, type ToParent, type Transport } from './fanout-load.js';
 
@@ -111,7 +111,7 @@ export class LoadGroup {
     for (let p = 0; p < processes; p++) {
       const sockets = plan.sockets.slice(p * per, (p + 1) * per);
       if (sockets.length === 0) break;
-      const child = fork(join(ROOT, 'bench', 'fanout-load.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = tracked(fork(join(ROOT, 'bench', 'fanout-load.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
       this.progress.push(0);
       const index = this.children.length;
       child.on('message', (m: ToParent) => {

@@ -46,6 +46,22 @@ function waitForLine(stream: NodeJS.ReadableStream, pattern: RegExp, child: Chil
   });
 }
 
+/**
+ * Every server a bench started and has not stopped: killed when the bench process exits, however it exits (a
+ * server that failed to start made the bench throw, and left the servers started before it running).
+ */
+const running = new Map<ChildProcess, NodeJS.Signals>();
+process.on('exit', () => {
+  for (const [child, signal] of running) child.kill(signal);
+});
+
+/** Keeps `child` in {@link running} until it exits; `signal` is what ends it (nginx's master ends its workers on SIGTERM). */
+export function tracked<T extends ChildProcess>(child: T, signal: NodeJS.Signals = 'SIGKILL'): T {
+  running.set(child, signal);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
@@ -56,10 +72,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
 /** The built Herald CLI in its own process, on a fresh data directory. */
 export async function spawnHerald(env: Record<string, string> = {}): Promise<Spawned> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
-  const child = spawn(process.execPath, [...MEASURED, ...PROFILING, join(ROOT, 'bin/herald.js'), 'serve', '--port', '0', '--data', dir, '--log-level', 'warn'], {
-    env: { ...process.env, HERALD_ADMIN_KEY: BENCH_ADMIN_KEY, BENCH_MEM_FILE: join(dir, 'memory.json'), ...env },
-    stdio: ['ignore', 'inherit', 'pipe'],
-  });
+  const child = tracked(
+    spawn(process.execPath, [...MEASURED, ...PROFILING, join(ROOT, 'bin/herald.js'), 'serve', '--port', '0', '--data', dir, '--log-level', 'warn'], {
+      env: { ...process.env, HERALD_ADMIN_KEY: BENCH_ADMIN_KEY, BENCH_MEM_FILE: join(dir, 'memory.json'), ...env },
+      stdio: ['ignore', 'inherit', 'pipe'],
+    }),
+  );
   const url = await waitForLine(child.stderr!, /^Herald is listening on (\S+)/, child);
   child.stderr!.resume();
   return {
@@ -77,10 +95,12 @@ export async function spawnHerald(env: Record<string, string> = {}): Promise<Spa
 export async function spawnBaseline(script: string): Promise<Spawned> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-baseline-'));
   const memFile = join(dir, 'memory.json');
-  const child = spawn(process.execPath, [...MEASURED, '--import', 'tsx', join(ROOT, 'bench', script)], {
-    env: { ...process.env, BENCH_MEM_FILE: memFile },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = tracked(
+    spawn(process.execPath, [...MEASURED, '--import', 'tsx', join(ROOT, 'bench', script)], {
+      env: { ...process.env, BENCH_MEM_FILE: memFile },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
   const url = await waitForLine(child.stdout!, /^(http\S+)/, child);
   return {
     url,
