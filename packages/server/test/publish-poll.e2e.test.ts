@@ -124,3 +124,31 @@ describe('publish and poll through the real server', () => {
     assert.equal(bad.body.error.code, 'invalid_cursor');
   });
 });
+
+describe('poll bounds set lower than what clients ask for', () => {
+  let h: TestServer;
+  before(async () => {
+    h = await startTestServer({ limits: { pageSize: 50 } });
+  });
+  after(async () => {
+    await h.stop();
+  });
+
+  it('reads a limit past limits.pageSize, or none, as the bound instead of refusing every poll', async () => {
+    const events = Array.from({ length: 60 }, (_, i) => ({ channel: 'small', data: i }));
+    assert.equal((await h.call('POST', '/v1/events', { body: { events: events.slice(0, 30) } })).status, 201);
+    assert.equal((await h.call('POST', '/v1/events', { body: { events: events.slice(30) } })).status, 201);
+    // No limit: the default (100) was over the bound, so every plain poll was a 400.
+    const plain = await h.call('GET', '/v1/channels/small/events?after=0');
+    assert.equal(plain.status, 200, JSON.stringify(plain.body));
+    assert.equal(plain.body.events.length, 50);
+    // What `herald replay` and the SDK's long polling send.
+    const asked = await h.call('GET', '/v1/channels/small/events?after=0&limit=1000');
+    assert.equal(asked.status, 200, JSON.stringify(asked.body));
+    assert.equal(asked.body.events.length, 50);
+    assert.equal(asked.body.next, 50);
+    const multi = await h.call('GET', '/v1/events?channel=small&channel=other&limit=1000&wait=25');
+    assert.equal(multi.status, 200, JSON.stringify(multi.body));
+    assert.equal(multi.body.events.length, 50);
+  });
+});

@@ -1,7 +1,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -328,6 +328,15 @@ describe('reliability', () => {
       } finally {
         await third.stop();
       }
+    });
+
+    it('admin-key reset refuses a data directory that holds no Herald data, and creates nothing there', async () => {
+      const dir = join(tempDir(), 'mistyped');
+      const reset = herald(['admin-key', 'reset', '--data', dir]);
+      assert.equal(reset.status, 1, reset.stderr);
+      assert.equal(reset.stdout, '');
+      assert.match(reset.stderr, /holds no Herald data/);
+      assert.equal(existsSync(dir), false);
     });
   });
 

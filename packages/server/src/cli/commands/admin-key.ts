@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/load.js';
 import { openSqliteStorage } from '../../store/sqlite/open.js';
@@ -44,6 +46,10 @@ export async function adminKey(argv: string[]): Promise<void> {
   if (values.data !== undefined) flags.dataDir = values.data;
   if (values.store !== undefined) flags.store = { url: values.store };
   const config = loadConfig({ file: values.config, flags });
+  // Opening SQLite creates a new database: a mistyped --data would get a key no server of yours ever reads.
+  if (!config.store.url && !existsSync(join(config.dataDir, 'herald.db'))) {
+    throw new CliError(`${config.dataDir} holds no Herald data (no herald.db): pass the --data (or --store) the server runs with.`);
+  }
   let storage;
   try {
     storage = config.store.url
