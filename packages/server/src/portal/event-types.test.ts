@@ -34,3 +34,32 @@ it('finds the types of matching channels by their literal prefix, and looks at a
     await storage.close();
   }
 });
+
+it('reads a bounded number of bytes however large the events are, and still sees every channel', async () => {
+  const storage = await openSqliteStorage({ dataDir: ':memory:' });
+  try {
+    const store = storage.events;
+    const big = 'x'.repeat(8 * 1024);
+    // 6 channels of 200 events of 8 KiB: 9.6 MB that a look used to load and parse in full, on every request.
+    for (let c = 0; c < 6; c++) {
+      const events = Array.from({ length: 200 }, (_, i) => ({ channel: `acme:${c}`, id: `acme-${c}-${i}`, type: `type.${c}`, data: { big }, time: Date.now() }));
+      await store.append({ events });
+    }
+    let bytesRead = 0;
+    const read = store.read.bind(store);
+    store.read = async (...args) => {
+      const result = await read(...args);
+      for (const event of result.events) bytesRead += JSON.stringify(event.data).length;
+      return result;
+    };
+    assert.deepEqual(await seenEventTypes(store, ['acme:*']), ['type.0', 'type.1', 'type.2', 'type.3', 'type.4', 'type.5']);
+    assert.ok(bytesRead <= SEEN_TYPES_LIMITS.bytes + big.length + 64, `read ${bytesRead} bytes`);
+
+    // One event over the whole budget: read once, and then no more channels are loaded.
+    bytesRead = 0;
+    assert.deepEqual(await seenEventTypes(store, ['acme:*'], { ...SEEN_TYPES_LIMITS, bytes: 1000 }), ['type.0']);
+    assert.ok(bytesRead <= big.length + 64, `read ${bytesRead} bytes`);
+  } finally {
+    await storage.close();
+  }
+});

@@ -11,9 +11,19 @@ export interface SeenTypesLimits {
   eventsPerChannel: number;
   types: number;
   namesScanned: number;
+  /**
+   * Bytes of `data` and `meta` read in all, shared by the channels (each reads at least one event), so a look costs
+   * about this much memory and parsing however large the events are: 200 events of a megabyte on each of 100
+   * channels made one request load hundreds of megabytes, and a few at once exhaust the heap.
+   */
+  bytes: number;
 }
 
-export const SEEN_TYPES_LIMITS: Readonly<SeenTypesLimits> = { channels: 100, eventsPerChannel: 200, types: 200, namesScanned: 10_000 };
+export const SEEN_TYPES_LIMITS: Readonly<SeenTypesLimits> = { channels: 100, eventsPerChannel: 200, types: 200, namesScanned: 10_000, bytes: 1024 * 1024 };
+
+/** An event's `data` and `meta` as they are stored (JSON), as the store's `maxBytes` counts them. */
+const storedBytes = (event: { data: unknown; meta?: unknown }) =>
+  Buffer.byteLength(JSON.stringify(event.data) ?? '') + (event.meta === undefined ? 0 : Buffer.byteLength(JSON.stringify(event.meta) ?? ''));
 
 /** Names read per query. */
 const NAME_PAGE = 1000;
@@ -47,16 +57,21 @@ async function matchingChannels(store: EventStore, patterns: readonly string[], 
 /**
  * The event types recently seen on the channels a session may use: the last
  * `eventsPerChannel` events of up to `channels` matching channels, sorted.
- * Bounded, so a tenant with many channels costs one small read per channel.
+ * Bounded, so a tenant with many channels costs one small read per channel,
+ * and by `bytes`, so large events cost no more than small ones.
  */
 export async function seenEventTypes(store: EventStore, patterns: readonly string[], limits: Readonly<SeenTypesLimits> = SEEN_TYPES_LIMITS): Promise<string[]> {
   if (patterns.length === 0) return [];
   const channels = await matchingChannels(store, patterns, limits);
   const types = new Set<string>();
+  const share = Math.max(1, Math.floor(limits.bytes / Math.max(1, channels.length)));
+  let left = limits.bytes;
   for (const channel of channels) {
+    if (left <= 0) break;
     const { head } = await store.head(channel);
-    const { events } = await store.read(channel, Math.max(0, head - limits.eventsPerChannel), limits.eventsPerChannel);
+    const { events } = await store.read(channel, Math.max(0, head - limits.eventsPerChannel), limits.eventsPerChannel, Math.min(share, left));
     for (const event of events) {
+      left -= storedBytes(event);
       types.add(event.type);
       if (types.size >= limits.types) return [...types].sort();
     }

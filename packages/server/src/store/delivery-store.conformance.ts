@@ -113,12 +113,12 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       assert.deepEqual(await store().cursorsOf(['audit', 'never', 'orders']), new Map([['audit', 7], ['orders', 2]]));
       assert.deepEqual(await store().cursorsOf([]), new Map());
       const rows = await all(store(), 'ep_1');
-      assert.deepEqual(rows.map((d) => [d.eventId, d.seq, d.status, d.attempts, d.nextAttemptAt, d.finalAttempt, d.payload]), [
-        ['evt_orders_1', 1, 'pending', 0, 1000, false, '{"seq":1}'],
-        ['evt_orders_2', 2, 'pending', 0, 1000, false, '{"seq":2}'],
+      assert.deepEqual(rows.map((d) => [d.eventId, d.seq, d.status, d.attempts, d.nextAttemptAt, d.finalAttempt]), [
+        ['evt_orders_1', 1, 'pending', 0, 1000, false],
+        ['evt_orders_2', 2, 'pending', 0, 1000, false],
       ]);
       assert.match(rows[0]!.id, /^dlv_\d+$/);
-      assert.deepEqual(await store().getDelivery(rows[1]!.id), rows[1]);
+      assert.deepEqual(await store().getDelivery(rows[1]!.id), { ...rows[1], payload: '{"seq":2}' });
     });
 
     it('saves many cursors in one write, never moving one backwards', async () => {
@@ -265,6 +265,16 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       assert.match(attempt!.responseBody!, /^a.b$/s);
       assert.match(attempt!.error!, /^x.y$/s);
       assert.deepEqual((await all(store(), 'ep_1')).map((d) => d.status), ['succeeded', 'pending', 'succeeded']);
+    });
+
+    it('lists deliveries without their payloads, which getDelivery reads one at a time', async () => {
+      // A payload is the event (up to limits.bodyBytes) and is kept until delivered: a page of 1000 that loaded each
+      // one made a portal session's delivery list or stats hold hundreds of megabytes per request.
+      const payload = JSON.stringify({ data: 'x'.repeat(100_000) });
+      await store().createDeliveries('orders', 2, [1, 2].map((seq) => ({ ...delivery('ep_1', seq), payload })));
+      const rows = await store().listDeliveries('ep_1', undefined, 10);
+      assert.deepEqual(rows.map((d) => [d.seq, d.payload]), [[2, ''], [1, '']]);
+      assert.equal((await store().getDelivery(rows[0]!.id))!.payload, payload);
     });
 
     it('lists deliveries newest first, by status', async () => {

@@ -280,6 +280,7 @@ export interface DeliveryStore {
   nextDue(endpointId: string, channelHeads?: boolean): Promise<number | undefined>;
   recordAttempt(outcome: AttemptOutcome): Promise<void>;
   getDelivery(id: string): Promise<DeliveryRecord | undefined>;
+  /** Newest first, each with `payload` empty: a page lists up to 1000, and the payloads are events (read one with getDelivery). */
   listDeliveries(endpointId: string, status: DeliveryStatus | undefined, limit: number): Promise<DeliveryRecord[]>;
   listAttempts(deliveryId: string): Promise<AttemptRecord[]>;
   /** Re-enqueues one failed delivery for a single attempt now. */

@@ -41,7 +41,9 @@ const SQL = {
   dueHeads: `${channelHeadsQuery('$1')} WHERE d.next_attempt_at <= $2 ORDER BY d.next_attempt_at, d.n LIMIT $3`,
   nextHeadDue: channelHeadsQuery('$1', 'min(d.next_attempt_at) AS at'),
   getDelivery: 'SELECT * FROM deliveries WHERE n = $1',
-  listDeliveries: 'SELECT * FROM deliveries WHERE endpoint_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY n DESC LIMIT $3',
+  // Without the payload (the event, up to limits.bodyBytes, kept until delivered): a list of 1000 must not load 1000 events.
+  listDeliveries: `SELECT n, endpoint_id, event_id, channel, seq, NULL AS payload, status, attempts, next_attempt_at, final_attempt, last_status_code, last_error, created FROM deliveries
+                   WHERE endpoint_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY n DESC LIMIT $3`,
   listAttempts: 'SELECT * FROM attempts WHERE delivery = $1 ORDER BY at, n',
   // A delivery whose payload was dropped (it succeeded once) cannot be sent again.
   retry: "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, final_attempt = true WHERE n = $2 AND status = 'failed' AND payload IS NOT NULL",

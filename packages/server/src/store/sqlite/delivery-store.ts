@@ -58,7 +58,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
          payload = CASE WHEN ? = 'succeeded' THEN NULL ELSE payload END WHERE n = ?`,
       ),
       getDelivery: db.prepare('SELECT * FROM deliveries WHERE n = ?'),
-      listDeliveries: db.prepare('SELECT * FROM deliveries WHERE endpoint_id = ? AND (? IS NULL OR status = ?) ORDER BY n DESC LIMIT ?'),
+      // Without the payload (the event, up to limits.bodyBytes, kept until delivered): a list of 1000 must not load 1000 events.
+      listDeliveries: db.prepare(
+        'SELECT n, endpoint_id, event_id, channel, seq, NULL AS payload, status, attempts, next_attempt_at, final_attempt, last_status_code, last_error, created FROM deliveries WHERE endpoint_id = ? AND (? IS NULL OR status = ?) ORDER BY n DESC LIMIT ?',
+      ),
       listAttempts: db.prepare('SELECT * FROM attempts WHERE delivery = ? ORDER BY at'),
       retry: db.prepare("UPDATE deliveries SET status = 'pending', next_attempt_at = ?, final_attempt = 1 WHERE n = ? AND status = 'failed' AND payload IS NOT NULL"),
       statusCounts: db.prepare("SELECT status, count(*) AS n FROM deliveries WHERE status IN ('pending', 'failed') GROUP BY status"),
