@@ -52,6 +52,23 @@ describe('WebSockets', () => {
     assert.equal((await h.call('GET', '/v1/channels/poison/events')).body.events.length, 0, 'nothing appended');
   });
 
+  it('answers a refused frame in its turn, after the answers to the frames sent before it', async () => {
+    const h = await start();
+    const c = connect(h, '');
+    await c.opened;
+    // auth verifies the credential off the event loop, so its answer takes a moment: the refusals were sent first.
+    c.send({ op: 'auth', token: ADMIN_KEY });
+    c.send({ op: 'bogus', ref: 'r1' });
+    c.send({ op: 'subscribe', channel: 'turns', ref: 's1' });
+    c.ws.send('{"op":"publish","ref":"r2"}');
+    c.send({ op: 'ping' });
+    await c.next('pong');
+    assert.deepEqual(
+      c.frames.map((f) => [f.op, f.ref]),
+      [['authenticated', undefined], ['error', 'r1'], ['subscribed', 's1'], ['error', 'r2'], ['pong', undefined]],
+    );
+  });
+
   it('acknowledges a publish once it is durable, and fans it out', async () => {
     const h = await start();
     const listener = connect(h);

@@ -274,26 +274,30 @@ export class WsSession extends Outbox implements SubscriptionOwner {
 
   onMessage(data: RawData, isBinary: boolean): void {
     if (this.closing) return;
-    let op: ClientOp;
+    let op: ClientOp | undefined;
+    let refusal: unknown;
     const text = isBinary ? undefined : data.toString();
     try {
       if (text === undefined) throw new HeraldError('bad_request', 'Frames are JSON text, not binary.');
       op = parseClientOp(text);
     } catch (error) {
-      // Even a refused frame (unknown op, missing field) gets its `ref` back, so the client can match the error.
-      this.sendError(error, text === undefined ? undefined : refOfRefusedFrame(text));
-      return;
+      refusal = error;
     }
-    const ref = 'ref' in op ? op.ref : undefined;
-    const weight = Math.max(text.length, INBOX_FRAME_MIN);
+    // Even a refused frame (unknown op, missing field) gets its `ref` back, so the client can match the error.
+    const ref = op === undefined ? (text === undefined ? undefined : refOfRefusedFrame(text)) : 'ref' in op ? op.ref : undefined;
+    const weight = Math.max(text?.length ?? 0, INBOX_FRAME_MIN);
     this.waiting += weight;
     // Frames `ws` had already read may still come; no more are read from the socket.
     if (this.waiting > INBOX_MAX && !this.ws.isPaused) this.ws.pause();
     // One op at a time, in arrival order: an `auth` is in force before the next frame runs, and an
     // `unsubscribe` always finds the `subscribe` before it. Only admission is serialized: a publish's
     // append and a subscription's backlog go on in the background, so a socket can still pipeline.
+    // A refused frame takes its turn too, so its error follows the answers to the frames before it.
     const admitted = (this.inbox ?? Promise.resolve())
-      .then(() => this.dispatch(op))
+      .then(() => {
+        if (op === undefined) throw refusal;
+        return this.dispatch(op);
+      })
       .catch((error: unknown) => this.sendError(error, ref))
       .finally(() => {
         this.waiting -= weight;
