@@ -161,8 +161,8 @@ describe('herald CLI commands against a real server', { timeout: 120_000 }, () =
   });
 
   it('sign and verify: byte-exact headers, 0 when it verifies, 1 when not', async () => {
-    const signed = await run(['sign', '--scheme', 'github', '--secret', "It's a Secret to Everybody", 'Hello, World!']);
-    assert.equal(signed.stdout, 'x-hub-signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n');
+    const signed = await run(['sign', '--scheme', 'github', '--secret', "It's a Secret to Everybody", '--id', 'd-1', 'Hello, World!']);
+    assert.equal(signed.stdout, 'x-hub-signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\nx-github-delivery: d-1\n');
     const headerArgs = (text: string) => text.trim().split('\n').flatMap((line) => ['--header', line]);
     const std = await run(['sign', '--scheme', 'standard', '--secret', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '--id', 'msg_1', '-'], { stdin: '{"a":1}' });
     const ok = await run(['verify', '--scheme', 'standard', '--secret', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', ...headerArgs(std.stdout), '{"a":1}']);

@@ -61,6 +61,12 @@ describe('outbound webhooks', () => {
         assert.equal(got.headers['webhook-id'], event.id);
         assert.equal(got.headers['x-tenant'], 'acme');
       }
+      if (scheme === 'github') {
+        // What GitHub's own libraries (Octokit's middleware) require besides the signature, and what a Herald
+        // github source dedupes and types by.
+        assert.equal(got.headers['x-github-delivery'], event.id);
+        assert.equal(got.headers['x-github-event'], 'test.event');
+      }
     }
   });
 

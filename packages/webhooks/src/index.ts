@@ -22,7 +22,7 @@ export interface SignOptions {
   secret?: string;
   /** Several secrets sign together (rotation); schemes with one signature use the first. */
   secrets?: string | readonly string[];
-  /** Standard Webhooks' `webhook-id`; a random `msg_…` when absent. */
+  /** The delivery id: Standard Webhooks' `webhook-id`, GitHub's `x-github-delivery`, Shopify's `x-shopify-webhook-id`; a random `msg_…` when absent. */
   id?: string;
   /** Unix seconds; now when absent. */
   timestamp?: number;

@@ -51,8 +51,12 @@ it('makes Standard Webhooks secrets of 32 random bytes', () => {
 });
 
 it('github and shopify: the signature header is trimmed, needs its prefix, and the delivery id is returned when present', () => {
-  const gh = sign('github', { secret: 'gh', body: BODY });
+  const gh = sign('github', { secret: 'gh', id: 'd-0', body: BODY });
   assert.match(gh['x-hub-signature-256']!, /^sha256=[0-9a-f]{64}$/);
+  // The delivery id goes with the signature, as GitHub and Shopify send it; a random one when none is given.
+  assert.equal(gh['x-github-delivery'], 'd-0');
+  assert.match(sign('github', { secret: 'gh', body: BODY })['x-github-delivery']!, /^msg_[A-Za-z0-9_-]{22}$/);
+  assert.equal(verify('github', { secret: 'gh', headers: gh, body: BODY }).id, 'd-0');
   assert.deepEqual(verify('github', { secret: 'gh', headers: { 'x-hub-signature-256': ` ${gh['x-hub-signature-256']} ` }, body: BODY }), { ok: true, scheme: 'github' });
   assert.deepEqual(verify('github', { secret: 'gh', headers: { ...gh, 'x-github-delivery': 'd-1' }, body: BODY }), { ok: true, scheme: 'github', id: 'd-1' });
   const hex = gh['x-hub-signature-256']!.slice('sha256='.length);
@@ -60,13 +64,14 @@ it('github and shopify: the signature header is trimmed, needs its prefix, and t
   assert.throws(() => verify('github', { secret: 'gh', headers: { 'x-hub-signature-256': `sha1=${hex}` }, body: BODY }), failsWith('malformed_header'));
   assert.throws(() => verify('github', { secret: 'gh', headers: { 'x-hub-signature-256': `sha256=${hex.slice(0, 62)}` }, body: BODY }), failsWith('no_matching_signature', 'The signature matched none of the secrets.'), 'a truncated signature');
   assert.throws(() => verify('github', { secret: 'gh', headers: { 'x-hub-signature-256': 'sha256=' }, body: BODY }), failsWith('no_matching_signature'));
-  const shop = sign('shopify', { secret: 'shop', body: BODY });
+  const shop = sign('shopify', { secret: 'shop', id: 'w-0', body: BODY });
   assert.match(shop['x-shopify-hmac-sha256']!, /^[A-Za-z0-9+/]{43}=$/);
+  assert.equal(shop['x-shopify-webhook-id'], 'w-0');
   assert.deepEqual(verify('shopify', { secret: 'shop', headers: { ...shop, 'x-shopify-webhook-id': 'w-9' }, body: BODY }), { ok: true, scheme: 'shopify', id: 'w-9' });
-  assert.deepEqual(verify('shopify', { secret: 'shop', headers: shop, body: BODY }), { ok: true, scheme: 'shopify' });
+  assert.deepEqual(verify('shopify', { secret: 'shop', headers: { 'x-shopify-hmac-sha256': shop['x-shopify-hmac-sha256']! }, body: BODY }), { ok: true, scheme: 'shopify' });
   assert.throws(() => verify('shopify', { secret: 'shop', headers: {}, body: BODY }), failsWith('missing_header', 'The x-shopify-hmac-sha256 header is missing.'));
   // One signature per request: the first secret signs, any secret verifies.
-  assert.deepEqual(sign('github', { secrets: ['gh', 'old'], body: BODY }), gh);
+  assert.deepEqual(sign('github', { secrets: ['gh', 'old'], id: 'd-0', body: BODY }), gh);
   assert.equal(verify('github', { secrets: ['old', 'gh'], headers: gh, body: BODY }).ok, true);
 });
 

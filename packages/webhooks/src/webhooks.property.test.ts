@@ -16,6 +16,8 @@ const LAYOUT: Record<Scheme, { header: string; marker: string; encoding: 'hex' |
   slack: { header: 'x-slack-signature', marker: 'v0=', encoding: 'hex' },
 };
 const SCHEMES = Object.keys(LAYOUT) as Scheme[];
+/** Headers a scheme sends that its signature does not cover: GitHub's and Shopify's delivery ids (as the providers sign them). */
+const UNSIGNED = new Set(['x-github-delivery', 'x-shopify-webhook-id']);
 const HEX = '0123456789abcdef';
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
@@ -136,11 +138,11 @@ describe('arbitrary headers', () => {
       );
     });
 
-    it(`${scheme}: a signed request with any one of its headers replaced by arbitrary text never verifies`, () => {
+    it(`${scheme}: a signed request with any one of its signed headers replaced by arbitrary text never verifies`, () => {
       fc.assert(
         fc.property(secretFor(scheme), body, msgId, fc.nat(), headerText, (secret, payload, id, which, text) => {
           const headers = sign(scheme, { secret, body: payload, id, timestamp: NOW });
-          const names = Object.keys(headers);
+          const names = Object.keys(headers).filter((name) => !UNSIGNED.has(name));
           const name = names[which % names.length]!;
           fc.pre(text.trim() !== headers[name]);
           assert.ok(refused(() => verify(scheme, { secret, headers: { ...headers, [name]: text }, body: payload, now: NOW })));

@@ -43,9 +43,9 @@ describe('published vectors, byte for byte', () => {
 // Vectors computed independently with OpenSSL (`openssl dgst -sha256 -hmac`, `openssl pkeyutl -sign -rawin`).
 describe('OpenSSL-computed vectors', () => {
   it('shopify: base64 HMAC of the raw body', () => {
-    const headers = sign('shopify', { secret: 'shpss_secret_value', body: '{"id":123,"email":"a@b.c"}' });
+    const headers = sign('shopify', { secret: 'shpss_secret_value', id: 'wh-1', body: '{"id":123,"email":"a@b.c"}' });
     assert.equal(headers['x-shopify-hmac-sha256'], 'dfoSdUz82C/0JFOyv0CJcgbafDin0EEei0eMFE6M9tw=');
-    const ok = verify('shopify', { secret: 'shpss_secret_value', body: '{"id":123,"email":"a@b.c"}', headers: { ...headers, 'X-Shopify-Webhook-Id': 'wh-1' } });
+    const ok = verify('shopify', { secret: 'shpss_secret_value', body: '{"id":123,"email":"a@b.c"}', headers });
     assert.equal(ok.id, 'wh-1');
   });
 

@@ -8,3 +8,21 @@
 export function webhookIdOf(scheme: string, eventId: string): string {
   return scheme === 'standard' && eventId.includes('.') ? eventId.replaceAll('.', '~') : eventId;
 }
+
+/** The start of an event's JSON as Herald writes it (log/event-json.ts: id, channel, seq, then type), up to its type. */
+const TYPE_AT_START = /^\{"id":"(?:[^"\\]|\\.)*","channel":"(?:[^"\\]|\\.)*","seq":-?\d+,"type":("(?:[^"\\]|\\.)*")/;
+/** Visible ASCII: what a header value may hold as it is. */
+const HEADER_SAFE = /^[!-~]+$/;
+
+/**
+ * Headers a scheme's receivers expect beside the signature. GitHub's: `x-github-event`, the event's type (GitHub's
+ * own libraries refuse a delivery without it, as they do one without `x-github-delivery`, which the signer adds).
+ * Read from the start of the payload, which is the event's JSON, without parsing the whole of it; a type that a
+ * header cannot carry as it is (spaces, control or non-ASCII characters) is left out.
+ */
+export function schemeHeaders(scheme: string, payload: string): Record<string, string> {
+  if (scheme !== 'github') return {};
+  const quoted = TYPE_AT_START.exec(payload)?.[1];
+  const type = quoted === undefined ? undefined : (JSON.parse(quoted) as string);
+  return type !== undefined && HEADER_SAFE.test(type) ? { 'x-github-event': type } : {};
+}

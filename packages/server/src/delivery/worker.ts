@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { FastifyBaseLogger } from 'fastify';
 import { sign, type Scheme } from '@herald/webhooks';
-import { webhookIdOf } from './webhook-id.js';
+import { schemeHeaders, webhookIdOf } from './webhook-id.js';
 import type { HeraldConfig } from '../config/schema.js';
 import type { EventLog } from '../log/event-log.js';
 import type { DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord } from '../store/types.js';
@@ -382,7 +382,10 @@ export class DeliveryWorker {
     const secrets = liveSecrets(endpoint.secrets).map((s) => s.secret);
     let signed: Record<string, string>;
     try {
-      signed = sign(endpoint.scheme as Scheme, { secrets, id: webhookIdOf(endpoint.scheme, delivery.eventId), body: delivery.payload });
+      signed = {
+        ...schemeHeaders(endpoint.scheme, delivery.payload),
+        ...sign(endpoint.scheme as Scheme, { secrets, id: webhookIdOf(endpoint.scheme, delivery.eventId), body: delivery.payload }),
+      };
     } catch (err) {
       // A failed attempt, retried on the schedule and then failed, never an error that leaves the delivery
       // pending without an attempt for good.

@@ -14,9 +14,10 @@ interface BodyHmacScheme {
 /** Schemes that sign the raw body alone, with no timestamp: GitHub and Shopify. */
 function bodyHmac({ signatureHeader, prefix, encoding, idHeader }: BodyHmacScheme): SchemeImpl {
   return {
-    sign({ secrets, body }) {
-      // These providers send one signature; the first secret is the current one.
-      return { [signatureHeader]: prefix + hmacSha256(secrets[0]!, body).toString(encoding) };
+    sign({ secrets, id, body }) {
+      // These providers send one signature; the first secret is the current one. The delivery id goes with it, as
+      // the provider sends it: receivers dedupe by it, and GitHub's libraries refuse a delivery without it.
+      return { [signatureHeader]: prefix + hmacSha256(secrets[0]!, body).toString(encoding), [idHeader]: id };
     },
     verify({ secrets, headers, body }) {
       const value = requireHeader(headers, signatureHeader).trim();
