@@ -69,6 +69,16 @@ it('refuses values of the wrong type with the env name to fix', () => {
   assert.throws(() => loadConfig({ env: {}, cwd: dir(), file: 'missing.json' }), /does not exist/);
 });
 
+it('points an invalid value at where it came from: a flag, the config file or the environment', () => {
+  assert.throws(() => loadConfig({ env: {}, cwd: dir(), flags: { logLevel: 'loud' } }), /logLevel \(from a command-line flag\): Expected one of/);
+  // A flag wins over the environment, so the flag is what to change.
+  assert.throws(() => loadConfig({ env: { HERALD_LOG_LEVEL: 'info' }, cwd: dir(), flags: { logLevel: 'loud' } }), /logLevel \(from a command-line flag\)/);
+  const cwd = dir();
+  writeFileSync(join(cwd, 'herald.json'), JSON.stringify({ limits: { bodyBytes: -1 } }));
+  assert.throws(() => loadConfig({ env: {}, cwd }), new RegExp(`limits\\.bodyBytes \\(in ${join(cwd, 'herald.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
+  assert.throws(() => loadConfig({ env: { HERALD_LIMITS_BODY_BYTES: '-2' }, cwd }), /limits\.bodyBytes \(env HERALD_LIMITS_BODY_BYTES\)/);
+});
+
 it('names the allowed words when a setting takes one of a few', () => {
   assert.throws(
     () => loadConfig({ env: { HERALD_LOG_LEVEL: 'loud' }, cwd: dir() }),

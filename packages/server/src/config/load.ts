@@ -120,21 +120,45 @@ function choices(schema: TSchema): string | undefined {
   return `Expected one of ${options.map((o) => o.const as string).join(', ')}`;
 }
 
+/** Whether `value` holds something at `path` (list indexes included). */
+function holds(value: unknown, path: readonly string[]): boolean {
+  let at = value;
+  for (const key of path) {
+    if (typeof at !== 'object' || at === null || !Object.hasOwn(at, key)) return false;
+    at = (at as Record<string, unknown>)[key];
+  }
+  return at !== undefined;
+}
+
+/**
+ * Where an invalid setting's value came from, the source that won (a flag, else the environment, else the file), so
+ * the message points at what to change; the environment variable when it came from there or from no source.
+ */
+function sourceOf(path: readonly string[], from: { flags: Json; env: NodeJS.ProcessEnv; file: Json; fileName: string | undefined }): string {
+  const setting = path.filter((s) => !/^\d+$/.test(s));
+  if (setting.length === 0) return '';
+  const variable = envName(setting);
+  if (holds(from.flags, setting)) return ' (from a command-line flag)';
+  if (from.env[variable] === undefined && from.fileName !== undefined && holds(from.file, setting)) return ` (in ${from.fileName})`;
+  return ` (env ${variable})`;
+}
+
 /** Builds the one validated config object: defaults < file < environment < flags. */
 export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
   const cwd = sources.cwd ?? process.cwd();
   const env = sources.env ?? process.env;
   const filePath = sources.file ?? env.HERALD_CONFIG;
   let file: Json = {};
+  let fileName: string | undefined;
   if (filePath) {
-    const abs = resolve(cwd, filePath);
-    if (!existsSync(abs)) throw new ConfigError(`Config file ${abs} does not exist.`);
-    file = readFile(abs);
-    rejectUnknownKeys(file, ConfigSchema, abs);
+    fileName = resolve(cwd, filePath);
+    if (!existsSync(fileName)) throw new ConfigError(`Config file ${fileName} does not exist.`);
+    file = readFile(fileName);
+    rejectUnknownKeys(file, ConfigSchema, fileName);
   } else if (existsSync(resolve(cwd, 'herald.json'))) {
-    const abs = resolve(cwd, 'herald.json');
-    file = readFile(abs);
-    rejectUnknownKeys(file, ConfigSchema, abs);
+    fileName = resolve(cwd, 'herald.json');
+    file = readFile(fileName);
+    rejectUnknownKeys(file, ConfigSchema, fileName);
   }
   const flags = sources.flags ?? {};
   rejectUnknownKeys(flags, ConfigSchema, 'command-line flags');
@@ -148,7 +172,7 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
     const lines = problems.slice(0, 10).map((p) => {
       const path = p.path.replace(/^\//, '').split('/').filter(Boolean);
       const key = path.join('.') || '(root)';
-      const hint = path.length > 0 && !/^\d+$/.test(path.at(-1)!) ? ` (env ${envName(path.filter((s) => !/^\d+$/.test(s)))})` : '';
+      const hint = sourceOf(path, { flags, env, file, fileName });
       return `  ${key}${hint}: ${choices(p.schema) ?? p.message}, got ${JSON.stringify(p.value)}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);

@@ -16,8 +16,8 @@ interface MintBody {
 
 /** Who may mint at all: an API key (or the admin key), never a token. Checked before the body is read. */
 function assertMayMint(principal: Principal | undefined): asserts principal is Principal {
-  if (!principal) throw new HeraldError('unauthorized', 'Minting a token needs an API key.');
-  if (!principal.admin && principal.kind !== 'key') throw new HeraldError('forbidden', 'Only API keys can mint tokens.');
+  if (!principal) throw new HeraldError('unauthorized', 'Minting a token needs the admin key or an API key.');
+  if (!principal.admin && principal.kind !== 'key') throw new HeraldError('forbidden', 'Only the admin key or an API key can mint tokens, not a token.');
 }
 
 /** A key may mint tokens only for what it can do itself; a token can mint nothing. */
