@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCodes, HeraldError, type ErrorCode } from '@herald/protocol';
 import { diskFullError, isDiskFull, type WriteHealth } from '../store/disk-full.js';
+import type { HTTPMethod } from 'find-my-way';
 import { RouteMethods } from './route-methods.js';
 
 /** Seconds a 503 asks the client to wait before retrying. */
@@ -55,7 +56,9 @@ export function installErrorHandling(app: FastifyInstance, writes?: WriteHealth)
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
     const allowed = routes.allowed(path);
-    if (allowed.length > 0) {
+    // A route for this very method that found nothing (a static file that is not there) is a 404 like any other;
+    // OPTIONS reaches here from @fastify/cors's route whenever the request is no preflight.
+    if (allowed.length > 0 && (request.method === 'OPTIONS' || !allowed.includes(request.method as HTTPMethod))) {
       void reply.header('allow', allowed.join(', '));
       // An OPTIONS that is no CORS preflight asks what the path is served for (RFC 9110 §9.3.7).
       if (request.method === 'OPTIONS') return reply.code(204).send();
