@@ -131,9 +131,18 @@ describe('long polling', () => {
     assert.equal(h.longPoll.waiting, 0);
   });
 
-  it('refuses a wait over the maximum', async () => {
-    const res = await h.call('GET', '/v1/channels/lp/events?wait=6');
-    assert.equal(res.status, 400);
-    assert.equal(res.body.error.code, 'bad_request');
+  it('reads a wait over the maximum as the maximum (the SDK asks for 25 s whatever the server allows), and refuses one that is not finite', async () => {
+    const started = performance.now();
+    const res = await h.call('GET', '/v1/channels/lp-max/events?after=0&wait=6000');
+    const waited = performance.now() - started;
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body.events, []);
+    assert.ok(waited >= 4900 && waited < 15_000, `answered after ${Math.round(waited)} ms, at limits.pollWaitMax (5 s)`);
+    // The multi-channel poll the SDK uses reads it the same way (answered at once here: there is an event).
+    await h.call('POST', '/v1/channels/lp-max/events', { body: { data: 1 } });
+    const many = await h.call('GET', '/v1/events?channel=lp-max&wait=25');
+    assert.equal(many.status, 200, JSON.stringify(many.body));
+    assert.equal(many.body.events.length, 1);
+    for (const wait of ['Infinity', '-1']) assert.equal((await h.call('GET', `/v1/channels/lp-max/events?wait=${wait}`)).status, 400, wait);
   });
 });

@@ -68,14 +68,15 @@ function sendJson(reply: FastifyReply, eventsJson: readonly string[], rest: Reco
 
 export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { limits } = ctx.config;
-  // A `limit` past `limits.pageSize` is read as that bound, not refused: a client cannot know the server's page size
-  // (the SDK's long polling and `herald replay` ask for 1000), and a page may hold fewer events than asked anyway.
+  // A `limit` past `limits.pageSize`, or a `wait` past `limits.pollWaitMax`, is read as that bound, not refused: a
+  // client cannot know the server's bounds (the SDK's long polling asks for 1000 events and 25 s, `herald replay` for
+  // 1000), and a page may hold fewer events, and a long poll end sooner, than asked anyway.
   const pollQuery = {
     after: { type: 'integer', minimum: 0, default: 0 },
     limit: { type: 'integer', minimum: 1, default: Math.min(100, limits.pageSize) },
-    wait: { type: 'number', minimum: 0, maximum: limits.pollWaitMax, default: 0 },
+    wait: { type: 'number', minimum: 0, default: 0 },
   } as const;
-  const pageLimit = (asked: number) => Math.min(asked, limits.pageSize);
+  const bounded = (query: { limit: number; wait: number }) => ({ limit: Math.min(query.limit, limits.pageSize), wait: Math.min(query.wait, limits.pollWaitMax) });
 
   app.get<{ Params: { channel: string }; Querystring: PollQuery }>(
     '/v1/channels/:channel/events',
@@ -88,8 +89,8 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request, reply) => {
       const { channel } = request.params;
-      const { after, wait } = request.query;
-      const limit = pageLimit(request.query.limit);
+      const { after } = request.query;
+      const { limit, wait } = bounded(request.query);
       // Subscribe before reading: an append between the read and the wait cannot be missed.
       const waiting = wait > 0 ? ctx.longPoll.wait([channel], wait * 1000) : undefined;
       let page = await settleOnError(waiting, ctx.log.read(channel, after, limit, limits.pageBytes));
@@ -142,8 +143,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request, reply) => {
       const channels = channelsOf(request.query);
-      const { wait } = request.query;
-      const limit = pageLimit(request.query.limit);
+      const { limit, wait } = bounded(request.query);
       const positions = decodeCursor(request.query.cursor);
       const starts = channels.map((c): [string, number] => [c, positions.get(c) ?? 0]);
       // Each channel's reads share the page's byte budget, so a poll of many channels of big events loads about a page.
