@@ -286,6 +286,54 @@ describe('the web console in a real browser', { skip: !existsSync(CHROMIUM) && `
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  it('the skip link moves focus to the content and stays on the page', async () => {
+    await open('#/keys');
+    await page.reload();
+    await page.getByRole('heading', { name: 'Keys and tokens' }).waitFor(WAIT);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => location.hash), '#/keys', 'still the same page, not a page "main"');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+    assert.ok(await page.getByRole('heading', { name: 'Keys and tokens' }).isVisible());
+  });
+
+  it('lists many endpoints a page at a time, reading the stats of the shown ones only', async () => {
+    const before = ((await herald.call('GET', '/v1/endpoints')).body.endpoints as unknown[]).length;
+    for (let i = 0; i < 60; i++) {
+      assert.equal((await herald.call('POST', '/v1/endpoints', { body: { url: `${receiver.url}/many-${i}`, channels: [`many:${i}`] } })).status, 201);
+    }
+    const statsReads: string[] = [];
+    const count = (r: { url(): string }) => /\/v1\/endpoints\/[^/]+\/stats$/.test(new URL(r.url()).pathname) && statsReads.push(r.url());
+    page.on('request', count);
+    await open('#/overview');
+    await open('#/endpoints');
+    const pages = page.getByRole('group', { name: 'Endpoint pages' });
+    await pages.getByText(`1–50 of ${before + 60}`).waitFor(WAIT);
+    assert.equal(await page.locator('main tbody tr').count(), 50);
+    assert.ok(statsReads.length <= 50, `${statsReads.length} stats requests for 50 endpoints shown`);
+    await pages.getByRole('button', { name: 'Next page' }).click();
+    await pages.getByText(`51–${before + 60} of ${before + 60}`).waitFor(WAIT);
+    await page.getByRole('link', { name: `${receiver.url}/many-59` }).waitFor(WAIT);
+    assert.equal(await pages.getByRole('button', { name: 'Next page' }).isDisabled(), true);
+    page.off('request', count);
+  });
+
+  it('a key Herald stops accepting signs the tab out and says why', async () => {
+    const key = (await herald.call('POST', '/v1/keys', { body: { name: 'ops', scopes: ['admin'], channels: ['*'] } })).body;
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await tab.goto(`${herald.url}/console#/channels`);
+    await tab.getByLabel('Admin key').fill(key.key);
+    await tab.getByRole('button', { name: 'Sign in' }).click();
+    await tab.getByRole('heading', { name: 'Channels' }).waitFor(WAIT);
+    assert.equal((await herald.call('DELETE', `/v1/keys/${key.id}`)).status, 200);
+    // The channel list reads again every 5 s: its 401 ends the session rather than leave stale rows up.
+    await tab.getByRole('alert').getByText(/no longer accepts the key this tab signed in with/).waitFor({ timeout: 15_000 });
+    assert.ok(await tab.getByLabel('Admin key').isVisible(), 'back at the sign-in form');
+    assert.equal(await tab.evaluate(() => sessionStorage.length), 0, 'the refused key is not kept');
+    await tab.close();
+  });
+
   it('ran without a script error or a CSP refusal', () => {
     assert.deepEqual(problems, []);
   });

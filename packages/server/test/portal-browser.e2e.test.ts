@@ -27,12 +27,18 @@ describe('the endpoint portal in a real browser', { skip: !existsSync(CHROMIUM) 
   let globexId = '';
   const consoleErrors: string[] = [];
   const failedRequests: string[] = [];
+  const unloaded: string[] = [];
 
   const shot = (tab: Page, name: string) => tab.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
   const openTab = async (width = 1100) => {
     const tab = await browser.newPage({ viewport: { width, height: 800 } });
     // Failed requests are listed by URL (the 403 this test provokes is expected); other console errors are bugs.
-    tab.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && consoleErrors.push(m.text()));
+    tab.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      // A request the page makes without a response event (the browser's own /favicon.ico) shows only here.
+      if (m.text().startsWith('Failed to load resource')) unloaded.push(new URL(m.location().url).pathname);
+      else consoleErrors.push(m.text());
+    });
     tab.on('response', (r) => r.status() >= 400 && failedRequests.push(`${r.status()} ${new URL(r.url()).pathname}`));
     tab.on('pageerror', (e) => consoleErrors.push(String(e)));
     return tab;
@@ -148,6 +154,7 @@ describe('the endpoint portal in a real browser', { skip: !existsSync(CHROMIUM) 
     await shot(tab, 'list-narrow');
     assert.deepEqual(consoleErrors, []);
     assert.deepEqual(failedRequests, [`403 /v1/endpoints/${globexId}`], 'every asset and API call of the portal succeeded');
+    assert.deepEqual(unloaded, [`/v1/endpoints/${globexId}`], 'nothing else failed to load (no /favicon.ico either)');
     await tab.close();
   });
 
@@ -165,6 +172,18 @@ describe('the endpoint portal in a real browser', { skip: !existsSync(CHROMIUM) 
     await tab.keyboard.press('Enter');
     await tab.getByRole('textbox', { name: 'Signing secret' }).waitFor();
     assert.equal(await tab.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Signing secret', 'the secret is focused, ready to copy');
+    await tab.close();
+  });
+
+  it('a session that expires while the page is open says so instead of leaving the page up', async () => {
+    const session = await herald.call('POST', '/v1/portal/sessions', { body: { tenant: 'acme', ttl: 2 } });
+    const tab = await openTab();
+    await tab.goto(session.body.url);
+    await tab.getByText('made by the platform').waitFor();
+    // The list reads again every 5 s; past the expiry that read is a 401, which ends the page.
+    await tab.getByRole('alert').getByText(/expired or is not valid .*Open the portal again from Acme Platform/).waitFor({ timeout: 15_000 });
+    assert.equal(await tab.getByRole('button', { name: 'New endpoint' }).count(), 0, 'no form left to fill in vain');
+    assert.equal(await tab.getByText('made by the platform').count(), 0, 'no stale list');
     await tab.close();
   });
 

@@ -11,7 +11,9 @@ import { NodesPage } from './pages/nodes.js';
 /** The admin key lives in this tab's sessionStorage only: never in a URL, a cookie or localStorage. */
 const KEY_SLOT = 'herald.console.adminKey';
 const readKey = () => sessionStorage.getItem(KEY_SLOT) ?? '';
-const api = createApi(readKey);
+/** Set by the console while signed in: a 401 to the key in use (revoked, or the admin key changed) signs the tab out. */
+let keyRefused = () => {};
+const api = createApi(readKey, '', (error, key) => keyRefused(error, key));
 
 const PAGES = [
   ['overview', 'Overview'],
@@ -38,9 +40,9 @@ function useRoute() {
   return route;
 }
 
-function SignIn({ onSignedIn }) {
+function SignIn({ onSignedIn, refused }) {
   const [key, setKey] = useState('');
-  const [error, setError] = useState(undefined);
+  const [error, setError] = useState(refused && { code: refused.code, message: `Herald no longer accepts the key this tab signed in with (${refused.message}) Sign in again.` });
   const [busy, setBusy] = useState(false);
   const submit = async (e) => {
     e.preventDefault();
@@ -93,9 +95,23 @@ function Page({ route }) {
   }
 }
 
+/** Pages are routed by the fragment, so the skip link moves focus itself: following `#main` would open a page "main". */
+function skipToContent(e) {
+  e.preventDefault();
+  document.getElementById('main')?.focus();
+}
+
 function Console() {
   const [signedIn, setSignedIn] = useState(() => readKey() !== '');
+  const [refused, setRefused] = useState(undefined);
   const route = useRoute();
+  keyRefused = (error, key) => {
+    // A late answer to a key signed out of already must not sign the next one out.
+    if (key !== readKey()) return;
+    sessionStorage.removeItem(KEY_SLOT);
+    setRefused(error);
+    setSignedIn(false);
+  };
   const first = useRef(true);
   useEffect(() => {
     const label = PAGES.find(([p]) => p === route[0])?.[1] ?? 'Herald';
@@ -104,13 +120,13 @@ function Console() {
     if (!first.current) document.getElementById('main')?.focus({ preventScroll: true });
     first.current = false;
   }, [route.join('/')]);
-  if (!signedIn) return html`<${SignIn} onSignedIn=${() => setSignedIn(true)} />`;
+  if (!signedIn) return html`<${SignIn} refused=${refused} onSignedIn=${() => { setRefused(undefined); setSignedIn(true); }} />`;
   const signOut = () => {
     sessionStorage.removeItem(KEY_SLOT);
     setSignedIn(false);
   };
   return html`<div class="shell">
-    <a class="skip" href="#main">Skip to content</a>
+    <a class="skip" href="#main" onClick=${skipToContent}>Skip to content</a>
     <header class="top">
       <span class="brand">Herald</span>
       <nav aria-label="Console">

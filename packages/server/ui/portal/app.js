@@ -43,7 +43,9 @@ function takeTokenFromFragment() {
 }
 takeTokenFromFragment();
 
-const api = createApi(() => slot.get());
+/** Set by the page: a 401 to the session's token (expired, or its key revoked) ends the page, not just one request. */
+let sessionRefused = () => {};
+const api = createApi(() => slot.get(), '', (error, token) => sessionRefused(error, token));
 const links = { list: '#/', detail: (id) => `#/endpoints/${enc(id)}` };
 
 /** `#/`, `#/new`, `#/endpoints/{id}`. */
@@ -110,6 +112,8 @@ function Form(props) {
 
 function Portal() {
   const route = useRoute();
+  const [refused, setRefused] = useState(undefined);
+  sessionRefused = (error, token) => token === slot.get() && setRefused(error);
   const session = useLoad(() => api.get('/v1/portal/session'), []);
   const types = useLoad(() => api.get('/v1/portal/event-types'), []);
   const s = session.data;
@@ -118,6 +122,10 @@ function Portal() {
   if (!slot.get()) {
     return html`<${Header} />
       <main class="portal"><${Notice} error=${{ message: 'No portal session: open this page from the link your provider gives you.' }} /></main>`;
+  }
+  if (refused) {
+    return html`<${Header} branding=${s?.branding} tenant=${s?.tenant} />
+      <main class="portal"><${Notice} error=${explain(refused, s?.branding)} /></main>`;
   }
   if (!s) {
     return html`<${Header} />

@@ -12,8 +12,10 @@ export class ApiError extends Error {
  * A small client for Herald's HTTP API from a page Herald serves: same origin, the credential as a
  * bearer header (never in a URL), every failure turned into an ApiError with a message to show.
  * `credential` is a function, so a page can sign in and out without rebuilding its components.
+ * `onUnauthorized(error, credential)` hears every 401 to a request that carried a credential (revoked,
+ * expired), with the credential it carried, so the page can end the session instead of showing stale data.
  */
-export function createApi(credential, base = '') {
+export function createApi(credential, base = '', onUnauthorized = undefined) {
   async function request(method, path, body) {
     const headers = { accept: 'application/json' };
     const token = credential();
@@ -34,8 +36,11 @@ export function createApi(credential, base = '') {
     }
     if (!res.ok) {
       const error = json && json.error;
-      if (error && error.message) throw new ApiError(res.status, error.code, error.message, error.details);
-      throw new ApiError(res.status, 'http_error', `Herald answered ${res.status} ${res.statusText}.`);
+      const failure = error && error.message
+        ? new ApiError(res.status, error.code, error.message, error.details)
+        : new ApiError(res.status, 'http_error', `Herald answered ${res.status} ${res.statusText}.`);
+      if (res.status === 401 && token && onUnauthorized) onUnauthorized(failure, token);
+      throw failure;
     }
     return json;
   }

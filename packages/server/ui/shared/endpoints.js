@@ -10,19 +10,28 @@ import { ConfirmButton, Done, Field, Notice, SecretOnce, StatusBadge, Table, Tim
 
 export const SCHEMES = ['standard', 'stripe', 'github'];
 
+/** Endpoints shown (and whose stats are read) at a time: a thousand endpoints must not mean a thousand requests a refresh. */
+export const ENDPOINTS_PAGE = 50;
+
 export function EndpointList({ api, links, onNew }) {
+  const [page, setPage] = useState(0);
   const list = useLoad(async () => {
     const { endpoints } = await api.get('/v1/endpoints');
-    // Each endpoint's recent success rate; one failing lookup leaves its cell empty, not the page.
-    const stats = await Promise.all(endpoints.map((e) => api.get(`/v1/endpoints/${enc(e.id)}/stats`).catch(() => undefined)));
-    return endpoints.map((e, i) => ({ ...e, stats: stats[i] }));
-  }, [], 5000);
+    // Oldest first, so a page holds the same endpoints from one refresh to the next.
+    endpoints.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    const shown = endpoints.slice(page * ENDPOINTS_PAGE, (page + 1) * ENDPOINTS_PAGE);
+    // Each shown endpoint's recent success rate; one failing lookup leaves its cell empty, not the page.
+    const stats = await Promise.all(shown.map((e) => api.get(`/v1/endpoints/${enc(e.id)}/stats`).catch(() => undefined)));
+    return { total: endpoints.length, rows: shown.map((e, i) => ({ ...e, stats: stats[i] })) };
+  }, [page], 5000);
+  const d = list.data;
+  const first = page * ENDPOINTS_PAGE;
   return html`<section>
     <div class="row spread"><h2>Endpoints</h2>${onNew && html`<button type="button" class="primary" onClick=${onNew}>New endpoint</button>`}</div>
     <${Notice} error=${list.error} />
-    ${list.data &&
-    html`<${Table} caption="Endpoints" head=${['URL', 'Channels', 'Status', 'Recent success', 'Failed', 'Retrying']} empty=${list.data.length === 0 && 'No endpoints yet.'}>
-      ${list.data.map(
+    ${d &&
+    html`<${Table} caption="Endpoints" head=${['URL', 'Channels', 'Status', 'Recent success', 'Failed', 'Retrying']} empty=${d.rows.length === 0 && (d.total === 0 ? 'No endpoints yet.' : 'No endpoints on this page.')}>
+      ${d.rows.map(
         (e) => html`<tr key=${e.id}>
           <td><a href=${links.detail(e.id)} class="mono">${e.url}</a>${e.description && html`<div class="muted">${e.description}</div>`}</td>
           <td class="mono">${e.channels.join(', ')}${e.types.length > 0 && html`<div class="muted">types: ${e.types.join(', ')}</div>`}</td>
@@ -33,6 +42,13 @@ export function EndpointList({ api, links, onNew }) {
         </tr>`,
       )}
     <//>`}
+    ${d &&
+    d.total > ENDPOINTS_PAGE &&
+    html`<div class="row wrap" role="group" aria-label="Endpoint pages">
+      <button type="button" disabled=${page === 0} onClick=${() => setPage(page - 1)}>Previous page</button>
+      <button type="button" disabled=${first + ENDPOINTS_PAGE >= d.total} onClick=${() => setPage(page + 1)}>Next page</button>
+      <span class="muted" role="status">${d.rows.length ? `${first + 1}–${first + d.rows.length}` : 'none'} of ${d.total}</span>
+    </div>`}
   </section>`;
 }
 
