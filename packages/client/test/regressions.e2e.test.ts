@@ -1,7 +1,9 @@
 // SDK behaviours that once broke with every test still passing (issue 16).
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { once } from 'node:events';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { decodeCursor, encodeCursor } from '@herald/protocol';
 import { Herald, type GapInfo } from '../src/index.js';
@@ -334,3 +336,33 @@ for (const transport of ['sse', 'poll'] as const) {
     }
   });
 }
+
+it('an SSE refusal whose body never ends is still a failed attempt, retried, not a stream held for good', async () => {
+  const h = await startTestServer();
+  // A proxy that answers the stream with a JSON error status, sends part of the body and then nothing more.
+  const stalling = createHttpServer((_req, res) => {
+    res.writeHead(400, { 'content-type': 'application/json' });
+    res.write('{"error":');
+  });
+  stalling.listen(0, '127.0.0.1');
+  await once(stalling, 'listening');
+  const { port } = stalling.address() as AddressInfo;
+  let streams = 0;
+  const viaProxy: typeof fetch = (input, init) => {
+    const url = new URL(String(input));
+    if (url.pathname !== '/v1/stream') return fetch(url, init);
+    streams += 1;
+    return fetch(`http://127.0.0.1:${port}${url.pathname}${url.search}`, init);
+  };
+  const c = new Herald({ url: h.url, token: ADMIN_KEY, transports: ['sse'], fetch: viaProxy, backoff: { baseMs: 50, maxMs: 200 }, heartbeatTimeoutMs: 500 });
+  try {
+    c.subscribe('stalled', { after: 0 }, () => {});
+    // Before, reading the error's body had no deadline: one attempt, then nothing until the app closed the client.
+    await until(() => streams >= 2, 5000, 'a second attempt after the first one stalled');
+  } finally {
+    c.close();
+    stalling.closeAllConnections();
+    stalling.close();
+    await h.stop();
+  }
+});

@@ -70,6 +70,16 @@ describe('outbound webhooks', () => {
     }
   });
 
+  it("sends a github endpoint's own x-github-event as it is, in whatever case, not joined to the event's type", async () => {
+    const r = await receiver();
+    // Set by hand, it was the way to satisfy GitHub's libraries before Herald sent the header itself.
+    await createEndpoint({ url: r.url, channels: ['own-event'], scheme: 'github', headers: { 'X-GitHub-Event': 'push' } });
+    await publish('own-event', { n: 1 }, 'order.created');
+    await until(() => r.hooks.length === 1);
+    // Before, both went out, and the receiver read "push, order.created".
+    assert.equal(r.hooks[0]!.headers['x-github-event'], 'push');
+  });
+
   it('retries a receiver that fails twice, at the scheduled times, then records one success', async () => {
     const r = await receiver((_req, i, res) => res.writeHead(i < 2 ? 500 : 200).end(i < 2 ? 'not yet' : 'thanks'));
     const ep = await createEndpoint({ url: r.url, channels: ['flaky'] });

@@ -175,12 +175,17 @@ describe('the endpoint portal in a real browser', { skip: !existsSync(CHROMIUM) 
     await tab.close();
   });
 
-  it('a session that expires while the page is open says so instead of leaving the page up', async () => {
-    const session = await herald.call('POST', '/v1/portal/sessions', { body: { tenant: 'acme', ttl: 2 } });
+  it('a session that ends while the page is open (its key revoked) says so instead of leaving the page up', async () => {
+    // Ended by revoking the key that made it, once the page is up: a session of a second or two (exp is in whole
+    // seconds, so `ttl: 2` can mean 1.0 s) expired before a loaded machine had rendered the list at all.
+    const key = (await herald.call('POST', '/v1/keys', { body: { name: 'portal-maker', scopes: ['admin'], channels: ['*'] } })).body;
+    const session = await herald.call('POST', '/v1/portal/sessions', { body: { tenant: 'acme' }, token: key.key });
+    assert.equal(session.status, 201, JSON.stringify(session.body));
     const tab = await openTab();
     await tab.goto(session.body.url);
     await tab.getByText('made by the platform').waitFor();
-    // The list reads again every 5 s; past the expiry that read is a 401, which ends the page.
+    assert.equal((await herald.call('DELETE', `/v1/keys/${key.id}`)).status, 200);
+    // The list reads again every 5 s; once the key is revoked that read is a 401, which ends the page.
     await tab.getByRole('alert').getByText(/expired or is not valid .*Open the portal again from Acme Platform/).waitFor({ timeout: 15_000 });
     assert.equal(await tab.getByRole('button', { name: 'New endpoint' }).count(), 0, 'no form left to fill in vain');
     assert.equal(await tab.getByText('made by the platform').count(), 0, 'no stale list');

@@ -116,6 +116,7 @@ describe('endpoint headers and secrets (issue #10, items 8 and 10)', () => {
     ['webhook-signature', { 'webhook-signature': 'v1,AAAA' }],
     ['stripe-signature', { 'stripe-signature': 't=1,v1=00' }],
     ['x-hub-signature-256', { 'X-Hub-Signature-256': 'sha256=00' }],
+    ['x-github-delivery', { 'X-GitHub-Delivery': 'mine' }],
     ['a name given twice in two casings', { 'x-tenant': 'a', 'X-Tenant': 'b' }],
     ['21 headers', Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`x-h${i}`, 'v']))],
     ['a 129-character name', { ['x'.repeat(129)]: 'v' }],

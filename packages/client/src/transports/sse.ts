@@ -11,13 +11,15 @@ class SseTransport extends HttpTransport implements Transport {
 
   protected async run(controller: AbortController): Promise<void> {
     if (this.ctx.positions.size === 0) return;
-    const res = await answeredInTime(this.ctx, controller, () =>
-      this.ctx.fetch(`${this.ctx.url}/v1/stream?${channelQuery(this.ctx)}`, {
+    // A refusal's body is read within the same deadline: one that never ends must not hold the attempt.
+    const res = await answeredInTime(this.ctx, controller, async () => {
+      const res = await this.ctx.fetch(`${this.ctx.url}/v1/stream?${channelQuery(this.ctx)}`, {
         headers: { ...authHeaders(this.ctx), accept: 'text/event-stream' },
         signal: controller.signal,
-      }),
-    );
-    if (!res.ok) throw await statusError(res, 'opening the stream');
+      });
+      if (!res.ok) throw await statusError(res, 'opening the stream');
+      return res;
+    });
     if (!res.body) throw new HttpStatusError(res.status, `HTTP ${res.status} opening the stream: no body`);
     let lastSeen = monotonicNow();
     clearInterval(this.watchdog);

@@ -77,6 +77,12 @@ it('points an invalid value at where it came from: a flag, the config file or th
   writeFileSync(join(cwd, 'herald.json'), JSON.stringify({ limits: { bodyBytes: -1 } }));
   assert.throws(() => loadConfig({ env: {}, cwd }), new RegExp(`limits\\.bodyBytes \\(in ${join(cwd, 'herald.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
   assert.throws(() => loadConfig({ env: { HERALD_LIMITS_BODY_BYTES: '-2' }, cwd }), /limits\.bodyBytes \(env HERALD_LIMITS_BODY_BYTES\)/);
+  const file = join(cwd, 'herald.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // An empty variable is unset, so the file's value is the one to change.
+  assert.throws(() => loadConfig({ env: { HERALD_LIMITS_BODY_BYTES: '' }, cwd }), new RegExp(`limits\\.bodyBytes \\(in ${file}\\)`));
+  // A value in a list of objects, which no variable can set, is pointed at the file too.
+  writeFileSync(join(cwd, 'herald.json'), JSON.stringify({ retention: { rules: [{ channels: ['a:*'], maxEvents: -1 }] } }));
+  assert.throws(() => loadConfig({ env: {}, cwd }), new RegExp(`retention\\.rules\\.0\\.maxEvents \\(in ${file}\\)`));
 });
 
 it('names the allowed words when a setting takes one of a few', () => {

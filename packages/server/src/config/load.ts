@@ -138,8 +138,10 @@ function sourceOf(path: readonly string[], from: { flags: Json; env: NodeJS.Proc
   const setting = path.filter((s) => !/^\d+$/.test(s));
   if (setting.length === 0) return '';
   const variable = envName(setting);
-  if (holds(from.flags, setting)) return ' (from a command-line flag)';
-  if (from.env[variable] === undefined && from.fileName !== undefined && holds(from.file, setting)) return ` (in ${from.fileName})`;
+  // With its list indexes: `retention.rules.0.maxEvents` is in a list of objects, which no variable can set.
+  if (holds(from.flags, path)) return ' (from a command-line flag)';
+  // An empty variable counts as unset (fromEnv), so it is not what to change.
+  if (!from.env[variable] && from.fileName !== undefined && holds(from.file, path)) return ` (in ${from.fileName})`;
   return ` (env ${variable})`;
 }
 

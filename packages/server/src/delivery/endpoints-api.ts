@@ -146,7 +146,7 @@ const RESERVED_HEADERS = new Set([
   'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect',
   'content-length', 'content-type', 'content-encoding', 'user-agent',
   'webhook-id', 'webhook-timestamp', 'webhook-signature', 'svix-id', 'svix-timestamp', 'svix-signature',
-  'stripe-signature', 'x-hub-signature', 'x-hub-signature-256',
+  'stripe-signature', 'x-hub-signature', 'x-hub-signature-256', 'x-github-delivery',
 ]);
 
 /** RFC 9110 §5.6.2 tchar: the characters of a token, which is what a field name is. */

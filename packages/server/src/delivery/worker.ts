@@ -381,11 +381,14 @@ export class DeliveryWorker {
     if (refused) return { error: `SSRF guard: ${refused}`, durationMs: elapsed() };
     const secrets = liveSecrets(endpoint.secrets).map((s) => s.secret);
     let signed: Record<string, string>;
+    // What the scheme's receivers expect besides the signature (GitHub's x-github-event): an endpoint's own header of
+    // that name wins, as it did before Herald set it (set by hand, it was the way to satisfy GitHub's libraries).
+    // Compared without case: sent under both spellings, the two values would arrive joined ("push, order.created").
+    let expected: Record<string, string>;
     try {
-      signed = {
-        ...schemeHeaders(endpoint.scheme, delivery.payload),
-        ...sign(endpoint.scheme as Scheme, { secrets, id: webhookIdOf(endpoint.scheme, delivery.eventId), body: delivery.payload }),
-      };
+      const own = new Set(Object.keys(endpoint.headers).map((name) => name.toLowerCase()));
+      expected = Object.fromEntries(Object.entries(schemeHeaders(endpoint.scheme, delivery.payload)).filter(([name]) => !own.has(name)));
+      signed = sign(endpoint.scheme as Scheme, { secrets, id: webhookIdOf(endpoint.scheme, delivery.eventId), body: delivery.payload });
     } catch (err) {
       // A failed attempt, retried on the schedule and then failed, never an error that leaves the delivery
       // pending without an attempt for good.
@@ -402,7 +405,7 @@ export class DeliveryWorker {
         method: 'POST',
         dispatcher: route.agent,
         signal: deadline,
-        headers: { ...endpoint.headers, ...(traceparent ? { traceparent } : {}), ...signed, 'content-type': 'application/json', 'user-agent': this.userAgent },
+        headers: { ...expected, ...endpoint.headers, ...(traceparent ? { traceparent } : {}), ...signed, 'content-type': 'application/json', 'user-agent': this.userAgent },
         body: delivery.payload,
         // The timeout bounds the wait for the answer and each pause in its body; the body read is capped below.
         headersTimeout: this.config.timeout * 1000,

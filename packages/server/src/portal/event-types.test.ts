@@ -63,3 +63,19 @@ it('reads a bounded number of bytes however large the events are, and still sees
     await storage.close();
   }
 });
+
+it('within the byte budget, reads the newest events of each channel first: a type sent lately is offered', async () => {
+  const storage = await openSqliteStorage({ dataDir: ':memory:' });
+  try {
+    const store = storage.events;
+    const big = 'x'.repeat(8 * 1024);
+    // 200 events of 8 KiB (1.6 MB, over the 1 MiB budget): the oldest of an old type, the newest of a new one.
+    const events = Array.from({ length: 200 }, (_, i) => ({ channel: 'acme:orders', id: `o-${i}`, type: i < 190 ? 'order.legacy' : 'order.v2', data: { big }, time: Date.now() }));
+    await store.append({ events });
+    assert.ok((await seenEventTypes(store, ['acme:*'])).includes('order.v2'), 'the type of the latest events');
+    // With a budget of about one event, that one is the newest.
+    assert.deepEqual(await seenEventTypes(store, ['acme:*'], { ...SEEN_TYPES_LIMITS, bytes: 1000 }), ['order.v2']);
+  } finally {
+    await storage.close();
+  }
+});

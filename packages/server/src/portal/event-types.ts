@@ -57,8 +57,8 @@ async function matchingChannels(store: EventStore, patterns: readonly string[], 
 /**
  * The event types recently seen on the channels a session may use: the last
  * `eventsPerChannel` events of up to `channels` matching channels, sorted.
- * Bounded, so a tenant with many channels costs one small read per channel,
- * and by `bytes`, so large events cost no more than small ones.
+ * Bounded, so a tenant with many channels costs a few small reads per channel,
+ * and by `bytes`, so large events cost no more than small ones (the newest are read first).
  */
 export async function seenEventTypes(store: EventStore, patterns: readonly string[], limits: Readonly<SeenTypesLimits> = SEEN_TYPES_LIMITS): Promise<string[]> {
   if (patterns.length === 0) return [];
@@ -69,11 +69,21 @@ export async function seenEventTypes(store: EventStore, patterns: readonly strin
   for (const channel of channels) {
     if (left <= 0) break;
     const { head } = await store.head(channel);
-    const { events } = await store.read(channel, Math.max(0, head - limits.eventsPerChannel), limits.eventsPerChannel, Math.min(share, left));
-    for (const event of events) {
-      left -= storedBytes(event);
-      types.add(event.type);
-      if (types.size >= limits.types) return [...types].sort();
+    const oldest = Math.max(0, head - limits.eventsPerChannel);
+    let budget = Math.min(share, left);
+    // Newest first, in windows that double going back (1, 2, 4, … events): a read goes oldest first and stops at the
+    // budget, so one read of the whole window would offer the types of 200 events ago and miss the latest ones.
+    for (let to = head, size = 1; to > oldest && budget > 0; to -= size, size *= 2) {
+      const from = Math.max(oldest, to - size);
+      const { events } = await store.read(channel, from, to - from, budget);
+      for (const event of events) {
+        if (event.seq > to) break; // trimmed meanwhile: the read went on into a window already seen
+        const bytes = storedBytes(event);
+        budget -= bytes;
+        left -= bytes;
+        types.add(event.type);
+        if (types.size >= limits.types) return [...types].sort();
+      }
     }
   }
   return [...types].sort();
