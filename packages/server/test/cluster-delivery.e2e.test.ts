@@ -7,7 +7,7 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { HookReceiver, type Hook } from './support/receiver.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisProcess } from './support/redis.js';
-import { leaseHolder, spawnNodes, until, WsFollower, type HeraldNode, waitUntil } from './support/cluster.js';
+import { HeraldNode, leaseHolder, spawnNodes, until, WsFollower, waitUntil } from './support/cluster.js';
 
 /** A delivery's `webhook-id`: the event id, the same on every attempt. */
 const webhookId = (hook: Hook) => String(hook.headers['webhook-id']);
@@ -276,5 +276,40 @@ describe('cluster delivery: portal.maxEndpoints across nodes', () => {
       const listed = await b.call('GET', '/v1/endpoints?tenant=acme');
       assert.equal(listed.body.endpoints.length, 3);
     });
+  });
+});
+
+describe('cluster: node ids', () => {
+  it("a node started under a live node's id is refused; a node killed and restarted at once under its own id starts", async () => {
+    const db = await createTestDatabase('herald_cluster_ids');
+    const redis = await startRedis();
+    const sql = new pg.Client({ connectionString: db.url });
+    let nodes: HeraldNode[] = [];
+    try {
+      await sql.connect();
+      nodes = await spawnNodes(2, { store: db.url, bus: redis.url, prefix: 'id' });
+      const [a, b] = nodes as [HeraldNode, HeraldNode];
+      await waitUntil(async () => (await leaseHolder(sql, 'dispatcher')) !== undefined, 10_000, 'a dispatcher');
+      const holder = await leaseHolder(sql, 'dispatcher');
+      // Before, a second process under a live node's id shared every lease of that id (the dispatcher, each
+      // endpoint's sending): both sent every delivery, and /v1/nodes listed them as one node.
+      await assert.rejects(
+        HeraldNode.spawn({ id: a.id, store: db.url, bus: redis.url }),
+        /node id id1 is in use by another live node: give each node its own --node-id/,
+      );
+      assert.equal(await leaseHolder(sql, 'dispatcher'), holder);
+      const listed = await b.call('GET', '/v1/nodes');
+      assert.deepEqual(listed.body.nodes.map((n: any) => n.id), ['id1', 'id2'], 'the refused start left the live record alone');
+
+      // A record that stops beating is this node's own previous run: a restart right after kill -9 goes ahead.
+      await b.kill();
+      nodes = [a, await HeraldNode.spawn({ id: 'id2', store: db.url, bus: redis.url })];
+      assert.equal((await nodes[1]!.call('GET', '/readyz')).status, 200);
+    } finally {
+      await sql.end();
+      await Promise.all(nodes.map((n) => n.stop()));
+      await redis.stop();
+      await db.drop();
+    }
   });
 });

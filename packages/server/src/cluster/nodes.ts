@@ -1,4 +1,5 @@
 import type { ClusterStore, NodeRecord } from '../store/types.js';
+import { StartupError } from '../startup-error.js';
 import type { FailureStreak } from '../util/failure-streak.js';
 
 /** Seconds between heartbeats; a node silent for three of them is no longer listed as live. */
@@ -13,6 +14,7 @@ export const NODE_LIVE_MS = 3 * HEARTBEAT_MS;
 export class NodeRegistry {
   private timer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
+  private beating = false;
   /** Live nodes at the last heartbeat; at least this one. */
   liveCount = 1;
 
@@ -25,10 +27,30 @@ export class NodeRegistry {
     private readonly outcomes: Pick<FailureStreak, 'failed' | 'succeeded'>,
   ) {}
 
-  async start(): Promise<void> {
+  /** `unique`: refuse to start while another live process beats under this id (a shared store). */
+  async start(options: { unique?: boolean } = {}): Promise<void> {
+    if (options.unique) await this.refuseIdInUse();
+    this.beating = true;
     await this.beat();
     this.timer = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.timer.unref();
+  }
+
+  /**
+   * Two processes under one id would both hold every lease that id holds (each endpoint's deliveries sent twice,
+   * the dispatcher run twice) and ignore each other's presence messages. A live record of this id that keeps
+   * beating belongs to another process; one that stops is this node's previous run (killed, then restarted at once).
+   */
+  private async refuseIdInUse(): Promise<void> {
+    // A store that fails to answer here fails the first heartbeat too, which is logged: no reason to refuse the start.
+    const lastSeen = async () => (await this.store.nodes(Date.now() - NODE_LIVE_MS).catch(() => [])).find((n) => n.id === this.id)?.lastSeen;
+    const before = await lastSeen();
+    if (before === undefined) return;
+    await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * 1.5));
+    const after = await lastSeen();
+    if (after !== undefined && after !== before) {
+      throw new StartupError(`node id ${this.id} is in use by another live node: give each node its own --node-id (HERALD_NODE_ID)`);
+    }
   }
 
   private async beat(): Promise<void> {
@@ -48,6 +70,8 @@ export class NodeRegistry {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    // A start refused for its id leaves the other node's record alone.
+    if (!this.beating) return;
     await this.store.removeNode(this.id).catch((error: unknown) => this.outcomes.failed(error));
   }
 }

@@ -37,6 +37,11 @@ const UNAVAILABLE_CODES = new Set([
   '57P03', // cannot_connect_now (starting up, or in recovery)
   '57014', // query_canceled: our statement_timeout fired
   '53300', // too_many_connections
+  // Logins the server refuses: the store is as unreachable as when it is down, and nothing was written.
+  '55000', // object_not_in_prerequisite_state: the database does not allow connections (ALLOW_CONNECTIONS false)
+  '28000', // invalid_authorization_specification (no pg_hba.conf entry, a role without LOGIN)
+  '28P01', // invalid_password
+  '3D000', // invalid_catalog_name: the database does not exist
 ]);
 const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error|Client was closed/i;
 

@@ -2,7 +2,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeraldError } from '@herald/protocol';
-import { createTestDatabase, faultyLinkTo, type TestDatabase } from '../../../test/support/postgres.js';
+import { admin, createTestDatabase, faultyLinkTo, type TestDatabase } from '../../../test/support/postgres.js';
 import { openPostgresStorage } from './open.js';
 import type { AppendResult, NewEvent, Storage } from '../types.js';
 
@@ -137,6 +137,28 @@ describe('PostgreSQL store while the server is unreachable', () => {
     } finally {
       await storage.close();
       await link.close();
+    }
+  });
+
+  it('fails calls with store_unavailable while the server refuses logins, and recovers by itself', async () => {
+    // A server that answers but lets no one in (ALLOW_CONNECTIONS false, as a DBA does for maintenance; a password
+    // or pg_hba.conf change): before, the login's error passed for a statement's, and a publish answered 500.
+    const own = await createTestDatabase();
+    const name = new URL(own.url).pathname.slice(1);
+    const storage = await openPostgresStorage({ url: own.url, connectTimeoutMs: 500 });
+    try {
+      assert.equal((await storage.events.append({ events: [ev('refused')] })).events[0]!.seq, 1);
+      await admin(`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS false`);
+      await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}'`);
+      await assert.rejects(storage.events.ping(), isCode('store_unavailable'));
+      await assert.rejects(storage.events.append({ events: [ev('refused')] }), isCode('store_unavailable'));
+      await assert.rejects(storage.keys.list(), isCode('store_unavailable'));
+      await admin(`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS true`);
+      await storage.events.ping();
+      assert.equal((await storage.events.append({ events: [ev('refused')] })).events[0]!.seq, 2, 'the failed append left no hole');
+    } finally {
+      await storage.close();
+      await own.drop();
     }
   });
 });
