@@ -61,6 +61,28 @@ it('dedupes on each provider’s own event id and names the type where each prov
   assert.deepEqual(describeWebhook('slack', {}, { type: 'event_callback', event_id: 'Ev2' }, none, undefined), { eventId: 'Ev2', type: 'event_callback' });
 });
 
+it('reads the action or type of a form’s payload field: GitHub’s form content type, Slack’s interactivity', () => {
+  // GitHub's "application/x-www-form-urlencoded" content type (its API's default) sends the JSON as `payload=`;
+  // the same delivery as JSON was `issues.opened`, and an endpoint filtering on that type missed the form one.
+  const formType = { 'content-type': 'application/x-www-form-urlencoded' };
+  const github = `payload=${encodeURIComponent('{"action":"opened","issue":{"number":1}}')}`;
+  const githubData = parseBody(body(github), formType['content-type']);
+  assert.deepEqual(describeWebhook('github', { ...formType, 'x-github-delivery': 'd-f', 'x-github-event': 'issues' }, githubData, body(github), undefined), {
+    eventId: 'd-f',
+    type: 'issues.opened',
+  });
+  // Slack's interactivity names its kind in the payload's type (block_actions, view_submission…), not `slack.webhook`.
+  const slack = `payload=${encodeURIComponent('{"type":"block_actions","actions":[{"action_id":"approve"}]}')}`;
+  const slackData = parseBody(body(slack), `${formType['content-type']}; charset=utf-8`);
+  assert.deepEqual(describeWebhook('slack', { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, slackData, body(slack), undefined), {
+    eventId: sha(slack),
+    type: 'block_actions',
+  });
+  // Only a form's payload field: a JSON body with a payload key is read as before.
+  assert.equal(describeWebhook('github', { 'content-type': 'application/json', 'x-github-event': 'deployment' }, { payload: { action: 'x' } }, body('n'), undefined).type, 'deployment');
+  assert.equal(describeWebhook('slack', { 'content-type': 'application/json' }, { payload: { type: 'block_actions' } }, body('o'), undefined).type, 'slack.webhook');
+});
+
 it('ignores ids that are not non-empty strings, and then dedupes on the body’s hash', () => {
   const raw = '{"id":42,"type":"x"}';
   assert.deepEqual(describeWebhook('stripe', {}, JSON.parse(raw), body(raw), undefined), { eventId: sha(raw), type: 'x' });

@@ -47,6 +47,8 @@ const TYPE_MAX = 128;
 /** Where each provider keeps its event id and type. */
 export function describe(provider: Provider, headers: IncomingHttpHeaders, data: unknown, body: Buffer, verifiedId: string | undefined): Described {
   const d = asObject(data);
+  // A form whose JSON is in its `payload` field (parseBody parses it): GitHub's form content type, Slack's interactivity.
+  const form = (headers['content-type'] ?? '').toLowerCase().includes('application/x-www-form-urlencoded') ? asObject(d.payload) : {};
   let eventId: string | undefined;
   let type: string | undefined;
   switch (provider) {
@@ -61,7 +63,7 @@ export function describe(provider: Provider, headers: IncomingHttpHeaders, data:
     case 'github': {
       eventId = headerOf(headers, 'x-github-delivery');
       const event = headerOf(headers, 'x-github-event');
-      const action = asString(d.action);
+      const action = asString(d.action) ?? asString(form.action);
       type = event && action ? `${event}.${action}` : event;
       break;
     }
@@ -74,7 +76,7 @@ export function describe(provider: Provider, headers: IncomingHttpHeaders, data:
         return { eventId: '', type: 'url_verification', reply: { challenge: d.challenge } };
       }
       eventId = asString(d.event_id);
-      type = asString(asObject(d.event).type) ?? asString(d.type);
+      type = asString(asObject(d.event).type) ?? asString(d.type) ?? asString(form.type);
       break;
     }
   }
