@@ -5,7 +5,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import { spawn } from 'node:child_process';
 import { sign, generateSecret } from '@herald/webhooks';
-import { ADMIN_KEY, BIN, eventually, startTestServer, until } from './helpers.js';
+import { ADMIN_KEY, BIN, eventually, rawConnection, startTestServer, until } from './helpers.js';
 import { WsTestClient } from './ws-client.js';
 
 describe('shutdown', () => {
@@ -49,6 +49,40 @@ describe('shutdown', () => {
     const res = await poll;
     assert.equal(res.status, 200);
     assert.deepEqual(res.body.events, []);
+  });
+
+  it('answers a request that arrives while it closes with its own JSON 503, Retry-After and CORS headers', async () => {
+    // A browser's long poll, released by the shutdown, is followed at once by the next one, on a kept-alive connection
+    // of its pool. Fastify's own answer to it had no CORS headers: the page saw a CORS failure in its console instead
+    // of the 503 a server shutting down gives, and no Retry-After.
+    const origin = 'http://app.example';
+    const h = await startTestServer({ cors: { origins: [origin] } });
+    // A WebSocket that does not answer the close frame holds the gateway's drain open, so the server stays closing.
+    const ws = await rawConnection(h.url);
+    ws.socket.on('error', () => {});
+    ws.socket.write(`GET /v1/ws?token=${ADMIN_KEY} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    await until(() => ws.received().startsWith('HTTP/1.1 101'), 5000, 'the WebSocket handshake');
+    const request = `GET /v1/channels/parked/events?after=0&wait=30 HTTP/1.1\r\nHost: x\r\nOrigin: ${origin}\r\nAuthorization: Bearer ${ADMIN_KEY}\r\n\r\n`;
+    const [poll, kept] = [await rawConnection(h.url), await rawConnection(h.url)];
+    // A closing server may reset a connection once it has answered on it.
+    for (const conn of [poll, kept]) conn.socket.on('error', () => {});
+    kept.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => kept.received().includes('\r\n\r\n{'), 5000, 'the first answer on the kept connection');
+    const first = kept.received().length;
+    poll.socket.write(request);
+    await until(() => h.longPoll.waiting === 1, 5000, 'the poll to park');
+    const stopped = h.stop();
+    await until(() => poll.received().includes('"events":[]'), 5000, 'the poll to be released');
+    kept.socket.write(request);
+    await until(() => kept.received().slice(first).includes('\r\n\r\n{'), 5000, 'the second answer');
+    ws.socket.destroy();
+    await stopped;
+    for (const conn of [ws, poll, kept]) conn.socket.destroy();
+    const second = kept.received().slice(first);
+    assert.match(second, /^HTTP\/1\.1 503 /);
+    assert.match(second, /\r\naccess-control-allow-origin: http:\/\/app\.example\r\n/i);
+    assert.match(second, /\r\nretry-after: \d+\r\n/i);
+    assert.equal(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4)).error.code, 'unavailable');
   });
 });
 

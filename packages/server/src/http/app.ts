@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
+import { HeraldError } from '@herald/protocol';
 import type { Logger } from 'pino';
 import fastifyPlugin from 'fastify-plugin';
 import type { AppContext } from './context.js';
@@ -48,7 +49,9 @@ export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (
     bodyLimit: ctx.config.limits.bodyBytes,
     // Strict bodies: an unknown field is an error, never silently dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
-    return503OnClosing: true,
+    // A request that arrives while the server closes is answered 503 below, in Herald's shape: Fastify's own 503 has
+    // no CORS headers (a page on another origin saw a CORS failure) and no Retry-After.
+    return503OnClosing: false,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Errors raised before a route runs (bad URL, over-long parameter, Node's own 400/431) in Herald's JSON shape too.
     frameworkErrors: frameworkErrorHandler,
@@ -62,6 +65,14 @@ export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (
   installFiniteNumbers(app);
   installErrorHandling(app, ctx.log.writes);
   installCors(app, ctx.config.cors.origins);
+  // After every onRequest hook (CORS's included), so the refusal carries the CORS headers. Fastify still sends
+  // `Connection: close` while it closes.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('preParsing', (_request, _reply, payload, done) => (closing ? done(new HeraldError('unavailable', 'The server is shutting down.')) : done(null, payload)));
   installAuthentication(app, ctx.auth);
   // Before any route: @fastify/swagger collects routes as they are added.
   installOpenApi(app, ctx);
