@@ -646,13 +646,16 @@ export class Herald extends Emitter<ClientEvents> {
     this.upgradeAt = monotonicNow() + this.upgradeDelay;
   }
 
-  /** Whether the server answers plain HTTP: any answer, even an error status, says it is up. */
+  /**
+   * Whether the server answers plain HTTP: any answer says it is up, but a 502, 503 or 504, which is what a proxy
+   * answers for a server behind it that is down (and Herald itself while it shuts down). Asked with CORS, so that a
+   * page on another origin can read the status: its origin must be in `cors.origins` for any transport to work.
+   */
   private async serverAnswers(): Promise<boolean> {
     try {
-      // `no-cors`: the question is whether it answers at all, not what, so a browser needs no CORS headers for it.
-      const res = await this.fetchImpl(`${this.url}/healthz`, { mode: 'no-cors', cache: 'no-store', signal: AbortSignal.timeout(5000) });
+      const res = await this.fetchImpl(`${this.url}/healthz`, { cache: 'no-store', signal: AbortSignal.timeout(5000) });
       void res.body?.cancel().catch(() => {});
-      return true;
+      return ![502, 503, 504].includes(res.status);
     } catch {
       return false;
     }

@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -168,6 +169,22 @@ describe('@herald/client across server restarts', () => {
     assert.deepEqual(seen(), [1, 2, 3, 4]);
     assert.equal(states().at(-1), 'connected');
     child.stdin!.end();
+  });
+
+  it('behind a proxy that answers 502 while the server is down, stays on WebSocket: the 502 is no answer from the server', async () => {
+    // What nginx answers for a stopped upstream: 502 to every request, the WebSocket handshake and /healthz included.
+    const proxy = createHttpServer((_req, res) => res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>502 Bad Gateway</h1>'));
+    proxy.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'));
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+    const { port } = proxy.address() as AddressInfo;
+    // fallbackAfter 1: a client that took the proxy's 502 for the server's answer would leave WebSocket at the first failure.
+    const c = client({ url: `http://127.0.0.1:${port}`, token: ADMIN_KEY, fallbackAfter: 1, ...quick });
+    const tried: string[] = [];
+    c.on('state', (state, detail) => state === 'connecting' && tried.push(detail.transport!));
+    c.subscribe('behind-proxy', () => {});
+    await until(() => tried.length >= 5, 10_000, 'five attempts');
+    assert.deepEqual([...new Set(tried)], ['websocket']);
   });
 
   it('comes back on WebSocket after a 3 s outage, with default options on Node', async () => {
