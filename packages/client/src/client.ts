@@ -684,11 +684,14 @@ export class Herald extends Emitter<ClientEvents> {
     this.upgradeTimer = setTimeout(() => this.probeUpgrade(), Math.max(0, this.upgradeAt - monotonicNow()));
   }
 
-  private probeUpgrade(): void {
+  /**
+   * Probes `to` (the best transport), then, while each fails, the next better than the one in use: on long polling
+   * with WebSocket still refused, SSE is tried too, and taken once it works.
+   */
+  private probeUpgrade(to = this.bestIndex): void {
     this.upgradeTimer = undefined;
     const from = this.transportIndex;
-    const best = this.bestIndex;
-    if (this.closed || !this.transport || from <= best) return;
+    if (this.closed || !this.transport || from <= to) return;
     const ctx = { ...this.context(this.token), positions: new Map(this.positions) };
     let settled = false;
     const done = (works: boolean) => {
@@ -699,18 +702,20 @@ export class Herald extends Emitter<ClientEvents> {
       if (this.upgradeProbe !== probe) return;
       this.upgradeProbe = undefined;
       if (!works || this.closed || !this.transport || this.transportIndex !== from) {
+        const next = this.nextUsable(to);
+        if (!works && next !== undefined && next < from && !this.closed && this.transport && this.transportIndex === from) return this.probeUpgrade(next);
         this.postponeUpgrade();
         this.scheduleUpgrade();
         return;
       }
-      this.stopTransport(`moving to ${this.order[best]}`);
+      this.stopTransport(`moving to ${this.order[to]}`);
       this.trialFrom = from;
-      this.transportIndex = best;
+      this.transportIndex = to;
       clearTimeout(this.reconnectTimer);
       void this.connect();
     };
     const ignore = () => {};
-    const probe = TRANSPORTS[this.order[best]!](ctx, {
+    const probe = TRANSPORTS[this.order[to]!](ctx, {
       open: () => done(true),
       end: () => done(false),
       event: ignore,

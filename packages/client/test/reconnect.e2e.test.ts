@@ -250,6 +250,35 @@ describe('@herald/client across server restarts', () => {
     assert.equal(connected.at(-1), 'websocket');
   });
 
+  it('on long polling with WebSocket still refused, moves up to SSE once SSE works again', async () => {
+    const h = await startTestServer();
+    cleanups.push(() => h.stop());
+    // A proxy that refuses WebSockets throughout, and SSE streams for a while.
+    class RefusedWebSocket extends NodeWebSocket {
+      constructor(url: string) {
+        super(url.replace(/:\d+\//, ':1/'));
+      }
+    }
+    let blockSse = true;
+    const proxied: typeof fetch = (input, init) =>
+      blockSse && String(input).includes('/v1/stream?') ? Promise.resolve(new Response('bad gateway', { status: 502 })) : fetch(input, init);
+    const connected: string[] = [];
+    const c = client({ url: h.url, token: ADMIN_KEY, WebSocket: RefusedWebSocket as unknown as typeof WebSocket, fetch: proxied, fallbackAfter: 1, upgradeAfterMs: 300, ...quick });
+    c.on('state', (state, detail) => state === 'connected' && connected.push(detail.transport!));
+    const seen: number[] = [];
+    c.subscribe('stepwise', { after: 0 }, (e) => seen.push(e.data as number));
+    await until(() => c.state === 'connected' && c.transportName === 'poll', 5000, 'fell back to long polling');
+    await publishRange(h, 'stepwise', 1, 3);
+    await until(() => seen.length === 3, 5000, 'events 1-3 over polls');
+    blockSse = false;
+    // Before, only WebSocket was tried again, and the client stayed on polls for good.
+    await until(() => c.state === 'connected' && c.transportName === 'sse', 10_000, 'up to SSE');
+    await publishRange(h, 'stepwise', 4, 6);
+    await until(() => seen.length >= 6, 5000, 'events 4-6 over SSE');
+    assert.deepEqual(seen, range(1, 6));
+    assert.deepEqual(connected, ['poll', 'sse']);
+  });
+
   it('after the server says it is going away (1001), an attempt refused while it still answers does not count against WebSocket', async () => {
     const h = await startTestServer();
     cleanups.push(() => h.stop());
