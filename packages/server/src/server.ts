@@ -28,6 +28,8 @@ import { ConnectionWatch } from './auth/liveness.js';
 import type { ClusterBus } from './bus/cluster-bus.js';
 import { collectProcessMetrics, sources as metricsSources, startMetricsListener, type MetricsSource } from './metrics/index.js';
 import { StartupError } from './startup-error.js';
+import { HeraldError } from '@herald/protocol';
+import { redact } from './store/migrate/postgres-target.js';
 import { SignalBus } from './presence/signal-bus.js';
 import { PresenceService } from './presence/service.js';
 import { FailureStreak } from './util/failure-streak.js';
@@ -38,7 +40,14 @@ const CREDENTIAL_SWEEP_MS = 1000;
 const LEASE_TTL_MS = 5000;
 
 function openStorage(config: HeraldConfig, logger: Logger): Promise<Storage> {
-  if (config.store.url) return openPostgresStorage({ url: config.store.url, queryTimeoutMs: config.store.queryTimeout * 1000 });
+  if (config.store.url) {
+    const url = config.store.url;
+    // A store refusing to open is the operator's to fix (down, a wrong database name or password): say what PostgreSQL said.
+    return openPostgresStorage({ url, queryTimeoutMs: config.store.queryTimeout * 1000 }).catch((error: unknown) => {
+      if (!(error instanceof HeraldError && error.code === 'store_unavailable')) throw error;
+      throw new StartupError(`PostgreSQL at ${redact(url)} cannot be used: ${(error.cause as Error | undefined)?.message ?? error.message}`);
+    });
+  }
   return openSqliteStorage({
     dataDir: config.dataDir,
     synchronous: config.store.synchronous,

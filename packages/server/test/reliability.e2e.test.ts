@@ -10,6 +10,7 @@ import type { Database } from 'better-sqlite3';
 import { encodeCursor } from '@herald/protocol';
 import { ADMIN_KEY, BIN, startTestServer, type TestServer, until } from './helpers.js';
 import { WsTestClient } from './ws-client.js';
+import { TEST_POSTGRES_URL } from './support/postgres.js';
 import { readStream } from './sse-client.js';
 import type { SqliteEventStore } from '../src/store/sqlite/event-store.js';
 
@@ -138,6 +139,17 @@ describe('reliability', () => {
       } finally {
         blocker.close();
       }
+    });
+
+    it('a PostgreSQL store that refuses the login is one line with what PostgreSQL said, the password left out', () => {
+      // A database name with a typo: before, only "The store cannot be reached; nothing was written. Retry later."
+      const url = new URL(TEST_POSTGRES_URL);
+      url.password = 'hunter2';
+      url.pathname = '/herald_no_such_database';
+      const run = herald(['serve', '--port', '0', '--store', url.toString()], { HERALD_ADMIN_KEY: ADMIN_KEY });
+      assert.equal(run.status, 1, run.stderr);
+      url.password = '***';
+      assert.equal(run.stderr.trim(), `herald serve: PostgreSQL at ${url.toString()} cannot be used: database "herald_no_such_database" does not exist`);
     });
   });
 
