@@ -649,15 +649,20 @@ export class Herald extends Emitter<ClientEvents> {
   /**
    * Whether the server answers plain HTTP: any answer says it is up, but a 502, 503 or 504, which is what a proxy
    * answers for a server behind it that is down (and Herald itself while it shuts down). Asked with CORS, so that a
-   * page on another origin can read the status: its origin must be in `cors.origins` for any transport to work.
+   * page on another origin can read the status; where that fails (a network error, or an answer without CORS
+   * headers, such as a proxy's own page, which a browser does not tell apart), asked again without, when any answer
+   * at all counts, as a page cannot read its status.
    */
   private async serverAnswers(): Promise<boolean> {
-    try {
-      const res = await this.fetchImpl(`${this.url}/healthz`, { cache: 'no-store', signal: AbortSignal.timeout(5000) });
+    const ask = async (mode: RequestMode) => {
+      const res = await this.fetchImpl(`${this.url}/healthz`, { mode, cache: 'no-store', signal: AbortSignal.timeout(5000) });
       void res.body?.cancel().catch(() => {});
-      return ![502, 503, 504].includes(res.status);
+      return res.type === 'opaque' || ![502, 503, 504].includes(res.status);
+    };
+    try {
+      return await ask('cors');
     } catch {
-      return false;
+      return ask('no-cors').catch(() => false);
     }
   }
 
