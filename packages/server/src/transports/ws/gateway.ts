@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type Server as WsServer } from 'ws';
 import type { FastifyBaseLogger } from 'fastify';
@@ -13,21 +13,15 @@ import { Rota } from '../../util/rota.js';
 
 export const WS_PATH = '/v1/ws';
 
-const STATUS_TEXT = {
-  400: 'Bad Request',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  426: 'Upgrade Required',
-  503: 'Service Unavailable',
-} as const;
+/** The statuses a handshake is refused with. */
+type RefusalStatus = 400 | 403 | 404 | 405 | 426 | 503;
 
 /** `headers` are extra header lines, each ending in CRLF; `connection` the Connection field's value. */
-function refuse(socket: Duplex, status: keyof typeof STATUS_TEXT, error: HeraldError, headers = '', connection = 'close'): void {
+function refuse(socket: Duplex, status: RefusalStatus, error: HeraldError, headers = '', connection = 'close'): void {
   countRefused('ws', refusalReason(status));
   const body = JSON.stringify(error.toJSON());
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n${headers}` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headers}` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: ${connection}\r\n\r\n${body}`,
   );
 }
@@ -53,7 +47,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * (`ws` answers in text/html), and so that a version other than 13 gets 426 with the version the server speaks
  * (§4.2.2), where `ws` answered 400 and took the pre-RFC draft version 8 too.
  */
-function handshakeFault(req: IncomingMessage): { status: keyof typeof STATUS_TEXT; error: HeraldError; headers?: string; connection?: string } | undefined {
+function handshakeFault(req: IncomingMessage): { status: RefusalStatus; error: HeraldError; headers?: string; connection?: string } | undefined {
   if (req.method !== 'GET') {
     return { status: 405, error: new HeraldError('method_not_allowed', 'A WebSocket handshake is a GET request.'), headers: 'Allow: GET\r\n' };
   }
