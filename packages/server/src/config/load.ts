@@ -150,18 +150,13 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
   const cwd = sources.cwd ?? process.cwd();
   const env = sources.env ?? process.env;
   const filePath = sources.file ?? env.HERALD_CONFIG;
-  let file: Json = {};
-  let fileName: string | undefined;
-  if (filePath) {
-    fileName = resolve(cwd, filePath);
-    if (!existsSync(fileName)) throw new ConfigError(`Config file ${fileName} does not exist.`);
-    file = readFile(fileName);
-    rejectUnknownKeys(file, ConfigSchema, fileName);
-  } else if (existsSync(resolve(cwd, 'herald.json'))) {
-    fileName = resolve(cwd, 'herald.json');
-    file = readFile(fileName);
-    rejectUnknownKeys(file, ConfigSchema, fileName);
-  }
+  // The file named, which must exist, else `./herald.json` when there is one.
+  const named = filePath ? resolve(cwd, filePath) : undefined;
+  if (named !== undefined && !existsSync(named)) throw new ConfigError(`Config file ${named} does not exist.`);
+  const fallback = resolve(cwd, 'herald.json');
+  const fileName = named ?? (existsSync(fallback) ? fallback : undefined);
+  const file: Json = fileName === undefined ? {} : readFile(fileName);
+  if (fileName !== undefined) rejectUnknownKeys(file, ConfigSchema, fileName);
   const flags = sources.flags ?? {};
   rejectUnknownKeys(flags, ConfigSchema, 'command-line flags');
 
