@@ -114,12 +114,12 @@ describe('conformance at the byte level', () => {
 
   it('does not call an HTTP/1.0 stream keep-alive: its body ends only when the connection closes', async () => {
     const h = await start();
-    const received = await exchange(h, [`GET /v1/channels/old/stream HTTP/1.0\r\n${AUTH}\r\n`], (text) => /\r\n\r\nretry: \d+\n\n/.test(text));
+    const received = await exchange(h, [`GET /v1/channels/old/stream HTTP/1.0\r\n${AUTH}\r\n`], (text) => /\r\n\r\nretry: \d+\n(id: \d+\n)?\n/.test(text));
     const head = received.slice(0, received.indexOf('\r\n\r\n'));
     assert.match(head, /^HTTP\/1\.1 200 /);
     assert.doesNotMatch(head, /transfer-encoding|content-length/i, 'a close-delimited body');
     assert.match(head, /\r\nconnection: close(\r\n|$)/i);
-    assert.match(received.slice(head.length + 4), /^retry: \d+\n\n/);
+    assert.match(received.slice(head.length + 4), /^retry: \d+\nid: 0\n\n/);
   });
 
   describe('the WebSocket opening handshake (RFC 6455 section 4.2)', () => {
@@ -157,6 +157,9 @@ describe('conformance at the byte level', () => {
         ['a key of 15 bytes', handshake({ 'Sec-WebSocket-Key': Buffer.alloc(15).toString('base64') }), 400, 'bad_request'],
         ['a repeated subprotocol', handshake({ 'Sec-WebSocket-Protocol': 'a, a' }), 400, 'bad_request'],
         ['HTTP/1.0', handshake({}, `GET /v1/ws?token=${ADMIN_KEY} HTTP/1.0`), 400, 'bad_request'],
+        // RFC 6455 §4.2.1 item 2 and RFC 9112 §3.2: Node answers a plain request without Host 400, but not an upgrade.
+        ['no Host', handshake({ Host: undefined }), 400, 'bad_request'],
+        ['an empty Host', handshake({ Host: '' }), 400, 'bad_request'],
         ['POST', handshake({ 'Content-Length': '0' }, `POST /v1/ws?token=${ADMIN_KEY} HTTP/1.1`), 405, 'method_not_allowed'],
       ];
       for (const [name, request, status, code] of cases) {

@@ -194,6 +194,37 @@ describe('Server-Sent Events', () => {
     }
   });
 
+  it('names where a live stream starts, so a reconnect before any event still resumes from there', async () => {
+    // WHATWG HTML "dispatch the event": an `id:` in a block without data sets the last event ID and dispatches
+    // nothing; browsers send it back as Last-Event-ID. Without one, a live stream that dropped before its first event
+    // reconnected live again and never got what was published meanwhile.
+    const h = await start({ sse: { retry: 1234 } });
+    await h.call('POST', '/v1/channels/lv1/events', { body: { data: 1 } });
+    await h.call('POST', '/v1/channels/lv1/events', { body: { data: 2 } });
+    await h.call('POST', '/v1/channels/lv2/events', { body: { data: 1 } });
+    const auth = { authorization: `Bearer ${ADMIN_KEY}` };
+    /** The last event ID a WHATWG parser holds after `text`: the last `id` field, in a block that ended. */
+    const lastId = (text: string) => [...text.slice(0, text.lastIndexOf('\n\n') + 2).matchAll(/^id: ?(.*)$/gm)].at(-1)?.[1];
+    for (const [path, channel] of [
+      ['/v1/channels/lv1/stream', 'lv1'],
+      ['/v1/stream?channel=lv1&channel=lv2', 'lv2'],
+    ] as const) {
+      const first = await readStream(`${h.url}${path}`, { headers: auth }, (t) => t.includes('\n\n'));
+      assert.match(first.text, /^retry: 1234\nid: [^\n]+\n\n/, path);
+      assert.doesNotMatch(first.text, /data:/, `${path}: no event is dispatched`);
+      const id = lastId(first.text);
+      assert.ok(id, path);
+      // Published while the client is away, after it saw the stream open.
+      await h.call('POST', `/v1/channels/${channel}/events`, { body: { data: 'meanwhile' } });
+      const again = await readStream(`${h.url}${path}`, { headers: { ...auth, 'last-event-id': id } }, (t) => t.includes('meanwhile'), 3000);
+      assert.match(again.text, /"data":"meanwhile"/, `${path}: the reconnect resumes where the first stream started`);
+      assert.doesNotMatch(again.text, /"data":[12][,}]/, `${path}: nothing from before it started`);
+    }
+    // A stream given a position does not need one: the browser sends the URL's position back again.
+    const resumed = await readStream(`${h.url}/v1/channels/lv1/stream?after=0`, { headers: auth }, (t) => t.includes('\n\n'));
+    assert.ok(resumed.text.startsWith('retry: 1234\n\n'), resumed.text);
+  });
+
   it('sends a gap event after a trim, then the events that remain', async () => {
     const h = await start({ retention: { maxEvents: 2 } });
     for (let i = 1; i <= 5; i++) await h.call('POST', '/v1/channels/trimmed/events', { body: { data: i } });

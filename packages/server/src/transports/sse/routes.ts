@@ -80,8 +80,11 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     for (const channel of stream.channels()) ctx.presence.unlisten(channel, stream);
   };
 
-  /** The response head and the stream's first bytes; see `run` for when. */
-  function begin(request: FastifyRequest, reply: FastifyReply, stream: SseStream): void {
+  /**
+   * The response head and the stream's first bytes; see `run` for when. `startId`, given when a channel starts live,
+   * goes out with `retry:` in a block without data.
+   */
+  function begin(request: FastifyRequest, reply: FastifyReply, stream: SseStream, startId: string | undefined): void {
     reply.hijack();
     const res = reply.raw;
     releaseFastify(res);
@@ -97,7 +100,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     // The head goes out now, through Node; the body is written to the socket by the stream (see SseStream).
     res.flushHeaders();
     stream.begin();
-    stream.write(`retry: ${config.sse.retry}\n\n`);
+    stream.write(`retry: ${config.sse.retry}\n${startId === undefined ? '' : `id: ${startId}\n`}\n`);
     if (!stream.closed) sse.add(stream);
     // The stream outlives the request's credential check: end it when the credential dies.
     stream.unwatch = ctx.watch.watch(request.principal, (reason) => stream.end(`credential ${reason}`));
@@ -110,7 +113,14 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
    * would start past an event its client published as soon as it saw the stream open. A failed read (the store is
    * down) is then an ordinary error answer, such as `503 store_unavailable`, not a stream cut after its `200`.
    */
-  async function run(request: FastifyRequest, reply: FastifyReply, feeds: ChannelFeed[], stream: SseStream, starts: Array<number | undefined>): Promise<void> {
+  async function run(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    feeds: ChannelFeed[],
+    stream: SseStream,
+    starts: Array<number | undefined>,
+    idOf: () => string,
+  ): Promise<void> {
     stream.follow(feeds);
     try {
       await Promise.all(feeds.map((feed, i) => feed.open(starts[i])));
@@ -118,7 +128,11 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       for (const feed of feeds) feed.stop();
       throw error;
     }
-    begin(request, reply, stream);
+    // A stream that starts live names where it started: an id in a block without data sets the browser's last event
+    // ID and dispatches nothing (WHATWG HTML, "dispatch the event"). Without it a client that saw no event before its
+    // connection dropped reconnected with no Last-Event-ID, started live again, and never got what was published in
+    // between. A stream resumed from a position gets it back on reconnect from the URL or the browser's own id.
+    begin(request, reply, stream, starts.includes(undefined) ? idOf() : undefined);
     // The stream hears its channels' ephemeral publishes until it closes (removeStream). A client gone before the
     // handler ran has already closed it, and nothing would stop them then.
     if (!stream.closed) for (const feed of feeds) ctx.presence.listen(feed.channel, stream);
@@ -145,7 +159,8 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       const after = parseSeq(resumeToken(request));
       const stream = newStream(reply);
       // The stream is the feed's sink: `id: <seq>` events, no closures per stream.
-      await run(request, reply, [new ChannelFeed(ctx.log, request.params.channel, stream)], stream, [after]);
+      const feed = new ChannelFeed(ctx.log, request.params.channel, stream);
+      await run(request, reply, [feed], stream, [after], () => String(feed.position));
     },
   );
 
@@ -168,7 +183,8 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       // positions only, in the URL's order: the names are in the URL, so the id stays small. This writes what
       // encodeStreamId makes, with the list's part made once.
       const prefix = streamIdPrefix(channels);
-      const idLine = () => `id: ${prefix}${feeds.map((f) => f.position).join('.')}\n`;
+      const streamId = () => `${prefix}${feeds.map((f) => f.position).join('.')}`;
+      const idLine = () => `id: ${streamId()}\n`;
       for (const channel of channels) {
         feeds.push(
           new ChannelFeed(ctx.log, channel, {
@@ -183,7 +199,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
           }),
         );
       }
-      await run(request, reply, feeds, stream, starts);
+      await run(request, reply, feeds, stream, starts, streamId);
     },
   );
 }

@@ -54,6 +54,11 @@ function handshakeFault(req: IncomingMessage): { status: RefusalStatus; error: H
   if (req.httpVersionMajor < 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor < 1)) {
     return { status: 400, error: new HeraldError('bad_request', 'A WebSocket handshake is an HTTP/1.1 request.') };
   }
+  // RFC 6455 §4.2.1 (and RFC 9112 §3.2) require the server's authority in Host. Node answers an ordinary request
+  // without one 400 itself, but hands an upgrade over as it is, which `ws` then accepted.
+  if (!req.headers.host) {
+    return { status: 400, error: new HeraldError('bad_request', 'A WebSocket handshake names the server in Host (RFC 6455 section 4.1).') };
+  }
   const version = req.headers['sec-websocket-version'];
   if (version !== '13') {
     // 426 names the protocol it wants in Upgrade (RFC 9110 §15.5.22), and Upgrade is listed in Connection (§7.8).
