@@ -82,6 +82,33 @@ describe('long polling', () => {
     assert.deepEqual(res.body.events.map((e: any) => [e.channel, e.data]), [['x2', 'second']]);
   });
 
+  it('reads again only the channel its news came on when a multi-channel poll wakes', async () => {
+    // Before, every channel was read again: 100 reads per parked 100-channel poll for each publish that woke it.
+    const channels = Array.from({ length: 100 }, (_, i) => `wake:${i}`);
+    const query = channels.map((c) => `channel=${c}`).join('&');
+    const polling = h.call('GET', `/v1/events?${query}&wait=5`);
+    await until(() => h.longPoll.waiting === 1, 5000, 'the poll parked');
+    const store = h.storage.events;
+    const read = store.read.bind(store);
+    const readChannels: string[] = [];
+    store.read = (channel, ...rest) => {
+      readChannels.push(channel);
+      return read(channel, ...rest);
+    };
+    try {
+      await h.call('POST', '/v1/channels/wake:42/events', { body: { data: 'news' } });
+      const res = await polling;
+      assert.deepEqual(res.body.events.map((e: any) => [e.channel, e.data]), [['wake:42', 'news']]);
+      assert.ok(res.body.epochs['wake:7'], 'every channel still has its epoch');
+    } finally {
+      store.read = read;
+    }
+    assert.ok(readChannels.every((c) => c === 'wake:42'), `read again: ${[...new Set(readChannels)].length} channels`);
+    // Its cursor moved for that channel only.
+    const next = await h.call('GET', `/v1/events?${query}&cursor=${encodeURIComponent((await polling).body.cursor)}`);
+    assert.deepEqual(next.body.events, []);
+  });
+
   /** `n` long polls written at once on one raw connection, as a pipelining client sends them. */
   async function pipelined(channel: string, n: number) {
     const { socket, received } = await rawConnection(h.url);

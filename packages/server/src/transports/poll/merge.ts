@@ -90,6 +90,23 @@ export class ChannelMerge {
     return new ChannelMerge(cursors, chunk, read);
   }
 
+  /**
+   * A long poll's news came on `channel`: only it is read again. Every channel was empty at the first read, and a
+   * channel that has had no news since still is, so its page stands. Reading them all again made each parked poll of
+   * 100 channels cost 100 reads per wake-up: one publish on a public channel that 8,000 such polls (an anonymous
+   * client's, 8 per connection) waited on took 9 s of CPU and 500 MB more to answer, against 1.3 s for one channel.
+   * An event that reaches another channel meanwhile is read by the next poll, whose cursor still stands before it.
+   */
+  async reread(channel: string): Promise<void> {
+    const cursor = this.cursors.find((c) => c.channel === channel);
+    if (!cursor) return;
+    const first = await this.read(channel, cursor.after, this.chunk);
+    cursor.first = first;
+    cursor.buffer = first.events;
+    cursor.index = 0;
+    cursor.exhausted = reachedHead(first, cursor.after);
+  }
+
   /** Nothing to answer yet: a long poll may wait. */
   get empty(): boolean {
     return this.cursors.every((c) => c.buffer.length === 0 && !c.first.truncated);

@@ -150,9 +150,11 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       const channelBytes = Math.ceil(limits.pageBytes / channels.length);
       const read = (channel: string, after: number, count: number) => ctx.log.read(channel, after, count, channelBytes);
       const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;
-      let merge = await settleOnError(waiting, ChannelMerge.open(read, starts, limit));
+      const merge = await settleOnError(waiting, ChannelMerge.open(read, starts, limit));
       if (waiting && merge.empty) {
-        if (await parkedNews(ctx, request, waiting)) merge = await ChannelMerge.open(read, starts, limit);
+        // Only the channel the news came on is read again (see ChannelMerge.reread).
+        const channel = (await parkedNews(ctx, request, waiting))?.[0]?.channel;
+        if (channel !== undefined) await merge.reread(channel);
       } else {
         waiting?.cancel();
       }
