@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sign, generateSecret, type Scheme } from '@herald/webhooks';
-import { CLI_ADMIN_KEY, spawnHerald, startTestServer, until, type TestServer } from './helpers.js';
+import { CLI_ADMIN_KEY, rawConnection, spawnHerald, startTestServer, until, type TestServer } from './helpers.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -140,6 +140,20 @@ describe('inbound webhooks through the real server', () => {
     // Exactly the four refused by signature or timestamp; the unknown source and the oversized body are not this count's.
     assert.equal(info.body.stats.refused, refusedBefore + 4);
     assert.equal(JSON.stringify(info.body).includes(secrets.stripe), false, 'secrets are never shown');
+  });
+
+  it('refuses a source that does not exist before reading the body', async () => {
+    // Before, the body (up to limits.bodyBytes) was read and held first: hundreds of connections trickling bodies to
+    // made-up sources held hundreds of megabytes, with no credential.
+    const { socket, received } = await rawConnection(h.url);
+    try {
+      socket.write('POST /v1/ingest/nosuch HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{"a":');
+      await until(() => received().includes('\r\n\r\n'), 5000, 'an answer before the body is sent');
+      assert.match(received(), /^HTTP\/1\.1 404 /);
+      assert.match(received(), /"code":"not_found"/);
+    } finally {
+      socket.destroy();
+    }
   });
 
   it('ignores a Herald credential on the ingest route: the signature is the credential', async () => {

@@ -8,9 +8,11 @@ describe('limits.requestTimeout', () => {
 
   it('answers 408 and closes a connection whose body does not arrive in time, before anything is authenticated', async () => {
     const h = await start();
+    const created = await h.call('POST', '/v1/sources', { body: { name: 'slow', provider: 'stripe', secrets: ['whsec_slow_0123456789abcdef0123'], channel: 'in:slow' } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
     const { socket, received } = await rawConnection(h.url);
-    // An unknown source: the body would be read in full before the route finds that out.
-    socket.write('POST /v1/ingest/nosuch HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"a":');
+    // A source's body is read in full before its signature can be checked.
+    socket.write('POST /v1/ingest/slow HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"a":');
     const closed = once(socket, 'close').then(() => 'closed');
     const outcome = await Promise.race([closed, sleep(10_000).then(() => 'still open after 10 s')]);
     assert.equal(outcome, 'closed');

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HeraldError } from '@herald/protocol';
 import { verify, WebhookVerificationError } from '@herald/webhooks';
 import type { AppContext } from '../http/context.js';
@@ -6,6 +6,7 @@ import { activeSecrets, appliedTolerance } from './sources-api.js';
 import { maxSourceTolerance } from '../config/schema.js';
 import { describe, parseBody } from './providers.js';
 import type { IngestStats } from './stats.js';
+import type { SourceRecord } from '../store/types.js';
 import { RefusalLog } from './refusal-log.js';
 import { assertPayloadDepth } from '../log/payload-depth.js';
 import { idempotencyStoreKey } from '../log/idempotency.js';
@@ -26,13 +27,15 @@ function verifySpan<T>(traceparent: string | undefined, provider: string, fn: ()
 export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: IngestStats): void {
   const toleranceCap = maxSourceTolerance(ctx.config);
   const refusalLog = new RefusalLog();
+  /** Each request's source, looked up as it arrives (see onRequest below). */
+  const sourceOf = new WeakMap<FastifyRequest, SourceRecord>();
   // An encapsulated scope: here, and only here, every body is a Buffer.
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     // A body over the limit is refused before the handler runs: count it here, under the source's provider.
     scope.addHook('onResponse', async (request, reply) => {
       if (reply.statusCode !== 413) return;
-      const source = await ctx.sources.get((request.params as { source: string }).source).catch(() => undefined);
+      const source = sourceOf.get(request);
       if (!source) return;
       countInboundWebhook(source.provider, 'too_large');
       const bytes = Number(request.headers['content-length'] ?? 0) || 0;
@@ -42,10 +45,19 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
 
     scope.post<{ Params: { source: string }; Body: Buffer | undefined }>(
       '/v1/ingest/:source',
-      { config: { signedByProvider: true } },
+      {
+        config: { signedByProvider: true },
+        // Before the body is read: a request for no source is refused at once, not after its body (up to
+        // limits.bodyBytes) was read and held, which anyone could make hundreds of connections do at a time. The record
+        // is the one current as the request began, which its signature was made for.
+        onRequest: async (request) => {
+          const source = await ctx.sources.get(request.params.source);
+          if (!source) throw new HeraldError('not_found', `No source ${request.params.source}.`);
+          sourceOf.set(request, source);
+        },
+      },
       async (request, reply) => {
-        const source = await ctx.sources.get(request.params.source);
-        if (!source) throw new HeraldError('not_found', `No source ${request.params.source}.`);
+        const source = sourceOf.get(request)!;
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const counters = stats.of(source.name);
         const at = new Date().toISOString();
