@@ -57,6 +57,27 @@ describe('@herald/client: presence, ephemeral publishes and direct messages', ()
     assert.deepEqual(aliceRoom.members.map((m) => m.sub), ['alice']);
   });
 
+  it('a join refused while the set is busy (too_many_requests) is tried again, not given up with an error', async () => {
+    const busy = await startTestServer({ channels: { presence: ['room:*'] }, limits: { presenceJoinsPerChannel: 1 } });
+    const herd: Herald[] = [];
+    try {
+      const errors: unknown[] = [];
+      for (const sub of ['ann', 'ben', 'cat']) {
+        const minted = await busy.call('POST', '/v1/tokens', { body: { sub, channels: ['room:*'], ttl: 600 } });
+        const c = new Herald({ url: busy.url, token: minted.body.token, WebSocket, ...fast });
+        c.on('error', (error) => errors.push(error));
+        herd.push(c);
+      }
+      // One join a second: two of the three are refused at first.
+      const rooms = herd.map((c) => c.presence('room:herd'));
+      await until(() => rooms.every((room) => room.members.length === 3), 10_000, 'all three in the set');
+      assert.deepEqual(errors, []);
+    } finally {
+      for (const c of herd) c.close();
+      await busy.stop();
+    }
+  });
+
   it('publish(…, {ephemeral: true}) over the WebSocket and over HTTP reaches WebSocket and SSE subscribers, and moves no position', async () => {
     let posts = 0;
     const counting: typeof fetch = (input, init) => {

@@ -185,6 +185,28 @@ describe('presence, ephemeral publishes and direct messages', () => {
     assert.equal(watcher.ops('presence').filter((f) => f.action === 'join').length, 2);
   });
 
+  it('joins into one channel take from its bucket, limits.presenceJoinsPerChannel: members re-joining in turn cannot flood the set', async () => {
+    // Before, only each socket's own bucket held: 200 members re-joining in turn, each within it, cost members² frames.
+    const h = await start({ limits: { presenceJoinsPerChannel: 2 } });
+    const sockets = await Promise.all(['a', 'b', 'c', 'd'].map(async (sub) => connect(h, await token(h, sub, ['room:*']))));
+    sockets.forEach((socket, i) => socket.send({ op: 'subscribe', channel: 'room:herd', ref: `h${i}`, presence: {} }));
+    const answers = await Promise.all(sockets.map((socket, i) => answerTo(socket, `h${i}`)));
+    const refused = answers.filter((a) => a.op !== 'subscribed');
+    assert.equal(refused.length, 2, JSON.stringify(answers));
+    for (const answer of refused) {
+      assert.equal(answer.code, 'too_many_requests');
+      assert.match(answer.message, /limits\.presenceJoinsPerChannel/);
+    }
+    assert.equal((await h.call('GET', '/v1/channels/room:herd/presence')).body.members.length, 2);
+    // Another channel's set has a bucket of its own.
+    const late = sockets[answers.indexOf(refused[0])]!;
+    await join(late, 'room:calm');
+    // A second later the channel takes joins again.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await join(late, 'room:herd', undefined, 'again');
+    assert.equal((await h.call('GET', '/v1/channels/room:herd/presence')).body.members.length, 3);
+  });
+
   it('an ephemeral publish reaches WebSocket and SSE subscribers without seq or id, is acknowledged, and is never logged', async () => {
     const h = await start();
     const publisher = await connect(h, await token(h, 'pub', ['feed'], ['feed']));

@@ -23,6 +23,7 @@ class WebSocketTransport extends BaseTransport implements Transport {
   private readonly awaiting = new Map<string, number>();
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private lastSeen = monotonicNow();
   /** Requests waiting for their `ack` or `error`, by ref. */
   private readonly pending = new Map<string, { resolve: (frame: ServerOp) => void; reject: (error: Error) => void }>();
@@ -119,12 +120,24 @@ class WebSocketTransport extends BaseTransport implements Transport {
           const channel = frame.ref.slice(4);
           if (this.answered(channel)) return;
           this.subscribed.delete(channel);
+          // A refusal that passes in a moment (a presence set joined by many at once, the socket's own join budget):
+          // subscribed again once the server's buckets have refilled, rather than given up with an error.
+          if (frame.code === 'too_many_requests') return this.subscribeAgainSoon();
           this.handlers.refused(channel, frame.code, frame.message);
         }
         return;
       default:
         return;
     }
+  }
+
+  /** Sends the subscribes not in force again in 1 to 2 s (spread, so clients refused together do not return together). */
+  private subscribeAgainSoon(): void {
+    if (this.retryTimer !== undefined) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.ended) this.channelsChanged();
+    }, 1000 + Math.random() * 1000);
   }
 
   /** One subscribe of `channel` was answered; true while a later one still waits for its answer. */
@@ -179,6 +192,7 @@ class WebSocketTransport extends BaseTransport implements Transport {
 
   protected cleanup(): void {
     clearTimeout(this.handshakeTimer);
+    clearTimeout(this.retryTimer);
     clearInterval(this.watchdog);
     this.ws?.close();
     for (const waiting of this.pending.values()) waiting.reject(new Error('the connection closed before an answer'));

@@ -81,6 +81,12 @@ export const ConfigSchema = Type.Object(
         ephemeralBytes: Type.Integer({ default: 65_536, minimum: 64, maximum: 1_048_576 }),
         /** Ephemeral publishes plus direct messages per second, per WebSocket or per credential over HTTP (bursts of as many). */
         ephemeralPerSecond: Type.Integer({ default: 100, minimum: 1, maximum: 100_000 }),
+        /**
+         * Presence joins per second into one channel's set on this node, from every socket together (bursts of as many);
+         * past it a join is refused with too_many_requests (the SDK tries again). Each join is sent to every member, so
+         * without it many members re-joining in turn cost members² frames a second.
+         */
+        presenceJoinsPerChannel: Type.Integer({ default: 100, minimum: 1, maximum: 100_000 }),
       },
       { additionalProperties: false, default: {} },
     ),
