@@ -7,7 +7,7 @@ import type { HTTPMethod } from 'find-my-way';
 import { RouteMethods } from './route-methods.js';
 
 /** Seconds a 503 asks the client to wait before retrying. */
-const RETRY_AFTER_SECONDS = 5;
+export const RETRY_AFTER_SECONDS = 5;
 
 /** Fastify's own error codes, mapped to Herald's catalogue. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -100,7 +100,9 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
   } else {
     herald = new HeraldError('bad_request', `The request is not valid HTTP/1.1${error.code ? ` (${error.code})` : ''}.`);
   }
-  this.log.debug({ err: error }, 'client error');
+  // Not the error itself: Node puts the bytes it could not parse on it as `rawPacket`, which pino would log whole, and
+  // those are the request line and headers: `?token=…`, `Authorization`, cookies, a webhook's signature.
+  this.log.debug({ code: error.code, reason: error.message }, 'client error');
   if (!socket.writable) {
     socket.destroy();
     return;

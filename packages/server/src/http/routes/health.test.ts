@@ -20,7 +20,7 @@ describe('an unreachable PostgreSQL store', () => {
     const ctx = { ready: () => Promise.reject(storeError(refused())), busState: () => 'up' } as unknown as AppContext;
     healthRoutes(app, ctx);
     const res = await app.inject({ method: 'GET', url: '/readyz' });
-    const message = (JSON.parse(res.body) as { message: string }).message;
+    const message = (JSON.parse(res.body) as { error: { message: string } }).error.message;
     assert.equal(message, 'Not ready: the store is unreachable (ECONNREFUSED).');
     assert.doesNotMatch(message, /10\.1\.2\.3/);
     await app.close();
