@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { attemptOutcome, countRealtimeDelivery, countSubscription, refusalReason } from './record.js';
-import { registry } from './registry.js';
+import { registry, sources, type MetricsSource } from './registry.js';
 
 async function value(name: string, labels = ''): Promise<number> {
   const text = await registry.metrics();
@@ -40,6 +40,24 @@ describe('metrics recording', () => {
     countSubscription(-1);
     assert.equal(await value('herald_subscriptions_open'), 1);
     countSubscription(-1);
+  });
+
+  it('reports the delivery gauges as unknown (NaN), not 0, while the store cannot be read', async () => {
+    const unreachable: MetricsSource = {
+      connections: () => ({ ws: 0, sse: 0, long_poll: 0 }),
+      busUp: () => true,
+      deliveryState: () => Promise.reject(new Error('The store cannot be reached')),
+    };
+    // The store is read at most once a second: let an earlier scrape's reading go.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    sources.add(unreachable);
+    try {
+      assert.ok(Number.isNaN(await value('herald_deliveries', '{status="failed"}')), 'an alert on dead letters must not see 0');
+      assert.ok(Number.isNaN(await value('herald_deliveries', '{status="pending"}')));
+      assert.ok(Number.isNaN(await value('herald_endpoints_disabled')));
+    } finally {
+      sources.delete(unreachable);
+    }
   });
 
   it('names every family herald_*', async () => {

@@ -228,7 +228,9 @@ function deliveryState(): Promise<{ pending: number; failed: number; endpointsDi
         total.failed += state.failed;
         total.endpointsDisabled += state.endpointsDisabled;
       } catch {
-        // A store closing under the scrape: report what the others said.
+        // The store is unreachable (or closing under the scrape): the counts are unknown, and NaN says so. A 0 would
+        // be a reading, and an alert on dead letters would resolve for as long as the outage lasts.
+        return { pending: NaN, failed: NaN, endpointsDisabled: NaN };
       }
     }
     return total;
