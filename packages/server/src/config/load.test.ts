@@ -115,3 +115,41 @@ it('lets the default ingest.tolerance give way to a short dedupe lifetime', () =
   assert.equal(config.ingest.tolerance, 30);
   assert.equal(loadConfig({ env: { HERALD_INGEST_DEDUPE_WINDOW: '1', HERALD_RETENTION_MAX_AGE: '1' }, cwd: dir() }).ingest.tolerance, 0.5);
 });
+
+it('refuses an allowPrivateNetworks entry that is no CIDR, naming the setting and where it came from', () => {
+  const cwd = dir();
+  assert.throws(
+    () => loadConfig({ cwd, env: { HERALD_DELIVERY_ALLOW_PRIVATE_NETWORKS: '10.0.0.0/8,notacidr' } }),
+    (e: Error) => e instanceof ConfigError && /delivery\.allowPrivateNetworks\.1 \(env HERALD_DELIVERY_ALLOW_PRIVATE_NETWORKS\): .*got "notacidr"/.test(e.message),
+  );
+  assert.throws(
+    () => loadConfig({ cwd, env: { HERALD_PORTAL_ALLOW_PRIVATE_NETWORKS: '10.0.0.0/33' } }),
+    (e: Error) => e instanceof ConfigError && /portal\.allowPrivateNetworks\.0 /.test(e.message),
+  );
+  assert.deepEqual(loadConfig({ cwd, env: { HERALD_DELIVERY_ALLOW_PRIVATE_NETWORKS: '127.0.0.0/8,::1,fd00::/8' } }).delivery.allowPrivateNetworks, ['127.0.0.0/8', '::1', 'fd00::/8']);
+});
+
+it('refuses a bus.url of another scheme at load, as it does a store.url', () => {
+  const cwd = dir();
+  assert.throws(() => loadConfig({ cwd, env: { HERALD_BUS_URL: 'http://cache:6379' } }), (e: Error) => e instanceof ConfigError && /bus\.url \(env HERALD_BUS_URL\)/.test(e.message));
+  for (const url of ['redis://h:6379', 'rediss://h', 'redis+cluster://a:1,b:2', 'rediss+sentinel://a:1/m', 'postgres://h/db', 'postgresql://h/db']) {
+    assert.equal(loadConfig({ cwd, env: { HERALD_BUS_URL: url } }).bus.url, url);
+  }
+});
+
+it('never echoes a secret in a configuration error: the admin key, the token secret, a URL password', () => {
+  const cwd = dir();
+  const message = (env: NodeJS.ProcessEnv) => {
+    try {
+      loadConfig({ cwd, env });
+    } catch (error) {
+      return (error as Error).message;
+    }
+    assert.fail('expected a ConfigError');
+  };
+  assert.doesNotMatch(message({ HERALD_ADMIN_KEY: 'short-s3cret' }), /s3cret/);
+  assert.match(message({ HERALD_ADMIN_KEY: 'short-s3cret' }), /adminKey \(env HERALD_ADMIN_KEY\): .*got a value of 12 characters/);
+  assert.doesNotMatch(message({ HERALD_TOKEN_SECRET: 'short-s3cret' }), /s3cret/);
+  assert.match(message({ HERALD_STORE_URL: 'mysql://herald:s3cret@db/herald' }), /got "mysql:\/\/herald:\*\*\*@db\/herald"/);
+  assert.doesNotMatch(message({ HERALD_BUS_URL: 'http://:s3cret@cache:6379' }), /s3cret/);
+});

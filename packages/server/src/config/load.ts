@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema, TObject } from '@sinclair/typebox';
 import { ConfigSchema, maxSourceTolerance, type HeraldConfig } from './schema.js';
+import { parseCidr } from '../delivery/ssrf.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -145,6 +146,16 @@ function sourceOf(path: readonly string[], from: { flags: Json; env: NodeJS.Proc
   return ` (env ${variable})`;
 }
 
+/** Settings whose value is a secret: an error names the setting, never echoes the value (stderr ends up in logs). */
+const SECRET_SETTINGS = new Set(['adminKey', 'tokenSecret']);
+
+/** A rejected value as the error shows it: a secret as its length, a URL's password as `***`. */
+function shown(key: string, value: unknown): string {
+  if (SECRET_SETTINGS.has(key)) return typeof value === 'string' ? `a value of ${value.length} characters` : typeof value;
+  if (typeof value === 'string' && /^[a-z+]+:\/\/[^/?#]*:[^/?#]*@/i.test(value)) return JSON.stringify(value.replace(/^([a-z+]+:\/\/[^/?#:]*:)[^/?#]*@/i, '$1***@'));
+  return JSON.stringify(value);
+}
+
 /** Builds the one validated config object: defaults < file < environment < flags. */
 export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
   const cwd = sources.cwd ?? process.cwd();
@@ -170,11 +181,23 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
       const path = p.path.replace(/^\//, '').split('/').filter(Boolean);
       const key = path.join('.') || '(root)';
       const hint = sourceOf(path, { flags, env, file, fileName });
-      return `  ${key}${hint}: ${choices(p.schema) ?? p.message}, got ${JSON.stringify(p.value)}`;
+      return `  ${key}${hint}: ${choices(p.schema) ?? p.message}, got ${shown(key, p.value)}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const config = withDefaults as HeraldConfig;
+  // Checked here, not when the SSRF guard is built: a typo is then a configuration error naming where it came from
+  // (exit 2), not a stack trace out of the server's start.
+  for (const setting of ['delivery', 'portal'] as const) {
+    config[setting].allowPrivateNetworks.forEach((cidr, i) => {
+      try {
+        parseCidr(cidr);
+      } catch {
+        const hint = sourceOf([setting, 'allowPrivateNetworks', String(i)], { flags, env, file, fileName });
+        throw new ConfigError(`Invalid configuration:\n  ${setting}.allowPrivateNetworks.${i}${hint}: Expected a CIDR (10.0.0.0/8, fd00::/8) or an IP address, got ${JSON.stringify(cidr)}`);
+      }
+    });
+  }
   // The default tolerance (300 s) gives way to the cap on a short dedupe lifetime; a tolerance set over it is refused.
   const toleranceCap = maxSourceTolerance(config);
   if (!toleranceSet) config.ingest.tolerance = Math.min(config.ingest.tolerance, toleranceCap);

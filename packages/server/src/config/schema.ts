@@ -225,7 +225,7 @@ export const ConfigSchema = Type.Object(
          * `redis+cluster://h:p,h:p` (Redis Cluster, sharded pub/sub),
          * `redis+sentinel://h:p,h:p/master` (Sentinel), or `postgres://` (LISTEN/NOTIFY).
          */
-        url: Type.Optional(Type.String({ minLength: 1 })),
+        url: Type.Optional(Type.String({ minLength: 1, pattern: '^(rediss?(\\+(cluster|sentinel))?|postgres(ql)?)://' })),
         /**
          * In a cluster, on the node that runs the outbound dispatcher: channels whose place in the log the bus
          * remembers for it; the least recently written beyond it are read back from the dispatcher's cursors.

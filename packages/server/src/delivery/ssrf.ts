@@ -82,7 +82,7 @@ function canonicalIPv6(bytes: Uint8Array): string {
   return words.join(':');
 }
 
-function parseCidr(cidr: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
+export function parseCidr(cidr: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
   const [address = '', prefixText, ...rest] = cidr.split('/');
   const version = isIP(address);
   if (version === 0 || rest.length > 0) throw new Error(`Not a CIDR: ${cidr}`);
