@@ -153,3 +153,13 @@ it('never echoes a secret in a configuration error: the admin key, the token sec
   assert.match(message({ HERALD_STORE_URL: 'mysql://herald:s3cret@db/herald' }), /got "mysql:\/\/herald:\*\*\*@db\/herald"/);
   assert.doesNotMatch(message({ HERALD_BUS_URL: 'http://:s3cret@cache:6379' }), /s3cret/);
 });
+
+it('takes a list of objects (retention.rules) from the environment as JSON, and refuses text that is not, naming the variable', () => {
+  const cwd = dir();
+  const rules = [{ channels: ['audit:*'], maxAge: 2_592_000 }, { channels: ['tmp:*'], maxEvents: 10 }];
+  assert.deepEqual(loadConfig({ cwd, env: { HERALD_RETENTION_RULES: JSON.stringify(rules) } }).retention.rules, rules);
+  assert.throws(
+    () => loadConfig({ cwd, env: { HERALD_RETENTION_RULES: 'audit:*=30d' } }),
+    (e: Error) => e instanceof ConfigError && /retention\.rules \(env HERALD_RETENTION_RULES\)/.test(e.message),
+  );
+});

@@ -34,16 +34,26 @@ function isPlainObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Leaves a user can set from the environment: scalars and lists of scalars. */
+/** Leaves a user can set from the environment: scalars, lists of scalars, and lists of objects (as JSON). */
 function envLeaves(schema: TObject, prefix: string[] = []): Array<{ path: string[]; schema: TSchema }> {
   const out: Array<{ path: string[]; schema: TSchema }> = [];
   for (const [key, child] of Object.entries(schema.properties)) {
     const path = [...prefix, key];
     if (isObjectSchema(child)) out.push(...envLeaves(child, path));
-    else if (child.type === 'array' && isObjectSchema(child.items as TSchema)) continue;
     else out.push({ path, schema: child });
   }
   return out;
+}
+
+const isObjectList = (schema: TSchema): boolean => schema.type === 'array' && isObjectSchema(schema.items as TSchema);
+
+/** A list of objects from the environment, written as JSON; text that is not JSON is left for validation to refuse. */
+function jsonFromEnv(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
 }
 
 function coerceScalar(raw: string, schema: TSchema): unknown {
@@ -63,8 +73,10 @@ function fromEnv(env: NodeJS.ProcessEnv): Json {
   for (const { path, schema } of envLeaves(ConfigSchema)) {
     const raw = env[envName(path)];
     if (raw === undefined || raw === '') continue; // an empty variable counts as unset
-    const value =
-      schema.type === 'array'
+    // A list of objects (retention.rules) cannot be comma-separated: it is JSON. Skipped before, it was silently ignored.
+    const value = isObjectList(schema)
+      ? jsonFromEnv(raw)
+      : schema.type === 'array'
         ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => coerceScalar(s, schema.items as TSchema))
         : coerceScalar(raw, schema);
     setPath(out, path, value);
