@@ -62,3 +62,27 @@ it('answers /readyz 503 while the store is unreachable without logging each prob
   // A load balancer probes every few seconds: an outage of an hour would otherwise be thousands of error lines.
   assert.deepEqual(lines.filter((l) => JSON.parse(l).level >= 50), []);
 });
+
+it('logs requests refused because the store is unavailable once, then once a minute, not once each', async () => {
+  const { app, lines } = appWithLog();
+  installErrorHandling(app);
+  app.get('/down', async () => {
+    throw storeError(Object.assign(new Error('connect ECONNREFUSED 10.1.2.3:5432'), { code: 'ECONNREFUSED' }));
+  });
+  app.get('/bug', async () => {
+    throw new Error('a fault of ours');
+  });
+  for (let i = 0; i < 5; i++) {
+    const res = await app.inject({ method: 'GET', url: '/down' });
+    assert.equal(res.statusCode, 503);
+    assert.equal(res.headers['retry-after'], '5');
+  }
+  for (let i = 0; i < 2; i++) assert.equal((await app.inject({ method: 'GET', url: '/bug' })).statusCode, 500);
+  await app.close();
+  const errors = lines.map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } }).filter((l) => l.level >= 50);
+  // Every request of an outage fails alike: the first is logged with its err, the rest are counted into a later line.
+  assert.equal(errors.filter((l) => l.msg === 'request failed').length, 1);
+  assert.match(errors.find((l) => l.msg === 'request failed')!.err!.message, /ECONNREFUSED/);
+  // A fault of Herald's own is logged each time.
+  assert.equal(errors.filter((l) => l.msg === 'unhandled error').length, 2);
+});

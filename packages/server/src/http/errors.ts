@@ -5,6 +5,7 @@ import { ErrorCodes, HeraldError, type ErrorCode } from '@herald/protocol';
 import { diskFullError, isDiskFull, type WriteHealth } from '../store/disk-full.js';
 import type { HTTPMethod } from 'find-my-way';
 import { RouteMethods } from './route-methods.js';
+import { LogBudget } from '../util/log-budget.js';
 
 /** Seconds a 503 asks the client to wait before retrying. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -36,14 +37,27 @@ function toHeraldError(error: FastifyError): HeraldError | undefined {
   return undefined;
 }
 
+/**
+ * `request failed` lines for a 503 (the store unreachable or out of disk), per error code: the first at once, then
+ * one a minute with the count of those not logged. Every request fails the same way until the store is back, and a
+ * line with a stack for each one was thousands a minute under load.
+ */
+const UNAVAILABLE_LINES_PER_SECOND = 1 / 60;
+
 /** Every error leaves as `{"error":{"code","message"}}` with a code from the catalogue. */
 export function installErrorHandling(app: FastifyInstance, writes?: WriteHealth): void {
+  const unavailableLog = new LogBudget(UNAVAILABLE_LINES_PER_SECOND);
   app.setErrorHandler((error: FastifyError, request, reply) => {
     // Any write (keys, endpoints, deliveries as well as appends) that finds the disk full marks the store not ready.
     writes?.failed(error);
     const herald = toHeraldError(error);
     if (herald) {
-      if (herald.status >= 500) request.log.error({ err: error }, 'request failed');
+      if (herald.status === 503) {
+        const logged = unavailableLog.admit(herald.code);
+        if (logged) request.log.error(logged.unlogged > 0 ? { err: error, unlogged: logged.unlogged } : { err: error }, 'request failed');
+      } else if (herald.status >= 500) {
+        request.log.error({ err: error }, 'request failed');
+      }
       if (herald.status === 503) void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
       return reply.code(herald.status).send(herald.toJSON());
     }

@@ -7,11 +7,14 @@ import { maxSourceTolerance } from '../config/schema.js';
 import { describe, parseBody } from './providers.js';
 import type { IngestStats } from './stats.js';
 import type { SourceRecord } from '../store/types.js';
-import { RefusalLog } from './refusal-log.js';
+import { LogBudget } from '../util/log-budget.js';
 import { assertPayloadDepth } from '../log/payload-depth.js';
 import { idempotencyStoreKey } from '../log/idempotency.js';
 import { countInboundWebhook } from '../metrics/index.js';
 import { inSpanSync, normalizeTraceparent, parentContext } from '../tracing/index.js';
+
+/** `webhook refused` lines per source per second, in bursts of as many; the rest are counted into the next line. */
+const REFUSAL_LINES_PER_SECOND = 10;
 
 /** Signature verification in a `herald.ingest.verify` span, parented on the sender's trace context. */
 function verifySpan<T>(traceparent: string | undefined, provider: string, fn: () => T): T {
@@ -26,7 +29,9 @@ function verifySpan<T>(traceparent: string | undefined, provider: string, fn: ()
  */
 export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: IngestStats): void {
   const toleranceCap = maxSourceTolerance(ctx.config);
-  const refusalLog = new RefusalLog();
+  // `webhook refused` lines per source: anyone who knows a source's URL can send it forged requests as fast as they
+  // like. The rest still count in metrics and the source's recent ingests.
+  const refusalLog = new LogBudget(REFUSAL_LINES_PER_SECOND);
   /** Each request's source, looked up as it arrives (see onRequest below). */
   const sourceOf = new WeakMap<FastifyRequest, SourceRecord>();
   // An encapsulated scope: here, and only here, every body is a Buffer.
