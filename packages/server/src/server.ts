@@ -68,6 +68,8 @@ function listenError(error: unknown, config: HeraldConfig): unknown {
   }
   if (code === 'EACCES') return new StartupError(`port ${config.port} needs privileges this user lacks: pick one above 1023 with --port or HERALD_PORT`);
   if (code === 'EADDRNOTAVAIL') return new StartupError(`cannot bind ${config.host}: no such address on this machine (--host or HERALD_HOST)`);
+  // The host is a name that does not resolve (a typo, or a name only another machine knows).
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new StartupError(`cannot bind ${config.host}: the name does not resolve to an address (--host or HERALD_HOST)`);
   return error;
 }
 

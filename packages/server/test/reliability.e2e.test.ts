@@ -141,6 +141,16 @@ describe('reliability', () => {
       }
     });
 
+    it('a host that names no address, or one this machine does not have, is one clear line and exit 1', () => {
+      // Before, a name that does not resolve was Node's raw "getaddrinfo ENOTFOUND" line.
+      const unknown = herald(['serve', '--port', '0', '--host', 'no-such-host.invalid', '--data', tempDir()], { HERALD_ADMIN_KEY: ADMIN_KEY });
+      assert.equal(unknown.status, 1);
+      assert.equal(unknown.stderr.trim(), 'herald serve: cannot bind no-such-host.invalid: the name does not resolve to an address (--host or HERALD_HOST)');
+      const absent = herald(['serve', '--port', '0', '--host', '192.0.2.1', '--data', tempDir()], { HERALD_ADMIN_KEY: ADMIN_KEY });
+      assert.equal(absent.status, 1);
+      assert.equal(absent.stderr.trim(), 'herald serve: cannot bind 192.0.2.1: no such address on this machine (--host or HERALD_HOST)');
+    });
+
     it('a PostgreSQL store that refuses the login is one line with what PostgreSQL said, the password left out', () => {
       // A database name with a typo: before, only "The store cannot be reached; nothing was written. Retry later."
       const url = new URL(TEST_POSTGRES_URL);
