@@ -321,6 +321,39 @@ describe('herald migrate (SQLite → PostgreSQL)', { timeout: 600_000 }, () => {
     }
   });
 
+  it('keeps what a key replays when retention removed its event and the event id was chosen again', async () => {
+    const dir = tempDir();
+    const keyed = { body: { id: 'reused', type: 'once', data: 1 }, headers: { 'idempotency-key': 'k-trimmed' } };
+    const h = await startTestServer(SETTINGS, dir);
+    let before: { status: number; body: unknown };
+    try {
+      assert.equal((await h.call('POST', '/v1/channels/trimmed/events', keyed)).body.seq, 1);
+      const more = Array.from({ length: 10 }, (_, i) => ({ channel: 'trimmed', data: i }));
+      assert.equal((await h.call('POST', '/v1/events', { body: { events: more } })).status, 201);
+      await h.trimmer.runOnce();
+      // The id is free again once its event is gone: a new event takes it.
+      const again = await h.call('POST', '/v1/channels/trimmed/events', { body: { id: 'reused', type: 'twice', data: 2 } });
+      assert.equal(again.status, 201);
+      assert.equal(again.body.seq, 12);
+      before = await h.call('POST', '/v1/channels/trimmed/events', keyed);
+      assert.equal(before.status, 409, JSON.stringify(before.body));
+    } finally {
+      await h.stop();
+    }
+
+    const db = await database();
+    const run = await runMigrate(['--from', dir, '--to', db.url]);
+    assert.equal(run.code, 0, run.stderr);
+    const p = await startTestServer({ ...SETTINGS, store: { url: db.url } });
+    try {
+      // The key answers as it did on SQLite; found by its id, it replayed the event at seq 12 as its own.
+      const after = await p.call('POST', '/v1/channels/trimmed/events', keyed);
+      assert.deepEqual({ status: after.status, body: after.body }, { status: before.status, body: before.body });
+    } finally {
+      await p.stop();
+    }
+  });
+
   it('refuses a target holding other data (exit 1) unless --force, and knows a finished or foreign migration', async () => {
     const db = await database();
     const other = await startTestServer({ store: { url: db.url } });

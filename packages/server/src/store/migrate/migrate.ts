@@ -199,13 +199,7 @@ async function copy(
         await chunked(phase, 0, (after) => source.channels(after, limit), (r) => r.cid, (rows, m) => target.writeChannels(rows, m));
         break;
       case 'events': {
-        const names = source.channelNames();
-        const ids = await target.channelIds();
-        const cid = (sourceCid: number) => {
-          const id = ids.get(names.get(sourceCid) ?? '');
-          if (id === undefined) throw new MigrateError(`channel ${names.get(sourceCid) ?? `#${sourceCid}`} is missing from the target`);
-          return id;
-        };
+        const cid = await channelMap(source, target);
         await chunked(
           phase,
           [0, 0] as [number, number],
@@ -215,9 +209,11 @@ async function copy(
         );
         break;
       }
-      case 'idempotency':
-        await chunked(phase, '', (after) => source.idempotency(after, limit), (r) => r.key, (rows, m) => target.writeIdempotency(rows, m));
+      case 'idempotency': {
+        const cid = await channelMap(source, target);
+        await chunked(phase, '', (after) => source.idempotency(after, limit), (r) => r.key, (rows, m) => target.writeIdempotency(rows, cid, m));
         break;
+      }
       case 'deliveries':
         await chunked(phase, 0, (after) => source.deliveries(after, limit), (r) => r.n, (rows, m) => target.writeDeliveries(rows, m));
         break;
@@ -239,6 +235,17 @@ async function copy(
     }
   }
   return written;
+}
+
+/** Maps a source channel number to the target's (the channels phase has copied them all by then). */
+async function channelMap(source: SqliteSource, target: PostgresTarget): Promise<(sourceCid: number) => number> {
+  const names = source.channelNames();
+  const ids = await target.channelIds();
+  return (sourceCid: number) => {
+    const id = ids.get(names.get(sourceCid) ?? '');
+    if (id === undefined) throw new MigrateError(`channel ${names.get(sourceCid) ?? `#${sourceCid}`} is missing from the target`);
+    return id;
+  };
 }
 
 /** The target must hold exactly what the source does: the same counts, and per channel the same epoch, head, trim mark and events. */

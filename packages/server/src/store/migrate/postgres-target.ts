@@ -66,14 +66,11 @@ const SQL = {
   events: `INSERT INTO events (cid, seq, id, type, time, data, meta)
            SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
            ON CONFLICT DO NOTHING`,
-  // A key's replays find its events by position (postgres/schema.ts, 4), here's cid and seq: found by id, through the
-  // index, as every copied event keeps \`chosen\`'s default and is indexed. The events phase has run by now.
+  // A key's replays find its events by position (postgres/schema.ts, 4): the source's own positions, its channel
+  // numbers mapped to the target's. Found again by id, they could name another event: one whose chosen id was
+  // published again after retention removed the key's own, which the key then replayed in place of its 409.
   idempotency: `INSERT INTO idempotency (key, ids, positions, created)
-                SELECT x.key, x.ids, (
-                  SELECT COALESCE(json_agg(json_build_array(e.cid, e.seq) ORDER BY j.i), '[]'::json)::text
-                  FROM json_array_elements_text(x.ids::json) WITH ORDINALITY AS j(id, i) JOIN events e ON e.id = j.id AND e.chosen
-                ), x.created
-                FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(key, ids, created)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
                 ON CONFLICT DO NOTHING`,
   // Delivery numbers are kept: they are the public ids (dlv_N) in the delivery log and its attempts.
   deliveries: `INSERT INTO deliveries (n, endpoint_id, event_id, channel, seq, payload, status, attempts, next_attempt_at, final_attempt,
@@ -227,9 +224,11 @@ export class PostgresTarget {
     );
   }
 
-  writeIdempotency(rows: IdempotencyRow[], marker: Marker): Promise<number> {
+  /** Keys with their events' positions as the source recorded them; `cid` maps a source cid to the target's. */
+  writeIdempotency(rows: IdempotencyRow[], cid: (sourceCid: number) => number, marker: Marker): Promise<number> {
+    const positions = rows.map((r) => JSON.stringify((JSON.parse(r.positions) as Array<[number, number]>).map(([c, seq]) => [cid(c), seq])));
     return this.chunk(marker, (tx) =>
-      PostgresTarget.run(tx, SQL.idempotency, [rows.map((r) => r.key), rows.map((r) => r.ids), rows.map((r) => r.created)]),
+      PostgresTarget.run(tx, SQL.idempotency, [rows.map((r) => r.key), rows.map((r) => r.ids), positions, rows.map((r) => r.created)]),
     );
   }
 

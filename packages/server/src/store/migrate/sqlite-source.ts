@@ -25,6 +25,8 @@ export type SourceEventRow = EventRow & { cid: number };
 export interface IdempotencyRow {
   key: string;
   ids: string;
+  /** JSON `[[cid, seq], …]` of the key's events, in the source's channel numbers (every record has them since schema 8). */
+  positions: string;
   created: number;
 }
 
@@ -110,7 +112,7 @@ export class SqliteSource {
            FROM channels c WHERE cid > ? ORDER BY cid`,
         ),
         events: this.db.prepare('SELECT cid, seq, id, type, time, data, meta FROM events WHERE (cid, seq) > (?, ?) ORDER BY cid, seq'),
-        idempotency: this.db.prepare('SELECT key, ids, created FROM idempotency WHERE key > ? ORDER BY key'),
+        idempotency: this.db.prepare('SELECT key, ids, positions, created FROM idempotency WHERE key > ? ORDER BY key'),
         deliveries: this.db.prepare('SELECT * FROM deliveries WHERE n > ? ORDER BY n'),
         attempts: this.db.prepare(
           'SELECT rowid AS n, delivery, at, status_code, duration_ms, error, response_body FROM attempts WHERE rowid > ? ORDER BY rowid',
@@ -180,7 +182,7 @@ export class SqliteSource {
   }
 
   idempotency(afterKey: string, limit: ChunkLimit): IdempotencyRow[] {
-    return take(this.s.idempotency as Statement<unknown[], IdempotencyRow>, [afterKey], limit, (r) => r.key.length + r.ids.length);
+    return take(this.s.idempotency as Statement<unknown[], IdempotencyRow>, [afterKey], limit, (r) => r.key.length + r.ids.length + r.positions.length);
   }
 
   deliveries(afterN: number, limit: ChunkLimit): SourceDeliveryRow[] {
