@@ -1,6 +1,6 @@
 import { isValidChannel, type DirectMessage, type EphemeralMessage, type ErrorBody, type GapInfo, type HeraldEvent, type ServerOp } from '@herald/protocol';
 import { backoffDelay, monotonicNow, secondsToExpiry } from './backoff.js';
-import { Emitter } from './emitter.js';
+import { callSafely, Emitter } from './emitter.js';
 import { pollTransport } from './transports/poll.js';
 import { sseTransport } from './transports/sse.js';
 import type { Transport, TransportContext, TransportEnd, TransportFactory, TransportName } from './transports/types.js';
@@ -170,6 +170,8 @@ export class Herald extends Emitter<ClientEvents> {
   private stableTimer: ReturnType<typeof setTimeout> | undefined;
   /** Ends the wait for `getToken` of the connection attempt in progress (see tokenWithin). */
   private cancelTokenWait: (() => void) | undefined;
+  /** Ends the request of a health check in progress (see serverAnswers). */
+  private cancelHealthCheck: (() => void) | undefined;
   private closed = false;
   private readonly fetchImpl: typeof fetch;
 
@@ -295,14 +297,23 @@ export class Herald extends Emitter<ClientEvents> {
 
   private async post(channel: string, input: object): Promise<unknown> {
     const token = await this.currentToken();
-    const res = await this.fetchImpl(`${this.url}/v1/channels/${encodeURIComponent(channel)}/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify(input),
-    });
-    const body = (await res.json()) as unknown;
-    if (!res.ok) {
-      const error = (body as ErrorBody).error;
+    let res: Response;
+    try {
+      res = await this.fetchImpl(`${this.url}/v1/channels/${encodeURIComponent(channel)}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(input),
+      });
+    } catch (error) {
+      // A HeraldClientError like every other failure (fetch's own is a bare TypeError, "fetch failed"): the server
+      // could not be reached, or the connection broke before its answer, so the event may or may not be stored.
+      throw new HeraldClientError('unavailable', `Could not publish to ${channel}: ${(error as Error).message}`);
+    }
+    // A proxy's answer for a server that is down (a 502 page) is no JSON: its status must still reach the app, not a
+    // SyntaxError without one.
+    const body = (await res.json().catch(() => undefined)) as unknown;
+    if (!res.ok || body === undefined) {
+      const error = (body as ErrorBody | undefined)?.error;
       if (res.status === 401) this.tokenRefused = true;
       throw new HeraldClientError(error?.code ?? 'http_error', error?.message ?? `HTTP ${res.status}`, res.status);
     }
@@ -352,6 +363,7 @@ export class Herald extends Emitter<ClientEvents> {
   close(): void {
     this.closed = true;
     this.cancelTokenWait?.();
+    this.cancelHealthCheck?.();
     clearTimeout(this.reconnectTimer);
     this.stopUpgrade();
     this.stopTransport('closed');
@@ -363,7 +375,8 @@ export class Herald extends Emitter<ClientEvents> {
     const t = this.transport;
     this.transport = undefined;
     t?.close();
-    if (this.state !== 'disconnected') this.setState('disconnected', { reason });
+    // With the transport, as every other state says: close() while connected, 'no subscriptions', 'moving to …'.
+    if (this.state !== 'disconnected') this.setState('disconnected', { transport: t?.name ?? this.transportName, reason });
   }
 
   private setState(state: ConnectionState, detail: StateDetail): void {
@@ -465,7 +478,12 @@ export class Herald extends Emitter<ClientEvents> {
     try {
       token = await this.tokenWithin(this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS);
     } catch (error) {
-      return this.retry({ reason: `getToken failed: ${(error as Error).message}` });
+      if (this.closed) return;
+      const reason = `getToken failed: ${(error as Error).message}`;
+      // Ended like any failed attempt, so the app sees why it is not connecting (its auth backend down, say). It is
+      // no failure of the transport: counted as one, a slow start of the app's backend moved a client off WebSocket.
+      this.setState('disconnected', { transport: name, reason });
+      return this.retry({ reason }, false);
     }
     // Unsubscribed from everything meanwhile: no transport for no channels.
     if (this.closed || this.transport || this.positions.size === 0) return;
@@ -493,11 +511,11 @@ export class Herald extends Emitter<ClientEvents> {
       gap: (gap) => {
         if (this.transport !== transport || !this.positions.has(gap.channel)) return;
         this.positions.set(gap.channel, Math.max(this.positions.get(gap.channel) ?? 0, gap.oldest - 1));
-        for (const sub of this.subs.get(gap.channel) ?? []) {
+        for (const sub of [...(this.subs.get(gap.channel) ?? [])]) {
           // Told only where it lost events: one further on (see rewind) had them before they were trimmed.
           if (sub.position !== undefined && sub.position >= gap.oldest - 1) continue;
           sub.position = gap.oldest - 1;
-          sub.options.onGap?.(gap);
+          callSafely(sub.options.onGap, gap);
         }
         this.emit('gap', gap);
       },
@@ -512,7 +530,7 @@ export class Herald extends Emitter<ClientEvents> {
         // Every subscription reads the new history from its start too: its old place in the old history means nothing.
         for (const sub of this.subs.get(channel) ?? []) if (sub.position !== undefined) sub.position = 0;
         const change: EpochChange = { channel, previous, current: epoch, position };
-        for (const sub of this.subs.get(channel) ?? []) sub.options.onEpoch?.(change);
+        for (const sub of this.subs.get(channel) ?? []) callSafely(sub.options.onEpoch, change);
         this.emit('epoch', change);
         return position !== undefined;
       },
@@ -525,7 +543,7 @@ export class Herald extends Emitter<ClientEvents> {
       },
       refused: (channel, code, message) => {
         const error = new HeraldClientError(code, message);
-        for (const sub of this.subs.get(channel) ?? []) sub.options.onError?.(error);
+        for (const sub of this.subs.get(channel) ?? []) callSafely(sub.options.onError, error);
         this.emit('error', error);
       },
       presence: (channel, client, members) => {
@@ -536,7 +554,7 @@ export class Herald extends Emitter<ClientEvents> {
       },
       ephemeral: (message) => {
         if (this.transport !== transport || !this.positions.has(message.channel)) return;
-        for (const sub of this.subs.get(message.channel) ?? []) sub.options.onEphemeral?.(message);
+        for (const sub of this.subs.get(message.channel) ?? []) callSafely(sub.options.onEphemeral, message);
         this.emit('ephemeral', message);
       },
       message: (message) => {
@@ -575,23 +593,23 @@ export class Herald extends Emitter<ClientEvents> {
     const position = this.positions.get(event.channel);
     if (position !== undefined && event.seq <= position) return;
     this.positions.set(event.channel, event.seq);
-    for (const sub of this.subs.get(event.channel) ?? []) {
+    // As a DOM event's listeners: those the channel had when the event came, less any unsubscribed by a handler before
+    // its turn. A live Set would also hand this event to a subscription a handler adds, and one added with an earlier
+    // `after` (moving back, say) would then skip the history read again for it, and get this event before it.
+    const set = this.subs.get(event.channel);
+    for (const sub of [...(set ?? [])]) {
+      if (!set!.has(sub)) continue;
       // Read again for a subscription that asked for older history (see rewind): this one had it already.
       if (sub.position !== undefined && event.seq <= sub.position) continue;
       sub.position = event.seq;
-      try {
-        sub.onEvent(event);
-      } catch (error) {
-        // As a DOM event listener's: the others still get the event, and the error is still reported (uncaught, in
-        // its own task), not thrown into the transport's frame handling.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
+      // As a DOM event listener's: the others still get the event, and the error is still reported (uncaught, in
+      // its own task), not thrown into the transport's frame handling.
+      callSafely(sub.onEvent, event);
     }
   }
 
-  private retry(end: TransportEnd): void {
+  /** `transportFailed`: false when the attempt failed before any transport was tried (getToken), so it counts towards no fallback. */
+  private retry(end: TransportEnd, transportFailed = true): void {
     if (this.closed) return;
     let decided: Promise<void> | undefined;
     if (end.goingAway) this.serverSeenDown = true;
@@ -604,7 +622,7 @@ export class Herald extends Emitter<ClientEvents> {
         return;
       }
       this.tokenRefused = true;
-    } else if (!this.opened) {
+    } else if (!this.opened && transportFailed) {
       decided = this.afterFailure();
     }
     const delay = backoffDelay(this.attempt++, this.options.backoff?.baseMs ?? 500, this.options.backoff?.maxMs ?? 20_000);
@@ -655,13 +673,24 @@ export class Herald extends Emitter<ClientEvents> {
    */
   private async serverAnswers(): Promise<boolean> {
     const ask = async (mode: RequestMode) => {
-      const res = await this.fetchImpl(`${this.url}/healthz`, { mode, cache: 'no-store', signal: AbortSignal.timeout(5000) });
-      void res.body?.cancel().catch(() => {});
-      return res.type === 'opaque' || ![502, 503, 504].includes(res.status);
+      // close() ends the check too: asked of a server that does not answer (a black hole), its two requests would
+      // otherwise keep a Node process alive for up to 10 s after close().
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), 5000);
+      this.cancelHealthCheck = () => controller.abort();
+      try {
+        const res = await this.fetchImpl(`${this.url}/healthz`, { mode, cache: 'no-store', signal: controller.signal });
+        void res.body?.cancel().catch(() => {});
+        return res.type === 'opaque' || ![502, 503, 504].includes(res.status);
+      } finally {
+        clearTimeout(timer);
+        this.cancelHealthCheck = undefined;
+      }
     };
     try {
       return await ask('cors');
     } catch {
+      if (this.closed) return false;
       return ask('no-cors').catch(() => false);
     }
   }

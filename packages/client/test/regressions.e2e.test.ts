@@ -6,7 +6,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { once } from 'node:events';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { decodeCursor, encodeCursor } from '@herald/protocol';
-import { Herald, type GapInfo } from '../src/index.js';
+import { Herald, HeraldClientError, type GapInfo, type Subscription } from '../src/index.js';
 import { ADMIN_KEY, startTestServer, until } from '../../server/test/helpers.js';
 
 const fast = { backoff: { baseMs: 50, maxMs: 200 }, heartbeatTimeoutMs: 3000 };
@@ -134,6 +134,57 @@ it('a getToken that answers with no string (null, a number, an object) is a fail
   }
 });
 
+it('a getToken that fails says why (disconnected), and does not move the client off WebSocket: it is no failure of the transport; close() names the transport', async () => {
+  const h = await startTestServer();
+  let calls = 0;
+  // The app's auth backend, still starting: three failed calls, then tokens.
+  const getToken = async () => {
+    if (++calls <= 3) throw new Error('auth backend 503');
+    return ADMIN_KEY;
+  };
+  const c = new Herald({ url: h.url, getToken, ...fast });
+  try {
+    const states: string[] = [];
+    c.on('state', (state, detail) => states.push(`${state} ${detail.transport} ${detail.reason ?? ''}`.trim()));
+    c.subscribe('token-fails', { after: 0 }, () => {});
+    await until(() => c.state === 'connected', 5000, 'connected');
+    assert.equal(calls, 4);
+    // Before the fix: no reason anywhere (connecting, connecting…), and connected over SSE after two failed calls.
+    assert.deepEqual(states, [
+      ...Array.from({ length: 3 }, () => ['connecting websocket', 'disconnected websocket getToken failed: auth backend 503']).flat(),
+      'connecting websocket',
+      'connected websocket',
+    ]);
+    c.close();
+    // Before the fix close() alone said no transport.
+    assert.equal(states.at(-1), 'disconnected websocket closed');
+  } finally {
+    c.close();
+    await h.stop();
+  }
+});
+
+it('publish() rejects with a HeraldClientError when the server cannot be reached, or a proxy answers for it', async () => {
+  // A proxy's page for a server that is down: no JSON. Before the fix a SyntaxError, with no status.
+  const proxy = createHttpServer((_req, res) => res.writeHead(502, { 'content-type': 'text/html' }).end('<html>502 Bad Gateway</html>'));
+  proxy.listen(0, '127.0.0.1');
+  await once(proxy, 'listening');
+  const down = createServer();
+  down.listen(0, '127.0.0.1');
+  await once(down, 'listening');
+  const closedPort = (down.address() as AddressInfo).port;
+  down.close();
+  try {
+    const behindProxy = new Herald({ url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, token: ADMIN_KEY });
+    await assert.rejects(behindProxy.publish('down', { data: 1 }), (error) => error instanceof HeraldClientError && error.status === 502 && error.code === 'http_error');
+    // Nothing listening: before the fix fetch's own TypeError ("fetch failed").
+    const unreachable = new Herald({ url: `http://127.0.0.1:${closedPort}`, token: ADMIN_KEY });
+    await assert.rejects(unreachable.publish('down', { data: 1 }), (error) => error instanceof HeraldClientError && error.code === 'unavailable' && error.status === undefined);
+  } finally {
+    proxy.close();
+  }
+});
+
 it('close() while getToken is pending leaves no timer behind, so a Node process can exit at once', async () => {
   const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
   const before = timers();
@@ -153,6 +204,40 @@ it('close() while getToken is pending leaves no timer behind, so a Node process 
   // Before the fix the wait for the token (heartbeatTimeoutMs) kept a Node process alive for a minute after close().
   assert.equal(timers(), before);
   assert.equal(c.state, 'disconnected');
+});
+
+it('close() while the client checks a server that answers nothing (a black hole) ends the check at once', async () => {
+  // Accepts every connection and answers nothing: the WebSocket handshake times out, then the health check hangs.
+  const checks: Socket[] = [];
+  const sockets = new Set<Socket>();
+  const hole = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.once('data', (first) => {
+      if (first.toString('latin1').startsWith('GET /healthz')) checks.push(socket);
+    });
+  });
+  await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve));
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  const url = `http://127.0.0.1:${(hole.address() as AddressInfo).port}`;
+  const c = new Herald({ url, token: ADMIN_KEY, WebSocket: NodeWebSocket as unknown as typeof WebSocket, transports: ['websocket', 'sse'], heartbeatTimeoutMs: 200 });
+  try {
+    c.subscribe('hole', () => {});
+    await until(() => checks.length === 1, 5000, 'the health check under way');
+    const check = checks[0]!;
+    const ended = once(check, 'close');
+    c.close();
+    // Before the fix the check went on for its 5 s (then 5 s more without CORS), keeping a Node process alive.
+    await until(() => check.closed, 1000, 'the health check ended by close()');
+    await ended;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(timers(), before);
+  } finally {
+    c.close();
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => hole.close(resolve));
+  }
 });
 
 it('websocket: a handshake nobody answers (a proxy holding upgrades) fails after the heartbeat timeout and falls back', async () => {
@@ -262,6 +347,38 @@ for (const transport of ['websocket', 'sse', 'poll'] as const) {
   });
 }
 
+for (const transport of ['websocket', 'sse', 'poll'] as const) {
+  it(`${transport}: a subscription made inside an event handler, from an earlier position, gets that history in order, not the event at hand first`, async () => {
+    const h = await startTestServer();
+    const c = new Herald({ url: h.url, token: ADMIN_KEY, WebSocket: NodeWebSocket as unknown as typeof WebSocket, transports: [transport], ...fast });
+    try {
+      const events = Array.from({ length: 5 }, (_, i) => ({ channel: 'moving', data: i + 1 }));
+      assert.equal((await h.call('POST', '/v1/events', { body: { events } })).status, 201);
+      const [a, b, c2]: [number[], number[], number[]] = [[], [], []];
+      c.subscribe('moving', { after: 0 }, (e) => {
+        a.push(e.seq);
+        // The app moves back: a second subscription from 2, made while the channel's first one handles 5.
+        if (e.seq === 5) c.subscribe('moving', { after: 2 }, (e2) => b.push(e2.seq));
+      });
+      // Unsubscribed by an earlier subscription's handler before its turn at 4: it gets nothing, as a DOM listener.
+      const later: { sub?: Subscription } = {};
+      c.subscribe('moving', { after: 0 }, (e) => e.seq === 4 && later.sub?.unsubscribe());
+      later.sub = c.subscribe('moving', { after: 3 }, (e) => c2.push(e.seq));
+      await until(() => b.includes(5), 5000, 'the second subscription gets 3…5');
+      assert.equal((await h.call('POST', '/v1/channels/moving/events', { body: { data: 6 } })).status, 201);
+      await until(() => a.includes(6) && b.includes(6), 5000, 'both get 6');
+      // Before the fix the Set being iterated handed 5 to the new subscription at once, and the 3 and 4 read again
+      // for it were then dropped as seen: [5, 6].
+      assert.deepEqual(b, [3, 4, 5, 6]);
+      assert.deepEqual(a, [1, 2, 3, 4, 5, 6]);
+      assert.deepEqual(c2, []);
+    } finally {
+      c.close();
+      await h.stop();
+    }
+  });
+}
+
 it('sse: the watchdog measures silence on a monotonic clock, so a wall clock stepped back does not keep a dead stream', async () => {
   // The server pings SSE streams once an hour here: with a 1.5 s timeout, the watchdog must end the idle stream.
   const h = await startTestServer({ sse: { heartbeat: 3600 } });
@@ -312,6 +429,51 @@ it("an event handler that throws does not keep the event from the channel's othe
     await h.stop();
   }
 });
+
+for (const transport of ['websocket', 'sse', 'poll'] as const) {
+  it(`${transport}: a client listener or subscription callback that throws is reported, and the connection goes on`, async () => {
+    const h = await startTestServer();
+    const c = new Herald({ url: h.url, token: ADMIN_KEY, transports: [transport], ...fast });
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.prependListener('uncaughtException', onUncaught);
+    const listeners = process.listeners('uncaughtException').filter((l) => l !== onUncaught);
+    for (const l of listeners) process.removeListener('uncaughtException', l);
+    try {
+      const states: string[] = [];
+      c.on('state', (state) => {
+        states.push(state);
+        // Thrown on `connected`, this once left a WebSocket with no channel subscribed, and ended SSE and polling.
+        if (state === 'connected') throw new Error('the state listener failed');
+      });
+      const seen: number[] = [];
+      const onEphemeral = () => {
+        // Thrown out of a WebSocket's message handler, this once left the socket reading nothing more.
+        throw new Error('onEphemeral failed');
+      };
+      c.subscribe('throwing-cb', { after: 0, onEphemeral }, (e) => seen.push(e.seq));
+      await until(() => c.state === 'connected' && uncaught.length === 1, 5000, 'connected');
+      // The stream is up (a WebSocket's subscribe answered) once the first event comes through.
+      assert.equal((await h.call('POST', '/v1/channels/throwing-cb/events', { body: { data: 1 } })).status, 201);
+      await until(() => seen.length === 1, 5000, 'the first event');
+      assert.equal((await h.call('POST', '/v1/channels/throwing-cb/events', { body: { data: 'e', ephemeral: true } })).status, 202);
+      if (transport !== 'poll') await until(() => uncaught.length === 2, 5000, 'the ephemeral callback ran');
+      assert.equal((await h.call('POST', '/v1/channels/throwing-cb/events', { body: { data: 2 } })).status, 201);
+      await until(() => seen.length === 2, 5000, 'the event after the ephemeral');
+      assert.deepEqual(seen, [1, 2]);
+      assert.deepEqual(states, ['connecting', 'connected'], 'no reconnect');
+      assert.deepEqual(
+        uncaught.map((e) => (e as Error).message),
+        ['the state listener failed', ...(transport === 'poll' ? [] : ['onEphemeral failed'])],
+      );
+    } finally {
+      for (const l of listeners) process.on('uncaughtException', l);
+      process.removeListener('uncaughtException', onUncaught);
+      c.close();
+      await h.stop();
+    }
+  });
+}
 
 for (const transport of ['sse', 'poll'] as const) {
   it(`says why the server refuses its ${transport} request (more channels than limits.channelsPerRequest), and goes on once it may`, async () => {
