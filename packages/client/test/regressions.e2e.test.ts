@@ -404,15 +404,29 @@ it('sse: the watchdog measures silence on a monotonic clock, so a wall clock ste
   }
 });
 
-it("an event handler that throws does not keep the event from the channel's other subscriptions, and its error is still reported", async () => {
-  const h = await startTestServer();
-  const c = new Herald({ url: h.url, token: ADMIN_KEY, transports: ['poll'], ...fast });
+/**
+ * Uncaught exceptions collected instead of failing the test: node:test reports one as the test's failure, and these
+ * are expected (an app callback's error, reported as a DOM listener's would be). `restore` puts node:test's back.
+ */
+function catchUncaught(): { uncaught: unknown[]; restore: () => void } {
   const uncaught: unknown[] = [];
   const onUncaught = (error: unknown) => uncaught.push(error);
-  // node:test reports an uncaught exception as the test's failure: this one is expected, and counted instead.
   process.prependListener('uncaughtException', onUncaught);
   const listeners = process.listeners('uncaughtException').filter((l) => l !== onUncaught);
   for (const l of listeners) process.removeListener('uncaughtException', l);
+  return {
+    uncaught,
+    restore: () => {
+      for (const l of listeners) process.on('uncaughtException', l);
+      process.removeListener('uncaughtException', onUncaught);
+    },
+  };
+}
+
+it("an event handler that throws does not keep the event from the channel's other subscriptions, and its error is still reported", async () => {
+  const h = await startTestServer();
+  const c = new Herald({ url: h.url, token: ADMIN_KEY, transports: ['poll'], ...fast });
+  const { uncaught, restore } = catchUncaught();
   try {
     const other: number[] = [];
     c.subscribe('throwing', { after: 0 }, () => {
@@ -423,8 +437,7 @@ it("an event handler that throws does not keep the event from the channel's othe
     await until(() => other.length === 1 && uncaught.length === 1, 5000, 'the other subscription gets the event');
     assert.equal((uncaught[0] as Error).message, 'the app failed');
   } finally {
-    for (const l of listeners) process.on('uncaughtException', l);
-    process.removeListener('uncaughtException', onUncaught);
+    restore();
     c.close();
     await h.stop();
   }
@@ -434,11 +447,7 @@ for (const transport of ['websocket', 'sse', 'poll'] as const) {
   it(`${transport}: a client listener or subscription callback that throws is reported, and the connection goes on`, async () => {
     const h = await startTestServer();
     const c = new Herald({ url: h.url, token: ADMIN_KEY, transports: [transport], ...fast });
-    const uncaught: unknown[] = [];
-    const onUncaught = (error: unknown) => uncaught.push(error);
-    process.prependListener('uncaughtException', onUncaught);
-    const listeners = process.listeners('uncaughtException').filter((l) => l !== onUncaught);
-    for (const l of listeners) process.removeListener('uncaughtException', l);
+    const { uncaught, restore } = catchUncaught();
     try {
       const states: string[] = [];
       c.on('state', (state) => {
@@ -467,8 +476,7 @@ for (const transport of ['websocket', 'sse', 'poll'] as const) {
         ['the state listener failed', ...(transport === 'poll' ? [] : ['onEphemeral failed'])],
       );
     } finally {
-      for (const l of listeners) process.on('uncaughtException', l);
-      process.removeListener('uncaughtException', onUncaught);
+      restore();
       c.close();
       await h.stop();
     }
