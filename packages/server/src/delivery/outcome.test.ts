@@ -26,7 +26,17 @@ it('follows the retry schedule with bounded jitter, then gives up', () => {
   assert.equal(nextAttemptAt(1, 0, schedule, 0.2, undefined, () => 1), 6000);
   assert.equal(nextAttemptAt(2, 0, schedule, 0.2, undefined, () => 0.5), 300_000);
   assert.equal(nextAttemptAt(3, 0, schedule, 0.2), undefined);
-  assert.equal(nextAttemptAt(1, 100, schedule, 0.2, 7000), 7100, 'Retry-After replaces the schedule delay');
+  assert.equal(nextAttemptAt(1, 100, schedule, 0.2, 7000), 7100, 'a longer Retry-After replaces the schedule delay');
+});
+
+it('never retries sooner than the schedule, whatever Retry-After says', () => {
+  // Each answer spends a retry: Retry-After 0 would spend the whole schedule (27.6 h by default) in milliseconds.
+  const schedule = [5, 300];
+  assert.equal(nextAttemptAt(1, 100, schedule, 0, 0), 5100);
+  assert.equal(nextAttemptAt(1, 100, schedule, 0, 1000), 5100);
+  assert.equal(nextAttemptAt(2, 100, schedule, 0, 60_000), 300_100);
+  assert.equal(nextAttemptAt(2, 100, schedule, 0.2, 0, () => 0), 240_100, 'the jittered delay is the floor');
+  assert.equal(nextAttemptAt(3, 100, schedule, 0, 0), undefined, 'and the schedule still ends');
 });
 
 it('draws the line between success and failure exactly at 200 and 300', () => {

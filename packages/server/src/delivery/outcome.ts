@@ -27,7 +27,11 @@ export function judge(status: number, retryAfter: string | undefined, now: numbe
 /**
  * When the next attempt is due after `attempts` attempts, or undefined when
  * the schedule is spent and the delivery is dead. `random` is injectable so
- * tests can pin the jitter.
+ * tests can pin the jitter. A `Retry-After` can put the retry later than the
+ * schedule, never sooner: each answer spends one of the schedule's retries, so
+ * a receiver answering `Retry-After: 0` (or a date gone by) would otherwise
+ * spend them all in milliseconds and make the delivery a dead letter long
+ * before the schedule's hours are up.
  */
 export function nextAttemptAt(
   attempts: number,
@@ -38,7 +42,7 @@ export function nextAttemptAt(
   random: () => number = Math.random,
 ): number | undefined {
   if (attempts > schedule.length) return undefined;
-  if (retryAfterMs !== undefined) return now + retryAfterMs;
   const base = schedule[attempts - 1]! * 1000;
-  return now + Math.round(base * (1 + jitter * (2 * random() - 1)));
+  const delay = Math.round(base * (1 + jitter * (2 * random() - 1)));
+  return now + Math.max(delay, retryAfterMs ?? 0);
 }
