@@ -156,6 +156,32 @@ describe('inbound webhooks through the real server', () => {
     }
   });
 
+  it('refuses a request whose source is deleted while its body arrives, and appends nothing', async () => {
+    // The source is looked up before the body is read (above); a body can take up to limits.requestTimeout to arrive,
+    // and a source deleted meanwhile (a leaked secret, say) must not take it, nor keep its stats past deletion.
+    const secret = 'whsec_midway_' + 'q'.repeat(24);
+    const created = await h.call('POST', '/v1/sources', { body: { name: 'midway-src', provider: 'stripe', secrets: [secret], channel: 'in:midway' } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const body = JSON.stringify({ id: 'evt_midway', type: 'charge.succeeded' });
+    const headers = Object.entries(sign('stripe', { secret, body })).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const { socket, received } = await rawConnection(h.url);
+    try {
+      socket.write(`POST /v1/ingest/midway-src HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${headers}\r\n${body.slice(0, 5)}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal((await h.call('DELETE', '/v1/sources/midway-src')).status, 204);
+      socket.write(body.slice(5));
+      await until(() => received().includes('\r\n\r\n'), 5000, 'an answer');
+      assert.match(received(), /^HTTP\/1\.1 404 /);
+    } finally {
+      socket.destroy();
+    }
+    assert.deepEqual((await h.call('GET', '/v1/channels/in:midway/events')).body.events, []);
+    // A source made again under the name starts with no record of the deleted one's requests.
+    assert.equal((await h.call('POST', '/v1/sources', { body: { name: 'midway-src', provider: 'stripe', secrets: [secret], channel: 'in:midway' } })).status, 201);
+    assert.deepEqual((await h.call('GET', '/v1/sources/midway-src/ingests')).body.ingests, []);
+    assert.equal((await h.call('DELETE', '/v1/sources/midway-src')).status, 204);
+  });
+
   it('ignores a Herald credential on the ingest route: the signature is the credential', async () => {
     const body = JSON.stringify({ id: 'evt_authz', type: 't' });
     const res = await deliver(h.url, 'stripe-src', body, { ...sign('stripe', { secret: secrets.stripe, body }), authorization: 'Basic Zm9vOmJhcg==' });

@@ -32,6 +32,11 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
   // `webhook refused` lines per source: anyone who knows a source's URL can send it forged requests as fast as they
   // like. The rest still count in metrics and the source's recent ingests.
   const refusalLog = new LogBudget(REFUSAL_LINES_PER_SECOND);
+  const existingSource = async (name: string): Promise<SourceRecord> => {
+    const source = await ctx.sources.get(name);
+    if (!source) throw new HeraldError('not_found', `No source ${name}.`);
+    return source;
+  };
   /** Each request's source, looked up as it arrives (see onRequest below). */
   const sourceOf = new WeakMap<FastifyRequest, SourceRecord>();
   // An encapsulated scope: here, and only here, every body is a Buffer.
@@ -53,16 +58,16 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
       {
         config: { signedByProvider: true },
         // Before the body is read: a request for no source is refused at once, not after its body (up to
-        // limits.bodyBytes) was read and held, which anyone could make hundreds of connections do at a time. The record
-        // is the one current as the request began, which its signature was made for.
+        // limits.bodyBytes) was read and held, which anyone could make hundreds of connections do at a time.
         onRequest: async (request) => {
-          const source = await ctx.sources.get(request.params.source);
-          if (!source) throw new HeraldError('not_found', `No source ${request.params.source}.`);
-          sourceOf.set(request, source);
+          sourceOf.set(request, await existingSource(request.params.source));
         },
       },
       async (request, reply) => {
-        const source = sourceOf.get(request)!;
+        // Looked up again now the body is here: it can take up to limits.requestTimeout to arrive, and a source deleted
+        // meanwhile (or a secret removed from it, a leaked one say) must not take it. With the record from onRequest
+        // alone, it did: the event was appended and the deleted source's stats came back to life under its name.
+        const source = await existingSource(request.params.source);
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const counters = stats.of(source.name);
         const at = new Date().toISOString();
