@@ -152,6 +152,9 @@ it('never echoes a secret in a configuration error: the admin key, the token sec
   assert.doesNotMatch(message({ HERALD_TOKEN_SECRET: 'short-s3cret' }), /s3cret/);
   assert.match(message({ HERALD_STORE_URL: 'mysql://herald:s3cret@db/herald' }), /got "mysql:\/\/herald:\*\*\*@db\/herald"/);
   assert.doesNotMatch(message({ HERALD_BUS_URL: 'http://:s3cret@cache:6379' }), /s3cret/);
+  // A scheme may hold digits, `-` and `.` (RFC 3986 3.1): `redis-cluster://` is a likely slip for `redis+cluster://`.
+  assert.match(message({ HERALD_BUS_URL: 'redis-cluster://default:s3cret@a:1,b:2' }), /got "redis-cluster:\/\/default:\*\*\*@a:1,b:2"/);
+  assert.doesNotMatch(message({ HERALD_STORE_URL: 'pg2.x://u:s3cret@db/herald' }), /s3cret/);
 });
 
 it('takes a list of objects (retention.rules) from the environment as JSON, and refuses text that is not, naming the variable', () => {
@@ -161,5 +164,21 @@ it('takes a list of objects (retention.rules) from the environment as JSON, and 
   assert.throws(
     () => loadConfig({ cwd, env: { HERALD_RETENTION_RULES: 'audit:*=30d' } }),
     (e: Error) => e instanceof ConfigError && /retention\.rules \(env HERALD_RETENTION_RULES\)/.test(e.message),
+  );
+  // A field of a rule given there names that variable: there is no HERALD_RETENTION_RULES_MAX_EVENTS.
+  assert.throws(
+    () => loadConfig({ cwd, env: { HERALD_RETENTION_RULES: '[{"channels":["a:*"],"maxEvents":"x"}]' } }),
+    (e: Error) => e instanceof ConfigError && /retention\.rules\.0\.maxEvents \(env HERALD_RETENTION_RULES\): /.test(e.message),
+  );
+  // It wins over the file, and the error says so.
+  writeFileSync(join(cwd, 'herald.json'), JSON.stringify({ retention: { rules: [{ channels: ['a:*'], maxEvents: 5 }] } }));
+  assert.throws(
+    () => loadConfig({ cwd, env: { HERALD_RETENTION_RULES: '[{"channels":["a:*"],"maxEvents":-1}]' } }),
+    (e: Error) => e instanceof ConfigError && /retention\.rules\.0\.maxEvents \(env HERALD_RETENTION_RULES\): /.test(e.message),
+  );
+  writeFileSync(join(cwd, 'herald.json'), JSON.stringify({ retention: { rules: [{ channels: ['a:*'], maxEvents: -1 }] } }));
+  assert.throws(
+    () => loadConfig({ cwd, env: {} }),
+    (e: Error) => e instanceof ConfigError && /retention\.rules\.0\.maxEvents \(in [^)]*herald\.json\): /.test(e.message),
   );
 });

@@ -148,10 +148,13 @@ function holds(value: unknown, path: readonly string[]): boolean {
  * the message points at what to change; the environment variable when it came from there or from no source.
  */
 function sourceOf(path: readonly string[], from: { flags: Json; env: NodeJS.ProcessEnv; file: Json; fileName: string | undefined }): string {
-  const setting = path.filter((s) => !/^\d+$/.test(s));
+  // A list is set by one variable, a list of objects too (as JSON): `retention.rules.0.maxEvents` comes from
+  // HERALD_RETENTION_RULES, not from a HERALD_RETENTION_RULES_MAX_EVENTS that nothing reads.
+  const index = path.findIndex((s) => /^\d+$/.test(s));
+  const setting = index < 0 ? path : path.slice(0, index);
   if (setting.length === 0) return '';
   const variable = envName(setting);
-  // With its list indexes: `retention.rules.0.maxEvents` is in a list of objects, which no variable can set.
+  // With its list indexes: whether the flags or the file hold this very entry.
   if (holds(from.flags, path)) return ' (from a command-line flag)';
   // An empty variable counts as unset (fromEnv), so it is not what to change.
   if (!from.env[variable] && from.fileName !== undefined && holds(from.file, path)) return ` (in ${from.fileName})`;
@@ -164,7 +167,11 @@ const SECRET_SETTINGS = new Set(['adminKey', 'tokenSecret']);
 /** A rejected value as the error shows it: a secret as its length, a URL's password as `***`. */
 function shown(key: string, value: unknown): string {
   if (SECRET_SETTINGS.has(key)) return typeof value === 'string' ? `a value of ${value.length} characters` : typeof value;
-  if (typeof value === 'string' && /^[a-z+]+:\/\/[^/?#]*:[^/?#]*@/i.test(value)) return JSON.stringify(value.replace(/^([a-z+]+:\/\/[^/?#:]*:)[^/?#]*@/i, '$1***@'));
+  // Any scheme (RFC 3986 3.1: letters, digits, `+`, `-`, `.`): the value was refused, perhaps for its very scheme
+  // (`redis-cluster://`, a slip for `redis+cluster://`).
+  if (typeof value === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*:[^/?#]*@/i.test(value)) {
+    return JSON.stringify(value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#:]*:)[^/?#]*@/i, '$1***@'));
+  }
   return JSON.stringify(value);
 }
 
