@@ -309,6 +309,33 @@ describe('WebSockets', () => {
     await assert.rejects(refused.opened, /HTTP 403/);
   });
 
+  it('takes the herald_token cookie only from origins listed by name: `*` lets no other site ride on it', async () => {
+    // A WebSocket has no CORS: with cors.origins `*`, any page a user visited opened a socket that carried their
+    // cookie and read their private channels (cross-site WebSocket hijacking), `Origin: null` included.
+    const h = await start({ cors: { origins: ['*', 'http://app.example'] } });
+    await h.call('POST', '/v1/channels/private/events', { body: { data: 'secret' } });
+    const cookie = `herald_token=${ADMIN_KEY}`;
+    const attempt = async (origin: string | undefined) => {
+      const c = connect(h, '', { headers: { cookie }, ...(origin === undefined ? {} : { origin }) });
+      await c.opened;
+      c.send({ op: 'subscribe', channel: 'private', after: 0, ref: 's' });
+      await until(() => c.frames.some((f) => f.op === 'subscribed' || f.op === 'error'));
+      const frame = c.frames.find((f) => f.op === 'subscribed' || f.op === 'error');
+      c.ws.close();
+      return frame.op === 'subscribed' ? 'read' : frame.code;
+    };
+    assert.equal(await attempt('http://evil.example'), 'unauthorized');
+    assert.equal(await attempt('null'), 'unauthorized');
+    assert.equal(await attempt('http://app.example'), 'read', 'an origin listed by name may use the cookie');
+    assert.equal(await attempt(new URL(h.url).origin), 'read', "Herald's own origin may use the cookie");
+    assert.equal(await attempt(undefined), 'read', 'no Origin: not a browser on another site');
+    // The same rule over HTTP, and `?token=` still works from any allowed origin (a page must hold it to send it).
+    const sse = await fetch(`${h.url}/v1/channels/private/stream?after=0`, { headers: { cookie, origin: 'http://evil.example' } });
+    assert.equal(sse.status, 401);
+    const poll = await fetch(`${h.url}/v1/channels/private/events?token=${ADMIN_KEY}`, { headers: { origin: 'http://evil.example' } });
+    assert.equal(poll.status, 200);
+  });
+
   it('closes an oversized client frame with 1009', async () => {
     const h = await start({ ws: { maxMessageBytes: 2048 } });
     const c = connect(h);

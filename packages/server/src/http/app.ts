@@ -73,7 +73,7 @@ export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (
     done();
   });
   app.addHook('preParsing', (_request, _reply, payload, done) => (closing ? done(new HeraldError('unavailable', 'The server is shutting down.')) : done(null, payload)));
-  installAuthentication(app, ctx.auth);
+  installAuthentication(app, ctx.auth, ctx.config.cors.origins);
   // Before any route: @fastify/swagger collects routes as they are added.
   installOpenApi(app, ctx);
   installRefusalCounting(app);

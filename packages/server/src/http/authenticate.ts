@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
+import { isSameOrigin } from './cors.js';
 
 // One cookie (`herald_token`) is all we read, so a regex does what a cookie-parsing dependency would.
 const TOKEN_COOKIE_PATTERN = /(?:^|;\s*)herald_token=([^;]*)/;
@@ -9,14 +10,27 @@ const TOKEN_COOKIE_PATTERN = /(?:^|;\s*)herald_token=([^;]*)/;
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
 
 /**
+ * Whether a browser's ambient `herald_token` cookie may speak for this request: no `Origin` (not a browser's
+ * cross-origin request), Herald's own origin, or one listed by name in `cors.origins`. `*` lets any page call
+ * the API, but without credentials (CORS sends no `Access-Control-Allow-Credentials` then), and the WebSocket
+ * upgrade has no CORS at all: with the cookie honoured there, any site a user visited opened a socket with the
+ * user's cookie and read their private channels (cross-site WebSocket hijacking), `Origin: null` included.
+ */
+export function cookieAllowed(headers: IncomingHttpHeaders, origins: readonly string[]): boolean {
+  const origin = headers.origin;
+  return origin === undefined || isSameOrigin(origin, headers.host) || origins.includes(origin);
+}
+
+/**
  * `Authorization: Bearer …` first, then `?token=…` for clients that cannot
  * set headers (EventSource, WebSocket in browsers), then the `herald_token`
  * cookie, for a GET or HEAD only (`method`): a browser sends cookies with another
  * site's POST too, so on other methods it made a cross-site request forgery
- * (a retry of a delivery, say). Takes plain headers and query so the WebSocket
- * upgrade (a GET, whose Origin the gateway checks) can use it.
+ * (a retry of a delivery, say). The cookie also counts only from an origin
+ * `origins` names (see cookieAllowed). Takes plain headers and query so the
+ * WebSocket upgrade (a GET, whose Origin the gateway checks) can use it.
  */
-export function credentialFrom(headers: IncomingHttpHeaders, query: unknown, method = 'GET'): string | undefined {
+export function credentialFrom(headers: IncomingHttpHeaders, query: unknown, origins: readonly string[], method = 'GET'): string | undefined {
   const header = headers.authorization;
   if (header) {
     const match = /^Bearer\s+(.+)$/i.exec(header);
@@ -24,7 +38,7 @@ export function credentialFrom(headers: IncomingHttpHeaders, query: unknown, met
   }
   const token = (query as Record<string, unknown> | undefined)?.token;
   if (typeof token === 'string') return token;
-  const cookie = headers.cookie && SAFE_METHODS.has(method) ? TOKEN_COOKIE_PATTERN.exec(headers.cookie) : null;
+  const cookie = headers.cookie && SAFE_METHODS.has(method) && cookieAllowed(headers, origins) ? TOKEN_COOKIE_PATTERN.exec(headers.cookie) : null;
   if (!cookie) return undefined;
   try {
     return decodeURIComponent(cookie[1]!);
@@ -33,19 +47,19 @@ export function credentialFrom(headers: IncomingHttpHeaders, query: unknown, met
   }
 }
 
-export function credentialOf(request: FastifyRequest): string | undefined {
-  return credentialFrom(request.headers, request.query, request.method);
+export function credentialOf(request: FastifyRequest, origins: readonly string[]): string | undefined {
+  return credentialFrom(request.headers, request.query, origins, request.method);
 }
 
 /**
  * Authenticates in onRequest, before the body is read: a caller without a
  * valid credential never costs a body parse.
  */
-export function installAuthentication(app: FastifyInstance, auth: Authenticator): void {
+export function installAuthentication(app: FastifyInstance, auth: Authenticator, origins: readonly string[]): void {
   app.decorateRequest('principal', undefined);
   app.addHook('onRequest', async (request) => {
     // Routes authenticated by something else (a webhook signature) ignore whatever Authorization they carry.
     if (request.routeOptions.config.signedByProvider) return;
-    request.principal = await auth.authenticate(credentialOf(request));
+    request.principal = await auth.authenticate(credentialOf(request, origins));
   });
 }

@@ -154,7 +154,7 @@ export class WsGateway {
     let principal: Principal | undefined;
     let authFailed = false;
     try {
-      principal = await this.ctx.auth.authenticate(credentialFrom(req.headers, Object.fromEntries(url.searchParams)));
+      principal = await this.ctx.auth.authenticate(credentialFrom(req.headers, Object.fromEntries(url.searchParams), this.ctx.config.cors.origins));
     } catch {
       authFailed = true;
     }
