@@ -107,6 +107,18 @@ describe('error answers and auth through the real server', () => {
     assert.deepEqual(read.body.events.map((e: { data: unknown }) => e.data), [2]);
   });
 
+  it('leaves an Authorization of another scheme (a proxy’s Basic) to others: ?token= and public reads still work behind it', async () => {
+    const basic = { authorization: `Basic ${Buffer.from('user:pass').toString('base64')}` };
+    await h.call('POST', '/v1/channels/public:proxied/events', { body: { data: 'open' } });
+    const open = await h.call('GET', '/v1/channels/public:proxied/events', { token: null, headers: basic });
+    assert.equal(open.status, 200, JSON.stringify(open.body));
+    const withToken = await h.call('GET', `/v1/channels/proxied/events?token=${ADMIN_KEY}`, { token: null, headers: basic });
+    assert.equal(withToken.status, 200, JSON.stringify(withToken.body));
+    expectError(await h.call('GET', '/v1/channels/proxied/events', { token: null, headers: basic }), 401, 'unauthorized');
+    // A key sent bare, without a scheme, is still taken.
+    assert.equal((await h.call('GET', '/v1/channels/proxied/events', { token: null, headers: { authorization: ADMIN_KEY } })).status, 200);
+  });
+
   it('lets anyone read public channels, but not publish to them', async () => {
     await h.call('POST', '/v1/channels/public:news/events', { body: { data: 'hello' } });
     const res = await h.call('GET', '/v1/channels/public:news/events', { token: null });

@@ -31,10 +31,14 @@ export function cookieAllowed(headers: IncomingHttpHeaders, origins: readonly st
  * WebSocket upgrade (a GET, whose Origin the gateway checks) can use it.
  */
 export function credentialFrom(headers: IncomingHttpHeaders, query: unknown, origins: readonly string[], method = 'GET'): string | undefined {
-  const header = headers.authorization;
+  const header = headers.authorization?.trim();
   if (header) {
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    return match ? match[1]!.trim() : header.trim();
+    const scheme = /^(\S+)\s+(.+)$/.exec(header);
+    // No scheme: a key or token sent bare.
+    if (!scheme) return header;
+    if (/^bearer$/i.test(scheme[1]!)) return scheme[2]!.trim();
+    // Another scheme (Basic, Digest) is for someone else: a proxy in front of Herald, whose credentials a browser then
+    // sends with every request. Read as a key, it made every public read and every `?token=` behind it a 401.
   }
   const token = (query as Record<string, unknown> | undefined)?.token;
   if (typeof token === 'string') return token;
