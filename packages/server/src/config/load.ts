@@ -164,16 +164,20 @@ function sourceOf(path: readonly string[], from: { flags: Json; env: NodeJS.Proc
 /** Settings whose value is a secret: an error names the setting, never echoes the value (stderr ends up in logs). */
 const SECRET_SETTINGS = new Set(['adminKey', 'tokenSecret']);
 
+/**
+ * The password of a URL with any scheme (RFC 3986 3.1: letters, digits, `+`, `-`, `.`): the value was refused, perhaps
+ * for its very scheme (`redis-cluster://`, a slip for `redis+cluster://`). Not store/migrate's `redact`, which parses
+ * the URL and so shows a refused value that is no valid URL as "(invalid URL)".
+ */
+const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/?#:]*:)[^/?#]*@/i;
+
 /** A rejected value as the error shows it: a secret as its length, a URL's password as `***`. */
 function shown(key: string, value: unknown): string {
   if (SECRET_SETTINGS.has(key)) return typeof value === 'string' ? `a value of ${value.length} characters` : typeof value;
-  // Any scheme (RFC 3986 3.1: letters, digits, `+`, `-`, `.`): the value was refused, perhaps for its very scheme
-  // (`redis-cluster://`, a slip for `redis+cluster://`).
-  if (typeof value === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*:[^/?#]*@/i.test(value)) {
-    return JSON.stringify(value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#:]*:)[^/?#]*@/i, '$1***@'));
-  }
-  return JSON.stringify(value);
+  return JSON.stringify(typeof value === 'string' ? value.replace(URL_PASSWORD, '$1***@') : value);
 }
+
+const invalidConfiguration = (lines: readonly string[]) => new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
 
 /** Builds the one validated config object: defaults < file < environment < flags. */
 export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
@@ -195,14 +199,14 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
   const toleranceSet = (merged as { ingest?: { tolerance?: unknown } }).ingest?.tolerance !== undefined;
   const withDefaults = Value.Default(ConfigSchema, merged) as Json;
   const problems = [...Value.Errors(ConfigSchema, withDefaults)];
+  /** One line of the error: the setting, where its value came from, what is wrong, and the value (secrets hidden). */
+  const problem = (path: readonly string[], message: string, value: unknown): string => {
+    const key = path.join('.') || '(root)';
+    return `  ${key}${sourceOf(path, { flags, env, file, fileName })}: ${message}, got ${shown(key, value)}`;
+  };
   if (problems.length > 0) {
-    const lines = problems.slice(0, 10).map((p) => {
-      const path = p.path.replace(/^\//, '').split('/').filter(Boolean);
-      const key = path.join('.') || '(root)';
-      const hint = sourceOf(path, { flags, env, file, fileName });
-      return `  ${key}${hint}: ${choices(p.schema) ?? p.message}, got ${shown(key, p.value)}`;
-    });
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+    const lines = problems.slice(0, 10).map((p) => problem(p.path.replace(/^\//, '').split('/').filter(Boolean), choices(p.schema) ?? p.message, p.value));
+    throw invalidConfiguration(lines);
   }
   const config = withDefaults as HeraldConfig;
   // Checked here, not when the SSRF guard is built: a typo is then a configuration error naming where it came from
@@ -212,8 +216,7 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
       try {
         parseCidr(cidr);
       } catch {
-        const hint = sourceOf([setting, 'allowPrivateNetworks', String(i)], { flags, env, file, fileName });
-        throw new ConfigError(`Invalid configuration:\n  ${setting}.allowPrivateNetworks.${i}${hint}: Expected a CIDR (10.0.0.0/8, fd00::/8) or an IP address, got ${JSON.stringify(cidr)}`);
+        throw invalidConfiguration([problem([setting, 'allowPrivateNetworks', String(i)], 'Expected a CIDR (10.0.0.0/8, fd00::/8) or an IP address', cidr)]);
       }
     });
   }
@@ -221,9 +224,8 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
   const toleranceCap = maxSourceTolerance(config);
   if (!toleranceSet) config.ingest.tolerance = Math.min(config.ingest.tolerance, toleranceCap);
   if (config.ingest.tolerance > toleranceCap) {
-    throw new ConfigError(
-      `Invalid configuration:\n  ingest.tolerance (env HERALD_INGEST_TOLERANCE): at most ${toleranceCap} s, half the longer of retention.maxAge and ingest.dedupeWindow (a replay within a longer tolerance could outlive its dedupe id), got ${config.ingest.tolerance}`,
-    );
+    const why = `at most ${toleranceCap} s, half the longer of retention.maxAge and ingest.dedupeWindow (a replay within a longer tolerance could outlive its dedupe id)`;
+    throw invalidConfiguration([problem(['ingest', 'tolerance'], why, config.ingest.tolerance)]);
   }
   config.dataDir = resolve(cwd, config.dataDir);
   return config;
