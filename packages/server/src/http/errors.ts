@@ -8,7 +8,13 @@ import { RouteMethods } from './route-methods.js';
 import { LogBudget } from '../util/log-budget.js';
 
 /** Seconds a 503 asks the client to wait before retrying. */
-export const RETRY_AFTER_SECONDS = 5;
+const RETRY_AFTER_SECONDS = 5;
+
+/** An error's answer: its status and JSON, and for a 503 how long to wait before retrying. Nothing is logged. */
+export function sendError(reply: FastifyReply, error: HeraldError): FastifyReply {
+  if (error.status === 503) void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+  return reply.code(error.status).send(error.toJSON());
+}
 
 /** Fastify's own error codes, mapped to Herald's catalogue. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -58,8 +64,7 @@ export function installErrorHandling(app: FastifyInstance, writes?: WriteHealth)
       } else if (herald.status >= 500) {
         request.log.error({ err: error }, 'request failed');
       }
-      if (herald.status === 503) void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-      return reply.code(herald.status).send(herald.toJSON());
+      return sendError(reply, herald);
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send(new HeraldError('internal').toJSON());

@@ -1,8 +1,8 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '@herald/protocol';
 import type { AppContext } from '../context.js';
 import { withTimeout } from '../../bus/health.js';
-import { RETRY_AFTER_SECONDS } from '../errors.js';
+import { sendError } from '../errors.js';
 
 /** A store that has not answered a ping in this long is not ready: a hung server or a lost network, not just a refused connection. */
 const READY_TIMEOUT_MS = 2000;
@@ -20,26 +20,19 @@ function unreachableReason(error: unknown): string {
   return (error as Error).message;
 }
 
-/**
- * A not-ready answer, sent here rather than thrown: it is what `/readyz` is for, not a failed request, and the error
- * handler would log each one at error level with a stack, a line per probe for as long as the outage lasts.
- */
-function notReady(reply: FastifyReply, error: HeraldError): FastifyReply {
-  return reply.code(error.status).header('retry-after', String(RETRY_AFTER_SECONDS)).send(error.toJSON());
-}
-
 export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
   /**
    * 503 while the store cannot be reached (nothing can be acknowledged). A
    * lost bus still answers 200, since publishes and subscribers keep working
-   * from the store, but says `degraded` so the loss is never silent.
+   * from the store, but says `degraded` so the loss is never silent. A not-ready answer is sent, not thrown: it is
+   * what `/readyz` is for, not a failed request, and the error handler would log each probe's.
    */
   app.get('/readyz', async (_request, reply) => {
     try {
       await withTimeout(ctx.ready(), READY_TIMEOUT_MS, 'store ping');
     } catch (error) {
-      return notReady(
+      return sendError(
         reply,
         new HeraldError('unavailable', `Not ready: the store is unreachable (${unreachableReason(error)}).`, {
           store: 'down',
@@ -59,7 +52,7 @@ export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
         writes.failed(error);
       }
       if (writes.full) {
-        return notReady(
+        return sendError(
           reply,
           new HeraldError('store_unavailable', 'Not ready: the store is out of disk space; appends fail until there is room again.', {
             reason: 'disk_full',
