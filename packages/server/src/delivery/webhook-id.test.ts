@@ -14,6 +14,9 @@ it('github deliveries name the event type in x-github-event, read from the paylo
   assert.deepEqual(schemeHeaders('github', JSON.stringify({ type: 'x', id: 'evt_1' })), {});
   assert.deepEqual(schemeHeaders('standard', payload('order.created')), {});
   assert.deepEqual(schemeHeaders('stripe', payload('order.created')), {});
+  // The endpoint's own header of that name wins, whatever its case; another of its headers changes nothing.
+  assert.deepEqual(schemeHeaders('github', payload('order.created'), { 'X-GitHub-Event': 'push' }), {});
+  assert.deepEqual(schemeHeaders('github', payload('order.created'), { 'x-tenant': 't1' }), { 'x-github-event': 'order.created' });
 });
 
 it('a standard webhook-id holds no full stop; other schemes send the id as it is', () => {

@@ -18,10 +18,12 @@ const HEADER_SAFE = /^[!-~]+$/;
  * Headers a scheme's receivers expect beside the signature. GitHub's: `x-github-event`, the event's type (GitHub's
  * own libraries refuse a delivery without it, as they do one without `x-github-delivery`, which the signer adds).
  * Read from the start of the payload, which is the event's JSON, without parsing the whole of it; a type that a
- * header cannot carry as it is (spaces, control or non-ASCII characters) is left out.
+ * header cannot carry as it is (spaces, control or non-ASCII characters) is left out. An endpoint's `own` header of
+ * that name wins, as it did before Herald set it (set by hand, it was the way to satisfy GitHub's libraries); compared
+ * without case, since sent under both spellings the two values would arrive joined ("push, order.created").
  */
-export function schemeHeaders(scheme: string, payload: string): Record<string, string> {
-  if (scheme !== 'github') return {};
+export function schemeHeaders(scheme: string, payload: string, own: Readonly<Record<string, string>> = {}): Record<string, string> {
+  if (scheme !== 'github' || Object.keys(own).some((name) => name.toLowerCase() === 'x-github-event')) return {};
   const quoted = TYPE_AT_START.exec(payload)?.[1];
   const type = quoted === undefined ? undefined : (JSON.parse(quoted) as string);
   return type !== undefined && HEADER_SAFE.test(type) ? { 'x-github-event': type } : {};

@@ -381,13 +381,10 @@ export class DeliveryWorker {
     if (refused) return { error: `SSRF guard: ${refused}`, durationMs: elapsed() };
     const secrets = liveSecrets(endpoint.secrets).map((s) => s.secret);
     let signed: Record<string, string>;
-    // What the scheme's receivers expect besides the signature (GitHub's x-github-event): an endpoint's own header of
-    // that name wins, as it did before Herald set it (set by hand, it was the way to satisfy GitHub's libraries).
-    // Compared without case: sent under both spellings, the two values would arrive joined ("push, order.created").
+    // What the scheme's receivers expect besides the signature (GitHub's x-github-event), unless the endpoint sets it.
     let expected: Record<string, string>;
     try {
-      const own = new Set(Object.keys(endpoint.headers).map((name) => name.toLowerCase()));
-      expected = Object.fromEntries(Object.entries(schemeHeaders(endpoint.scheme, delivery.payload)).filter(([name]) => !own.has(name)));
+      expected = schemeHeaders(endpoint.scheme, delivery.payload, endpoint.headers);
       signed = sign(endpoint.scheme as Scheme, { secrets, id: webhookIdOf(endpoint.scheme, delivery.eventId), body: delivery.payload });
     } catch (err) {
       // A failed attempt, retried on the schedule and then failed, never an error that leaves the delivery
