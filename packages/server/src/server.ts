@@ -29,7 +29,7 @@ import type { ClusterBus } from './bus/cluster-bus.js';
 import { collectProcessMetrics, sources as metricsSources, startMetricsListener, type MetricsSource } from './metrics/index.js';
 import { StartupError } from './startup-error.js';
 import { HeraldError } from '@herald/protocol';
-import { redact } from './store/migrate/postgres-target.js';
+import { redact } from './util/redact-url.js';
 import { SignalBus } from './presence/signal-bus.js';
 import { PresenceService } from './presence/service.js';
 import { FailureStreak } from './util/failure-streak.js';

@@ -166,7 +166,7 @@ const SECRET_SETTINGS = new Set(['adminKey', 'tokenSecret']);
 
 /**
  * The password of a URL with any scheme (RFC 3986 3.1: letters, digits, `+`, `-`, `.`): the value was refused, perhaps
- * for its very scheme (`redis-cluster://`, a slip for `redis+cluster://`). Not store/migrate's `redact`, which parses
+ * for its very scheme (`redis-cluster://`, a slip for `redis+cluster://`). Not util/redact-url.ts, which parses
  * the URL and so shows a refused value that is no valid URL as "(invalid URL)".
  */
 const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/?#:]*:)[^/?#]*@/i;

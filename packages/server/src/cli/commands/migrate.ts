@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { CliError, usage } from '../common.js';
-import { MigrateError, migrateToPostgres, redact, type MigrateSummary } from '../../store/migrate/migrate.js';
+import { MigrateError, migrateToPostgres, type MigrateSummary } from '../../store/migrate/migrate.js';
+import { redact } from '../../util/redact-url.js';
 
 export const MIGRATE_HELP = `Usage: herald migrate --from <data dir> --to <postgres://…> [--force]
 

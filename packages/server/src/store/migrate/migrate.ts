@@ -3,9 +3,9 @@ import { HeraldError } from '@herald/protocol';
 import { NODE_LIVE_MS } from '../../cluster/nodes.js';
 import { isUnavailable } from '../postgres/database.js';
 import { SourceError, SqliteSource, type ChunkLimit, type Counts } from './sqlite-source.js';
-import { PostgresTarget, redact, type Marker, type Phase } from './postgres-target.js';
+import { PostgresTarget, type Marker, type Phase } from './postgres-target.js';
+import { redact } from '../../util/redact-url.js';
 
-export { redact } from './postgres-target.js';
 
 export interface MigrateOptions {
   /** The SQLite data directory (the one holding herald.db). */

@@ -88,17 +88,6 @@ const SQL = {
                      setval(pg_get_serial_sequence('attempts', 'n'), COALESCE((SELECT max(n) FROM attempts), 1), (SELECT count(*) > 0 FROM attempts))`,
 };
 
-/** Removes credentials from a connection URL, for messages. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(invalid URL)';
-  }
-}
-
 /**
  * Bulk writes into the PostgreSQL schema of store/postgres/schema.ts, below
  * the store interfaces (which would give events fresh seqs). Every chunk is
