@@ -8,6 +8,7 @@ import { WebSocket as NodeWebSocket } from 'ws';
 import { decodeCursor, encodeCursor } from '@herald/protocol';
 import { Herald, HeraldClientError, type GapInfo, type Subscription } from '../src/index.js';
 import { ADMIN_KEY, startTestServer, until } from '../../server/test/helpers.js';
+import { parkedPollCost } from '../../server/src/transports/poll/long-poll.js';
 
 const fast = { backoff: { baseMs: 50, maxMs: 200 }, heartbeatTimeoutMs: 3000 };
 
@@ -533,6 +534,48 @@ it('an SSE refusal whose body never ends is still a failed attempt, retried, not
     c.close();
     stalling.closeAllConnections();
     stalling.close();
+    await h.stop();
+  }
+});
+
+it('a long poll the server will not park (503 too_many_waiting) is polled again after Retry-After: no disconnection, no spinning, nothing missed', { timeout: 40_000 }, async () => {
+  // Room for one two-channel poll, and not for another one-channel poll beside it.
+  const h = await startTestServer({ limits: { parkedPollBytes: parkedPollCost(2), channelsPerRequest: 2, pollWaitMax: 25 } });
+  const polls: Array<{ at: number; status: number }> = [];
+  const watched: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    if (new URL(String(input)).pathname === '/v1/events') polls.push({ at: performance.now(), status: res.status });
+    return res;
+  };
+  const c = new Herald({ url: h.url, token: ADMIN_KEY, transports: ['poll'], fetch: watched, ...fast });
+  const states: string[] = [];
+  c.on('state', (state) => states.push(state));
+  const publish = (channel: string, data: number) => h.call('POST', `/v1/channels/${channel}/events`, { body: { data } });
+  try {
+    // Another client's two-channel poll takes the whole bound.
+    const filler = h.call('GET', '/v1/events?channel=full-1&channel=full-2&wait=25');
+    await until(() => h.longPoll.parked === parkedPollCost(2), 5000, 'the bound taken');
+    const seen: number[] = [];
+    c.subscribe('busy', { after: 0 }, (e) => seen.push(e.data as number));
+    await until(() => polls.some((p) => p.status === 503), 5000, 'a long poll refused');
+    // Published while the client waits out its Retry-After; the bound is still taken when it polls again.
+    await publish('busy', 1);
+    await publish('busy', 2);
+    await until(() => seen.length === 2, 10_000, 'the events published while refused');
+    // Room again: the client's poll parks, and wakes for the next event.
+    await publish('full-1', 0);
+    assert.equal((await filler).status, 200);
+    await until(() => h.longPoll.parked === parkedPollCost(1), 10_000, "the client's poll parked");
+    await publish('busy', 3);
+    await until(() => seen.length === 3, 5000, 'the event after the refusal');
+    assert.deepEqual(seen, [1, 2, 3]);
+    assert.deepEqual(states, ['connecting', 'connected'], 'a refused poll is no disconnection');
+    polls.forEach((p, i) => {
+      const next = polls[i + 1];
+      if (p.status === 503 && next) assert.ok(next.at - p.at >= 900, `polled again ${Math.round(next.at - p.at)} ms after a 503 (Retry-After is at least 1 s)`);
+    });
+  } finally {
+    c.close();
     await h.stop();
   }
 });

@@ -138,7 +138,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     throw error;
   }
   const { authenticator, generatedAdminKey } = authSetup;
-  const longPoll = new LongPollHub(bus);
+  const longPoll = new LongPollHub(bus, config.limits.parkedPollBytes);
   const leases = new LeaseKeeper(storage.cluster, nodeId, LEASE_TTL_MS);
   const trimmer = new RetentionTrimmer(storage.events, config, (err) => logger.error({ err }, 'trim failed'), leases);
   const sse = new SseHub(config.sse.heartbeat);

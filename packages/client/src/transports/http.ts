@@ -13,6 +13,8 @@ export class HttpStatusError extends Error {
     /** The server's error code and message, when its answer was Herald's JSON error. */
     readonly code?: string,
     readonly said?: string,
+    /** The server's `details.reason`, when it gave one (`too_many_waiting`: a long poll refused at the server's bound). */
+    readonly reason?: string,
   ) {
     super(message);
   }
@@ -31,18 +33,20 @@ export class HttpStatusError extends Error {
 export async function statusError(res: Response, doing: string): Promise<HttpStatusError> {
   let code: string | undefined;
   let said: string | undefined;
+  let reason: string | undefined;
   if (res.headers.get('content-type')?.includes('json')) {
     try {
-      const { error } = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
+      const { error } = (await res.json()) as { error?: { code?: unknown; message?: unknown; details?: { reason?: unknown } } };
       if (typeof error?.code === 'string') code = error.code;
       if (typeof error?.message === 'string') said = error.message;
+      if (typeof error?.details?.reason === 'string') reason = error.details.reason;
     } catch {
       // Not Herald's answer (a proxy's): the status says what there is to say.
     }
   } else {
     void res.body?.cancel().catch(() => {});
   }
-  return new HttpStatusError(res.status, `HTTP ${res.status} ${doing}${said === undefined ? '' : `: ${said}`}`, code, said);
+  return new HttpStatusError(res.status, `HTTP ${res.status} ${doing}${said === undefined ? '' : `: ${said}`}`, code, said, reason);
 }
 
 /**

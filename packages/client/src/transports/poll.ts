@@ -1,9 +1,38 @@
 import type { MultiChannelPage } from '@herald/protocol';
-import { authHeaders, channelQuery, HttpTransport, statusError } from './http.js';
+import { authHeaders, channelQuery, HttpTransport, statusError, type HttpStatusError } from './http.js';
 import type { Transport, TransportFactory } from './types.js';
 
 /** Seconds the server may hold each poll. */
 const WAIT_SECONDS = 25;
+
+/** The pause after a poll the server would not park, when its Retry-After says nothing usable, and its bounds. */
+const BUSY_PAUSE_MS = { fallback: 5000, min: 1000, max: 60_000 };
+
+/**
+ * How long to wait before polling again after a poll the server refused to park (`503`, reason `too_many_waiting`:
+ * its bound on waiting polls is reached): its Retry-After (seconds or a date), kept within 1 to 60 s, so a
+ * missing or odd header neither spins nor stalls the client. Undefined for any other answer.
+ */
+function busyPause(res: Response, error: HttpStatusError): number | undefined {
+  if (error.status !== 503 || error.reason !== 'too_many_waiting') return undefined;
+  const header = res.headers.get('retry-after') ?? '';
+  const seconds = /^\d+$/.test(header.trim()) ? Number(header) * 1000 : Date.parse(header) - Date.now();
+  const ms = Number.isFinite(seconds) ? seconds : BUSY_PAUSE_MS.fallback;
+  return Math.min(BUSY_PAUSE_MS.max, Math.max(BUSY_PAUSE_MS.min, ms));
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
 
 /** Long polling: works through any proxy that passes plain requests. */
 class PollTransport extends HttpTransport implements Transport {
@@ -16,13 +45,27 @@ class PollTransport extends HttpTransport implements Transport {
       params.set('wait', this.isOpen ? String(WAIT_SECONDS) : '0');
       params.set('limit', '1000');
       const timeout = setTimeout(() => controller.abort(new Error('poll timed out')), WAIT_SECONDS * 1000 + this.ctx.heartbeatTimeoutMs);
-      let page: MultiChannelPage;
+      let page: MultiChannelPage | undefined;
+      let busy: number | undefined;
       try {
         const res = await this.ctx.fetch(`${this.ctx.url}/v1/events?${params}`, { headers: authHeaders(this.ctx), signal: controller.signal });
-        if (!res.ok) throw await statusError(res, 'polling');
-        page = (await res.json()) as MultiChannelPage;
+        if (!res.ok) {
+          const error = await statusError(res, 'polling');
+          busy = busyPause(res, error);
+          if (busy === undefined) throw error;
+        } else {
+          page = (await res.json()) as MultiChannelPage;
+        }
       } finally {
         clearTimeout(timeout);
+      }
+      if (page === undefined) {
+        // The server is up and this connection works, it just holds as many waiting polls as it may: poll again from
+        // the same positions once it says, without ending the connection (which would read every channel's state
+        // again and report a disconnection). Nothing is missed: the next poll reads from where this one would have.
+        await pause(busy ?? BUSY_PAUSE_MS.fallback, controller.signal);
+        if (controller.signal.aborted) return;
+        continue;
       }
       // Restarted meanwhile (a channel added or removed, perhaps by an event handler below): this page was read from
       // the old positions, and the new request reads from the current ones. Handed over, its events would move a

@@ -110,6 +110,17 @@ it('refuses an ingest.tolerance a replay could outlast its dedupe id within', ()
   assert.equal(loadConfig({ env: { HERALD_INGEST_DEDUPE_WINDOW: '600', HERALD_RETENTION_MAX_AGE: '60', HERALD_INGEST_TOLERANCE: '300' }, cwd: dir() }).ingest.tolerance, 300);
 });
 
+it('refuses a limits.parkedPollBytes below what one poll of limits.channelsPerRequest channels is counted as: it could never wait', () => {
+  // 100 channels: 6 KiB + 100 × 128 B = 18,944.
+  assert.throws(
+    () => loadConfig({ env: { HERALD_LIMITS_PARKED_POLL_BYTES: '18943' }, cwd: dir() }),
+    (e: unknown) => e instanceof ConfigError && /limits\.parkedPollBytes \(env HERALD_LIMITS_PARKED_POLL_BYTES\): at least 18944, what one poll of limits\.channelsPerRequest \(100\)/.test(e.message),
+  );
+  assert.equal(loadConfig({ env: { HERALD_LIMITS_PARKED_POLL_BYTES: '18944' }, cwd: dir() }).limits.parkedPollBytes, 18_944);
+  assert.equal(loadConfig({ env: { HERALD_LIMITS_PARKED_POLL_BYTES: '7424', HERALD_LIMITS_CHANNELS_PER_REQUEST: '10' }, cwd: dir() }).limits.parkedPollBytes, 7424);
+  assert.equal(loadConfig({ cwd: dir() }).limits.parkedPollBytes, 256 * 1024 * 1024);
+});
+
 it('lets the default ingest.tolerance give way to a short dedupe lifetime', () => {
   const config = loadConfig({ env: { HERALD_INGEST_DEDUPE_WINDOW: '60', HERALD_RETENTION_MAX_AGE: '60' }, cwd: dir() });
   assert.equal(config.ingest.tolerance, 30);

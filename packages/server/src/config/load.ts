@@ -4,6 +4,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { TSchema, TObject } from '@sinclair/typebox';
 import { ConfigSchema, maxSourceTolerance, type HeraldConfig } from './schema.js';
 import { parseCidr } from '../delivery/ssrf.js';
+import { parkedPollCost } from '../transports/poll/long-poll.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -226,6 +227,12 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
   if (config.ingest.tolerance > toleranceCap) {
     const why = `at most ${toleranceCap} s, half the longer of retention.maxAge and ingest.dedupeWindow (a replay within a longer tolerance could outlive its dedupe id)`;
     throw invalidConfiguration([problem(['ingest', 'tolerance'], why, config.ingest.tolerance)]);
+  }
+  // Below it, a poll of as many channels as a request may name could never park, and its client would retry for ever.
+  const { parkedPollBytes, channelsPerRequest } = config.limits;
+  if (parkedPollBytes < parkedPollCost(channelsPerRequest)) {
+    const why = `at least ${parkedPollCost(channelsPerRequest)}, what one poll of limits.channelsPerRequest (${channelsPerRequest}) channels is counted as, or such a poll could never wait`;
+    throw invalidConfiguration([problem(['limits', 'parkedPollBytes'], why, parkedPollBytes)]);
   }
   config.dataDir = resolve(cwd, config.dataDir);
   return config;

@@ -64,6 +64,13 @@ export const ConfigSchema = Type.Object(
         connections: Type.Integer({ default: 0, minimum: 0 }),
         /** Requests on one HTTP connection still waiting for their answers (pipelined); past it the connection is dropped. */
         pipelinedRequests: Type.Integer({ default: 8, minimum: 1, maximum: 1000 }),
+        /**
+         * What the long polls parked on this node may hold together, each counted as 6 KiB plus 128 B per channel (see
+         * transports/poll/long-poll.ts); one that would park past it is answered 503 (reason too_many_waiting, with
+         * Retry-After) instead. Connections and pipelining alone bounded it only at gigabytes. At least what one poll of
+         * channelsPerRequest channels is counted as.
+         */
+        parkedPollBytes: Type.Integer({ default: 256 * 1024 * 1024, minimum: 1 }),
         /** Per SSE or WebSocket connection: past this many unsent bytes the client is dropped as too slow. */
         sendBufferBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
         /** Deepest nesting of arrays/objects accepted in event data, on every way in; deeper is 400 payload_too_deep. */

@@ -10,9 +10,12 @@ import { LogBudget } from '../util/log-budget.js';
 /** Seconds a 503 asks the client to wait before retrying. */
 const RETRY_AFTER_SECONDS = 5;
 
-/** An error's answer: its status and JSON, and for a 503 how long to wait before retrying. Nothing is logged. */
+/**
+ * An error's answer: its status and JSON, and for a 503 how long to wait before retrying (unless the route said it
+ * already: a long poll refused at its bound sets its own). Nothing is logged.
+ */
 export function sendError(reply: FastifyReply, error: HeraldError): FastifyReply {
-  if (error.status === 503) void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+  if (error.status === 503 && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   return reply.code(error.status).send(error.toJSON());
 }
 

@@ -20,6 +20,11 @@ export function countRefused(transport: Transport, reason: RefusalReason): void 
   families.connectionsRefused.inc({ transport, reason });
 }
 
+/** A long poll refused (503, reason too_many_waiting) at the bound on what parked polls hold (limits.parkedPollBytes). */
+export function countLongPollRefused(): void {
+  families.longPollsRefused.inc();
+}
+
 export function countDroppedConnection(): void {
   families.connectionsDropped.inc();
 }

@@ -74,6 +74,11 @@ export const families = {
     help: 'Client connections closed as they arrived because limits.connections were open already.',
     registers: [registry],
   }),
+  longPollsRefused: new Counter({
+    name: 'herald_long_polls_refused_total',
+    help: 'Long polls refused with 503 because parking them would pass limits.parkedPollBytes.',
+    registers: [registry],
+  }),
   eventsAppended: new Counter({
     name: 'herald_events_appended_total',
     help: 'Events appended to the log (replays and duplicates not counted), by way in.',

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { decodeCursor, encodeCursor, type ChannelPage, type HeraldEvent, type MultiChannelPage } from '@herald/protocol';
+import { decodeCursor, encodeCursor, HeraldError, type ChannelPage, type HeraldEvent, type MultiChannelPage } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ByteBudget, ChannelMerge, nextPosition } from './merge.js';
 import type { Wait } from './long-poll.js';
+import { countLongPollRefused } from '../../metrics/index.js';
 
 interface PollQuery {
   after: number;
@@ -29,8 +30,11 @@ function cancelOnDisconnect(request: FastifyRequest, wait: Wait): void {
  * its credential is revoked or expires (the next sweep ends the wait, and the answer is then `401`, not the events
  * published since; before, a poll parked with a token kept waiting up to `limits.pollWaitMax` after its key was
  * revoked, and got the events published meanwhile).
+ *
+ * Refused with `503` when parking it would pass `limits.parkedPollBytes`; see {@link tooManyWaiting}.
  */
-async function parkedNews(ctx: AppContext, request: FastifyRequest, wait: Wait): Promise<readonly HeraldEvent[] | null> {
+async function parkedNews(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, wait: Wait): Promise<readonly HeraldEvent[] | null> {
+  if (!wait.park()) throw tooManyWaiting(reply);
   cancelOnDisconnect(request, wait);
   const unwatch = ctx.watch.watch(request.principal, () => wait.cancel());
   let news: readonly HeraldEvent[] | null;
@@ -41,6 +45,24 @@ async function parkedNews(ctx: AppContext, request: FastifyRequest, wait: Wait):
   }
   await ctx.auth.liveness.assertLive(request.principal);
   return news;
+}
+
+/** Retry-After for a poll refused at the bound: 1 to 5 s, at random. */
+const RETRY_AFTER_MIN_S = 1;
+const RETRY_AFTER_SPREAD_S = 5;
+
+/**
+ * The refusal of a poll that would park past `limits.parkedPollBytes`. Its Retry-After is jittered: refusals come
+ * in bursts (one publish on a channel thousands of polls wait on answers them all at once, they all poll again at once,
+ * and those past the bound are refused together), and a fixed delay would bring the refused back together too. Nothing
+ * is lost: the client polls again from the same position.
+ */
+function tooManyWaiting(reply: FastifyReply): HeraldError {
+  countLongPollRefused();
+  void reply.header('retry-after', String(RETRY_AFTER_MIN_S + Math.floor(Math.random() * RETRY_AFTER_SPREAD_S)));
+  return new HeraldError('unavailable', 'Too many long polls are waiting on this server (limits.parkedPollBytes): poll again after Retry-After.', {
+    reason: 'too_many_waiting',
+  });
 }
 
 /**
@@ -55,6 +77,16 @@ async function settleOnError<T>(wait: Wait | undefined, read: Promise<T>): Promi
     wait?.cancel();
     throw error;
   }
+}
+
+/**
+ * Each channel's position in `cursor` (0 when it names none), in the order of `channels`: one number each. A parked
+ * poll holds what its handler keeps for the whole wait, and the decoded cursor (a Map with its own copy of each name)
+ * and the [channel, position] pairs it kept were 10 KB of a 100-channel poll.
+ */
+function positionsOf(channels: readonly string[], cursor: string | undefined): number[] {
+  const positions = decodeCursor(cursor);
+  return channels.map((channel) => positions.get(channel) ?? 0);
 }
 
 /**
@@ -96,7 +128,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       let page = await settleOnError(waiting, ctx.log.read(channel, after, limit, limits.pageBytes));
       let events = page.events;
       if (waiting && events.length === 0 && !page.truncated) {
-        const news = await parkedNews(ctx, request, waiting);
+        const news = await parkedNews(ctx, request, reply, waiting);
         if (news && news[0]!.seq <= after + 1) {
           // The bus handed us the new events themselves; no need to read them back.
           events = news.filter((e) => e.seq > after).slice(0, limit);
@@ -144,16 +176,15 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const channels = channelsOf(request.query);
       const { limit, wait } = bounded(request.query);
-      const positions = decodeCursor(request.query.cursor);
-      const starts = channels.map((c): [string, number] => [c, positions.get(c) ?? 0]);
+      const afters = positionsOf(channels, request.query.cursor);
       // Each channel's reads share the page's byte budget, so a poll of many channels of big events loads about a page.
       const channelBytes = Math.ceil(limits.pageBytes / channels.length);
       const read = (channel: string, after: number, count: number) => ctx.log.read(channel, after, count, channelBytes);
       const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;
-      const merge = await settleOnError(waiting, ChannelMerge.open(read, starts, limit));
+      const merge = await settleOnError(waiting, ChannelMerge.open(read, channels, afters, limit));
       if (waiting && merge.empty) {
         // Only the channel the news came on is read again (see ChannelMerge.reread).
-        const channel = (await parkedNews(ctx, request, waiting))?.[0]?.channel;
+        const channel = (await parkedNews(ctx, request, reply, waiting))?.[0]?.channel;
         if (channel !== undefined) await merge.reread(channel);
       } else {
         waiting?.cancel();
