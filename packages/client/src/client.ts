@@ -6,6 +6,7 @@ import { sseTransport } from './transports/sse.js';
 import type { Transport, TransportContext, TransportEnd, TransportFactory, TransportName } from './transports/types.js';
 import { websocketTransport } from './transports/websocket.js';
 import { PresenceSet, type PresenceOptions } from './presence.js';
+import { watchOnline } from './online.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
 
@@ -165,6 +166,10 @@ export class Herald extends Emitter<ClientEvents> {
   private token: string | undefined;
   private tokenRefused = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** What `reconnectTimer` will do when it fires; the browser's `online` event does it at once (see reconnectNow). */
+  private pendingReconnect: (() => void) | undefined;
+  /** Stops listening for the browser's `online` event: listened to from the first connect() until close(). */
+  private unwatchOnline: (() => void) | undefined;
   /** A connect() is between its start and the transport it makes (see connect). */
   private connecting = false;
   private stableTimer: ReturnType<typeof setTimeout> | undefined;
@@ -365,6 +370,10 @@ export class Herald extends Emitter<ClientEvents> {
     this.cancelTokenWait?.();
     this.cancelHealthCheck?.();
     clearTimeout(this.reconnectTimer);
+    this.pendingReconnect = undefined;
+    // Removed here, or every client a page made and closed would keep a listener, and itself, alive for good.
+    this.unwatchOnline?.();
+    this.unwatchOnline = undefined;
     this.stopUpgrade();
     this.stopTransport('closed');
   }
@@ -441,6 +450,7 @@ export class Herald extends Emitter<ClientEvents> {
    */
   private async connect(): Promise<void> {
     if (this.connecting) return;
+    if (!this.closed) this.unwatchOnline ??= watchOnline(() => this.reconnectNow());
     this.connecting = true;
     try {
       await this.connectOnce();
@@ -451,6 +461,7 @@ export class Herald extends Emitter<ClientEvents> {
 
   private async connectOnce(): Promise<void> {
     this.reconnectTimer = undefined;
+    this.pendingReconnect = undefined;
     if (this.closed || this.transport || this.positions.size === 0) return;
     if (this.webSocketImpl === undefined && this.order.includes('websocket')) {
       const impl = await loadWebSocket(this.options.WebSocket);
@@ -626,13 +637,31 @@ export class Herald extends Emitter<ClientEvents> {
       decided = this.afterFailure();
     }
     const delay = backoffDelay(this.attempt++, this.options.backoff?.baseMs ?? 500, this.options.backoff?.maxMs ?? 20_000);
-    const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
+    const reconnect = () => {
+      this.pendingReconnect = undefined;
       if (!decided) return void this.connect();
       void decided.then(() => {
         if (this.reconnectTimer === timer) void this.connect();
       });
-    }, delay);
+    };
+    const timer = setTimeout(reconnect, delay);
     this.reconnectTimer = timer;
+    this.pendingReconnect = reconnect;
+  }
+
+  /**
+   * The browser is back online (a laptop woken, a tunnel left): a client waiting out its backoff, which may have
+   * grown to `backoff.maxMs` while the network was gone, reconnects now, its backoff started over. Through the
+   * timer's own path, so an attempt still waits for the health check deciding a fallback (see afterFailure). A client
+   * connected or connecting is left alone; so is every client on `offline`, which browsers also say on a network
+   * change that breaks nothing: a connection that did break is found by its transport or the watchdog.
+   */
+  private reconnectNow(): void {
+    const reconnect = this.pendingReconnect;
+    if (!reconnect || this.closed) return;
+    clearTimeout(this.reconnectTimer);
+    this.attempt = 0;
+    reconnect();
   }
 
   /** A transport failed without connecting: go back from a failed upgrade, or fall back when this transport cannot work. */

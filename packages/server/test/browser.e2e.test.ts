@@ -5,9 +5,8 @@ import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
 import { startTestServer, type TestServer } from './helpers.js';
+import { CHROMIUM, CHROMIUM_FLAGS } from './support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 /** A page on its own origin that follows a channel with the browser's own EventSource and WebSocket. */
 function page(herald: string, token: string): string {
@@ -43,7 +42,7 @@ describe('a real browser', { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is not 
     const minted = await herald.call('POST', '/v1/tokens', { token: key, body: { sub: 'browser-user', channels: ['browser'], ttl: 300 } });
     const html = page(herald.url, minted.body.token);
     site.on('request', (_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(html));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
   });
 
   after(async () => {

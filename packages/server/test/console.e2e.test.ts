@@ -6,9 +6,8 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ADMIN_KEY, startTestServer, type TestServer } from './helpers.js';
+import { CHROMIUM, CHROMIUM_FLAGS } from './support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 /** Screenshots of every page, for people to look at: gitignored, never committed. */
 const SHOTS = fileURLToPath(new URL('../../../artifacts/console/', import.meta.url));
 const WAIT = { timeout: 10_000 };
@@ -63,7 +62,7 @@ describe('the web console in a real browser', { skip: !existsSync(CHROMIUM) && `
     await receiver.start();
     // No retries: a failing attempt makes the delivery `failed` at once, so the retry button shows.
     herald = await startTestServer({ delivery: { allowPrivateNetworks: ['127.0.0.0/8'], retrySchedule: [], timeout: 2 } });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
     page.on('console', (m) => {

@@ -7,9 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { eventually, startTestServer, type TestServer } from './helpers.js';
 import { HookReceiver } from './support/receiver.js';
+import { CHROMIUM, CHROMIUM_FLAGS } from './support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 /** Screenshots for people to look at; the folder is git-ignored. */
 const ARTIFACTS = fileURLToPath(new URL('../../../artifacts/portal/', import.meta.url));
 
@@ -73,7 +72,7 @@ describe('the endpoint portal in a real browser', { skip: !existsSync(CHROMIUM) 
     const session = await herald.call('POST', '/v1/portal/sessions', { body: { tenant: 'acme' } });
     assert.equal(session.status, 201, JSON.stringify(session.body));
     sessionUrl = session.body.url;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
   });
 
   after(async () => {

@@ -5,9 +5,8 @@ import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startTestServer, type TestServer } from './helpers.js';
+import { CHROMIUM, CHROMIUM_FLAGS } from './support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 /** Markup that runs script if a page ever puts it into the DOM as HTML; each variant sets its own flag. */
 const payload = (n: string) => `<img src=x onerror="window.__pwned='${n}'"><script>window.__pwned='${n}'</script>`;
@@ -52,7 +51,7 @@ describe('the endpoint portal against hostile content', { skip: !existsSync(CHRO
     endpointId = created.body.id;
     const test = await herald.call('POST', `/v1/endpoints/${endpointId}/test`, { token: session.body.token, body: { type: payload('test-type') } });
     assert.equal(test.status, 202, JSON.stringify(test.body));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
   });
 
   after(async () => {

@@ -13,9 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { spawnHerald, type Running } from './helpers.js';
+import { CHROMIUM, CHROMIUM_FLAGS } from './support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 /** Loopback ICE candidates, and plain addresses instead of mDNS names (which nothing in the namespace resolves). */
 const WEBRTC_FLAGS = ['--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'];
 const NAMESPACE = `herald-rtc-${process.pid}`;
@@ -59,7 +58,7 @@ describe('the WebRTC example in Chromium, in a loopback-only network namespace',
     const wrapper = join(dir, 'chromium-in-netns');
     writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${NAMESPACE} ${CHROMIUM} "$@"\n`);
     chmodSync(wrapper, 0o755);
-    browser = await chromium.launch({ executablePath: wrapper, args: [...FLAGS, ...WEBRTC_FLAGS] });
+    browser = await chromium.launch({ executablePath: wrapper, args: [...CHROMIUM_FLAGS, ...WEBRTC_FLAGS] });
   });
 
   after(async () => {
