@@ -240,6 +240,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
       ...((await storage.deliveries.statusCounts?.()) ?? { pending: 0, failed: 0 }),
       endpointsDisabled: (await storage.deliveries.listEndpoints()).filter((e) => !e.enabled).length,
     }),
+    circuitsOpen: () => delivery.worker.circuitsOpen(),
   };
   metricsSources.add(metricsSource);
   collectProcessMetrics();

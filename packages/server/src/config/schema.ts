@@ -152,6 +152,18 @@ export const ConfigSchema = Type.Object(
         maxConcurrency: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
         /** Channels whose dispatcher cursors stay in memory; the least recently written beyond it are read back when written again. */
         cursorCache: Type.Integer({ default: 10_000, minimum: 1 }),
+        /**
+         * Per endpoint, on the node sending its deliveries: after `failures` failed attempts in a row nothing is sent to it
+         * for `cooldown` seconds, then one probe; a failed probe doubles the cooldown, up to `maxCooldown`. 0 failures: off.
+         */
+        circuitBreaker: Type.Object(
+          {
+            failures: Type.Integer({ default: 10, minimum: 0 }),
+            cooldown: Type.Number({ default: 5, exclusiveMinimum: 0 }),
+            maxCooldown: Type.Number({ default: 300, exclusiveMinimum: 0 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

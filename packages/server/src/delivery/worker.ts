@@ -9,6 +9,8 @@ import type { EventLog } from '../log/event-log.js';
 import type { DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord } from '../store/types.js';
 import { judge, nextAttemptAt } from './outcome.js';
 import { TokenBucket } from '../util/token-bucket.js';
+import { LogBudget } from '../util/log-budget.js';
+import { CircuitBreaker, type Admission, type Transition } from './circuit-breaker.js';
 import { liveSecrets } from '../auth/rotation.js';
 import type { UrlGuard } from './ssrf.js';
 import { recordAttempt as recordAttemptMetrics } from '../metrics/index.js';
@@ -70,6 +72,16 @@ interface Lane {
   rate: number | undefined;
   /** Where the last refill stopped, so the next one reads only rows after it. */
   cursor: DueCursor | undefined;
+  breaker: CircuitBreaker;
+  /** While the circuit is open: what it opened on (targetOf), so that an edit made through any node closes it. */
+  openedOn: string | undefined;
+  /** Test events asked for on this node: sent even while the circuit is open. */
+  bypass: Set<string>;
+}
+
+/** What an endpoint's answers depend on: an edit of any of it may be the fix of a failing endpoint. */
+function targetOf(endpoint: EndpointRecord): string {
+  return JSON.stringify([endpoint.url, endpoint.scheme, endpoint.headers, endpoint.secrets[0]?.secret]);
 }
 
 /** One SSRF guard and the connection pool whose DNS answers it checks. */
@@ -103,6 +115,8 @@ export class DeliveryWorker {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly userAgent: string;
+  /** Circuit lines: when Herald's own network fails, every endpoint's circuit opens at once. */
+  private readonly circuitLog = new LogBudget(5);
 
   constructor(
     private readonly config: HeraldConfig['delivery'],
@@ -163,12 +177,26 @@ export class DeliveryWorker {
     const enabled = (await this.enabledEndpoints(now)).filter((e) => e.enabled);
     for (const endpoint of enabled) {
       if (!(await this.ownership.owns(endpoint.id, enabled.length))) {
-        // Another node sends these now; forget what was prefetched so nothing stale is sent if the lease comes back.
-        this.lanes.get(endpoint.id)?.queue.splice(0);
+        // Another node sends these now; forget what was prefetched so nothing stale is sent if the lease comes back,
+        // and the circuit: that node starts closed, and so does this one if the lease comes back.
+        const lane = this.lanes.get(endpoint.id);
+        if (lane) {
+          lane.queue.splice(0);
+          lane.bypass.clear();
+          lane.breaker.reset();
+        }
         continue;
       }
       const lane = this.laneFor(endpoint, now);
-      let room = endpoint.maxConcurrency - lane.flying.size;
+      const admission = this.admission(endpoint, lane, now);
+      if (admission === 'none') {
+        // The circuit is open: nothing of this endpoint's is read or sent until the cooldown ends (its deliveries
+        // wait in the store, pending and due, spending no retry), but for a test event asked for on this node.
+        soonest(lane.breaker.probeAt());
+        if (lane.bypass.size > 0) await this.sendBypassed(endpoint, lane);
+        continue;
+      }
+      let room = Math.min(endpoint.maxConcurrency - lane.flying.size, admission === 'probe' ? 1 : Infinity);
       if (lane.bucket) {
         const tokens = lane.bucket.available(now);
         if (tokens <= 0 && room > 0) soonest(now + lane.bucket.msUntilNext());
@@ -176,9 +204,12 @@ export class DeliveryWorker {
       }
       if (room <= 0) continue;
       if (lane.queue.length < room) await this.refill(endpoint, lane, now);
+      // An answer that came in during the read may have opened (or closed) the circuit: the next pass goes by it.
+      if (lane.breaker.admits(now) !== admission) continue;
+      lane.bypass.clear();
       for (const delivery of lane.queue.splice(0, room)) {
         lane.bucket?.take(now);
-        this.launch(endpoint, lane, delivery);
+        this.launch(endpoint, lane, delivery, admission === 'probe' ? lane.breaker.probeStarted() : undefined);
       }
       if (lane.queue.length === 0 && lane.flying.size < endpoint.maxConcurrency) {
         const at = await this.store.nextDue(endpoint.id, endpoint.ordering === 'channel');
@@ -232,12 +263,18 @@ export class DeliveryWorker {
     }
   }
 
-  private launch(endpoint: EndpointRecord, lane: Lane, delivery: DeliveryRecord): void {
+  /** `probe`: the attempt is the open circuit's probe, with this number (CircuitBreaker.probeStarted). */
+  private launch(endpoint: EndpointRecord, lane: Lane, delivery: DeliveryRecord, probe?: number): void {
     lane.flying.add(delivery.id);
-    const running: Promise<void> = this.attempt(endpoint, delivery, () => {
-      // The answer is in: free the slot now; the id stays known until its outcome is committed.
+    let answered = false;
+    const running: Promise<void> = this.attempt(endpoint, delivery, (ok) => {
+      // The answer is in: free the slot now; the id stays known until its outcome is committed. The circuit learns
+      // of it at once too, before the store writes: a refusing endpoint answers in a millisecond or two, and the
+      // pump, kicked here, would otherwise start more attempts while this one's outcome is being written.
+      answered = true;
       lane.flying.delete(delivery.id);
       lane.settling.add(delivery.id);
+      this.circuitChanged(endpoint, lane, lane.breaker.record(ok, Date.now(), probe));
       this.kick();
     })
       .then(
@@ -250,6 +287,8 @@ export class DeliveryWorker {
       .then((failed) => {
         this.attempts.delete(running);
         lane.flying.delete(delivery.id);
+        // A probe that threw before its answer: the endpoint told nothing, so another probe may go.
+        if (probe !== undefined && !answered) lane.breaker.probeLost(probe);
         if (!failed || this.stopped) {
           lane.settling.delete(delivery.id);
           return this.kick();
@@ -283,7 +322,17 @@ export class DeliveryWorker {
   private laneFor(endpoint: EndpointRecord, now: number): Lane {
     let lane = this.lanes.get(endpoint.id);
     if (!lane) {
-      lane = { queue: [], flying: new Set(), settling: new Set(), bucket: undefined, rate: undefined, cursor: undefined };
+      lane = {
+        queue: [],
+        flying: new Set(),
+        settling: new Set(),
+        bucket: undefined,
+        rate: undefined,
+        cursor: undefined,
+        breaker: new CircuitBreaker(this.circuitSettings),
+        openedOn: undefined,
+        bypass: new Set(),
+      };
       this.lanes.set(endpoint.id, lane);
     }
     if (lane.rate !== endpoint.rateLimit) {
@@ -301,28 +350,98 @@ export class DeliveryWorker {
     this.timer.unref();
   }
 
-  /** After an endpoint changes: drop its prefetched queue, so the new filter and limits apply; work under way finishes. */
+  /**
+   * After an endpoint changes: drop its prefetched queue, so the new filter and limits apply; work under way finishes.
+   * Its circuit closes: an edit (a fixed URL, header or secret, re-enabling it) is the operator saying try again.
+   */
   endpointChanged(id: string): void {
     this.endpoints = undefined;
     const lane = this.lanes.get(id);
     if (lane) {
       lane.queue = [];
       lane.cursor = undefined;
+      if (lane.breaker.reset()) this.logCircuit(id, { to: 'closed', failures: 0 }, 'the endpoint was changed');
     }
     this.kick();
   }
 
-  private async attempt(endpoint: EndpointRecord, delivery: DeliveryRecord, answered: () => void): Promise<void> {
+  /** A test event was queued for this endpoint: sent at once even while its circuit is open (see sendBypassed). */
+  testQueued(endpointId: string, deliveryId: string): void {
+    this.lanes.get(endpointId)?.bypass.add(deliveryId);
+    this.kick();
+  }
+
+  /** Endpoints whose circuit is open (a probe under way included) on this node, for the gauge. */
+  circuitsOpen(): number {
+    let open = 0;
+    for (const lane of this.lanes.values()) if (lane.breaker.open) open += 1;
+    return open;
+  }
+
+  private get circuitSettings() {
+    const c = this.config.circuitBreaker;
+    return { failures: c.failures, cooldownMs: c.cooldown * 1000, maxCooldownMs: c.maxCooldown * 1000 };
+  }
+
+  /** What the circuit lets start now; an open one that was opened on another URL, headers or secret closes first. */
+  private admission(endpoint: EndpointRecord, lane: Lane, now: number): Admission {
+    if (lane.breaker.open && lane.openedOn !== targetOf(endpoint) && lane.breaker.reset()) {
+      this.logCircuit(endpoint.id, { to: 'closed', failures: 0 }, 'the endpoint was changed');
+    }
+    return lane.breaker.admits(now);
+  }
+
+  /**
+   * The test events queued on this node, sent although the circuit is open: an operator checking a fix must not wait
+   * for the cooldown. Not probes: a failure changes nothing, a success closes the circuit as any success does.
+   */
+  private async sendBypassed(endpoint: EndpointRecord, lane: Lane): Promise<void> {
+    const ids = [...lane.bypass];
+    lane.bypass.clear();
+    for (const id of ids) {
+      const delivery = await this.store.getDelivery(id);
+      if (delivery?.status === 'pending' && !lane.flying.has(id) && !lane.settling.has(id)) this.launch(endpoint, lane, delivery);
+    }
+  }
+
+  private circuitChanged(endpoint: EndpointRecord, lane: Lane, change: Transition | undefined): void {
+    if (!change) return;
+    if (change.to === 'open') {
+      // What was prefetched goes back to waiting in the store; the probe reads afresh.
+      lane.queue.splice(0);
+      lane.cursor = undefined;
+      lane.openedOn = targetOf(endpoint);
+    }
+    this.logCircuit(endpoint.id, change);
+  }
+
+  /** Opening warns, a failed probe is debug (the attempt log has it), closing is info; each kind a few lines a second at most. */
+  private logCircuit(endpointId: string, change: Transition, reason?: string): void {
+    const kind = change.to === 'closed' ? 'closed' : change.probeFailed ? 'probe' : 'open';
+    const admitted = this.circuitLog.admit(kind);
+    if (!admitted) return;
+    const unlogged = admitted.unlogged > 0 ? { unlogged: admitted.unlogged } : {};
+    if (change.to === 'closed') {
+      this.logger.info({ endpoint: endpointId, ...(reason ? { reason } : { failures: change.failures }), ...unlogged }, 'endpoint circuit closed: deliveries flow again');
+    } else {
+      const fields = { endpoint: endpointId, failures: change.failures, cooldown: change.cooldownMs / 1000, ...unlogged };
+      if (change.probeFailed) this.logger.debug(fields, 'endpoint circuit probe failed: open again');
+      else this.logger.warn(fields, 'endpoint circuit opened: no deliveries to it until a probe succeeds');
+    }
+  }
+
+  /** `answered` is told, as soon as the answer is in, whether it was a success. */
+  private async attempt(endpoint: EndpointRecord, delivery: DeliveryRecord, answered: (ok: boolean) => void): Promise<void> {
     const at = Date.now();
     const sent = await deliveryAttemptSpan(delivery.payload, { 'herald.endpoint': endpoint.id, 'herald.attempt': delivery.attempts + 1 }, (traceparent) =>
       this.send(endpoint, delivery, traceparent),
     );
-    answered();
+    const done = Date.now();
+    const verdict = sent.statusCode === undefined ? { kind: 'retry' as const } : judge(sent.statusCode, sent.retryAfter, done, this.config.retryAfterMax * 1000);
+    answered(verdict.kind === 'success');
     // Cut off by shutdown: record nothing, so the delivery stays pending and is retried after restart.
     if (this.stopped) return;
-    const done = Date.now();
     recordAttemptMetrics(sent.statusCode, sent.error, delivery.createdAt, done);
-    const verdict = sent.statusCode === undefined ? { kind: 'retry' as const } : judge(sent.statusCode, sent.retryAfter, done, this.config.retryAfterMax * 1000);
     const attempts = delivery.attempts + 1;
     let status: DeliveryRecord['status'] = 'pending';
     let next = done;

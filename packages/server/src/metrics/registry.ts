@@ -27,6 +27,8 @@ export interface MetricsSource {
   busMessages?(): { sent: number; received: number };
   /** Deliveries pending and failed (dead letters), and disabled endpoints; read from the store. */
   deliveryState?(): Promise<{ pending: number; failed: number; endpointsDisabled: number }>;
+  /** Endpoints whose circuit breaker is open on this node (nothing is sent to them until a probe succeeds). */
+  circuitsOpen?(): number;
 }
 
 export const sources = new Set<MetricsSource>();
@@ -173,6 +175,14 @@ export const families = {
     registers: [registry],
     async collect() {
       this.set((await deliveryState()).endpointsDisabled);
+    },
+  }),
+  circuitsOpen: new Gauge({
+    name: 'herald_endpoint_circuits_open',
+    help: 'Outbound endpoints whose circuit breaker is open on this node: nothing is sent to them until a probe succeeds.',
+    registers: [registry],
+    collect() {
+      this.set(sum((s) => s.circuitsOpen?.() ?? 0));
     },
   }),
   busUp: new Gauge({
