@@ -367,3 +367,53 @@ describe('@herald/client across server restarts', () => {
     });
   }
 });
+
+describe("@herald/client reads its channels' state with one request per connection (SSE, poll)", () => {
+  const { client, cleanups } = suiteResources();
+  const CHANNELS = Array.from({ length: 30 }, (_, i) => `state-${i}`);
+
+  /** A fetch that counts the requests of each kind and, with `dropHeads`, answers as a server from before `heads`. */
+  function counting(dropHeads: boolean) {
+    const counts = { stateReads: 0, channelPages: 0 };
+    const watched: typeof fetch = async (input, init) => {
+      const url = new URL(String(input));
+      const stateRead = url.pathname === '/v1/events' && url.searchParams.get('limit') === '1' && !url.searchParams.has('wait');
+      if (stateRead) counts.stateReads += 1;
+      if (url.pathname.startsWith('/v1/channels/')) counts.channelPages += 1;
+      const res = await fetch(input, init);
+      if (!stateRead || !dropHeads || !res.ok) return res;
+      const { heads: _heads, ...older } = (await res.json()) as Record<string, unknown>;
+      return new Response(JSON.stringify(older), { status: res.status, headers: res.headers });
+    };
+    return { counts, watched };
+  }
+
+  for (const transport of ['sse', 'poll'] as const) {
+    for (const dropHeads of [false, true]) {
+      it(`${transport}${dropHeads ? ', against a server that names no heads (a request per channel then)' : ''}: events from now on and from a position, nothing lost or repeated`, async () => {
+        const h = await startTestServer();
+        cleanups.push(() => h.stop());
+        // History before the client subscribes: channels subscribed "from now on" must skip it, the others replay it.
+        for (const channel of CHANNELS) await publishRange(h, channel, 1, 2);
+        const { counts, watched } = counting(dropHeads);
+        const c = client({ url: h.url, token: ADMIN_KEY, transports: [transport], fetch: watched, ...quick });
+        const seen = new Map<string, number[]>(CHANNELS.map((channel) => [channel, []]));
+        CHANNELS.forEach((channel, i) => {
+          const handler = (e: { channel: string; data: unknown }) => seen.get(e.channel)!.push(e.data as number);
+          if (i % 2 === 0) c.subscribe(channel, handler);
+          else c.subscribe(channel, { after: 0 }, handler);
+        });
+        await until(() => c.state === 'connected', 5000, 'connected');
+        for (const channel of CHANNELS) await publishRange(h, channel, 3, 3);
+        await until(() => [...seen.values()].every((got) => got.at(-1) === 3), 10_000, 'event 3 on every channel');
+        for (const [i, channel] of CHANNELS.entries()) assert.deepEqual(seen.get(channel), i % 2 === 0 ? [3] : [1, 2, 3], channel);
+        if (dropHeads) {
+          assert.equal(counts.channelPages, CHANNELS.length, 'each channel read on its own, as before');
+        } else {
+          assert.equal(counts.stateReads, 1, 'one request read every channel');
+          assert.equal(counts.channelPages, 0, 'and no channel was read on its own');
+        }
+      });
+    }
+  }
+});

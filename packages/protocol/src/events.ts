@@ -53,6 +53,11 @@ export interface MultiChannelPage {
   gaps: GapInfo[];
   /** Each channel's epoch: one that differs from the epoch a reader's position came from means that history was lost. */
   epochs: Record<string, string>;
+  /**
+   * Each channel's latest seq when it was read, as a single-channel page's `head`: a reader that wants only new events
+   * starts there (the SDK reads every channel's epoch and head with one such request per connection).
+   */
+  heads: Record<string, number>;
 }
 
 /** Sent when history between a reader's position and the oldest kept event was trimmed. */

@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, type TestServer } from './helpers.js';
+import { encodeCursor } from '@herald/protocol';
+import { startTestServer, type TestServer, until } from './helpers.js';
 
 describe('publish and poll through the real server', () => {
   let h: TestServer;
@@ -122,6 +123,31 @@ describe('publish and poll through the real server', () => {
     const bad = await h.call('GET', '/v1/events?channel=m1&cursor=not-a-cursor');
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.code, 'invalid_cursor');
+  });
+
+  it("names each channel's head in a multi-channel page, as each channel's own page does, whatever was read of it", async () => {
+    for (const [channel, count] of [['h-many', 3], ['h-one', 1], ['h-caught-up', 2]] as const) {
+      for (let i = 0; i < count; i++) assert.equal((await h.call('POST', `/v1/channels/${channel}/events`, { body: { data: i } })).status, 201);
+    }
+    const heads: Record<string, number> = {};
+    for (const channel of ['h-many', 'h-one', 'h-caught-up', 'h-never']) heads[channel] = (await h.call('GET', `/v1/channels/${channel}/events?limit=1`)).body.head;
+    assert.deepEqual(heads, { 'h-many': 3, 'h-one': 1, 'h-caught-up': 2, 'h-never': 0 });
+    // h-many read only in part (limit 1), h-caught-up from its head (nothing to read), h-one from past its head (a
+    // position from a lost history: a gap), h-never never published to.
+    const cursor = encodeCursor(new Map([['h-caught-up', 2], ['h-one', 9]]));
+    const channels = ['h-many', 'h-one', 'h-caught-up', 'h-never'].map((c) => `channel=${c}`).join('&');
+    const page = await h.call('GET', `/v1/events?${channels}&limit=1&cursor=${encodeURIComponent(cursor)}`);
+    assert.equal(page.status, 200, JSON.stringify(page.body));
+    assert.deepEqual(page.body.truncatedChannels, ['h-one']);
+    assert.equal(page.body.events.length, 1);
+    assert.deepEqual(page.body.heads, heads);
+    // A parked poll woken by news names the head the news reached.
+    const waiting = h.call('GET', `/v1/events?${channels}&wait=10&cursor=${encodeURIComponent(encodeCursor(new Map([['h-many', 3], ['h-one', 1], ['h-caught-up', 2]])))}`);
+    await until(() => h.longPoll.parked > 0, 5000, 'the poll parked');
+    await h.call('POST', '/v1/channels/h-never/events', { body: { data: 'first' } });
+    const woken = await waiting;
+    assert.deepEqual(woken.body.events.map((e: any) => e.data), ['first']);
+    assert.deepEqual(woken.body.heads, { ...heads, 'h-never': 1 });
   });
 });
 

@@ -1,4 +1,4 @@
-import { encodeCursor, type ChannelPage } from '@herald/protocol';
+import { encodeCursor, type ChannelPage, type MultiChannelPage } from '@herald/protocol';
 import { BaseTransport } from './base.js';
 import type { TransportContext, TransportHandlers } from './types.js';
 
@@ -54,22 +54,43 @@ export async function statusError(res: Response, doing: string): Promise<HttpSta
  * stream or the first poll: its epoch, so a channel whose history was lost
  * restarts from the new history instead of a position that no longer means
  * anything, and, for a channel subscribed "from now on", its head, so events
- * published between this read and the stream are replayed, not lost.
+ * published between this read and the stream are replayed, not lost. One
+ * multi-channel request reads them all (its `epochs` and `heads`): with a
+ * request per channel, a client of 100 channels sent 100 on every reconnect
+ * (and every client at once after a server restart), which a browser sends six
+ * at a time.
  */
 export async function readChannelStates(ctx: TransportContext, handlers: TransportHandlers, signal: AbortSignal, checked: Set<string>): Promise<void> {
   const channels = [...ctx.positions.keys()].filter((channel) => !checked.has(channel));
+  if (channels.length === 0) return;
+  const params = new URLSearchParams();
+  for (const channel of channels) params.append('channel', channel);
+  params.set('limit', '1');
+  const res = await ctx.fetch(`${ctx.url}/v1/events?${params}`, { headers: authHeaders(ctx), signal });
+  if (!res.ok) throw await statusError(res, 'reading the channels');
+  const page = (await res.json()) as Pick<MultiChannelPage, 'epochs'> & Partial<Pick<MultiChannelPage, 'heads'>>;
+  // A server from before `heads`: each channel's own page has its head.
+  if (!page.heads) return readEachChannel(ctx, handlers, signal, checked, channels);
+  // Read for a connection that has since restarted (or closed): the restart reads the channels afresh.
+  if (signal.aborted) return;
+  for (const channel of channels) stateRead(handlers, checked, channel, page.epochs[channel]!, page.heads[channel]!);
+}
+
+async function readEachChannel(ctx: TransportContext, handlers: TransportHandlers, signal: AbortSignal, checked: Set<string>, channels: string[]): Promise<void> {
   await Promise.all(
     channels.map(async (channel) => {
       const res = await ctx.fetch(`${ctx.url}/v1/channels/${encodeURIComponent(channel)}/events?after=0&limit=1`, { headers: authHeaders(ctx), signal });
       if (!res.ok) throw await statusError(res, `reading ${channel}`);
       const page = (await res.json()) as ChannelPage;
-      // Read for a connection that has since restarted (or closed): the restart reads the channel afresh.
-      if (signal.aborted) return;
-      checked.add(channel);
-      handlers.epoch(channel, page.epoch);
-      handlers.live(channel, page.head);
+      if (!signal.aborted) stateRead(handlers, checked, channel, page.epoch, page.head);
     }),
   );
+}
+
+function stateRead(handlers: TransportHandlers, checked: Set<string>, channel: string, epoch: string, head: number): void {
+  checked.add(channel);
+  handlers.epoch(channel, epoch);
+  handlers.live(channel, head);
 }
 
 /** `channel=a&channel=b&cursor=…`: every channel, and the positions the client holds. */

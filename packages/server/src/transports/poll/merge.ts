@@ -56,6 +56,8 @@ export interface MergedPage {
   gaps: GapInfo[];
   /** Per channel: the epoch its events and position belong to. */
   epochs: Record<string, string>;
+  /** Per channel: its head when it was read. */
+  heads: Record<string, number>;
 }
 
 const byTime = (a: HeraldEvent, b: HeraldEvent) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0);
@@ -146,13 +148,16 @@ export class ChannelMerge {
     const next = new Map<string, number>();
     const gaps: GapInfo[] = [];
     const epochs: Record<string, string> = {};
+    const heads: Record<string, number> = {};
     for (const [i, channel] of this.channels.entries()) {
       const c = this.cursors[i];
       epochs[channel] = this.epochs[i]!;
+      // A read that found neither events nor a gap stood at the head: past it is a gap, before it an event.
+      heads[channel] = c ? c.first.head : this.afters[i]!;
       next.set(channel, c ? nextPosition(c.first, c.after, c.taken) : this.afters[i]!);
       if (c?.first.truncated) gaps.push({ channel, after: c.after, oldest: c.first.trimmed + 1 });
     }
-    return { taken, next, gaps, epochs };
+    return { taken, next, gaps, epochs, heads };
   }
 
   /** The channel's next event, reading its next small page when the buffered one is used up. */

@@ -189,13 +189,14 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       } else {
         waiting?.cancel();
       }
-      const { taken, next, gaps, epochs } = await merge.take(limit, new ByteBudget(limits.pageBytes));
+      const { taken, next, gaps, epochs, heads } = await merge.take(limit, new ByteBudget(limits.pageBytes));
       const rest: Omit<MultiChannelPage, 'events'> = {
         cursor: encodeCursor(next),
         truncated: gaps.length > 0,
         truncatedChannels: gaps.map((g) => g.channel),
         gaps,
         epochs,
+        heads,
       };
       return sendJson(reply, taken.map((t) => t.json), rest);
     },
