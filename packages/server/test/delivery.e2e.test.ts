@@ -322,6 +322,38 @@ describe('an attempt whose outcome cannot be recorded', () => {
   });
 });
 
+describe('a delivery pump that fails', () => {
+  it('runs again at the next tick: a retry due later is still sent, with no new event or edit to wake the worker', async () => {
+    const h = await startTestServer({ delivery: { ...LOOPBACK, retrySchedule: [3], jitter: 0 } });
+    const r = await new HookReceiver().start();
+    r.status = 500;
+    const deliveries = h.storage.deliveries;
+    const nextDue = deliveries.nextDue.bind(deliveries);
+    try {
+      const endpoint = (await h.call('POST', '/v1/endpoints', { body: { url: r.url, channels: ['blip'] } })).body as { id: string };
+      assert.equal((await h.call('POST', '/v1/channels/blip/events', { body: { data: 1 } })).status, 201);
+      const attempts = async () => (await h.call('GET', `/v1/endpoints/${endpoint.id}/deliveries`)).body.deliveries[0]?.attempts ?? 0;
+      await until(async () => (await attempts()) === 1, 5000, 'the first attempt recorded');
+      // Past the passes its outcome kicked: from now on only the worker's own timer runs it.
+      await sleep(1200);
+      // The store fails one read of the worker's (PostgreSQL restarting, say), with the retry still to come. Before,
+      // the failed pass armed no timer, and the retry waited for the next event or edit, however long that took.
+      let failures = 0;
+      deliveries.nextDue = async (...args) => {
+        if (failures++ === 0) throw new Error('the store is away for a moment');
+        return nextDue(...args);
+      };
+      await until(() => failures > 0, 3000, 'a pump read the store');
+      r.status = 200;
+      await until(() => r.hooks.length === 2, 6000, 'the retry sent after the failed pump');
+    } finally {
+      deliveries.nextDue = nextDue;
+      await h.stop();
+      await r.stop();
+    }
+  });
+});
+
 describe('SSRF guard at registration', () => {
   it('refuses loopback, private and metadata URLs unless allowed', async () => {
     const h = await startTestServer({ delivery: { httpsOnly: false } });

@@ -153,18 +153,22 @@ export class DeliveryWorker {
   }
 
   private async pump(): Promise<void> {
+    let wake: number | undefined;
     try {
-      let wake: number | undefined;
       do {
         this.pumpAgain = false;
         wake = await this.pumpOnce();
       } while (this.pumpAgain && !this.stopped);
-      if (!this.stopped) this.sleepUntil(wake);
     } catch (err) {
+      // A store read failed (PostgreSQL restarting, say). The timer is armed all the same, for the idle tick: the pass
+      // that failed was often the timer's own, and without another nothing ran again until a new event or an edit,
+      // so retries and an open circuit's probes waited however long that took.
+      wake = undefined;
       if (!this.stopped) this.logger.error({ err }, 'delivery pump failed');
     } finally {
       this.pumping = undefined;
     }
+    if (!this.stopped) this.sleepUntil(wake);
   }
 
   /** Starts what each endpoint has room for; returns when the earliest future retry is due. */
