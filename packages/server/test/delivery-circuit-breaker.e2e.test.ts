@@ -52,7 +52,7 @@ async function publish(h: TestServer, prefix: string, count: number, channels = 
 
 /** The endpoint's deliveries (up to 1000) and the attempts recorded for them all. */
 async function deliveriesOf(h: TestServer, id: string) {
-  const list = (await h.call('GET', `/v1/endpoints/${id}/deliveries?limit=1000`)).body.deliveries as Array<{ status: string; attempts: number }>;
+  const list = (await h.call('GET', `/v1/endpoints/${id}/deliveries?limit=1000`)).body.deliveries as Array<{ id: string; status: string; attempts: number }>;
   return { list, attempts: list.reduce((n, d) => n + d.attempts, 0), statuses: new Set(list.map((d) => d.status)) };
 }
 
@@ -135,6 +135,25 @@ describe('circuit breaker: an edit or a test event does not wait for the cooldow
     assert.equal(test.status, 202, JSON.stringify(test.body));
     await until(() => r.hooks.some((hook) => hook.event.type === 'herald.test'), 3000, 'the test event, at once');
     await until(() => r.eventIds().size === 21, 5000, 'then the 20 held back');
+    assert.equal(await circuitsOpen(h), 0);
+  });
+
+  it('a retry of a dead letter closes the circuit: it goes at once, and so does what was held back', async () => {
+    // One retry each: the first event's second failure is its last, and the third failure in a row opens the circuit.
+    const h = await t.server({ circuitBreaker: breaker, retrySchedule: [0.1] });
+    const r = await t.receiver();
+    r.status = 503;
+    const id = await endpoint(h, { url: r.url, channels: ['retried:*'], maxConcurrency: 1, ordering: 'channel' });
+    await publish(h, 'retried', 2);
+    await eventually(async () => assert.equal(await circuitsOpen(h), 1));
+    const { list } = await deliveriesOf(h, id);
+    const dead = list.find((d) => d.status === 'failed');
+    assert.ok(dead, `a dead letter: ${JSON.stringify(list)}`);
+    r.status = 200;
+    const res = await h.call('POST', `/v1/deliveries/${dead.id}/retry`);
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    // The cooldown is a minute: both delivered within seconds means the retry did not wait for a probe.
+    await eventually(async () => assert.deepEqual([...(await deliveriesOf(h, id)).statuses], ['succeeded']), 3000);
     assert.equal(await circuitsOpen(h), 0);
   });
 

@@ -427,7 +427,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       const scope = portalScopeOf(request.principal);
       const wanted = (channel: string) => matchesAny(record.channels, channel) && (!scope || patternCovered(scope.channels, channel));
       const recovered = await store.recover(request.params.id, since, until, Date.now(), wanted);
-      delivery.worker.kick();
+      if (recovered > 0) delivery.worker.retryAsked(record.id);
       return reply.code(202).send({ recovered });
     },
   );
@@ -446,7 +446,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!(await store.retry(current.id, Date.now()))) {
       throw new HeraldError('conflict', `Delivery ${current.id} is ${current.status}; only failed deliveries can be retried.`);
     }
-    delivery.worker.kick();
+    delivery.worker.retryAsked(current.endpointId);
     return reply.code(202).send(deliveryInfo((await store.getDelivery(current.id))!));
   });
 }

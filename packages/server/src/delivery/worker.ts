@@ -369,6 +369,16 @@ export class DeliveryWorker {
     this.kick();
   }
 
+  /**
+   * Failed deliveries of this endpoint were put back (retry, recover): the operator asks for them to go now, as an edit
+   * does, so the circuit closes rather than holding them until its next probe.
+   */
+  retryAsked(endpointId: string): void {
+    const lane = this.lanes.get(endpointId);
+    if (lane?.breaker.reset()) this.logCircuit(endpointId, { to: 'closed', failures: 0 }, 'a retry was asked for');
+    this.kick();
+  }
+
   /** A test event was queued for this endpoint: sent at once even while its circuit is open (see sendBypassed). */
   testQueued(endpointId: string, deliveryId: string): void {
     this.lanes.get(endpointId)?.bypass.add(deliveryId);
