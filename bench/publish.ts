@@ -1,5 +1,5 @@
 // npm run bench:publish — durable publishes/s, single and batched, beside a bare node:http server
-// answering the same POSTs in the same run. Shared machines are noisy: read the ratios, and the server CPU
+// answering the same POSTs in the same run (and, for single publishes, Fastify with the same route and nothing else). Shared machines are noisy: read the ratios, and the server CPU
 // per request, which other load on the machine moves much less than it moves throughput.
 import { cpuMs, fmt, postLoad, spawnBaseline, spawnHerald, type LoadResult, type Spawned } from './harness.js';
 import { sqliteFloor } from './sqlite-floor.js';
@@ -33,8 +33,11 @@ async function main(): Promise<void> {
   console.log(`bench:publish  ${DURATION}s per run, ${CONNECTIONS} connections, node ${process.version}`);
   // Both servers up at once, each herald run straight after its bare twin: a ratio compares two runs seconds apart.
   const bare = await spawnBaseline('bare-http-server.ts');
+  const fastify = await spawnBaseline('fastify-http-server.ts');
   const herald = await spawnHerald();
   const bareSingle = await load(bare, '/v1/channels/bench/events', single);
+  const fastifySingle = await load(fastify, '/v1/channels/bench/events', single);
+  await fastify.stop();
   const heraldSingle = await load(herald, '/v1/channels/bench/events', single);
   const bareBatch = await load(bare, '/v1/events', batch);
   const heraldBatch = await load(herald, '/v1/events', batch);
@@ -48,8 +51,12 @@ async function main(): Promise<void> {
   const line = (name: string, r: Measured, unit = 'req/s') =>
     `${name.padEnd(38)} ${fmt(r.rps).padStart(9)} ${unit}  p99 ${fmt(r.p99)} ms  errors ${r.errors}  cpu ${fmt(r.cpuPerRequest, 1)} µs/req`;
   console.log(line('bare node:http, single POST', bareSingle));
+  console.log(line('Fastify alone, the same route', fastifySingle));
   console.log(line('herald durable single publish', heraldSingle));
-  console.log(`  ratio single: ${fmt((heraldSingle.rps / bareSingle.rps) * 100, 1)}% of bare (aim ≥ 60%)`);
+  console.log(
+    `  ratio single: ${fmt((heraldSingle.rps / bareSingle.rps) * 100, 1)}% of bare (aim ≥ 60%); Fastify alone ${fmt((fastifySingle.rps / bareSingle.rps) * 100, 1)}% of bare; ` +
+      `herald cpu beyond Fastify's ${fmt(heraldSingle.cpuPerRequest - fastifySingle.cpuPerRequest, 1)} µs/req`,
+  );
   console.log(line(`bare node:http, batch of ${BATCH}`, bareBatch));
   console.log(line(`herald durable batch of ${BATCH}`, heraldBatch));
   console.log(
