@@ -144,6 +144,11 @@ export class LoadGroup {
     return this.progress.reduce((a, b) => a + b, 0);
   }
 
+  /** CPU the load generators have used so far, ms: when they are busy, what they measure includes their own queueing. */
+  cpuMs(): number {
+    return this.children.reduce((sum, child) => sum + (child.pid === undefined || child.exitCode !== null ? 0 : cpuMs(child.pid)), 0);
+  }
+
   /** Waits until `total` events have arrived (or `timeoutMs` passed), from the children's progress reports. */
   async waitFor(total: number, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;

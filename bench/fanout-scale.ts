@@ -5,7 +5,7 @@
 //      over the channels in `POST /v1/events` batches at the same deliveries/s as (1): nothing lost, CPU per
 //      delivery within 1.2× of (1).
 // A process here may hold at most 20,000 open files, so the subscribers live in several forked load generators.
-import { fmt } from './harness.js';
+import { fmt, machineTicks } from './harness.js';
 import { BENCH_ADMIN_KEY } from './harness.js';
 import { nchanAvailable } from './nchan.js';
 import { closePublisher, cpuOf, LoadGroup, publishBatch, publishOne, PEER_LABEL, sleep, startPeer, type Peer, type PeerKind } from './fanout-common.js';
@@ -29,6 +29,9 @@ interface Result {
   short: number;
   over: number;
   failedPublishes: number;
+  /** The load generators' CPU during the phase, in cores, and the share of the machine's CPU left idle. */
+  loadCores: number;
+  machineIdle: number;
 }
 
 /** Publishes on a fixed schedule for DURATION_S; `send(i)` publishes the i-th round and says how many events it carried. */
@@ -62,14 +65,31 @@ async function run(
     await load.connect();
     await sleep(1000);
     const cpuBefore = cpuOf(peer);
+    const loadBefore = load.cpuMs();
+    const ticksBefore = machineTicks();
+    const started = performance.now();
     const { expected, failed } = await publish(peer);
     const subscribersOf = new Map<string, number>();
     for (const channels of sockets) for (const c of channels) subscribersOf.set(c, (subscribersOf.get(c) ?? 0) + 1);
     const total = Object.entries(expected).reduce((sum, [c, n]) => sum + n * (subscribersOf.get(c) ?? 0), 0);
     await load.waitFor(total, 60_000);
     const cpuUsPerDelivery = ((cpuOf(peer) - cpuBefore) * 1000) / total;
+    const loadCores = (load.cpuMs() - loadBefore) / (performance.now() - started);
+    const ticks = machineTicks();
+    const machineIdle = (ticks.idle - ticksBefore.idle) / (ticks.total - ticksBefore.total);
     const report = await load.report(expected);
-    return { cpuUsPerDelivery, p50: report.p50, p99: report.p99, received: report.received, expected: total, short: report.short, over: report.over, failedPublishes: failed };
+    return {
+      cpuUsPerDelivery,
+      p50: report.p50,
+      p99: report.p99,
+      received: report.received,
+      expected: total,
+      short: report.short,
+      over: report.over,
+      failedPublishes: failed,
+      loadCores,
+      machineIdle,
+    };
   } finally {
     await load.close();
     await peer.stop();
@@ -80,7 +100,8 @@ function row(name: string, r: Result): string {
   const lost = r.expected - Math.min(r.received, r.expected);
   return (
     `  ${name.padEnd(34)} cpu ${fmt(r.cpuUsPerDelivery, 2).padStart(6)} µs/delivery  p50 ${fmt(r.p50, 1)} ms  p99 ${fmt(r.p99, 1)} ms  ` +
-    `received ${r.received}/${r.expected}, lost ${lost}, sockets short ${r.short}, over ${r.over}` +
+    `received ${r.received}/${r.expected}, lost ${lost}, sockets short ${r.short}, over ${r.over}; ` +
+    `load generators ${fmt(r.loadCores, 2)} cores, machine idle ${fmt(r.machineIdle * 100, 0)}%` +
     (r.failedPublishes > 0 ? `, FAILED PUBLISHES ${r.failedPublishes}` : '')
   );
 }
