@@ -123,9 +123,12 @@ export function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
 }
 
-/** The whole machine's idle and total CPU time so far (all cores, clock ticks), from /proc/stat. */
+/**
+ * The whole machine's idle and total CPU time so far (all cores, clock ticks), from /proc/stat. Its first 8 fields
+ * only: the last two (guest, guest_nice) are counted in user and nice already.
+ */
 export function machineTicks(): { idle: number; total: number } {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
   return { idle: fields[3]! + fields[4]!, total: fields.reduce((a, b) => a + b, 0) };
 }
 

@@ -32,12 +32,13 @@ async function load(server: Spawned, path: string, body: string): Promise<Measur
 async function main(): Promise<void> {
   console.log(`bench:publish  ${DURATION}s per run, ${CONNECTIONS} connections, node ${process.version}`);
   // Both servers up at once, each herald run straight after its bare twin: a ratio compares two runs seconds apart.
+  // Fastify alone goes first, so that it stands next to bare too and herald still follows bare straight away.
   const bare = await spawnBaseline('bare-http-server.ts');
   const fastify = await spawnBaseline('fastify-http-server.ts');
   const herald = await spawnHerald();
-  const bareSingle = await load(bare, '/v1/channels/bench/events', single);
   const fastifySingle = await load(fastify, '/v1/channels/bench/events', single);
   await fastify.stop();
+  const bareSingle = await load(bare, '/v1/channels/bench/events', single);
   const heraldSingle = await load(herald, '/v1/channels/bench/events', single);
   const bareBatch = await load(bare, '/v1/events', batch);
   const heraldBatch = await load(herald, '/v1/events', batch);

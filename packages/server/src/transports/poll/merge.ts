@@ -39,8 +39,13 @@ export class ByteBudget {
 interface ChannelCursor {
   channel: string;
   after: number;
-  /** The first page read: its trim state and head describe the channel for the answer. */
+  /** The first page read: its trim state describes the channel for the answer. */
   first: ReadResult;
+  /**
+   * The channel's head at its latest read. Not the first read's: a page read further on, within the same request, can
+   * hold events appended since, and a head behind the events given would not be the head a channel's own page names.
+   */
+  head: number;
   buffer: HeraldEvent[];
   index: number;
   /** The last read came back short: nothing more to read now. */
@@ -70,7 +75,7 @@ function reachedHead(page: ReadResult, after: number): boolean {
 /** A channel's cursor after its first read; none when that read found neither events nor a gap. */
 function cursorOf(channel: string, after: number, first: ReadResult): ChannelCursor | undefined {
   if (first.events.length === 0 && !first.truncated) return undefined;
-  return { channel, after, first, buffer: first.events, index: 0, exhausted: reachedHead(first, after), taken: undefined };
+  return { channel, after, first, head: first.head, buffer: first.events, index: 0, exhausted: reachedHead(first, after), taken: undefined };
 }
 
 /**
@@ -153,7 +158,7 @@ export class ChannelMerge {
       const c = this.cursors[i];
       epochs[channel] = this.epochs[i]!;
       // A read that found neither events nor a gap stood at the head: past it is a gap, before it an event.
-      heads[channel] = c ? c.first.head : this.afters[i]!;
+      heads[channel] = c ? c.head : this.afters[i]!;
       next.set(channel, c ? nextPosition(c.first, c.after, c.taken) : this.afters[i]!);
       if (c?.first.truncated) gaps.push({ channel, after: c.after, oldest: c.first.trimmed + 1 });
     }
@@ -165,6 +170,7 @@ export class ChannelMerge {
     if (cursor.index < cursor.buffer.length) return cursor.buffer[cursor.index];
     if (cursor.exhausted || cursor.buffer.length === 0) return undefined;
     const page = await this.read(cursor.channel, cursor.buffer.at(-1)!.seq, this.chunk);
+    cursor.head = Math.max(cursor.head, page.head);
     if (page.truncated) {
       // Trimmed under us: stop here, and the next poll reports the gap from this position.
       cursor.exhausted = true;
