@@ -120,6 +120,8 @@ describe('publish and poll through the real server', () => {
     assert.deepEqual(second.body.events.map((e: any) => e.data), ['a2', 'b2']);
     const third = await h.call('GET', `/v1/events?channel=m1&channel=m2&cursor=${second.body.cursor}`);
     assert.deepEqual(third.body.events, []);
+    // A page is the log as it stood: no cache may keep one and answer the same position with it again.
+    for (const page of [first, second, third, await h.call('GET', '/v1/channels/m1/events?after=0')]) assert.equal(page.headers.get('cache-control'), 'no-store');
     const bad = await h.call('GET', '/v1/events?channel=m1&cursor=not-a-cursor');
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.code, 'invalid_cursor');

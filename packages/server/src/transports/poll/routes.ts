@@ -95,7 +95,12 @@ function positionsOf(channels: readonly string[], cursor: string | undefined): n
  */
 function sendJson(reply: FastifyReply, eventsJson: readonly string[], rest: Record<string, unknown>): FastifyReply {
   const tail = JSON.stringify(rest).slice(1);
-  return reply.type('application/json; charset=utf-8').send(`{"events":[${eventsJson.join(',')}]${tail === '}' ? '}' : `,${tail}`}`);
+  // A page is the log as it stood: a cache between Herald and a reader of a public channel that kept one would answer
+  // the same position with it again (an empty long poll, over and over) until it expired.
+  return reply
+    .type('application/json; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .send(`{"events":[${eventsJson.join(',')}]${tail === '}' ? '}' : `,${tail}`}`);
 }
 
 export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
