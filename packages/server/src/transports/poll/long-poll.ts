@@ -16,8 +16,8 @@ export interface Wait {
  * What a parked long poll is counted as against `limits.parkedPollBytes`: about what one holds, measured on Node 20
  * (heap after a full GC, 2,000 parked polls, 8 pipelined per connection): 5.7 KB on one channel, 18.8 KB on 100.
  */
-export const PARKED_POLL_BYTES = 6 * 1024;
-export const PARKED_CHANNEL_BYTES = 128;
+const PARKED_POLL_BYTES = 6 * 1024;
+const PARKED_CHANNEL_BYTES = 128;
 
 export function parkedPollCost(channels: number): number {
   return PARKED_POLL_BYTES + channels * PARKED_CHANNEL_BYTES;
@@ -32,7 +32,8 @@ class Waiter implements Wait, BusSink {
   readonly news: Promise<readonly HeraldEvent[] | null>;
   private settle!: (news: readonly HeraldEvent[] | null) => void;
   private done = false;
-  private parked = false;
+  /** What this wait is counted as against the bound: 0 until it parks. */
+  private counted = 0;
   private readonly timer: ReturnType<typeof setTimeout>;
 
   constructor(
@@ -53,9 +54,13 @@ class Waiter implements Wait, BusSink {
   park(): boolean {
     // The news came while the log was read: answered at once, never parked.
     if (this.done) return true;
-    this.parked = this.hub.admit(parkedPollCost(this.channels.length));
-    if (!this.parked) this.cancel();
-    return this.parked;
+    const cost = parkedPollCost(this.channels.length);
+    if (!this.hub.admit(cost)) {
+      this.cancel();
+      return false;
+    }
+    this.counted = cost;
+    return true;
   }
 
   /** A bound function: it is the timer's callback, and what a closing request or a revoked credential calls. */
@@ -66,7 +71,7 @@ class Waiter implements Wait, BusSink {
     this.done = true;
     clearTimeout(this.timer);
     for (const channel of this.channels) this.bus.leave(channel, this);
-    this.hub.ended(this, this.parked ? parkedPollCost(this.channels.length) : 0);
+    this.hub.ended(this, this.counted);
     this.settle(value);
   }
 }
