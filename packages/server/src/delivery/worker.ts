@@ -364,7 +364,7 @@ export class DeliveryWorker {
     if (lane) {
       lane.queue = [];
       lane.cursor = undefined;
-      if (lane.breaker.reset()) this.logCircuit(id, { to: 'closed', failures: 0 }, 'the endpoint was changed');
+      this.closeCircuit(id, lane, 'the endpoint was changed');
     }
     this.kick();
   }
@@ -375,7 +375,7 @@ export class DeliveryWorker {
    */
   retryAsked(endpointId: string): void {
     const lane = this.lanes.get(endpointId);
-    if (lane?.breaker.reset()) this.logCircuit(endpointId, { to: 'closed', failures: 0 }, 'a retry was asked for');
+    if (lane) this.closeCircuit(endpointId, lane, 'a retry was asked for');
     this.kick();
   }
 
@@ -399,9 +399,7 @@ export class DeliveryWorker {
 
   /** What the circuit lets start now; an open one that was opened on another URL, headers or secret closes first. */
   private admission(endpoint: EndpointRecord, lane: Lane, now: number): Admission {
-    if (lane.breaker.open && lane.openedOn !== targetOf(endpoint) && lane.breaker.reset()) {
-      this.logCircuit(endpoint.id, { to: 'closed', failures: 0 }, 'the endpoint was changed');
-    }
+    if (lane.breaker.open && lane.openedOn !== targetOf(endpoint)) this.closeCircuit(endpoint.id, lane, 'the endpoint was changed');
     return lane.breaker.admits(now);
   }
 
@@ -416,6 +414,11 @@ export class DeliveryWorker {
       const delivery = await this.store.getDelivery(id);
       if (delivery?.status === 'pending' && !lane.flying.has(id) && !lane.settling.has(id)) this.launch(endpoint, lane, delivery);
     }
+  }
+
+  /** Closes the circuit because the operator acted (`reason`), with a line if it was open. */
+  private closeCircuit(endpointId: string, lane: Lane, reason: string): void {
+    if (lane.breaker.reset()) this.logCircuit(endpointId, { to: 'closed', failures: 0 }, reason);
   }
 
   private circuitChanged(endpoint: EndpointRecord, lane: Lane, change: Transition | undefined): void {
