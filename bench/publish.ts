@@ -1,6 +1,7 @@
-// npm run bench:publish — durable publishes/s, single and batched, beside a bare node:http server
-// answering the same POSTs in the same run (and, for single publishes, Fastify with the same route and nothing else). Shared machines are noisy: read the ratios, and the server CPU
-// per request, which other load on the machine moves much less than it moves throughput.
+// npm run bench:publish — durable publishes/s, single and batched, beside a bare node:http server answering the same
+// POSTs in the same run (and, for single publishes, Fastify with the same route and nothing else). Shared machines are
+// noisy: read the ratios, and the server CPU per request, which other load on the machine moves much less than it
+// moves throughput.
 import { cpuMs, fmt, postLoad, spawnBaseline, spawnHerald, type LoadResult, type Spawned } from './harness.js';
 import { sqliteFloor } from './sqlite-floor.js';
 
