@@ -1,5 +1,8 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { migrate } from './schema.js';
 import { SqliteEventStore } from './event-store.js';
@@ -207,4 +210,47 @@ it('a trim of a channel not in memory keeps the entry it loads, while every cach
   const page = await store.read('x', 10_500, 10);
   assert.deepEqual([page.trimmed, page.truncated, page.events[0]!.seq], [11_000, true, 11_001]);
   await close();
+});
+
+it('keeps savepoints in memory, and a failing request over a thousand channels undoes every page it changed while its neighbours commit', async () => {
+  // On a file: an in-memory database keeps its sub-journals in memory whatever temp_store says.
+  const dir = mkdtempSync(join(tmpdir(), 'herald-savepoints-'));
+  const db = new Database(join(dir, 'herald.db'));
+  db.pragma('journal_mode = WAL');
+  migrate(db);
+  const store = new SqliteEventStore(db, 'epoch');
+  try {
+    // 2 is MEMORY: without it a savepoint past 64 KiB of pages writes each further page to a temporary file.
+    assert.equal(db.pragma('temp_store', { simple: true }), 2);
+    await store.append({ events: [{ ...event('x'), channel: 'elsewhere', id: 'taken' }] });
+    await store.append({ events: [{ ...event('x'), channel: 'wide-1' }] });
+    const payload = { text: 'x'.repeat(200) };
+    // A thousand new channels and their events change far more than 64 KiB of pages before the last event fails.
+    const failing = [
+      ...Array.from({ length: 1000 }, (_, i) => ({ ...event('wide'), channel: `wide-${i}`, data: payload })),
+      { ...event('wide'), channel: 'wide-0', id: 'taken' },
+    ];
+    const outcomes = await Promise.allSettled([
+      store.append({ events: [{ ...event('before'), channel: 'wide-1' }, { ...event('before'), channel: 'n' }] }),
+      store.append({ events: failing }),
+      store.append({ events: [{ ...event('after'), channel: 'wide-1' }, { ...event('after'), channel: 'n' }] }),
+    ]);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.equal(((outcomes[1] as PromiseRejectedResult).reason as { code?: string }).code, 'event_id_conflict');
+    assert.deepEqual((await store.read('wide-1', 0, 10)).events.map((e) => [e.seq, e.type]), [[1, 'x'], [2, 'before'], [3, 'after']]);
+    assert.deepEqual((await store.read('n', 0, 10)).events.map((e) => [e.seq, e.type]), [[1, 'before'], [2, 'after']]);
+    assert.equal((await store.head('wide-2')).head, 0);
+    assert.equal(db.prepare("SELECT COUNT(*) FROM events WHERE type = 'wide'").pluck().get(), 0);
+    assert.deepEqual(db.prepare('SELECT name FROM channels ORDER BY name').pluck().all(), ['elsewhere', 'n', 'wide-1']);
+    // The next request over the same channels writes from where its neighbours left them.
+    const next = await store.append({ events: failing.slice(0, 1000) });
+    assert.deepEqual([next.events[0]!.seq, next.events[1]!.seq], [1, 4]);
+  } finally {
+    await store.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
