@@ -212,7 +212,7 @@ it('a trim of a channel not in memory keeps the entry it loads, while every cach
   await close();
 });
 
-it('keeps savepoints in memory, and a failing request over a thousand channels undoes every page it changed while its neighbours commit', async () => {
+it('keeps what a savepoint must undo in memory, and a failing request over a thousand channels undoes every page it changed while its neighbours commit', async () => {
   // On a file: an in-memory database keeps its sub-journals in memory whatever temp_store says.
   const dir = mkdtempSync(join(tmpdir(), 'herald-savepoints-'));
   const db = new Database(join(dir, 'herald.db'));

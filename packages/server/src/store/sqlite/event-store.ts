@@ -133,11 +133,11 @@ export class SqliteEventStore implements EventStore {
     // A savepoint keeps the original of every page it changes in a sub-journal, which SQLite holds in memory up to
     // 64 KiB and then moves to a temporary file, one write() per page for the rest of the transaction. A request's
     // savepoint passes that with a batch over a few channels, and with one over many channels at once. In memory it
-    // never spills, and it is emptied as each savepoint ends, so it holds one request's pages at a time. bench:publish
-    // alternating with the file: 13% less CPU per event for batches of 100, 25% less for batches over 1,000 channels
-    // (a profile of those had put 28% of the process in those writes). Sort indices built on this connection stay in
-    // memory too: the event store's queries build none, and of the stores sharing it when it is the only connection
-    // (`synchronous: normal`), only the API key list sorts without an index.
+    // never spills, and it is emptied as each savepoint ends, so it holds one request's pages at a time. Runs of
+    // bench:publish's batches alternating with the file: 13% less CPU per event for batches of 100, 25% less for
+    // batches over 1,000 channels (a profile of those had put 28% of the process in those writes). Sort indices built
+    // on this connection stay in memory too: the event store's queries build none, and of the stores that share its
+    // connection under `synchronous: normal`, only the API key list sorts without an index.
     db.pragma('temp_store = MEMORY');
     this.stmt = {
       channelByName: db.prepare('SELECT cid, epoch, trimmed FROM channels WHERE name = ?'),
