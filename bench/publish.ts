@@ -7,6 +7,8 @@ import { sqliteFloor } from './sqlite-floor.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+/** Times the whole sequence of runs is repeated; each line is then the median of the rounds. */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
 const BATCH = 100;
 /** Channels the second SQLite-alone line spreads its batches over: appends to many channels must not cost much more. */
 const SPREAD_CHANNELS = 10_000;
@@ -30,42 +32,96 @@ async function load(server: Spawned, path: string, body: string): Promise<Measur
   return { ...result, cpuPerRequest: (cpu * 1000) / Math.max(1, result.rps * DURATION) };
 }
 
+const middle = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const half = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[half]! : (sorted[half - 1]! + sorted[half]!) / 2;
+};
+
+/** The median of each figure over the rounds (each figure on its own), as one result to print. */
+const median = (runs: Measured[]): Measured => ({
+  rps: middle(runs.map((r) => r.rps)),
+  p99: middle(runs.map((r) => r.p99)),
+  errors: runs.reduce((n, r) => n + r.errors, 0),
+  cpuPerRequest: middle(runs.map((r) => r.cpuPerRequest)),
+});
+
+/** A figure worked out in each round: its median, then, with more than one round, every round's value, so the spread shows. */
+const perRound = (values: number[], digits: number, unit = ''): string =>
+  `${fmt(middle(values), digits)}${unit}` + (values.length > 1 ? ` [${values.map((v) => fmt(v, digits)).join(' ')}]` : '');
+
 async function main(): Promise<void> {
-  console.log(`bench:publish  ${DURATION}s per run, ${CONNECTIONS} connections, node ${process.version}`);
+  console.log(`bench:publish  ${DURATION}s per run, ${CONNECTIONS} connections, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, node ${process.version}`);
   // Both servers up at once, each herald run straight after its bare twin: a ratio compares two runs seconds apart.
   // Fastify alone goes first, so that it stands next to bare too and herald still follows bare straight away.
   const bare = await spawnBaseline('bare-http-server.ts');
   const fastify = await spawnBaseline('fastify-http-server.ts');
   const herald = await spawnHerald();
-  const fastifySingle = await load(fastify, '/v1/channels/bench/events', single);
+  const runs: Record<'fastifySingle' | 'bareSingle' | 'heraldSingle' | 'bareBatch' | 'heraldBatch' | 'heraldWide', Measured[]> = {
+    fastifySingle: [],
+    bareSingle: [],
+    heraldSingle: [],
+    bareBatch: [],
+    heraldBatch: [],
+    heraldWide: [],
+  };
+  // Rounds repeat the whole sequence, so a run that another process on the machine starved is one of several.
+  for (let round = 0; round < ROUNDS; round++) {
+    runs.fastifySingle.push(await load(fastify, '/v1/channels/bench/events', single));
+    runs.bareSingle.push(await load(bare, '/v1/channels/bench/events', single));
+    runs.heraldSingle.push(await load(herald, '/v1/channels/bench/events', single));
+    runs.bareBatch.push(await load(bare, '/v1/events', batch));
+    runs.heraldBatch.push(await load(herald, '/v1/events', batch));
+    runs.heraldWide.push(await load(herald, '/v1/events', wideBatch));
+  }
   await fastify.stop();
-  const bareSingle = await load(bare, '/v1/channels/bench/events', single);
-  const heraldSingle = await load(herald, '/v1/channels/bench/events', single);
-  const bareBatch = await load(bare, '/v1/events', batch);
-  const heraldBatch = await load(herald, '/v1/events', batch);
-  const heraldWide = await load(herald, '/v1/events', wideBatch);
   await bare.stop();
   await herald.stop();
   // With both servers gone, so the bench process has a core to itself.
   const floor = sqliteFloor(batchEvents, DURATION);
   const spreadFloor = sqliteFloor(batchEvents, DURATION, SPREAD_CHANNELS);
 
+  const fastifySingle = median(runs.fastifySingle);
+  const bareSingle = median(runs.bareSingle);
+  const heraldSingle = median(runs.heraldSingle);
+  const bareBatch = median(runs.bareBatch);
+  const heraldBatch = median(runs.heraldBatch);
+  const heraldWide = median(runs.heraldWide);
+  const rounds = (f: (i: number) => number) => Array.from({ length: ROUNDS }, (_, i) => f(i));
   const line = (name: string, r: Measured, unit = 'req/s') =>
     `${name.padEnd(38)} ${fmt(r.rps).padStart(9)} ${unit}  p99 ${fmt(r.p99)} ms  errors ${r.errors}  cpu ${fmt(r.cpuPerRequest, 1)} µs/req`;
+  if (ROUNDS > 1) console.log(`each line: the median of ${ROUNDS} rounds, figure by figure; [ ] every round's own`);
   console.log(line('bare node:http, single POST', bareSingle));
   console.log(line('Fastify alone, the same route', fastifySingle));
   console.log(line('herald durable single publish', heraldSingle));
+  const ofBare = (runsOf: Measured[]) => rounds((i) => (runsOf[i]!.rps / runs.bareSingle[i]!.rps) * 100);
   console.log(
-    `  ratio single: ${fmt((heraldSingle.rps / bareSingle.rps) * 100, 1)}% of bare (aim ≥ 60%); Fastify alone ${fmt((fastifySingle.rps / bareSingle.rps) * 100, 1)}% of bare; ` +
-      `herald cpu beyond Fastify's ${fmt(heraldSingle.cpuPerRequest - fastifySingle.cpuPerRequest, 1)} µs/req`,
+    `  ratio single: ${perRound(ofBare(runs.heraldSingle), 1, '%')} of bare (aim ≥ 60%); Fastify alone ${perRound(ofBare(runs.fastifySingle), 1, '%')} of bare; ` +
+      `herald cpu beyond Fastify's ${perRound(
+        rounds((i) => runs.heraldSingle[i]!.cpuPerRequest - runs.fastifySingle[i]!.cpuPerRequest),
+        1,
+      )} µs/req`,
   );
   console.log(line(`bare node:http, batch of ${BATCH}`, bareBatch));
   console.log(line(`herald durable batch of ${BATCH}`, heraldBatch));
   console.log(
-    `  batched events/s: herald ${fmt(heraldBatch.rps * BATCH)} (aim ≥ 300,000), bare ${fmt(bareBatch.rps * BATCH)}; ratio ${fmt((heraldBatch.rps / bareBatch.rps) * 100, 1)}%; herald cpu ${fmt(heraldBatch.cpuPerRequest / BATCH, 2)} µs/event`,
+    `  batched events/s: herald ${fmt(heraldBatch.rps * BATCH)} (aim ≥ 300,000), bare ${fmt(bareBatch.rps * BATCH)}; ` +
+      `ratio ${perRound(
+        rounds((i) => (runs.heraldBatch[i]!.rps / runs.bareBatch[i]!.rps) * 100),
+        1,
+        '%',
+      )}; herald cpu ${perRound(
+        runs.heraldBatch.map((r) => r.cpuPerRequest / BATCH),
+        2,
+      )} µs/event`,
   );
   console.log(line(`herald durable batch, ${fmt(WIDE)} channels`, heraldWide));
-  console.log(`  wide batches: herald ${fmt(heraldWide.rps * WIDE)} events/s, cpu ${fmt(heraldWide.cpuPerRequest / WIDE, 2)} µs/event`);
+  console.log(
+    `  wide batches: herald ${fmt(heraldWide.rps * WIDE)} events/s, cpu ${perRound(
+      runs.heraldWide.map((r) => r.cpuPerRequest / WIDE),
+      2,
+    )} µs/event`,
+  );
   console.log(`SQLite alone, same statement, ${BATCH} per commit, no sync ${fmt(floor.eventsPerSecond).padStart(9)} events/s  cpu ${fmt(floor.cpuPerEvent, 2)} µs/event`);
   console.log(`  herald batched: ${fmt(((heraldBatch.rps * BATCH) / floor.eventsPerSecond) * 100, 1)}% of SQLite alone`);
   console.log(
