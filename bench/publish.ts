@@ -8,7 +8,7 @@ import { sqliteFloor } from './sqlite-floor.js';
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 /** Times the whole sequence of runs is repeated; each line is then the median of the rounds. */
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
+const ROUNDS = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 1)) || 1);
 const BATCH = 100;
 /** Channels the second SQLite-alone line spreads its batches over: appends to many channels must not cost much more. */
 const SPREAD_CHANNELS = 10_000;
