@@ -344,7 +344,9 @@ describe('endpoint portal API', () => {
   });
 
   it('refuses an expired session token', async () => {
-    const brief = await open({ tenant: 'acme', ttl: 1 });
+    // `exp` is in whole seconds from the second the token was minted in, so a 1 s token can expire a millisecond after
+    // it is minted: 2 s leaves the first call at least a second.
+    const brief = await open({ tenant: 'acme', ttl: 2 });
     assert.equal((await h.call('GET', '/v1/endpoints', as(brief))).status, 200);
     const expired = await eventually(async () => {
       const res = await h.call('GET', '/v1/endpoints', as(brief));
