@@ -5,8 +5,7 @@
 //      over the channels in `POST /v1/events` batches at the same deliveries/s as (1): nothing lost, CPU per
 //      delivery within 1.2× of (1).
 // A process here may hold at most 20,000 open files, so the subscribers live in several forked load generators.
-import { fmt, machineTicks } from './harness.js';
-import { BENCH_ADMIN_KEY } from './harness.js';
+import { BENCH_ADMIN_KEY, fmt, machineTicks } from './harness.js';
 import { nchanAvailable } from './nchan.js';
 import { closePublisher, cpuOf, LoadGroup, publishBatch, publishOne, PEER_LABEL, sleep, startPeer, type Peer, type PeerKind } from './fanout-common.js';
 
