@@ -4,11 +4,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { fetch } from 'undici';
 import { createTestDatabase, faultyLinkTo, type FaultyLink, type TestDatabase } from './support/postgres.js';
 import { freePort, startRedis, type RedisProcess } from './support/redis.js';
 import { HookReceiver } from './support/receiver.js';
-import { CLI_ADMIN_KEY } from './helpers.js';
+import { CLI_ADMIN_KEY, deliveriesOf, metricValue } from './helpers.js';
 import { leaseHolder, sleep, spawnNodes, until, waitUntil, type HeraldNode } from './support/cluster.js';
 
 const BREAKER = { failures: 5, cooldown: 1, maxCooldown: 2 };
@@ -21,13 +20,7 @@ const ENV = {
 };
 
 async function circuitsOpen(node: HeraldNode): Promise<number> {
-  const text = await (await fetch(`${node.url}/metrics`, { headers: { authorization: `Bearer ${CLI_ADMIN_KEY}` } })).text();
-  return Number(/^herald_endpoint_circuits_open (\S+)$/m.exec(text)?.[1] ?? NaN);
-}
-
-async function deliveriesOf(node: HeraldNode, id: string) {
-  const list = (await node.call('GET', `/v1/endpoints/${id}/deliveries?limit=1000`)).body.deliveries as Array<{ id: string; status: string; attempts: number }>;
-  return { list, attempts: list.reduce((n, d) => n + d.attempts, 0), statuses: new Set(list.map((d) => d.status)) };
+  return (await metricValue(node.url, CLI_ADMIN_KEY, 'herald_endpoint_circuits_open')) ?? NaN;
 }
 
 /**

@@ -3,8 +3,7 @@
 // edit or a test event; the endpoint beside it is not slowed; `delivery.disableAfter` still disables it.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fetch } from 'undici';
-import { ADMIN_KEY, eventually, sleep, startTestServer, until, type TestServer } from './helpers.js';
+import { ADMIN_KEY, deliveriesOf, eventually, metricValue, sleep, startTestServer, until, type TestServer } from './helpers.js';
 import { HookReceiver } from './support/receiver.js';
 import { freePort } from './support/redis.js';
 
@@ -50,17 +49,11 @@ async function publish(h: TestServer, prefix: string, count: number, channels = 
   assert.equal(res.status, 201, JSON.stringify(res.body));
 }
 
-/** The endpoint's deliveries (up to 1000) and the attempts recorded for them all. */
-async function deliveriesOf(h: TestServer, id: string) {
-  const list = (await h.call('GET', `/v1/endpoints/${id}/deliveries?limit=1000`)).body.deliveries as Array<{ id: string; status: string; attempts: number }>;
-  return { list, attempts: list.reduce((n, d) => n + d.attempts, 0), statuses: new Set(list.map((d) => d.status)) };
-}
-
+/** Endpoints whose circuit is open, from the gauge in /metrics. */
 async function circuitsOpen(h: TestServer): Promise<number> {
-  const text = await (await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
-  const line = /^herald_endpoint_circuits_open (\S+)$/m.exec(text);
-  assert.ok(line, 'the gauge is in /metrics');
-  return Number(line[1]);
+  const open = await metricValue(h.url, ADMIN_KEY, 'herald_endpoint_circuits_open');
+  assert.ok(open !== undefined, 'the gauge is in /metrics');
+  return open;
 }
 
 /** Each channel's seqs in the order they first arrived: ascending when the endpoint kept channel order. */

@@ -124,6 +124,19 @@ export async function eventually<T>(check: () => Promise<T>, timeoutMs = 5000): 
   }
 }
 
+/** A metric without labels as `/metrics` at `url` shows it, read with `adminKey`; undefined when it is not there. */
+export async function metricValue(url: string, adminKey: string, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${adminKey}` } })).text();
+  const line = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return line ? Number(line[1]) : undefined;
+}
+
+/** An endpoint's deliveries (the latest 1,000), their attempts summed, and the statuses among them. */
+export async function deliveriesOf(server: { call(method: string, path: string): Promise<{ body: any }> }, endpointId: string) {
+  const list = (await server.call('GET', `/v1/endpoints/${endpointId}/deliveries?limit=1000`)).body.deliveries as Array<{ id: string; status: string; attempts: number }>;
+  return { list, attempts: list.reduce((n, d) => n + d.attempts, 0), statuses: new Set(list.map((d) => d.status)) };
+}
+
 export const BIN = fileURLToPath(new URL('../../../bin/herald.js', import.meta.url));
 export const CLI_ADMIN_KEY = 'cli-admin-key-0123456789abcdef';
 

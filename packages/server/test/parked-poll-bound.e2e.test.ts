@@ -2,7 +2,7 @@
 // (a fixed part and a part per channel).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_KEY, startTestServer, type CallResult, type TestServer, until } from './helpers.js';
+import { ADMIN_KEY, metricValue, startTestServer, type CallResult, type TestServer, until } from './helpers.js';
 import { parkedPollCost as cost } from '../src/transports/poll/long-poll.js';
 
 /** Room for a one-channel, a three-channel and one more one-channel poll, and not a byte more. */
@@ -20,10 +20,7 @@ describe('the bound on parked long polls (limits.parkedPollBytes)', () => {
   const multi = (channels: string[], cursor?: string) =>
     h.call('GET', `/v1/events?${channels.map((c) => `channel=${c}`).join('&')}&wait=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
   const publish = (channel: string, data: unknown) => h.call('POST', `/v1/channels/${channel}/events`, { body: { data } });
-  const refusedCount = async () => {
-    const text = await (await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
-    return Number(/^herald_long_polls_refused_total (\d+)/m.exec(text)?.[1] ?? NaN);
-  };
+  const refusedCount = async () => (await metricValue(h.url, ADMIN_KEY, 'herald_long_polls_refused_total')) ?? NaN;
 
   function assertTooManyWaiting(res: CallResult, what: string): void {
     assert.equal(res.status, 503, `${what}: ${JSON.stringify(res.body)}`);
