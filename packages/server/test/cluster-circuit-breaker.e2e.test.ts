@@ -4,7 +4,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createTestDatabase, faultyLinkTo, type FaultyLink, type TestDatabase } from './support/postgres.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { faultyLinkTo, type FaultyLink } from './support/faulty-link.js';
 import { freePort, startRedis, type RedisProcess } from './support/redis.js';
 import { HookReceiver } from './support/receiver.js';
 import { CLI_ADMIN_KEY, deliveriesOf, metricValue } from './helpers.js';

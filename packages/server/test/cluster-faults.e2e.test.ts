@@ -3,7 +3,8 @@
 // test cuts: the shared PostgreSQL server itself is never stopped).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, faultyLinkTo, type FaultyLink, type TestDatabase } from './support/postgres.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { faultyLinkTo, type FaultyLink } from './support/faulty-link.js';
 import { redisCli, startRedis, type RedisProcess } from './support/redis.js';
 import { HEARTBEAT_MS } from '../src/cluster/nodes.js';
 import { contiguity, HeraldNode, PollFollower, SseFollower, spawnNodes, until, WsFollower, waitUntil } from './support/cluster.js';

@@ -7,6 +7,7 @@ import type { Bus, BusState } from './types.js';
 import { ClusterBus } from './cluster-bus.js';
 import { createBus } from './create.js';
 import { openSqliteStorage } from '../store/sqlite/open.js';
+import { faultyLinkTo, type FaultyLink } from '../../test/support/faulty-link.js';
 
 export interface BusHarness {
   /** The shared log every node appends to. */
@@ -20,6 +21,8 @@ export interface BusHarness {
   subscriptions?(channel: string | 'all'): Promise<number>;
   /** Cuts the link between every node, and brings it back (same address); absent for an in-process bus. */
   outage?: { cut(): Promise<void>; restore(): Promise<void> };
+  /** A node whose link alone can be cut, while the others' stays up; absent where nodes cannot be given links of their own. */
+  isolatedNode?(): Promise<{ bus: Bus; cut(): void; blackhole(): void; restore(): void }>;
   cleanup(): Promise<void>;
 }
 
@@ -310,6 +313,50 @@ export function describeBusConformance(name: string, open: () => Promise<BusHarn
       assert.deepEqual(all.seqs(ch('o')), range(1, 5));
       assert.deepEqual(all.seqs(ch('new')), [1]);
     });
+
+    it('tells the others what a node published while its own link alone was down, once it is back, with no later event needed', async () => {
+      if (!h.isolatedNode) return;
+      const a = await h.isolatedNode();
+      const b = await h.node();
+      const on = new Recorder();
+      const all = new Recorder();
+      b.subscribe(ch('solo'), on.listener);
+      b.subscribeAll(all.listener);
+      await warmUp(a.bus, ch('solo'), on, all);
+      a.cut();
+      await waitUntil("A 'down'", () => a.bus.state === 'down');
+      assert.equal(b.state, 'up', 'B keeps its link, so it has no reason to read the log');
+      // The others are up and wait for the wire; A cannot send while it is down.
+      await publish(a.bus, ch('solo'), 2);
+      await publish(a.bus, ch('solo-new'));
+      a.restore();
+      await waitUntil("A 'up' again", () => a.bus.state === 'up', 20_000);
+      await waitUntil('the events A published while down', () => on.seqs().at(-1) === 3 && all.seqs(ch('solo-new')).length === 1, 5000);
+      assertOrdered(on, all);
+      assert.deepEqual(on.seqs(), range(1, 3), 'nothing lost, nothing repeated');
+      assert.deepEqual(all.seqs(ch('solo')), range(1, 3));
+      assert.deepEqual(all.seqs(ch('solo-new')), [1]);
+    });
+
+    it('announces again a send that failed while the link still said up, once the link is back', async () => {
+      if (!h.isolatedNode) return;
+      const a = await h.isolatedNode();
+      const b = await h.node();
+      const on = new Recorder();
+      b.subscribe(ch('hung'), on.listener);
+      await warmUp(a.bus, ch('hung'), on);
+      // The network stops passing anything: A's sockets stay open, so its state says up until a probe fails.
+      a.blackhole();
+      assert.equal(a.bus.state, 'up');
+      await publish(a.bus, ch('hung'), 2);
+      await waitUntil("A 'down'", () => a.bus.state === 'down');
+      assert.equal(b.state, 'up');
+      a.restore();
+      await waitUntil("A 'up' again", () => a.bus.state === 'up', 20_000);
+      await waitUntil('the events whose send failed', () => on.seqs().at(-1) === 3, 5000);
+      assertOrdered(on);
+      assert.deepEqual(on.seqs(), range(1, 3), 'nothing lost, nothing repeated');
+    });
   });
 }
 
@@ -327,20 +374,37 @@ function groupCalls(recorder: Recorder): HeraldEvent[][] {
  * A harness for a networked bus at `url`: a fresh in-memory SQLite log per
  * test, every node a `createBus(url)`, all closed at cleanup.
  */
-export async function networkHarness(url: string, extra: Pick<BusHarness, 'subscriptions' | 'outage'>): Promise<BusHarness> {
+export async function networkHarness(
+  url: string,
+  extra: Pick<BusHarness, 'subscriptions' | 'outage'> & {
+    /** The URL names the one server every node connects to, so a relay in front of it can be one node's own link. */
+    relayable?: boolean;
+  },
+): Promise<BusHarness> {
   const storage = await openSqliteStorage({ dataDir: ':memory:' });
   const nodes: Bus[] = [];
+  const links: FaultyLink[] = [];
+  const node = async (options: { wholeLogChannels?: number } = {}, through = url) => {
+    const bus = await createBus(through, { store: storage.events, connectTimeoutMs: 10_000, ...options });
+    nodes.push(bus);
+    assert.equal(bus.state, 'up', 'a node starts up when its link is reachable');
+    return bus;
+  };
   return {
-    ...extra,
+    subscriptions: extra.subscriptions,
+    outage: extra.outage,
     store: storage.events,
-    async node(options = {}) {
-      const bus = await createBus(url, { store: storage.events, connectTimeoutMs: 10_000, ...options });
-      nodes.push(bus);
-      assert.equal(bus.state, 'up', 'a node starts up when its link is reachable');
-      return bus;
-    },
+    node,
+    isolatedNode: extra.relayable
+      ? async () => {
+          const link = await faultyLinkTo(url);
+          links.push(link);
+          return { bus: await node({}, link.url), cut: () => link.cut(), blackhole: () => link.blackhole(), restore: () => link.restore() };
+        }
+      : undefined,
     async cleanup() {
       await Promise.all(nodes.map((bus) => bus.close()));
+      await Promise.all(links.map((link) => link.close()));
       await storage.close();
     },
   };

@@ -25,6 +25,10 @@ export interface ClusterBusOptions {
 
 /** The longest wait before a failed pass runs again. */
 const MAX_RETRY_MS = 30_000;
+/** Channels whose unannounced seqs a node remembers (a few dozen bytes each); past it the oldest are dropped, and logged. */
+const MAX_OWED_CHANNELS = 100_000;
+/** The most seqs a receiver reads from the log at once for one hint. */
+const HINT_PAGE = 500;
 
 /**
  * Passes over the log of one kind, one at a time: a call during a pass runs one more after it, and a pass that
@@ -116,6 +120,14 @@ export class ClusterBus implements Bus {
   private readonly channelPasses: LogPasses;
   private readonly wholePasses: LogPasses;
   private closed = false;
+  /**
+   * Per channel, the seqs this node appended that the other nodes may not have heard of: published while its link was
+   * down, or a send that failed. The others are not polling the log if their own links are up, so these are announced
+   * as a hint once this node's link is up again.
+   */
+  private readonly owed = new Map<string, [number, number]>();
+  private owedTimer: ReturnType<typeof setTimeout> | undefined;
+  private paying = false;
   private readonly pollIntervalMs: number;
   private readonly publishTimeoutMs: number;
   private readonly onError: (error: unknown) => void;
@@ -159,8 +171,9 @@ export class ClusterBus implements Bus {
     for (const [channel, list] of groupByChannel(events)) {
       this.deliver('channel', channel, list);
       this.deliver('all', channel, list);
-      // While down the other nodes are polling the log, where these events already are.
+      // While down nothing can be sent: the events are in the log, and announced to the others once the link is back.
       if (this.state === 'up') sends.push(this.send(channel, list));
+      else this.owe(channel, list[0]!.seq, list.at(-1)!.seq);
     }
     await Promise.all(sends);
   }
@@ -198,6 +211,7 @@ export class ClusterBus implements Bus {
   async close(): Promise<void> {
     this.closed = true;
     this.setPolling(false);
+    clearTimeout(this.owedTimer);
     this.channelPasses.stop();
     this.wholePasses.stop();
     this.fanout.clear();
@@ -210,17 +224,68 @@ export class ClusterBus implements Bus {
   }
 
   private async send(channel: string, events: readonly HeraldEvent[]): Promise<void> {
+    const [first, last] = [events[0]!.seq, events.at(-1)!.seq];
     let message = encodeMessage(this.nodeId, channel, events);
     if (Buffer.byteLength(message) > this.transport.maxMessageBytes) {
       // Too big for the wire: say which seqs are new and let the receivers read them from the log.
-      message = encodeMessage(this.nodeId, channel, undefined, [events[0]!.seq, events.at(-1)!.seq]);
+      message = encodeMessage(this.nodeId, channel, undefined, [first, last]);
     }
+    await this.transmit(channel, message, first, last);
+  }
+
+  /** Sends one message; if it fails, its seqs are owed (and announced again later), since it may not have gone out. */
+  private async transmit(channel: string, message: string, first: number, last: number): Promise<boolean> {
     this.messagesSent += 1;
     try {
       await withTimeout(this.transport.publish(channel, message), this.publishTimeoutMs, 'bus publish');
+      return true;
     } catch (error) {
       this.onError(error);
+      this.owe(channel, first, last);
+      return false;
     }
+  }
+
+  private owe(channel: string, first: number, last: number): void {
+    if (this.closed) return;
+    const range = this.owed.get(channel);
+    if (range) {
+      range[0] = Math.min(range[0], first);
+      range[1] = Math.max(range[1], last);
+    } else {
+      this.owed.set(channel, [first, last]);
+      if (this.owed.size > MAX_OWED_CHANNELS) {
+        const [oldest] = this.owed.keys();
+        this.owed.delete(oldest!);
+        this.onError(new Error(`bus: more than ${MAX_OWED_CHANNELS} channels to announce; ${oldest} is not announced, and its listeners on other nodes find its events with the channel's next one`));
+      }
+    }
+    if (this.state === 'up') this.payLater();
+  }
+
+  /** Announces every owed range as a hint, while the link is up; what fails stays owed and is tried again later. */
+  private async payOwed(): Promise<void> {
+    if (this.paying || this.closed) return;
+    this.paying = true;
+    try {
+      while (this.owed.size > 0 && this.state === 'up' && !this.closed) {
+        const [channel, [first, last]] = this.owed.entries().next().value as [string, [number, number]];
+        this.owed.delete(channel);
+        if (!(await this.transmit(channel, encodeMessage(this.nodeId, channel, undefined, [first, last]), first, last))) break;
+      }
+    } finally {
+      this.paying = false;
+    }
+    if (this.owed.size > 0 && this.state === 'up') this.payLater();
+  }
+
+  private payLater(): void {
+    if (this.owedTimer || this.closed || this.paying) return;
+    this.owedTimer = setTimeout(() => {
+      this.owedTimer = undefined;
+      void this.payOwed();
+    }, this.pollIntervalMs);
+    this.owedTimer.unref();
   }
 
   private receive(scope: 'channel' | 'all', raw: string): void {
@@ -239,8 +304,8 @@ export class ClusterBus implements Bus {
     }
     const next = (queued ?? Promise.resolve())
       .then(async () => {
-        const events = message.events ?? (await this.readHint(message.channel, message.hint!));
-        if (events.length > 0 && !this.closed) this.deliver(scope, message.channel, events);
+        if (!message.events) return this.readHint(scope, message.channel, message.hint!);
+        if (!this.closed) this.deliver(scope, message.channel, message.events);
       })
       .catch(this.onError);
     this.queues.set(key, next);
@@ -249,9 +314,16 @@ export class ClusterBus implements Bus {
     });
   }
 
-  private async readHint(channel: string, [first, last]: [number, number]): Promise<readonly HeraldEvent[]> {
-    const page = await this.options.store.read(channel, first - 1, last - first + 1);
-    return page.events.filter((e) => e.seq <= last);
+  /** A hint's events, read from the log a page at a time (a node down for long can owe many). */
+  private async readHint(scope: 'channel' | 'all', channel: string, [first, last]: [number, number]): Promise<void> {
+    for (let after = first - 1; after < last && !this.closed; ) {
+      const page = await this.options.store.read(channel, after, Math.min(HINT_PAGE, last - after));
+      if (this.closed) return;
+      const events = page.events.filter((e) => e.seq <= last);
+      if (events.length === 0) return;
+      this.deliver(scope, channel, events);
+      after = events.at(-1)!.seq;
+    }
   }
 
   private follow(channel: string): void {
@@ -279,8 +351,12 @@ export class ClusterBus implements Bus {
     if (state === this.state || this.closed) return;
     this.state = state;
     this.setPolling(state === 'down');
-    // Back up and resubscribed: one read of the log picks up whatever was published while down.
-    if (state === 'up') this.poll();
+    // Back up and resubscribed: one read of the log picks up whatever was published while down, and what this node
+    // published meanwhile is announced to the others.
+    if (state === 'up') {
+      this.poll();
+      void this.payOwed();
+    }
     for (const listener of this.stateListeners) listener(state);
   }
 

@@ -47,7 +47,11 @@ export type BusState = 'up' | 'down';
  *   during the outage still reaches the listeners, seconds late. A new
  *   subscription that takes a moment to reach the server is covered the same
  *   way: once it is in effect, the log is read from the channel's head at
- *   `subscribe`.
+ *   `subscribe`. The other nodes may be `up` while one is `down` (only its
+ *   own link failed), and then they are not polling: so what a node published
+ *   while `down`, and every send of its own that failed or timed out, it
+ *   announces again once its link is back, as a hint the others read from
+ *   the log.
  * - **Interest.** A node receives a channel's traffic only while it has a
  *   listener for it; `subscribeAll` receives every channel's.
  * - **Publish never fails the caller for the link's sake.** It resolves

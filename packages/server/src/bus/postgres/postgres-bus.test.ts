@@ -23,5 +23,6 @@ describeBusConformance('PostgreSQL LISTEN/NOTIFY', () => {
       },
       restore: () => admin(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`),
     },
+    relayable: true,
   });
 });

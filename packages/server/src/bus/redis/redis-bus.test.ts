@@ -23,5 +23,6 @@ describeBusConformance('Redis', () => {
       return Number(count);
     },
     outage: { cut: () => redis.kill(), restore: () => redis.restart() },
+    relayable: true,
   });
 });

@@ -2,7 +2,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeraldError } from '@herald/protocol';
-import { admin, createTestDatabase, faultyLinkTo, type TestDatabase } from '../../../test/support/postgres.js';
+import { admin, createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
+import { faultyLinkTo } from '../../../test/support/faulty-link.js';
 import { openPostgresStorage } from './open.js';
 import type { AppendResult, NewEvent, Storage } from '../types.js';
 
