@@ -149,6 +149,8 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     // Called from start() on, after the gateway below exists.
     (): Record<string, number> => ({ ws: gateway.size, sse: sse.size, long_poll: longPoll.waiting }),
     new FailureStreak(logger, 'node heartbeat'),
+    () => bus.state,
+    (view) => bus.observePeers(view),
   );
   // On SQLite this process is the only node: it sends every endpoint's deliveries, no leases needed.
   const ownership = config.store.url ? new EndpointLeases(leases, nodes, logger) : { owns: async () => true };

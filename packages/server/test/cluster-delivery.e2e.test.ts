@@ -58,6 +58,7 @@ describe('cluster delivery: 3 nodes share the outbound webhooks', () => {
       for (const node of res.body.nodes) {
         assert.ok(Date.now() - Date.parse(node.lastHeartbeat) < 6000, `${node.id} heartbeat ${node.lastHeartbeat}`);
         for (const kind of ['ws', 'sse', 'long_poll']) assert.equal(typeof node.connections[kind], 'number', `${node.id}.${kind}`);
+        assert.equal(node.bus, 'up', `${node.id}'s own link to the bus`);
       }
       // Admin only.
       assert.equal((await a.call('GET', '/v1/nodes', { token })).status, 403);

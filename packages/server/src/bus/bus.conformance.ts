@@ -338,6 +338,36 @@ export function describeBusConformance(name: string, open: () => Promise<BusHarn
       assert.deepEqual(all.seqs(ch('solo-new')), [1]);
     });
 
+    it("reads the log while another node's link is down, and once more when it is back or a node is gone", async () => {
+      if (!h.outage) return;
+      const [a, b] = [await h.node(), await h.node()];
+      const on = new Recorder();
+      const all = new Recorder();
+      b.subscribe(ch('peer'), on.listener);
+      b.subscribeAll(all.listener);
+      await warmUp(a, ch('peer'), on, all);
+      // Appended by a node that announces nothing (its link is down, or it died between its commit and its announcement).
+      const append = async (n: number) => h.store.append({ events: [{ channel: ch('peer'), id: `evt_${ch('peer')}_${n}`, type: 't', data: n, time: Date.now() }] });
+      await append(2);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.deepEqual(on.seqs(), [1], 'nothing reads the log while every link is up');
+      b.observePeers({ peersDown: true, gone: false });
+      await waitUntil('the event, by polling the log', () => on.seqs().at(-1) === 2 && all.seqs().at(-1) === 2, 5000);
+      await append(3);
+      await waitUntil('the next one, still polling', () => on.seqs().at(-1) === 3, 5000);
+      await append(4);
+      b.observePeers({ peersDown: false, gone: false });
+      await waitUntil('one more read as the peer comes back', () => on.seqs().at(-1) === 4, 5000);
+      await append(5);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(on.seqs().at(-1), 4, 'polling stopped');
+      b.observePeers({ peersDown: false, gone: true });
+      await waitUntil('one read when a node is gone', () => on.seqs().at(-1) === 5 && all.seqs().at(-1) === 5, 5000);
+      assertOrdered(on, all);
+      assert.deepEqual(on.seqs(), range(1, 5));
+      assert.deepEqual(all.seqs(), range(1, 5));
+    });
+
     it('announces again a send that failed while the link still said up, once the link is back', async () => {
       if (!h.isolatedNode) return;
       const a = await h.isolatedNode();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HeraldEvent } from '@herald/protocol';
 import type { EventStore } from '../store/types.js';
-import type { Bus, BusListener, BusSink, BusState, ListenerPosition } from './types.js';
+import type { Bus, BusListener, BusSink, BusState, ListenerPosition, PeerView } from './types.js';
 import type { BusTransport, TransportHandler } from './transport.js';
 import { Fanout, groupByChannel } from './fanout.js';
 import { LogFollower } from './log-follower.js';
@@ -128,6 +128,8 @@ export class ClusterBus implements Bus {
   private readonly owed = new Map<string, [number, number]>();
   private owedTimer: ReturnType<typeof setTimeout> | undefined;
   private paying = false;
+  /** Some other live node's link is down (its heartbeat says so): this one polls the log as if its own were. */
+  private peersDown = false;
   private readonly pollIntervalMs: number;
   private readonly publishTimeoutMs: number;
   private readonly onError: (error: unknown) => void;
@@ -201,6 +203,15 @@ export class ClusterBus implements Bus {
 
   listenerCount(channel: string): number {
     return this.fanout.listenerCount(channel);
+  }
+
+  observePeers({ peersDown, gone }: PeerView): void {
+    if (this.closed) return;
+    const ended = this.peersDown && !peersDown;
+    this.peersDown = peersDown;
+    this.setPolling(this.state === 'down' || peersDown);
+    // A peer back up, or gone: one more read finds whatever it appended since the last poll and did not announce.
+    if (ended || gone) this.poll();
   }
 
   /** Channels whose place the whole-log follower remembers now (for tests and diagnostics). */
@@ -350,7 +361,7 @@ export class ClusterBus implements Bus {
   private setState(state: BusState): void {
     if (state === this.state || this.closed) return;
     this.state = state;
-    this.setPolling(state === 'down');
+    this.setPolling(state === 'down' || this.peersDown);
     // Back up and resubscribed: one read of the log picks up whatever was published while down, and what this node
     // published meanwhile is announced to the others.
     if (state === 'up') {

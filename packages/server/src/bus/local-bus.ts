@@ -32,6 +32,9 @@ export class LocalBus implements Bus {
     return () => {};
   }
 
+  /** One process: no other node can have appended. */
+  observePeers(): void {}
+
   /** How many listeners a channel has; for tests and metrics. */
   listenerCount(channel: string): number {
     return this.fanout.listenerCount(channel);

@@ -21,6 +21,14 @@ export interface BusSink {
 /** `down`: the link to the other nodes is lost and listeners are being served from the log instead. */
 export type BusState = 'up' | 'down';
 
+/** What the cluster's heartbeats (in the shared store) say of the other nodes; see `Bus.observePeers`. */
+export interface PeerView {
+  /** Some live node's own link to the bus is `down`: what it appends, it cannot announce. */
+  peersDown: boolean;
+  /** Some node stopped beating (it died, or stopped) since the last view: it may have appended and not announced. */
+  gone: boolean;
+}
+
 /**
  * Live notification of appends. The log is the source of truth; the bus
  * only says "there is news", so a listener that sees a hole in the seqs
@@ -82,5 +90,12 @@ export interface Bus {
   readonly state: BusState;
   /** Called on every change of `state`; returns the function that stops it. */
   onStateChange(listener: (state: BusState) => void): () => void;
+  /**
+   * Told after each heartbeat what the store says of the other nodes. A networked bus polls the log for its listeners
+   * while any live node's link is down (as it does while its own is), since that node's appends reach no one through
+   * the wire, and reads it once more when that ends or when a node stops beating (it may have died between its commit
+   * and its announcement). The in-process bus has no other nodes and ignores it.
+   */
+  observePeers(view: PeerView): void;
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import type { ClusterStore, NodeRecord } from '../store/types.js';
+import type { BusState, PeerView } from '../bus/types.js';
 import { StartupError } from '../startup-error.js';
 import type { FailureStreak } from '../util/failure-streak.js';
 
@@ -17,6 +18,8 @@ export class NodeRegistry {
   private beating = false;
   /** Live nodes at the last heartbeat; at least this one. */
   liveCount = 1;
+  /** The other live nodes at the last heartbeat, to tell which stopped beating since. */
+  private peers: Set<string> | undefined;
 
   constructor(
     private readonly store: ClusterStore,
@@ -25,6 +28,10 @@ export class NodeRegistry {
     private readonly connections: () => Record<string, number>,
     /** Each beat's outcome: a store outage fails every beat, and is logged as one streak. */
     private readonly outcomes: Pick<FailureStreak, 'failed' | 'succeeded'>,
+    /** This node's link to the bus, written with each beat; always `up` for the in-process bus. */
+    private readonly busState: () => BusState = () => 'up',
+    /** What each beat saw of the other nodes (the bus's `observePeers`). */
+    private readonly onPeers: (view: PeerView) => void = () => {},
   ) {}
 
   /** `unique`: refuse to start while another live process beats under this id (a shared store). */
@@ -56,9 +63,16 @@ export class NodeRegistry {
   private async beat(): Promise<void> {
     const now = Date.now();
     try {
-      await this.store.heartbeat({ id: this.id, startedAt: this.startedAt, lastSeen: now, connections: this.connections(), version: this.version });
-      this.liveCount = Math.max(1, (await this.store.nodes(now - NODE_LIVE_MS)).length);
+      const bus = this.busState();
+      await this.store.heartbeat({ id: this.id, startedAt: this.startedAt, lastSeen: now, connections: this.connections(), version: this.version, bus });
+      const live = await this.store.nodes(now - NODE_LIVE_MS);
+      this.liveCount = Math.max(1, live.length);
+      const others = live.filter((n) => n.id !== this.id);
+      const peers = new Set(others.map((n) => n.id));
+      const gone = this.peers !== undefined && [...this.peers].some((id) => !peers.has(id));
+      this.peers = peers;
       this.outcomes.succeeded();
+      this.onPeers({ peersDown: others.some((n) => n.bus === 'down'), gone });
     } catch (error) {
       this.outcomes.failed(error);
     }

@@ -16,6 +16,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: AppContext): void {
           startedAt: new Date(n.startedAt).toISOString(),
           lastHeartbeat: new Date(n.lastSeen).toISOString(),
           connections: n.connections,
+          bus: n.bus,
         })),
     };
   });

@@ -70,7 +70,7 @@ const OPERATIONS: Record<string, Operation> = {
   'GET /v1/portal/event-types': { tag: 'Endpoint portal', summary: 'The event types the session offers: its catalogue, the configured one, or the types seen on its channels.', auth: 'portal' },
   'GET /portal': { tag: 'Endpoint portal', summary: 'The endpoint portal (HTML), opened with `#token=` from a session URL; may be framed per portal.frameAncestors.', auth: 'none', text: 'text/html' },
   'GET /portal/': { tag: 'Endpoint portal', summary: 'Redirects to /portal.', auth: 'none' },
-  'GET /v1/nodes': { tag: 'Cluster', summary: 'The live nodes with their heartbeats and connection counts.', auth: 'admin' },
+  'GET /v1/nodes': { tag: 'Cluster', summary: 'The live nodes with their heartbeats, connection counts and bus links.', auth: 'admin' },
   'GET /v1/channels/:channel/presence': { tag: 'Presence', summary: "The channel's presence set, cluster-wide (channels.presence)." },
   'GET /examples/webrtc': { tag: 'Examples', summary: 'Redirects to /examples/webrtc/ (examples.enabled only).', auth: 'none' },
   'GET /examples/webrtc/': { tag: 'Examples', summary: 'The WebRTC signalling example (HTML; examples.enabled only).', auth: 'none', text: 'text/html' },

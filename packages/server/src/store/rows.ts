@@ -181,6 +181,7 @@ export interface NodeRow {
   last_seen: number;
   connections: string;
   version: string;
+  bus: string;
 }
 
 export function nodeFromRow(row: NodeRow): NodeRecord {
@@ -190,5 +191,6 @@ export function nodeFromRow(row: NodeRow): NodeRecord {
     lastSeen: row.last_seen,
     connections: JSON.parse(row.connections) as Record<string, number>,
     version: row.version,
+    bus: row.bus === 'down' ? 'down' : 'up',
   };
 }

@@ -313,6 +313,11 @@ export interface NodeRecord {
   /** Open connections by transport (`ws`, `sse`, `long_poll`). */
   connections: Record<string, number>;
   version: string;
+  /**
+   * The node's own link to the bus at its last heartbeat. While a live node's is `down` it cannot announce what it
+   * appends, so the other nodes poll the log for their listeners (see `Bus.observePeers`).
+   */
+  bus: 'up' | 'down';
 }
 
 /**

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { AttemptRow, DeliveryRow, EventRow } from '../rows.js';
 
-/** The SQLite schema (store/sqlite/schema.ts) this reader knows. */
-const KNOWN_SCHEMA = 8;
+/** The SQLite schema (store/sqlite/schema.ts) this reader knows (9 added only the nodes' bus column, which is not copied). */
+const KNOWN_SCHEMA = 9;
 
 export interface SettingRow {
   name: string;

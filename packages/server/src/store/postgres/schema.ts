@@ -115,6 +115,11 @@ const MIGRATIONS: Record<number, string> = {
     DROP INDEX events_by_id;
     CREATE UNIQUE INDEX events_by_chosen_id ON events (id) WHERE chosen;
   `,
+  // Each node's bus link as its heartbeat last saw it (NodeRecord.bus), so the others poll the log while one cannot
+  // announce. A node of an older version leaves it at the default, 'up', as it assumed.
+  5: `
+    ALTER TABLE nodes ADD COLUMN bus text NOT NULL DEFAULT 'up';
+  `,
 };
 const SCHEMA_VERSION = Math.max(...Object.keys(MIGRATIONS).map(Number));
 

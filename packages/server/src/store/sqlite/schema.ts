@@ -1,7 +1,5 @@
 import type { Database } from 'better-sqlite3';
 
-const SCHEMA_VERSION = 8;
-
 /**
  * Channel names live once in `channels`; events refer to them by a small
  * integer so the hot table and its primary key stay compact. A channel's
@@ -145,7 +143,15 @@ const MIGRATIONS: Record<number, string> = {
     DROP INDEX events_by_id;
     CREATE UNIQUE INDEX events_by_chosen_id ON events (id) WHERE chosen = 1;
   `,
+  // Each node's bus link as its heartbeat last saw it (NodeRecord.bus). Only a cluster's nodes ever read it; rows from
+  // before say 'up', as the nodes that wrote them assumed.
+  9: `
+    ALTER TABLE nodes ADD COLUMN bus TEXT NOT NULL DEFAULT 'up';
+  `,
 };
+
+/** The last migration's number: a migration added is the schema. */
+const SCHEMA_VERSION = Math.max(...Object.keys(MIGRATIONS).map(Number));
 
 /** Brings the database to the current schema; `target` stops at an older one (tests build what an older Herald left). */
 export function migrate(db: Database, target = SCHEMA_VERSION): void {

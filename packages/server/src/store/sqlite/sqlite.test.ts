@@ -11,6 +11,8 @@ import { describeClusterStoreConformance } from '../cluster-store.conformance.js
 import type { OpenStorage } from '../storage-harness.js';
 import BetterSqlite3 from 'better-sqlite3';
 import { openSqliteStorage } from './open.js';
+import { migrate } from './schema.js';
+import { SqliteClusterStore } from './cluster-store.js';
 import type { Storage } from '../types.js';
 
 describeEventStoreConformance('sqlite', async () => {
@@ -96,5 +98,17 @@ test("recover over many channels is one UPDATE, not one per channel", async () =
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("schema 9: a node's heartbeat from before it keeps its row, and reads as bus 'up'", async () => {
+  const db = new BetterSqlite3(':memory:');
+  try {
+    migrate(db, 8);
+    db.prepare("INSERT INTO nodes (id, started_at, last_seen, connections, version) VALUES ('old', 1, 2, '{}', '0.1.0')").run();
+    migrate(db);
+    assert.deepEqual(await new SqliteClusterStore(db).nodes(0), [{ id: 'old', startedAt: 1, lastSeen: 2, connections: {}, version: '0.1.0', bus: 'up' }]);
+  } finally {
+    db.close();
   }
 });
