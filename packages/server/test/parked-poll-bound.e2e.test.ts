@@ -1,12 +1,18 @@
 // limits.parkedPollBytes: the bound on what the long polls parked on a node hold, each counted by parkedPollCost
-// (a fixed part and a part per channel).
+// (a fixed part, a part per channel, and its headers past the first KiB).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ADMIN_KEY, metricValue, startTestServer, type CallResult, type TestServer, until } from './helpers.js';
 import { parkedPollCost as cost } from '../src/transports/poll/long-poll.js';
 
-/** Room for a one-channel, a three-channel and one more one-channel poll, and not a byte more. */
-const BOUND = cost(1) + cost(3) + cost(1);
+/**
+ * 4,000 bytes of padding in a header: with the few hundred bytes undici's request line and headers hold, a poll's
+ * headers past the first KiB are counted as 4 KiB (whole KiB).
+ */
+const PADDED = { 'x-pad': 'p'.repeat(4000) };
+const PAD_COST = 4 * 1024;
+/** Room for a one-channel poll with padded headers, a three-channel and one more one-channel poll, and not a byte more. */
+const BOUND = cost(1) + PAD_COST + cost(3) + cost(1);
 
 describe('the bound on parked long polls (limits.parkedPollBytes)', () => {
   let h: TestServer;
@@ -32,14 +38,16 @@ describe('the bound on parked long polls (limits.parkedPollBytes)', () => {
 
   it('parks polls up to the bound, each counted by its channels, and refuses the next with 503, Retry-After and the reason', async () => {
     const refusedBefore = await refusedCount();
-    const one = h.call('GET', '/v1/channels/b-a/events?wait=20');
+    const one = h.call('GET', '/v1/channels/b-a/events?wait=20', { headers: PADDED });
+    await until(() => h.longPoll.parked === cost(1) + PAD_COST, 5000, 'a one-channel poll parked, counted with its headers');
     const three = multi(['b-b', 'b-c', 'b-d']);
-    await until(() => h.longPoll.parked === cost(1) + cost(3), 5000, 'a one-channel and a three-channel poll parked');
+    await until(() => h.longPoll.parked === cost(1) + PAD_COST + cost(3), 5000, 'a three-channel poll parked');
     // A two-channel poll is counted as more than the one-channel poll there is room for: refused, at once, with nothing
-    // parked for it.
+    // parked for it. So is a one-channel poll whose headers take it past the room left.
     assertTooManyWaiting(await multi(['b-e', 'b-f']), 'a two-channel poll past the bound');
-    assert.equal(h.longPoll.parked, cost(1) + cost(3));
-    assert.equal(h.longPoll.waiting, 2, 'the refused poll left no waiter behind');
+    assertTooManyWaiting(await h.call('GET', '/v1/channels/b-e/events?wait=20', { headers: PADDED }), 'a one-channel poll whose headers take it past the bound');
+    assert.equal(h.longPoll.parked, cost(1) + PAD_COST + cost(3));
+    assert.equal(h.longPoll.waiting, 2, 'the refused polls left no waiter behind');
     // A one-channel poll fills the bound exactly: parked.
     const last = h.call('GET', '/v1/channels/b-g/events?wait=20');
     await until(() => h.longPoll.parked === BOUND, 5000, 'a poll that fills the bound parked');
@@ -55,7 +63,7 @@ describe('the bound on parked long polls (limits.parkedPollBytes)', () => {
     }
     assertTooManyWaiting(refused, 'a one-channel poll past the bound');
     assert.equal(refused.headers.get('retry-after'), '1');
-    assert.equal(await refusedCount(), refusedBefore + 2, 'both refusals counted in herald_long_polls_refused_total');
+    assert.equal(await refusedCount(), refusedBefore + 3, 'every refusal counted in herald_long_polls_refused_total');
 
     // A poll with something to answer does not park: answered at once whatever the bound.
     await publish('b-ready', 'there');
@@ -71,9 +79,9 @@ describe('the bound on parked long polls (limits.parkedPollBytes)', () => {
     const woken = await three;
     assert.equal(woken.status, 200);
     assert.deepEqual(woken.body.events.map((e: any) => [e.channel, e.data]), [['b-c', 'wake']]);
-    assert.equal(h.longPoll.parked, 2 * cost(1));
+    assert.equal(h.longPoll.parked, 2 * cost(1) + PAD_COST);
     const two = multi(['b-e', 'b-f']);
-    await until(() => h.longPoll.parked === 2 * cost(1) + cost(2), 5000, 'the two-channel poll parked once there was room');
+    await until(() => h.longPoll.parked === 2 * cost(1) + PAD_COST + cost(2), 5000, 'the two-channel poll parked once there was room');
 
     await Promise.all(['b-a', 'b-g', 'b-f'].map((c) => publish(c, 'bye')));
     assert.deepEqual((await Promise.all([one, last, two])).map((r) => r.status), [200, 200, 200]);

@@ -19,6 +19,26 @@ describe('limits.requestTimeout', () => {
     assert.match(received(), /^HTTP\/1\.1 408 /);
   });
 
+  it('ends a slow request within a second past the limit, at the default 30 s too (Node alone checks every 30 s)', async () => {
+    const h = await start({ limits: { requestTimeout: 2 } });
+    const { socket, received } = await rawConnection(h.url);
+    const started = Date.now();
+    // Headers that never end: a slowloris.
+    socket.write('GET /healthz HTTP/1.1\r\nHost: herald\r\nX-Slow: ');
+    const trickle = setInterval(() => socket.write('a'), 200);
+    try {
+      await Promise.race([once(socket, 'close'), sleep(10_000)]);
+    } finally {
+      clearInterval(trickle);
+    }
+    const took = Date.now() - started;
+    assert.match(received(), /^HTTP\/1\.1 408 /);
+    assert.ok(took >= 1900 && took < 2000 + 1000 + 500, `ended after ${took} ms`);
+    // The interval behind that bound, for the default limit: a second, not the 15 s that let 30 s run to 45.
+    const byDefault = await start({ limits: { requestTimeout: 30 } });
+    assert.equal((byDefault.app.server as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval, 1000);
+  });
+
   it('leaves streams and long polls open past it: their requests arrive at once', async () => {
     const h = await start({ limits: { requestTimeout: 1, pollWaitMax: 10 } });
     const poll = h.call('GET', '/v1/channels/slow/events?wait=8');

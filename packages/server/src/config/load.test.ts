@@ -110,14 +110,17 @@ it('refuses an ingest.tolerance a replay could outlast its dedupe id within', ()
   assert.equal(loadConfig({ env: { HERALD_INGEST_DEDUPE_WINDOW: '600', HERALD_RETENTION_MAX_AGE: '60', HERALD_INGEST_TOLERANCE: '300' }, cwd: dir() }).ingest.tolerance, 300);
 });
 
-it('refuses a limits.parkedPollBytes below what one poll of limits.channelsPerRequest channels is counted as: it could never wait', () => {
-  // 100 channels: 6 KiB + 100 × 128 B = 18,944.
+it('refuses a limits.parkedPollBytes below what one poll of limits.channelsPerRequest channels with the largest headers is counted as: it could never wait', () => {
+  // 100 channels: 6 KiB + 100 × 128 B, and Node's 16 KiB of headers past the first KiB: 18,944 + 15,360 = 34,304.
   assert.throws(
-    () => loadConfig({ env: { HERALD_LIMITS_PARKED_POLL_BYTES: '18943' }, cwd: dir() }),
-    (e: unknown) => e instanceof ConfigError && /limits\.parkedPollBytes \(env HERALD_LIMITS_PARKED_POLL_BYTES\): at least 18944, what one poll of limits\.channelsPerRequest \(100\)/.test(e.message),
+    () => loadConfig({ env: { HERALD_LIMITS_PARKED_POLL_BYTES: '34303' }, cwd: dir() }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /limits\.parkedPollBytes \(env HERALD_LIMITS_PARKED_POLL_BYTES\): at least 34304, what one poll of limits\.channelsPerRequest \(100\) channels with 16384 bytes of headers/.test(e.message),
   );
-  assert.equal(loadConfig({ env: { HERALD_LIMITS_PARKED_POLL_BYTES: '18944' }, cwd: dir() }).limits.parkedPollBytes, 18_944);
-  assert.equal(loadConfig({ env: { HERALD_LIMITS_PARKED_POLL_BYTES: '7424', HERALD_LIMITS_CHANNELS_PER_REQUEST: '10' }, cwd: dir() }).limits.parkedPollBytes, 7424);
+  assert.equal(loadConfig({ env: { HERALD_LIMITS_PARKED_POLL_BYTES: '34304' }, cwd: dir() }).limits.parkedPollBytes, 34_304);
+  assert.equal(loadConfig({ env: { HERALD_LIMITS_PARKED_POLL_BYTES: '22784', HERALD_LIMITS_CHANNELS_PER_REQUEST: '10' }, cwd: dir() }).limits.parkedPollBytes, 22_784);
+  assert.throws(() => loadConfig({ env: { HERALD_LIMITS_PARKED_POLL_BYTES: '22783', HERALD_LIMITS_CHANNELS_PER_REQUEST: '10' }, cwd: dir() }), ConfigError);
   assert.equal(loadConfig({ cwd: dir() }).limits.parkedPollBytes, 256 * 1024 * 1024);
 });
 

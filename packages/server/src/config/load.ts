@@ -1,5 +1,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { maxHeaderSize } from 'node:http';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema, TObject } from '@sinclair/typebox';
 import { ConfigSchema, maxSourceTolerance, type HeraldConfig } from './schema.js';
@@ -228,10 +229,12 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
     const why = `at most ${toleranceCap} s, half the longer of retention.maxAge and ingest.dedupeWindow (a replay within a longer tolerance could outlive its dedupe id)`;
     throw invalidConfiguration([problem(['ingest', 'tolerance'], why, config.ingest.tolerance)]);
   }
-  // Below it, a poll of as many channels as a request may name could never park, and its client would retry for ever.
+  // Below it, a poll of as many channels as a request may name, with headers as large as Node takes, could never park,
+  // and its client would retry for ever.
   const { parkedPollBytes, channelsPerRequest } = config.limits;
-  if (parkedPollBytes < parkedPollCost(channelsPerRequest)) {
-    const why = `at least ${parkedPollCost(channelsPerRequest)}, what one poll of limits.channelsPerRequest (${channelsPerRequest}) channels is counted as, or such a poll could never wait`;
+  const largest = parkedPollCost(channelsPerRequest, maxHeaderSize);
+  if (parkedPollBytes < largest) {
+    const why = `at least ${largest}, what one poll of limits.channelsPerRequest (${channelsPerRequest}) channels with ${maxHeaderSize} bytes of headers is counted as, or such a poll could never wait`;
     throw invalidConfiguration([problem(['limits', 'parkedPollBytes'], why, parkedPollBytes)]);
   }
   config.dataDir = resolve(cwd, config.dataDir);

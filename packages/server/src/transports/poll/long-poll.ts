@@ -6,21 +6,34 @@ export interface Wait {
   news: Promise<readonly HeraldEvent[] | null>;
   /**
    * Nothing to answer yet: the request waits for `news`, counted against the node's bound on what parked polls hold.
-   * False when it would pass the bound: the wait is cancelled, and the request is to be refused.
+   * False when it would pass the bound: the wait is cancelled, and the request is to be refused. `headerBytes`: what
+   * the request's own line and headers hold (see {@link requestHeaderBytes}), counted with it.
    */
-  park(): boolean;
+  park(headerBytes?: number): boolean;
   cancel(): void;
 }
 
 /**
  * What a parked long poll is counted as against `limits.parkedPollBytes`: about what one holds, measured on Node 20
- * (heap after a full GC, 2,000 parked polls, 8 pipelined per connection): 5.7 KB on one channel, 18.8 KB on 100.
+ * (heap after a full GC, 2,000 parked polls, 8 pipelined per connection): 5.7 KB on one channel, 18.8 KB on 100, with
+ * headers of a few hundred bytes. Its request line and headers past the first KiB come on top, in whole KiB, as the
+ * client sent them (up to Node's 16 KiB): a client padding each poll's headers to 15 KB made each hold 19 KB, so polls
+ * counted without them held 4× the bound.
  */
 const PARKED_POLL_BYTES = 6 * 1024;
 const PARKED_CHANNEL_BYTES = 128;
+const HEADER_ALLOWANCE = 1024;
 
-export function parkedPollCost(channels: number): number {
-  return PARKED_POLL_BYTES + channels * PARKED_CHANNEL_BYTES;
+export function parkedPollCost(channels: number, headerBytes = 0): number {
+  const headers = Math.ceil(Math.max(0, headerBytes - HEADER_ALLOWANCE) / 1024) * 1024;
+  return PARKED_POLL_BYTES + channels * PARKED_CHANNEL_BYTES + headers;
+}
+
+/** What a request's line and headers hold, as Node keeps them (its URL and raw header strings). */
+export function requestHeaderBytes(request: { url?: string | undefined; rawHeaders: readonly string[] }): number {
+  let bytes = request.url?.length ?? 0;
+  for (const part of request.rawHeaders) bytes += part.length;
+  return bytes;
 }
 
 /**
@@ -51,10 +64,10 @@ class Waiter implements Wait, BusSink {
     this.finish(events);
   }
 
-  park(): boolean {
+  park(headerBytes = 0): boolean {
     // The news came while the log was read: answered at once, never parked.
     if (this.done) return true;
-    const cost = parkedPollCost(this.channels.length);
+    const cost = parkedPollCost(this.channels.length, headerBytes);
     if (!this.hub.admit(cost)) {
       this.cancel();
       return false;

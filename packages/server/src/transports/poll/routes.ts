@@ -3,7 +3,7 @@ import { decodeCursor, encodeCursor, HeraldError, type ChannelPage, type HeraldE
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ByteBudget, ChannelMerge, nextPosition } from './merge.js';
-import type { Wait } from './long-poll.js';
+import { requestHeaderBytes, type Wait } from './long-poll.js';
 import { countLongPollRefused } from '../../metrics/index.js';
 
 interface PollQuery {
@@ -34,7 +34,7 @@ function cancelOnDisconnect(request: FastifyRequest, wait: Wait): void {
  * Refused with `503` when parking it would pass `limits.parkedPollBytes`; see {@link tooManyWaiting}.
  */
 async function parkedNews(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, wait: Wait): Promise<readonly HeraldEvent[] | null> {
-  if (!wait.park()) throw tooManyWaiting(reply);
+  if (!wait.park(requestHeaderBytes(request.raw))) throw tooManyWaiting(reply);
   cancelOnDisconnect(request, wait);
   const unwatch = ctx.watch.watch(request.principal, () => wait.cancel());
   let news: readonly HeraldEvent[] | null;
