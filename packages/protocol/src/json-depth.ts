@@ -20,3 +20,24 @@ export function exceedsDepth(value: unknown, max: number): boolean {
   }
   return false;
 }
+
+/**
+ * What keeps parsed JSON `value` out of the log, found in one walk like {@link exceedsDepth}'s: nesting deeper than
+ * `max`, or a number JSON cannot write. JSON.parse reads a number beyond ±1.8e308 (`1e400`) as Infinity, which
+ * JSON.stringify writes as `null`: stored, the publisher's value would be replaced without a word.
+ */
+export function payloadFault(value: unknown, max: number): 'too_deep' | 'non_finite' | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : 'non_finite';
+  if (typeof value !== 'object' || value === null) return undefined;
+  const stack: Array<{ value: object; depth: number }> = [{ value, depth: 1 }];
+  while (stack.length > 0) {
+    const top = stack.pop()!;
+    if (top.depth > max) return 'too_deep';
+    const children = Array.isArray(top.value) ? top.value : Object.values(top.value);
+    for (const child of children) {
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: top.depth + 1 });
+      else if (typeof child === 'number' && !Number.isFinite(child)) return 'non_finite';
+    }
+  }
+  return undefined;
+}

@@ -110,6 +110,34 @@ describe('security hardening through the real server', () => {
     assert.doesNotMatch(JSON.stringify(conflict.body), /elsewhere/);
   });
 
+  it('refuses a number JSON cannot carry (1e400, read as Infinity) in data or meta on every way in, instead of storing null', async () => {
+    const h = await start();
+    const refused = (res: { status: number; body: any }, what: string) => {
+      assert.equal(res.status, 400, `${what}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, 'bad_request', what);
+      assert.match(res.body.error.message, /beyond what JSON can carry/, what);
+    };
+    refused(await h.call('POST', '/v1/channels/n/events', { raw: '{"data":{"n":1e400}}' }), 'a single publish');
+    refused(await h.call('POST', '/v1/channels/n/events', { raw: '{"data":1,"meta":{"m":[-1e400]}}' }), 'meta');
+    refused(await h.call('POST', '/v1/events', { raw: '{"events":[{"channel":"n","data":1},{"channel":"n","data":[2e308]}]}' }), 'a batch');
+    const ws = connect(h, ADMIN_KEY);
+    await ws.opened;
+    ws.sendRaw('{"op":"publish","channel":"n","data":{"n":1e400},"ref":"big"}');
+    const [error] = await ws.next('error');
+    assert.equal(error.code, 'bad_request');
+    assert.equal(error.ref, 'big');
+
+    const secret = generateSecret();
+    assert.equal((await h.call('POST', '/v1/sources', { body: { name: 'num', provider: 'standard', secrets: [secret], channel: 'n' } })).status, 201);
+    const body = '{"type":"x","data":{"amount":1e400}}';
+    const headers = sign('standard', { secret, body, id: 'msg_big' });
+    const ingest = await fetch(`${h.url}/v1/ingest/num`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    refused({ status: ingest.status, body: await ingest.json() }, 'a signed webhook');
+    // The largest double is a number like any other; nothing refused reached the log.
+    assert.equal((await h.call('POST', '/v1/channels/n/events', { raw: '{"data":1.7976931348623157e308}' })).status, 201);
+    assert.deepEqual((await h.call('GET', '/v1/channels/n/events')).body.events.map((e: HeraldEvent) => e.data), [1.7976931348623157e308]);
+  });
+
   it('refuses JSON deeper than limits.jsonDepth on every way in', async () => {
     const h = await start({ limits: { jsonDepth: 64 } });
     assert.equal((await h.call('POST', '/v1/channels/d/events', { body: { data: nested(64) } })).status, 201);

@@ -9,7 +9,7 @@ import { CLI_ADMIN_KEY, rawConnection, spawnHerald, startTestServer, until, type
 const now = () => Math.floor(Date.now() / 1000);
 
 /** Delivers a webhook the way a provider would: raw bytes and the scheme's headers. */
-async function deliver(url: string, source: string, body: string, headers: Record<string, string>, contentType = 'application/json') {
+async function deliver(url: string, source: string, body: string | Uint8Array<ArrayBuffer>, headers: Record<string, string>, contentType = 'application/json') {
   const res = await fetch(`${url}/v1/ingest/${source}`, { method: 'POST', headers: { 'content-type': contentType, ...headers }, body });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
@@ -135,6 +135,14 @@ describe('inbound webhooks through the real server', () => {
     const big = JSON.stringify({ id: 'evt_big', pad: 'x'.repeat(70 * 1024) });
     const tooLarge = await deliver(h.url, 'stripe-src', big, sign('stripe', { secret: secrets.stripe, body: big }));
     assert.deepEqual([tooLarge.status, tooLarge.body.error.code], [413, 'payload_too_large']);
+    assert.equal(await count('stripe'), before);
+    // Signed, but not UTF-8 (Latin-1 bytes): refused as every body is, never stored with U+FFFD in their place.
+    const latin1 = new Uint8Array(Buffer.concat([Buffer.from('{"id":"evt_latin1","type":"x","name":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]));
+    for (const type of ['application/json', 'text/plain']) {
+      const notUtf8 = await deliver(h.url, 'stripe-src', latin1, sign('stripe', { secret: secrets.stripe, body: latin1 }), type);
+      assert.deepEqual([notUtf8.status, notUtf8.body.error.code], [400, 'invalid_json'], type);
+      assert.match(notUtf8.body.error.message, /not UTF-8/);
+    }
     assert.equal(await count('stripe'), before);
     const info = await h.call('GET', '/v1/sources/stripe-src');
     // Exactly the four refused by signature or timestamp; the unknown source and the oversized body are not this count's.

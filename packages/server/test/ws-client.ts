@@ -24,6 +24,11 @@ export class WsTestClient {
     this.ws.send(JSON.stringify(op));
   }
 
+  /** A text frame as written: JSON that JSON.stringify could not make (`1e400`), or that is not JSON at all. */
+  sendRaw(text: string): void {
+    this.ws.send(text);
+  }
+
   ops(name: string): any[] {
     return this.frames.filter((f) => f.op === name);
   }

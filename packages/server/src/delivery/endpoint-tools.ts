@@ -4,7 +4,7 @@ import type { AppContext } from '../http/context.js';
 import type { Principal } from '../auth/principal.js';
 import { matchesAny } from '../auth/patterns.js';
 import { newEventId } from '../log/ids.js';
-import { assertPayloadDepth } from '../log/payload-depth.js';
+import { assertStorablePayload } from '../log/storable-payload.js';
 import type { EndpointRecord } from '../store/types.js';
 import { deliveryInfo } from './endpoints-api.js';
 import { adminOrPortal, assertChannelsAllowed, assertEndpointInScope, TestEventLimiter } from '../portal/tenancy.js';
@@ -47,7 +47,7 @@ export async function sendTestEvent(ctx: AppContext, endpoint: EndpointRecord, b
   if (body.channel !== undefined && !matchesAny(endpoint.channels, channel)) {
     throw new HeraldError('bad_request', `Channel ${channel} is not one the endpoint follows (${endpoint.channels.join(', ')}).`);
   }
-  if (body.data !== undefined) assertPayloadDepth(ctx.config.limits.jsonDepth, { data: body.data });
+  if (body.data !== undefined) assertStorablePayload(ctx.config.limits.jsonDepth, { data: body.data });
   const now = Date.now();
   const event = {
     id: newEventId(now),

@@ -124,3 +124,15 @@ it('answers Slack’s url_verification with the challenge instead of appending',
   });
   assert.equal(describeWebhook('stripe', {}, { type: 'url_verification', id: 'evt_9' }, body('m'), undefined).reply, undefined, 'only for Slack');
 });
+
+it('refuses a body whose bytes are not UTF-8, whatever its type, instead of decoding U+FFFD into it', () => {
+  const latin1 = Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]); // {"a":"\xff\xfe"}
+  for (const type of ['application/json', 'application/x-www-form-urlencoded', 'text/plain', undefined]) {
+    assert.throws(
+      () => parseBody(latin1, type),
+      (e: unknown) => e instanceof HeraldError && e.code === 'invalid_json' && /not UTF-8/.test(e.message),
+      String(type),
+    );
+  }
+  assert.deepEqual(parseBody(Buffer.from('{"a":"café ✓"}'), 'application/json'), { a: 'café ✓' });
+});

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { HeraldError, type Provider } from '@herald/protocol';
+import { decodeJsonBody } from '../http/json-body.js';
 
 type Json = Record<string, unknown>;
 
@@ -8,10 +9,13 @@ const asObject = (value: unknown): Json => (typeof value === 'object' && value !
 const asString = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
 const headerOf = (headers: IncomingHttpHeaders, name: string): string | undefined => asString(headers[name]);
 
-/** The body as the provider meant it: JSON, a form (Slack commands), or text. */
+/**
+ * The body as the provider meant it: JSON, a form (Slack commands), or text. Decoded strictly, as every body is:
+ * bytes that are not UTF-8 are `invalid_json`, not stored with U+FFFD in their place.
+ */
 export function parseBody(body: Buffer, contentType: string | undefined): unknown {
   const type = (contentType ?? '').toLowerCase();
-  const text = body.toString('utf8');
+  const text = decodeJsonBody(body);
   if (type.includes('json') || (!type.includes('form') && /^\s*[[{]/.test(text))) {
     try {
       return JSON.parse(text);

@@ -8,7 +8,7 @@ import { describe, parseBody } from './providers.js';
 import type { IngestStats } from './stats.js';
 import type { SourceRecord } from '../store/types.js';
 import { LogBudget } from '../util/log-budget.js';
-import { assertPayloadDepth } from '../log/payload-depth.js';
+import { assertStorablePayload } from '../log/storable-payload.js';
 import { idempotencyStoreKey } from '../log/idempotency.js';
 import { countInboundWebhook } from '../metrics/index.js';
 import { inSpanSync, normalizeTraceparent, parentContext } from '../tracing/index.js';
@@ -94,7 +94,7 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
           }
 
           const data = parseBody(body, request.headers['content-type']);
-          assertPayloadDepth(ctx.config.limits.jsonDepth, { data });
+          assertStorablePayload(ctx.config.limits.jsonDepth, { data });
           const described = describe(source.provider, request.headers, data, body, verifiedId);
           if (described.reply !== undefined) return described.reply;
 

@@ -10,7 +10,7 @@ import {
 import type { HeraldConfig } from '../config/schema.js';
 import type { AccessPolicy, Principal } from '../auth/principal.js';
 import { matchesAny } from '../auth/patterns.js';
-import { assertPayloadDepth } from '../log/payload-depth.js';
+import { assertStorablePayload } from '../log/storable-payload.js';
 import { EXAMPLE_CHANNELS } from '../examples/webrtc.js';
 import { PresenceRegistry, publicMember, type MemberRecord } from './registry.js';
 import { PresenceSync } from './sync.js';
@@ -115,7 +115,7 @@ export class PresenceService {
     if (!this.enabled(channel)) throw new HeraldError('bad_request', `Channel ${channel} has no presence set: add a pattern for it to channels.presence.`);
     if (!principal) throw new HeraldError('unauthorized', 'Joining a presence set needs a credential: its `sub` names the member.');
     if (info !== undefined) {
-      assertPayloadDepth(this.config.limits.jsonDepth, { data: info });
+      assertStorablePayload(this.config.limits.jsonDepth, { data: info });
       if (Buffer.byteLength(JSON.stringify(info)) > PRESENCE_INFO_MAX_BYTES) {
         throw new HeraldError('payload_too_large', `Presence \`info\` is at most ${PRESENCE_INFO_MAX_BYTES} bytes of JSON.`);
       }
@@ -216,7 +216,7 @@ export class PresenceService {
   }
 
   private assertMessage(data: unknown, gate: RateGate): void {
-    assertPayloadDepth(this.config.limits.jsonDepth, { data });
+    assertStorablePayload(this.config.limits.jsonDepth, { data });
     const max = this.config.limits.ephemeralBytes;
     if (Buffer.byteLength(JSON.stringify(data) ?? '') > max) throw new HeraldError('payload_too_large', `Ephemeral and direct messages carry at most ${max} bytes of data (limits.ephemeralBytes).`);
     this.take(gate);

@@ -5,7 +5,7 @@ import type { AppContext } from '../context.js';
 import { eventInputProperties, eventSchema } from '../schemas.js';
 import type { Principal } from '../../auth/principal.js';
 import { idempotencyStoreKey, principalScope } from '../../log/idempotency.js';
-import { assertPayloadDepth } from '../../log/payload-depth.js';
+import { assertStorablePayload } from '../../log/storable-payload.js';
 import { eventJson, eventListJson, type ShownEvent } from '../../log/event-json.js';
 import { normalizeTraceparent } from '../../tracing/traceparent.js';
 import { ephemeralAckSchema, publishEphemeralOverHttp } from '../../presence/http.js';
@@ -56,7 +56,7 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
       const { channel } = request.params;
       const { ephemeral, ...body } = request.body;
       if (ephemeral) return publishEphemeralOverHttp(ctx, request, body, reply);
-      assertPayloadDepth(ctx.config.limits.jsonDepth, body);
+      assertStorablePayload(ctx.config.limits.jsonDepth, body);
       const key = idempotencyKeyOf(request);
       const result = await ctx.log.publish(
         [{ ...body, channel }],
@@ -111,7 +111,7 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
         ctx.access.assertPublish(request.principal, event.channel);
         checked.add(event.channel);
       }
-      for (const event of events) assertPayloadDepth(ctx.config.limits.jsonDepth, event);
+      for (const event of events) assertStorablePayload(ctx.config.limits.jsonDepth, event);
       const key = idempotencyKeyOf(request);
       const result = await ctx.log.publish(
         events,

@@ -8,7 +8,7 @@ import type { ChannelFeed } from '../feed.js';
 import { wsEventFrame, wsSharedFrame, wsTextFrame } from '../frames.js';
 import { Outbox } from '../outbox.js';
 import { parseClientOp, refOfRefusedFrame } from './ops.js';
-import { assertPayloadDepth } from '../../log/payload-depth.js';
+import { assertStorablePayload } from '../../log/storable-payload.js';
 import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
 import { newClientId } from '../../presence/client-id.js';
 import { TokenBucket } from '../../util/token-bucket.js';
@@ -335,7 +335,7 @@ export class WsSession extends Outbox implements SubscriptionOwner {
           return this.send({ op: 'ack', ref: op.ref });
         }
         this.ctx.access.assertPublish(this.principal, op.channel);
-        assertPayloadDepth(this.ctx.config.limits.jsonDepth, op);
+        assertStorablePayload(this.ctx.config.limits.jsonDepth, op);
         const input = { channel: op.channel, data: op.data, ...(op.type ? { type: op.type } : {}), ...(op.id ? { id: op.id } : {}) };
         // Appends are queued for group commit in call order, so acks follow the order of the frames.
         this.ctx.log.publish([input], undefined, { via: 'ws', traceparent: op.traceparent }).then(
