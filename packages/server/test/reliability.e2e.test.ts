@@ -230,7 +230,7 @@ describe('reliability', () => {
       assert.equal(other.body.error.code, 'invalid_cursor');
     });
 
-    it('431, 414, a bad URL and Node’s own 400 are JSON errors in Herald’s shape', async () => {
+    it('431, 414, a bad URL, Node’s own 400, a missing Host and a CONNECT are JSON errors in Herald’s shape', async () => {
       const h = await start();
       const big = await rawRequest(h.url, `GET /v1/stream?channel=a HTTP/1.1\r\nHost: x\r\nLast-Event-ID: ${'x'.repeat(20_000)}\r\n\r\n`);
       assert.match(big, /^HTTP\/1\.1 431 /);
@@ -238,6 +238,15 @@ describe('reliability', () => {
       const garbage = await rawRequest(h.url, 'NOT HTTP AT ALL\r\n\r\n');
       assert.match(garbage, /^HTTP\/1\.1 400 /);
       assert.equal(jsonBodyOf(garbage).error.code, 'bad_request');
+      // HTTP/1.1 without Host (RFC 9112 §3.2), and a CONNECT: Node answered the first with an empty 400 and closed the
+      // second without a word.
+      const noHost = await rawRequest(h.url, 'GET /healthz HTTP/1.1\r\n\r\n');
+      assert.match(noHost, /^HTTP\/1\.1 400 /);
+      assert.match(jsonBodyOf(noHost).error.message, /needs a Host header/);
+      assert.match(await rawRequest(h.url, 'GET /healthz HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /, 'HTTP/1.0 has no Host to require');
+      const tunnel = await rawRequest(h.url, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+      assert.match(tunnel, /^HTTP\/1\.1 400 /);
+      assert.match(jsonBodyOf(tunnel).error.message, /not a proxy/);
       const badUrl = await h.call('GET', '/v1/channels/%E0%A4%A/events');
       assert.equal(badUrl.status, 400);
       assert.equal(badUrl.body.error.code, 'bad_request');

@@ -3,7 +3,8 @@ import { HeraldError } from '@herald/protocol';
 import type { Logger } from 'pino';
 import fastifyPlugin from 'fastify-plugin';
 import type { AppContext } from './context.js';
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandling, MAX_PARAM_LENGTH } from './errors.js';
+import { answerOnSocket, clientErrorHandler, frameworkErrorHandler, installErrorHandling, MAX_PARAM_LENGTH } from './errors.js';
+import type { Socket } from 'node:net';
 import { installJsonParser } from './json-body.js';
 import { installFiniteNumbers } from './finite-numbers.js';
 import { installAuthentication } from './authenticate.js';
@@ -48,6 +49,8 @@ export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (
       requestTimeout,
       headersTimeout: requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000,
       connectionsCheckingInterval: requestTimeout > 0 ? Math.min(CHECK_INTERVAL_MS, Math.max(100, requestTimeout / 2)) : 30_000,
+      // Node would answer an HTTP/1.1 request without Host itself, with an empty 400; refused below in Herald's shape.
+      requireHostHeader: false,
     },
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -70,6 +73,16 @@ export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (
   installFiniteNumbers(app);
   installErrorHandling(app, ctx.log.writes);
   installCors(app, ctx.config.cors.origins);
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (Node's check, turned off above, sent no JSON).
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new HeraldError('bad_request', 'An HTTP/1.1 request needs a Host header (RFC 9112 §3.2).');
+    }
+  });
+  // CONNECT asks for a tunnel: Node hands it to 'connect' listeners only, and with none closes the socket unanswered.
+  app.server.on('connect', (_request, socket: Socket) => {
+    answerOnSocket(socket, new HeraldError('bad_request', 'Herald is not a proxy: CONNECT is not served.'));
+  });
   // After every onRequest hook (CORS's included), so the refusal carries the CORS headers. Fastify still sends
   // `Connection: close` while it closes.
   let closing = false;

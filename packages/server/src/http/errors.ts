@@ -125,6 +125,14 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
   // Not the error itself: Node puts the bytes it could not parse on it as `rawPacket`, which pino would log whole, and
   // those are the request line and headers: `?token=…`, `Authorization`, cookies, a webhook's signature.
   this.log.debug({ code: error.code, reason: error.message }, 'client error');
+  answerOnSocket(socket, herald);
+}
+
+/**
+ * Writes `herald` as the one answer on a connection no route will serve (a request Node could not parse, a CONNECT),
+ * in Herald's JSON shape, and closes it.
+ */
+export function answerOnSocket(socket: Socket, herald: HeraldError): void {
   if (!socket.writable) {
     socket.destroy();
     return;
