@@ -8,6 +8,11 @@ export interface FaultyLink {
   cut(): void;
   /** Keeps connections open but passes nothing either way: the server looks hung, or the network lost. */
   blackhole(): void;
+  /**
+   * The next chunk a client sends that holds `marker` (`COMMIT`) still reaches the server, but from then on nothing
+   * the server sends on that connection comes back: the statement ran, its answer was lost.
+   */
+  muteAfter(marker: string): void;
   /** Back to normal; connections broken meanwhile stay broken. */
   restore(): void;
   close(): Promise<void>;
@@ -20,6 +25,7 @@ export interface FaultyLink {
 export async function faultyLinkTo(target: string): Promise<FaultyLink> {
   const upstream = new URL(target);
   let mode: 'pass' | 'cut' | 'blackhole' = 'pass';
+  let muteMarker: string | undefined;
   const pairs = new Set<[Socket, Socket]>();
   /** Every socket either side, so `cut` and `close` can end them all. */
   const sockets = new Set<Socket>();
@@ -41,6 +47,12 @@ export async function faultyLinkTo(target: string): Promise<FaultyLink> {
       remote.destroy();
     };
     for (const socket of pair) socket.on('close', drop);
+    client.on('data', (chunk: Buffer) => {
+      if (muteMarker === undefined || !chunk.includes(muteMarker)) return;
+      muteMarker = undefined;
+      remote.unpipe(client);
+      remote.on('data', () => {});
+    });
     client.pipe(remote);
     remote.pipe(client);
   });
@@ -55,6 +67,9 @@ export async function faultyLinkTo(target: string): Promise<FaultyLink> {
   return {
     url: url.toString(),
     cut,
+    muteAfter(marker: string) {
+      muteMarker = marker;
+    },
     blackhole() {
       mode = 'blackhole';
       for (const [client, remote] of pairs) {

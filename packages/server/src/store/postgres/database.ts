@@ -54,8 +54,19 @@ function codeOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/**
+ * The connection failed while COMMIT was on the wire: the server may have committed (the answer was lost) or not
+ * (the statement never arrived), and nothing here can tell which.
+ */
+class CommitOutcomeUnknown extends Error {
+  constructor(cause: unknown) {
+    super(`the connection failed during COMMIT: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
 export function isUnavailable(error: unknown): boolean {
   if (error instanceof HeraldError) return error.code === 'store_unavailable';
+  if (error instanceof CommitOutcomeUnknown) return true;
   const code = codeOf(error);
   if (code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true; // class 08: connection exception
   return error instanceof Error && UNAVAILABLE_MESSAGES.test(error.message);
@@ -76,6 +87,16 @@ export const isUniqueViolation = (error: unknown, constraint: string): boolean =
 /** The error a store call rejects with: `store_unavailable` for any connection trouble, anything else unchanged. */
 export function storeError(error: unknown): unknown {
   if (error instanceof HeraldError || !isUnavailable(error)) return error;
+  if (error instanceof CommitOutcomeUnknown) {
+    // Not "nothing was written": a client that believed it and retried without a key wrote the events twice.
+    const unknown = new HeraldError(
+      'store_unavailable',
+      'The store stopped answering while it committed: the write may have been made, or not. Retry with the same Idempotency-Key (or the same event ids), which answers with what was written if it was; a retry without them may write it twice.',
+      { outcome: 'unknown' },
+    );
+    unknown.cause = error.cause;
+    return unknown;
+  }
   // Reads fail this way too: the protocol's default message speaks of writes only.
   const mapped = new HeraldError('store_unavailable', 'The store cannot be reached; nothing was written. Retry later.');
   mapped.cause = error;
@@ -160,7 +181,9 @@ export class Database {
     try {
       await client.query('BEGIN');
       const result = await body(client);
-      await client.query('COMMIT');
+      await client.query('COMMIT').catch((error: unknown) => {
+        throw isUnavailable(error) ? new CommitOutcomeUnknown(error) : error;
+      });
       client.release();
       return result;
     } catch (error) {

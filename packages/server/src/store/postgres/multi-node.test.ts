@@ -141,6 +141,31 @@ describe('PostgreSQL store while the server is unreachable', () => {
     }
   });
 
+  it('answers a COMMIT whose answer was lost as an unknown outcome, never "nothing was written"; the key then finds it', async () => {
+    const link = await faultyLinkTo(database.url);
+    const storage = await openPostgresStorage({ url: link.url, connectTimeoutMs: 500, queryTimeoutMs: 1500 });
+    try {
+      assert.equal((await storage.events.append({ events: [ev('lost-answer')] })).events[0]!.seq, 1);
+      link.muteAfter('COMMIT');
+      const failure = await storage.events.append({ idempotencyKey: 'k-lost', events: [ev('lost-answer')] }).then(
+        () => assert.fail('the append answered though its COMMIT answer never came'),
+        (error: unknown) => error,
+      );
+      assert.ok(isCode('store_unavailable')(failure), String(failure));
+      assert.deepEqual((failure as HeraldError).details, { outcome: 'unknown' });
+      assert.match((failure as HeraldError).message, /may have been made, or not\. Retry with the same Idempotency-Key/);
+      assert.doesNotMatch((failure as HeraldError).message, /nothing was written/);
+      // It was committed: the same key answers with it, and nothing is written twice.
+      const retried = await storage.events.append({ idempotencyKey: 'k-lost', events: [ev('lost-answer')] });
+      assert.equal(retried.replayed, true);
+      assert.equal(retried.events[0]!.seq, 2);
+      assert.equal((await storage.events.head('lost-answer')).head, 2);
+    } finally {
+      await storage.close();
+      await link.close();
+    }
+  });
+
   it('fails calls with store_unavailable while the server refuses logins, and recovers by itself', async () => {
     // A server that answers but lets no one in (ALLOW_CONNECTIONS false, as a DBA does for maintenance; a password
     // or pg_hba.conf change): before, the login's error passed for a statement's, and a publish answered 500.
