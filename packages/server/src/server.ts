@@ -101,6 +101,9 @@ export interface StartOptions {
   onRoute?: (route: RouteOptions) => void;
 }
 
+/** The setting that names the cluster (see `ClusterBusOptions.cluster`). */
+const CLUSTER_ID_SETTING = 'cluster_id';
+
 export async function startServer(config: HeraldConfig, options: StartOptions = {}): Promise<HeraldServer> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'herald' } });
   const nodeId = config.nodeId ?? `node-${randomBytes(4).toString('hex')}`;
@@ -111,6 +114,8 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
       store: storage.events,
       onError: (err) => logger.warn({ err }, 'bus error'),
       wholeLogChannels: config.bus.channelCache,
+      // Made by the first node on the store, so every node of the cluster has it and another cluster does not.
+      cluster: config.bus.url ? await storage.settings.setIfAbsent(CLUSTER_ID_SETTING, randomBytes(8).toString('hex')) : undefined,
     });
   } catch (error) {
     await storage.close();

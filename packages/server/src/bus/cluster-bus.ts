@@ -21,6 +21,11 @@ export interface ClusterBusOptions {
   onError?: (error: unknown) => void;
   /** Channels whose place the whole-log follower remembers, when its listeners give their positions; 10,000. */
   wholeLogChannels?: number;
+  /**
+   * The cluster's id (its shared store's): sent with every message, and a message carrying another is ignored, so two
+   * clusters that share one Redis under one prefix cannot hand each other events (whose seqs would then hide their own).
+   */
+  cluster?: string;
 }
 
 /** The longest wait before a failed pass runs again. */
@@ -106,6 +111,8 @@ export class ClusterBus implements Bus {
   messagesReceived = 0;
   /** Messages sent to the other nodes; for metrics. */
   messagesSent = 0;
+  /** Messages from another cluster on the same topics, ignored; for tests and the log. */
+  foreignMessages = 0;
   private readonly fanout: Fanout;
   private readonly perChannel: LogFollower;
   private readonly whole: LogFollower;
@@ -133,6 +140,9 @@ export class ClusterBus implements Bus {
   private readonly pollIntervalMs: number;
   private readonly publishTimeoutMs: number;
   private readonly onError: (error: unknown) => void;
+  private get sender(): { node: string; cluster?: string | undefined } {
+    return { node: this.nodeId, cluster: this.options.cluster };
+  }
 
   constructor(
     private readonly transport: BusTransport,
@@ -236,10 +246,10 @@ export class ClusterBus implements Bus {
 
   private async send(channel: string, events: readonly HeraldEvent[]): Promise<void> {
     const [first, last] = [events[0]!.seq, events.at(-1)!.seq];
-    let message = encodeMessage(this.nodeId, channel, events);
+    let message = encodeMessage(this.sender, channel, events);
     if (Buffer.byteLength(message) > this.transport.maxMessageBytes) {
       // Too big for the wire: say which seqs are new and let the receivers read them from the log.
-      message = encodeMessage(this.nodeId, channel, undefined, [first, last]);
+      message = encodeMessage(this.sender, channel, undefined, [first, last]);
     }
     await this.transmit(channel, message, first, last);
   }
@@ -282,7 +292,7 @@ export class ClusterBus implements Bus {
       while (this.owed.size > 0 && this.state === 'up' && !this.closed) {
         const [channel, [first, last]] = this.owed.entries().next().value as [string, [number, number]];
         this.owed.delete(channel);
-        if (!(await this.transmit(channel, encodeMessage(this.nodeId, channel, undefined, [first, last]), first, last))) break;
+        if (!(await this.transmit(channel, encodeMessage(this.sender, channel, undefined, [first, last]), first, last))) break;
       }
     } finally {
       this.paying = false;
@@ -306,6 +316,13 @@ export class ClusterBus implements Bus {
       return;
     }
     if (message.node === this.nodeId || this.closed) return;
+    if (message.cluster !== undefined && this.options.cluster !== undefined && message.cluster !== this.options.cluster) {
+      // Logged once, then once per thousand: the fix is the operator's, and every message would say it again.
+      if (this.foreignMessages++ % 1000 === 0) {
+        this.onError(new Error(`ignored ${this.foreignMessages} bus message(s) from another Herald cluster (another store) on this bus's topics: give each cluster its own ?prefix= in bus.url`));
+      }
+      return;
+    }
     this.messagesReceived += 1;
     const key = `${scope}:${message.channel}`;
     const queued = this.queues.get(key);

@@ -7,6 +7,8 @@ import type { HeraldEvent } from '@herald/protocol';
  */
 export interface BusMessage {
   node: string;
+  /** The sender's cluster (its store's id); absent from a node of a version from before it. */
+  cluster?: string;
   channel: string;
   events?: readonly HeraldEvent[];
   hint?: [number, number];
@@ -14,13 +16,20 @@ export interface BusMessage {
 
 interface Wire {
   n: string;
+  k?: string;
   c: string;
   e?: readonly HeraldEvent[];
   h?: [number, number];
 }
 
-export function encodeMessage(node: string, channel: string, events: readonly HeraldEvent[] | undefined, hint?: [number, number]): string {
-  const wire: Wire = events ? { n: node, c: channel, e: events } : { n: node, c: channel, h: hint! };
+export function encodeMessage(
+  sender: { node: string; cluster?: string | undefined },
+  channel: string,
+  events: readonly HeraldEvent[] | undefined,
+  hint?: [number, number],
+): string {
+  const from: Pick<Wire, 'n' | 'k'> = sender.cluster === undefined ? { n: sender.node } : { n: sender.node, k: sender.cluster };
+  const wire: Wire = events ? { ...from, c: channel, e: events } : { ...from, c: channel, h: hint! };
   return JSON.stringify(wire);
 }
 
@@ -33,10 +42,11 @@ export function decodeMessage(raw: string): BusMessage | undefined {
     return undefined;
   }
   if (typeof wire !== 'object' || wire === null || typeof wire.n !== 'string' || typeof wire.c !== 'string') return undefined;
-  if (Array.isArray(wire.e) && wire.e.length > 0) return { node: wire.n, channel: wire.c, events: wire.e };
+  const from = typeof wire.k === 'string' ? { node: wire.n, cluster: wire.k } : { node: wire.n };
+  if (Array.isArray(wire.e) && wire.e.length > 0) return { ...from, channel: wire.c, events: wire.e };
   const h = wire.h;
   if (Array.isArray(h) && Number.isInteger(h[0]) && Number.isInteger(h[1]) && h[0] >= 1 && h[1] >= h[0]) {
-    return { node: wire.n, channel: wire.c, hint: [h[0], h[1]] };
+    return { ...from, channel: wire.c, hint: [h[0], h[1]] };
   }
   return undefined;
 }
