@@ -135,7 +135,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   const log = new EventLog(storage.events, bus, (err) => logger.error({ err }, 'bus publish failed'));
   let authSetup: Awaited<ReturnType<typeof Authenticator.create>>;
   try {
-    authSetup = await Authenticator.create(config, storage.keys, storage.settings);
+    authSetup = await Authenticator.create(config, storage.keys, storage.settings, (message) => logger.warn(message));
   } catch (error) {
     await signals.close();
     await bus.close();

@@ -1,0 +1,57 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { openSqliteStorage } from '../store/sqlite/open.js';
+import { StartupError } from '../startup-error.js';
+import { Authenticator } from './authenticator.js';
+
+const ADMIN_KEY = 'configured-admin-key-0123456789abcdef';
+const SECRET = 'configured-token-secret-0123456789abcdef';
+
+it('a node started without the admin key and token secret its peers were given takes their admin key, and refuses to start rather than sign other tokens', async () => {
+  const storage = await openSqliteStorage({ dataDir: ':memory:' });
+  try {
+    const warnings: string[] = [];
+    const warn = (message: string) => warnings.push(message);
+    const configured = await Authenticator.create({ adminKey: ADMIN_KEY, tokenSecret: SECRET }, storage.keys, storage.settings, warn);
+    assert.equal(configured.generatedAdminKey, undefined);
+    assert.deepEqual(warnings, [], 'the first configured start replaces nothing');
+
+    // Before, this node generated an admin key and a token secret of its own, and served: the cluster's admin key got
+    // 401 on it, and so did the tokens minted on the others.
+    await assert.rejects(Authenticator.create({}, storage.keys, storage.settings, warn), (e: unknown) => e instanceof StartupError && /HERALD_TOKEN_SECRET/.test(e.message));
+    const withSecretOnly = await Authenticator.create({ tokenSecret: SECRET }, storage.keys, storage.settings, warn);
+    assert.equal(withSecretOnly.generatedAdminKey, undefined, 'no admin key of its own');
+    assert.equal((await withSecretOnly.authenticator.authenticate(ADMIN_KEY))?.kind, 'admin', "the cluster's admin key");
+    const { token } = await configured.authenticator.tokens.mint({ sub: 'u', channels: ['a'] }, 60);
+    assert.equal((await withSecretOnly.authenticator.authenticate(token))?.id, 'u');
+    assert.deepEqual(warnings, []);
+
+    // A rotation (or a node given another key) is said once, when it replaces what the store held.
+    await Authenticator.create({ adminKey: `${ADMIN_KEY}-new`, tokenSecret: `${SECRET}-new` }, storage.keys, storage.settings, warn);
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[0]!, /HERALD_ADMIN_KEY replaced the admin key the store held/);
+    assert.match(warnings[1]!, /HERALD_TOKEN_SECRET replaced the token secret/);
+    await Authenticator.create({ adminKey: `${ADMIN_KEY}-new`, tokenSecret: `${SECRET}-new` }, storage.keys, storage.settings, warn);
+    assert.equal(warnings.length, 2, 'nothing to say at the next start');
+    const afterRotation = await Authenticator.create({ tokenSecret: `${SECRET}-new` }, storage.keys, storage.settings, warn);
+    await assert.rejects(afterRotation.authenticator.authenticate(ADMIN_KEY), /not valid/, 'the old admin key');
+    assert.equal((await afterRotation.authenticator.authenticate(`${ADMIN_KEY}-new`))?.kind, 'admin');
+  } finally {
+    await storage.close();
+  }
+});
+
+it('nodes started without either share what the first generated, as before', async () => {
+  const storage = await openSqliteStorage({ dataDir: ':memory:' });
+  try {
+    const first = await Authenticator.create({}, storage.keys, storage.settings);
+    assert.ok(first.generatedAdminKey);
+    const second = await Authenticator.create({}, storage.keys, storage.settings);
+    assert.equal(second.generatedAdminKey, undefined);
+    assert.equal((await second.authenticator.authenticate(first.generatedAdminKey))?.kind, 'admin');
+    const { token } = await first.authenticator.tokens.mint({ sub: 'u', channels: ['a'] }, 60);
+    assert.equal((await second.authenticator.authenticate(token))?.id, 'u');
+  } finally {
+    await storage.close();
+  }
+});
