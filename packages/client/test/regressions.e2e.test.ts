@@ -2,7 +2,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, maxHeaderSize } from 'node:http';
 import { once } from 'node:events';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { decodeCursor, encodeCursor } from '@herald/protocol';
@@ -539,8 +539,9 @@ it('an SSE refusal whose body never ends is still a failed attempt, retried, not
 });
 
 it('a long poll the server will not park (503 too_many_waiting) is polled again after Retry-After: no disconnection, no spinning, nothing missed', { timeout: 40_000 }, async () => {
-  // Room for one two-channel poll, and not for another one-channel poll beside it.
-  const h = await startTestServer({ limits: { parkedPollBytes: parkedPollCost(2), channelsPerRequest: 2, pollWaitMax: 25 } });
+  // The least bound the server takes: room for one two-channel poll with 16 KiB of headers, and for nothing beside it.
+  const bound = parkedPollCost(2, maxHeaderSize);
+  const h = await startTestServer({ limits: { parkedPollBytes: bound, channelsPerRequest: 2, pollWaitMax: 25 } });
   const polls: Array<{ at: number; status: number }> = [];
   const watched: typeof fetch = async (input, init) => {
     const res = await fetch(input, init);
@@ -552,9 +553,9 @@ it('a long poll the server will not park (503 too_many_waiting) is polled again 
   c.on('state', (state) => states.push(state));
   const publish = (channel: string, data: number) => h.call('POST', `/v1/channels/${channel}/events`, { body: { data } });
   try {
-    // Another client's two-channel poll takes the whole bound.
-    const filler = h.call('GET', '/v1/events?channel=full-1&channel=full-2&wait=25');
-    await until(() => h.longPoll.parked === parkedPollCost(2), 5000, 'the bound taken');
+    // Another client's two-channel poll, its headers padded to nearly 16 KiB, takes the whole bound.
+    const filler = h.call('GET', '/v1/events?channel=full-1&channel=full-2&wait=25', { headers: { 'x-pad': 'p'.repeat(15_500) } });
+    await until(() => h.longPoll.parked === bound, 5000, 'the bound taken');
     const seen: number[] = [];
     c.subscribe('busy', { after: 0 }, (e) => seen.push(e.data as number));
     await until(() => polls.some((p) => p.status === 503), 5000, 'a long poll refused');
