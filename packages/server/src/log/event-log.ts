@@ -32,7 +32,10 @@ export class EventLog {
     readonly store: EventStore,
     readonly bus: Bus,
     private readonly onBusError: (error: unknown) => void = () => {},
-  ) {}
+  ) {
+    // An append answered as of unknown outcome that did commit: announced now, as a resolved one would have been.
+    store.onLateCommit?.((events) => void this.bus.publish(events).catch(this.onBusError));
+  }
 
   async publish(inputs: readonly LogPublishInput[], idempotencyKey?: string, options: PublishOptions = {}): Promise<AppendResult> {
     for (const input of inputs) if (input.id !== undefined && GENERATED_EVENT_ID_PATTERN.test(input.id)) throw reservedId(input.id);

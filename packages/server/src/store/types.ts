@@ -93,6 +93,12 @@ export interface EventStore {
    * `head` with fewer than `limit` events; only its last seq reaching `head` says there is nothing more to read.
    */
   read(channel: string, after: number, limit: number, maxBytes?: number): Promise<ReadResult>;
+  /**
+   * Events an append rejected as of unknown outcome (`store_unavailable` with `details.outcome: "unknown"`) that
+   * turned out committed, found by reading them back once the store answers: the caller announces them, as it would
+   * have had the append resolved. Only a networked store (PostgreSQL) can lose a COMMIT's answer.
+   */
+  onLateCommit?(listener: (events: HeraldEvent[]) => void): void;
   head(channel: string): Promise<ChannelState>;
   /** Removes old events; resolves with how many were removed. */
   trim(channel: string, policy: TrimPolicy): Promise<number>;

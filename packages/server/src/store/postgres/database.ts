@@ -58,10 +58,20 @@ function codeOf(error: unknown): string | undefined {
  * The connection failed while COMMIT was on the wire: the server may have committed (the answer was lost) or not
  * (the statement never arrived), and nothing here can tell which.
  */
-class CommitOutcomeUnknown extends Error {
-  constructor(cause: unknown) {
+export class CommitOutcomeUnknown extends Error {
+  constructor(
+    cause: unknown,
+    /** What the transaction's body returned: what was written, if the COMMIT took. */
+    readonly written: unknown,
+  ) {
     super(`the connection failed during COMMIT: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
+}
+
+/** The `written` of a COMMIT whose outcome is unknown, behind the error a store call rejected with; else undefined. */
+export function writtenIfCommitted(error: unknown): unknown {
+  const inner = error instanceof HeraldError ? error.cause : error;
+  return inner instanceof CommitOutcomeUnknown ? inner.written : undefined;
 }
 
 export function isUnavailable(error: unknown): boolean {
@@ -94,7 +104,7 @@ export function storeError(error: unknown): unknown {
       'The store stopped answering while it committed: the write may have been made, or not. Retry with the same Idempotency-Key (or the same event ids), which answers with what was written if it was; a retry without them may write it twice.',
       { outcome: 'unknown' },
     );
-    unknown.cause = error.cause;
+    unknown.cause = error;
     return unknown;
   }
   // Reads fail this way too: the protocol's default message speaks of writes only.
@@ -182,7 +192,7 @@ export class Database {
       await client.query('BEGIN');
       const result = await body(client);
       await client.query('COMMIT').catch((error: unknown) => {
-        throw isUnavailable(error) ? new CommitOutcomeUnknown(error) : error;
+        throw isUnavailable(error) ? new CommitOutcomeUnknown(error, result) : error;
       });
       client.release();
       return result;

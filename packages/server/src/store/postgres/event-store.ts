@@ -1,7 +1,7 @@
-import { HeraldError } from '@herald/protocol';
+import { HeraldError, type HeraldEvent } from '@herald/protocol';
 import { channelRangeEnd, type AppendRequest, type AppendResult, type ChannelPage, type ChannelState, type EventStore, type ReadResult, type TrimPolicy } from '../types.js';
 import { eventFromRow, type EventRow } from '../rows.js';
-import { storeError, type Database } from './database.js';
+import { storeError, writtenIfCommitted, type Database } from './database.js';
 import { recordCommit } from '../../metrics/index.js';
 import { IsolateRequests, writeFlush, type Outcome } from './append-writer.js';
 
@@ -49,6 +49,9 @@ const SQL = {
 
 /** Channel ids kept in memory by a node's event store; see `cids`. */
 const MAX_CACHED_CIDS = 10_000;
+/** A flush whose COMMIT lost its answer is looked for this often, this many times at most (see findLateCommit). */
+const LATE_COMMIT_EVERY_MS = 1000;
+const LATE_COMMIT_LOOKS = 60;
 
 /**
  * The shared log on PostgreSQL. Several nodes append to one database, so the
@@ -75,10 +78,44 @@ export class PostgresEventStore implements EventStore {
    */
   private readonly cids = new Map<string, number>();
 
+  private readonly lateCommitListeners: Array<(events: HeraldEvent[]) => void> = [];
+
   constructor(
     private readonly db: Database,
     private readonly storeEpoch: string,
   ) {}
+
+  onLateCommit(listener: (events: HeraldEvent[]) => void): void {
+    this.lateCommitListeners.push(listener);
+  }
+
+  /**
+   * A flush whose COMMIT lost its answer: its new events are read back by (channel, seq) once the store answers
+   * (every second, for a minute at most), and those there with their own ids were committed: handed to the listeners,
+   * so subscribers see them now rather than with the channel's next event.
+   */
+  private findLateCommit(written: readonly Outcome[]): void {
+    const events = written.flatMap((outcome) => ('error' in outcome ? [] : outcome.events.filter((_, i) => outcome.created[i])));
+    if (events.length === 0 || this.lateCommitListeners.length === 0) return;
+    const look = async (attempt: number): Promise<void> => {
+      const found: HeraldEvent[] = [];
+      const byChannel = new Map<string, Map<number, string>>();
+      for (const e of events) byChannel.set(e.channel, (byChannel.get(e.channel) ?? new Map()).set(e.seq, e.id));
+      try {
+        for (const [channel, ids] of byChannel) {
+          const seqs = [...ids.keys()];
+          const first = Math.min(...seqs);
+          const page = await this.read(channel, first - 1, Math.max(...seqs) - first + 1);
+          found.push(...page.events.filter((e) => ids.get(e.seq) === e.id));
+        }
+      } catch {
+        if (attempt < LATE_COMMIT_LOOKS && !this.closed) setTimeout(() => void look(attempt + 1), LATE_COMMIT_EVERY_MS).unref();
+        return;
+      }
+      if (found.length > 0) for (const listener of this.lateCommitListeners) listener(found);
+    };
+    setTimeout(() => void look(1), LATE_COMMIT_EVERY_MS).unref();
+  }
 
   append(request: AppendRequest): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new HeraldError('unavailable', 'The store is closed.'));
@@ -134,6 +171,8 @@ export class PostgresEventStore implements EventStore {
     } catch (error) {
       const mapped = storeError(error);
       for (const pending of batch) pending.reject(mapped);
+      const written = writtenIfCommitted(error) as Outcome[] | undefined;
+      if (written) this.findLateCommit(written);
       return;
     }
     recordCommit('postgres', batch.length, (performance.now() - started) / 1000);

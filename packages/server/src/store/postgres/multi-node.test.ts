@@ -1,7 +1,8 @@
 // Several nodes on one database: each Storage here has its own pool, as a separate process would.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HeraldError } from '@herald/protocol';
+import { HeraldError, type HeraldEvent } from '@herald/protocol';
+import { until } from '../../../test/support/wait.js';
 import { admin, createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
 import { faultyLinkTo } from '../../../test/support/faulty-link.js';
 import { openPostgresStorage } from './open.js';
@@ -141,9 +142,11 @@ describe('PostgreSQL store while the server is unreachable', () => {
     }
   });
 
-  it('answers a COMMIT whose answer was lost as an unknown outcome, never "nothing was written"; the key then finds it', async () => {
+  it('answers a COMMIT whose answer was lost as an unknown outcome, never "nothing was written"; finds it committed, and so does the key', async () => {
     const link = await faultyLinkTo(database.url);
     const storage = await openPostgresStorage({ url: link.url, connectTimeoutMs: 500, queryTimeoutMs: 1500 });
+    const late: HeraldEvent[] = [];
+    storage.events.onLateCommit!((events) => late.push(...events));
     try {
       assert.equal((await storage.events.append({ events: [ev('lost-answer')] })).events[0]!.seq, 1);
       link.muteAfter('COMMIT');
@@ -155,6 +158,9 @@ describe('PostgreSQL store while the server is unreachable', () => {
       assert.deepEqual((failure as HeraldError).details, { outcome: 'unknown' });
       assert.match((failure as HeraldError).message, /may have been made, or not\. Retry with the same Idempotency-Key/);
       assert.doesNotMatch((failure as HeraldError).message, /nothing was written/);
+      // Read back once the store answers: committed, so handed on to be announced.
+      await until(() => late.length > 0, 5000, 'the late commit found');
+      assert.deepEqual(late.map((e) => [e.channel, e.seq]), [['lost-answer', 2]]);
       // It was committed: the same key answers with it, and nothing is written twice.
       const retried = await storage.events.append({ idempotencyKey: 'k-lost', events: [ev('lost-answer')] });
       assert.equal(retried.replayed, true);
