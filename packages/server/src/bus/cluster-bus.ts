@@ -135,6 +135,8 @@ export class ClusterBus implements Bus {
   private readonly owed = new Map<string, [number, number]>();
   private owedTimer: ReturnType<typeof setTimeout> | undefined;
   private paying = false;
+  /** Channels dropped from `owed` past its bound; logged at the first and every thousandth. */
+  private owedDropped = 0;
   /** Some other live node's link is down (its heartbeat says so): this one polls the log as if its own were. */
   private peersDown = false;
   private readonly pollIntervalMs: number;
@@ -278,7 +280,13 @@ export class ClusterBus implements Bus {
       if (this.owed.size > MAX_OWED_CHANNELS) {
         const [oldest] = this.owed.keys();
         this.owed.delete(oldest!);
-        this.onError(new Error(`bus: more than ${MAX_OWED_CHANNELS} channels to announce; ${oldest} is not announced, and its listeners on other nodes find its events with the channel's next one`));
+        if (this.owedDropped++ % 1000 === 0) {
+          this.onError(
+            new Error(
+              `bus: more than ${MAX_OWED_CHANNELS} channels to announce again; ${this.owedDropped} left out (the other nodes read them from the store while this node's heartbeat says its link is down, or with each channel's next event)`,
+            ),
+          );
+        }
       }
     }
     if (this.state === 'up') this.payLater();
