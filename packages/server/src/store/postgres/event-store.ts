@@ -91,16 +91,17 @@ export class PostgresEventStore implements EventStore {
 
   /**
    * A flush whose COMMIT lost its answer: its new events are read back by (channel, seq) once the store answers
-   * (every second, for a minute at most), and those there with their own ids were committed: handed to the listeners,
-   * so subscribers see them now rather than with the channel's next event.
+   * (tried every second, for a minute at most), and those there with their own ids were committed: handed to the
+   * listeners, so subscribers see them now rather than with the channel's next event. One read that answers decides:
+   * a COMMIT the server is still running then is announced by the channel's next event only.
    */
   private findLateCommit(written: readonly Outcome[]): void {
     const events = written.flatMap((outcome) => ('error' in outcome ? [] : outcome.events.filter((_, i) => outcome.created[i])));
     if (events.length === 0 || this.lateCommitListeners.length === 0) return;
+    const byChannel = new Map<string, Map<number, string>>();
+    for (const e of events) byChannel.set(e.channel, (byChannel.get(e.channel) ?? new Map()).set(e.seq, e.id));
     const look = async (attempt: number): Promise<void> => {
       const found: HeraldEvent[] = [];
-      const byChannel = new Map<string, Map<number, string>>();
-      for (const e of events) byChannel.set(e.channel, (byChannel.get(e.channel) ?? new Map()).set(e.seq, e.id));
       try {
         for (const [channel, ids] of byChannel) {
           const seqs = [...ids.keys()];
