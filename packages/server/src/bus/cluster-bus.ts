@@ -30,6 +30,8 @@ export interface ClusterBusOptions {
 
 /** The longest wait before a failed pass runs again. */
 const MAX_RETRY_MS = 30_000;
+/** A streak of failed passes is reported at its first failure and then once per this many. */
+const FAILURES_PER_LOG = 60;
 /** Channels whose unannounced seqs a node remembers (a few dozen bytes each); past it the oldest are dropped, and logged. */
 const MAX_OWED_CHANNELS = 100_000;
 /** The most seqs a receiver reads from the log at once for one hint. */
@@ -64,7 +66,8 @@ class LogPasses {
       .then(
         () => false,
         (error: unknown) => {
-          this.onError(error);
+          // The first failure of a streak, then every sixtieth: with the store down too, a pass fails every second.
+          if (this.failures % FAILURES_PER_LOG === 0) this.onError(error);
           return true;
         },
       )

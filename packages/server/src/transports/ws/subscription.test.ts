@@ -15,9 +15,9 @@ import {
   type Subscriptions,
 } from './subscription.js';
 
-// The collection functions and the ephemeral hand-off read no store: the log is real, its store is never called.
+// The collection functions and the ephemeral hand-off read no store: the log is real, its store (an empty stand-in) is never called.
 const bus = new LocalBus();
-const log = new EventLog(undefined as unknown as EventStore, bus);
+const log = new EventLog({} as EventStore, bus);
 const sent: Buffer[] = [];
 const owner: SubscriptionOwner = { event() {}, gap() {}, failed() {}, sendFrame: (frame) => void sent.push(frame) };
 const subscribe = (channel: string, ref?: string) => new Subscription(log, channel, owner, ref);
