@@ -7,6 +7,7 @@ import { Fanout, groupByChannel } from './fanout.js';
 import { LogFollower } from './log-follower.js';
 import { decodeMessage, encodeMessage } from './message.js';
 import { withTimeout } from './health.js';
+import { LogBudget } from '../util/log-budget.js';
 
 export interface ClusterBusOptions {
   /** The log: read while the link is down, after it returns, and to resolve hints. */
@@ -30,8 +31,12 @@ export interface ClusterBusOptions {
 
 /** The longest wait before a failed pass runs again. */
 const MAX_RETRY_MS = 30_000;
-/** A streak of failed passes is reported at its first failure and then once per this many. */
-const FAILURES_PER_LOG = 60;
+/**
+ * Errors that can come once a second or once a message for as long as a fault lasts (failed log passes while the store
+ * is down too, another cluster's messages, announcements dropped past their bound): per kind, the first is reported
+ * at once, then one a minute with the count of those left out.
+ */
+const REPEATED_ERRORS_PER_SECOND = 1 / 60;
 /** Channels whose unannounced seqs a node remembers (a few dozen bytes each); past it the oldest are dropped, and logged. */
 const MAX_OWED_CHANNELS = 100_000;
 /** The most seqs a receiver reads from the log at once for one hint. */
@@ -66,8 +71,7 @@ class LogPasses {
       .then(
         () => false,
         (error: unknown) => {
-          // The first failure of a streak, then every sixtieth: with the store down too, a pass fails every second.
-          if (this.failures % FAILURES_PER_LOG === 0) this.onError(error);
+          this.onError(error);
           return true;
         },
       )
@@ -138,8 +142,7 @@ export class ClusterBus implements Bus {
   private readonly owed = new Map<string, [number, number]>();
   private owedTimer: ReturnType<typeof setTimeout> | undefined;
   private paying = false;
-  /** Channels dropped from `owed` past its bound; logged at the first and every thousandth. */
-  private owedDropped = 0;
+  private readonly repeated = new LogBudget(REPEATED_ERRORS_PER_SECOND);
   /** Some other live node's link is down (its heartbeat says so): this one polls the log as if its own were. */
   private peersDown = false;
   private readonly pollIntervalMs: number;
@@ -156,8 +159,8 @@ export class ClusterBus implements Bus {
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.publishTimeoutMs = options.publishTimeoutMs ?? 1000;
     this.onError = options.onError ?? (() => {});
-    this.channelPasses = new LogPasses(() => this.perChannel.catchUp(), this.onError, this.pollIntervalMs);
-    this.wholePasses = new LogPasses(() => this.whole.catchUp(), this.onError, this.pollIntervalMs);
+    this.channelPasses = new LogPasses(() => this.perChannel.catchUp(), (error) => this.reportRepeated('channel passes', error), this.pollIntervalMs);
+    this.wholePasses = new LogPasses(() => this.whole.catchUp(), (error) => this.reportRepeated('whole-log passes', error), this.pollIntervalMs);
     this.perChannel = new LogFollower(options.store, 'channels', (channel, events) => this.fanout.emitChannel(channel, events));
     this.whole = new LogFollower(
       options.store,
@@ -283,13 +286,12 @@ export class ClusterBus implements Bus {
       if (this.owed.size > MAX_OWED_CHANNELS) {
         const [oldest] = this.owed.keys();
         this.owed.delete(oldest!);
-        if (this.owedDropped++ % 1000 === 0) {
-          this.onError(
-            new Error(
-              `bus: more than ${MAX_OWED_CHANNELS} channels to announce again; ${this.owedDropped} left out (the other nodes read them from the store while this node's heartbeat says its link is down, or with each channel's next event)`,
-            ),
-          );
-        }
+        this.reportRepeated(
+          'owed',
+          new Error(
+            `bus: more than ${MAX_OWED_CHANNELS} channels to announce again; one left out (the other nodes read them from the store while this node's heartbeat says its link is down, or with each channel's next event)`,
+          ),
+        );
       }
     }
     if (this.state === 'up') this.payLater();
@@ -328,10 +330,9 @@ export class ClusterBus implements Bus {
     }
     if (message.node === this.nodeId || this.closed) return;
     if (message.cluster !== undefined && this.options.cluster !== undefined && message.cluster !== this.options.cluster) {
-      // Logged once, then once per thousand: the fix is the operator's, and every message would say it again.
-      if (this.foreignMessages++ % 1000 === 0) {
-        this.onError(new Error(`ignored ${this.foreignMessages} bus message(s) from another Herald cluster (another store) on this bus's topics: give each cluster its own ?prefix= in bus.url`));
-      }
+      // The fix is the operator's, and every message would say it again.
+      this.foreignMessages += 1;
+      this.reportRepeated('foreign', new Error("ignored a bus message from another Herald cluster (another store) on this bus's topics: give each cluster its own ?prefix= in bus.url"));
       return;
     }
     this.messagesReceived += 1;
@@ -351,6 +352,15 @@ export class ClusterBus implements Bus {
     void next.finally(() => {
       if (this.queues.get(key) === next) this.queues.delete(key);
     });
+  }
+
+  /** Reports an error of a kind that repeats while its fault lasts, within `REPEATED_ERRORS_PER_SECOND`. */
+  private reportRepeated(kind: string, error: unknown): void {
+    const admitted = this.repeated.admit(kind);
+    if (!admitted) return;
+    if (admitted.unlogged === 0) return this.onError(error);
+    const message = error instanceof Error ? error.message : String(error);
+    this.onError(new Error(`${message} (and ${admitted.unlogged} more of these since the last line)`, { cause: error }));
   }
 
   /** A hint's events, read from the log a page at a time (a node down for long can owe many). */
