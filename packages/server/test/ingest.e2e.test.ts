@@ -145,8 +145,14 @@ describe('inbound webhooks through the real server', () => {
     }
     assert.equal(await count('stripe'), before);
     const info = await h.call('GET', '/v1/sources/stripe-src');
-    // Exactly the four refused by signature or timestamp; the unknown source and the oversized body are not this count's.
-    assert.equal(info.body.stats.refused, refusedBefore + 4);
+    // Every refusal listed among its recent ingests: the four by signature or timestamp, the oversized body and the
+    // two not UTF-8 (those three once went into the list and not the count). The unknown source is no source's.
+    assert.equal(info.body.stats.refused, refusedBefore + 7);
+    const recent = (await h.call('GET', '/v1/sources/stripe-src/ingests')).body.ingests as Array<{ outcome: string; reason?: string }>;
+    assert.deepEqual(
+      recent.slice(0, 7).map((r) => `${r.outcome} ${r.reason}`).reverse(),
+      ['refused webhook_signature_invalid', 'refused webhook_signature_invalid', 'refused webhook_signature_invalid', 'refused webhook_timestamp_expired', 'refused payload_too_large', 'refused invalid_json', 'refused invalid_json'],
+    );
     assert.equal(JSON.stringify(info.body).includes(secrets.stripe), false, 'secrets are never shown');
   });
 
@@ -311,9 +317,18 @@ describe('refused webhooks in the log', () => {
       assert.ok(duringFlood <= 10 + Math.ceil(floodSeconds * 10), `${duringFlood} lines for 200 refusals in ${floodSeconds} s`);
       assert.ok(lines.at(-1)!.unlogged! > 0, 'the line after the flood counts what it left out');
 
+      // A signed body that is not JSON and one over limits.bodyBytes are refusals too, each logged with its reason.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const notJson = 'not json';
+      assert.equal((await deliver(server.url, 'flood', notJson, sign('stripe', { secret: 'whsec_flood_0123456789abcdefghijklmn', body: notJson }))).status, 400);
+      const big = JSON.stringify({ id: 'evt_big', pad: 'x'.repeat(1024 * 1024) });
+      assert.equal((await deliver(server.url, 'flood', big, sign('stripe', { secret: 'whsec_flood_0123456789abcdefghijklmn', body: big }))).status, 413);
+      await until(() => refusedLines().length >= lines.length + 2, 5000, 'a line for each of the two');
+      assert.deepEqual(refusedLines().slice(lines.length).map((l) => `${l.source} ${l.reason}`), ['flood invalid_json', 'flood payload_too_large']);
+
       // Metrics and the source's counters still see every one.
       const source = (await (await fetch(`${server.url}/v1/sources/flood`, { headers: admin })).json()) as { stats: { refused: number } };
-      assert.equal(source.stats.refused, 201);
+      assert.equal(source.stats.refused, 203);
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;

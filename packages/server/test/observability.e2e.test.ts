@@ -201,12 +201,15 @@ describe('observability: /metrics after real traffic on every path', () => {
     assert.equal((await ingest(body, sign('standard', { secret, body, timestamp: Math.floor(Date.now() / 1000) - 3600 }))).status, 401);
     const big = JSON.stringify({ pad: 'x'.repeat(70 * 1024) });
     assert.equal((await ingest(big, sign('standard', { secret, body: big }))).status, 413);
+    // Signed, but nothing Herald can store: the sender's fault, counted apart from a forged signature.
+    const notJson = 'not json';
+    assert.equal((await ingest(notJson, sign('standard', { secret, body: notJson }))).status, 400);
     const after = await scrape(h);
     const d = (outcome: string) =>
       v(after, `herald_inbound_webhooks_total{provider="standard",outcome="${outcome}"}`) - v(before, `herald_inbound_webhooks_total{provider="standard",outcome="${outcome}"}`);
     assert.deepEqual(
-      ['accepted', 'duplicate', 'invalid_signature', 'expired', 'too_large'].map(d),
-      [1, 1, 1, 1, 1],
+      ['accepted', 'duplicate', 'invalid_signature', 'expired', 'too_large', 'invalid', 'error'].map(d),
+      [1, 1, 1, 1, 1, 1, 0],
     );
     assert.equal(v(after, 'herald_events_appended_total{via="ingest"}') - v(before, 'herald_events_appended_total{via="ingest"}'), 1);
     const page = await h.call('GET', '/v1/channels/in:std/events');

@@ -5,16 +5,24 @@ import type { AppContext } from '../http/context.js';
 import { activeSecrets, appliedTolerance } from './sources-api.js';
 import { maxSourceTolerance } from '../config/schema.js';
 import { describe, parseBody } from './providers.js';
-import type { IngestStats } from './stats.js';
+import type { IngestRecord, IngestStats } from './stats.js';
 import type { SourceRecord } from '../store/types.js';
 import { LogBudget } from '../util/log-budget.js';
 import { assertStorablePayload } from '../log/storable-payload.js';
 import { idempotencyStoreKey } from '../log/idempotency.js';
-import { countInboundWebhook } from '../metrics/index.js';
+import { countInboundWebhook, type IngestOutcome } from '../metrics/index.js';
 import { inSpanSync, normalizeTraceparent, parentContext } from '../tracing/index.js';
 
 /** `webhook refused` lines per source per second, in bursts of as many; the rest are counted into the next line. */
 const REFUSAL_LINES_PER_SECOND = 10;
+
+/** The metric's outcome for a refused request, from the error code it was answered with. */
+function refusalOutcome(code: string, status: number): IngestOutcome {
+  if (code === 'webhook_timestamp_expired') return 'expired';
+  if (code === 'webhook_signature_invalid') return 'invalid_signature';
+  if (code === 'payload_too_large') return 'too_large';
+  return status >= 500 ? 'error' : 'invalid';
+}
 
 /** Signature verification in a `herald.ingest.verify` span, parented on the sender's trace context. */
 function verifySpan<T>(traceparent: string | undefined, provider: string, fn: () => T): T {
@@ -39,6 +47,22 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
   };
   /** Each request's source, looked up as it arrives (see onRequest below). */
   const sourceOf = new WeakMap<FastifyRequest, SourceRecord>();
+  /**
+   * Every answer but a 2xx, in one place: the source's stats and recent ingests, the metric, and for the sender's
+   * own faults (4xx) a `webhook refused` line within the budget. `detail`: the verifier's own reason, finer than
+   * the error code the sender is told.
+   */
+  const refused = (request: FastifyRequest, source: SourceRecord, record: Omit<IngestRecord, 'outcome'> & { status: number; reason: string }, detail?: string): void => {
+    stats.record(source.name, { ...record, outcome: 'refused' });
+    countInboundWebhook(source.provider, refusalOutcome(record.reason, record.status));
+    // Herald's own failures (the store down, say) are logged where they happen, once per code a minute.
+    if (record.status >= 500) return;
+    const logged = refusalLog.admit(source.name);
+    if (!logged) return;
+    // Never the secret, never the body: its size and the reason are enough to debug.
+    const fields = { source: source.name, provider: source.provider, reason: detail ?? record.reason, bytes: record.bytes };
+    request.log.warn(logged.unlogged > 0 ? { ...fields, unlogged: logged.unlogged } : fields, 'webhook refused');
+  };
   // An encapsulated scope: here, and only here, every body is a Buffer.
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -47,9 +71,8 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
       if (reply.statusCode !== 413) return;
       const source = sourceOf.get(request);
       if (!source) return;
-      countInboundWebhook(source.provider, 'too_large');
       const bytes = Number(request.headers['content-length'] ?? 0) || 0;
-      stats.record(source.name, { at: new Date().toISOString(), outcome: 'refused', status: 413, reason: 'payload_too_large', message: 'The body is over limits.bodyBytes.', bytes });
+      refused(request, source, { at: new Date().toISOString(), status: 413, reason: 'payload_too_large', message: 'The body is over limits.bodyBytes.', bytes });
     });
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: ctx.config.limits.bodyBytes }, (_request, body, done) => done(null, body));
 
@@ -69,9 +92,9 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
         // alone, it did: the event was appended and the deleted source's stats came back to life under its name.
         const source = await existingSource(request.params.source);
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        const counters = stats.of(source.name);
         const at = new Date().toISOString();
         // Every answer from here on is listed among the source's recent ingests, refusals with their reason.
+        let verificationFailure: string | undefined;
         try {
           const traceparent = normalizeTraceparent(request.headers.traceparent);
           let verifiedId: string | undefined;
@@ -81,14 +104,7 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
             );
           } catch (error) {
             if (!(error instanceof WebhookVerificationError)) throw error;
-            counters.refused += 1;
-            countInboundWebhook(source.provider, error.code === 'timestamp_outside_tolerance' ? 'expired' : 'invalid_signature');
-            // Never the secret, never the body: its size and the reason are enough to debug.
-            const logged = refusalLog.admit(source.name);
-            if (logged) {
-              const fields = { source: source.name, provider: source.provider, reason: error.code, bytes: body.length };
-              request.log.warn(logged.unlogged > 0 ? { ...fields, unlogged: logged.unlogged } : fields, 'webhook refused');
-            }
+            verificationFailure = error.code;
             const expired = error.code === 'timestamp_outside_tolerance';
             throw new HeraldError(expired ? 'webhook_timestamp_expired' : 'webhook_signature_invalid', error.message);
           }
@@ -104,8 +120,6 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
             { via: 'ingest', traceparent },
           );
           const event = result.events[0];
-          if (result.replayed) counters.duplicates += 1;
-          else counters.accepted += 1;
           countInboundWebhook(source.provider, result.replayed ? 'duplicate' : 'accepted');
           stats.record(source.name, {
             at,
@@ -121,7 +135,7 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
           });
         } catch (error) {
           const refusal = error instanceof HeraldError ? error : new HeraldError('internal');
-          stats.record(source.name, { at, outcome: 'refused', status: refusal.status, reason: refusal.code, message: refusal.message, bytes: body.length });
+          refused(request, source, { at, status: refusal.status, reason: refusal.code, message: refusal.message, bytes: body.length }, verificationFailure);
           throw error;
         }
       },

@@ -35,8 +35,16 @@ export class IngestStats {
     return entry;
   }
 
-  /** Keeps the record among the source's latest RECENT_INGESTS, dropping the oldest. */
+  /**
+   * Counts the request in the source's counters and keeps it among its latest RECENT_INGESTS, dropping the oldest:
+   * one call for both, so every request listed is counted (a refused body over the limit, or one that was not JSON,
+   * once went into the list and not the count).
+   */
   record(source: string, record: IngestRecord): void {
+    const counters = this.of(source);
+    if (record.outcome === 'accepted') counters.accepted += 1;
+    else if (record.outcome === 'duplicate') counters.duplicates += 1;
+    else counters.refused += 1;
     let list = this.recentBySource.get(source);
     if (!list) this.recentBySource.set(source, (list = []));
     list.push(record);

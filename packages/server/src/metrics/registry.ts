@@ -15,7 +15,8 @@ export const registry = new Registry();
 export type Transport = 'ws' | 'sse' | 'long_poll';
 export type WayIn = 'http' | 'ws' | 'ingest' | 'system';
 export type RefusalReason = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'unavailable' | 'other';
-export type IngestOutcome = 'accepted' | 'duplicate' | 'invalid_signature' | 'expired' | 'too_large';
+/** `invalid`: signed, but a body Herald cannot store (not JSON, not UTF-8, too deep); `error`: Herald's own failure (a 5xx). */
+export type IngestOutcome = 'accepted' | 'duplicate' | 'invalid_signature' | 'expired' | 'too_large' | 'invalid' | 'error';
 export type AttemptOutcome = 'success' | 'http_4xx' | 'http_5xx' | 'timeout' | 'network' | 'ssrf_refused';
 export type StoreKind = 'sqlite' | 'postgres';
 
