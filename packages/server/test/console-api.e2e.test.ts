@@ -108,6 +108,11 @@ describe('the console API', () => {
     await h.call('PATCH', `/v1/endpoints/${bystander.id}`, { body: { enabled: false } });
     assert.equal((await h.call('POST', `/v1/endpoints/${bystander.id}/test`, { body: {} })).body.error.code, 'conflict');
     assert.equal((await h.call('POST', '/v1/endpoints/ep_nope/test', { body: {} })).status, 404);
+    // No body at all is the default test event, as `{}` is.
+    const bare = await h.call('POST', `/v1/endpoints/${target.id}/test`);
+    assert.equal(bare.status, 202, JSON.stringify(bare.body));
+    await until(() => received.some((r) => r.id === bare.body.eventId), 5000, 'the test delivery sent with no body');
+    assert.equal(received.find((r) => r.id === bare.body.eventId)!.body.type, 'herald.test');
 
     // Events published after the test still reach the endpoint: the test left the channel's cursor alone.
     const published = (await h.call('POST', '/v1/channels/orders/events', { body: { data: 'real' } })).body;
@@ -118,7 +123,7 @@ describe('the console API', () => {
       { ...stats.body, window: undefined },
       { endpointId: target.id, window: undefined, succeeded: stats.body.window, failed: 0, pending: 0, retrying: 0, successRate: 1 },
     );
-    assert.equal(stats.body.window, 3);
+    assert.equal(stats.body.window, 4, "three test deliveries and the real event");
     const idle = await h.call('GET', `/v1/endpoints/${bystander.id}/stats`);
     assert.equal(idle.body.successRate, null, 'no delivery tried yet: no rate');
   });

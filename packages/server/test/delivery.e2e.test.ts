@@ -168,6 +168,14 @@ describe('outbound webhooks', () => {
     assert.equal(verify('standard', { secret: ep.secret, headers: got.headers, body: got.body }).ok, true);
     assert.equal(verify('standard', { secret: rotated.body.secret, headers: got.headers, body: got.body }).ok, true);
     assert.equal((await h.call('GET', `/v1/endpoints/${ep.id}/secret`)).body.secret, rotated.body.secret);
+    // No body at all: a day's grace, so the request after it is signed with all three.
+    const bare = await h.call('POST', `/v1/endpoints/${ep.id}/rotate-secret`);
+    assert.equal(bare.status, 200, JSON.stringify(bare.body));
+    await publish('rotate', 2);
+    await until(() => r.hooks.length === 2);
+    const next = r.hooks[1]!;
+    assert.equal((next.headers['webhook-signature'] as string).split(' ').length, 3);
+    for (const secret of [ep.secret, rotated.body.secret, bare.body.secret]) assert.equal(verify('standard', { secret, headers: next.headers, body: next.body }).ok, true);
   });
 
   it('lists deliveries by status, keeps 1 KiB of the answer, and retries or recovers failed ones', async () => {

@@ -101,8 +101,9 @@ export function endpointToolRoutes(app: FastifyInstance, ctx: AppContext): void 
     {
       ...admin,
       schema: {
+        // No body at all is the default test event (Fastify validates a missing body as null).
         body: {
-          type: 'object',
+          type: ['object', 'null'],
           additionalProperties: false,
           properties: { channel: { type: 'string', minLength: 1, maxLength: 128 }, type: { type: 'string', minLength: 1, maxLength: 128 }, data: {} },
         },

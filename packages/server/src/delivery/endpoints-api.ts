@@ -361,13 +361,14 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     return reply.code(204).send();
   });
 
-  app.post<{ Params: { id: string }; Body: { graceSeconds: number } }>(
+  app.post<{ Params: { id: string }; Body: { graceSeconds: number } | undefined }>(
     '/v1/endpoints/:id/rotate-secret',
     {
       ...scoped,
       schema: {
+        // No body at all is a day's grace (Fastify validates a missing body as null).
         body: {
-          type: 'object',
+          type: ['object', 'null'],
           additionalProperties: false,
           properties: { graceSeconds: { type: 'integer', minimum: 0, maximum: 30 * DAY, default: DAY } },
         },
