@@ -27,7 +27,7 @@ import { VERSION } from './version.js';
 import { ConnectionWatch } from './auth/liveness.js';
 import type { ClusterBus } from './bus/cluster-bus.js';
 import { collectProcessMetrics, sources as metricsSources, startMetricsListener, type MetricsSource } from './metrics/index.js';
-import { StartupError } from './startup-error.js';
+import { StartupError, withGeneratedAdminKey } from './startup-error.js';
 import { HeraldError } from '@herald/protocol';
 import { redact } from './util/redact-url.js';
 import { SignalBus } from './presence/signal-bus.js';
@@ -278,7 +278,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     }
   } catch (error) {
     await shutdown().catch((err: unknown) => logger.warn({ err }, 'cleanup after a failed start failed'));
-    throw listenError(error, config);
+    throw withGeneratedAdminKey(listenError(error, config), generatedAdminKey);
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

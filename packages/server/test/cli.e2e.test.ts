@@ -1,6 +1,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +78,32 @@ describe('the herald CLI', { timeout: 60_000 }, () => {
     assert.equal(((await read.json()) as { events: unknown[] }).events.length, 1);
     second.child.kill('SIGINT');
     assert.equal((await second.exited).code, 0);
+  });
+
+  it('prints the admin key a failed first start generated, which no later start shows', async () => {
+    const data = tempDir();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const failed = await runToEnd(['serve', '--port', String(port), '--data', data], { HERALD_ADMIN_KEY: '' });
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, new RegExp(`port ${port} is in use`));
+      const key = /Admin key: (hk_\S+)/.exec(failed.stderr)?.[1];
+      assert.ok(key, failed.stderr);
+      const next = await spawnHerald(['serve', '--port', '0', '--data', data], { HERALD_ADMIN_KEY: '' });
+      try {
+        await until(() => next.stderr().includes('/v1/channels/demo/events?after=0&wait=30'), 5000, 'the whole banner');
+        assert.ok(!next.stderr().includes(key!), 'not generated again');
+        const read = await fetch(`${next.url}/v1/channels/demo/events`, { headers: { authorization: `Bearer ${key}` } });
+        assert.equal(read.status, 200, 'the key printed with the failure is the store\'s');
+      } finally {
+        next.child.kill('SIGTERM');
+        await next.exited;
+      }
+    } finally {
+      taken.close();
+    }
   });
 
   it('loses no acknowledged publish to kill -9 under load', async () => {

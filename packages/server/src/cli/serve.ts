@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { startServer, type HeraldServer } from '../server.js';
-import { StartupError } from '../startup-error.js';
+import { StartupError, generatedAdminKeyOf } from '../startup-error.js';
 import { CliError } from './common.js';
 
 export const SERVE_HELP = `Usage: herald serve [options]
@@ -92,6 +92,10 @@ export async function serve(argv: string[]): Promise<void> {
   try {
     server = await startServer(config);
   } catch (error) {
+    const key = generatedAdminKeyOf(error);
+    if (key !== undefined) {
+      process.stderr.write(`This first start generated the admin key and stored its hash before it failed; no later start shows it:\nAdmin key: ${key}\nKeep it: export HERALD_ADMIN_KEY=${key}\n`);
+    }
     if (error instanceof StartupError) throw new CliError(error.message, 1);
     throw error;
   }
