@@ -19,8 +19,10 @@ When HERALD_ADMIN_KEY (or adminKey in the config file) is set, the server
 uses that key and ignores the stored one: then change that setting instead.
 
 Options:
-  --data <dir>     the data directory (default ./herald-data)
-  --store <url>    the PostgreSQL store of a cluster (env HERALD_STORE_URL)
+  --data <dir>     the data directory (default ./herald-data; one with no
+                   herald.db is refused)
+  --store <url>    the PostgreSQL store of a cluster (env HERALD_STORE_URL;
+                   a database no Herald has written to is refused)
   --config <file>  JSON config file (default ./herald.json when present)
   -h, --help       show this help
 `;
@@ -46,14 +48,14 @@ export async function adminKey(argv: string[]): Promise<void> {
   if (values.data !== undefined) flags.dataDir = values.data;
   if (values.store !== undefined) flags.store = { url: values.store };
   const config = loadConfig({ file: values.config, flags });
-  // Opening SQLite creates a new database: a mistyped --data would get a key no server of yours ever reads.
+  // Opening a store creates it: a mistyped --data (or --store, refused below) would get a key no server of yours reads.
   if (!config.store.url && !existsSync(join(config.dataDir, 'herald.db'))) {
     throw new CliError(`${config.dataDir} holds no Herald data (no herald.db): pass the --data (or --store) the server runs with.`);
   }
   let storage;
   try {
     storage = config.store.url
-      ? await openPostgresStorage({ url: config.store.url, queryTimeoutMs: config.store.queryTimeout * 1000 })
+      ? await openPostgresStorage({ url: config.store.url, queryTimeoutMs: config.store.queryTimeout * 1000, existing: true })
       : await openSqliteStorage({ dataDir: config.dataDir, synchronous: 'full' });
   } catch (error) {
     throw new CliError(error instanceof StartupError ? error.message : `cannot open the store: ${(error as Error).message}`);

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Storage } from '../types.js';
 import { Database, storeError, type PostgresOptions } from './database.js';
 import { migrate } from './schema.js';
+import { StartupError } from '../../startup-error.js';
+import { redact } from '../../util/redact-url.js';
 import { PostgresEventStore } from './event-store.js';
 import { PostgresKeyStore, PostgresSettingsStore } from './key-store.js';
 import { PostgresSourceStore } from './source-store.js';
@@ -12,16 +14,27 @@ export type { PostgresOptions } from './database.js';
 
 const MIGRATION_TIMEOUT_MS = 600_000;
 
+interface OpenOptions {
+  /**
+   * Refuse a database no Herald has written to, rather than create the schema there: for tools that act on a
+   * cluster's store (`herald admin-key reset`), where a mistyped URL would otherwise get a store no node reads.
+   */
+  existing?: boolean;
+}
+
 /**
  * Opens the store shared by every node of a cluster. Rejects with
  * `store_unavailable` when the server cannot be reached within the
  * connect timeout; after that, the pool reconnects by itself.
  */
-export async function openPostgresStorage(options: PostgresOptions): Promise<Storage> {
+export async function openPostgresStorage(options: PostgresOptions & OpenOptions): Promise<Storage> {
   const db = new Database(options);
   let epoch: string;
   const settings = new PostgresSettingsStore(db);
   try {
+    if (options.existing && (await db.query("SELECT to_regclass('schema_versions') IS NOT NULL AS found")).rows[0]?.found !== true) {
+      throw new StartupError(`${redact(options.url)} holds no Herald data (no schema_versions table): pass the --store the nodes run with.`);
+    }
     // Schema changes may rewrite big tables: they get minutes, not the request-sized query timeout.
     const migrations = new Database({ ...options, poolSize: 1, queryTimeoutMs: MIGRATION_TIMEOUT_MS });
     await migrate(migrations.pool)
