@@ -19,6 +19,7 @@ it('a node started without the admin key and token secret its peers were given t
     // Before, this node generated an admin key and a token secret of its own, and served: the cluster's admin key got
     // 401 on it, and so did the tokens minted on the others.
     await assert.rejects(Authenticator.create({}, storage.keys, storage.settings, warn), (e: unknown) => e instanceof StartupError && /HERALD_TOKEN_SECRET/.test(e.message));
+    assert.equal(await storage.settings.get('token_secret'), undefined, 'the refused start generated no secret');
     const withSecretOnly = await Authenticator.create({ tokenSecret: SECRET }, storage.keys, storage.settings, warn);
     assert.equal(withSecretOnly.generatedAdminKey, undefined, 'no admin key of its own');
     assert.equal((await withSecretOnly.authenticator.authenticate(ADMIN_KEY))?.kind, 'admin', "the cluster's admin key");
@@ -51,6 +52,26 @@ it('nodes started without either share what the first generated, as before', asy
     assert.equal((await second.authenticator.authenticate(first.generatedAdminKey))?.kind, 'admin');
     const { token } = await first.authenticator.tokens.mint({ sub: 'u', channels: ['a'] }, 60);
     assert.equal((await second.authenticator.authenticate(token))?.id, 'u');
+  } finally {
+    await storage.close();
+  }
+});
+
+it('one node started once with a token secret and then without it is refused, and told how to go on', async () => {
+  const storage = await openSqliteStorage({ dataDir: ':memory:' });
+  try {
+    await Authenticator.create({}, storage.keys, storage.settings);
+    await Authenticator.create({ tokenSecret: SECRET }, storage.keys, storage.settings);
+    // The message once spoke of "the other nodes of this store", on a store that never had another.
+    await assert.rejects(Authenticator.create({}, storage.keys, storage.settings), (e: unknown) => {
+      assert.ok(e instanceof StartupError);
+      assert.match(e.message, /was started with a HERALD_TOKEN_SECRET \(by this node or another of its nodes\)/);
+      assert.match(e.message, /start with the same one, or with a new one to replace it/);
+      return true;
+    });
+    const again = await Authenticator.create({ tokenSecret: SECRET }, storage.keys, storage.settings);
+    const { token } = await again.authenticator.tokens.mint({ sub: 'u', channels: ['a'] }, 60);
+    assert.equal((await again.authenticator.authenticate(token))?.id, 'u');
   } finally {
     await storage.close();
   }

@@ -81,7 +81,9 @@ export class Authenticator {
     }
     if (stored !== undefined && (known === undefined || known === fingerprintOf(stored))) return stored;
     if (known !== undefined) {
-      throw new StartupError('the other nodes of this store sign tokens with a HERALD_TOKEN_SECRET of their own: start this node with the same one');
+      throw new StartupError(
+        'this store was started with a HERALD_TOKEN_SECRET (by this node or another of its nodes) and its tokens are signed with it: start with the same one, or with a new one to replace it (tokens signed with the old one are then refused)',
+      );
     }
     return settings.setIfAbsent('token_secret', TokenService.generateSecret());
   }
