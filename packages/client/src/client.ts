@@ -281,11 +281,11 @@ export class Herald extends Emitter<ClientEvents> {
    * Publishes over HTTP; resolves once the event is durable. With `{ephemeral: true}` nothing is logged: the
    * channel's current subscribers get it once (over the WebSocket when connected on one, else over HTTP).
    */
-  publish(channel: string, input: { type?: string; data: unknown; id?: string }): Promise<{ id: string; seq: number; channel: string }>;
+  publish(channel: string, input: { type?: string; data: unknown; meta?: Record<string, unknown>; id?: string }): Promise<{ id: string; seq: number; channel: string }>;
   publish(channel: string, input: { type?: string; data: unknown }, options: { ephemeral: true }): Promise<EphemeralPublished>;
   async publish(
     channel: string,
-    input: { type?: string; data: unknown; id?: string },
+    input: { type?: string; data: unknown; meta?: Record<string, unknown>; id?: string },
     options?: { ephemeral?: boolean },
   ): Promise<{ id: string; seq: number; channel: string } | EphemeralPublished> {
     if (options?.ephemeral) {

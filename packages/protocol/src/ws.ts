@@ -9,7 +9,7 @@ export type ClientOp =
   | { op: 'subscribe'; channel: string; after?: number; ref?: string; presence?: { info?: unknown } }
   | { op: 'unsubscribe'; channel: string; ref?: string }
   /** `traceparent`: an optional W3C trace context, kept as the event's `meta.traceparent`. */
-  | { op: 'publish'; channel: string; type?: string; data: unknown; id?: string; ref: string; traceparent?: string }
+  | { op: 'publish'; channel: string; type?: string; data: unknown; meta?: Record<string, unknown>; id?: string; ref: string; traceparent?: string }
   /** Not logged: to the channel's current subscribers only, acknowledged by an `ack` without `seq`. */
   | { op: 'publish'; channel: string; type?: string; data: unknown; ref: string; ephemeral: true }
   /** A direct message to one connection (`to`, a `client` id) of the channel's presence set. */
@@ -77,6 +77,7 @@ export const WS_CLIENT_FRAME_SCHEMAS = {
       channel: str,
       type: str,
       data: {},
+      meta: { type: 'object', description: 'Your own metadata, stored and sent with the event as HTTP publishes keep it (not with `ephemeral`).' },
       id: str,
       ref: str,
       traceparent: { type: 'string', description: 'W3C trace context, kept as meta.traceparent.' },

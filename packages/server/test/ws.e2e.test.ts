@@ -95,6 +95,31 @@ describe('WebSockets', () => {
     assert.equal(errors.find((e) => e.code === 'bad_request').ref, 'p3', 'a generated id may not be chosen');
   });
 
+  it('keeps a publish frame\'s `meta` with the event, as an HTTP publish does, and refuses one that is no object', async () => {
+    const h = await start();
+    const listener = connect(h);
+    const publisher = connect(h);
+    await Promise.all([listener.opened, publisher.opened]);
+    listener.send({ op: 'subscribe', channel: 'm' });
+    await listener.next('subscribed');
+    // Before, this was acked with a seq and stored without its meta.
+    publisher.send({ op: 'publish', channel: 'm', data: 1, meta: { orderId: 7 }, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', ref: 'a' });
+    const [ack] = await publisher.next('ack');
+    const [event] = await listener.next('event');
+    const stored = (await h.call('GET', '/v1/channels/m/events')).body.events[0];
+    for (const got of [event, stored]) {
+      assert.equal(got.id, ack.id);
+      assert.deepEqual(got.meta, { orderId: 7, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+    }
+    publisher.send({ op: 'publish', channel: 'm', data: 1, meta: [1], ref: 'b' });
+    publisher.send({ op: 'publish', channel: 'm', data: 1, meta: { ok: 1 }, ephemeral: true, ref: 'c' });
+    publisher.send({ op: 'publish', channel: 'm', data: 1, meta: { deep: [[[[[[[[1]]]]]]]] }, ref: 'd' });
+    const errors = await publisher.next('error', 2);
+    assert.deepEqual(errors.map((e) => `${e.ref} ${e.code}`), ['b bad_request', 'c bad_request']);
+    assert.equal((await publisher.next('ack', 2))[1].ref, 'd', 'a deep meta within limits.jsonDepth is taken');
+    assert.equal((await h.call('GET', '/v1/channels/m/events')).body.head, 2, 'nothing else was appended');
+  });
+
   it('sends a gap when history after `after` was trimmed', async () => {
     const h = await start({ retention: { maxEvents: 2 } });
     for (let i = 1; i <= 5; i++) await h.call('POST', '/v1/channels/old/events', { body: { data: i } });

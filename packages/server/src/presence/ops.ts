@@ -18,6 +18,7 @@ export function isEphemeral(frame: Record<string, unknown>): boolean {
   if (frame.ephemeral === undefined || frame.ephemeral === false) return false;
   if (frame.ephemeral !== true) throw new HeraldError('bad_request', '`ephemeral` must be a boolean.');
   if (frame.id !== undefined) throw new HeraldError('bad_request', 'An ephemeral publish has no `id`: nothing is logged.');
+  if (frame.meta !== undefined) throw new HeraldError('bad_request', 'An ephemeral publish has no `meta`: nothing is logged.');
   return true;
 }
 

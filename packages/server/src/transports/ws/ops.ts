@@ -74,9 +74,23 @@ export function parseClientOp(text: string): ClientOp {
       if (isEphemeral(f)) return { op: 'publish', channel: channelOf(f), data: f.data, ref, ephemeral: true, ...(type ? { type } : {}) };
       const id = optionalString(f.id, 'id', 128);
       if (id !== undefined && !EVENT_ID_PATTERN.test(id)) throw new HeraldError('bad_request', '`id` must match [A-Za-z0-9_.:-]{1,128}.');
+      // As an HTTP publish takes it: before, a frame's `meta` was acked and silently left out of the event.
+      const meta = f.meta;
+      if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) {
+        throw new HeraldError('bad_request', '`meta` must be a JSON object.');
+      }
       // W3C trace context: an invalid value is ignored, as the spec asks.
       const traceparent = normalizeTraceparent(f.traceparent);
-      return { op: 'publish', channel: channelOf(f), data: f.data, ref, ...(type ? { type } : {}), ...(id ? { id } : {}), ...(traceparent ? { traceparent } : {}) };
+      return {
+        op: 'publish',
+        channel: channelOf(f),
+        data: f.data,
+        ref,
+        ...(type ? { type } : {}),
+        ...(meta ? { meta: meta as Record<string, unknown> } : {}),
+        ...(id ? { id } : {}),
+        ...(traceparent ? { traceparent } : {}),
+      };
     }
     case 'send':
       return parseSend(f, ref);

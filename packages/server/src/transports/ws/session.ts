@@ -336,7 +336,7 @@ export class WsSession extends Outbox implements SubscriptionOwner {
         }
         this.ctx.access.assertPublish(this.principal, op.channel);
         assertStorablePayload(this.ctx.config.limits.jsonDepth, op);
-        const input = { channel: op.channel, data: op.data, ...(op.type ? { type: op.type } : {}), ...(op.id ? { id: op.id } : {}) };
+        const input = { channel: op.channel, data: op.data, ...(op.type ? { type: op.type } : {}), ...(op.meta ? { meta: op.meta } : {}), ...(op.id ? { id: op.id } : {}) };
         // Appends are queued for group commit in call order, so acks follow the order of the frames.
         this.ctx.log.publish([input], undefined, { via: 'ws', traceparent: op.traceparent }).then(
           (result) => this.send({ op: 'ack', ref: op.ref, seq: result.events[0]!.seq, id: result.events[0]!.id }),
