@@ -521,11 +521,17 @@ export class Herald extends Emitter<ClientEvents> {
       },
       gap: (gap) => {
         if (this.transport !== transport || !this.positions.has(gap.channel)) return;
-        this.positions.set(gap.channel, Math.max(this.positions.get(gap.channel) ?? 0, gap.oldest - 1));
+        const start = gap.oldest - 1;
+        // A position past everything the channel holds (history the server lost: a restored backup, a power loss
+        // under synchronous "normal"): the server reads from its oldest event, and the client moves back with it.
+        // Kept where it was, every event up to the old position (new ones under reused seqs) was dropped as
+        // delivered, and a long poll asked again from there at once, forever.
+        const lost = gap.after > start;
+        this.positions.set(gap.channel, lost ? start : Math.max(this.positions.get(gap.channel) ?? 0, start));
         for (const sub of [...(this.subs.get(gap.channel) ?? [])]) {
           // Told only where it lost events: one further on (see rewind) had them before they were trimmed.
-          if (sub.position !== undefined && sub.position >= gap.oldest - 1) continue;
-          sub.position = gap.oldest - 1;
+          if (!lost && sub.position !== undefined && sub.position >= start) continue;
+          sub.position = start;
           callSafely(sub.options.onGap, gap);
         }
         this.emit('gap', gap);

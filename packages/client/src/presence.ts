@@ -48,9 +48,14 @@ export class PresenceSet extends Emitter<PresenceEvents> {
     this.leaveSet(this);
   }
 
-  /** @internal A (re)join: the server's list replaces what was known; the differences are told as joins and leaves. */
+  /**
+   * @internal A (re)join: the server's list replaces what was known; after a rejoin the differences are told as joins
+   * and leaves (the first join has only `members`: nothing was known before it).
+   */
   reset(client: string, members: PresenceMember[]): void {
-    const previous = this.current;
+    // A copy: the map is refilled below, and comparing with itself told no join at all.
+    const previous = new Map(this.current);
+    const rejoin = this.client !== undefined;
     const next = new Map(members.map((m) => [m.client, m]));
     const oldSelf = this.client;
     this.client = client;
@@ -58,7 +63,7 @@ export class PresenceSet extends Emitter<PresenceEvents> {
     this.current.clear();
     for (const [id, member] of next) {
       this.current.set(id, member);
-      if (!previous.has(id) && id !== client) this.emit('join', member);
+      if (rejoin && !previous.has(id) && id !== client) this.emit('join', member);
     }
     this.emit('members', this.members);
   }

@@ -580,3 +580,98 @@ it('a long poll the server will not park (503 too_many_waiting) is polled again 
     await h.stop();
   }
 });
+
+for (const transport of ['websocket', 'sse', 'poll'] as const) {
+  it(`${transport}: a channel unsubscribed and subscribed again without \`after\` starts at the next event, and keeps its place across the next restart`, async () => {
+    const h = await startTestServer();
+    // Each SSE stream request is held back a little, so an event published just after a restart begins is published
+    // before the stream reaches the server: only a cursor holding the channel's position can bring it back.
+    const slowStreams: typeof fetch = async (input, init) => {
+      if (new URL(String(input)).pathname === '/v1/stream') await new Promise((resolve) => setTimeout(resolve, 300));
+      return fetch(input, init);
+    };
+    const c = new Herald({ url: h.url, token: ADMIN_KEY, WebSocket: NodeWebSocket as unknown as typeof WebSocket, transports: [transport], fetch: slowStreams, ...fast });
+    const publish = (data: number) => h.call('POST', '/v1/channels/resub/events', { body: { data } });
+    try {
+      for (let i = 1; i <= 20; i++) await publish(i);
+      // Another channel keeps the connection open across the unsubscribe.
+      c.subscribe('keep', () => {});
+      const first: number[] = [];
+      const sub = c.subscribe('resub', (e) => first.push(e.data as number));
+      await until(() => c.state === 'connected' && sub.position === 20, 5000, 'live at the head');
+      await publish(21);
+      await until(() => first.includes(21), 5000, 'the first subscription live');
+      sub.unsubscribe();
+      const second: number[] = [];
+      c.subscribe('resub', (e) => second.push(e.data as number));
+      // At once a restart (a channel added), and an event published while it is under way.
+      c.subscribe('keep-2', () => {});
+      await publish(22);
+      await until(() => second.includes(22), 5000, 'the event published during the restart');
+      await publish(23);
+      await until(() => second.includes(23), 5000, 'the next one');
+      // Before the fix a poll got 1…23 (the channel left out of the cursor reads as 0) and SSE lost 22.
+      assert.deepEqual(second, [22, 23]);
+    } finally {
+      c.close();
+      await h.stop();
+    }
+  });
+
+  it(`${transport}: a position past the channel's head (history the server lost) moves back to its oldest event, told as a gap`, async () => {
+    const h = await startTestServer();
+    let requests = 0;
+    const counted: typeof fetch = (input, init) => {
+      requests++;
+      return fetch(input, init);
+    };
+    const c = new Herald({ url: h.url, token: ADMIN_KEY, WebSocket: NodeWebSocket as unknown as typeof WebSocket, transports: [transport], fetch: counted, ...fast });
+    const publish = (data: number) => h.call('POST', '/v1/channels/behind/events', { body: { data } });
+    try {
+      for (let i = 1; i <= 3; i++) await publish(i);
+      const seen: number[] = [];
+      const gaps: GapInfo[] = [];
+      // The client was at 10 before the server went back to a backup holding 3 events.
+      c.subscribe('behind', { after: 10, onGap: (gap) => gaps.push(gap) }, (e) => seen.push(e.seq));
+      await until(() => seen.length === 3, 5000, 'the events the server holds');
+      assert.deepEqual(gaps, [{ channel: 'behind', after: 10, oldest: 1 }]);
+      await publish(4);
+      await until(() => seen.includes(4), 5000, 'the next event');
+      // Before the fix every event up to 10 was dropped as delivered, and a poll asked again at once, hundreds of
+      // times a second.
+      assert.deepEqual(seen, [1, 2, 3, 4]);
+      const before = requests;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.ok(requests - before <= 2, `${requests - before} requests in a quiet second`);
+    } finally {
+      c.close();
+      await h.stop();
+    }
+  });
+}
+
+it('poll: a first poll that gets no answer (a dead pooled connection) is given up after the heartbeat timeout, not 25 s on', async () => {
+  const h = await startTestServer();
+  // The state read goes through; every poll that asks for no wait hangs, as one sent on a dead connection does.
+  const hanging: typeof fetch = (input, init) => {
+    const url = new URL(String(input));
+    if (url.pathname === '/v1/events' && url.searchParams.get('wait') === '0') {
+      return new Promise((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal!.reason)));
+    }
+    return fetch(input, init);
+  };
+  const c = new Herald({ url: h.url, token: ADMIN_KEY, transports: ['poll'], fetch: hanging, backoff: { baseMs: 50, maxMs: 200 }, heartbeatTimeoutMs: 1000 });
+  const reasons: string[] = [];
+  c.on('state', (state, detail) => state === 'disconnected' && reasons.push(detail.reason ?? ''));
+  try {
+    const started = performance.now();
+    c.subscribe('dead', () => {});
+    await until(() => reasons.length > 0, 10_000, 'the attempt given up');
+    const took = performance.now() - started;
+    assert.match(reasons[0]!, /poll timed out/);
+    assert.ok(took < 5000, `given up after ${Math.round(took)} ms`);
+  } finally {
+    c.close();
+    await h.stop();
+  }
+});

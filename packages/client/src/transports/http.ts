@@ -163,6 +163,10 @@ export abstract class HttpTransport extends BaseTransport {
 
   channelsChanged(): void {
     if (this.ended) return;
+    // A channel unsubscribed is read afresh if it is subscribed again: kept as read, one subscribed again without
+    // `after` never learned the head it starts at, so the cursor left it out, which a poll reads as 0 (its whole
+    // history again) and an SSE stream as "from now" (losing what came during the restart).
+    for (const channel of this.checked) if (!this.ctx.positions.has(channel)) this.checked.delete(channel);
     this.controller?.abort();
     this.start();
   }

@@ -42,9 +42,12 @@ class PollTransport extends HttpTransport implements Transport {
     while (!this.ended && this.ctx.positions.size > 0) {
       const params = channelQuery(this.ctx);
       // The first poll answers at once, so the connection is known to work before the long waits begin.
-      params.set('wait', this.isOpen ? String(WAIT_SECONDS) : '0');
+      const wait = this.isOpen ? WAIT_SECONDS : 0;
+      params.set('wait', String(wait));
       params.set('limit', '1000');
-      const timeout = setTimeout(() => controller.abort(new Error('poll timed out')), WAIT_SECONDS * 1000 + this.ctx.heartbeatTimeoutMs);
+      // A poll sent on a pooled connection that died silently gets no answer: it is given up one heartbeat timeout
+      // after the server should have answered (the first poll's at once, not 25 s later).
+      const timeout = setTimeout(() => controller.abort(new Error('poll timed out')), wait * 1000 + this.ctx.heartbeatTimeoutMs);
       let page: MultiChannelPage | undefined;
       let busy: number | undefined;
       try {
