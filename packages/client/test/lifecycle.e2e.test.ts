@@ -81,34 +81,42 @@ describe('@herald/client: errors, watchdog and credentials', () => {
     return shared;
   };
 
-  it('websocket: a channel the credential does not cover goes to that subscription’s onError and the client’s error event; the others keep flowing', async () => {
+  for (const transport of ['websocket', 'sse', 'poll'] as const) {
+  it(`${transport}: a channel the credential does not cover goes to that subscription’s onError and the client’s error event; the others keep flowing`, async () => {
     const h = await server();
     const token = await h.createKey(['subscribe'], ['mine:*']);
-    const c = client({ url: h.url, token, transports: ['websocket'], ...fast });
+    let tokensAsked = 0;
+    // With getToken too: a refused channel is no refused credential, so no new token is asked for.
+    const c = client({ url: h.url, getToken: async () => (tokensAsked++, token), transports: [transport], ...fast });
     const clientErrors: HeraldClientError[] = [];
     c.on('error', (e) => clientErrors.push(e));
     const refused: HeraldClientError[] = [];
     const allowed: number[] = [];
     const otherErrors: HeraldClientError[] = [];
     c.subscribe('theirs', { after: 0, onError: (e) => refused.push(e) }, () => assert.fail('no event of a refused channel'));
-    c.subscribe('mine:1', { after: 0, onError: (e) => otherErrors.push(e) }, (e) => allowed.push(e.data as number));
+    c.subscribe(`mine:${transport}`, { after: 0, onError: (e) => otherErrors.push(e) }, (e) => allowed.push(e.data as number));
     await until(() => refused.length === 1, 5000, 'onError of the refused subscription');
     assert.ok(refused[0] instanceof HeraldClientError);
     assert.equal(refused[0].code, 'forbidden');
     assert.match(refused[0].message, /theirs/);
     assert.deepEqual(clientErrors, refused, 'the client-level error event carries the same error');
-    await publishRange(h, 'mine:1', 1, 3);
+    await publishRange(h, `mine:${transport}`, 1, 3);
     await until(() => allowed.length === 3, 5000, 'events of the allowed channel');
     assert.deepEqual(allowed, [1, 2, 3]);
     assert.deepEqual(otherErrors, []);
     assert.equal(c.state, 'connected');
+    // Before, on SSE and polling, the one refused channel failed every request: no channel got an event, and the
+    // client asked for a new token and failed again, over and over.
+    assert.equal(tokensAsked, 1);
+    assert.equal(refused.length, 1, 'told once');
+    c.close();
   });
+  }
 
   for (const transport of ['sse', 'poll'] as const) {
     it(`${transport}: a fixed credential that is refused ends the client with an unauthorized error, and no retry`, async () => {
       const h = await server();
-      const token = await h.createKey(['subscribe'], ['mine:*']);
-      const c = client({ url: h.url, token, transports: [transport], ...fast });
+      const c = client({ url: h.url, token: 'hk_not_a_key_of_this_server_0123456789', transports: [transport], ...fast });
       const errors: HeraldClientError[] = [];
       const states: string[] = [];
       c.on('error', (e) => errors.push(e));

@@ -15,6 +15,8 @@ export class HttpStatusError extends Error {
     readonly said?: string,
     /** The server's `details.reason`, when it gave one (`too_many_waiting`: a long poll refused at the server's bound). */
     readonly reason?: string,
+    /** The server's `details.channel`: the one channel a `403` refused. */
+    readonly channel?: string,
   ) {
     super(message);
   }
@@ -34,19 +36,21 @@ export async function statusError(res: Response, doing: string): Promise<HttpSta
   let code: string | undefined;
   let said: string | undefined;
   let reason: string | undefined;
+  let channel: string | undefined;
   if (res.headers.get('content-type')?.includes('json')) {
     try {
-      const { error } = (await res.json()) as { error?: { code?: unknown; message?: unknown; details?: { reason?: unknown } } };
+      const { error } = (await res.json()) as { error?: { code?: unknown; message?: unknown; details?: { reason?: unknown; channel?: unknown } } };
       if (typeof error?.code === 'string') code = error.code;
       if (typeof error?.message === 'string') said = error.message;
       if (typeof error?.details?.reason === 'string') reason = error.details.reason;
+      if (typeof error?.details?.channel === 'string') channel = error.details.channel;
     } catch {
       // Not Herald's answer (a proxy's): the status says what there is to say.
     }
   } else {
     void res.body?.cancel().catch(() => {});
   }
-  return new HttpStatusError(res.status, `HTTP ${res.status} ${doing}${said === undefined ? '' : `: ${said}`}`, code, said, reason);
+  return new HttpStatusError(res.status, `HTTP ${res.status} ${doing}${said === undefined ? '' : `: ${said}`}`, code, said, reason, channel);
 }
 
 /**
@@ -60,8 +64,8 @@ export async function statusError(res: Response, doing: string): Promise<HttpSta
  * (and every client at once after a server restart), which a browser sends six
  * at a time.
  */
-export async function readChannelStates(ctx: TransportContext, handlers: TransportHandlers, signal: AbortSignal, checked: Set<string>): Promise<void> {
-  const channels = [...ctx.positions.keys()].filter((channel) => !checked.has(channel));
+export async function readChannelStates(ctx: TransportContext, handlers: TransportHandlers, signal: AbortSignal, wanted: readonly string[], checked: Set<string>): Promise<void> {
+  const channels = wanted.filter((channel) => !checked.has(channel));
   if (channels.length === 0) return;
   const params = new URLSearchParams();
   for (const channel of channels) params.append('channel', channel);
@@ -93,11 +97,12 @@ function stateRead(handlers: TransportHandlers, checked: Set<string>, channel: s
   handlers.live(channel, head);
 }
 
-/** `channel=a&channel=b&cursor=…`: every channel, and the positions the client holds. */
-export function channelQuery(ctx: TransportContext): URLSearchParams {
+/** `channel=a&channel=b&cursor=…`: every channel but those in `skip`, and the positions the client holds. */
+function channelQuery(ctx: TransportContext, skip: ReadonlySet<string>): URLSearchParams {
   const params = new URLSearchParams();
   const positions = new Map<string, number>();
   for (const [channel, position] of ctx.positions) {
+    if (skip.has(channel)) continue;
     params.append('channel', channel);
     if (position !== undefined) positions.set(channel, position);
   }
@@ -132,16 +137,39 @@ export abstract class HttpTransport extends BaseTransport {
   private opened = false;
   /** Channels whose state this connection has read. */
   private readonly checked = new Set<string>();
+  /**
+   * Channels the server refused this connection (a `403` naming one): left out of its requests, each told to its
+   * subscriptions once, as a WebSocket tells a refused subscription. Before, one such channel failed the whole
+   * connection, and every channel with it, over and over.
+   */
+  private readonly refused = new Set<string>();
+
+  /** The channels this connection asks for: every subscribed one the server has not refused it. */
+  protected channels(): string[] {
+    return [...this.ctx.positions.keys()].filter((channel) => !this.refused.has(channel));
+  }
+
+  /** `channel=a&channel=b&cursor=…` for {@link channels}, with the positions the client holds. */
+  protected query(): URLSearchParams {
+    return channelQuery(this.ctx, this.refused);
+  }
 
   start(): void {
     const controller = new AbortController();
     this.controller = controller;
     void (async () => {
-      await answeredInTime(this.ctx, controller, () => readChannelStates(this.ctx, this.handlers, controller.signal, this.checked));
+      await answeredInTime(this.ctx, controller, () => readChannelStates(this.ctx, this.handlers, controller.signal, this.channels(), this.checked));
       await this.run(controller);
     })().catch((error: unknown) => {
       if (controller !== this.controller) return; // replaced by a restart
       const status = error instanceof HttpStatusError ? error : undefined;
+      const channel = status?.status === 403 ? status.channel : undefined;
+      if (channel !== undefined && this.ctx.positions.has(channel) && !this.refused.has(channel)) {
+        this.refused.add(channel);
+        this.start();
+        this.handlers.refused(channel, status!.code ?? 'forbidden', status!.said ?? status!.message);
+        return;
+      }
       const auth = status?.status === 401 || status?.status === 403;
       const refused = status?.refusal ? { status: status.status, code: status.code!, message: status.said ?? status.message } : undefined;
       this.finish({ reason: (error as Error).message, auth, goingAway: error instanceof GoingAwayError, ...(refused && { refused }) });
@@ -167,6 +195,7 @@ export abstract class HttpTransport extends BaseTransport {
     // `after` never learned the head it starts at, so the cursor left it out, which a poll reads as 0 (its whole
     // history again) and an SSE stream as "from now" (losing what came during the restart).
     for (const channel of this.checked) if (!this.ctx.positions.has(channel)) this.checked.delete(channel);
+    for (const channel of this.refused) if (!this.ctx.positions.has(channel)) this.refused.delete(channel);
     this.controller?.abort();
     this.start();
   }

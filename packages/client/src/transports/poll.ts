@@ -1,5 +1,5 @@
 import type { MultiChannelPage } from '@herald/protocol';
-import { authHeaders, channelQuery, HttpTransport, statusError, type HttpStatusError } from './http.js';
+import { authHeaders, HttpTransport, statusError, type HttpStatusError } from './http.js';
 import type { Transport, TransportFactory } from './types.js';
 
 /** Seconds the server may hold each poll. */
@@ -39,8 +39,8 @@ class PollTransport extends HttpTransport implements Transport {
   readonly name = 'poll' as const;
 
   protected async run(controller: AbortController): Promise<void> {
-    while (!this.ended && this.ctx.positions.size > 0) {
-      const params = channelQuery(this.ctx);
+    while (!this.ended && this.channels().length > 0) {
+      const params = this.query();
       // The first poll answers at once, so the connection is known to work before the long waits begin.
       const wait = this.isOpen ? WAIT_SECONDS : 0;
       params.set('wait', String(wait));

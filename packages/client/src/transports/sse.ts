@@ -1,7 +1,7 @@
 import type { EphemeralMessage, GapInfo, HeraldEvent } from '@herald/protocol';
 import { monotonicNow } from '../backoff.js';
 import { SseParser } from '../sse-parser.js';
-import { answeredInTime, authHeaders, channelQuery, GoingAwayError, HttpStatusError, HttpTransport, statusError } from './http.js';
+import { answeredInTime, authHeaders, GoingAwayError, HttpStatusError, HttpTransport, statusError } from './http.js';
 import type { Transport, TransportFactory } from './types.js';
 
 /** Server-Sent Events over fetch: one multi-channel stream, resumed from the positions the client holds. */
@@ -10,10 +10,10 @@ class SseTransport extends HttpTransport implements Transport {
   private watchdog: ReturnType<typeof setInterval> | undefined;
 
   protected async run(controller: AbortController): Promise<void> {
-    if (this.ctx.positions.size === 0) return;
+    if (this.channels().length === 0) return;
     // A refusal's body is read within the same deadline: one that never ends must not hold the attempt.
     const res = await answeredInTime(this.ctx, controller, async () => {
-      const res = await this.ctx.fetch(`${this.ctx.url}/v1/stream?${channelQuery(this.ctx)}`, {
+      const res = await this.ctx.fetch(`${this.ctx.url}/v1/stream?${this.query()}`, {
         headers: { ...authHeaders(this.ctx), accept: 'text/event-stream' },
         signal: controller.signal,
       });

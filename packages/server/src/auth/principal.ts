@@ -43,7 +43,9 @@ export class AccessPolicy {
   assertRead(principal: Principal | undefined, channel: string): void {
     if (this.mayRead(principal, channel)) return;
     if (!principal) throw new HeraldError('unauthorized', `Channel ${channel} is private: send a credential.`);
-    throw new HeraldError('forbidden', `This credential may not read channel ${channel}.`);
+    // The channel named in details: a client reading many at once (SSE, a multi-channel poll) can leave out the one
+    // refused and go on with the others, as a WebSocket subscription refused alone does.
+    throw new HeraldError('forbidden', `This credential may not read channel ${channel}.`, { channel });
   }
 
   assertPublish(principal: Principal | undefined, channel: string): void {
