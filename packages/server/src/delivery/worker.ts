@@ -6,7 +6,9 @@ import { sign, type Scheme } from '@herald/webhooks';
 import { schemeHeaders, webhookIdOf } from './webhook-id.js';
 import type { HeraldConfig } from '../config/schema.js';
 import type { EventLog } from '../log/event-log.js';
-import type { DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord } from '../store/types.js';
+import type { AttemptOutcome, DeliveryRecord, DeliveryStore, DueCursor, EndpointRecord } from '../store/types.js';
+import { HeraldError } from '@herald/protocol';
+import { isDiskFull } from '../store/disk-full.js';
 import { judge, nextAttemptAt } from './outcome.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { LogBudget } from '../util/log-budget.js';
@@ -24,6 +26,11 @@ const RESPONSE_READ_MAX = 64 * 1024;
 const IDLE_TICK_MS = 1000;
 /** How long a delivery whose attempt threw stays out of the queue (see launch). */
 const FAILED_ATTEMPT_PAUSE_MS = 1000;
+/** Waits between writes of an attempt's outcome that the store refused (see recordOutcome): doubling, within these. */
+const OUTCOME_RETRY_MS = { first: 500, max: 10_000 };
+
+/** The store refuses writes for now (the disk full, PostgreSQL unreachable): the same write may succeed later. */
+const refusedForNow = (error: unknown): boolean => isDiskFull(error) || (error instanceof HeraldError && error.code === 'store_unavailable');
 
 /** The first KiB of a response body for the attempt log; reads no more than RESPONSE_READ_MAX. */
 async function readStart(body: Dispatcher.ResponseData['body'], contentLength: string | string[] | undefined): Promise<string> {
@@ -117,6 +124,12 @@ export class DeliveryWorker {
   private readonly userAgent: string;
   /** Circuit lines: when Herald's own network fails, every endpoint's circuit opens at once. */
   private readonly circuitLog = new LogBudget(5);
+  /** Outcomes of attempts made that the store has refused so far (see recordOutcome): while any waits, none starts. */
+  private unrecorded = 0;
+  /** One line a minute while the store refuses outcomes, with the count of refusals left out. */
+  private readonly outcomeLog = new LogBudget(1 / 60);
+  /** Cuts short the waits of outcomes being written again, at stop. */
+  private readonly stopWaiters = new Set<() => void>();
 
   constructor(
     private readonly config: HeraldConfig['delivery'],
@@ -173,6 +186,8 @@ export class DeliveryWorker {
 
   /** Starts what each endpoint has room for; returns when the earliest future retry is due. */
   private async pumpOnce(): Promise<number | undefined> {
+    // An attempt now would be sent and its outcome refused as well: see recordOutcome, which kicks once one lands.
+    if (this.unrecorded > 0) return undefined;
     const now = Date.now();
     let wake: number | undefined;
     const soonest = (at: number | undefined) => {
@@ -471,7 +486,7 @@ export class DeliveryWorker {
       if (when === undefined) status = 'failed';
       else next = when;
     }
-    await this.store.recordAttempt({
+    await this.recordOutcome({
       attempt: { deliveryId: delivery.id, at, statusCode: sent.statusCode, durationMs: sent.durationMs, error: sent.error, responseBody: sent.responseBody },
       status,
       attempts,
@@ -480,6 +495,57 @@ export class DeliveryWorker {
     // The common case, a success on a healthy endpoint, changes nothing: skip the store read (a query on PostgreSQL).
     if (verdict.kind === 'success' && endpoint.failingSince === undefined) return;
     await this.trackHealth(endpoint.id, verdict.kind, done);
+  }
+
+  /**
+   * Writes an attempt's outcome, and writes it again while the store refuses it for now (the disk full, PostgreSQL
+   * unreachable), backing off from 0.5 to 10 s: the request was sent, and without its record the delivery stays due.
+   * Before, it was sent again each second for as long as the outage lasted (a receiver that had answered 200 got the
+   * same event a dozen times), and a Retry-After went unheeded. Meanwhile no attempt starts (pumpOnce), and a disk
+   * found full turns /readyz to 503 as a failed publish does. A stop gives up: the delivery, still pending in the
+   * store, is sent again after the restart (at least once).
+   */
+  private async recordOutcome(outcome: AttemptOutcome): Promise<void> {
+    let waitMs = OUTCOME_RETRY_MS.first;
+    let refused = false;
+    try {
+      for (;;) {
+        try {
+          await this.store.recordAttempt(outcome);
+          if (refused) this.log.writes.succeeded();
+          return;
+        } catch (error) {
+          if (this.stopped || !refusedForNow(error)) throw error;
+          if (!refused) {
+            refused = true;
+            this.unrecorded += 1;
+          }
+          this.log.writes.failed(error);
+          const logged = this.outcomeLog.admit('refused');
+          if (logged) {
+            this.logger.error(
+              { err: error, delivery: outcome.attempt.deliveryId, waiting: this.unrecorded, ...(logged.unlogged > 0 ? { unlogged: logged.unlogged } : {}) },
+              'the store refuses the outcomes of delivery attempts: writing them again, and starting no attempt until it takes them',
+            );
+          }
+        }
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            this.stopWaiters.delete(done);
+            resolve();
+          };
+          const timer = setTimeout(done, waitMs);
+          this.stopWaiters.add(done);
+        });
+        waitMs = Math.min(waitMs * 2, OUTCOME_RETRY_MS.max);
+      }
+    } finally {
+      if (refused) {
+        this.unrecorded -= 1;
+        this.kick();
+      }
+    }
   }
 
   /** Success ends a failing streak; 410, or failing without a break for too long, disables the endpoint. */
@@ -581,6 +647,7 @@ export class DeliveryWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    for (const wake of [...this.stopWaiters]) wake();
     // In-flight attempts are abandoned; their deliveries stay pending and are retried after restart.
     await Promise.all([...new Set([this.platform.agent, this.tenants.agent])].map((agent) => agent.destroy()));
     await this.pumping;
