@@ -268,7 +268,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   };
   // Every start-up step runs before listen(): a server that cannot serve never answers /readyz 200.
   try {
-    await nodes.start({ unique: config.store.url !== undefined });
+    await nodes.start(config.store.url !== undefined ? { unique: true } : { alone: true });
     presence.start();
     trimmer.start();
     await delivery.start();

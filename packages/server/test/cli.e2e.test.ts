@@ -7,13 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, CLI_ADMIN_KEY as ADMIN, spawnHerald, until } from './helpers.js';
 
+/** Runs the CLI until it exits; one still running after 20 s (a server that should have refused to start) is killed. */
 async function runToEnd(args: string[], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const deadline = setTimeout(() => child.kill('SIGKILL'), 20_000);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(deadline);
   return { code, stdout, stderr };
 }
 
@@ -103,6 +106,33 @@ describe('the herald CLI', { timeout: 60_000 }, () => {
       }
     } finally {
       taken.close();
+    }
+  });
+
+  it('refuses a second server on a data directory another one is serving, and starts once that one is gone, killed or not', async () => {
+    const data = tempDir();
+    const first = await spawnHerald(['serve', '--port', '0', '--data', data]);
+    try {
+      await until(() => first.stderr().includes('wait=30'), 5000, 'the first banner');
+      // Before, the second started; then the first answered 500 to every publish to a channel the second wrote to.
+      const second = await runToEnd(['serve', '--port', '0', '--data', data]);
+      assert.equal(second.code, 1, second.stderr);
+      assert.match(second.stderr, /another Herald server \(node node-[0-9a-f]+\) is running on this data directory: stop it first/);
+      const pub = await fetch(`${first.url}/v1/channels/one/events`, { method: 'POST', headers: auth, body: '{"data":1}' });
+      assert.equal(pub.status, 201, 'the first goes on');
+    } finally {
+      first.child.kill('SIGKILL');
+      await first.exited;
+    }
+    // Killed: its heartbeat stops, which the next start waits to see (at most 3 s), and then it serves.
+    const next = await spawnHerald(['serve', '--port', '0', '--data', data]);
+    try {
+      await until(() => next.stderr().includes('wait=30'), 10_000, 'the next banner');
+      const read = await fetch(`${next.url}/v1/channels/one/events`, { headers: auth });
+      assert.equal(((await read.json()) as { head: number }).head, 1);
+    } finally {
+      next.child.kill('SIGTERM');
+      await next.exited;
     }
   });
 

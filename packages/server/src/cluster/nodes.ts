@@ -34,9 +34,22 @@ export class NodeRegistry {
     private readonly onPeers: (view: PeerView) => void = () => {},
   ) {}
 
-  /** `unique`: refuse to start while another live process beats under this id (a shared store). */
-  async start(options: { unique?: boolean } = {}): Promise<void> {
-    if (options.unique) await this.refuseIdInUse();
+  /**
+   * `unique`: refuse to start while another live process beats under this id (a shared store). `alone`: refuse while
+   * any other process beats in the store (SQLite: one process per data directory).
+   */
+  async start(options: { unique?: boolean; alone?: boolean } = {}): Promise<void> {
+    if (options.alone) {
+      await this.refuseWhileBeating(
+        () => true,
+        (id) => `another Herald server (node ${id}) is running on this data directory: stop it first, or give this one a --data of its own`,
+      );
+    } else if (options.unique) {
+      await this.refuseWhileBeating(
+        (node) => node.id === this.id,
+        () => `node id ${this.id} is in use by another live node: give each node its own --node-id (HERALD_NODE_ID)`,
+      );
+    }
     this.beating = true;
     await this.beat();
     this.timer = setInterval(() => void this.beat(), HEARTBEAT_MS);
@@ -44,19 +57,21 @@ export class NodeRegistry {
   }
 
   /**
-   * Two processes under one id would both hold every lease that id holds (each endpoint's deliveries sent twice,
-   * the dispatcher run twice) and ignore each other's presence messages. A live record of this id that keeps
-   * beating belongs to another process; one that stops is this node's previous run (killed, then restarted at once).
+   * Refuses the start while a live record that `matches` keeps beating. Two processes under one id would both hold
+   * every lease that id holds (each endpoint's deliveries sent twice, the dispatcher run twice) and ignore each
+   * other's presence messages; two processes on one SQLite data directory each trust the channel heads they cache,
+   * so the first one's appends to a channel the second wrote to failed with 500s, and its reads went stale. A record
+   * that stops beating is a previous run's (killed, then restarted at once), which is waited out, at most 3 s.
    */
-  private async refuseIdInUse(): Promise<void> {
+  private async refuseWhileBeating(matches: (node: NodeRecord) => boolean, refusal: (id: string) => string): Promise<void> {
     // A store that fails to answer here fails the first heartbeat too, which is logged: no reason to refuse the start.
-    const lastSeen = async () => (await this.store.nodes(Date.now() - NODE_LIVE_MS).catch(() => [])).find((n) => n.id === this.id)?.lastSeen;
-    const before = await lastSeen();
-    if (before === undefined) return;
+    const beats = async () =>
+      new Map((await this.store.nodes(Date.now() - NODE_LIVE_MS).catch(() => [])).filter(matches).map((n) => [n.id, n.lastSeen]));
+    const before = await beats();
+    if (before.size === 0) return;
     await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * 1.5));
-    const after = await lastSeen();
-    if (after !== undefined && after !== before) {
-      throw new StartupError(`node id ${this.id} is in use by another live node: give each node its own --node-id (HERALD_NODE_ID)`);
+    for (const [id, lastSeen] of await beats()) {
+      if (before.get(id) !== lastSeen) throw new StartupError(refusal(id));
     }
   }
 
