@@ -19,6 +19,19 @@ describe('limits.requestTimeout', () => {
     assert.match(received(), /^HTTP\/1\.1 408 /);
   });
 
+  it('answers a request refused before its body arrived once, and closes the connection: no 408 after the 401', async () => {
+    const h = await start();
+    const { socket, received } = await rawConnection(h.url);
+    // No credential: refused before the body is read; the rest of the body never comes.
+    socket.write('POST /v1/channels/x/events HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"data":');
+    const closed = once(socket, 'close').then(() => 'closed');
+    const outcome = await Promise.race([closed, sleep(5000).then(() => 'still open after 5 s')]);
+    assert.equal(outcome, 'closed');
+    // One answer to one request: the 401, not then also the 408 of limits.requestTimeout for the body that never came.
+    assert.deepEqual(received().match(/^HTTP\/1\.1 \d+/gm), ['HTTP/1.1 401']);
+    assert.match(received(), /\r\nconnection: close\r\n/i);
+  });
+
   it('ends a slow request within a second past the limit, at the default 30 s too (Node alone checks every 30 s)', async () => {
     const h = await start({ limits: { requestTimeout: 2 } });
     const { socket, received } = await rawConnection(h.url);
