@@ -302,21 +302,28 @@ export class Herald extends Emitter<ClientEvents> {
 
   private async post(channel: string, input: object): Promise<unknown> {
     const token = await this.currentToken();
+    // A server that takes the connection and never answers (stopped, or behind a proxy that holds it) must not hold
+    // the publish for good: past the heartbeat timeout it is `unavailable`, as one that cannot be reached.
+    const deadlineMs = this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+    const signal = AbortSignal.timeout(deadlineMs);
+    const unavailable = (why: string) => new HeraldClientError('unavailable', `Could not publish to ${channel}: ${signal.aborted ? `no answer within ${deadlineMs} ms` : why}`);
     let res: Response;
     try {
       res = await this.fetchImpl(`${this.url}/v1/channels/${encodeURIComponent(channel)}/events`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: JSON.stringify(input),
+        signal,
       });
     } catch (error) {
       // A HeraldClientError like every other failure (fetch's own is a bare TypeError, "fetch failed"): the server
       // could not be reached, or the connection broke before its answer, so the event may or may not be stored.
-      throw new HeraldClientError('unavailable', `Could not publish to ${channel}: ${(error as Error).message}`);
+      throw unavailable((error as Error).message);
     }
     // A proxy's answer for a server that is down (a 502 page) is no JSON: its status must still reach the app, not a
     // SyntaxError without one.
     const body = (await res.json().catch(() => undefined)) as unknown;
+    if (body === undefined && signal.aborted) throw unavailable('');
     if (!res.ok || body === undefined) {
       const error = (body as ErrorBody | undefined)?.error;
       if (res.status === 401) this.tokenRefused = true;

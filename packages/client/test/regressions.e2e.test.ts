@@ -186,6 +186,24 @@ it('publish() rejects with a HeraldClientError when the server cannot be reached
   }
 });
 
+it('publish() to a server that takes the connection and never answers rejects as unavailable after the heartbeat timeout', async () => {
+  const sockets: Socket[] = [];
+  const silent = createServer((socket) => sockets.push(socket));
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  try {
+    const c = new Herald({ url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, token: ADMIN_KEY, heartbeatTimeoutMs: 1000 });
+    const started = performance.now();
+    // Before, it waited on undici's own 300 s header timeout.
+    await assert.rejects(c.publish('hung', { data: 1 }), (error) => error instanceof HeraldClientError && error.code === 'unavailable' && /no answer within 1000 ms/.test(error.message));
+    const took = performance.now() - started;
+    assert.ok(took >= 900 && took < 4000, `rejected after ${Math.round(took)} ms`);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  }
+});
+
 it('close() while getToken is pending leaves no timer behind, so a Node process can exit at once', async () => {
   const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
   const before = timers();
