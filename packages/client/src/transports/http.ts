@@ -164,7 +164,7 @@ export abstract class HttpTransport extends BaseTransport {
       if (controller !== this.controller) return; // replaced by a restart
       const status = error instanceof HttpStatusError ? error : undefined;
       const channel = status?.status === 403 ? status.channel : undefined;
-      if (channel !== undefined && this.ctx.positions.has(channel) && !this.refused.has(channel)) {
+      if (channel !== undefined && !this.ended && this.ctx.positions.has(channel) && !this.refused.has(channel)) {
         this.refused.add(channel);
         this.start();
         this.handlers.refused(channel, status!.code ?? 'forbidden', status!.said ?? status!.message);
