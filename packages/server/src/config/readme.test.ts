@@ -2,6 +2,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { TSchema } from '@sinclair/typebox';
+import { ErrorCodes } from '@herald/protocol';
 import { ConfigSchema } from './schema.js';
 
 const README = new URL('../../../../README.md', import.meta.url);
@@ -20,4 +21,15 @@ it('the README names every setting of the config schema', () => {
   // In code, alone (`limits.bodyBytes`) or with a value (`store.synchronous: "normal"`).
   const named = (path: string) => readme.includes(`\`${path}\``) || readme.includes(`\`${path}:`);
   assert.deepEqual(paths.filter((path) => !named(path)), []);
+});
+
+it("the README's table of error codes lists every code of the catalogue, with its status", () => {
+  const readme = readFileSync(README, 'utf8');
+  const rows = new Map([...readme.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1]!, Number(m[2])]));
+  const codes = Object.entries(ErrorCodes);
+  assert.ok(codes.length > 25);
+  assert.deepEqual(
+    codes.filter(([code, { status }]) => rows.get(code) !== status).map(([code]) => code),
+    [],
+  );
 });
