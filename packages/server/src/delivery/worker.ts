@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isIP } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { FastifyBaseLogger } from 'fastify';
@@ -128,8 +129,8 @@ export class DeliveryWorker {
   private unrecorded = 0;
   /** One line a minute while the store refuses outcomes, with the count of refusals left out. */
   private readonly outcomeLog = new LogBudget(1 / 60);
-  /** Cuts short the waits of outcomes being written again, at stop. */
-  private readonly stopWaiters = new Set<() => void>();
+  /** Aborted at stop: cuts short the waits of outcomes being written again. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly config: HeraldConfig['delivery'],
@@ -529,15 +530,8 @@ export class DeliveryWorker {
             );
           }
         }
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(timer);
-            this.stopWaiters.delete(done);
-            resolve();
-          };
-          const timer = setTimeout(done, waitMs);
-          this.stopWaiters.add(done);
-        });
+        // Ended early by stop, after which the next refusal is thrown.
+        await sleep(waitMs, undefined, { signal: this.stopping.signal }).catch(() => {});
         waitMs = Math.min(waitMs * 2, OUTCOME_RETRY_MS.max);
       }
     } finally {
@@ -647,7 +641,7 @@ export class DeliveryWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    for (const wake of [...this.stopWaiters]) wake();
+    this.stopping.abort();
     // In-flight attempts are abandoned; their deliveries stay pending and are retried after restart.
     await Promise.all([...new Set([this.platform.agent, this.tenants.agent])].map((agent) => agent.destroy()));
     await this.pumping;
