@@ -55,15 +55,15 @@ export class PresenceSet extends Emitter<PresenceEvents> {
   reset(client: string, members: PresenceMember[]): void {
     // A copy: the map is refilled below, and comparing with itself told no join at all.
     const previous = new Map(this.current);
-    const rejoin = this.client !== undefined;
     const next = new Map(members.map((m) => [m.client, m]));
+    // Undefined at the first join: nothing was known before it.
     const oldSelf = this.client;
     this.client = client;
     for (const [id, member] of previous) if (!next.has(id) && id !== oldSelf) this.emit('leave', member);
     this.current.clear();
     for (const [id, member] of next) {
       this.current.set(id, member);
-      if (rejoin && !previous.has(id) && id !== client) this.emit('join', member);
+      if (oldSelf !== undefined && !previous.has(id) && id !== client) this.emit('join', member);
     }
     this.emit('members', this.members);
   }
