@@ -26,7 +26,7 @@ function refusalOutcome(code: string, status: number): IngestOutcome {
 
 /** Signature verification in a `herald.ingest.verify` span, parented on the sender's trace context. */
 function verifySpan<T>(traceparent: string | undefined, provider: string, fn: () => T): T {
-  return inSpanSync('herald.ingest.verify', parentContext(traceparent), { 'herald.provider': provider }, fn);
+  return inSpanSync('herald.ingest.verify', () => parentContext(traceparent), () => ({ 'herald.provider': provider }), fn);
 }
 
 /**

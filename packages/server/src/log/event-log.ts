@@ -4,7 +4,7 @@ import type { Bus } from '../bus/types.js';
 import type { AppendResult, EventStore, ReadResult } from '../store/types.js';
 import { newEventId } from './ids.js';
 import { observeFanoutLag, recordAppend, type WayIn } from '../metrics/index.js';
-import { PublishTrace, withTraceparent } from '../tracing/index.js';
+import { publishSpans, withTraceparent } from '../tracing/index.js';
 import { WriteHealth } from '../store/disk-full.js';
 
 export interface LogPublishInput extends BatchPublishInput {
@@ -42,7 +42,7 @@ export class EventLog {
     const time = Date.now();
     const via = options.via ?? 'http';
     const started = performance.now();
-    const tracing = new PublishTrace(options.traceparent, { 'herald.via': via, 'herald.events': inputs.length });
+    const tracing = publishSpans(options.traceparent, () => ({ 'herald.via': via, 'herald.events': inputs.length }));
     const appending = this.store.append({
       idempotencyKey,
       events: inputs.map((input) => ({

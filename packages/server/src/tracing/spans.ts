@@ -1,16 +1,28 @@
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { context, ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { VERSION } from '../version.js';
 import { formatTraceparent, parseTraceparent, traceparentOfPayload } from './traceparent.js';
 
 /**
- * OpenTelemetry spans through `@opentelemetry/api` only. Without a tracer
- * provider registered by the application (an OpenTelemetry SDK), every call
- * here is the API's no-op and costs a small allocation; with one, Herald
- * emits `herald.publish`, `herald.append`, `herald.fanout`,
- * `herald.ingest.verify` and `herald.delivery.attempt`, parented on the
- * `traceparent` that came with the event.
+ * OpenTelemetry spans through `@opentelemetry/api` only. Without a tracer provider registered by the application (an
+ * OpenTelemetry SDK), none is made (see {@link tracingOn}); with one, Herald emits `herald.publish`, `herald.append`,
+ * `herald.fanout`, `herald.ingest.verify` and `herald.delivery.attempt`, parented on the `traceparent` that came with
+ * the event.
  */
 const tracer = () => trace.getTracer('herald', VERSION);
+
+/** What the API's proxy provider hands out while no SDK has registered a provider behind it. */
+const NO_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether an application registered a tracer provider. Without one, every span would be a no-op that still costs
+ * its allocations, contexts and the API's checks of the parent span's ids: about 3% of a single publish's CPU in a
+ * profile of `bench:publish`. So spans are made only with a provider; a provider registered by another copy
+ * of the API (not this package's proxy) counts as one.
+ */
+export function tracingOn(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_PROVIDER;
+}
 
 /** The context whose parent is the remote span named by `traceparent`, or the active one. */
 export function parentContext(traceparent: string | undefined): Context {
@@ -46,9 +58,10 @@ export async function inSpan<T>(
   }
 }
 
-/** A synchronous span, for the fan-out. */
-export function inSpanSync<T>(name: SpanName, parent: Context, attributes: Attributes, fn: () => T): T {
-  const span = tracer().startSpan(name, { attributes }, parent);
+/** A synchronous span, for the fan-out and the ingest's verification: `fn` alone while no provider records spans. */
+export function inSpanSync<T>(name: SpanName, parent: () => Context, attributes: () => Attributes, fn: () => T): T {
+  if (!tracingOn()) return fn();
+  const span = tracer().startSpan(name, { attributes: attributes() }, parent());
   try {
     return fn();
   } catch (error) {
@@ -68,11 +81,35 @@ export function traceparentFor(span: Span, fallback: string | undefined): string
 
 export { SpanKind, SpanStatusCode, type Span, type Context };
 
+/** The spans of one publish (see {@link PublishTrace}), or none while no provider records spans. */
+export interface PublishSpans {
+  /** The `traceparent` to keep with the events: the incoming one, else the publish span's when it records. */
+  readonly traceparent: string | undefined;
+  /** The append is durable. */
+  appended(): void;
+  fanout<T>(events: number, fn: () => T): T;
+  end(error?: unknown): void;
+}
+
+/** A publish's spans when no provider records them: the incoming `traceparent` is kept, nothing else is made. */
+class Untraced implements PublishSpans {
+  constructor(readonly traceparent: string | undefined) {}
+  appended(): void {}
+  fanout<T>(_events: number, fn: () => T): T {
+    return fn();
+  }
+  end(): void {}
+}
+
+export function publishSpans(incoming: string | undefined, attributes: () => Attributes): PublishSpans {
+  return tracingOn() ? new PublishTrace(incoming, attributes()) : new Untraced(incoming);
+}
+
 /**
  * The spans of one publish: `herald.publish`, with `herald.append` (until the
  * events are durable) and `herald.fanout` (the local listeners) inside it.
  */
-export class PublishTrace {
+class PublishTrace implements PublishSpans {
   /** The `traceparent` to keep with the events: the incoming one, else the publish span's when it records. */
   readonly traceparent: string | undefined;
   private readonly publish: Span;
@@ -94,7 +131,7 @@ export class PublishTrace {
   }
 
   fanout<T>(events: number, fn: () => T): T {
-    return inSpanSync('herald.fanout', this.ctx, { 'herald.events': events }, fn);
+    return inSpanSync('herald.fanout', () => this.ctx, () => ({ 'herald.events': events }), fn);
   }
 
   end(error?: unknown): void {
@@ -119,6 +156,7 @@ export async function deliveryAttemptSpan<T extends { statusCode?: number | unde
   fn: (traceparent: string | undefined) => Promise<T>,
 ): Promise<T> {
   const stored = traceparentOfPayload(payload);
+  if (!tracingOn()) return fn(stored);
   return inSpan(
     'herald.delivery.attempt',
     parentContext(stored),
