@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { openSqliteStorage } from '../store/sqlite/open.js';
 import { StartupError } from '../startup-error.js';
 import { Authenticator } from './authenticator.js';
+import { generateApiKey } from './secrets.js';
 
 const ADMIN_KEY = 'configured-admin-key-0123456789abcdef';
 const SECRET = 'configured-token-secret-0123456789abcdef';
@@ -72,6 +73,33 @@ it('one node started once with a token secret and then without it is refused, an
     const again = await Authenticator.create({ tokenSecret: SECRET }, storage.keys, storage.settings);
     const { token } = await again.authenticator.tokens.mint({ sub: 'u', channels: ['a'] }, 60);
     assert.equal((await again.authenticator.authenticate(token))?.id, 'u');
+  } finally {
+    await storage.close();
+  }
+});
+
+it('a key seen before is not hashed again, and is still refused the moment it is revoked', async () => {
+  const storage = await openSqliteStorage({ dataDir: ':memory:' });
+  try {
+    const { authenticator } = await Authenticator.create({ adminKey: ADMIN_KEY, tokenSecret: SECRET }, storage.keys, storage.settings);
+    const publisher = generateApiKey();
+    await storage.keys.insert({ id: 'key_pub', name: 'pub', scopes: ['publish'], channels: ['orders:*'], prefix: publisher.prefix, hash: publisher.hash, createdAt: Date.now() });
+    // Each twice: the second answer comes from what the first remembered, and must be the same.
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await authenticator.authenticate(ADMIN_KEY))?.kind, 'admin');
+      const principal = await authenticator.authenticate(publisher.key);
+      assert.deepEqual({ kind: principal?.kind, admin: principal?.admin, publish: principal?.publish }, { kind: 'key', admin: false, publish: ['orders:*'] });
+      await assert.rejects(authenticator.authenticate(`${publisher.key}x`), /not valid/, 'a made-up key, every time');
+      await assert.rejects(authenticator.authenticate(`${ADMIN_KEY}x`), /not valid/);
+    }
+    assert.ok(await storage.keys.revoke('key_pub', Date.now()));
+    await assert.rejects(authenticator.authenticate(publisher.key), /not valid/, 'revoked: refused at once');
+    assert.equal((await authenticator.authenticate(ADMIN_KEY))?.kind, 'admin');
+    // More keys than are remembered: each still authenticates as itself.
+    const many = Array.from({ length: 1100 }, (_, i) => ({ ...generateApiKey(), id: `key_${i}` }));
+    for (const k of many) await storage.keys.insert({ id: k.id, name: k.id, scopes: ['subscribe'], channels: [k.id], prefix: k.prefix, hash: k.hash, createdAt: Date.now() });
+    for (const k of [...many, ...many.slice(0, 50)]) assert.equal((await authenticator.authenticate(k.key))?.id, k.id);
+    assert.equal((await authenticator.authenticate(ADMIN_KEY))?.kind, 'admin', 'the admin key after the others pushed it out');
   } finally {
     await storage.close();
   }

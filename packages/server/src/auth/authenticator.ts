@@ -8,6 +8,30 @@ import { CredentialChecker } from './liveness.js';
 
 const ADMIN: Principal = { kind: 'admin', id: 'admin', admin: true, subscribe: ['*'], publish: ['*'] };
 
+/** How many keys {@link RecentKeys} remembers. */
+const RECENT_KEYS = 1024;
+
+/**
+ * API keys that authenticated lately, each with its digest, or with ADMIN for the admin key. Every request hashes its
+ * key; a profile of single publishes put that hash and the compare with the admin key's digest at about a twentieth
+ * of the request, so a key seen before skips both. Only keys that matched go in (made-up keys can neither grow this
+ * nor push a real one out), and a stored key is still looked up on every request, so revoking it takes effect at
+ * once. The admin key's digest is fixed for the life of the process, so the admin key stays admin here. The keys
+ * live in memory only, as every request's own headers do; the store keeps digests alone.
+ */
+class RecentKeys {
+  private readonly known = new Map<string, string | Principal>();
+
+  get(key: string): string | Principal | undefined {
+    return this.known.get(key);
+  }
+
+  add(key: string, digest: string | Principal): void {
+    if (this.known.size >= RECENT_KEYS) this.known.delete(this.known.keys().next().value!);
+    this.known.set(key, digest);
+  }
+}
+
 export interface AuthSetup {
   authenticator: Authenticator;
   /** Set only on the start that generated the admin key: it is shown once and never again. */
@@ -17,6 +41,7 @@ export interface AuthSetup {
 /** Turns a presented credential (admin key, API key or JWT) into a Principal. */
 export class Authenticator {
   readonly liveness: CredentialChecker;
+  private readonly recent = new RecentKeys();
 
   private constructor(
     private readonly adminKeyHash: string,
@@ -97,13 +122,19 @@ export class Authenticator {
       await this.liveness.assertLive(principal);
       return principal;
     }
-    const hash = hashSecret(credential);
-    if (safeEqual(hash, this.adminKeyHash)) return ADMIN;
+    const known = this.recent.get(credential);
+    if (typeof known === 'object') return known;
+    const hash = known ?? hashSecret(credential);
+    if (known === undefined && safeEqual(hash, this.adminKeyHash)) {
+      this.recent.add(credential, ADMIN);
+      return ADMIN;
+    }
     const record = await this.keys.findByHash(hash);
     // The lookup is by digest, so it leaks nothing about the key; the compare is for defence in depth.
     if (!record || !safeEqual(record.hash, hash) || record.revokedAt !== undefined) {
       throw new HeraldError('unauthorized', 'The API key is not valid.');
     }
+    if (known === undefined) this.recent.add(credential, hash);
     const admin = record.scopes.includes('admin');
     return {
       kind: 'key',
