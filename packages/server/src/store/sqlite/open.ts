@@ -1,4 +1,4 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
@@ -70,11 +70,31 @@ function startupError(file: string, error: unknown): StartupError {
   return wrapped;
 }
 
+/**
+ * The database holds the token secret, the sources' and endpoints' signing secrets and every event, so it is the
+ * server user's alone. A directory Herald creates is 0700 and a database 0600 (SQLite gives its `-wal` and `-shm` the
+ * database's mode), whatever the umask; a database that group or others could read (one made before this check) loses
+ * those permissions at start. A directory that already exists is left as it is: its files are what is protected.
+ */
+function makePrivate(dataDir: string, file: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+    if (!existsSync(path)) continue;
+    const mode = statSync(path).mode & 0o777;
+    if (mode & 0o077) chmodSync(path, mode & 0o700);
+  }
+}
+
 export async function openSqliteStorage(options: SqliteOptions): Promise<Storage> {
   let file = ':memory:';
   if (options.dataDir !== ':memory:') {
-    mkdirSync(options.dataDir, { recursive: true });
     file = join(options.dataDir, 'herald.db');
+    try {
+      makePrivate(options.dataDir, file);
+    } catch (error) {
+      throw startupError(file, error);
+    }
   }
   let db: BetterSqlite3.Database;
   try {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, truncateSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeEventStoreConformance } from '../event-store.conformance.js';
@@ -110,5 +110,29 @@ test("schema 9: a node's heartbeat from before it keeps its row, and reads as bu
     assert.deepEqual(await new SqliteClusterStore(db).nodes(0), [{ id: 'old', startedAt: 1, lastSeen: 2, connections: {}, version: '0.1.0', bus: 'up' }]);
   } finally {
     db.close();
+  }
+});
+
+test("the data directory and the database are the server user's alone, whatever the umask", async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'herald-store-'));
+  const dir = join(parent, 'data');
+  const mode = (path: string) => statSync(path).mode & 0o777;
+  const umask = process.umask(0o022);
+  try {
+    const storage = await openSqliteStorage({ dataDir: dir });
+    await storage.events.append({ events: [{ channel: 'c', id: 'evt_private', type: 't', data: { n: 1 }, time: 1 }] });
+    assert.equal(mode(dir), 0o700);
+    for (const file of ['herald.db', 'herald.db-wal', 'herald.db-shm']) assert.equal(mode(join(dir, file)), 0o600, file);
+    await storage.close();
+    // A database made before (or by hand) that others could read: its secrets are taken back at the next start.
+    chmodSync(join(dir, 'herald.db'), 0o644);
+    chmodSync(dir, 0o755);
+    const again = await openSqliteStorage({ dataDir: dir });
+    assert.equal(mode(join(dir, 'herald.db')), 0o600);
+    assert.equal(mode(dir), 0o755, 'a directory that exists is left as it is');
+    await again.close();
+  } finally {
+    process.umask(umask);
+    rmSync(parent, { recursive: true, force: true });
   }
 });
