@@ -105,6 +105,18 @@ describe('portal attacks: what a tenant may reach and how much it may use', () =
       const res = await h.call('POST', '/v1/endpoints', { ...as(acme), body: { url, channels: ['acme:orders'] } });
       assert.equal(res.status, 422, `${url}: ${JSON.stringify(res.body)}`);
     }
+    // No oracle of the platform's names: one that resolves inward and one that does not resolve read the same, and
+    // the answer names no address. Before, "Refused http://localhost: 127.0.0.1 is a private…" or "Cannot resolve …".
+    const answers = [];
+    for (const host of ['localhost', 'no-such-host.invalid']) {
+      const res = await h.call('POST', '/v1/endpoints', { ...as(acme), body: { url: `http://${host}/hook`, channels: ['acme:orders'] } });
+      assert.equal(res.status, 422);
+      assert.doesNotMatch(res.body.error.message, /127\.0\.0\.1|::1|resolve [a-z]/);
+      answers.push(res.body.error.message.replace(host, 'HOST'));
+    }
+    assert.equal(answers[0], answers[1]);
+    const adminTold = await h.call('POST', '/v1/endpoints', { body: { url: 'http://no-such-host.invalid/hook', channels: ['ops'] } });
+    assert.match(adminTold.body.error.message, /Cannot resolve no-such-host\.invalid/, 'the admin is still told what is wrong');
 
     const own = await h.call('POST', '/v1/endpoints', { ...as(acme), body: { url: PUBLIC, channels: ['acme:orders'] } });
     assert.equal(own.status, 201, JSON.stringify(own.body));

@@ -95,9 +95,14 @@ export function endpointUrlCheck(adminGuard: UrlGuard, config: HeraldConfig): (p
     try {
       return await portalGuard.checkUrl(url);
     } catch (error) {
-      // The guard names the admin's setting; a session's URLs are governed by the portal's.
-      if (error instanceof HeraldError && error.message.includes('delivery.allowPrivateNetworks')) {
-        throw new HeraldError(error.code, error.message.replace('delivery.allowPrivateNetworks', 'portal.allowPrivateNetworks'));
+      // A name that does not resolve and one that resolves inward get the same answer, which names no address: told
+      // apart, or told what a name resolves to, a tenant could map the platform's internal names through this route.
+      // (The guard's own message also names the admin's setting; a session's URLs are governed by the portal's.)
+      if (error instanceof HeraldError && error.code === 'unprocessable' && /^(Refused |Cannot resolve )/.test(error.message)) {
+        throw new HeraldError(
+          'unprocessable',
+          `Refused ${new URL(url).origin}: a portal endpoint's host must resolve, and only to public addresses (or to portal.allowPrivateNetworks).`,
+        );
       }
       throw error;
     }
