@@ -71,6 +71,11 @@ export const ConfigSchema = Type.Object(
          * channelsPerRequest channels is counted as.
          */
         parkedPollBytes: Type.Integer({ default: 256 * 1024 * 1024, minimum: 1 }),
+        /**
+         * What the request bodies still arriving may hold together, each counted at its Content-Length (see
+         * http/body-budget.ts); one that would pass it is answered 503 (reason too_many_bodies, with Retry-After) unread.
+         */
+        incomingBodyBytes: Type.Integer({ default: 256 * 1024 * 1024, minimum: 1 }),
         /** Per SSE or WebSocket connection: past this many unsent bytes the client is dropped as too slow. */
         sendBufferBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
         /** Deepest nesting of arrays/objects accepted in event data, on every way in; deeper is 400 payload_too_deep. */

@@ -6,6 +6,7 @@ import type { AppContext } from './context.js';
 import { answerOnSocket, clientErrorHandler, frameworkErrorHandler, installErrorHandling, MAX_PARAM_LENGTH } from './errors.js';
 import type { Socket } from 'node:net';
 import { installJsonParser } from './json-body.js';
+import { installBodyBudget } from './body-budget.js';
 import { installFiniteNumbers } from './finite-numbers.js';
 import { installAuthentication } from './authenticate.js';
 import { installOpenApi } from './openapi.js';
@@ -91,6 +92,7 @@ export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (
     done();
   });
   app.addHook('preParsing', (_request, _reply, payload, done) => (closing ? done(new HeraldError('unavailable', 'The server is shutting down.')) : done(null, payload)));
+  installBodyBudget(app, ctx.config.limits);
   installAuthentication(app, ctx.auth, ctx.config.cors.origins);
   // Before any route: @fastify/swagger collects routes as they are added.
   installOpenApi(app, ctx);

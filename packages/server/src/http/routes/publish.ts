@@ -100,6 +100,9 @@ export function publishRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
       onRequest: async (request) => {
         if (!request.principal) throw new HeraldError('unauthorized', 'Publishing needs a credential.');
+        // Refused before its body (up to limits.bodyBytes) is read: the channels are in the body, but a credential that
+        // may publish to none is refused whatever they are.
+        if (request.principal.publish.length === 0) throw new HeraldError('forbidden', 'This credential may not publish to any channel.');
       },
     },
     async (request, reply) => {
