@@ -78,6 +78,11 @@ export const ConfigSchema = Type.Object(
         incomingBodyBytes: Type.Integer({ default: 256 * 1024 * 1024, minimum: 1 }),
         /** Per SSE or WebSocket connection: past this many unsent bytes the client is dropped as too slow. */
         sendBufferBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
+        /**
+         * A replay (the backlog after a client's position) waits for the client to read half of sendBufferBytes before
+         * its next page; a client whose unsent bytes have not gone down for this many seconds is dropped as too slow.
+         */
+        replayStallTimeout: Type.Number({ default: 30, exclusiveMinimum: 0, maximum: 3600 }),
         /** Deepest nesting of arrays/objects accepted in event data, on every way in; deeper is 400 payload_too_deep. */
         jsonDepth: Type.Integer({ default: DEFAULT_MAX_JSON_DEPTH, minimum: 1, maximum: 1000 }),
         /** Bytes of events in one poll answer; a page stops early (at least one event) rather than pass it. */

@@ -13,6 +13,31 @@ export interface RawSocket {
  */
 const WRITE_AT_BYTES = 64 * 1024;
 
+/** How often a stall watch (see `watchStall`) looks at the buffer. */
+const STALL_CHECK_MS = 1000;
+
+/**
+ * Calls `stalled` once `buffered()` has not gone down for `timeoutMs` (looked at every second), unless the returned
+ * function is called first. A replay waits on the client's buffer before reading its next page; a client that reads
+ * nothing held that wait, and the buffer under the send bound, forever: 5 to 9 MB per connection, never dropped.
+ */
+export function watchStall(buffered: () => number, timeoutMs: number, stalled: () => void): () => void {
+  let low = buffered();
+  let since = Date.now();
+  const timer = setInterval(() => {
+    const now = buffered();
+    if (now < low) {
+      low = now;
+      since = Date.now();
+    } else if (Date.now() - since >= timeoutMs) {
+      clearInterval(timer);
+      stalled();
+    }
+  }, STALL_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** Outboxes with frames queued in this tick, flushed together once the tick's work is done. */
 let dirty: Outbox[] = [];
 

@@ -142,7 +142,8 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
   }
 
   /** A stream for this response; nothing is written to it until `begin`. */
-  const newStream = (reply: FastifyReply) => new SseStream(reply.raw, config.limits.sendBufferBytes, app.log, removeStream);
+  const newStream = (reply: FastifyReply) =>
+    new SseStream(reply.raw, config.limits.sendBufferBytes, app.log, removeStream, config.limits.replayStallTimeout * 1000);
 
   app.get<{ Params: { channel: string }; Querystring: StreamQuery }>(
     '/v1/channels/:channel/stream',

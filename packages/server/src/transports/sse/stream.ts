@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
 import type { ChannelFeed, FeedSink } from '../feed.js';
 import { httpChunk, sharedChunk, sseEvent, type SseEventKind } from '../frames.js';
-import { Outbox, type RawSocket } from '../outbox.js';
+import { Outbox, watchStall, type RawSocket } from '../outbox.js';
 import type { EphemeralListener } from '../../presence/service.js';
 import type { EphemeralFrames } from '../../presence/frames.js';
 
@@ -45,6 +45,8 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
     private readonly maxBuffered: number,
     private readonly logger: FastifyBaseLogger,
     private readonly onClosed: (stream: SseStream) => void,
+    /** `limits.replayStallTimeout`, ms: a replay waiting on a client that reads nothing for this long drops it. */
+    private readonly stallMs: number,
   ) {
     super(res.socket && !res.socket.destroyed ? res.socket : GONE);
     if (this.socket === GONE) {
@@ -77,15 +79,16 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
   }
 
   private send(frame: Buffer): void {
-    if (this.buffered + frame.length > this.maxBuffered) {
-      this.logger.warn({ buffered: this.buffered }, 'SSE client too slow: dropping it');
-      countSlowConsumer('sse');
-      this.discard();
-      this.res.destroy();
-      this.finish();
-      return;
-    }
+    if (this.buffered + frame.length > this.maxBuffered) return this.tooSlow('SSE client too slow: dropping it');
     this.queue(frame);
+  }
+
+  private tooSlow(message: string): void {
+    this.logger.warn({ buffered: this.buffered }, message);
+    countSlowConsumer('sse');
+    this.discard();
+    this.res.destroy();
+    this.finish();
   }
 
   /** FeedSink of a single-channel stream: the event with its seq as the id. */
@@ -122,11 +125,14 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
     if (!socket) return undefined;
     this.drainWaiter ??= new Promise<void>((resolve) => {
       const done = () => {
+        stopWatching();
         socket.off('drain', done);
         socket.off('close', done);
         this.drainWaiter = undefined;
         resolve();
       };
+      // Dropping the stream closes its socket, which ends this wait.
+      const stopWatching = watchStall(() => this.buffered, this.stallMs, () => this.tooSlow('SSE client read nothing of its replay: dropping it'));
       socket.on('drain', done);
       socket.on('close', done);
     });

@@ -6,7 +6,7 @@ import type { AppContext } from '../../http/context.js';
 import type { Principal } from '../../auth/principal.js';
 import type { ChannelFeed } from '../feed.js';
 import { wsEventFrame, wsSharedFrame, wsTextFrame } from '../frames.js';
-import { Outbox } from '../outbox.js';
+import { Outbox, watchStall } from '../outbox.js';
 import { parseClientOp, refOfRefusedFrame } from './ops.js';
 import { assertStorablePayload } from '../../log/storable-payload.js';
 import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
@@ -172,14 +172,15 @@ export class WsSession extends Outbox implements SubscriptionOwner {
    */
   private sendWire(frame: Buffer): void {
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
-    if (this.buffered + frame.length > this.ctx.config.limits.sendBufferBytes) {
-      this.logger.warn({ buffered: this.buffered }, 'WebSocket client too slow: closing with 1013');
-      this.close(CloseCodes.tryAgainLater, 'slow consumer');
-      countSlowConsumer('ws');
-      setTimeout(() => this.ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
-      return;
-    }
+    if (this.buffered + frame.length > this.ctx.config.limits.sendBufferBytes) return this.tooSlow('WebSocket client too slow: closing with 1013');
     this.queue(frame);
+  }
+
+  private tooSlow(message: string): void {
+    this.logger.warn({ buffered: this.buffered }, message);
+    this.close(CloseCodes.tryAgainLater, 'slow consumer');
+    countSlowConsumer('ws');
+    setTimeout(() => this.ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
   }
 
   /** FeedSink: one event of a subscribed channel. */
@@ -197,9 +198,17 @@ export class WsSession extends Outbox implements SubscriptionOwner {
   drained(): Promise<void> | undefined {
     const low = this.ctx.config.limits.sendBufferBytes / 2;
     if (this.buffered < low || this.closing) return undefined;
-    // ws has no drain event of its own; a short poll costs nothing when the buffer is low.
+    // ws has no drain event of its own; a short poll costs nothing when the buffer is low. Closing the socket as too
+    // slow sets `closing`, which ends the wait.
+    const stopWatching = watchStall(() => this.buffered, this.ctx.config.limits.replayStallTimeout * 1000, () =>
+      this.tooSlow('WebSocket client read nothing of its replay: closing with 1013'),
+    );
     return new Promise((resolve) => {
-      const check = () => (this.buffered < low || this.closing ? resolve() : setTimeout(check, 10));
+      const check = () => {
+        if (this.buffered >= low && !this.closing) return void setTimeout(check, 10);
+        stopWatching();
+        resolve();
+      };
       check();
     });
   }
