@@ -139,6 +139,25 @@ const types = {
  * trouble becomes `store_unavailable` within a bounded time, and work the
  * server aborted to break a deadlock runs again.
  */
+/**
+ * A connection of `pool`, held for several statements (a transaction, the migration). While a connection is checked
+ * out the pool stops listening for its `error` event, so a server that closes it between two statements (a restart,
+ * a failover, an administrator's command) raised an `error` nobody heard, and Node ended the process. The listener
+ * here hears it for as long as the connection is held: the next statement on it then fails (the store's usual
+ * `store_unavailable`), and `release` with that error closes the connection rather than pool it again.
+ */
+export async function checkOut(pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect();
+  const heard = () => {};
+  client.on('error', heard);
+  const release = client.release;
+  client.release = (error?: Error | boolean) => {
+    client.off('error', heard);
+    release(error);
+  };
+  return client;
+}
+
 export class Database {
   readonly pool: pg.Pool;
 
@@ -187,7 +206,7 @@ export class Database {
   }
 
   private async transactionOnce<T>(body: (tx: Tx) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await checkOut(this.pool);
     try {
       await client.query('BEGIN');
       const result = await body(client);

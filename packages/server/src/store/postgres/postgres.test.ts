@@ -9,6 +9,8 @@ import { describeClusterStoreConformance } from '../cluster-store.conformance.js
 import type { OpenStorage } from '../storage-harness.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
 import { openPostgresStorage } from './open.js';
+import { Database } from './database.js';
+import { HeraldError } from '@herald/protocol';
 import type { Storage } from '../types.js';
 
 let database: TestDatabase;
@@ -78,5 +80,28 @@ test('the event store keeps at most 10,000 channel ids in memory, and appends st
     assert.deepEqual((await storage.events.read('n5000', 0, 10)).events.map((e) => e.data), [0, 5000]);
   } finally {
     await storage.close();
+  }
+});
+
+test('a connection the server closes between two statements of a transaction fails that transaction, not the process', async () => {
+  const db = new Database({ url: database.url });
+  const admin = new pg.Client({ connectionString: database.url });
+  await admin.connect();
+  try {
+    await assert.rejects(
+      db.transaction(async (tx) => {
+        const { rows } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        // As a restart, a failover or an administrator does: the server ends the connection while no statement runs
+        // on it, and the client hears it as an 'error' event. Before, nothing listened, and Node ended the process.
+        await admin.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await tx.query('SELECT 1');
+      }),
+      (error: unknown) => error instanceof HeraldError && error.code === 'store_unavailable',
+    );
+    assert.deepEqual(await db.rows('SELECT 1 AS one'), [{ one: 1 }], 'the pool serves on another connection');
+  } finally {
+    await admin.end();
+    await db.end();
   }
 });

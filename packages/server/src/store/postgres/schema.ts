@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { withRetries } from './database.js';
+import { checkOut, withRetries } from './database.js';
 
 /**
  * Same tables and columns as the SQLite schema, so rows map to records with
@@ -141,7 +141,7 @@ const MIGRATION_LOCK = 0x4865_7261_6c64; // "Herald"
  * left to do; each version commits with its row in `schema_versions`.
  */
 export async function migrate(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   let broken: Error | undefined;
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
