@@ -3,6 +3,11 @@ import { monotonicNow } from '../backoff.js';
 import { BaseTransport } from './base.js';
 import type { Transport, TransportFactory } from './types.js';
 
+/** Refusals of a subscribe that pass by themselves: the subscribe is sent again later (see subscribeAgainSoon). */
+const PASSING = new Set(['too_many_requests', 'store_unavailable', 'unavailable']);
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
 type Request = Parameters<NonNullable<Transport['request']>>[0];
 
 const POLICY_VIOLATION = 1008;
@@ -24,6 +29,8 @@ class WebSocketTransport extends BaseTransport implements Transport {
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Subscribes refused for a while in a row (see subscribeAgainSoon); back to 0 at the next one the server takes. */
+  private retries = 0;
   private lastSeen = monotonicNow();
   /** Requests waiting for their `ack` or `error`, by ref. */
   private readonly pending = new Map<string, { resolve: (frame: ServerOp) => void; reject: (error: Error) => void }>();
@@ -96,6 +103,7 @@ class WebSocketTransport extends BaseTransport implements Transport {
       case 'subscribed':
         // The answer to a subscribe since replaced by a later one: that one's answer follows.
         if (this.answered(frame.channel)) return;
+        this.retries = 0;
         // The server already started this channel from the old position: start over from the new history.
         if (this.handlers.epoch(frame.channel, frame.epoch)) return this.finish({ reason: `the history of ${frame.channel} was reset` });
         this.handlers.live(frame.channel, frame.seq);
@@ -120,9 +128,10 @@ class WebSocketTransport extends BaseTransport implements Transport {
           const channel = frame.ref.slice(4);
           if (this.answered(channel)) return;
           this.subscribed.delete(channel);
-          // A refusal that passes in a moment (a presence set joined by many at once, the socket's own join budget):
-          // subscribed again once the server's buckets have refilled, rather than given up with an error.
-          if (frame.code === 'too_many_requests') return this.subscribeAgainSoon();
+          // A refusal that passes (a presence set joined by many at once, the socket's own join budget, the server's
+          // store down for a while): subscribed again later, rather than given up with an error. Given up, a subscribe
+          // made while PostgreSQL restarted left the channel silent on a connected socket until it dropped.
+          if (PASSING.has(frame.code)) return this.subscribeAgainSoon();
           this.handlers.refused(channel, frame.code, frame.message);
         }
         return;
@@ -131,13 +140,17 @@ class WebSocketTransport extends BaseTransport implements Transport {
     }
   }
 
-  /** Sends the subscribes not in force again in 1 to 2 s (spread, so clients refused together do not return together). */
+  /**
+   * Sends the subscribes not in force again in 1 to 2 s, then, while they keep being refused, twice as long each time up
+   * to 30 to 60 s (spread, so clients refused together do not return together).
+   */
   private subscribeAgainSoon(): void {
     if (this.retryTimer !== undefined) return;
+    const base = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.retries++);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (!this.ended) this.channelsChanged();
-    }, 1000 + Math.random() * 1000);
+    }, base + Math.random() * base);
   }
 
   /** One subscribe of `channel` was answered; true while a later one still waits for its answer. */
