@@ -29,6 +29,12 @@ const IDLE_TICK_MS = 1000;
 const FAILED_ATTEMPT_PAUSE_MS = 1000;
 /** Waits between writes of an attempt's outcome that the store refused (see recordOutcome): doubling, within these. */
 const OUTCOME_RETRY_MS = { first: 500, max: 10_000 };
+/**
+ * At a graceful stop, how long attempts in flight get to be answered and their outcomes written. Abandoned at once,
+ * each was sent again after the restart, though its receiver had answered: a rolling deploy re-sent the deliveries in
+ * flight at every node it stopped (39 duplicates in 6 restarts against a receiver answering in up to 200 ms).
+ */
+const STOP_GRACE_MS = 5000;
 
 /** The store refuses writes for now (the disk full, PostgreSQL unreachable): the same write may succeed later. */
 const refusedForNow = (error: unknown): boolean => isDiskFull(error) || (error instanceof HeraldError && error.code === 'store_unavailable');
@@ -131,6 +137,8 @@ export class DeliveryWorker {
   private readonly outcomeLog = new LogBudget(1 / 60);
   /** Aborted at stop: cuts short the waits of outcomes being written again. */
   private readonly stopping = new AbortController();
+  /** Set once a stop's grace is over: an attempt answered after it records nothing (see stop). */
+  private abandoned = false;
 
   constructor(
     private readonly config: HeraldConfig['delivery'],
@@ -472,8 +480,8 @@ export class DeliveryWorker {
     const done = Date.now();
     const verdict = sent.statusCode === undefined ? { kind: 'retry' as const } : judge(sent.statusCode, sent.retryAfter, done, this.config.retryAfterMax * 1000);
     answered(verdict.kind === 'success');
-    // Cut off by shutdown: record nothing, so the delivery stays pending and is retried after restart.
-    if (this.stopped) return;
+    // Cut off by shutdown (past its grace): record nothing, so the delivery stays pending and is retried after restart.
+    if (this.abandoned) return;
     recordAttemptMetrics(sent.statusCode, sent.error, delivery.createdAt, done);
     const attempts = delivery.attempts + 1;
     let status: DeliveryRecord['status'] = 'pending';
@@ -641,10 +649,15 @@ export class DeliveryWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    this.stopping.abort();
-    // In-flight attempts are abandoned; their deliveries stay pending and are retried after restart.
-    await Promise.all([...new Set([this.platform.agent, this.tenants.agent])].map((agent) => agent.destroy()));
+    // Nothing new starts; what is in flight gets STOP_GRACE_MS to end and be recorded.
     await this.pumping;
+    const grace = new AbortController();
+    await Promise.race([Promise.allSettled([...this.attempts]), sleep(STOP_GRACE_MS, undefined, { signal: grace.signal }).catch(() => {})]);
+    grace.abort();
+    // The rest are abandoned: their deliveries stay pending and are retried after restart.
+    this.abandoned = true;
+    this.stopping.abort();
+    await Promise.all([...new Set([this.platform.agent, this.tenants.agent])].map((agent) => agent.destroy()));
     await Promise.allSettled([...this.attempts]);
   }
 }
