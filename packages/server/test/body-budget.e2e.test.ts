@@ -41,6 +41,13 @@ describe('limits.incomingBodyBytes', () => {
     for (const { socket } of stalled.slice(1)) socket.destroy();
   });
 
+  it('counts a body only until it is answered: a keep-alive connection sends many times the bound, one after another', async () => {
+    const h = await start({ limits: { incomingBodyBytes: 4096, bodyBytes: MiB } });
+    const statuses = new Set<number>();
+    for (let i = 0; i < 200; i++) statuses.add((await h.call('POST', '/v1/channels/kept/events', { body: { data: 'x'.repeat(1000) } })).status);
+    assert.deepEqual([...statuses], [201]);
+  });
+
   it('lets one body in when none is arriving, whatever the bound', async () => {
     const h = await start({ limits: { incomingBodyBytes: 1, bodyBytes: MiB } });
     const res = await h.call('POST', '/v1/channels/one/events', { body: { data: { n: 1 } } });
