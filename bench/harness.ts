@@ -69,11 +69,11 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** The built Herald CLI in its own process, on a fresh data directory. */
-export async function spawnHerald(env: Record<string, string> = {}): Promise<Spawned> {
+/** The built Herald CLI in its own process, on a fresh data directory: this checkout's, or the one at `root`. */
+export async function spawnHerald(env: Record<string, string> = {}, root = ROOT): Promise<Spawned> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
   const child = tracked(
-    spawn(process.execPath, [...MEASURED, ...PROFILING, join(ROOT, 'bin/herald.js'), 'serve', '--port', '0', '--data', dir, '--log-level', 'warn'], {
+    spawn(process.execPath, [...MEASURED, ...PROFILING, join(root, 'bin/herald.js'), 'serve', '--port', '0', '--data', dir, '--log-level', 'warn'], {
       env: { ...process.env, HERALD_ADMIN_KEY: BENCH_ADMIN_KEY, BENCH_MEM_FILE: join(dir, 'memory.json'), ...env },
       stdio: ['ignore', 'inherit', 'pipe'],
     }),

@@ -4,18 +4,14 @@
 // moves throughput.
 import { cpuMs, fmt, postLoad, spawnBaseline, spawnHerald, type LoadResult, type Spawned } from './harness.js';
 import { sqliteFloor } from './sqlite-floor.js';
+import { BATCH, batch, batchEvents, single } from './publish-bodies.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 /** Times the whole sequence of runs is repeated; each line is then the median of the rounds. */
 const ROUNDS = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 1)) || 1);
-const BATCH = 100;
 /** Channels the second SQLite-alone line spreads its batches over: appends to many channels must not cost much more. */
 const SPREAD_CHANNELS = 10_000;
-
-const single = JSON.stringify({ type: 'order.created', data: { orderId: 12345, total: 99.5, currency: 'EUR', items: ['a', 'b'] } });
-const batchEvents = Array.from({ length: BATCH }, (_, i) => ({ channel: `bench-${i % 4}`, type: 'tick', data: { i, v: Math.random() } }));
-const batch = JSON.stringify({ events: batchEvents });
 /** Channels of the wide batch: one event each, as a publish to every user's own channel would be. */
 const WIDE = 1000;
 const wideBatch = JSON.stringify({ events: Array.from({ length: WIDE }, (_, i) => ({ channel: `user-${i}`, type: 'tick', data: { i, v: Math.random() } })) });
