@@ -5,9 +5,9 @@ import { ADMIN_KEY, eventually, metricValue, suiteServers, type TestServer } fro
 
 /** 32 MB of backlog: more than the kernel's socket buffers take, so the server's own buffer fills to half its bound. */
 const EVENTS = 4000;
-async function backlog(h: TestServer, channel: string): Promise<void> {
+async function backlog(h: TestServer, channel: string, events = EVENTS): Promise<void> {
   const blob = 'x'.repeat(8 * 1024);
-  for (let b = 0; b < EVENTS / 50; b++) {
+  for (let b = 0; b < events / 50; b++) {
     const events = Array.from({ length: 50 }, (_, i) => ({ channel, data: { b, i, blob } }));
     assert.equal((await h.call('POST', '/v1/events', { body: { events } })).status, 201);
   }
@@ -44,21 +44,27 @@ describe('limits.replayStallTimeout', () => {
     }
   });
 
-  it('closes a WebSocket that reads nothing of its replay with 1013', async () => {
+  it('closes a WebSocket that reads nothing of its replays with 1013, once however many of its subscriptions stall', async () => {
     const h = await start();
-    await backlog(h, 'feed');
+    await backlog(h, 'feed-a', EVENTS / 2);
+    await backlog(h, 'feed-b', EVENTS / 2);
     const before = await dropped(h, 'ws');
     const socket = await rawSocket(
       h,
       `GET /v1/ws?token=${ADMIN_KEY} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
     );
-    const payload = Buffer.from(JSON.stringify({ op: 'subscribe', channel: 'feed', after: 0 }));
     const mask = Buffer.from([1, 2, 3, 4]);
-    socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]));
+    for (const channel of ['feed-a', 'feed-b']) {
+      const payload = Buffer.from(JSON.stringify({ op: 'subscribe', channel, after: 0 }));
+      socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]));
+    }
     socket.pause();
     try {
       await eventually(async () => assert.equal(await dropped(h, 'ws'), before + 1), 15_000);
+      // Both subscriptions' replays waited on the same socket: it is dropped, and counted, once.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      assert.equal(await dropped(h, 'ws'), before + 1);
     } finally {
       socket.destroy();
     }

@@ -13,8 +13,8 @@ const RECENT_KEYS = 1024;
 
 /**
  * API keys that authenticated lately, each with its digest, or with ADMIN for the admin key. Every request hashes its
- * key; a profile of single publishes put that hash and the compare with the admin key's digest at about a twentieth
- * of the request, so a key seen before skips both. Only keys that matched go in (made-up keys can neither grow this
+ * key; a profile of single publishes put that hash and the compare with the admin key's digest at about 4% of its
+ * time, so a key seen before skips both. Only keys that matched go in (made-up keys can neither grow this
  * nor push a real one out), and a stored key is still looked up on every request, so revoking it takes effect at
  * once. The admin key's digest is fixed for the life of the process, so the admin key stays admin here. The keys
  * live in memory only, as every request's own headers do; the store keeps digests alone.

@@ -84,6 +84,7 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
   }
 
   private tooSlow(message: string): void {
+    if (this.closed) return;
     this.logger.warn({ buffered: this.buffered }, message);
     countSlowConsumer('sse');
     this.discard();

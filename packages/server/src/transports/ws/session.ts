@@ -177,6 +177,8 @@ export class WsSession extends Outbox implements SubscriptionOwner {
   }
 
   private tooSlow(message: string): void {
+    // Once: each replaying subscription of the socket watches its own wait, and several may find it stalled.
+    if (this.closing) return;
     this.logger.warn({ buffered: this.buffered }, message);
     this.close(CloseCodes.tryAgainLater, 'slow consumer');
     countSlowConsumer('ws');
