@@ -97,13 +97,13 @@ function stateRead(handlers: TransportHandlers, checked: Set<string>, channel: s
   handlers.live(channel, head);
 }
 
-/** `channel=a&channel=b&cursor=…`: every channel but those in `skip`, and the positions the client holds. */
-function channelQuery(ctx: TransportContext, skip: ReadonlySet<string>): URLSearchParams {
+/** `channel=a&channel=b&cursor=…`: `channels`, and the positions the client holds in them. */
+function channelQuery(ctx: TransportContext, channels: readonly string[]): URLSearchParams {
   const params = new URLSearchParams();
   const positions = new Map<string, number>();
-  for (const [channel, position] of ctx.positions) {
-    if (skip.has(channel)) continue;
+  for (const channel of channels) {
     params.append('channel', channel);
+    const position = ctx.positions.get(channel);
     if (position !== undefined) positions.set(channel, position);
   }
   params.set('cursor', encodeCursor(positions));
@@ -151,7 +151,7 @@ export abstract class HttpTransport extends BaseTransport {
 
   /** `channel=a&channel=b&cursor=…` for {@link channels}, with the positions the client holds. */
   protected query(): URLSearchParams {
-    return channelQuery(this.ctx, this.refused);
+    return channelQuery(this.ctx, this.channels());
   }
 
   start(): void {
