@@ -38,8 +38,9 @@ describe('read inputs', () => {
   it('frees a long poll’s wait when its first read fails, instead of keeping it parked after the answer', async () => {
     const h = await servers.start();
     const events = h.storage.events;
-    const read = events.read.bind(events);
-    events.read = async () => {
+    const { read, stubs } = events;
+    // A one-channel poll reads events first; a multi-channel poll reads stubs first.
+    events.read = events.stubs = async () => {
       throw new Error('store gone');
     };
     try {
@@ -50,7 +51,7 @@ describe('read inputs', () => {
       // Answered and gone: nothing of either request may still wait on the bus (unfixed, both stayed for 30 s).
       assert.equal(h.longPoll.waiting, 0);
     } finally {
-      events.read = read;
+      Object.assign(events, { read, stubs });
     }
   });
 

@@ -1,7 +1,7 @@
 import type { BatchPublishInput } from '@herald/protocol';
 import { DEFAULT_EVENT_TYPE, GENERATED_EVENT_ID_PATTERN, HeraldError } from '@herald/protocol';
 import type { Bus } from '../bus/types.js';
-import type { AppendResult, EventStore, ReadResult } from '../store/types.js';
+import type { AppendResult, EventStore, ReadResult, StubPage } from '../store/types.js';
 import { newEventId } from './ids.js';
 import { observeFanoutLag, recordAppend, type WayIn } from '../metrics/index.js';
 import { publishSpans, withTraceparent } from '../tracing/index.js';
@@ -79,6 +79,11 @@ export class EventLog {
   /** See {@link EventStore.read}: with `maxBytes`, a page can end before `head` with fewer than `limit` events. */
   read(channel: string, after: number, limit: number, maxBytes?: number): Promise<ReadResult> {
     return this.store.read(channel, after, limit, maxBytes);
+  }
+
+  /** See {@link EventStore.stubs}. */
+  stubs(channel: string, after: number, limit: number): Promise<StubPage> {
+    return this.store.stubs(channel, after, limit);
   }
 }
 

@@ -202,6 +202,32 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
       assert.deepEqual(page.events.map((e) => e.seq), [1]);
     });
 
+    it('reads stubs as read reads events: seq, time and stored size, with the same state', async () => {
+      const t0 = Date.now() - 10_000;
+      await store.append({ events: [ev('stubs', 'x'.repeat(98), { time: t0 }), ev('stubs', 'é ✓', { time: t0 + 1, meta: { k: 'v' } })] });
+      await store.append({ events: [3, 4, 5].map((n) => ev('stubs', { n }, { time: t0 + n })) });
+      const same = async (after: number, limit: number) => {
+        const [page, stubs] = await Promise.all([store.read('stubs', after, limit), store.stubs('stubs', after, limit)]);
+        const { events, ...state } = page;
+        assert.deepEqual({ ...stubs, stubs: undefined }, { ...state, stubs: undefined }, `state after ${after}`);
+        assert.deepEqual(
+          stubs.stubs.map((s) => [s.seq, s.time]),
+          events.map((e) => [e.seq, Date.parse(e.time)]),
+          `stubs after ${after}, limit ${limit}`,
+        );
+        return stubs.stubs;
+      };
+      // Bytes as stored: 100 of JSON text for the first; "é ✓" is 6 bytes of UTF-8 (8 with its quotes) and {"k":"v"} 9.
+      assert.deepEqual((await same(0, 2)).map((s) => s.bytes), [100, 17]);
+      assert.deepEqual((await same(1, 100)).map((s) => s.seq), [2, 3, 4, 5]);
+      assert.deepEqual(await same(5, 10), []);
+      assert.equal((await store.stubs('never-written', 3, 10)).truncated, true);
+      assert.deepEqual(await store.stubs('never-written', 0, 10), { ...(await store.head('never-written')), stubs: [], truncated: false });
+      await store.trim('stubs', { maxEvents: 2 });
+      assert.deepEqual((await same(1, 10)).map((s) => s.seq), [4, 5], 'trimmed: from the trim point');
+      await same(9, 10);
+    });
+
     it('keeps events, seqs and the epoch across a restart', async () => {
       await store.append({ events: [ev('durable', { n: 1 }), ev('durable', { n: 2 })] });
       const { epoch } = await store.head('durable');

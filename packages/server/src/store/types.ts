@@ -47,6 +47,20 @@ export interface ReadResult extends ChannelState {
   truncated: boolean;
 }
 
+/** An event's place in its channel's log without its data: what a reader needs to choose which events to load. */
+export interface EventStub {
+  seq: number;
+  time: number;
+  /** Its `data` and `meta` as stored, in bytes (UTF-8), as `read`'s `maxBytes` counts them. */
+  bytes: number;
+}
+
+export interface StubPage extends ChannelState {
+  /** As {@link ReadResult.events}, without the events' data. */
+  stubs: EventStub[];
+  truncated: boolean;
+}
+
 export interface TrimPolicy {
   /** Keep at most this many of the newest events. */
   maxEvents?: number | undefined;
@@ -93,6 +107,13 @@ export interface EventStore {
    * `head` with fewer than `limit` events; only its last seq reaching `head` says there is nothing more to read.
    */
   read(channel: string, after: number, limit: number, maxBytes?: number): Promise<ReadResult>;
+  /**
+   * What `read` would return for the same arguments (without `maxBytes`), each event as its seq, time and stored size,
+   * loading none of their data. A reader that merges several channels by time (the multi-channel poll) chooses from
+   * these which events to load: reading each channel's next events to compare their times loaded one whole event per
+   * channel, 100 MB for an answer of one 1 MB event on 100 channels.
+   */
+  stubs(channel: string, after: number, limit: number): Promise<StubPage>;
   /**
    * Events an append rejected as of unknown outcome (`store_unavailable` with `details.outcome: "unknown"`) that
    * turned out committed, found by reading them back once the store answers: the caller announces them, as it would

@@ -1,5 +1,5 @@
 import { HeraldError, type HeraldEvent } from '@herald/protocol';
-import { channelRangeEnd, type AppendRequest, type AppendResult, type ChannelPage, type ChannelState, type EventStore, type ReadResult, type TrimPolicy } from '../types.js';
+import { channelRangeEnd, type AppendRequest, type AppendResult, type ChannelPage, type ChannelState, type EventStore, type EventStub, type ReadResult, type StubPage, type TrimPolicy } from '../types.js';
 import { eventFromRow, type EventRow } from '../rows.js';
 import { storeError, writtenIfCommitted, type Database } from './database.js';
 import { recordCommit } from '../../metrics/index.js';
@@ -39,6 +39,11 @@ const SQL = {
              FROM events WHERE cid = c.cid
              AND seq > CASE WHEN $2 < c.trimmed OR $2 > c.head THEN c.trimmed ELSE $2 END ORDER BY seq LIMIT $3
            ) w WHERE w.before < $4 ORDER BY seq
+         ) e ON true WHERE c.name = $1`,
+  // The read's rows as stubs. octet_length() reads a TOASTed value's size from its pointer, so no data is loaded.
+  stubs: `SELECT c.head, c.trimmed, c.epoch, e.seq, e.time, e.bytes FROM channels c LEFT JOIN LATERAL (
+           SELECT seq, time, octet_length(data) + coalesce(octet_length(meta), 0) AS bytes FROM events WHERE cid = c.cid
+           AND seq > CASE WHEN $2 < c.trimmed OR $2 > c.head THEN c.trimmed ELSE $2 END ORDER BY seq LIMIT $3
          ) e ON true WHERE c.name = $1`,
   lastSeqBefore: 'SELECT max(seq) AS seq FROM events WHERE cid = $1 AND time < $2',
   trimRange: `WITH moved AS (UPDATE channels SET trimmed = GREATEST(trimmed, $3) WHERE cid = $1),
@@ -217,6 +222,15 @@ export class PostgresEventStore implements EventStore {
     // LEFT JOIN: a channel with nothing to return comes back as one row of nulls.
     const events = rows.filter((row): row is ChannelState & EventRow => row.id !== null).map((row) => eventFromRow(channel, row));
     return { events, head, trimmed, epoch, truncated: after < trimmed || after > head };
+  }
+
+  async stubs(channel: string, after: number, limit: number): Promise<StubPage> {
+    this.assertOpen();
+    const rows = await this.db.rows<ChannelState & { [K in keyof EventStub]: number | null }>(SQL.stubs, [channel, after, limit]);
+    if (rows.length === 0) return { stubs: [], head: 0, trimmed: 0, epoch: this.storeEpoch, truncated: after > 0 };
+    const { head, trimmed, epoch } = rows[0]!;
+    const stubs = rows.filter((row): row is ChannelState & EventStub => row.seq !== null).map(({ seq, time, bytes }) => ({ seq, time, bytes }));
+    return { stubs, head, trimmed, epoch, truncated: after < trimmed || after > head };
   }
 
   async head(channel: string): Promise<ChannelState> {

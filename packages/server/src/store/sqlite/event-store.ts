@@ -7,7 +7,9 @@ import {
   type ChannelPage,
   type ChannelState,
   type EventStore,
+  type EventStub,
   type ReadResult,
+  type StubPage,
   type TrimPolicy,
 } from '../types.js';
 import { dataText, eventFromInput as toEvent, eventFromRow, indexesId, metaText, type EventRow as StoredEventRow } from '../rows.js';
@@ -93,6 +95,7 @@ export class SqliteEventStore implements EventStore {
     eventByChosenId: Statement<[string], EventRow>;
     eventAt: Statement<[number, number], EventRow>;
     readAfter: Statement<[number, number, number, number], EventRow>;
+    stubsAfter: Statement<[number, number, number, number], EventStub>;
     idempotencyGet: Statement<[string], { positions: string }>;
     idempotencyPut: Statement<[string, string, string, number]>;
     idempotencyExpire: Statement<[number]>;
@@ -148,6 +151,10 @@ export class SqliteEventStore implements EventStore {
       eventAt: db.prepare('SELECT cid, seq, id, type, time, data, meta FROM events WHERE cid = ? AND seq = ?'),
       readAfter: db.prepare(
         'SELECT cid, seq, id, type, time, data, meta FROM events WHERE cid = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+      ),
+      // octet_length() reads a text's size from its row's header, so a big event's overflow pages are never loaded.
+      stubsAfter: db.prepare(
+        'SELECT seq, time, octet_length(data) + ifnull(octet_length(meta), 0) AS bytes FROM events WHERE cid = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
       ),
       idempotencyGet: db.prepare('SELECT positions FROM idempotency WHERE key = ?'),
       idempotencyPut: db.prepare('INSERT INTO idempotency (key, ids, positions, created) VALUES (?, ?, ?, ?)'),
@@ -470,16 +477,26 @@ export class SqliteEventStore implements EventStore {
 
   async read(channel: string, after: number, limit: number, maxBytes?: number): Promise<ReadResult> {
     this.assertOpen();
+    const { entry, from, state } = this.readRange(channel, after);
+    const events = entry && from < state.head ? this.readRows(entry.cid, from, state.head, limit, maxBytes).map((row) => this.toEvent(row)) : [];
+    return { events, ...state };
+  }
+
+  async stubs(channel: string, after: number, limit: number): Promise<StubPage> {
+    this.assertOpen();
+    const { entry, from, state } = this.readRange(channel, after);
+    const stubs = entry && from < state.head ? this.stmt.stubsAfter.all(entry.cid, from, state.head, limit) : [];
+    return { stubs, ...state };
+  }
+
+  /** Where a read after `after` starts, and the channel's state it answers with. */
+  private readRange(channel: string, after: number): { entry: ChannelEntry | undefined; from: number; state: ChannelState & { truncated: boolean } } {
     const entry = this.loadChannel(channel);
-    if (!entry) {
-      return { events: [], head: 0, trimmed: 0, epoch: this.storeEpoch, truncated: after > 0 };
-    }
+    if (!entry) return { entry, from: 0, state: { head: 0, trimmed: 0, epoch: this.storeEpoch, truncated: after > 0 } };
     // Readers see the durable head: events committed but still waiting for their sync are not there yet.
     const head = entry.durable;
     const truncated = after < entry.trimmed || after > head;
-    const from = truncated ? entry.trimmed : after;
-    const events = from >= head ? [] : this.readRows(entry.cid, from, head, limit, maxBytes).map((row) => this.toEvent(row));
-    return { events, head, trimmed: entry.trimmed, epoch: entry.epoch, truncated };
+    return { entry, from: truncated ? entry.trimmed : after, state: { head, trimmed: entry.trimmed, epoch: entry.epoch, truncated } };
   }
 
   /** Rows one at a time when a byte bound applies, so the rows past it are never loaded. */

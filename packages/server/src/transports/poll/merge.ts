@@ -1,9 +1,9 @@
 import type { GapInfo, HeraldEvent } from '@herald/protocol';
-import type { ReadResult } from '../../store/types.js';
+import type { EventStore, EventStub, ReadResult, StubPage } from '../../store/types.js';
 import { eventJson } from '../../log/event-json.js';
 
-/** Reads one channel's events after `after`, at most `limit`. */
-export type ReadPage = (channel: string, after: number, limit: number) => Promise<ReadResult>;
+/** Where the merge reads: each channel's stubs to choose by, then the chosen events. */
+export type MergeSource = Pick<EventStore, 'read' | 'stubs'>;
 
 /** One event ready to send: its JSON, serialized once and measured for the byte budget. */
 export interface TakenEvent {
@@ -24,7 +24,7 @@ export function nextPosition(page: Pick<ReadResult, 'truncated' | 'trimmed'>, af
  */
 export class ByteBudget {
   private used = 0;
-  constructor(private readonly maxBytes: number) {}
+  constructor(readonly maxBytes: number) {}
 
   /** The event's JSON, or undefined when it would pass the budget. */
   take(event: HeraldEvent, first: boolean): string | undefined {
@@ -35,18 +35,18 @@ export class ByteBudget {
   }
 }
 
-/** A channel whose first read found events or a gap: the merge's position in its pages. */
+/** A channel whose first read found events or a gap: the merge's position in its stubs. */
 interface ChannelCursor {
   channel: string;
   after: number;
   /** The first page read: its trim state describes the channel for the answer. */
-  first: ReadResult;
+  first: StubPage;
   /**
    * The channel's head at its latest read. Not the first read's: a page read further on, within the same request, can
    * hold events appended since, and a head behind the events given would not be the head a channel's own page names.
    */
   head: number;
-  buffer: HeraldEvent[];
+  buffer: EventStub[];
   index: number;
   /** The last read came back short: nothing more to read now. */
   exhausted: boolean;
@@ -65,26 +65,35 @@ export interface MergedPage {
   heads: Record<string, number>;
 }
 
-const byTime = (a: HeraldEvent, b: HeraldEvent) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0);
-
-/** Whether a page read after `after` holds the channel's last event: a page cut short by bytes does not. */
-function reachedHead(page: ReadResult, after: number): boolean {
-  return (page.events.at(-1)?.seq ?? after) >= page.head;
+/** Whether a page read after `after` holds the channel's last event. */
+function reachedHead(page: StubPage, after: number): boolean {
+  return (page.stubs.at(-1)?.seq ?? after) >= page.head;
 }
 
 /** A channel's cursor after its first read; none when that read found neither events nor a gap. */
-function cursorOf(channel: string, after: number, first: ReadResult): ChannelCursor | undefined {
-  if (first.events.length === 0 && !first.truncated) return undefined;
-  return { channel, after, first, head: first.head, buffer: first.events, index: 0, exhausted: reachedHead(first, after), taken: undefined };
+function cursorOf(channel: string, after: number, first: StubPage): ChannelCursor | undefined {
+  if (first.stubs.length === 0 && !first.truncated) return undefined;
+  return { channel, after, first, head: first.head, buffer: first.stubs, index: 0, exhausted: reachedHead(first, after), taken: undefined };
+}
+
+/** The events the merge chose from one channel, in its order: a run of consecutive seqs. */
+interface Chosen {
+  cursor: ChannelCursor;
+  seqs: number[];
+  loaded: HeraldEvent[];
+  /** How many of `loaded` the page has taken. */
+  used: number;
 }
 
 /**
  * The multi-channel poll: up to `limit` events across channels, oldest first,
  * always from the front of each channel so every channel's cursor stays exact.
- * Each channel is read in small pages (about `limit / channels`) and read
- * again only when its page is used up, so the reads stay within about twice
- * what the answer returns, whatever the number of channels; the byte budget
- * bounds the answer itself.
+ *
+ * It chooses by stubs (seq, time and size; no data), read in small pages (about `limit / channels`) and read again
+ * only when a page is used up, so those reads stay within about twice what the answer returns. Then it loads only
+ * the events it chose, one read per channel, and takes them in order while they fit the byte budget. Choosing by the
+ * events themselves loaded each channel's next one to compare their times: a poll of 100 channels with `limit=1`
+ * loaded 100 events to answer with one, 100 MB for a 1 MB answer.
  *
  * A channel whose first read found nothing (the common case, and every channel of a parked long poll) keeps no page
  * and no cursor, only its position and epoch in arrays shared by all channels: a parked poll of 100 channels held a
@@ -102,16 +111,16 @@ export class ChannelMerge {
     /** Undefined for a channel whose first read was empty, without a gap. */
     private readonly cursors: Array<ChannelCursor | undefined>,
     private readonly chunk: number,
-    private readonly read: ReadPage,
+    private readonly source: MergeSource,
   ) {}
 
   /** `channels` distinct, each read after its position in `afters`. */
-  static async open(read: ReadPage, channels: readonly string[], afters: readonly number[], limit: number): Promise<ChannelMerge> {
+  static async open(source: MergeSource, channels: readonly string[], afters: readonly number[], limit: number): Promise<ChannelMerge> {
     const chunk = Math.max(1, Math.ceil(limit / channels.length));
-    const pages = await Promise.all(channels.map((channel, i) => read(channel, afters[i]!, chunk)));
+    const pages = await Promise.all(channels.map((channel, i) => source.stubs(channel, afters[i]!, chunk)));
     // Built by map, at their exact size: a parked poll holds them for the whole wait.
     const cursors = pages.map((page, i) => cursorOf(channels[i]!, afters[i]!, page));
-    return new ChannelMerge(channels, afters, pages.map((page) => page.epoch), cursors, chunk, read);
+    return new ChannelMerge(channels, afters, pages.map((page) => page.epoch), cursors, chunk, source);
   }
 
   /**
@@ -124,7 +133,7 @@ export class ChannelMerge {
   async reread(channel: string): Promise<void> {
     const i = this.channels.indexOf(channel);
     if (i < 0) return;
-    const first = await this.read(channel, this.afters[i]!, this.chunk);
+    const first = await this.source.stubs(channel, this.afters[i]!, this.chunk);
     this.epochs[i] = first.epoch;
     this.cursors[i] = cursorOf(channel, this.afters[i]!, first);
   }
@@ -135,21 +144,58 @@ export class ChannelMerge {
   }
 
   async take(limit: number, budget: ByteBudget): Promise<MergedPage> {
+    const order = await this.choose(limit, budget.maxBytes);
+    await Promise.all([...new Set(order)].map((chosen) => this.load(chosen)));
     const taken: TakenEvent[] = [];
-    while (taken.length < limit) {
-      let pick: ChannelCursor | undefined;
-      for (const cursor of this.cursors) {
-        const candidate = cursor && (await this.peek(cursor));
-        if (candidate && (!pick || byTime(candidate, pick.buffer[pick.index]!) < 0)) pick = cursor;
-      }
-      if (!pick) break;
-      const event = pick.buffer[pick.index]!;
+    for (const chosen of order) {
+      const event = chosen.loaded[chosen.used];
+      // Trimmed since its stubs were read (or the store began again): stop, and the next poll starts from here.
+      if (event === undefined || event.seq !== chosen.seqs[chosen.used]) break;
       const json = budget.take(event, taken.length === 0);
       if (json === undefined) break;
       taken.push({ event, json });
-      pick.index += 1;
-      pick.taken = event.seq;
+      chosen.used += 1;
+      chosen.cursor.taken = event.seq;
     }
+    return this.page(taken);
+  }
+
+  /**
+   * The events to load, in the order they go out: by time, then by channel in request order, up to `limit` and to
+   * `maxBytes` of stored data (always at least one), which the JSON of the events then bounds exactly.
+   */
+  private async choose(limit: number, maxBytes: number): Promise<Chosen[]> {
+    const order: Chosen[] = [];
+    const byCursor = new Map<ChannelCursor, Chosen>();
+    let bytes = 0;
+    while (order.length < limit) {
+      let pick: ChannelCursor | undefined;
+      let pickTime = 0;
+      for (const cursor of this.cursors) {
+        const candidate = cursor && (await this.peek(cursor));
+        if (candidate && (!pick || candidate.time < pickTime)) [pick, pickTime] = [cursor, candidate.time];
+      }
+      if (!pick) break;
+      const stub = pick.buffer[pick.index]!;
+      if (order.length > 0 && bytes + stub.bytes > maxBytes) break;
+      bytes += stub.bytes;
+      pick.index += 1;
+      let chosen = byCursor.get(pick);
+      if (!chosen) byCursor.set(pick, (chosen = { cursor: pick, seqs: [], loaded: [], used: 0 }));
+      chosen.seqs.push(stub.seq);
+      order.push(chosen);
+    }
+    return order;
+  }
+
+  /** The chosen events of one channel, in one read: its seqs are consecutive. */
+  private async load(chosen: Chosen): Promise<void> {
+    const { cursor, seqs } = chosen;
+    const page = await this.source.read(cursor.channel, seqs[0]! - 1, seqs.length);
+    if (page.epoch === cursor.first.epoch) chosen.loaded = page.events;
+  }
+
+  private page(taken: TakenEvent[]): MergedPage {
     const next = new Map<string, number>();
     const gaps: GapInfo[] = [];
     const epochs: Record<string, string> = {};
@@ -165,19 +211,20 @@ export class ChannelMerge {
     return { taken, next, gaps, epochs, heads };
   }
 
-  /** The channel's next event, reading its next small page when the buffered one is used up. */
-  private async peek(cursor: ChannelCursor): Promise<HeraldEvent | undefined> {
+  /** The channel's next stub, reading its next small page when the buffered one is used up. */
+  private async peek(cursor: ChannelCursor): Promise<EventStub | undefined> {
     if (cursor.index < cursor.buffer.length) return cursor.buffer[cursor.index];
     if (cursor.exhausted || cursor.buffer.length === 0) return undefined;
-    const page = await this.read(cursor.channel, cursor.buffer.at(-1)!.seq, this.chunk);
+    const after = cursor.buffer.at(-1)!.seq;
+    const page = await this.source.stubs(cursor.channel, after, this.chunk);
     cursor.head = Math.max(cursor.head, page.head);
     if (page.truncated) {
       // Trimmed under us: stop here, and the next poll reports the gap from this position.
       cursor.exhausted = true;
       return undefined;
     }
-    cursor.exhausted = reachedHead(page, cursor.buffer.at(-1)!.seq);
-    cursor.buffer = page.events;
+    cursor.exhausted = reachedHead(page, after);
+    cursor.buffer = page.stubs;
     cursor.index = 0;
     return cursor.buffer[0];
   }

@@ -182,11 +182,9 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       const channels = channelsOf(request.query);
       const { limit, wait } = bounded(request.query);
       const afters = positionsOf(channels, request.query.cursor);
-      // Each channel's reads share the page's byte budget, so a poll of many channels of big events loads about a page.
-      const channelBytes = Math.ceil(limits.pageBytes / channels.length);
-      const read = (channel: string, after: number, count: number) => ctx.log.read(channel, after, count, channelBytes);
       const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;
-      const merge = await settleOnError(waiting, ChannelMerge.open(read, channels, afters, limit));
+      // Chosen by stubs, then only the chosen events are loaded: a poll of many channels of big events loads about a page.
+      const merge = await settleOnError(waiting, ChannelMerge.open(ctx.log, channels, afters, limit));
       if (waiting && merge.empty) {
         // Only the channel the news came on is read again (see ChannelMerge.reread).
         const channel = (await parkedNews(ctx, request, reply, waiting))?.[0]?.channel;
