@@ -98,6 +98,18 @@ describe('inbound webhooks through the real server', () => {
     const res = await deliver(h.url, 'slack-src', form, sign('slack', { secret: secrets.slack, body: form }), 'application/x-www-form-urlencoded');
     assert.equal(res.status, 200);
     assert.deepEqual((await lastEvent('slack')).data, { command: '/deploy', text: 'prod', user_name: 'ada' });
+
+    // Slack's SSL check of a slash command's URL: 200 whether signed or not, and never an event (it carries a token).
+    const before = await count('slack');
+    const check = 'ssl_check=1&token=legacy-verification-token';
+    for (const headers of [{}, sign('slack', { secret: secrets.slack, body: check })]) {
+      const answer = await fetch(`${h.url}/v1/ingest/slack-src`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: check });
+      assert.deepEqual([answer.status, await answer.text()], [200, '']);
+    }
+    assert.equal(await count('slack'), before, 'the SSL check is not an event');
+    const unsigned = await deliver(h.url, 'slack-src', 'ssl_check=0&text=x', {}, 'application/x-www-form-urlencoded');
+    assert.equal(unsigned.status, 401, 'any other unsigned form is refused');
+    assert.equal((await deliver(h.url, 'github-src', check, {}, 'application/x-www-form-urlencoded')).status, 401, 'only for Slack sources');
   });
 
   it('standard webhooks: webhook-id dedupes, the body gives the type', async () => {

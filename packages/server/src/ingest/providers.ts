@@ -38,6 +38,16 @@ export function parseBody(body: Buffer, contentType: string | undefined): unknow
   return text;
 }
 
+/**
+ * Slack's SSL check: now and then Slack posts `ssl_check=1` (and a deprecated verification token) to a slash command's
+ * URL, to check its certificate, and expects 200. It is no event: Slack's own SDK (Bolt) answers it before verifying
+ * anything, so Herald does too, and stores nothing (storing it would hand the token to the channel's readers).
+ */
+export function isSlackSslCheck(body: Buffer, contentType: string | undefined): boolean {
+  if (!(contentType ?? '').toLowerCase().includes('application/x-www-form-urlencoded')) return false;
+  return new URLSearchParams(body.toString('latin1')).get('ssl_check') === '1';
+}
+
 export interface Described {
   /** The provider's own event id, for dedupe. */
   eventId: string;

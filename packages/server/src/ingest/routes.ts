@@ -4,7 +4,7 @@ import { verify, WebhookVerificationError } from '@herald/webhooks';
 import type { AppContext } from '../http/context.js';
 import { activeSecrets, appliedTolerance } from './sources-api.js';
 import { maxSourceTolerance } from '../config/schema.js';
-import { describe, parseBody } from './providers.js';
+import { describe, isSlackSslCheck, parseBody } from './providers.js';
 import type { IngestRecord, IngestStats } from './stats.js';
 import type { SourceRecord } from '../store/types.js';
 import { LogBudget } from '../util/log-budget.js';
@@ -92,6 +92,7 @@ export function ingestRoutes(app: FastifyInstance, ctx: AppContext, stats: Inges
         // alone, it did: the event was appended and the deleted source's stats came back to life under its name.
         const source = await existingSource(request.params.source);
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        if (source.provider === 'slack' && isSlackSslCheck(body, request.headers['content-type'])) return reply.code(200).send();
         const at = new Date().toISOString();
         // Every answer from here on is listed among the source's recent ingests, refusals with their reason.
         let verificationFailure: string | undefined;
