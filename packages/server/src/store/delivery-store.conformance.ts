@@ -103,6 +103,23 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       assert.equal((await all(store(), 'ep_2')).length, 1, 'other endpoints keep theirs');
     });
 
+    it("never gives a deleted endpoint's delivery id again, and deletes its attempts with it", async () => {
+      // The newest delivery belongs to the endpoint deleted: a store that reused its id gave the next endpoint's
+      // delivery the deleted one's attempts (a portal tenant read another endpoint's receiver answers).
+      await store().insertEndpoint(endpoint('ep_old'));
+      await store().insertEndpoint(endpoint('ep_new', { tenant: 'globex' }));
+      await store().createDeliveries('orders', 1, [delivery('ep_old', 1)]);
+      const [old] = await all(store(), 'ep_old');
+      await store().recordAttempt(outcome(old!, { at: 2000, statusCode: 500 }));
+      assert.equal(await store().deleteEndpoint('ep_old'), true);
+      assert.deepEqual(await store().listAttempts(old!.id), [], 'the attempts go with their delivery');
+      await store().createDeliveries('orders', 2, [delivery('ep_new', 2)]);
+      const [fresh] = await all(store(), 'ep_new');
+      assert.notEqual(fresh!.id, old!.id);
+      assert.ok(Number(fresh!.id.slice(4)) > Number(old!.id.slice(4)), `${fresh!.id} after ${old!.id}`);
+      assert.deepEqual(await store().listAttempts(fresh!.id), []);
+    });
+
     it('creates deliveries and moves the cursor together, never backwards', async () => {
       assert.deepEqual(await store().cursors(), new Map());
       await store().createDeliveries('orders', 2, [delivery('ep_1', 1), delivery('ep_1', 2)]);

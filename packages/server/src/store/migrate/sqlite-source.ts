@@ -4,7 +4,7 @@ import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { AttemptRow, DeliveryRow, EventRow } from '../rows.js';
 
 /** The SQLite schema (store/sqlite/schema.ts) this reader knows (9 added only the nodes' bus column, which is not copied). */
-const KNOWN_SCHEMA = 9;
+const KNOWN_SCHEMA = 10;
 
 export interface SettingRow {
   name: string;

@@ -17,7 +17,8 @@ const SQL = {
   lockTenant: 'SELECT pg_advisory_xact_lock($1, hashtext($2))',
   countTenant: 'SELECT count(*)::int AS n FROM endpoints WHERE tenant = $1',
   deleteEndpoint: `WITH gone AS (DELETE FROM endpoints WHERE id = $1 RETURNING id),
-                   deliveries_gone AS (DELETE FROM deliveries WHERE endpoint_id IN (SELECT id FROM gone))
+                   deliveries_gone AS (DELETE FROM deliveries WHERE endpoint_id IN (SELECT id FROM gone) RETURNING n),
+                   attempts_gone AS (DELETE FROM attempts WHERE delivery IN (SELECT n FROM deliveries_gone))
                    SELECT id FROM gone`,
   cursors: 'SELECT channel, seq FROM delivery_cursors',
   cursor: 'SELECT seq FROM delivery_cursors WHERE channel = $1',

@@ -32,6 +32,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
         'INSERT INTO endpoints (id, record, tenant) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record, tenant = excluded.tenant',
       ),
       deleteEndpoint: durable.prepare('DELETE FROM endpoints WHERE id = ?'),
+      deleteEndpointAttempts: durable.prepare('DELETE FROM attempts WHERE delivery IN (SELECT n FROM deliveries WHERE endpoint_id = ?)'),
       deleteEndpointDeliveries: durable.prepare('DELETE FROM deliveries WHERE endpoint_id = ?'),
       allEndpoints: durable.prepare('SELECT record FROM endpoints'),
       cursors: db.prepare('SELECT channel, seq FROM delivery_cursors'),
@@ -121,6 +122,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   async deleteEndpoint(id: string): Promise<boolean> {
     if (!this.endpoints.has(id)) return false;
     await this.endpointWrites.run(() => {
+      this.s.deleteEndpointAttempts!.run(id);
       this.s.deleteEndpointDeliveries!.run(id);
       this.s.deleteEndpoint!.run(id);
     });

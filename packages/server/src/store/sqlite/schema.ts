@@ -148,6 +148,39 @@ const MIGRATIONS: Record<number, string> = {
   9: `
     ALTER TABLE nodes ADD COLUMN bus TEXT NOT NULL DEFAULT 'up';
   `,
+  // Delivery ids are never given twice. An INTEGER PRIMARY KEY without AUTOINCREMENT takes the highest id plus one,
+  // so deleting an endpoint whose deliveries were the newest gave their ids again, and the next endpoint's delivery
+  // showed the deleted one's attempts: a portal tenant read another endpoint's receiver answers. AUTOINCREMENT starts
+  // past the highest id the data still shows (deliveries, and attempts left by deleted ones), and attempts that are
+  // not their delivery's (none of it left, or made before it: an id given again) go.
+  10: `
+    CREATE TABLE deliveries_v10 (
+      n INTEGER PRIMARY KEY AUTOINCREMENT,
+      endpoint_id TEXT NOT NULL,
+      event_id TEXT NOT NULL,
+      channel TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      payload TEXT,
+      status TEXT NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      next_attempt_at INTEGER NOT NULL,
+      final_attempt INTEGER NOT NULL DEFAULT 0,
+      last_status_code INTEGER,
+      last_error TEXT,
+      created INTEGER NOT NULL
+    );
+    INSERT INTO deliveries_v10 (n, endpoint_id, event_id, channel, seq, payload, status, attempts, next_attempt_at, final_attempt, last_status_code, last_error, created)
+      SELECT n, endpoint_id, event_id, channel, seq, payload, status, attempts, next_attempt_at, final_attempt, last_status_code, last_error, created FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_v10 RENAME TO deliveries;
+    DELETE FROM sqlite_sequence WHERE name = 'deliveries';
+    INSERT INTO sqlite_sequence (name, seq)
+      SELECT 'deliveries', max(coalesce((SELECT max(n) FROM deliveries), 0), coalesce((SELECT max(delivery) FROM attempts), 0));
+    DELETE FROM attempts WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.n = attempts.delivery AND d.created <= attempts.at);
+    CREATE UNIQUE INDEX deliveries_once ON deliveries (endpoint_id, event_id);
+    CREATE INDEX deliveries_due ON deliveries (endpoint_id, status, next_attempt_at);
+    CREATE INDEX deliveries_pending_by_channel ON deliveries (endpoint_id, channel, seq) WHERE status = 'pending';
+  `,
 };
 
 /** The last migration's number: a migration added is the schema. */

@@ -113,6 +113,30 @@ test("schema 9: a node's heartbeat from before it keeps its row, and reads as bu
   }
 });
 
+test('schema 10: delivery ids start past every id the data shows, and attempts of an id given twice go', () => {
+  const db = new BetterSqlite3(':memory:');
+  try {
+    migrate(db, 9);
+    const delivery = db.prepare(
+      "INSERT INTO deliveries (n, endpoint_id, event_id, channel, seq, status, next_attempt_at, created) VALUES (?, ?, ?, 'c', 1, 'pending', 0, ?)",
+    );
+    const attempt = db.prepare('INSERT INTO attempts (delivery, at, duration_ms) VALUES (?, ?, 1)');
+    // 3 was an endpoint's, deleted with it (its attempt left); 2 was given again, at 500, after a deleted one's attempt at 100.
+    delivery.run(1, 'ep_a', 'evt_1', 50);
+    delivery.run(2, 'ep_b', 'evt_2', 500);
+    for (const [n, at] of [[1, 60], [2, 100], [2, 600], [3, 200]]) attempt.run(n, at);
+    migrate(db);
+    assert.deepEqual(db.prepare('SELECT delivery, at FROM attempts ORDER BY delivery, at').all(), [{ delivery: 1, at: 60 }, { delivery: 2, at: 600 }]);
+    const { n } = db.prepare("INSERT INTO deliveries (endpoint_id, event_id, channel, seq, status, next_attempt_at, created) VALUES ('ep_c', 'evt_3', 'c', 1, 'pending', 0, 700) RETURNING n").get() as { n: number };
+    assert.equal(n, 4, 'past the 3 an attempt still showed');
+    db.prepare('DELETE FROM deliveries WHERE n = 4').run();
+    const again = db.prepare("INSERT INTO deliveries (endpoint_id, event_id, channel, seq, status, next_attempt_at, created) VALUES ('ep_c', 'evt_4', 'c', 1, 'pending', 0, 800) RETURNING n").get() as { n: number };
+    assert.equal(again.n, 5, 'the highest id deleted is not given again');
+  } finally {
+    db.close();
+  }
+});
+
 test("the data directory and the database are the server user's alone, whatever the umask", async () => {
   const parent = mkdtempSync(join(tmpdir(), 'herald-store-'));
   const dir = join(parent, 'data');
