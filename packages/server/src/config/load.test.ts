@@ -69,6 +69,17 @@ it('refuses values of the wrong type with the env name to fix', () => {
   assert.throws(() => loadConfig({ env: {}, cwd: dir(), file: 'missing.json' }), /does not exist/);
 });
 
+it('refuses more than an hour for a setting that runs a timer, which Node would run every millisecond past 24.8 days', () => {
+  for (const env of ['HERALD_SSE_HEARTBEAT', 'HERALD_WS_HEARTBEAT', 'HERALD_WS_AUTH_TIMEOUT', 'HERALD_DELIVERY_TIMEOUT', 'HERALD_RETENTION_TRIM_INTERVAL']) {
+    assert.throws(
+      () => loadConfig({ env: { [env]: '2592000' }, cwd: dir() }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes(`(env ${env})`) && /3600/.test(e.message),
+      env,
+    );
+    assert.doesNotThrow(() => loadConfig({ env: { [env]: '3600' }, cwd: dir() }), env);
+  }
+});
+
 it('points an invalid value at where it came from: a flag, the config file or the environment', () => {
   assert.throws(() => loadConfig({ env: {}, cwd: dir(), flags: { logLevel: 'loud' } }), /logLevel \(from a command-line flag\): Expected one of/);
   // A flag wins over the environment, so the flag is what to change.

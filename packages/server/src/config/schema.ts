@@ -4,6 +4,13 @@ import { MAX_PATTERN_LENGTH, PATTERN_SCHEMA_REGEX } from '../auth/patterns.js';
 import { ACCENT_COLOR_REGEX, BRAND_NAME_REGEX, CHANNEL_TEMPLATE_REGEX, LOGO_URL_REGEX } from '../portal/scope.js';
 import { DEFAULT_SYNCS_IN_FLIGHT, MAX_SYNCS_IN_FLIGHT } from '../store/sqlite/wal-sync.js';
 
+/**
+ * The most seconds a setting that runs a timer may take: an hour. Node runs a timer of more than 2^31 - 1 ms (24.8
+ * days) after 1 ms instead, so a heartbeat or trim interval of 30 days ran every millisecond; none of these needs
+ * more than an hour.
+ */
+const TIMER_MAX_S = 3600;
+
 const Seconds = (def: number, max?: number) =>
   Type.Number({ default: def, minimum: 0, ...(max === undefined ? {} : { maximum: max }) });
 
@@ -119,16 +126,16 @@ export const ConfigSchema = Type.Object(
         /** Milliseconds; sent as the stream's first field, the browser's reconnect delay. */
         retry: Type.Integer({ default: 2000, minimum: 0 }),
         /** Seconds between `: ping` comments. */
-        heartbeat: Type.Number({ default: 15, exclusiveMinimum: 0 }),
+        heartbeat: Type.Number({ default: 15, exclusiveMinimum: 0, maximum: TIMER_MAX_S }),
       },
       { additionalProperties: false, default: {} },
     ),
     ws: Type.Object(
       {
         /** Seconds between protocol pings; a socket that misses two pongs is dropped. */
-        heartbeat: Type.Number({ default: 25, exclusiveMinimum: 0 }),
+        heartbeat: Type.Number({ default: 25, exclusiveMinimum: 0, maximum: TIMER_MAX_S }),
         /** Seconds an unauthenticated socket has to send `{"op":"auth"}`. */
-        authTimeout: Type.Number({ default: 10, exclusiveMinimum: 0 }),
+        authTimeout: Type.Number({ default: 10, exclusiveMinimum: 0, maximum: TIMER_MAX_S }),
         /** Largest client frame; a bigger one closes the socket with 1009. */
         maxMessageBytes: Type.Integer({ default: 1_048_576, minimum: 1024 }),
       },
@@ -146,7 +153,7 @@ export const ConfigSchema = Type.Object(
     delivery: Type.Object(
       {
         /** Seconds before an attempt times out. */
-        timeout: Type.Number({ default: 15, exclusiveMinimum: 0 }),
+        timeout: Type.Number({ default: 15, exclusiveMinimum: 0, maximum: TIMER_MAX_S }),
         /** Seconds before each retry, after the immediate first attempt. */
         retrySchedule: Type.Array(Type.Number({ minimum: 0 }), { default: [5, 300, 1800, 7200, 18_000, 36_000, 36_000] }),
         /** Each delay varies by up to this fraction either way, so retries do not arrive in lockstep. */
@@ -183,7 +190,7 @@ export const ConfigSchema = Type.Object(
         /** Seconds. */
         maxAge: Type.Number({ default: 86_400, exclusiveMinimum: 0 }),
         /** Seconds between background trims. */
-        trimInterval: Type.Number({ default: 60, exclusiveMinimum: 0 }),
+        trimInterval: Type.Number({ default: 60, exclusiveMinimum: 0, maximum: TIMER_MAX_S }),
         rules: Type.Array(RetentionRule, { default: [] }),
       },
       { additionalProperties: false, default: {} },
