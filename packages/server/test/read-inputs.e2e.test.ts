@@ -70,4 +70,34 @@ describe('read inputs', () => {
     assert.equal(single.status, 400);
     assert.equal(single.body.error.code, 'invalid_cursor');
   });
+
+  it('answers a position given two ways with 400 invalid_cursor, and lets Last-Event-ID win over the query', async () => {
+    const h = await servers.start();
+    await h.call('POST', '/v1/channels/pub:a/events', { body: { data: 1 } });
+    const cursor = (await h.call('GET', '/v1/events?channel=pub:a&channel=pub:b', { token: null })).body.cursor;
+    for (const path of [
+      // Each of these was answered with one position followed and the other dropped without a word.
+      '/v1/stream?channel=pub:a&channel=pub:b&after=0&cursor=garbage',
+      `/v1/stream?channel=pub:a&channel=pub:b&lastEventId=0&cursor=${cursor}`,
+      '/v1/channels/pub:a/stream?after=0&lastEventId=1',
+      `/v1/events?channel=pub:a&channel=pub:b&cursor=${cursor}&after=0`,
+      '/v1/events?channel=pub:a&channel=pub:b&after=1',
+      `/v1/events?channel=pub:a&channel=pub:b&cursor=${cursor}&cursor=${cursor}`,
+    ]) {
+      // Not read to its end when it is a stream: unfixed, it was one, open.
+      const res = await fetch(h.url + path);
+      const code = res.status === 400 ? ((await res.json()) as { error: { code: string } }).error.code : void (await res.body?.cancel());
+      assert.deepEqual([res.status, code], [400, 'invalid_cursor'], path);
+    }
+    // A browser reconnects with the first connection's URL and the Last-Event-ID it last saw: the header is the newer.
+    const controller = new AbortController();
+    const res = await fetch(`${h.url}/v1/channels/pub:a/stream?after=0`, { headers: { 'last-event-id': '1' }, signal: controller.signal });
+    assert.equal(res.status, 200);
+    await h.call('POST', '/v1/channels/pub:a/events', { body: { data: 2 } });
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('"seq":2')) text += new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    assert.ok(!text.includes('"seq":1'), 'resumed after the header, not after ?after=0');
+  });
 });

@@ -3,6 +3,7 @@ import { decodeCursor, encodeCursor, HeraldError, type ChannelPage, type HeraldE
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ByteBudget, ChannelMerge, nextPosition } from './merge.js';
+import { queryPosition } from '../../http/position.js';
 import { requestHeaderBytes, type Wait } from './long-poll.js';
 import { countLongPollRefused } from '../../metrics/index.js';
 
@@ -162,7 +163,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   );
 
-  app.get<{ Querystring: Omit<PollQuery, 'after'> & { cursor?: string } }>(
+  app.get<{ Querystring: Omit<PollQuery, 'after'> }>(
     '/v1/events',
     {
       schema: {
@@ -170,7 +171,8 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
           type: 'object',
           properties: {
             channel: { type: 'array', items: { type: 'string' } },
-            cursor: { type: 'string', maxLength: 65_536 },
+            // A list too, so that one given twice reaches queryPosition: invalid_cursor, as on a stream.
+            cursor: { anyOf: [{ type: 'string', maxLength: 65_536 }, { type: 'array', items: { type: 'string' } }] },
             limit: pollQuery.limit,
             wait: pollQuery.wait,
           },
@@ -181,7 +183,10 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const channels = channelsOf(request.query);
       const { limit, wait } = bounded(request.query);
-      const afters = positionsOf(channels, request.query.cursor);
+      if ((request.query as { after?: unknown }).after !== undefined) {
+        throw new HeraldError('invalid_cursor', 'A multi-channel poll resumes from ?cursor= (the last answer\'s); ?after= is one channel\'s position.');
+      }
+      const afters = positionsOf(channels, queryPosition(request.query, ['cursor']));
       const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;
       // Chosen by stubs, then only the chosen events are loaded: a poll of many channels of big events loads about a page.
       const merge = await settleOnError(waiting, ChannelMerge.open(ctx.log, channels, afters, limit));

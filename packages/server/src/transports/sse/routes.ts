@@ -7,6 +7,7 @@ import { ChannelFeed } from '../feed.js';
 import { SseStream } from './stream.js';
 import { assertOriginAllowed } from '../../http/cors.js';
 import { countRealtimeDelivery } from '../../metrics/index.js';
+import { queryPosition } from '../../http/position.js';
 
 interface StreamQuery {
   after?: string | string[];
@@ -14,23 +15,14 @@ interface StreamQuery {
 }
 
 /**
- * Where to resume: the `Last-Event-ID` header a browser sends on reconnect,
- * else `?lastEventId=` or `?after=` (EventSource cannot set headers). None
- * means live only.
+ * Where to resume: the `Last-Event-ID` header a browser sends on reconnect, else the one position the query gives
+ * (EventSource cannot set headers, so the query names the first connection's position, and the header, once there,
+ * is the newer one). None means live only.
  */
-function resumeToken(request: FastifyRequest<{ Querystring: StreamQuery }>): string | undefined {
+function resumeToken(request: FastifyRequest, names: readonly string[]): string | undefined {
+  const fromQuery = queryPosition(request.query, names);
   const header = request.headers['last-event-id'];
-  if (typeof header === 'string' && header !== '') return header;
-  return oneValue(request.query.lastEventId ?? request.query.after);
-}
-
-/**
- * A position given once. These routes have no querystring schema, so a parameter given twice (`?after=0&after=0`)
- * arrives as an array, which reached the cursor decoders as one and failed there with a 500.
- */
-function oneValue(value: string | string[] | undefined): string | undefined {
-  if (value === undefined || typeof value === 'string') return value;
-  throw new HeraldError('invalid_cursor', 'Give the position once: one of Last-Event-ID, ?lastEventId=, ?after= or ?cursor=, not repeated.');
+  return typeof header === 'string' && header !== '' ? header : fromQuery;
 }
 
 function parseSeq(token: string | undefined): number | undefined {
@@ -157,7 +149,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
     },
     async (request, reply) => {
-      const after = parseSeq(resumeToken(request));
+      const after = parseSeq(resumeToken(request, ['lastEventId', 'after']));
       const stream = newStream(reply);
       // The stream is the feed's sink: `id: <seq>` events, no closures per stream.
       const feed = new ChannelFeed(ctx.log, request.params.channel, stream);
@@ -176,7 +168,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request, reply) => {
       const channels = channelsOf(request.query);
-      const token = resumeToken(request) ?? oneValue(request.query.cursor);
+      const token = resumeToken(request, ['lastEventId', 'after', 'cursor']);
       const starts = multiChannelStarts(token, channels);
       const stream = newStream(reply);
       const feeds: ChannelFeed[] = [];

@@ -1,0 +1,19 @@
+import { HeraldError } from '@herald/protocol';
+
+/**
+ * The one resume position a request's query gives, under any of `names`, or undefined. Two of them, or one of them
+ * twice, is 400 `invalid_cursor`: following one and ignoring the other would be a guess, and a wrong guess replays
+ * or skips events without a word. (A query given twice arrives as an array: these routes have no schema for it.)
+ */
+export function queryPosition(query: unknown, names: readonly string[]): string | undefined {
+  let given: { name: string; value: unknown } | undefined;
+  for (const name of names) {
+    const value = (query as Record<string, unknown>)[name];
+    if (value === undefined) continue;
+    if (given !== undefined || typeof value !== 'string') {
+      throw new HeraldError('invalid_cursor', `Give the position once: one of ${names.map((n) => `?${n}=`).join(', ')}, not two, and not repeated.`);
+    }
+    given = { name, value };
+  }
+  return given?.value as string | undefined;
+}
