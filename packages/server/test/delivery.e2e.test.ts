@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { verify } from '@herald/webhooks';
 import { CLI_ADMIN_KEY, eventually, sleep, spawnHerald, startTestServer, until, type TestServer } from './helpers.js';
 import { HookReceiver, type Respond } from './support/receiver.js';
@@ -354,6 +355,37 @@ describe('a delivery pump that fails', () => {
       await until(() => failures > 0, 3000, 'a pump read the store');
       r.status = 200;
       await until(() => r.hooks.length === 2, 6000, 'the retry sent after the failed pump');
+    } finally {
+      deliveries.nextDue = nextDue;
+      await h.stop();
+      await r.stop();
+    }
+  });
+});
+
+describe('a delivery pump failing for a while', () => {
+  it('logs the streak once, not every tick, and once more when the pump works again', async () => {
+    const lines: Array<{ level: number; msg: string; failures?: number }> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const h = await startTestServer({ delivery: LOOPBACK }, undefined, { logger });
+    const r = await new HookReceiver().start();
+    const deliveries = h.storage.deliveries;
+    const nextDue = deliveries.nextDue.bind(deliveries);
+    try {
+      await h.call('POST', '/v1/endpoints', { body: { url: r.url, channels: ['streak'] } });
+      // The store away for about three idle ticks (PostgreSQL restarting, say): every pump fails.
+      let failures = 0;
+      deliveries.nextDue = async () => {
+        failures += 1;
+        throw new Error('the store is away');
+      };
+      await until(() => failures >= 3, 6000, 'three pumps failed');
+      deliveries.nextDue = nextDue;
+      await until(() => lines.some((l) => l.msg.startsWith('delivery pump works again')), 5000, 'the pump works again');
+      const failed = lines.filter((l) => l.msg === 'delivery pump failed');
+      assert.equal(failed.length, 1, `${failed.length} lines for ${failures} failed pumps`);
+      assert.equal(failed[0]!.level, 50, 'at error');
+      assert.ok(lines.find((l) => l.msg.startsWith('delivery pump works again'))!.failures! >= 3);
     } finally {
       deliveries.nextDue = nextDue;
       await h.stop();

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, fetch } from 'undici';
 import { loadConfig } from '../src/config/load.js';
-import { startServer, type HeraldServer } from '../src/server.js';
+import { startServer, type HeraldServer, type StartOptions } from '../src/server.js';
 import type { WsTestClient } from './ws-client.js';
 import { sleep } from './support/wait.js';
 
@@ -29,15 +29,15 @@ export interface TestServer extends HeraldServer {
   stop(): Promise<void>;
 }
 
-/** A real Herald on an ephemeral port, with a temporary data directory. */
-export async function startTestServer(settings: Record<string, unknown> = {}, dataDir?: string): Promise<TestServer> {
+/** A real Herald on an ephemeral port, with a temporary data directory; `options.logger` to read its log. */
+export async function startTestServer(settings: Record<string, unknown> = {}, dataDir?: string, options: StartOptions = {}): Promise<TestServer> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'herald-e2e-'));
   const config = loadConfig({
     env: {},
     cwd: dir,
     flags: { port: 0, dataDir: dir, logLevel: 'silent', adminKey: ADMIN_KEY, ...settings },
   });
-  const server = await startServer(config);
+  const server = await startServer(config, options);
   // A pool of its own, so no request reuses a connection to an earlier server on the same port.
   const agent = new Agent();
   const call: TestServer['call'] = async (method, path, options = {}) => {

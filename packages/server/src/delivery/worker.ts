@@ -13,6 +13,7 @@ import { isDiskFull } from '../store/disk-full.js';
 import { judge, nextAttemptAt } from './outcome.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { LogBudget } from '../util/log-budget.js';
+import { FailureStreak } from '../util/failure-streak.js';
 import { CircuitBreaker, type Admission, type Transition } from './circuit-breaker.js';
 import { liveSecrets } from '../auth/rotation.js';
 import type { UrlGuard } from './ssrf.js';
@@ -129,6 +130,7 @@ export class DeliveryWorker {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly userAgent: string;
+  private readonly pumpFailures: FailureStreak;
   /** Circuit lines: when Herald's own network fails, every endpoint's circuit opens at once. */
   private readonly circuitLog = new LogBudget(5);
   /** Outcomes of attempts made that the store has refused so far (see recordOutcome): while any waits, none starts. */
@@ -151,6 +153,8 @@ export class DeliveryWorker {
     tenantGuard: UrlGuard = guard,
   ) {
     this.userAgent = `Herald/${version}`;
+    // The pump runs every idle tick, so a store outage fails it every second or so: one line per streak.
+    this.pumpFailures = new FailureStreak(logger, 'delivery pump', 'error');
     // One keep-alive pool per origin (undici's Agent), and the SSRF guard on every connection's DNS answer.
     const route = (g: UrlGuard): Route => ({
       guard: g,
@@ -181,12 +185,13 @@ export class DeliveryWorker {
         this.pumpAgain = false;
         wake = await this.pumpOnce();
       } while (this.pumpAgain && !this.stopped);
+      this.pumpFailures.succeeded();
     } catch (err) {
       // A store read failed (PostgreSQL restarting, say). The timer is armed all the same, for the idle tick: the pass
       // that failed was often the timer's own, and without another nothing ran again until a new event or an edit,
       // so retries and an open circuit's probes waited however long that took.
       wake = undefined;
-      if (!this.stopped) this.logger.error({ err }, 'delivery pump failed');
+      if (!this.stopped) this.pumpFailures.failed(err);
     } finally {
       this.pumping = undefined;
     }
