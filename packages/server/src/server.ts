@@ -8,7 +8,7 @@ import { openSqliteStorage } from './store/sqlite/open.js';
 import { openPostgresStorage } from './store/postgres/open.js';
 import type { Storage } from './store/types.js';
 import { createBus } from './bus/create.js';
-import type { Bus } from './bus/types.js';
+import type { Bus, BusState } from './bus/types.js';
 import { LeaseKeeper } from './cluster/leases.js';
 import { NodeRegistry } from './cluster/nodes.js';
 import { EndpointLeases } from './cluster/endpoint-leases.js';
@@ -129,9 +129,11 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     await storage.close();
     throw error;
   }
-  bus.onStateChange((state) =>
-    state === 'down' ? logger.error('bus down: serving subscribers from the store until it returns') : logger.info('bus up'),
-  );
+  const busState = (state: BusState) =>
+    state === 'down' ? logger.error('bus down: serving subscribers from the store until it returns') : logger.info('bus up');
+  bus.onStateChange(busState);
+  // A bus that could not connect at start (a mistyped --bus, Redis not up yet) is down before anyone listens: said once.
+  if (bus.state === 'down') busState('down');
   const log = new EventLog(storage.events, bus, (err) => logger.error({ err }, 'bus publish failed'));
   let authSetup: Awaited<ReturnType<typeof Authenticator.create>>;
   try {
