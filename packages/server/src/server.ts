@@ -60,16 +60,34 @@ function openStorage(config: HeraldConfig, logger: Logger): Promise<Storage> {
   });
 }
 
+/** An address a server binds, and the settings that choose it, for the line that names them. */
+interface Bind {
+  host: string;
+  port: number;
+  portSetting: string;
+  hostSetting: string;
+}
+
+const apiBind = (config: HeraldConfig): Bind => ({ host: config.host, port: config.port, portSetting: '--port or HERALD_PORT', hostSetting: '--host or HERALD_HOST' });
+
+/** The metrics listener's own: a clash of its port was reported as the API port's. */
+const metricsBind = (config: HeraldConfig): Bind => ({
+  host: config.metrics.host ?? config.host,
+  port: config.metrics.port,
+  portSetting: 'metrics.port or HERALD_METRICS_PORT',
+  hostSetting: 'metrics.host or HERALD_METRICS_HOST',
+});
+
 /** A port in use or not allowed is the operator's to fix: say so in one line. */
-function listenError(error: unknown, config: HeraldConfig): unknown {
+function listenError(error: unknown, bind: Bind): unknown {
   const code = (error as { code?: unknown }).code;
   if (code === 'EADDRINUSE') {
-    return new StartupError(`port ${config.port} is in use${config.host === '127.0.0.1' ? '' : ` on ${config.host}`}: pick another with --port or HERALD_PORT`);
+    return new StartupError(`port ${bind.port} is in use${bind.host === '127.0.0.1' ? '' : ` on ${bind.host}`}: pick another with ${bind.portSetting}`);
   }
-  if (code === 'EACCES') return new StartupError(`port ${config.port} needs privileges this user lacks: pick one above 1023 with --port or HERALD_PORT`);
-  if (code === 'EADDRNOTAVAIL') return new StartupError(`cannot bind ${config.host}: no such address on this machine (--host or HERALD_HOST)`);
+  if (code === 'EACCES') return new StartupError(`port ${bind.port} needs privileges this user lacks: pick one above 1023 with ${bind.portSetting}`);
+  if (code === 'EADDRNOTAVAIL') return new StartupError(`cannot bind ${bind.host}: no such address on this machine (${bind.hostSetting})`);
   // The host is a name that does not resolve (a typo, or a name only another machine knows).
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new StartupError(`cannot bind ${config.host}: the name does not resolve to an address (--host or HERALD_HOST)`);
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new StartupError(`cannot bind ${bind.host}: the name does not resolve to an address (${bind.hostSetting})`);
   return error;
 }
 
@@ -269,6 +287,8 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     await storage.close();
   };
   // Every start-up step runs before listen(): a server that cannot serve never answers /readyz 200.
+  // Which listener a failure to bind was: the line names its own settings.
+  let bind = apiBind(config);
   try {
     await nodes.start(config.store.url !== undefined ? { unique: true } : { alone: true });
     presence.start();
@@ -276,11 +296,13 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     await delivery.start();
     await app.listen({ host: config.host, port: config.port });
     if (config.metrics.enabled && config.metrics.port > 0) {
-      metricsListener = await startMetricsListener(config.metrics.host ?? config.host, config.metrics.port);
+      bind = metricsBind(config);
+      metricsListener = await startMetricsListener(bind.host, bind.port);
+      logger.info({ url: `http://${bind.host.includes(':') ? `[${bind.host}]` : bind.host}:${bind.port}/metrics` }, 'metrics listening');
     }
   } catch (error) {
     await shutdown().catch((err: unknown) => logger.warn({ err }, 'cleanup after a failed start failed'));
-    throw withGeneratedAdminKey(listenError(error, config), generatedAdminKey);
+    throw withGeneratedAdminKey(listenError(error, bind), generatedAdminKey);
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -1,5 +1,6 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
@@ -138,6 +139,40 @@ describe('reliability', () => {
         assert.equal(run.stderr.trim(), `herald serve: port ${port} is in use: pick another with --port or HERALD_PORT`);
       } finally {
         blocker.close();
+      }
+    });
+
+    it("a busy metrics port is named as the metrics listener's, not the API port", async () => {
+      const blocker: Server = createServer();
+      await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+      const port = (blocker.address() as { port: number }).port;
+      try {
+        const run = herald(['serve', '--port', '0', '--data', tempDir()], { HERALD_ADMIN_KEY: ADMIN_KEY, HERALD_METRICS_PORT: String(port) });
+        assert.equal(run.status, 1);
+        // Before: "port <the API port> is in use: pick another with --port or HERALD_PORT".
+        assert.equal(run.stderr.trim(), `herald serve: port ${port} is in use: pick another with metrics.port or HERALD_METRICS_PORT`);
+      } finally {
+        blocker.close();
+      }
+    });
+
+    it('a HERALD_ variable that names no setting is logged, with the setting it is nearest to', async () => {
+      const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', tempDir()], {
+        env: { ...process.env, HERALD_ADMIN_KEY: ADMIN_KEY, HERALD_LIMITS_BODY_BYTEZ: '10' },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      const exited = once(child, 'exit');
+      let stdout = '';
+      child.stdout!.on('data', (d) => (stdout += d));
+      try {
+        await until(() => stdout.includes('"msg":"herald listening"'), 10_000, 'the server up');
+        const line = stdout.split('\n').find((l) => l.includes('ignored environment variable'));
+        assert.ok(line, stdout);
+        assert.match(line, /"level":40/);
+        assert.match(line, /ignored environment variable HERALD_LIMITS_BODY_BYTEZ: no setting has that name \(did you mean HERALD_LIMITS_BODY_BYTES\?\)/);
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
       }
     });
 

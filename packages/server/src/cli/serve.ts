@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, unknownEnvNames } from '../config/load.js';
 import { startServer, type HeraldServer } from '../server.js';
 import { StartupError, generatedAdminKeyOf } from '../startup-error.js';
 import { CliError } from './common.js';
@@ -98,6 +98,9 @@ export async function serve(argv: string[]): Promise<void> {
     }
     if (error instanceof StartupError) throw new CliError(error.message, 1);
     throw error;
+  }
+  for (const { name, nearest } of unknownEnvNames(process.env)) {
+    server.app.log.warn({ variable: name }, `ignored environment variable ${name}: no setting has that name${nearest ? ` (did you mean ${nearest}?)` : ''}`);
   }
   // A PostgreSQL node has no data directory: logging the default one would send an operator looking for it.
   server.app.log.info(

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, envName, loadConfig } from './load.js';
+import { ConfigError, envName, loadConfig, unknownEnvNames } from './load.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'herald-config-'));
 
@@ -78,6 +78,31 @@ it('refuses more than an hour for a setting that runs a timer, which Node would 
     );
     assert.doesNotThrow(() => loadConfig({ env: { [env]: '3600' }, cwd: dir() }), env);
   }
+});
+
+it('names the HERALD_ variables that are no setting, with the setting each is nearest to', () => {
+  const env = {
+    HERALD_LIMITS_BODY_BYTEZ: '10',
+    HERALD_STORE: 'postgres://x',
+    HERALD_PORT: '1',
+    HERALD_URL: 'http://x',
+    HERALD_TEST_POSTGRES_URL: 'postgres://x',
+    HERALD_NOTHING_LIKE_IT: '1',
+    PATH: '/bin',
+  };
+  assert.deepEqual(unknownEnvNames(env), [
+    { name: 'HERALD_LIMITS_BODY_BYTEZ', nearest: 'HERALD_LIMITS_BODY_BYTES' },
+    { name: 'HERALD_NOTHING_LIKE_IT', nearest: undefined },
+    { name: 'HERALD_STORE', nearest: 'HERALD_STORE_URL' },
+  ]);
+});
+
+it('refuses a metrics.port that is the API port on the same host', () => {
+  assert.throws(
+    () => loadConfig({ env: { HERALD_METRICS_PORT: '7700' }, cwd: dir() }),
+    (e: unknown) => e instanceof ConfigError && /metrics\.port \(env HERALD_METRICS_PORT\): a port of its own/.test(e.message),
+  );
+  assert.equal(loadConfig({ env: { HERALD_METRICS_PORT: '7700', HERALD_METRICS_HOST: '127.0.0.2' }, cwd: dir() }).metrics.port, 7700);
 });
 
 it('points an invalid value at where it came from: a flag, the config file or the environment', () => {

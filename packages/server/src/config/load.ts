@@ -1,6 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { maxHeaderSize } from 'node:http';
+import { distance as editDistance } from 'fastest-levenshtein';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema, TObject } from '@sinclair/typebox';
 import { ConfigSchema, maxSourceTolerance, type HeraldConfig } from './schema.js';
@@ -84,6 +85,34 @@ function fromEnv(env: NodeJS.ProcessEnv): Json {
     setPath(out, path, value);
   }
   return out;
+}
+
+/** HERALD_ variables that are not settings: the config file's name, the CLI client's, and the test suite's. */
+const OTHER_HERALD_ENV = new Set(['HERALD_CONFIG', 'HERALD_URL', 'HERALD_KEY', 'HERALD_MIGRATE_CRASH_AFTER']);
+
+/**
+ * `HERALD_` variables that name no setting (`HERALD_LIMITS_BODY_BYTEZ`), each with the setting it is nearest to when
+ * one is close. An environment is shared with other programs, so they are told, not refused as a file's unknown keys
+ * are; `herald serve` logs each. A setting misspelt was silently left at its default (HERALD_STORE for HERALD_STORE_URL
+ * ran on SQLite).
+ */
+export function unknownEnvNames(env: NodeJS.ProcessEnv): Array<{ name: string; nearest: string | undefined }> {
+  const known = envLeaves(ConfigSchema).map(({ path }) => envName(path));
+  return Object.keys(env)
+    .filter((name) => name.startsWith('HERALD_') && !name.startsWith('HERALD_TEST_') && !OTHER_HERALD_ENV.has(name) && !known.includes(name))
+    .sort()
+    .map((name) => ({ name, nearest: nearestName(name, known) }));
+}
+
+/** The known name within a few edits of `name` (a typo, a missing or extra part), if one is. */
+function nearestName(name: string, known: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of known) {
+    if (candidate.startsWith(`${name}_`)) return candidate;
+    const distance = editDistance(name, candidate);
+    if (distance <= 3 && (!best || distance < best.distance)) best = { name: candidate, distance };
+  }
+  return best?.name;
 }
 
 function setPath(target: Json, path: readonly string[], value: unknown): void {
@@ -236,6 +265,10 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
   if (parkedPollBytes < largest) {
     const why = `at least ${largest}, what one poll of limits.channelsPerRequest (${channelsPerRequest}) channels with ${maxHeaderSize} bytes of headers is counted as, or such a poll could never wait`;
     throw invalidConfiguration([problem(['limits', 'parkedPollBytes'], why, parkedPollBytes)]);
+  }
+  const { metrics } = config;
+  if (metrics.enabled && metrics.port > 0 && metrics.port === config.port && (metrics.host ?? config.host) === config.host) {
+    throw invalidConfiguration([problem(['metrics', 'port'], 'a port of its own, not the API port (which serves /metrics too: see metrics.public)', metrics.port)]);
   }
   config.dataDir = resolve(cwd, config.dataDir);
   return config;
