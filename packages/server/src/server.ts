@@ -36,6 +36,8 @@ import { FailureStreak } from './util/failure-streak.js';
 
 /** How often open connections' credentials are re-checked; with the key cache's second, revocation ends them within ~2 s. */
 const CREDENTIAL_SWEEP_MS = 1000;
+/** How often a node reads the admin key's hash again, for `herald admin-key reset` (see Authenticator.refreshAdminKey). */
+export const ADMIN_KEY_REFRESH_MS = 2000;
 /** A lease not renewed for this long passes to another node: how fast a dead node's work is taken over. */
 const LEASE_TTL_MS = 5000;
 
@@ -183,6 +185,14 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   const access = new AccessPolicy(config.channels.public);
   const presence = new PresenceService({ config, node: nodeId, bus: signals, access, onError: (err) => logger.warn({ err }, 'presence error') });
   const watch = new ConnectionWatch(authenticator.liveness, CREDENTIAL_SWEEP_MS, new FailureStreak(logger, 'credential sweep', 'error'));
+  const adminKeyReads = new FailureStreak(logger, 'reading the admin key', 'warn');
+  const adminKeyTimer = setInterval(() => {
+    authenticator.refreshAdminKey().then((changed) => {
+      adminKeyReads.succeeded();
+      if (changed) logger.warn('admin key replaced from the store (herald admin-key reset): the one before no longer works');
+    }, adminKeyReads.onError);
+  }, ADMIN_KEY_REFRESH_MS);
+  adminKeyTimer.unref();
   const ctx = {
     config,
     watch,
@@ -279,6 +289,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     await trimmer.stop();
     await app.close();
     watch.stop();
+    clearInterval(adminKeyTimer);
     await delivery.stop();
     await presence.stop();
     await nodes.stop();

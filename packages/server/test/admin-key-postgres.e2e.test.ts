@@ -65,4 +65,34 @@ describe('herald admin-key reset --store', { timeout: 60_000 }, () => {
       await next.exited;
     }
   });
+
+  it('a reset reaches the running nodes within seconds: the new key works on each, the old one on none', async () => {
+    const cluster = await createTestDatabase('herald_adminkey_live');
+    const env = { HERALD_ADMIN_KEY: '', HERALD_TOKEN_SECRET: '' };
+    const nodes = [];
+    try {
+      nodes.push(await spawnHerald(['serve', '--port', '0', '--store', cluster.url, '--node-id', 'a'], env));
+      const generated = /Admin key \(shown once[^)]*\): (\S+)/;
+      await until(() => generated.test(nodes[0]!.stderr()), 10_000, 'the generated key');
+      const old = generated.exec(nodes[0]!.stderr())![1]!;
+      nodes.push(await spawnHerald(['serve', '--port', '0', '--store', cluster.url, '--node-id', 'b'], env));
+      const status = async (url: string, key: string) => (await fetch(`${url}/v1/keys`, { headers: { authorization: `Bearer ${key}` } })).status;
+      for (const node of nodes) assert.equal(await status(node.url, old), 200);
+
+      const run = reset(cluster.url);
+      assert.equal(run.status, 0, run.stderr);
+      const fresh = run.stdout.trim();
+      // Unfixed, each node kept the key it started with until its restart: two keys in one cluster.
+      for (const node of nodes) {
+        await until(async () => (await status(node.url, fresh)) === 200, 10_000, 'the new key taken');
+        assert.equal(await status(node.url, old), 401, 'the old key refused');
+      }
+    } finally {
+      for (const node of nodes) {
+        node.child.kill('SIGTERM');
+        await node.exited;
+      }
+      await cluster.drop();
+    }
+  });
 });

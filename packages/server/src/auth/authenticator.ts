@@ -30,6 +30,10 @@ class RecentKeys {
     if (this.known.size >= RECENT_KEYS) this.known.delete(this.known.keys().next().value!);
     this.known.set(key, digest);
   }
+
+  clear(): void {
+    this.known.clear();
+  }
 }
 
 export interface AuthSetup {
@@ -44,11 +48,31 @@ export class Authenticator {
   private readonly recent = new RecentKeys();
 
   private constructor(
-    private readonly adminKeyHash: string,
+    private adminKeyHash: string,
+    /** Set by HERALD_ADMIN_KEY (or the config): then the store's is never taken. */
+    private readonly adminKeyConfigured: boolean,
     private readonly keys: KeyStore,
+    private readonly settings: SettingsStore,
     readonly tokens: TokenService,
   ) {
     this.liveness = new CredentialChecker(keys);
+  }
+
+  /**
+   * Takes the admin key the store holds now, when it is another (`herald admin-key reset` run while nodes serve):
+   * each node asks every few seconds, so a reset reaches every node without a restart, and a key reset because it
+   * leaked stops working everywhere. Before, a node kept the key it started with until its restart, so a cluster
+   * restarted node by node took two admin keys at once. A node started with HERALD_ADMIN_KEY keeps that one.
+   * Resolves true when the key changed.
+   */
+  async refreshAdminKey(): Promise<boolean> {
+    if (this.adminKeyConfigured) return false;
+    const stored = await this.settings.get('admin_key_hash');
+    if (stored === undefined || stored === this.adminKeyHash) return false;
+    this.adminKeyHash = stored;
+    // The old key may be remembered as the admin's: forget every key, and the next request of each is checked afresh.
+    this.recent.clear();
+    return true;
   }
 
   /**
@@ -86,7 +110,7 @@ export class Authenticator {
       }
     }
     const tokenSecret = await Authenticator.tokenSecret(options.tokenSecret, settings, warn);
-    const authenticator = new Authenticator(adminKeyHash, keys, new TokenService(tokenSecret));
+    const authenticator = new Authenticator(adminKeyHash, Boolean(options.adminKey), keys, settings, new TokenService(tokenSecret));
     return generatedAdminKey ? { authenticator, generatedAdminKey } : { authenticator };
   }
 

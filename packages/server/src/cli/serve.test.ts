@@ -12,4 +12,9 @@ describe('the start-up banner', () => {
   it('tells a SQLite server to reset it with --data', () => {
     assert.match(banner('http://127.0.0.1:7700', 'data: ./herald-data', undefined, false), /\(same --data\)/);
   });
+
+  it('says how long its poll line waits: 30 s, or limits.pollWaitMax when that is less', () => {
+    assert.match(banner('http://127.0.0.1:7700', 'data: d', undefined, false), /Poll \(waits up to 30 s for news\)/);
+    assert.match(banner('http://127.0.0.1:7700', 'data: d', undefined, false, '--data', 2), /Poll \(waits up to 2 s for news\)/);
+  });
 });

@@ -24,7 +24,9 @@ Settings come from defaults < config file < HERALD_* environment < flags.
 `;
 
 /** What people read at start-up (stderr). `storeFlag`: how `herald admin-key reset` must be pointed at this node's store. */
-export function banner(url: string, where: string, adminKey: string | undefined, adminKeySet: boolean, storeFlag = '--data'): string {
+export function banner(url: string, where: string, adminKey: string | undefined, adminKeySet: boolean, storeFlag = '--data', pollWaitMax = 30): string {
+  // The curl line asks for 30 s; a server whose limits.pollWaitMax is less waits that long instead.
+  const wait = Math.min(30, pollWaitMax);
   const key = adminKey ?? '$HERALD_ADMIN_KEY';
   const lines = [`Herald is listening on ${url}  (${where})`];
   if (adminKey) {
@@ -38,15 +40,15 @@ export function banner(url: string, where: string, adminKey: string | undefined,
       '',
       'Admin key: the one printed at the first start. The lines below read it from $HERALD_ADMIN_KEY.',
       storeFlag === '--store'
-        ? 'Lost it? Stop every node, run `npx herald admin-key reset` (same --store), start them again.'
-        : 'Lost it? Stop Herald, run `npx herald admin-key reset` (same --data), start again.',
+        ? 'Lost it? Run `npx herald admin-key reset` (same --store): every running node takes the new key within seconds.'
+        : 'Lost it? Run `npx herald admin-key reset` (same --data): the running server takes the new key within seconds.',
     );
   }
   lines.push(
     '',
     'Publish:',
     `  curl -X POST ${url}/v1/channels/demo/events -H "Authorization: Bearer ${key}" -H 'content-type: application/json' -d '{"type":"hello","data":{"text":"hi"}}'`,
-    'Poll (waits up to 30 s for news):',
+    `Poll (waits up to ${wait} s for news):`,
     `  curl "${url}/v1/channels/demo/events?after=0&wait=30" -H "Authorization: Bearer ${key}"`,
     `Web console (sign in with the admin key): ${url}/console`,
     '',
@@ -109,7 +111,7 @@ export async function serve(argv: string[]): Promise<void> {
   );
   // The banner is for people, so it goes to stderr and leaves stdout to the JSON log.
   const where = config.store.url ? `node ${server.nodeId}, store: PostgreSQL` : `data: ${config.dataDir}`;
-  process.stderr.write(banner(server.url, where, server.generatedAdminKey, config.adminKey !== undefined, config.store.url ? '--store' : '--data'));
+  process.stderr.write(banner(server.url, where, server.generatedAdminKey, config.adminKey !== undefined, config.store.url ? '--store' : '--data', config.limits.pollWaitMax));
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -10,10 +10,12 @@ import { CliError, usage } from '../common.js';
 
 export const ADMIN_KEY_HELP = `Usage: herald admin-key reset [--data <dir>] [--store <postgres://…>] [--config <file>]
 
-The way back in after losing the admin key. Generates a new admin key,
-stores its hash in place of the old one (which stops working), and prints
-the key once, on stdout. Restart Herald afterwards: a running server keeps
-the key it started with.
+The way back in after losing the admin key, or out of one that leaked.
+Generates a new admin key, stores its hash in place of the old one, and
+prints the key once, on stdout. Running servers (every node of a cluster)
+take it within a few seconds, and the old key stops working there; no
+restart is needed. Streams and sockets already open with the old key stay
+open until they close.
 
 When HERALD_ADMIN_KEY (or adminKey in the config file) is set, the server
 uses that key and ignores the stored one: then change that setting instead.
@@ -66,8 +68,8 @@ export async function adminKey(argv: string[]): Promise<void> {
     process.stdout.write(`${fresh.key}\n`);
     const where = config.store.url ? 'the PostgreSQL store' : config.dataDir;
     process.stderr.write(
-      `New admin key stored for ${where} (shown once, above; only its hash is kept). The old key no longer works after a restart.\n` +
-        `Restart Herald, then: export HERALD_ADMIN_KEY=<the key>  (the banner's curl lines and the herald CLI read it)\n`,
+      `New admin key stored for ${where} (shown once, above; only its hash is kept). Running servers take it within a few seconds, and the old key stops working there.\n` +
+        `Then: export HERALD_ADMIN_KEY=<the key>  (the banner's curl lines and the herald CLI read it)\n`,
     );
     if (config.adminKey) {
       process.stderr.write('Note: HERALD_ADMIN_KEY (or adminKey in the config) is set, and the server uses it instead of the stored key.\n');
