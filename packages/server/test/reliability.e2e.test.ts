@@ -396,6 +396,23 @@ describe('reliability', () => {
       }
     });
 
+    it('admin-key reset beside the running server: it takes the new key within seconds and refuses the old', async () => {
+      const dir = tempDir();
+      const running = await serveOnce(dir);
+      try {
+        const key = /Admin key \(shown once; only its hash is stored\): (\S+)/.exec(running.banner)![1]!;
+        const status = async (k: string) => (await fetch(`${running.url}/v1/keys`, { headers: { authorization: `Bearer ${k}` } })).status;
+        assert.equal(await status(key), 200);
+        const reset = herald(['admin-key', 'reset', '--data', dir]);
+        assert.equal(reset.status, 0, reset.stderr);
+        const fresh = reset.stdout.trim();
+        await until(async () => (await status(fresh)) === 200, 10_000, 'the new key taken');
+        assert.equal(await status(key), 401, 'the old key, remembered as the admin, refused');
+      } finally {
+        await running.stop();
+      }
+    });
+
     it('admin-key reset refuses a data directory that holds no Herald data, and creates nothing there', async () => {
       const dir = join(tempDir(), 'mistyped');
       const reset = herald(['admin-key', 'reset', '--data', dir]);
