@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { openSqliteStorage } from './store/sqlite/open.js';
 import { openPostgresStorage } from './store/postgres/open.js';
-import type { Storage } from './store/types.js';
+import { disabledByHerald, type Storage } from './store/types.js';
 import { createBus } from './bus/create.js';
 import type { Bus, BusState } from './bus/types.js';
 import { LeaseKeeper } from './cluster/leases.js';
@@ -275,7 +275,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     ...('messagesSent' in bus ? { busMessages: () => ({ sent: (bus as ClusterBus).messagesSent, received: (bus as ClusterBus).messagesReceived }) } : {}),
     deliveryState: async () => ({
       ...((await storage.deliveries.statusCounts?.()) ?? { pending: 0, failed: 0 }),
-      endpointsDisabled: (await storage.deliveries.listEndpoints()).filter((e) => !e.enabled).length,
+      endpointsDisabled: (await storage.deliveries.listEndpoints()).filter(disabledByHerald).length,
     }),
     circuitsOpen: () => delivery.worker.circuitsOpen(),
   };

@@ -233,6 +233,10 @@ describe('observability: /metrics after real traffic on every path', () => {
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
     await endpoint('', 'out-net', `http://127.0.0.1:${closedPort}/hook`);
+    // Disabled by hand: no news for an operator's alert, so neither the gauge nor /v1/stats counts it.
+    const statsBefore = (await h.call('GET', '/v1/stats')).body;
+    const manual = await h.call('POST', '/v1/endpoints', { body: { url: `${receiver.base}/manual`, channels: ['out-manual'] } });
+    assert.equal((await h.call('PATCH', `/v1/endpoints/${manual.body.id}`, { body: { enabled: false } })).status, 200);
     for (const channel of ['out-flaky', 'out-bad', 'out-gone', 'out-hang', 'out-net']) {
       await h.call('POST', `/v1/channels/${channel}/events`, { body: { data: channel } });
     }
@@ -253,6 +257,8 @@ describe('observability: /metrics after real traffic on every path', () => {
       },
       10_000,
     );
+    const statsAfter = (await h.call('GET', '/v1/stats')).body;
+    assert.equal(statsAfter.endpoints.disabled - statsBefore.endpoints.disabled, 1, 'the 410 one, not the one disabled by hand');
   });
 
   it('counts a slow consumer it drops', async () => {

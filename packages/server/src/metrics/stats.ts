@@ -3,6 +3,7 @@ import type { Counter, Gauge } from 'prom-client';
 import { adminOnly } from '../http/admin.js';
 import type { AppContext } from '../http/context.js';
 import { families } from './registry.js';
+import { disabledByHerald } from '../store/types.js';
 
 /** A family's values by one label (or under `total` for a family without labels), read as /metrics would. */
 async function byLabel(metric: Counter | Gauge, label?: string): Promise<Record<string, number>> {
@@ -56,7 +57,7 @@ export async function readStats(ctx: AppContext): Promise<HeraldStats> {
     webhooks: { attempts: sum(outcomes), succeeded: outcomes.success!, byOutcome: outcomes },
     connections: withKeys(connections, ['ws', 'sse', 'long_poll']),
     deliveries: { pending: deliveries.pending ?? 0, failed: deliveries.failed ?? 0 },
-    endpoints: { total: endpoints.length, disabled: endpoints.filter((e) => !e.enabled).length },
+    endpoints: { total: endpoints.length, disabled: endpoints.filter(disabledByHerald).length },
   };
 }
 

@@ -210,6 +210,12 @@ export interface EndpointRecord {
   createdAt: number;
 }
 
+/**
+ * Disabled by Herald (a 410, or failing for delivery.disableAfter: it has a `disabledReason`), which
+ * `herald_endpoints_disabled` and `/v1/stats` count for an operator to alert on; one disabled by hand is not.
+ */
+export const disabledByHerald = (endpoint: EndpointRecord): boolean => !endpoint.enabled && endpoint.disabledReason !== undefined;
+
 export interface NewDelivery {
   endpointId: string;
   eventId: string;
