@@ -93,6 +93,11 @@ describe('WebSockets', () => {
     const errors = await publisher.next('error', 3);
     assert.deepEqual(errors.map((e) => e.code).sort(), ['bad_request', 'invalid_channel', 'invalid_json']);
     assert.equal(errors.find((e) => e.code === 'bad_request').ref, 'p3', 'a generated id may not be chosen');
+    // A frame missing its channel (or giving one that is no string) is malformed: bad_request, as the README says.
+    publisher.send({ op: 'subscribe', ref: 's1' });
+    publisher.send({ op: 'publish', channel: 7, data: 1, ref: 's2' });
+    const missing = (await publisher.next('error', 5)).slice(3);
+    assert.deepEqual(missing.map((e) => [e.ref, e.code]), [['s1', 'bad_request'], ['s2', 'bad_request']]);
   });
 
   it('keeps a publish frame\'s `meta` with the event, as an HTTP publish does, and refuses one that is no object', async () => {

@@ -8,6 +8,16 @@ export function assertChannel(channel: unknown): asserts channel is string {
   }
 }
 
+/**
+ * A WebSocket frame's `channel`: one missing (or no string) makes the frame malformed, `bad_request` like any field
+ * missing; a string that breaks the naming rules is `invalid_channel`.
+ */
+export function frameChannel(frame: Record<string, unknown>): string {
+  if (typeof frame.channel !== 'string') throw new HeraldError('bad_request', `\`${String(frame.op)}\` needs a \`channel\`, a string.`);
+  assertChannel(frame.channel);
+  return frame.channel;
+}
+
 /** The distinct `?channel=` values of a request, in order. */
 export function channelsOf(query: unknown): string[] {
   const raw = (query as { channel?: unknown }).channel;

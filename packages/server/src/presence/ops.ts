@@ -1,4 +1,5 @@
-import { HeraldError, isValidChannel, type ClientOp } from '@herald/protocol';
+import { HeraldError, type ClientOp } from '@herald/protocol';
+import { frameChannel } from '../http/channels.js';
 
 /** Client ids are `cl_` and 16 base64url characters; anything near that shape is accepted, longer is not. */
 const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -25,8 +26,8 @@ export function isEphemeral(frame: Record<string, unknown>): boolean {
 /** `{op: "send", channel, to, data, ref}`. */
 export function parseSend(frame: Record<string, unknown>, ref: string | undefined): ClientOp {
   if (ref === undefined) throw new HeraldError('bad_request', '`send` needs a `ref` to acknowledge.');
-  if (!isValidChannel(frame.channel)) throw new HeraldError('invalid_channel', `Invalid channel name ${JSON.stringify(frame.channel)}.`);
+  const channel = frameChannel(frame);
   if (typeof frame.to !== 'string' || !CLIENT_ID.test(frame.to)) throw new HeraldError('bad_request', '`send` needs `to`: the client id of a presence member.');
   if (!('data' in frame)) throw new HeraldError('bad_request', '`send` needs `data`.');
-  return { op: 'send', channel: frame.channel, to: frame.to, data: frame.data, ref };
+  return { op: 'send', channel, to: frame.to, data: frame.data, ref };
 }

@@ -1,7 +1,8 @@
-import { EVENT_ID_PATTERN, HeraldError, isValidChannel, type ClientOp } from '@herald/protocol';
+import { EVENT_ID_PATTERN, HeraldError, type ClientOp } from '@herald/protocol';
 
 import { normalizeTraceparent } from '../../tracing/traceparent.js';
 import { refusePoisonedKeys } from '../../http/json-body.js';
+import { frameChannel } from '../../http/channels.js';
 import { isEphemeral, parseSend, presenceOf } from '../../presence/ops.js';
 
 const REF_MAX = 128;
@@ -12,13 +13,6 @@ function optionalString(value: unknown, name: string, max: number): string | und
     throw new HeraldError('bad_request', `\`${name}\` must be a string of 1 to ${max} characters.`);
   }
   return value;
-}
-
-function channelOf(frame: Record<string, unknown>): string {
-  if (!isValidChannel(frame.channel)) {
-    throw new HeraldError('invalid_channel', `Invalid channel name ${JSON.stringify(frame.channel)}.`);
-  }
-  return frame.channel;
 }
 
 /**
@@ -63,15 +57,15 @@ export function parseClientOp(text: string): ClientOp {
         throw new HeraldError('bad_request', '`after` must be a seq (an integer ≥ 0).');
       }
       const presence = presenceOf(f.presence);
-      return { op: 'subscribe', channel: channelOf(f), ...(after === undefined ? {} : { after: after as number }), ...(ref ? { ref } : {}), ...(presence ? { presence } : {}) };
+      return { op: 'subscribe', channel: frameChannel(f), ...(after === undefined ? {} : { after: after as number }), ...(ref ? { ref } : {}), ...(presence ? { presence } : {}) };
     }
     case 'unsubscribe':
-      return { op: 'unsubscribe', channel: channelOf(f), ...(ref ? { ref } : {}) };
+      return { op: 'unsubscribe', channel: frameChannel(f), ...(ref ? { ref } : {}) };
     case 'publish': {
       if (ref === undefined) throw new HeraldError('bad_request', '`publish` needs a `ref` to acknowledge.');
       if (!('data' in f)) throw new HeraldError('bad_request', '`publish` needs `data`.');
       const type = optionalString(f.type, 'type', 128);
-      if (isEphemeral(f)) return { op: 'publish', channel: channelOf(f), data: f.data, ref, ephemeral: true, ...(type ? { type } : {}) };
+      if (isEphemeral(f)) return { op: 'publish', channel: frameChannel(f), data: f.data, ref, ephemeral: true, ...(type ? { type } : {}) };
       const id = optionalString(f.id, 'id', 128);
       if (id !== undefined && !EVENT_ID_PATTERN.test(id)) throw new HeraldError('bad_request', '`id` must match [A-Za-z0-9_.:-]{1,128}.');
       // As an HTTP publish takes it: before, a frame's `meta` was acked and silently left out of the event.
@@ -83,7 +77,7 @@ export function parseClientOp(text: string): ClientOp {
       const traceparent = normalizeTraceparent(f.traceparent);
       return {
         op: 'publish',
-        channel: channelOf(f),
+        channel: frameChannel(f),
         data: f.data,
         ref,
         ...(type ? { type } : {}),
