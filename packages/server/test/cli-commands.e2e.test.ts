@@ -140,6 +140,13 @@ describe('herald CLI commands against a real server', { timeout: 120_000 }, () =
     assert.equal(printed.code, 0);
     assert.deepEqual(printed.stdout.trim().split('\n').map((l) => JSON.parse(l).data), [2, 3]);
     assert.match(printed.stderr, /replayed 2 events/);
+    // Past the head: nothing, said so (it said "partly trimmed" and replayed from #1); --until before --after: usage.
+    const past = await run(['replay', 'again', '--after', '5']);
+    assert.deepEqual([past.code, past.stdout], [0, '']);
+    assert.match(past.stderr, /#5 is past the channel's head, #3: nothing to replay/);
+    const backwards = await run(['replay', 'again', '--after', '2', '--until', '1']);
+    assert.equal(backwards.code, 2);
+    assert.match(backwards.stderr, /--until #1 comes before --after #2/);
     const got: string[] = [];
     const app = createServer((req, res) => {
       let body = '';

@@ -40,9 +40,17 @@ export async function replay(argv: string[]): Promise<void> {
   const secret = opt(values, 'secret') ?? (target ? generateSecret() : '');
   if (target && !opt(values, 'secret')) process.stderr.write(`Signing secret: ${secret}\n`);
 
+  const untilGiven = seqOption(opt(values, 'until'), '--until');
+  if (untilGiven !== undefined && untilGiven < after) throw usage(`--until #${untilGiven} comes before --after #${after}: nothing lies between them`);
   const path = (from: number) => `/v1/channels/${encodeURIComponent(channel)}/events?after=${from}&limit=1000`;
   const first = await api<ChannelPage>(conn, 'GET', path(after));
-  const until = seqOption(opt(values, 'until'), '--until') ?? first.head;
+  // The server reads a position past the head as one to start again from (its epoch may have changed); a replay does
+  // not guess: it said "partly trimmed" and replayed the channel from its start.
+  if (after > first.head) {
+    process.stderr.write(`[#${after} is past the channel's head, #${first.head}: nothing to replay]\n`);
+    return;
+  }
+  const until = untilGiven ?? first.head;
   if (first.truncated) process.stderr.write(`[history after #${after} was partly trimmed; replaying what is kept]\n`);
   let page = first;
   let done = 0;
