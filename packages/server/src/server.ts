@@ -41,11 +41,11 @@ export const ADMIN_KEY_REFRESH_MS = 2000;
 /** A lease not renewed for this long passes to another node: how fast a dead node's work is taken over. */
 const LEASE_TTL_MS = 5000;
 
-function openStorage(config: HeraldConfig, logger: Logger): Promise<Storage> {
+function openStorage(config: HeraldConfig, logger: Logger, nodeId: string): Promise<Storage> {
   if (config.store.url) {
     const url = config.store.url;
     // A store refusing to open is the operator's to fix (down, a wrong database name or password): say what PostgreSQL said.
-    return openPostgresStorage({ url, queryTimeoutMs: config.store.queryTimeout * 1000 }).catch((error: unknown) => {
+    return openPostgresStorage({ url, queryTimeoutMs: config.store.queryTimeout * 1000, applicationName: `herald:${nodeId}` }).catch((error: unknown) => {
       if (!(error instanceof HeraldError && error.code === 'store_unavailable')) throw error;
       throw new StartupError(`PostgreSQL at ${redact(url)} cannot be used: ${(error.cause as Error | undefined)?.message ?? error.message}`);
     });
@@ -125,9 +125,10 @@ export interface StartOptions {
 const CLUSTER_ID_SETTING = 'cluster_id';
 
 export async function startServer(config: HeraldConfig, options: StartOptions = {}): Promise<HeraldServer> {
-  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'herald' } });
   const nodeId = config.nodeId ?? `node-${randomBytes(4).toString('hex')}`;
-  const storage = await openStorage(config, logger);
+  // Every line names its node: a cluster's logs, gathered in one place, say which node said what.
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'herald', nodeId } });
+  const storage = await openStorage(config, logger, nodeId);
   let bus: Bus;
   try {
     bus = await createBus(config.bus.url, {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { BIN, spawnHerald, until } from './helpers.js';
+import { BIN, spawnHerald, until, type Running } from './helpers.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 
 const reset = (url: string) =>
@@ -69,7 +69,7 @@ describe('herald admin-key reset --store', { timeout: 60_000 }, () => {
   it('a reset reaches the running nodes within seconds: the new key works on each, the old one on none', async () => {
     const cluster = await createTestDatabase('herald_adminkey_live');
     const env = { HERALD_ADMIN_KEY: '', HERALD_TOKEN_SECRET: '' };
-    const nodes = [];
+    const nodes: Running[] = [];
     try {
       nodes.push(await spawnHerald(['serve', '--port', '0', '--store', cluster.url, '--node-id', 'a'], env));
       const generated = /Admin key \(shown once[^)]*\): (\S+)/;

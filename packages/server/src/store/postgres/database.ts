@@ -14,6 +14,8 @@ export interface PostgresOptions {
   connectTimeoutMs?: number | undefined;
   /** How long one statement may take before it fails with `store_unavailable` (ms, default 30000). */
   queryTimeoutMs?: number | undefined;
+  /** Its connections' `application_name` in `pg_stat_activity` (default `herald`): a node's is `herald:<node id>`. */
+  applicationName?: string | undefined;
 }
 
 interface PoolOptions extends PostgresOptions {
@@ -174,7 +176,8 @@ export class Database {
       // A node that dies inside a transaction must not hold its channel locks for long.
       idle_in_transaction_session_timeout: Math.max(queryTimeout, 10_000),
       keepAlive: true,
-      application_name: 'herald',
+      // PostgreSQL keeps at most 63 bytes of it.
+      application_name: (options.applicationName ?? 'herald').slice(0, 63),
       ...(options.asyncCommit ? { options: '-c synchronous_commit=off' } : {}),
       types,
     });

@@ -1,0 +1,35 @@
+// A cluster's logs and database sessions say which node is whose: every log line carries the node id, and a
+// PostgreSQL node's connections are named after it in pg_stat_activity.
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import pg from 'pg';
+import { BIN, until } from './helpers.js';
+import { createTestDatabase } from './support/postgres.js';
+
+it("names its node in every log line and in its PostgreSQL sessions' application_name", { timeout: 60_000 }, async () => {
+  const db = await createTestDatabase('herald_identity');
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--store', db.url, '--node-id', 'node-ident-a'], {
+    env: { ...process.env, HERALD_ADMIN_KEY: 'identity-admin-key-0123456789', HERALD_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const exited = once(child, 'exit');
+  let stdout = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  const client = new pg.Client({ connectionString: db.url });
+  try {
+    await until(() => stdout.includes('"msg":"herald listening"'), 20_000, 'the node up');
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { nodeId?: string; msg: string });
+    assert.ok(lines.length >= 2);
+    for (const line of lines) assert.equal(line.nodeId, 'node-ident-a', line.msg);
+    await client.connect();
+    const { rows } = await client.query<{ name: string }>('SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    assert.deepEqual(rows.map((r) => r.name), ['herald:node-ident-a']);
+  } finally {
+    await client.end().catch(() => {});
+    child.kill('SIGTERM');
+    await exited;
+    await db.drop();
+  }
+});
