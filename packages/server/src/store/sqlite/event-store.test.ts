@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { migrate } from './schema.js';
+import { migrate, SCHEMA_VERSION } from './schema.js';
 import { SqliteEventStore } from './event-store.js';
 
 const event = (type: string) => ({ channel: 'c', id: `id-${type}-${Math.random()}`, generated: false, type, data: {}, time: Date.now() });
@@ -53,7 +53,7 @@ it('a database written with the clustered events table (schema 6) keeps every ev
   insert.run(1, 2, 'a2', 't', 1000, '{"n":2}', null);
 
   migrate(db);
-  assert.equal(db.pragma('user_version', { simple: true }), 9);
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   // A rowid table: `rowid` exists only on those, and the channel's events were copied in (cid, seq) order.
   assert.deepEqual(db.prepare('SELECT id FROM events ORDER BY rowid').pluck().all(), ['a1', 'a2', 'b2', 'b3']);
 
@@ -143,7 +143,7 @@ it('a schema 7 database keeps its ids unique and its idempotency keys replaying 
   key.run('k-trimmed', JSON.stringify(['gone', GENERATED(1)]), Date.now());
 
   migrate(db);
-  assert.equal(db.pragma('user_version', { simple: true }), 9);
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   // The migration rewrote no row: the older ones read the column's default, and all stay in the index.
   assert.deepEqual(db.prepare('SELECT id FROM events INDEXED BY events_by_chosen_id WHERE chosen = 1 ORDER BY id').pluck().all(), [
     'chosen-a',

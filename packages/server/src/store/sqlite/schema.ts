@@ -184,7 +184,7 @@ const MIGRATIONS: Record<number, string> = {
 };
 
 /** The last migration's number: a migration added is the schema. */
-const SCHEMA_VERSION = Math.max(...Object.keys(MIGRATIONS).map(Number));
+export const SCHEMA_VERSION = Math.max(...Object.keys(MIGRATIONS).map(Number));
 
 /** Brings the database to the current schema; `target` stops at an older one (tests build what an older Herald left). */
 export function migrate(db: Database, target = SCHEMA_VERSION): void {
