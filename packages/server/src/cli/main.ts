@@ -8,6 +8,7 @@ Server:
   serve                       start the gateway
   admin-key reset             lost the admin key? store a new one and print it once
   migrate --from <dir> --to <postgres://…>   copy a SQLite deployment into PostgreSQL
+  backup --to <file>          a consistent copy of a SQLite deployment, while it runs
 
 Events:
   publish <channel> <json|->  append an event
@@ -34,6 +35,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
   serve: async (argv) => (await import('./serve.js')).serve(argv),
   'admin-key': async (argv) => (await import('./commands/admin-key.js')).adminKey(argv),
   migrate: async (argv) => (await import('./commands/migrate.js')).migrate(argv),
+  backup: async (argv) => (await import('./commands/backup.js')).backup(argv),
   publish: async (argv) => (await import('./commands/publish.js')).publish(argv),
   tail: async (argv) => (await import('./commands/tail.js')).tail(argv),
   listen: async (argv) => (await import('./commands/listen.js')).listen(argv),
