@@ -56,7 +56,7 @@ it('answers /readyz 503 while the store is unreachable without logging each prob
     const body = JSON.parse(res.body) as { error: { code: string; message: string; details: unknown } };
     assert.equal(body.error.code, 'unavailable');
     assert.equal(body.error.message, 'Not ready: the store is unreachable (ECONNREFUSED).');
-    assert.deepEqual(body.error.details, { store: 'down', bus: 'up' });
+    assert.deepEqual(body.error.details, { reason: 'store_unreachable', store: 'down', bus: 'up' });
   }
   await app.close();
   // A load balancer probes every few seconds: an outage of an hour would otherwise be thousands of error lines.

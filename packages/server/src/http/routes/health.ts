@@ -35,6 +35,7 @@ export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
       return sendError(
         reply,
         new HeraldError('unavailable', `Not ready: the store is unreachable (${unreachableReason(error)}).`, {
+          reason: 'store_unreachable',
           store: 'down',
           bus: ctx.busState(),
         }),
