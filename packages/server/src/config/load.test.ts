@@ -97,6 +97,18 @@ it('names the HERALD_ variables that are no setting, with the setting each is ne
   ]);
 });
 
+it('refuses a default above its own bound: a portal session past maxSessionTtl, a cooldown past maxCooldown', () => {
+  assert.throws(
+    () => loadConfig({ env: { HERALD_PORTAL_SESSION_TTL: '7200', HERALD_PORTAL_MAX_SESSION_TTL: '3600' }, cwd: dir() }),
+    (e: unknown) => e instanceof ConfigError && /portal\.sessionTtl \(env HERALD_PORTAL_SESSION_TTL\): at most portal\.maxSessionTtl \(3600\)/.test(e.message),
+  );
+  assert.throws(
+    () => loadConfig({ env: { HERALD_DELIVERY_CIRCUIT_BREAKER_COOLDOWN: '600' }, cwd: dir() }),
+    (e: unknown) => e instanceof ConfigError && /delivery\.circuitBreaker\.cooldown .*at most delivery\.circuitBreaker\.maxCooldown \(300\)/.test(e.message),
+  );
+  assert.equal(loadConfig({ env: { HERALD_PORTAL_SESSION_TTL: '3600', HERALD_PORTAL_MAX_SESSION_TTL: '3600' }, cwd: dir() }).portal.sessionTtl, 3600);
+});
+
 it('refuses a metrics.port that is the API port on the same host', () => {
   assert.throws(
     () => loadConfig({ env: { HERALD_METRICS_PORT: '7700' }, cwd: dir() }),

@@ -266,6 +266,14 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
     const why = `at least ${largest}, what one poll of limits.channelsPerRequest (${channelsPerRequest}) channels with ${maxHeaderSize} bytes of headers is counted as, or such a poll could never wait`;
     throw invalidConfiguration([problem(['limits', 'parkedPollBytes'], why, parkedPollBytes)]);
   }
+  // A default above its own bound was clamped without a word: the operator meant one of the two, and says which.
+  if (config.portal.sessionTtl > config.portal.maxSessionTtl) {
+    throw invalidConfiguration([problem(['portal', 'sessionTtl'], `at most portal.maxSessionTtl (${config.portal.maxSessionTtl})`, config.portal.sessionTtl)]);
+  }
+  const breaker = config.delivery.circuitBreaker;
+  if (breaker.cooldown > breaker.maxCooldown) {
+    throw invalidConfiguration([problem(['delivery', 'circuitBreaker', 'cooldown'], `at most delivery.circuitBreaker.maxCooldown (${breaker.maxCooldown})`, breaker.cooldown)]);
+  }
   const { metrics } = config;
   if (metrics.enabled && metrics.port > 0 && metrics.port === config.port && (metrics.host ?? config.host) === config.host) {
     throw invalidConfiguration([problem(['metrics', 'port'], 'a port of its own, not the API port (which serves /metrics too: see metrics.public)', metrics.port)]);
