@@ -66,6 +66,11 @@ it('refuses values of the wrong type with the env name to fix', () => {
     (e: unknown) => e instanceof ConfigError && /port \(env HERALD_PORT\)/.test(e.message),
   );
   assert.throws(() => loadConfig({ env: { HERALD_LIMITS_BODY_BYTES: '-1' }, cwd: dir() }), ConfigError);
+  // Read as decimal and finite, and refused showing what was given (it was 6699, and `got null`).
+  assert.throws(() => loadConfig({ env: { HERALD_PORT: '0x1A2B' }, cwd: dir() }), (e: unknown) => e instanceof ConfigError && /port \(env HERALD_PORT\): .*got "0x1A2B"/.test(e.message));
+  assert.throws(() => loadConfig({ env: { HERALD_RETENTION_MAX_AGE: 'Infinity' }, cwd: dir() }), (e: unknown) => e instanceof ConfigError && /got "Infinity"/.test(e.message));
+  assert.throws(() => loadConfig({ env: { HERALD_RETENTION_MAX_AGE: '1e400' }, cwd: dir() }), (e: unknown) => e instanceof ConfigError && /got "1e400"/.test(e.message));
+  assert.equal(loadConfig({ env: { HERALD_RETENTION_MAX_AGE: '1.5e3', HERALD_DELIVERY_JITTER: '.5' }, cwd: dir() }).retention.maxAge, 1500);
   assert.throws(() => loadConfig({ env: {}, cwd: dir(), file: 'missing.json' }), /does not exist/);
 });
 

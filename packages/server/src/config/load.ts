@@ -61,8 +61,11 @@ function jsonFromEnv(raw: string): unknown {
 
 function coerceScalar(raw: string, schema: TSchema): unknown {
   if (schema.type === 'integer' || schema.type === 'number') {
-    const n = Number(raw.trim());
-    return raw.trim() === '' || Number.isNaN(n) ? raw : n;
+    // Decimal only, and finite: Number() also reads `0x1A2B` (a port of 6699) and `Infinity`, which the check then
+    // showed as `got null`. Left as text, such a value is refused showing what was given.
+    const text = raw.trim();
+    const n = Number(text);
+    return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) && Number.isFinite(n) ? n : raw;
   }
   if (schema.type === 'boolean') {
     if (/^(true|1|yes)$/i.test(raw)) return true;
