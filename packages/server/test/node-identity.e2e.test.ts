@@ -1,11 +1,17 @@
-// A cluster's logs and database sessions say which node is whose: every log line carries the node id, and a
-// PostgreSQL node's connections are named after it in pg_stat_activity.
+// What a node says of itself: every log line carries the node id, a PostgreSQL node's connections are named after
+// it in pg_stat_activity, and a start that upgraded the store's schema says so.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { BIN, until } from './helpers.js';
+import { pino } from 'pino';
+import { BIN, startTestServer, until } from './helpers.js';
+import { migrate, SCHEMA_VERSION } from '../src/store/sqlite/schema.js';
 import { createTestDatabase } from './support/postgres.js';
 
 it("names its node in every log line and in its PostgreSQL sessions' application_name", { timeout: 60_000 }, async () => {
@@ -31,5 +37,28 @@ it("names its node in every log line and in its PostgreSQL sessions' application
     child.kill('SIGTERM');
     await exited;
     await db.drop();
+  }
+});
+
+it('says when its start upgraded the store schema, and says nothing of a new store', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-upgrade-'));
+  try {
+    const old = join(dir, 'old');
+    mkdirSync(old, { mode: 0o700 });
+    const db = new BetterSqlite3(join(old, 'herald.db'));
+    migrate(db, 9);
+    db.close();
+    for (const [data, expected] of [
+      [old, [`store schema upgraded from 9 to ${SCHEMA_VERSION}`]],
+      [join(dir, 'new'), []],
+    ] as const) {
+      const lines: Array<{ msg: string }> = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+      const h = await startTestServer({}, data, { logger });
+      await h.stop();
+      assert.deepEqual(lines.map((l) => l.msg).filter((m) => m.startsWith('store schema')), expected, data);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

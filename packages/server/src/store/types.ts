@@ -379,7 +379,15 @@ export interface ClusterStore {
   removeNode(id: string): Promise<void>;
 }
 
+/** A schema upgrade the opening of a store ran: `from` 0 is a new store. */
+export interface SchemaUpgrade {
+  from: number;
+  to: number;
+}
+
 export interface Storage {
+  /** Set when this open upgraded the schema, so the server can say so: it may have rewritten big tables. */
+  upgraded?: SchemaUpgrade | undefined;
   events: EventStore;
   keys: KeyStore;
   sources: SourceStore;

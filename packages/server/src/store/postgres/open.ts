@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Storage } from '../types.js';
+import type { SchemaUpgrade, Storage } from '../types.js';
 import { Database, storeError, type PostgresOptions } from './database.js';
 import { migrate } from './schema.js';
 import { StartupError } from '../../startup-error.js';
@@ -30,6 +30,7 @@ interface OpenOptions {
 export async function openPostgresStorage(options: PostgresOptions & OpenOptions): Promise<Storage> {
   const db = new Database(options);
   let epoch: string;
+  let upgraded: SchemaUpgrade | undefined;
   const settings = new PostgresSettingsStore(db);
   try {
     if (options.existing && (await db.query("SELECT to_regclass('schema_versions') IS NOT NULL AS found")).rows[0]?.found !== true) {
@@ -37,7 +38,7 @@ export async function openPostgresStorage(options: PostgresOptions & OpenOptions
     }
     // Schema changes may rewrite big tables: they get minutes, not the request-sized query timeout.
     const migrations = new Database({ ...options, poolSize: 1, queryTimeoutMs: MIGRATION_TIMEOUT_MS });
-    await migrate(migrations.pool)
+    upgraded = await migrate(migrations.pool)
       .catch((error: unknown) => Promise.reject(storeError(error)))
       .finally(() => migrations.end());
     // One epoch per database: if it is lost, every channel's history is lost with it.
@@ -50,6 +51,7 @@ export async function openPostgresStorage(options: PostgresOptions & OpenOptions
   const bookkeeping = new Database({ ...options, poolSize: Math.max(2, Math.ceil((options.poolSize ?? 10) / 2)), asyncCommit: true });
   let closing: Promise<void> | undefined;
   return {
+    upgraded,
     events,
     keys: new PostgresKeyStore(db),
     sources: new PostgresSourceStore(db),

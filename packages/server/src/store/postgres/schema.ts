@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { checkOut, withRetries } from './database.js';
+import type { SchemaUpgrade } from '../types.js';
 
 /**
  * Same tables and columns as the SQLite schema, so rows map to records with
@@ -140,9 +141,10 @@ const MIGRATION_LOCK = 0x4865_7261_6c64; // "Herald"
  * session advisory lock, so one migrates and the others then find nothing
  * left to do; each version commits with its row in `schema_versions`.
  */
-export async function migrate(pool: pg.Pool): Promise<void> {
+export async function migrate(pool: pg.Pool): Promise<SchemaUpgrade | undefined> {
   const client = await checkOut(pool);
   let broken: Error | undefined;
+  let upgrade: SchemaUpgrade | undefined;
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
@@ -152,6 +154,7 @@ export async function migrate(pool: pg.Pool): Promise<void> {
       if (current > SCHEMA_VERSION) {
         throw new Error(`The database was written by a newer Herald (schema ${current} > ${SCHEMA_VERSION}).`);
       }
+      if (current < SCHEMA_VERSION) upgrade = { from: current, to: SCHEMA_VERSION };
       for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
         // A migration that alters two tables can deadlock with a transaction still writing both (a node not yet
         // stopped): the server aborts one of the two, and when that is the migration, it runs again.
@@ -177,4 +180,5 @@ export async function migrate(pool: pg.Pool): Promise<void> {
     // A connection that failed mid-migration is closed, which also frees the advisory lock.
     client.release(broken);
   }
+  return upgrade;
 }

@@ -2,7 +2,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
-import type { Storage } from '../types.js';
+import type { SchemaUpgrade, Storage } from '../types.js';
 import { migrate } from './schema.js';
 import { SqliteEventStore } from './event-store.js';
 import { SqliteKeyStore, SqliteSettingsStore } from './key-store.js';
@@ -103,13 +103,14 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
     throw startupError(file, error);
   }
   let deliveryDb: BetterSqlite3.Database | undefined;
+  let upgraded: SchemaUpgrade | undefined;
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = OFF');
     verifyReadable(db, file);
-    migrate(db);
+    upgraded = migrate(db);
     // Delivery bookkeeping may skip fsync: see SqliteDeliveryStore for why that is safe. In memory there is one database only.
     deliveryDb = file === ':memory:' ? db : new BetterSqlite3(file);
     if (deliveryDb !== db) {
@@ -145,6 +146,7 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
   const events = new SqliteEventStore(appendDb, epoch, options.channelCache, walSync, checkpointer);
   const deliveries = new SqliteDeliveryStore(db, deliveryDb);
   return {
+    upgraded,
     events,
     keys: new SqliteKeyStore(db),
     sources: new SqliteSourceStore(db),

@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import type { SchemaUpgrade } from '../types.js';
 
 /**
  * Channel names live once in `channels`; events refer to them by a small
@@ -187,7 +188,7 @@ const MIGRATIONS: Record<number, string> = {
 export const SCHEMA_VERSION = Math.max(...Object.keys(MIGRATIONS).map(Number));
 
 /** Brings the database to the current schema; `target` stops at an older one (tests build what an older Herald left). */
-export function migrate(db: Database, target = SCHEMA_VERSION): void {
+export function migrate(db: Database, target = SCHEMA_VERSION): SchemaUpgrade | undefined {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > SCHEMA_VERSION) {
     throw new Error(`The data directory was written by a newer Herald (schema ${current} > ${SCHEMA_VERSION}).`);
@@ -198,4 +199,5 @@ export function migrate(db: Database, target = SCHEMA_VERSION): void {
       db.pragma(`user_version = ${v}`);
     })();
   }
+  return current < target ? { from: current, to: target } : undefined;
 }
