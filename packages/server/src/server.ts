@@ -129,6 +129,10 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   // Every line names its node: a cluster's logs, gathered in one place, say which node said what.
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'herald', nodeId } });
   const storage = await openStorage(config, logger, nodeId);
+  if (config.bus.url && !config.store.url) {
+    // A bus carries positions in a shared store: with SQLite, this node's events are in no store the others read.
+    logger.warn('bus.url without store.url: this node keeps its events in its own SQLite store, which no other node on the bus reads; a cluster needs --store postgres://…');
+  }
   // A new store is upgraded from 0: only an existing one's upgrade is news, as it may have rewritten big tables.
   if (storage.upgraded && storage.upgraded.from > 0) logger.info(storage.upgraded, `store schema upgraded from ${storage.upgraded.from} to ${storage.upgraded.to}`);
   let bus: Bus;

@@ -16,6 +16,8 @@ it('a node whose bus cannot connect at start says so in its log, and /readyz say
     // Unfixed, the bus was down before the listener came, and no line ever said so.
     await until(() => lines.some((l) => l.msg.startsWith('bus down')), 3000, 'a bus down line');
     assert.equal(lines.find((l) => l.msg.startsWith('bus down'))!.level, 50);
+    // And a bus beside a SQLite store is no cluster: said at start.
+    assert.ok(lines.some((l) => l.level === 40 && l.msg.startsWith('bus.url without store.url')));
   } finally {
     await h.stop();
   }
