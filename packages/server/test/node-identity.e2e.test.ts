@@ -32,6 +32,11 @@ it("names its node in every log line and in its PostgreSQL sessions' application
     await client.connect();
     const { rows } = await client.query<{ name: string }>('SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
     assert.deepEqual(rows.map((r) => r.name), ['herald:node-ident-a']);
+    await client.end();
+    child.kill('SIGTERM');
+    await exited;
+    const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as { msg: string; nodeId: string };
+    assert.deepEqual([last.msg, last.nodeId], ['herald stopped', 'node-ident-a'], 'the log says the stop finished');
   } finally {
     await client.end().catch(() => {});
     child.kill('SIGTERM');

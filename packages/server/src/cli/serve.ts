@@ -122,7 +122,11 @@ export async function serve(argv: string[]): Promise<void> {
     stopping = true;
     server.app.log.info({ signal }, 'shutting down');
     server.close().then(
-      () => process.exit(0),
+      () => {
+        // The log's last word: an operator reading it knows the stop finished, and was not cut short.
+        server.app.log.info('herald stopped');
+        process.exit(0);
+      },
       (err: unknown) => {
         server.app.log.error({ err }, 'shutdown failed');
         process.exit(1);
