@@ -133,6 +133,21 @@ describe('@herald/client: errors, watchdog and credentials', () => {
     });
   }
 
+  it('websocket: a fixed credential the server refuses is never reported connected', async () => {
+    // The server upgrades the socket, then closes it with 1008: the client said `connected` in between.
+    const h = await server();
+    const c = client({ url: h.url, token: 'hk_not_a_key_of_this_server_0123456789', transports: ['websocket'], ...fast });
+    const errors: HeraldClientError[] = [];
+    const states: string[] = [];
+    c.on('error', (e) => errors.push(e));
+    c.on('state', (s) => states.push(s));
+    c.subscribe('theirs', { after: 0 }, () => assert.fail('no event of a refused channel'));
+    await until(() => errors.length > 0 && c.state === 'disconnected', 5000, 'the error and the end');
+    assert.equal(errors[0]!.code, 'unauthorized');
+    assert.ok(!states.includes('connected'), states.join(' '));
+    c.close();
+  });
+
   for (const transport of ['websocket', 'sse'] as const) {
     it(`${transport}: a connection that goes silent is dropped by the watchdog and resumed, losing nothing`, async () => {
       // The server's own heartbeats are far apart, so only the client's watchdog can notice the silence.

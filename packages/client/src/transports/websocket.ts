@@ -32,6 +32,8 @@ class WebSocketTransport extends BaseTransport implements Transport {
   /** Subscribes refused for a while in a row (see subscribeAgainSoon); back to 0 at the next one the server takes. */
   private retries = 0;
   private lastSeen = monotonicNow();
+  /** The server has sent a frame: it took the socket and its credential (see onmessage). */
+  private accepted = false;
   /** Requests waiting for their `ack` or `error`, by ref. */
   private readonly pending = new Map<string, { resolve: (frame: ServerOp) => void; reject: (error: Error) => void }>();
   private nextRef = 0;
@@ -61,12 +63,18 @@ class WebSocketTransport extends BaseTransport implements Transport {
           ws.send('{"op":"ping"}');
         }
       }, this.ctx.heartbeatTimeoutMs / 3);
-      this.handlers.open();
-      // The open handler may have closed this transport (e.g. a probe that only checks it connects).
-      if (!this.ended) this.channelsChanged();
+      this.channelsChanged();
     };
     ws.onmessage = (message: MessageEvent) => {
       this.lastSeen = monotonicNow();
+      if (!this.accepted) {
+        // Open once the server has answered (the subscribes just sent, or the watchdog's ping): a server that refuses
+        // the credential upgrades the socket, then closes it with 1008, and the app saw `connected` before that.
+        this.accepted = true;
+        this.handlers.open();
+        // The open handler may have closed this transport (e.g. a probe that only checks it connects).
+        if (this.ended) return;
+      }
       this.onFrame(JSON.parse(String(message.data)) as ServerOp);
     };
     // A failed connection also closes; the error itself says nothing more, and must not go unhandled (ws in Node
