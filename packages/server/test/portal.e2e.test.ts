@@ -133,10 +133,10 @@ describe('endpoint portal API', () => {
     // The admin moves an endpoint between tenants, or out of any; the session's list follows.
     assert.equal((await h.call('PATCH', `/v1/endpoints/${named.body.id}`, { body: { tenant: 'globex' } })).body.tenant, 'globex');
     assert.ok(!(await h.call('GET', '/v1/endpoints', as(acme))).body.endpoints.some((e: { id: string }) => e.id === named.body.id));
-    assert.equal((await h.call('GET', `/v1/endpoints/${named.body.id}`, as(acme))).status, 403);
+    assert.equal((await h.call('GET', `/v1/endpoints/${named.body.id}`, as(acme))).status, 404);
     const cleared = await h.call('PATCH', `/v1/endpoints/${named.body.id}`, { body: { tenant: null } });
     assert.equal(cleared.body.tenant, undefined);
-    assert.equal((await h.call('GET', `/v1/endpoints/${named.body.id}`, as(acme))).status, 403, 'no tenant: no session sees it');
+    assert.equal((await h.call('GET', `/v1/endpoints/${named.body.id}`, as(acme))).status, 404, 'no tenant: no session sees it');
   });
 
   it("keeps a session's endpoints on its channels, behind the SSRF guard, within the concurrency default", async () => {
@@ -164,7 +164,7 @@ describe('endpoint portal API', () => {
     assert.deepEqual([after.body.channels, after.body.tenant, after.body.url], [['acme:orders'], 'acme', receiver.url], 'nothing was changed');
   });
 
-  it("answers 403 on another tenant's endpoint, and on one without a tenant, for every verb", async () => {
+  it("answers another tenant's endpoint, one without a tenant, and their deliveries exactly as missing ones, for every verb", async () => {
     const globexDelivery = await (async () => {
       await publish('globex:orders', 'invoice.paid');
       return eventually(async () => {
@@ -173,40 +173,44 @@ describe('endpoint portal API', () => {
         return d as { id: string };
       });
     })();
+    /** The answer must be byte for byte the one a missing id gets, so a session learns nothing by walking ids. */
+    const assertLikeMissing = async (method: string, path: (id: string) => string, target: string, missing: string, body?: unknown) => {
+      const withBody = body === undefined ? {} : { body };
+      const res = await h.call(method, path(target), { ...as(acme), ...withBody });
+      const absent = await h.call(method, path(missing), { ...as(acme), ...withBody });
+      assert.equal(absent.status, 404, `${method} ${path(missing)}`);
+      assert.equal(res.status, 404, `${method} ${path(target)}: ${JSON.stringify(res.body)}`);
+      assert.deepEqual(res.body, JSON.parse(JSON.stringify(absent.body).replaceAll(missing, target)), `${method} ${path(target)}`);
+      assert.ok(!JSON.stringify(res.body).includes('globex'), 'names no other tenant');
+    };
     const before = (await h.call('GET', `/v1/endpoints/${globexEndpoint.id}`)).body;
     for (const target of [globexEndpoint.id, untenantedEndpoint.id]) {
-      const verbs: Array<[string, string, unknown?]> = [
-        ['GET', `/v1/endpoints/${target}`],
-        ['PATCH', `/v1/endpoints/${target}`, { enabled: false }],
-        ['PATCH', `/v1/endpoints/${target}`, { tenant: 'acme' }],
-        ['DELETE', `/v1/endpoints/${target}`],
-        ['POST', `/v1/endpoints/${target}/rotate-secret`, {}],
-        ['GET', `/v1/endpoints/${target}/secret`],
-        ['GET', `/v1/endpoints/${target}/deliveries`],
-        ['POST', `/v1/endpoints/${target}/recover`, { since: '2020-01-01T00:00:00Z' }],
-        ['POST', `/v1/endpoints/${target}/test`, {}],
-        ['GET', `/v1/endpoints/${target}/stats`],
+      const verbs: Array<[string, (id: string) => string, unknown?]> = [
+        ['GET', (id) => `/v1/endpoints/${id}`],
+        ['PATCH', (id) => `/v1/endpoints/${id}`, { enabled: false }],
+        ['PATCH', (id) => `/v1/endpoints/${id}`, { tenant: 'acme' }],
+        ['DELETE', (id) => `/v1/endpoints/${id}`],
+        ['POST', (id) => `/v1/endpoints/${id}/rotate-secret`, {}],
+        ['GET', (id) => `/v1/endpoints/${id}/deliveries`],
+        ['POST', (id) => `/v1/endpoints/${id}/recover`, { since: '2020-01-01T00:00:00Z' }],
+        ['POST', (id) => `/v1/endpoints/${id}/test`, {}],
+        ['GET', (id) => `/v1/endpoints/${id}/stats`],
       ];
-      for (const [method, path, body] of verbs) {
-        const res = await h.call(method, path, { ...as(acme), ...(body === undefined ? {} : { body }) });
-        assert.equal(res.status, 403, `${method} ${path}: ${JSON.stringify(res.body)}`);
-        assert.equal(res.body.error.code, 'forbidden');
-      }
+      for (const [method, path, body] of verbs) await assertLikeMissing(method, path, target, 'ep_missing', body);
+      // Reading a stored secret is admin-only: 403 for every id, the session's own included.
+      assert.equal((await h.call('GET', `/v1/endpoints/${target}/secret`, as(acme))).status, 403);
     }
     for (const [method, path] of [
-      ['GET', `/v1/deliveries/${globexDelivery.id}`],
-      ['GET', `/v1/deliveries/${globexDelivery.id}/attempts`],
-      ['POST', `/v1/deliveries/${globexDelivery.id}/retry`],
+      ['GET', (id: string) => `/v1/deliveries/${id}`],
+      ['GET', (id: string) => `/v1/deliveries/${id}/attempts`],
+      ['POST', (id: string) => `/v1/deliveries/${id}/retry`],
     ] as const) {
-      const res = await h.call(method, path, as(acme));
-      assert.equal(res.status, 403, `${method} ${path}`);
+      await assertLikeMissing(method, path, globexDelivery.id, 'dlv_999999999');
     }
     const unchanged = await h.call('GET', `/v1/endpoints/${globexEndpoint.id}`);
     assert.equal(unchanged.status, 200, 'still there');
     assert.deepEqual(unchanged.body, before, 'and unchanged: not disabled, not moved, secret not rotated');
     assert.equal((await h.call('GET', `/v1/endpoints/${untenantedEndpoint.id}`)).status, 200);
-    assert.equal((await h.call('GET', '/v1/endpoints/ep_missing', as(acme))).status, 404, 'a missing endpoint is 404');
-    assert.equal((await h.call('GET', '/v1/deliveries/dlv_999999999', as(acme))).status, 404);
   });
 
   it('manages its own endpoint: edit, disable, enable, rotate, test, delivery log with attempts, retry, recover, delete', async () => {

@@ -7,7 +7,7 @@ import { newEventId } from '../log/ids.js';
 import { assertStorablePayload } from '../log/storable-payload.js';
 import type { EndpointRecord } from '../store/types.js';
 import { deliveryInfo } from './endpoints-api.js';
-import { adminOrPortal, assertChannelsAllowed, assertEndpointInScope, TestEventLimiter } from '../portal/tenancy.js';
+import { adminOrPortal, assertChannelsAllowed, endpointVisible, TestEventLimiter } from '../portal/tenancy.js';
 
 /** The channel a test event names when the caller gives none and the endpoint has no plain channel name. */
 export const TEST_CHANNEL = 'herald:test';
@@ -91,8 +91,7 @@ export function endpointToolRoutes(app: FastifyInstance, ctx: AppContext): void 
   const testLimit = new TestEventLimiter();
   const load = async (id: string, caller: Principal | undefined) => {
     const endpoint = await ctx.delivery.store.getEndpoint(id);
-    if (!endpoint) throw new HeraldError('not_found', `No endpoint ${id}.`);
-    assertEndpointInScope(caller, endpoint);
+    if (!endpoint || !endpointVisible(caller, endpoint)) throw new HeraldError('not_found', `No endpoint ${id}.`);
     return endpoint;
   };
 

@@ -25,7 +25,7 @@ import {
   adminOrPortal,
   assertChannelsAllowed,
   assertConcurrencyAllowed,
-  assertEndpointInScope,
+  endpointVisible,
   assertRoomForEndpoint,
   endpointUrlCheck,
   listFilterFor,
@@ -236,11 +236,10 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
   const admin = adminOnly(ctx);
   const scoped = adminOrPortal(ctx.access);
   const checkUrl = endpointUrlCheck(delivery.guard, ctx.config);
-  /** The endpoint, if it exists (404) and the caller's tenant covers it (403). */
+  /** The endpoint, if it exists and the caller's tenant covers it; 404 alike otherwise. */
   const endpoint = async (id: string, caller: Principal | undefined) => {
     const record = await store.getEndpoint(id);
-    if (!record) throw new HeraldError('not_found', `No endpoint ${id}.`);
-    assertEndpointInScope(caller, record);
+    if (!record || !endpointVisible(caller, record)) throw new HeraldError('not_found', `No endpoint ${id}.`);
     return record;
   };
   /** The delivery, if it exists and belongs to an endpoint the caller's tenant covers. */
@@ -249,8 +248,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!record) throw new HeraldError('not_found', `No delivery ${id}.`);
     if (caller?.kind === 'portal') {
       const owner = await store.getEndpoint(record.endpointId);
-      if (!owner) throw new HeraldError('not_found', `No delivery ${id}.`);
-      assertEndpointInScope(caller, owner);
+      if (!owner || !endpointVisible(caller, owner)) throw new HeraldError('not_found', `No delivery ${id}.`);
     }
     return record;
   };

@@ -10,10 +10,11 @@ import { PORTAL_LIMITS, type PortalScope } from './scope.js';
 /**
  * How the endpoint API confines a portal session to its tenant. The admin
  * routes for endpoints and deliveries accept a portal token too, and every
- * handler passes what it touches through these checks: an endpoint of
- * another tenant (or of none) is `403 forbidden`, whatever the verb.
- * A missing endpoint stays `404`: endpoint ids are random, so telling the two
- * apart reveals nothing a session could use.
+ * handler passes what it touches through these checks. An endpoint of
+ * another tenant (or of none), and a delivery to one, is answered exactly as
+ * a missing one is (`404 not_found`, same message): delivery ids are
+ * sequential, so a `403` naming the owner would let a session walk them and
+ * map the other tenants' endpoints.
  */
 
 /** Route option: the admin, or a portal session (each handler then applies its scope). */
@@ -30,12 +31,10 @@ export function adminOrPortal(access: AccessPolicy): { onRequest: (request: Fast
 export const portalScopeOf = (principal: Principal | undefined): PortalScope | undefined =>
   principal?.kind === 'portal' ? principal.portal : undefined;
 
-/** A portal session may touch its own tenant's endpoints only. */
-export function assertEndpointInScope(principal: Principal | undefined, endpoint: EndpointRecord): void {
+/** Whether the caller may see this endpoint: the admin sees all, a portal session its own tenant's only. */
+export function endpointVisible(principal: Principal | undefined, endpoint: EndpointRecord): boolean {
   const scope = portalScopeOf(principal);
-  if (scope && endpoint.tenant !== scope.tenant) {
-    throw new HeraldError('forbidden', `Endpoint ${endpoint.id} does not belong to tenant ${scope.tenant}.`);
-  }
+  return !scope || endpoint.tenant === scope.tenant;
 }
 
 /**
