@@ -19,6 +19,11 @@ class WebSocketTransport extends BaseTransport implements Transport {
   private ws: WebSocket | undefined;
   private readonly subscribed = new Set<string>();
   /**
+   * Channels the server refused this connection for good (`forbidden`, say): not asked for again on this socket until
+   * unsubscribed, so a later change of subscriptions does not tell the refusal again, as SSE and polling do not.
+   */
+  private readonly refused = new Set<string>();
+  /**
    * Channels with `subscribe` frames sent and not yet answered (`subscribed` or `error`), and how many. Until the
    * last is answered, the channel's `event` and `gap` frames belong to a subscription the client has since replaced
    * (an unsubscribe and a subscribe from another position, or a resubscribe): the server sends `subscribed` before
@@ -140,6 +145,7 @@ class WebSocketTransport extends BaseTransport implements Transport {
           // store down for a while): subscribed again later, rather than given up with an error. Given up, a subscribe
           // made while PostgreSQL restarted left the channel silent on a connected socket until it dropped.
           if (PASSING.has(frame.code)) return this.subscribeAgainSoon();
+          this.refused.add(channel);
           this.handlers.refused(channel, frame.code, frame.message);
         }
         return;
@@ -189,14 +195,16 @@ class WebSocketTransport extends BaseTransport implements Transport {
   }
 
   resubscribe(channel: string): void {
-    if (this.subscribed.delete(channel)) this.channelsChanged();
+    // A refused channel asked for again explicitly (from an older position, or leaving presence) is tried again.
+    if (this.subscribed.delete(channel) || this.refused.delete(channel)) this.channelsChanged();
   }
 
   channelsChanged(): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== ws.OPEN) return;
+    for (const channel of this.refused) if (!this.ctx.positions.has(channel)) this.refused.delete(channel);
     for (const [channel, position] of this.ctx.positions) {
-      if (this.subscribed.has(channel)) continue;
+      if (this.subscribed.has(channel) || this.refused.has(channel)) continue;
       this.subscribed.add(channel);
       this.awaiting.set(channel, (this.awaiting.get(channel) ?? 0) + 1);
       const presence = this.ctx.presence.get(channel);
