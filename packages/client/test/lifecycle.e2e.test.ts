@@ -108,7 +108,13 @@ describe('@herald/client: errors, watchdog and credentials', () => {
     // Before, on SSE and polling, the one refused channel failed every request: no channel got an event, and the
     // client asked for a new token and failed again, over and over.
     assert.equal(tokensAsked, 1);
+    // Another change of subscriptions neither asks for the refused channel again nor tells it again.
+    const later: number[] = [];
+    c.subscribe(`mine:${transport}:later`, { after: 0 }, (e) => later.push(e.data as number));
+    await publishRange(h, `mine:${transport}:later`, 1, 1);
+    await until(() => later.length === 1, 5000, 'events of a channel subscribed later');
     assert.equal(refused.length, 1, 'told once');
+    assert.equal(clientErrors.length, 1);
     c.close();
   });
   }
@@ -209,6 +215,33 @@ describe('@herald/client: errors, watchdog and credentials', () => {
       assert.deepEqual(seen, range(1, 4));
       assert.deepEqual(errors, []);
       assert.equal(new Set(minted).size, minted.length, 'each refresh is a new token');
+    });
+  }
+
+  for (const transport of ['websocket', 'sse'] as const) {
+    it(`${transport}: a fixed token that expires ends the client at the server's close, without one more refused request`, async () => {
+      const h = await server();
+      const token = (await h.call('POST', '/v1/tokens', { body: { sub: 'fixed', channels: ['fixed'], ttl: 2 } })).body.token as string;
+      let requests = 0;
+      const counting: typeof fetch = (input, init) => (requests++, fetch(input, init));
+      let sockets = 0;
+      const Counting = class extends WebSocket {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(url, protocols);
+          sockets++;
+        }
+      };
+      const c = client({ url: h.url, token, transports: [transport], ...fast, fetch: counting, WebSocket: Counting });
+      const errors: HeraldClientError[] = [];
+      c.on('error', (e) => errors.push(e));
+      c.subscribe('fixed', { after: 0 }, () => {});
+      await until(() => c.state === 'connected', 5000, 'connected');
+      const made = { requests, sockets };
+      // The server ends the connection within its one-second sweep after the expiry.
+      await until(() => errors.length > 0 && c.state === 'disconnected', 8000, 'the end at expiry');
+      assert.equal(errors[0]!.code, 'unauthorized');
+      assert.match(errors[0]!.message, /expired/);
+      assert.deepEqual({ requests, sockets }, made, 'no request and no socket after the close');
     });
   }
 

@@ -127,6 +127,9 @@ export async function answeredInTime<T>(ctx: TransportContext, controller: Abort
 /** The server ended the connection because it is shutting down (SSE's `event: close` with reason `shutdown`). */
 export class GoingAwayError extends Error {}
 
+/** The server ended the stream because its credential expired or was revoked: refresh it, as after a `401`. */
+export class CredentialEndedError extends Error {}
+
 /**
  * A transport made of HTTP requests (SSE, polling). The channel set is part
  * of each request, so a change of channels restarts the request; positions
@@ -170,7 +173,7 @@ export abstract class HttpTransport extends BaseTransport {
         this.handlers.refused(channel, status!.code ?? 'forbidden', status!.said ?? status!.message);
         return;
       }
-      const auth = status?.status === 401 || status?.status === 403;
+      const auth = status?.status === 401 || status?.status === 403 || error instanceof CredentialEndedError;
       const refused = status?.refusal ? { status: status.status, code: status.code!, message: status.said ?? status.message } : undefined;
       this.finish({ reason: (error as Error).message, auth, goingAway: error instanceof GoingAwayError, ...(refused && { refused }) });
     });

@@ -1,8 +1,19 @@
 import type { EphemeralMessage, GapInfo, HeraldEvent } from '@herald/protocol';
 import { monotonicNow } from '../backoff.js';
 import { SseParser } from '../sse-parser.js';
-import { answeredInTime, authHeaders, GoingAwayError, HttpStatusError, HttpTransport, statusError } from './http.js';
+import { answeredInTime, authHeaders, CredentialEndedError, GoingAwayError, HttpStatusError, HttpTransport, statusError } from './http.js';
 import type { Transport, TransportFactory } from './types.js';
+
+/**
+ * What a `close` event's reason means for the next attempt: `shutdown` is a restart (reconnect at once, elsewhere);
+ * `credential expired` and `credential revoked` need a fresh credential, so a fixed one ends the client here rather
+ * than after one more request the server would refuse.
+ */
+function closedError(message: string, reason: string | undefined): Error {
+  if (reason === 'shutdown') return new GoingAwayError(message);
+  if (reason?.startsWith('credential ')) return new CredentialEndedError(message);
+  return new Error(message);
+}
 
 /** Server-Sent Events over fetch: one multi-channel stream, resumed from the positions the client holds. */
 class SseTransport extends HttpTransport implements Transport {
@@ -29,7 +40,7 @@ class SseTransport extends HttpTransport implements Transport {
     }, this.ctx.heartbeatTimeoutMs / 3);
     this.markOpen();
     let closedBy: string | undefined;
-    let goingAway = false;
+    let closeReason: string | undefined;
     const parser = new SseParser((message) => {
       // Nothing more once this stream is aborted: a restart (channels changed, perhaps by an event handler of this
       // very chunk) reads from the positions as they are now, and this stream's later events, sent for the old
@@ -40,8 +51,8 @@ class SseTransport extends HttpTransport implements Transport {
       // Named and without an id: it moves no position (the server never gives it one).
       else if (message.event === 'ephemeral') this.handlers.ephemeral(JSON.parse(message.data) as EphemeralMessage);
       else if (message.event === 'close') {
-        closedBy = 'the server closed the stream';
-        goingAway = (JSON.parse(message.data) as { reason?: string }).reason === 'shutdown';
+        closeReason = (JSON.parse(message.data) as { reason?: string }).reason;
+        closedBy = `the server closed the stream${closeReason ? ` (${closeReason})` : ''}`;
       }
     });
     // Node's fetch can leave a pending read unsettled when the request is aborted (by the watchdog, a
@@ -62,7 +73,7 @@ class SseTransport extends HttpTransport implements Transport {
         if (done) throw new Error('the stream ended');
         lastSeen = monotonicNow();
         parser.push(decoder.decode(value, { stream: true }));
-        if (closedBy !== undefined) throw goingAway ? new GoingAwayError(closedBy) : new Error(closedBy);
+        if (closedBy !== undefined) throw closedError(closedBy, closeReason);
       }
     } finally {
       reader.cancel().catch(() => {});
