@@ -80,6 +80,9 @@ const metricsBind = (config: HeraldConfig): Bind => ({
   hostSetting: 'metrics.host or HERALD_METRICS_HOST',
 });
 
+/** `http://host:port`, with an IPv6 host in brackets (RFC 3986), as the URLs it names are printed and returned. */
+const httpOrigin = (host: string, port: number): string => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
 /** A port in use or not allowed is the operator's to fix: say so in one line. */
 function listenError(error: unknown, bind: Bind): unknown {
   const code = (error as { code?: unknown }).code;
@@ -316,7 +319,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     if (config.metrics.enabled && config.metrics.port > 0) {
       bind = metricsBind(config);
       metricsListener = await startMetricsListener(bind.host, bind.port);
-      logger.info({ url: `http://${bind.host.includes(':') ? `[${bind.host}]` : bind.host}:${bind.port}/metrics` }, 'metrics listening');
+      logger.info({ url: `${httpOrigin(bind.host, metricsListener.port)}/metrics` }, 'metrics listening');
     }
   } catch (error) {
     await shutdown().catch((err: unknown) => logger.warn({ err }, 'cleanup after a failed start failed'));
@@ -324,8 +327,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host}:${port}`;
+  const url = httpOrigin(config.host, port);
 
   let closing: Promise<void> | undefined;
   const server: HeraldServer = {
@@ -349,8 +351,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   };
   if (generatedAdminKey) server.generatedAdminKey = generatedAdminKey;
   if (metricsListener) {
-    const metricsHost = config.metrics.host ?? config.host;
-    server.metricsUrl = `http://${metricsHost.includes(':') ? `[${metricsHost}]` : metricsHost}:${metricsListener.port}/metrics`;
+    server.metricsUrl = `${httpOrigin(metricsBind(config).host, metricsListener.port)}/metrics`;
   }
   return server;
 }

@@ -299,6 +299,15 @@ describe('observability: /metrics after real traffic on every path', () => {
   });
 });
 
+/** A port free on `host` a moment ago, for a setting that takes a fixed port. */
+async function freePort(host: string): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, host, resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 describe('observability: metrics configuration', () => {
   it('metrics.public serves /metrics without a credential; metrics.enabled false serves nothing', async () => {
     const open = await startTestServer({ metrics: { public: true } });
@@ -316,10 +325,7 @@ describe('observability: metrics configuration', () => {
   });
 
   it('metrics.port moves /metrics to a listener of its own, without auth', async () => {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise((resolve) => probe.close(resolve));
+    const port = await freePort('127.0.0.1');
     const h = await startTestServer({ metrics: { port } });
     try {
       assert.equal(h.metricsUrl, `http://127.0.0.1:${port}/metrics`);
@@ -327,6 +333,17 @@ describe('observability: metrics configuration', () => {
       assert.equal(res.status, 200);
       assert.match(await res.text(), /^# HELP herald_/m);
       assert.equal((await h.call('GET', '/metrics')).status, 404);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('names an IPv6 metrics.host in brackets', async () => {
+    const port = await freePort('::1');
+    const h = await startTestServer({ metrics: { port, host: '::1' } });
+    try {
+      assert.equal(h.metricsUrl, `http://[::1]:${port}/metrics`);
+      assert.equal((await fetch(h.metricsUrl!)).status, 200);
     } finally {
       await h.stop();
     }
