@@ -23,6 +23,13 @@ describe('error answers and auth through the real server', () => {
   it('answers 413 over the body limit, 400 for bad JSON, bad channels and bad bodies', async () => {
     expectError(await h.call('POST', '/v1/channels/c/events', { body: { data: 'x'.repeat(5000) } }), 413, 'payload_too_large');
     expectError(await h.call('POST', '/v1/channels/c/events', { raw: '{"data": ' }), 400, 'invalid_json');
+    // An empty body with a JSON Content-Type: refused where the route takes a body, taken where it takes none.
+    const empty = await h.call('POST', '/v1/channels/c/events', { raw: '' });
+    expectError(empty, 400, 'invalid_json');
+    assert.match(empty.body.error.message, /empty/);
+    const key = await h.call('POST', '/v1/keys', { body: { name: 'doomed', scopes: ['subscribe'], channels: ['c'] } });
+    const deleted = await h.call('DELETE', `/v1/keys/${key.body.id}`, { raw: '' });
+    assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
     expectError(await h.call('POST', '/v1/channels/bad%20name/events', { body: { data: 1 } }), 400, 'invalid_channel');
     expectError(await h.call('POST', `/v1/channels/${'a'.repeat(129)}/events`, { body: { data: 1 } }), 400, 'invalid_channel');
     expectError(await h.call('GET', '/v1/channels/bad$name/events'), 400, 'invalid_channel');
