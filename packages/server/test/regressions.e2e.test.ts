@@ -1,6 +1,7 @@
 // Regression tests for behaviours that once broke without any other test noticing (issue 16).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pino } from 'pino';
 import { connect, type AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import { spawn } from 'node:child_process';
@@ -56,7 +57,9 @@ describe('shutdown', () => {
     // of its pool. Fastify's own answer to it had no CORS headers: the page saw a CORS failure in its console instead
     // of the 503 a server shutting down gives, and no Retry-After.
     const origin = 'http://app.example';
-    const h = await startTestServer({ cors: { origins: [origin] } });
+    const lines: Array<{ level: number; msg: string; err?: unknown }> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const h = await startTestServer({ cors: { origins: [origin] } }, undefined, { logger });
     // A WebSocket that does not answer the close frame holds the gateway's drain open, so the server stays closing.
     const ws = await rawConnection(h.url);
     ws.socket.on('error', () => {});
@@ -82,7 +85,13 @@ describe('shutdown', () => {
     assert.match(second, /^HTTP\/1\.1 503 /);
     assert.match(second, /\r\naccess-control-allow-origin: http:\/\/app\.example\r\n/i);
     assert.match(second, /\r\nretry-after: \d+\r\n/i);
-    assert.equal(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4)).error.code, 'unavailable');
+    assert.deepEqual(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4)).error, {
+      code: 'unavailable',
+      message: 'The server is shutting down.',
+      details: { reason: 'shutting_down' },
+    });
+    // A planned refusal: no error line with a stack for it.
+    assert.deepEqual(lines.filter((l) => l.level >= 50).map((l) => l.msg), []);
   });
 });
 

@@ -3,7 +3,7 @@ import { HeraldError } from '@herald/protocol';
 import type { Logger } from 'pino';
 import fastifyPlugin from 'fastify-plugin';
 import type { AppContext } from './context.js';
-import { answerOnSocket, clientErrorHandler, frameworkErrorHandler, installErrorHandling, MAX_PARAM_LENGTH } from './errors.js';
+import { answerOnSocket, clientErrorHandler, frameworkErrorHandler, installErrorHandling, MAX_PARAM_LENGTH, shuttingDown } from './errors.js';
 import type { Socket } from 'node:net';
 import { installJsonParser } from './json-body.js';
 import { installBodyBudget } from './body-budget.js';
@@ -91,7 +91,7 @@ export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (
     closing = true;
     done();
   });
-  app.addHook('preParsing', (_request, _reply, payload, done) => (closing ? done(new HeraldError('unavailable', 'The server is shutting down.')) : done(null, payload)));
+  app.addHook('preParsing', (_request, _reply, payload, done) => (closing ? done(shuttingDown()) : done(null, payload)));
   installBodyBudget(app, ctx.config.limits);
   installAuthentication(app, ctx.auth, ctx.config.cors.origins);
   // Before any route: @fastify/swagger collects routes as they are added.

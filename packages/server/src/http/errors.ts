@@ -53,6 +53,10 @@ function toHeraldError(error: FastifyError): HeraldError | undefined {
  */
 const UNAVAILABLE_LINES_PER_SECOND = 1 / 60;
 
+/** The answer to a request that arrives while the server stops (`details.reason` tells a client it is planned). */
+export const shuttingDown = (): HeraldError => new HeraldError('unavailable', 'The server is shutting down.', { reason: 'shutting_down' });
+const isShuttingDown = (error: HeraldError): boolean => (error.details as { reason?: unknown } | undefined)?.reason === 'shutting_down';
+
 /** Every error leaves as `{"error":{"code","message"}}` with a code from the catalogue. */
 export function installErrorHandling(app: FastifyInstance, writes?: WriteHealth): void {
   const unavailableLog = new LogBudget(UNAVAILABLE_LINES_PER_SECOND);
@@ -61,7 +65,9 @@ export function installErrorHandling(app: FastifyInstance, writes?: WriteHealth)
     writes?.failed(error);
     const herald = toHeraldError(error);
     if (herald) {
-      if (herald.status === 503) {
+      if (isShuttingDown(herald)) {
+        // A planned refusal while the server stops: `shutting down` is logged once; the client retries elsewhere.
+      } else if (herald.status === 503) {
         const logged = unavailableLog.admit(herald.code);
         if (logged) request.log.error(logged.unlogged > 0 ? { err: error, unlogged: logged.unlogged } : { err: error }, 'request failed');
       } else if (herald.status >= 500) {

@@ -6,6 +6,7 @@ import { CloseCodes, HeraldError } from '@herald/protocol';
 import type { AppContext } from '../../http/context.js';
 import { credentialFrom } from '../../http/authenticate.js';
 import { assertOriginAllowed } from '../../http/cors.js';
+import { shuttingDown } from '../../http/errors.js';
 import type { Principal } from '../../auth/principal.js';
 import { SessionSocket, WsSession } from './session.js';
 import { countRefused, refusalReason } from '../../metrics/index.js';
@@ -143,7 +144,7 @@ export class WsGateway {
       return refuse(socket, 400, new HeraldError('bad_request', 'The request target is not a valid path.'));
     }
     if (url.pathname !== WS_PATH) return refuse(socket, 404, new HeraldError('not_found', `No WebSocket endpoint at ${url.pathname}.`));
-    if (this.closing) return refuse(socket, 503, new HeraldError('unavailable', 'The server is shutting down.'));
+    if (this.closing) return refuse(socket, 503, shuttingDown());
     const fault = handshakeFault(req);
     if (fault) return refuse(socket, fault.status, fault.error, fault.headers, fault.connection);
     try {
