@@ -280,6 +280,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   });
   // What /metrics reads at scrape time; the counters themselves are recorded where things happen.
   const metricsSource: MetricsSource = {
+    store: config.store.url ? 'postgres' : 'sqlite',
     connections: () => ({ ws: gateway.size, sse: sse.size, long_poll: longPoll.waiting }),
     busUp: () => bus.state === 'up',
     ...('messagesSent' in bus ? { busMessages: () => ({ sent: (bus as ClusterBus).messagesSent, received: (bus as ClusterBus).messagesReceived }) } : {}),

@@ -12,6 +12,7 @@ import type { RouteOptions } from 'fastify';
 import { loadConfig } from '../src/config/load.js';
 import { startServer } from '../src/server.js';
 import { ADMIN_KEY, eventually, startTestServer, until, type TestServer } from './helpers.js';
+import { createTestDatabase } from './support/postgres.js';
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -335,6 +336,30 @@ describe('observability: metrics configuration', () => {
       assert.equal((await h.call('GET', '/metrics')).status, 404);
     } finally {
       await h.stop();
+    }
+  });
+
+  it('exports the SQLite checkpoint family on a SQLite node, and not on a PostgreSQL one', async () => {
+    const family = /^# TYPE herald_store_checkpoint_failures_total counter$/m;
+    const db = await createTestDatabase('herald_metrics');
+    try {
+      const pg = await startTestServer({ store: { url: db.url } });
+      try {
+        const text = await fetch(`${pg.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }).then((r) => r.text());
+        assert.match(text, /^# TYPE herald_events_appended_total counter$/m);
+        assert.doesNotMatch(text, family);
+      } finally {
+        await pg.stop();
+      }
+    } finally {
+      await db.drop();
+    }
+    const sqlite = await startTestServer();
+    try {
+      const text = await fetch(`${sqlite.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }).then((r) => r.text());
+      assert.match(text, family);
+    } finally {
+      await sqlite.stop();
     }
   });
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../http/context.js';
-import { registry } from './registry.js';
+import { registry, scrape } from './registry.js';
 import { countRefused, refusalReason } from './record.js';
 
 /**
@@ -19,7 +19,7 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
     },
     async (_request, reply) => {
-      const text = await registry.metrics();
+      const text = await scrape();
       return reply.header('content-type', registry.contentType).header('cache-control', 'no-store').send(text);
     },
   );
@@ -37,7 +37,7 @@ export async function startMetricsListener(host: string, port: number): Promise<
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found","message":"Only GET /metrics here."}}');
       return;
     }
-    registry.metrics().then(
+    scrape().then(
       (text) => res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(text),
       () => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal","message":"Collecting metrics failed."}}'),
     );

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { attemptOutcome, countRealtimeDelivery, countSubscription, refusalReason } from './record.js';
-import { registry, sources, type MetricsSource } from './registry.js';
+import { registry, scrape, sources, type MetricsSource } from './registry.js';
 
 async function value(name: string, labels = ''): Promise<number> {
   const text = await registry.metrics();
@@ -44,6 +44,7 @@ describe('metrics recording', () => {
 
   it('reports the delivery gauges as unknown (NaN), not 0, while the store cannot be read', async () => {
     const unreachable: MetricsSource = {
+      store: 'postgres',
       connections: () => ({ ws: 0, sse: 0, long_poll: 0 }),
       busUp: () => true,
       deliveryState: () => Promise.reject(new Error('The store cannot be reached')),
@@ -57,6 +58,28 @@ describe('metrics recording', () => {
       assert.ok(Number.isNaN(await value('herald_endpoints_disabled')));
     } finally {
       sources.delete(unreachable);
+    }
+  });
+
+  it('exports the SQLite families only while a server here runs on SQLite', async () => {
+    const node = (store: 'sqlite' | 'postgres'): MetricsSource => ({ store, connections: () => ({ ws: 0, sse: 0, long_poll: 0 }), busUp: () => true });
+    const family = /^# TYPE herald_store_checkpoint_failures_total counter$/m;
+    const postgres = node('postgres');
+    sources.add(postgres);
+    try {
+      assert.doesNotMatch(await scrape(), family, 'a PostgreSQL node has no checkpoint thread');
+      const sqlite = node('sqlite');
+      sources.add(sqlite);
+      try {
+        const text = await scrape();
+        assert.match(text, family);
+        assert.match(text, /^herald_store_checkpoint_failures_total 0$/m);
+        assert.match(text, /^# TYPE herald_connections_open gauge$/m, 'and every other family');
+      } finally {
+        sources.delete(sqlite);
+      }
+    } finally {
+      sources.delete(postgres);
     }
   });
 

@@ -11,6 +11,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  * (`tally`), folded into their counters when Prometheus scrapes.
  */
 export const registry = new Registry();
+/** Families that mean something on a SQLite node only: scraped when a server here runs on SQLite (see {@link scrape}). */
+const sqliteRegistry = new Registry();
 
 export type Transport = 'ws' | 'sse' | 'long_poll';
 export type WayIn = 'http' | 'ws' | 'ingest' | 'system';
@@ -22,6 +24,8 @@ export type StoreKind = 'sqlite' | 'postgres';
 
 /** What a running server reports at scrape time; registered by `startServer`, removed at close. */
 export interface MetricsSource {
+  /** The node's store: a PostgreSQL node exports no SQLite family. */
+  store: StoreKind;
   connections(): Record<Transport, number>;
   busUp(): boolean;
   /** Cluster bus only: messages sent to and received from the other nodes. */
@@ -112,7 +116,7 @@ export const families = {
   checkpointFailures: new Counter({
     name: 'herald_store_checkpoint_failures_total',
     help: 'SQLite checkpoints on the checkpoint thread that failed; after 3 in a row, or a thread that cannot run, wide commits checkpoint themselves.',
-    registers: [registry],
+    registers: [sqliteRegistry],
   }),
   realtimeDeliveries: new Counter({
     name: 'herald_realtime_deliveries_total',
@@ -262,4 +266,11 @@ export function collectProcessMetrics(): void {
   if (defaultsOn) return;
   defaultsOn = true;
   collectDefaultMetrics({ register: registry, prefix: 'herald_' });
+}
+
+/** The exposition text: every family, and the SQLite ones when a server of this process runs on SQLite. */
+export async function scrape(): Promise<string> {
+  const text = await registry.metrics();
+  if (![...sources].some((source) => source.store === 'sqlite')) return text;
+  return `${text.endsWith('\n') ? text : `${text}\n`}${await sqliteRegistry.metrics()}`;
 }

@@ -13,11 +13,11 @@ import { openSqliteStorage } from './open.js';
 import { Checkpointer, MAX_FAILED_CHECKPOINTS, WIDE_COMMIT_CHANNELS } from './checkpointer.js';
 import { newEventId } from '../../log/ids.js';
 import type { AppendRequest } from '../types.js';
-import { registry } from '../../metrics/index.js';
+import { families } from '../../metrics/registry.js';
 
-/** `herald_store_checkpoint_failures_total` as a scrape would read it. */
+/** `herald_store_checkpoint_failures_total` as a scrape of a SQLite node would read it. */
 async function checkpointFailures(): Promise<number> {
-  const metric = await registry.getSingleMetric('herald_store_checkpoint_failures_total')!.get();
+  const metric = await families.checkpointFailures.get();
   return metric.values[0]?.value ?? 0;
 }
 
