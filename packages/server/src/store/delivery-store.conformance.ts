@@ -120,6 +120,25 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       assert.deepEqual(await store().listAttempts(fresh!.id), []);
     });
 
+    it('leaves no attempt behind for a delivery deleted with its endpoint while it was being sent', async () => {
+      await store().insertEndpoint(endpoint('ep_gone'));
+      await store().createDeliveries('orders', 1, [delivery('ep_gone', 1)]);
+      const [sent] = await all(store(), 'ep_gone');
+      assert.equal(await store().deleteEndpoint('ep_gone'), true);
+      // The attempt ends after the delete: its outcome is recorded as nothing.
+      await store().recordAttempt(outcome(sent!, { at: 2000, statusCode: 200, status: 'succeeded' }));
+      assert.deepEqual(await store().listAttempts(sent!.id), []);
+      // And racing the delete: whichever comes first, no attempt outlives its delivery.
+      for (let round = 0; round < 20; round++) {
+        const id = `ep_race_${round}`;
+        await store().insertEndpoint(endpoint(id));
+        await store().createDeliveries('orders', 2 + round, [delivery(id, 2 + round)]);
+        const [d] = await all(store(), id);
+        await Promise.all([store().recordAttempt(outcome(d!, { at: 3000, statusCode: 500 })), store().deleteEndpoint(id)]);
+        assert.deepEqual(await store().listAttempts(d!.id), [], `round ${round}`);
+      }
+    });
+
     it('creates deliveries and moves the cursor together, never backwards', async () => {
       assert.deepEqual(await store().cursors(), new Map());
       await store().createDeliveries('orders', 2, [delivery('ep_1', 1), delivery('ep_1', 2)]);

@@ -5,16 +5,23 @@ import { isUnavailable, type Database } from './database.js';
 /** Outcomes written per statement at most; more wait for the next one. */
 const MAX_BATCH = 500;
 
-// Every outcome's attempt row, then each delivery's new state (the latest outcome of a delivery, should one batch hold two).
-const RECORD = `WITH attempt AS (
-                  INSERT INTO attempts (delivery, at, status_code, duration_ms, error, response_body)
-                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::float8[], $5::text[], $6::text[]))
-                UPDATE deliveries d SET status = u.status, attempts = u.attempts, next_attempt_at = u.next_attempt_at,
-                  final_attempt = false, last_status_code = u.status_code, last_error = u.error,
-                  payload = CASE WHEN u.status = 'succeeded' THEN NULL ELSE d.payload END
-                FROM unnest($7::bigint[], $8::text[], $9::int[], $10::bigint[], $11::int[], $12::text[])
-                  AS u(n, status, attempts, next_attempt_at, status_code, error)
-                WHERE d.n = u.n`;
+// Each delivery's new state (the latest outcome of a delivery, should one batch hold two), then every outcome's attempt
+// row, for the deliveries updated only. An endpoint deleted while its delivery was being sent took its deliveries and
+// their attempts with it, and a row written after would be an orphan nothing ever removes. The UPDATE's row lock
+// orders this against that delete: taken first, the delete waits for this commit and its own statement for attempts
+// then sees these rows; taken second, it waits for the delete and finds the delivery gone, so nothing is written.
+const RECORD = `WITH updated AS (
+                  UPDATE deliveries d SET status = u.status, attempts = u.attempts, next_attempt_at = u.next_attempt_at,
+                    final_attempt = false, last_status_code = u.status_code, last_error = u.error,
+                    payload = CASE WHEN u.status = 'succeeded' THEN NULL ELSE d.payload END
+                  FROM unnest($7::bigint[], $8::text[], $9::int[], $10::bigint[], $11::int[], $12::text[])
+                    AS u(n, status, attempts, next_attempt_at, status_code, error)
+                  WHERE d.n = u.n
+                  RETURNING d.n)
+                INSERT INTO attempts (delivery, at, status_code, duration_ms, error, response_body)
+                SELECT a.* FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::float8[], $5::text[], $6::text[])
+                  AS a(delivery, at, status_code, duration_ms, error, response_body)
+                WHERE a.delivery IN (SELECT n FROM updated)`;
 
 interface Queued {
   outcome: AttemptOutcome;
