@@ -74,11 +74,17 @@ function useRoute() {
   return route;
 }
 
+/** `portal.branding.name` when the platform set none: what the page is, not whose. */
+const GENERIC_NAME = 'Webhooks';
+/** The platform's name, when it set one: where the user should go back to. */
+const platformName = (branding) => (branding?.name && branding.name !== GENERIC_NAME ? branding.name : undefined);
+
 /** The platform's name, logo and accent colour (validated by the server: a colour is `#rgb`/`#rrggbb`). */
 function useBranding(branding) {
   useEffect(() => {
     if (!branding) return;
-    document.title = `${branding.name} · Webhooks`;
+    const name = platformName(branding);
+    document.title = name ? `${name} · ${GENERIC_NAME}` : GENERIC_NAME;
     document.documentElement.style.setProperty('--accent', branding.accentColor);
   }, [branding]);
 }
@@ -87,7 +93,7 @@ function Header({ branding, tenant }) {
   return html`<header class="portal-top">
     ${branding?.logoUrl && html`<img class="portal-logo" src=${branding.logoUrl} alt="" />`}
     <div class="portal-title">
-      <span class="portal-name">${branding?.name ?? 'Webhooks'}</span>
+      <span class="portal-name">${branding?.name ?? GENERIC_NAME}</span>
       <span class="muted">Webhook endpoints${tenant ? html` · <span class="mono">${tenant}</span>` : ''}</span>
     </div>
   </header>`;
@@ -95,7 +101,7 @@ function Header({ branding, tenant }) {
 
 function explain(error, branding) {
   if (error.status === 401) {
-    const who = branding?.name ?? 'your provider';
+    const who = platformName(branding) ?? 'the app that gave you this link';
     return { code: error.code, message: `This portal link has expired or is not valid (${error.message}) Open the portal again from ${who}.` };
   }
   return error;
