@@ -349,6 +349,8 @@ describe('@herald/client across server restarts', () => {
       assert.ok(oldEpoch, 'the subscription knows its epoch');
 
       await h.stop();
+      const states: string[] = [];
+      c.on('state', (state) => states.push(state));
       h = await startTestServer({ port }, wipedDir);
       await until(() => log.length >= 10, 10_000, `${transport}: epoch event and new history`);
       await publishRange(h, 'epochs', 6, 6, (i) => `n${i}`);
@@ -363,6 +365,8 @@ describe('@herald/client across server restarts', () => {
       assert.notEqual(changes[0]!.current, oldEpoch);
       assert.equal(sub.epoch, changes[0]!.current);
       assert.equal(sub.position, 7);
+      // One connection to the new server: the new history is read on it, not after one more reconnect.
+      assert.equal(states.filter((state) => state === 'connected').length, 1, states.join(' '));
       c.close();
     });
   }

@@ -117,8 +117,10 @@ class WebSocketTransport extends BaseTransport implements Transport {
         // The answer to a subscribe since replaced by a later one: that one's answer follows.
         if (this.answered(frame.channel)) return;
         this.retries = 0;
-        // The server already started this channel from the old position: start over from the new history.
-        if (this.handlers.epoch(frame.channel, frame.epoch)) return this.finish({ reason: `the history of ${frame.channel} was reset` });
+        // The server already started this channel from the old position: subscribe it again from the new history's
+        // start (its position is 0 now). What the old subscription sends until the answer is dropped (see awaiting);
+        // the socket and the other channels go on.
+        if (this.handlers.epoch(frame.channel, frame.epoch)) return this.resubscribe(frame.channel);
         this.handlers.live(frame.channel, frame.seq);
         if (frame.presence) this.handlers.presence(frame.channel, frame.presence.client, frame.presence.members);
         return;
