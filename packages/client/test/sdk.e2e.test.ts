@@ -40,6 +40,9 @@ describe('@herald/client against a real server', () => {
 
   it('subscribes over WebSocket: backlog after `after`, then live, each once and in order', async () => {
     const h = await server();
+    // The credential goes in the first frame, never in the URL, which proxies and servers log.
+    const upgrades: string[] = [];
+    h.app.server.prependListener('upgrade', (request: { url?: string }) => upgrades.push(request.url ?? ''));
     await publishRange(h, 'ws', 1, 3);
     const states: string[] = [];
     const c = client({ url: h.url, token: ADMIN_KEY, WebSocket, ...fast });
@@ -63,6 +66,8 @@ describe('@herald/client against a real server', () => {
     await publishRange(h, 'ws-marker', 1, 1);
     await until(() => markers.length === 1);
     assert.deepEqual(seen, range(2, 7), 'no event after unsubscribe');
+    assert.ok(upgrades.length > 0);
+    assert.deepEqual([...new Set(upgrades)], ['/v1/ws'], 'no token in any upgrade URL');
   });
 
   it('starts live by default and misses nothing published after subscribing, on every transport', async () => {
