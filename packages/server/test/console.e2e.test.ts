@@ -333,6 +333,23 @@ describe('the web console in a real browser', { skip: !existsSync(CHROMIUM) && `
     await tab.close();
   });
 
+  it("an endpoint deleted while its page is open says so once, not once per part of the page", async () => {
+    const created = (await herald.call('POST', '/v1/endpoints', { body: { url: `${receiver.url}/doomed`, channels: ['doomed'] } })).body;
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await tab.goto(`${herald.url}/console#/endpoints/${created.id}`);
+    await tab.getByLabel('Admin key').fill(ADMIN_KEY);
+    await tab.getByRole('button', { name: 'Sign in' }).click();
+    await tab.getByRole('heading', { name: `${receiver.url}/doomed` }).waitFor(WAIT);
+    assert.equal((await herald.call('DELETE', `/v1/endpoints/${created.id}`)).status, 204);
+    // The endpoint is read again every 5 s, its delivery log and stats every 2 s: past both, one notice is left.
+    const gone = tab.getByRole('alert').filter({ hasText: `No endpoint ${created.id}.` });
+    await gone.first().waitFor({ timeout: 15_000 });
+    await tab.waitForTimeout(6000);
+    assert.equal(await gone.count(), 1);
+    assert.equal(await tab.getByRole('heading', { name: `${receiver.url}/doomed` }).count(), 0, 'no stale page of the endpoint');
+    await tab.close();
+  });
+
   it('ran without a script error or a CSP refusal', () => {
     assert.deepEqual(problems, []);
   });

@@ -246,7 +246,8 @@ export function EndpointDetail({ api, id, links, onDeleted, Form = EndpointForm 
     onDeleted();
   });
 
-  if (!e) return html`<section><p><a href=${links.list}>← Endpoints</a></p><${Notice} error=${endpoint.error} />${endpoint.loading && html`<p class="muted">Loading…</p>`}</section>`;
+  // Gone since it was shown (deleted in another tab, say): one notice, not one more from each part that reads it again.
+  if (!e || endpoint.error?.status === 404) return html`<section><p><a href=${links.list}>← Endpoints</a></p><${Notice} error=${endpoint.error} />${endpoint.loading && html`<p class="muted">Loading…</p>`}</section>`;
   if (editing) return html`<${Form} api=${api} endpoint=${e} onSaved=${() => { setEditing(false); void endpoint.reload(); }} onCancel=${() => setEditing(false)} />`;
   return html`<section>
     <p><a href=${links.list}>← Endpoints</a></p>
