@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,19 +15,12 @@ import { WebSocket as NodeWebSocket } from 'ws';
 import { type EpochChange, type HeraldOptions } from '../src/index.js';
 import { suiteResources } from './fixtures.js';
 import { ADMIN_KEY, CLI_ADMIN_KEY, sleep, spawnHerald, startTestServer, until, type Running, type TestServer } from '../../server/test/helpers.js';
+import { freePort } from '../../server/test/support/ports.js';
 
 const TRANSPORTS = ['websocket', 'sse', 'poll'] as const;
 /** The watchdog is far beyond every wait below: a reconnect it caused would fail the test. */
 const quick = { backoff: { baseMs: 50, maxMs: 300 }, heartbeatTimeoutMs: 60_000 } satisfies Partial<HeraldOptions>;
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Rejects after `ms`: no wait in this file is unbounded. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -332,8 +325,8 @@ describe('@herald/client across server restarts', () => {
       await publishRange(other, 'epochs', 1, 5, (i) => `n${i}`);
       await other.stop();
 
-      let h = await startTestServer({}, firstDir);
-      const port = Number(new URL(h.url).port);
+      const port = await freePort();
+      let h = await startTestServer({ port }, firstDir);
       cleanups.push(() => h.stop());
       const c = client({ url: h.url, token: ADMIN_KEY, transports: [transport], ...quick });
       const log: string[] = [];

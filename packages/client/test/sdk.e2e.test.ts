@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { Herald, type HeraldEvent, type HeraldOptions } from '../src/index.js';
 import { ADMIN_KEY, startTestServer, until, type TestServer } from '../../server/test/helpers.js';
+import { freePort } from '../../server/test/support/ports.js';
 
 const WebSocket = NodeWebSocket as unknown as typeof globalThis.WebSocket;
 const fast = { backoff: { baseMs: 50, maxMs: 200 }, heartbeatTimeoutMs: 3000 } satisfies Partial<HeraldOptions>;
@@ -88,8 +89,8 @@ describe('@herald/client against a real server', () => {
 
   it('resumes across a server restart mid-stream: every event exactly once, in order', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-sdk-restart-'));
-    let h = await startTestServer({}, dir);
-    const port = Number(new URL(h.url).port);
+    const port = await freePort();
+    let h = await startTestServer({ port }, dir);
     try {
       const c = client({ url: h.url, token: ADMIN_KEY, WebSocket, ...fast });
       const seen: number[] = [];

@@ -13,6 +13,7 @@ import { loadConfig } from '../src/config/load.js';
 import { startServer } from '../src/server.js';
 import { ADMIN_KEY, eventually, startTestServer, until, type TestServer } from './helpers.js';
 import { createTestDatabase } from './support/postgres.js';
+import { freePort } from './support/ports.js';
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -299,15 +300,6 @@ describe('observability: /metrics after real traffic on every path', () => {
     assert.ok([...s.keys()].some((k) => k.startsWith('herald_nodejs_gc_duration_seconds')));
   });
 });
-
-/** A port free on `host` a moment ago, for a setting that takes a fixed port. */
-async function freePort(host: string): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, host, resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 describe('observability: metrics configuration', () => {
   it('metrics.public serves /metrics without a credential; metrics.enabled false serves nothing', async () => {

@@ -7,6 +7,7 @@ import { EventSource } from 'eventsource';
 import { readStream } from './sse-client.js';
 import { HeraldError } from '@herald/protocol';
 import { ADMIN_KEY, rawConnection, sleep, startTestServer, type TestServer, until } from './helpers.js';
+import { freePort } from './support/ports.js';
 
 /** Makes the server's store take `ms` to say where a channel stands, as PostgreSQL across a network can. */
 function slowHeads(h: TestServer, ms: number): void {
@@ -157,8 +158,8 @@ describe('Server-Sent Events', () => {
   it('resumes an EventSource with Last-Event-ID across a server restart: no gap, no duplicate', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-sse-restart-'));
     try {
-      let h = await startTestServer({ sse: { retry: 200 } }, dir);
-      const port = new URL(h.url).port;
+      const port = await freePort();
+      let h = await startTestServer({ port, sse: { retry: 200 } }, dir);
       for (let i = 1; i <= 3; i++) await h.call('POST', '/v1/channels/resume/events', { body: { data: i } });
 
       const seen: number[] = [];
@@ -176,7 +177,7 @@ describe('Server-Sent Events', () => {
         await until(() => seen.length === 3, 5000, 'live event');
 
         await h.stop(); // sends `event: close`, then ends the stream
-        h = await startTestServer({ port: Number(port), sse: { retry: 200 } }, dir);
+        h = await startTestServer({ port, sse: { retry: 200 } }, dir);
         // Published while the client is still away: it must come from the log on reconnect.
         await h.call('POST', '/v1/channels/resume/events', { body: { data: 5 } });
         await until(() => seen.length === 4, 5000, 'replay after restart');

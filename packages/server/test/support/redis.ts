@@ -1,8 +1,8 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -34,23 +34,13 @@ export interface RedisCluster {
   stop(): Promise<void>;
 }
 
+export { freePort } from './ports.js';
+
 const running = new Set<ChildProcess>();
 // A test that crashes must not leave servers behind; each is ours, ended by its own PID.
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs redis-cli against one of our servers; resolves with its output. */
 export async function redisCli(port: number, ...args: string[]): Promise<string> {
