@@ -366,6 +366,37 @@ describe('WebSockets', () => {
     assert.equal(poll.status, 200);
   });
 
+  it('a refused herald_token cookie waits for an auth frame: one authenticates the socket, any other first op closes it with 1008', async () => {
+    // A browser sends its cookie with every upgrade: a stale one must not close a socket whose client authenticates
+    // in its first frame, as @herald/client does.
+    const h = await start();
+    await h.call('POST', '/v1/channels/private/events', { body: { data: 'secret' } });
+    const stale = { headers: { cookie: 'herald_token=hk_revoked_or_expired_0123456789' } };
+    const rescued = connect(h, '', stale);
+    await rescued.opened;
+    rescued.send({ op: 'auth', token: ADMIN_KEY });
+    rescued.send({ op: 'subscribe', channel: 'private', after: 0, ref: 's' });
+    assert.equal((await rescued.next('event'))[0].data, 'secret');
+    assert.equal(rescued.ops('authenticated').length, 1);
+    rescued.ws.close();
+
+    for (const first of [{ op: 'subscribe', channel: 'public-or-not', ref: 's' }, { op: 'ping' }]) {
+      const c = connect(h, '', stale);
+      await c.opened;
+      c.send(first);
+      assert.deepEqual(await c.closedWith(), { code: 1008, reason: 'invalid credential' }, JSON.stringify(first));
+      assert.deepEqual(c.frames, [], 'nothing answered');
+    }
+    // A bad token in the URL or the header is the client's own choice: closed at once, as before.
+    const explicit = connect(h, '?token=hk_not_a_key_0123456789');
+    assert.deepEqual(await explicit.closedWith(), { code: 1008, reason: 'invalid credential' });
+    // And a refused auth frame closes it too.
+    const wrong = connect(h, '', stale);
+    await wrong.opened;
+    wrong.send({ op: 'auth', token: 'hk_not_a_key_0123456789' });
+    assert.deepEqual(await wrong.closedWith(), { code: 1008, reason: 'invalid credential' });
+  });
+
   it('closes an oversized client frame with 1009', async () => {
     const h = await start({ ws: { maxMessageBytes: 2048 } });
     const c = connect(h);

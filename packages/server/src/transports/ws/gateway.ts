@@ -154,22 +154,25 @@ export class WsGateway {
     }
     let principal: Principal | undefined;
     let authFailed = false;
+    const query = Object.fromEntries(url.searchParams);
     try {
-      principal = await this.ctx.auth.authenticate(credentialFrom(req.headers, Object.fromEntries(url.searchParams), this.ctx.config.cors.origins));
+      principal = await this.ctx.auth.authenticate(credentialFrom(req.headers, query, this.ctx.config.cors.origins));
     } catch {
       authFailed = true;
     }
+    // Refused, and it was the cookie's: the client may still authenticate in its first frame (see WsSession).
+    const cookieRefused = authFailed && credentialFrom({ ...req.headers, cookie: undefined }, query, this.ctx.config.cors.origins) === undefined;
     // Upgrade even when the credential is bad: a browser sees a close code (1008), never an HTTP status.
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       // `ws` listens for the socket's errors from here on: one listener fewer for every open socket.
       socket.removeListener('error', this.onSocketError);
-      if (authFailed) {
+      if (authFailed && !cookieRefused) {
         countRefused('ws', 'unauthorized');
         ws.close(CloseCodes.policyViolation, 'invalid credential');
         return;
       }
       // The session joins `sessions` and leaves it when its socket closes.
-      new WsSession(ws, this.ctx, this.logger, principal, this.sessions);
+      new WsSession(ws, this.ctx, this.logger, principal, this.sessions, cookieRefused);
     });
   }
 

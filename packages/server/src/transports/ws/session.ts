@@ -9,7 +9,7 @@ import { wsEventFrame, wsSharedFrame, wsTextFrame } from '../frames.js';
 import { Outbox, watchStall } from '../outbox.js';
 import { parseClientOp, refOfRefusedFrame } from './ops.js';
 import { assertStorablePayload } from '../../log/storable-payload.js';
-import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
+import { countRealtimeDelivery, countRefused, countSlowConsumer } from '../../metrics/index.js';
 import { newClientId } from '../../presence/client-id.js';
 import { TokenBucket } from '../../util/token-bucket.js';
 import type { Rota } from '../../util/rota.js';
@@ -127,6 +127,13 @@ export class WsSession extends Outbox implements SubscriptionOwner {
     private principal: Principal | undefined,
     /** The gateway's open sessions, which this one leaves when its socket closes. */
     private readonly registry: Rota<WsSession>,
+    /**
+     * The handshake's only credential was a `herald_token` cookie, and it was refused. A browser sends the cookie
+     * with every upgrade, so a client that authenticates in its first frame (`@herald/client` does) must not be
+     * closed for a stale cookie: the socket waits for that frame, and any other first op closes it with 1008, as a
+     * refused credential always did.
+     */
+    private refusedCookie = false,
   ) {
     super(socketOf(ws));
     ws.session = this;
@@ -327,6 +334,10 @@ export class WsSession extends Outbox implements SubscriptionOwner {
 
   private async dispatch(op: ClientOp): Promise<void> {
     if (this.closing) return;
+    if (this.refusedCookie) {
+      if (op.op !== 'auth') return this.refuseCredential();
+      this.refusedCookie = false;
+    }
     switch (op.op) {
       case 'ping':
         return this.send({ op: 'pong' });
@@ -371,12 +382,17 @@ export class WsSession extends Outbox implements SubscriptionOwner {
     return false;
   }
 
+  /** A credential refused: the socket closes with 1008, counted as the handshake's refusals are. */
+  private refuseCredential(): void {
+    countRefused('ws', 'unauthorized');
+    this.close(CloseCodes.policyViolation, 'invalid credential');
+  }
+
   private async authenticate(token: string): Promise<void> {
     try {
       this.principal = await this.ctx.auth.authenticate(token);
     } catch {
-      this.close(CloseCodes.policyViolation, 'invalid credential');
-      return;
+      return this.refuseCredential();
     }
     if (this.closing) return;
     clearTimeout(this.authTimer);
