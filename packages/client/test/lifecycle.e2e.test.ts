@@ -119,6 +119,22 @@ describe('@herald/client: errors, watchdog and credentials', () => {
   });
   }
 
+  it('websocket: a channel unsubscribed before its refusal came, then subscribed again, is asked for again and told', async () => {
+    const h = await server();
+    const token = await h.createKey(['subscribe'], ['mine:*']);
+    const c = client({ url: h.url, token, transports: ['websocket'], ...fast });
+    const clientErrors: HeraldClientError[] = [];
+    c.on('error', (e) => clientErrors.push(e));
+    c.subscribe('mine:ws-race', () => {});
+    await until(() => c.state === 'connected', 5000, 'connected');
+    c.subscribe('theirs', () => {}).unsubscribe();
+    await until(() => clientErrors.length === 1, 5000, 'the refusal of the first subscribe');
+    const told: HeraldClientError[] = [];
+    c.subscribe('theirs', { onError: (e) => told.push(e) }, () => {});
+    await until(() => told.length === 1, 5000, "the new subscription's onError");
+    assert.equal(told[0]!.code, 'forbidden');
+  });
+
   for (const transport of ['sse', 'poll'] as const) {
     it(`${transport}: a fixed credential that is refused ends the client with an unauthorized error, and no retry`, async () => {
       const h = await server();

@@ -5,6 +5,8 @@ import type { Transport, TransportFactory } from './types.js';
 
 /** Refusals of a subscribe that pass by themselves: the subscribe is sent again later (see subscribeAgainSoon). */
 const PASSING = new Set(['too_many_requests', 'store_unavailable', 'unavailable']);
+/** Refusals of a subscribe that only another credential changes: not asked for again on this socket. */
+const FINAL = new Set(['forbidden', 'unauthorized']);
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 
@@ -149,7 +151,9 @@ class WebSocketTransport extends BaseTransport implements Transport {
           // store down for a while): subscribed again later, rather than given up with an error. Given up, a subscribe
           // made while PostgreSQL restarted left the channel silent on a connected socket until it dropped.
           if (PASSING.has(frame.code)) return this.subscribeAgainSoon();
-          this.refused.add(channel);
+          // Only a refusal of the credential's reach is final; another (a per-socket limit, say) may pass once the
+          // app changes its subscriptions. A channel unsubscribed before the answer came is not kept refused.
+          if (FINAL.has(frame.code) && this.ctx.positions.has(channel)) this.refused.add(channel);
           this.handlers.refused(channel, frame.code, frame.message);
         }
         return;
