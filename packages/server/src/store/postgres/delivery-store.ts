@@ -16,10 +16,12 @@ const SQL = {
   tenantEndpoints: 'SELECT record FROM endpoints WHERE tenant = $1 ORDER BY id',
   lockTenant: 'SELECT pg_advisory_xact_lock($1, hashtext($2))',
   countTenant: 'SELECT count(*)::int AS n FROM endpoints WHERE tenant = $1',
+  // Deleting an endpoint, in one transaction: its deliveries locked first, then their attempts, then the rest.
+  lockEndpointDeliveries: 'SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE endpoint_id = $1 FOR UPDATE) AS locked',
+  deleteEndpointAttempts: 'DELETE FROM attempts WHERE delivery IN (SELECT n FROM deliveries WHERE endpoint_id = $1)',
   deleteEndpoint: `WITH gone AS (DELETE FROM endpoints WHERE id = $1 RETURNING id),
-                   deliveries_gone AS (DELETE FROM deliveries WHERE endpoint_id IN (SELECT id FROM gone) RETURNING n)
-                   SELECT (SELECT count(*) FROM gone)::int AS endpoints, coalesce(array_agg(n), '{}') AS deliveries FROM deliveries_gone`,
-  deleteAttempts: 'DELETE FROM attempts WHERE delivery = ANY($1::bigint[])',
+                   deliveries_gone AS (DELETE FROM deliveries WHERE endpoint_id = $1)
+                   SELECT id FROM gone`,
   cursors: 'SELECT channel, seq FROM delivery_cursors',
   cursor: 'SELECT seq FROM delivery_cursors WHERE channel = $1',
   cursorsOf: 'SELECT channel, seq FROM delivery_cursors WHERE channel = ANY($1::text[])',
@@ -120,11 +122,14 @@ export class PostgresDeliveryStore implements DeliveryStore {
 
   async deleteEndpoint(id: string): Promise<boolean> {
     return this.db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ endpoints: number; deliveries: string[] }>(SQL.deleteEndpoint, [id]);
-      // A statement of its own, so its snapshot is taken once the deliveries are deleted: an attempt recorded by a
-      // statement that held a delivery when this one began (see attempt-batch.ts) has committed by now and is seen.
-      if (rows[0]!.deliveries.length > 0) await tx.query(SQL.deleteAttempts, [rows[0]!.deliveries]);
-      return rows[0]!.endpoints > 0;
+      // The lock waits for an attempt being recorded on one of them (see attempt-batch.ts) to commit; the attempts
+      // are then deleted by a statement of its own, whose snapshot sees that attempt. Recorded after the lock, an
+      // attempt waits for this to commit and finds its delivery gone. All on the server: a busy endpoint's
+      // deliveries may be millions.
+      await tx.query(SQL.lockEndpointDeliveries, [id]);
+      await tx.query(SQL.deleteEndpointAttempts, [id]);
+      const { rows } = await tx.query(SQL.deleteEndpoint, [id]);
+      return rows.length > 0;
     });
   }
 

@@ -105,3 +105,30 @@ test('a connection the server closes between two statements of a transaction fai
     await db.end();
   }
 });
+
+test("an attempt recorded while its endpoint's delete waits on the delivery's lock is deleted with it, not left behind", async () => {
+  const storage = await openEmpty();
+  const other = new pg.Client({ connectionString: database.url });
+  await other.connect();
+  try {
+    const store = storage.deliveries;
+    await store.insertEndpoint({ id: 'ep_locked', url: 'https://example.com/h', channels: ['orders'], types: [], scheme: 'standard', secrets: [{ secret: 'whsec_1' }], enabled: true, createdAt: 1 });
+    await store.createDeliveries('orders', 1, [{ endpointId: 'ep_locked', eventId: 'evt_1', channel: 'orders', seq: 1, payload: '{}', createdAt: 1 }]);
+    const [delivery] = await store.listDeliveries('ep_locked', undefined, 10);
+    const n = Number(delivery!.id.slice(4));
+    // What attempt-batch.ts does, held open: the delivery's row locked by its UPDATE, the attempt written.
+    await other.query('BEGIN');
+    await other.query('UPDATE deliveries SET attempts = 1 WHERE n = $1', [n]);
+    await other.query('INSERT INTO attempts (delivery, at, status_code, duration_ms) VALUES ($1, 2, 500, 1)', [n]);
+    let deleted = false;
+    const deleting = store.deleteEndpoint('ep_locked').then((found) => (deleted = found));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(deleted, false, 'the delete waits for the lock');
+    await other.query('COMMIT');
+    assert.equal(await deleting, true);
+    assert.deepEqual(await store.listAttempts(delivery!.id), [], 'the attempt committed while the delete waited went with it');
+  } finally {
+    await other.end();
+    await storage.close();
+  }
+});
