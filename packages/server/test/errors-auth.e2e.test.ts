@@ -30,6 +30,12 @@ describe('error answers and auth through the real server', () => {
     const key = await h.call('POST', '/v1/keys', { body: { name: 'doomed', scopes: ['subscribe'], channels: ['c'] } });
     const deleted = await h.call('DELETE', `/v1/keys/${key.body.id}`, { raw: '' });
     assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+    // A public address literal: no DNS needed, and nothing is ever published to its channel.
+    const endpoint = await h.call('POST', '/v1/endpoints', { body: { url: 'https://1.1.1.1/hook', channels: ['empty-body-only'] } });
+    assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
+    const rotated = await h.call('POST', `/v1/endpoints/${endpoint.body.id}/rotate-secret`, { raw: '' });
+    assert.equal(rotated.status, 200, `an optional body may be empty: ${JSON.stringify(rotated.body)}`);
+    assert.match(rotated.body.secret, /^whsec_/);
     expectError(await h.call('POST', '/v1/channels/bad%20name/events', { body: { data: 1 } }), 400, 'invalid_channel');
     expectError(await h.call('POST', `/v1/channels/${'a'.repeat(129)}/events`, { body: { data: 1 } }), 400, 'invalid_channel');
     expectError(await h.call('GET', '/v1/channels/bad$name/events'), 400, 'invalid_channel');
