@@ -112,7 +112,7 @@ test("an attempt recorded while its endpoint's delete waits on the delivery's lo
   await other.connect();
   try {
     const store = storage.deliveries;
-    await store.insertEndpoint({ id: 'ep_locked', url: 'https://example.com/h', channels: ['orders'], types: [], scheme: 'standard', secrets: [{ secret: 'whsec_1' }], enabled: true, createdAt: 1 });
+    await store.insertEndpoint({ id: 'ep_locked', url: 'https://example.com/h', channels: ['orders'], types: [], scheme: 'standard', secrets: [{ secret: 'whsec_1' }], headers: {}, maxConcurrency: 1, enabled: true, createdAt: 1 });
     await store.createDeliveries('orders', 1, [{ endpointId: 'ep_locked', eventId: 'evt_1', channel: 'orders', seq: 1, payload: '{}', createdAt: 1 }]);
     const [delivery] = await store.listDeliveries('ep_locked', undefined, 10);
     const n = Number(delivery!.id.slice(4));
