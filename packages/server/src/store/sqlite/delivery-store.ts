@@ -53,10 +53,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       nextDue: db.prepare("SELECT next_attempt_at AS at FROM deliveries WHERE endpoint_id = ? AND status = 'pending' ORDER BY next_attempt_at LIMIT 1"),
       dueHeads: db.prepare(`${channelHeadsQuery('@endpoint')} WHERE d.next_attempt_at <= @now ORDER BY d.next_attempt_at, d.n LIMIT @limit`),
       nextHeadDue: db.prepare(channelHeadsQuery('@endpoint', 'min(d.next_attempt_at) AS at')),
-      // Only while the delivery exists: one whose endpoint was deleted during the attempt would leave an orphan row.
-      insertAttempt: db.prepare(
-        'INSERT INTO attempts (delivery, at, status_code, duration_ms, error, response_body) SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deliveries WHERE n = ?)',
-      ),
+      insertAttempt: db.prepare('INSERT INTO attempts (delivery, at, status_code, duration_ms, error, response_body) VALUES (?, ?, ?, ?, ?, ?)'),
       updateDelivery: db.prepare(
         `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, final_attempt = 0, last_status_code = ?, last_error = ?,
          payload = CASE WHEN ? = 'succeeded' THEN NULL ELSE payload END WHERE n = ?`,
@@ -181,8 +178,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
   recordAttempt({ attempt: a, status, attempts, nextAttemptAt }: AttemptOutcome): Promise<void> {
     return this.writes.run(() => {
       const row = rowOf(a.deliveryId);
-      this.s.insertAttempt!.run(row, a.at, a.statusCode ?? null, a.durationMs, a.error ?? null, a.responseBody ?? null, row);
-      this.s.updateDelivery!.run(status, attempts, nextAttemptAt, a.statusCode ?? null, a.error ?? null, status, row);
+      // Only while the delivery exists (the update found it): one whose endpoint was deleted during the attempt
+      // would leave an orphan row. Writes are serialized, so nothing deletes it in between.
+      if (this.s.updateDelivery!.run(status, attempts, nextAttemptAt, a.statusCode ?? null, a.error ?? null, status, row).changes === 0) return;
+      this.s.insertAttempt!.run(row, a.at, a.statusCode ?? null, a.durationMs, a.error ?? null, a.responseBody ?? null);
     });
   }
 
