@@ -344,9 +344,15 @@ describe('the web console in a real browser', { skip: !existsSync(CHROMIUM) && `
     // The endpoint is read again every 5 s, its delivery log and stats every 2 s: past both, one notice is left.
     const gone = tab.getByRole('alert').filter({ hasText: `No endpoint ${created.id}.` });
     await gone.first().waitFor({ timeout: 15_000 });
+    // The page itself gives way once its own read finds the endpoint gone.
+    await tab.getByRole('heading', { name: `${receiver.url}/doomed` }).waitFor({ state: 'detached', timeout: 15_000 });
+    // And it stops asking: a second for what was in flight, then nothing more about it.
+    await tab.waitForTimeout(1000);
+    const asked: string[] = [];
+    tab.on('request', (r) => r.url().includes(created.id) && asked.push(r.url()));
     await tab.waitForTimeout(6000);
     assert.equal(await gone.count(), 1);
-    assert.equal(await tab.getByRole('heading', { name: `${receiver.url}/doomed` }).count(), 0, 'no stale page of the endpoint');
+    assert.deepEqual(asked, [], 'no more reads of what is gone');
     await tab.close();
   });
 

@@ -25,21 +25,26 @@ export function useLoad(load, deps = [], everyMs = 0) {
   const latest = useRef(load);
   latest.current = load;
   const generation = useRef(0);
+  /** The last read was a 404: what is gone stays gone, so the timer stops reading it (a reload still tries). */
+  const gone = useRef(false);
   const reload = useCallback(async () => {
     const mine = ++generation.current;
     try {
       const data = await latest.current();
+      gone.current = false;
       if (mine === generation.current) setState({ data, error: undefined, loading: false });
     } catch (error) {
+      gone.current = error?.status === 404;
       if (mine === generation.current) setState((s) => ({ data: s.data, error, loading: false }));
     }
   }, []);
   useEffect(() => {
     setState((s) => ({ ...s, loading: true }));
+    gone.current = false;
     void reload();
     if (!everyMs) return undefined;
     const timer = setInterval(() => {
-      if (document.visibilityState === 'visible') void reload();
+      if (document.visibilityState === 'visible' && !gone.current) void reload();
     }, everyMs);
     return () => clearInterval(timer);
     // `deps` are the caller's: a change (another id, another filter) loads afresh.
