@@ -24,6 +24,30 @@ describe('@herald/client while the server cannot reach its store', () => {
     await db?.drop();
   });
 
+  it('websocket: an API key the server cannot check while its store is down is no refusal: the client waits, then connects', async () => {
+    // Never used before, so the server must read its hash from the store.
+    const key = (await h.call('POST', '/v1/keys', { body: { name: 'outage', scopes: ['subscribe'], channels: ['checked'] } })).body.key as string;
+    link.cut();
+    const errors: HeraldClientError[] = [];
+    const seen: unknown[] = [];
+    const client = new Herald({ url: h.url, token: key, transports: ['websocket'], backoff: { baseMs: 50, maxMs: 300 } });
+    try {
+      client.subscribe('checked', { onError: (error) => errors.push(error) }, (event) => seen.push(event.data));
+      client.on('error', (error) => errors.push(error));
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      // Before, the socket was closed with 1008 (invalid credential), and a fixed key ended the client for good.
+      assert.deepEqual(errors, []);
+      assert.notEqual(client.state, 'connected');
+      link.restore();
+      await until(() => client.state === 'connected', 15_000, 'connected once the store is back');
+      await until(async () => (await h.call('POST', '/v1/channels/checked/events', { body: { data: 'checked' } })).status === 201, 10_000, 'a publish');
+      await until(() => seen.length > 0, 10_000, 'the event');
+      assert.deepEqual(errors, []);
+    } finally {
+      client.close();
+    }
+  });
+
   it('websocket: a subscribe refused with store_unavailable is tried again, and the events published once the store is back arrive', async () => {
     link.cut();
     const errors: HeraldClientError[] = [];

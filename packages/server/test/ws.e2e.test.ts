@@ -21,6 +21,15 @@ describe('WebSockets', () => {
     return c;
   };
 
+  /** An admin socket, open and subscribed to `channel`. */
+  const subscribedTo = async (h: TestServer, channel: string) => {
+    const c = connect(h);
+    await c.opened;
+    c.send({ op: 'subscribe', channel, ref: `sub:${channel}` });
+    await c.next('subscribed');
+    return c;
+  };
+
   it('delivers the backlog after `after`, then live events, in order', async () => {
     const h = await start();
     for (let i = 1; i <= 3; i++) await h.call('POST', '/v1/channels/feed/events', { body: { data: i } });
@@ -215,10 +224,7 @@ describe('WebSockets', () => {
 
   it('keeps no listener of its own on an open socket: the socket class hands its events to the session', async () => {
     const h = await start();
-    const c = connect(h);
-    await c.opened;
-    c.send({ op: 'subscribe', channel: 'quiet', ref: 's' });
-    await c.next('subscribed');
+    const c = await subscribedTo(h, 'quiet');
     type Sessions<T> = Iterable<T> & { size: number };
     const sessions = (h.ws as unknown as { sessions: Sessions<{ ws: WebSocket & { _socket: Socket } }> }).sessions;
     assert.equal(sessions.size, 1);
@@ -380,21 +386,34 @@ describe('WebSockets', () => {
     assert.equal(rescued.ops('authenticated').length, 1);
     rescued.ws.close();
 
-    for (const first of [{ op: 'subscribe', channel: 'public-or-not', ref: 's' }, { op: 'ping' }]) {
+    for (const first of [{ op: 'subscribe', channel: 'public-or-not', ref: 's' }, { op: 'ping' }, 'not json', { op: 'no-such-op' }]) {
       const c = connect(h, '', stale);
       await c.opened;
-      c.send(first);
+      if (typeof first === 'string') c.sendRaw(first);
+      else c.send(first);
       assert.deepEqual(await c.closedWith(), { code: 1008, reason: 'invalid credential' }, JSON.stringify(first));
       assert.deepEqual(c.frames, [], 'nothing answered');
     }
     // A bad token in the URL or the header is the client's own choice: closed at once, as before.
     const explicit = connect(h, '?token=hk_not_a_key_0123456789');
     assert.deepEqual(await explicit.closedWith(), { code: 1008, reason: 'invalid credential' });
-    // And a refused auth frame closes it too.
-    const wrong = connect(h, '', stale);
-    await wrong.opened;
-    wrong.send({ op: 'auth', token: 'hk_not_a_key_0123456789' });
-    assert.deepEqual(await wrong.closedWith(), { code: 1008, reason: 'invalid credential' });
+    // And a refused auth frame closes it too, a malformed one (no token, an empty or absurd one) included, with or
+    // without a cookie.
+    for (const [options, token] of [[stale, 'hk_not_a_key_0123456789'], [stale, ''], [{}, undefined], [{}, 'x'.repeat(70_000)]] as const) {
+      const wrong = connect(h, '', options);
+      await wrong.opened;
+      wrong.send({ op: 'auth', ...(token === undefined ? {} : { token }) });
+      assert.deepEqual(await wrong.closedWith(), { code: 1008, reason: 'invalid credential' }, `token ${String(token).slice(0, 30)}`);
+    }
+    // A long token, as POST /v1/tokens mints for 100 long channel patterns (more than 16 KiB), authenticates.
+    const patterns = Array.from({ length: 100 }, (_, i) => `long${i}-${'x'.repeat(120)}`);
+    const minted = await h.call('POST', '/v1/tokens', { body: { sub: 'long', channels: patterns } });
+    assert.equal(minted.status, 201, JSON.stringify(minted.body));
+    assert.ok(minted.body.token.length > 16_384, `${minted.body.token.length} characters`);
+    const long = connect(h, '');
+    await long.opened;
+    long.send({ op: 'auth', token: minted.body.token });
+    await long.next('authenticated');
   });
 
   it('closes an oversized client frame with 1009', async () => {

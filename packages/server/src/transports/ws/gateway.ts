@@ -154,11 +154,14 @@ export class WsGateway {
     }
     let principal: Principal | undefined;
     let authFailed = false;
+    let unchecked = false;
     const query = Object.fromEntries(url.searchParams);
     try {
       principal = await this.ctx.auth.authenticate(credentialFrom(req.headers, query, this.ctx.config.cors.origins));
-    } catch {
-      authFailed = true;
+    } catch (error) {
+      // Refused (`unauthorized`), or not checked at all (the store could not be asked): only a refusal is final.
+      if (error instanceof HeraldError && error.code === 'unauthorized') authFailed = true;
+      else unchecked = true;
     }
     // Refused, and it was the cookie's: the client may still authenticate in its first frame (see WsSession).
     const cookieRefused = authFailed && credentialFrom({ ...req.headers, cookie: undefined }, query, this.ctx.config.cors.origins) === undefined;
@@ -166,6 +169,10 @@ export class WsGateway {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       // `ws` listens for the socket's errors from here on: one listener fewer for every open socket.
       socket.removeListener('error', this.onSocketError);
+      if (unchecked) {
+        ws.close(CloseCodes.tryAgainLater, 'credential not checked: try again later');
+        return;
+      }
       if (authFailed && !cookieRefused) {
         countRefused('ws', 'unauthorized');
         ws.close(CloseCodes.policyViolation, 'invalid credential');

@@ -313,7 +313,12 @@ export class WsSession extends Outbox implements SubscriptionOwner {
     // A refused frame takes its turn too, so its error follows the answers to the frames before it.
     const admitted = (this.inbox ?? Promise.resolve())
       .then(() => {
-        if (op === undefined) throw refusal;
+        if (op === undefined) {
+          // A refused cookie waits for an `auth` frame, and a broken one is none; a refused `auth` frame is a refused
+          // credential whatever the socket held.
+          if (this.refusedCookie || (refusal instanceof HeraldError && refusal.code === 'unauthorized')) return this.refuseCredential();
+          throw refusal;
+        }
         return this.dispatch(op);
       })
       .catch((error: unknown) => this.sendError(error, ref))
@@ -391,7 +396,10 @@ export class WsSession extends Outbox implements SubscriptionOwner {
   private async authenticate(token: string): Promise<void> {
     try {
       this.principal = await this.ctx.auth.authenticate(token);
-    } catch {
+    } catch (error) {
+      // The store could not be asked (a key's hash, a revocation): no verdict on the credential, so no 1008, which
+      // a client takes as final; 1013 says to come back later.
+      if (!(error instanceof HeraldError && error.code === 'unauthorized')) return this.close(CloseCodes.tryAgainLater, 'credential not checked: try again later');
       return this.refuseCredential();
     }
     if (this.closing) return;
