@@ -135,6 +135,38 @@ describe('@herald/client: errors, watchdog and credentials', () => {
     assert.equal(told[0]!.code, 'forbidden');
   });
 
+  it('websocket: a channel refused for a passing reason (the per-socket limit) is asked for again by a rewinding subscription, and told', async () => {
+    const h = await startTestServer({ limits: { channelsPerRequest: 1 } });
+    cleanups.push(() => h.stop());
+    const c = client({ url: h.url, token: ADMIN_KEY, transports: ['websocket'], ...fast });
+    const first: HeraldClientError[] = [];
+    c.subscribe('one', () => {});
+    c.subscribe('two', { onError: (e) => first.push(e) }, () => {});
+    await until(() => first.length === 1, 5000, 'the refusal of the second channel');
+    const again: HeraldClientError[] = [];
+    c.subscribe('two', { after: 0, onError: (e) => again.push(e) }, () => {});
+    await until(() => again.length === 1, 5000, 'the rewinding subscription asked the server again');
+    assert.equal(again[0]!.code, 'bad_request');
+  });
+
+  it('websocket: a resubscribe refused for a while (a presence join over its budget) does not hand over the old subscription\'s events', async () => {
+    // An epoch change subscribes the channel again from 0, with its presence join; the server's one join a second for
+    // the channel refuses that, and keeps the first subscription (from seq 3) streaming until the retry replaces it.
+    const h = await startTestServer({ channels: { presence: ['room'] }, limits: { presenceJoinsPerChannel: 1 } });
+    cleanups.push(() => h.stop());
+    await publishRange(h, 'room', 1, 5);
+    const c = client({ url: h.url, token: ADMIN_KEY, transports: ['websocket'], ...fast });
+    const got: number[] = [];
+    c.subscribe('room', { after: 3, epoch: 'an-epoch-of-another-history' }, (e) => got.push(e.data as number));
+    c.presence('room');
+    await until(() => c.state === 'connected', 5000, 'connected');
+    await publishRange(h, 'room', 6, 6);
+    await until(() => got.length >= 6, 10_000, 'the new history from its start, once the retry is taken');
+    await publishRange(h, 'room', 7, 7);
+    await until(() => got.includes(7), 5000, 'a live event');
+    assert.deepEqual(got, range(1, 7));
+  });
+
   for (const transport of ['sse', 'poll'] as const) {
     it(`${transport}: a fixed credential that is refused ends the client with an unauthorized error, and no retry`, async () => {
       const h = await server();

@@ -26,6 +26,13 @@ class WebSocketTransport extends BaseTransport implements Transport {
    */
   private readonly refused = new Set<string>();
   /**
+   * Channels whose last subscribe was refused. A refused subscribe leaves the socket's earlier subscription of the
+   * channel in force on the server (from a position the client has since left: a rewind, a new epoch), so the
+   * channel's `event` and `gap` frames are dropped until a later subscribe of it is answered, and an unsubscribe of
+   * it is still sent.
+   */
+  private readonly stale = new Set<string>();
+  /**
    * Channels with `subscribe` frames sent and not yet answered (`subscribed` or `error`), and how many. Until the
    * last is answered, the channel's `event` and `gap` frames belong to a subscription the client has since replaced
    * (an unsubscribe and a subscribe from another position, or a resubscribe): the server sends `subscribed` before
@@ -108,18 +115,19 @@ class WebSocketTransport extends BaseTransport implements Transport {
   private onFrame(frame: ServerOp): void {
     switch (frame.op) {
       case 'event': {
-        if (this.awaiting.has(frame.channel)) return;
+        if (this.awaiting.has(frame.channel) || this.stale.has(frame.channel)) return;
         const { op: _op, ...event } = frame;
         return this.handlers.event(event as HeraldEvent);
       }
       case 'gap': {
-        if (this.awaiting.has(frame.channel)) return;
+        if (this.awaiting.has(frame.channel) || this.stale.has(frame.channel)) return;
         const { op: _op, ...gap } = frame;
         return this.handlers.gap(gap as GapInfo);
       }
       case 'subscribed':
         // The answer to a subscribe since replaced by a later one: that one's answer follows.
         if (this.answered(frame.channel)) return;
+        this.stale.delete(frame.channel);
         this.retries = 0;
         // The server already started this channel from the old position: subscribe it again from the new history's
         // start (its position is 0 now). What the old subscription sends until the answer is dropped (see awaiting);
@@ -147,6 +155,7 @@ class WebSocketTransport extends BaseTransport implements Transport {
           const channel = frame.ref.slice(4);
           if (this.answered(channel)) return;
           this.subscribed.delete(channel);
+          this.stale.add(channel);
           // A refusal that passes (a presence set joined by many at once, the socket's own join budget, the server's
           // store down for a while): subscribed again later, rather than given up with an error. Given up, a subscribe
           // made while PostgreSQL restarted left the channel silent on a connected socket until it dropped.
@@ -203,8 +212,11 @@ class WebSocketTransport extends BaseTransport implements Transport {
   }
 
   resubscribe(channel: string): void {
-    // A refused channel asked for again explicitly (from an older position, or leaving presence) is tried again.
-    if (this.subscribed.delete(channel) || this.refused.delete(channel)) this.channelsChanged();
+    // Asked for again explicitly (from an older position, joining or leaving presence): sent again whatever became
+    // of the last subscribe, a refused one included.
+    this.subscribed.delete(channel);
+    this.refused.delete(channel);
+    this.channelsChanged();
   }
 
   channelsChanged(): void {
@@ -220,9 +232,10 @@ class WebSocketTransport extends BaseTransport implements Transport {
         JSON.stringify({ op: 'subscribe', channel, ref: `sub:${channel}`, ...(position === undefined ? {} : { after: position }), ...(presence ? { presence } : {}) }),
       );
     }
-    for (const channel of [...this.subscribed]) {
+    for (const channel of [...this.subscribed, ...this.stale]) {
       if (this.ctx.positions.has(channel)) continue;
       this.subscribed.delete(channel);
+      this.stale.delete(channel);
       ws.send(JSON.stringify({ op: 'unsubscribe', channel }));
     }
   }
