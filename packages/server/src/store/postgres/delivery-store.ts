@@ -16,12 +16,13 @@ const SQL = {
   tenantEndpoints: 'SELECT record FROM endpoints WHERE tenant = $1 ORDER BY id',
   lockTenant: 'SELECT pg_advisory_xact_lock($1, hashtext($2))',
   countTenant: 'SELECT count(*)::int AS n FROM endpoints WHERE tenant = $1',
-  // Deleting an endpoint, in one transaction: its deliveries locked first, then their attempts, then the rest.
-  lockEndpointDeliveries: 'SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE endpoint_id = $1 FOR UPDATE) AS locked',
-  deleteEndpointAttempts: 'DELETE FROM attempts WHERE delivery IN (SELECT n FROM deliveries WHERE endpoint_id = $1)',
-  deleteEndpoint: `WITH gone AS (DELETE FROM endpoints WHERE id = $1 RETURNING id),
-                   deliveries_gone AS (DELETE FROM deliveries WHERE endpoint_id = $1)
-                   SELECT id FROM gone`,
+  // Deleting an endpoint, in one transaction: its deliveries (their numbers kept in a table of the transaction's own),
+  // then their attempts, then the endpoint.
+  deletedDeliveries: 'CREATE TEMP TABLE deleted_deliveries (n bigint) ON COMMIT DROP',
+  deleteEndpointDeliveries: `WITH gone AS (DELETE FROM deliveries WHERE endpoint_id = $1 RETURNING n)
+                             INSERT INTO deleted_deliveries SELECT n FROM gone`,
+  deleteEndpointAttempts: 'DELETE FROM attempts WHERE delivery IN (SELECT n FROM deleted_deliveries)',
+  deleteEndpoint: 'DELETE FROM endpoints WHERE id = $1 RETURNING id',
   cursors: 'SELECT channel, seq FROM delivery_cursors',
   cursor: 'SELECT seq FROM delivery_cursors WHERE channel = $1',
   cursorsOf: 'SELECT channel, seq FROM delivery_cursors WHERE channel = ANY($1::text[])',
@@ -122,12 +123,13 @@ export class PostgresDeliveryStore implements DeliveryStore {
 
   async deleteEndpoint(id: string): Promise<boolean> {
     return this.db.transaction(async (tx) => {
-      // The lock waits for an attempt being recorded on one of them (see attempt-batch.ts) to commit; the attempts
-      // are then deleted by a statement of its own, whose snapshot sees that attempt. Recorded after the lock, an
-      // attempt waits for this to commit and finds its delivery gone. All on the server: a busy endpoint's
-      // deliveries may be millions.
-      await tx.query(SQL.lockEndpointDeliveries, [id]);
-      await tx.query(SQL.deleteEndpointAttempts, [id]);
+      // Deleting a delivery waits for an attempt being recorded on it (see attempt-batch.ts) to commit; the attempts
+      // are then deleted by a statement of its own, whose snapshot sees that attempt. One recorded after waits for
+      // this to commit and finds its delivery gone. Every delivery deleted is one the attempts are looked up for,
+      // however many arrived meanwhile, and all on the server: a busy endpoint's deliveries may be millions.
+      await tx.query(SQL.deletedDeliveries);
+      await tx.query(SQL.deleteEndpointDeliveries, [id]);
+      await tx.query(SQL.deleteEndpointAttempts);
       const { rows } = await tx.query(SQL.deleteEndpoint, [id]);
       return rows.length > 0;
     });
