@@ -31,11 +31,14 @@ export function useLoad(load, deps = [], everyMs = 0) {
     const mine = ++generation.current;
     try {
       const data = await latest.current();
+      if (mine !== generation.current) return;
       gone.current = false;
-      if (mine === generation.current) setState({ data, error: undefined, loading: false });
+      setState({ data, error: undefined, loading: false });
     } catch (error) {
-      gone.current = error?.status === 404;
-      if (mine === generation.current) setState((s) => ({ data: s.data, error, loading: false }));
+      if (mine !== generation.current) return;
+      // Herald's own 404 (a proxy's answers `http_error`, and may pass).
+      gone.current = error?.code === 'not_found';
+      setState((s) => ({ data: s.data, error, loading: false }));
     }
   }, []);
   useEffect(() => {
