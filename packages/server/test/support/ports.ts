@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-/** The kernel's range for port 0 and for the local end of outgoing connections (Linux; the usual default elsewhere). */
-function ephemeralRange(): [number, number] {
+/** The lowest port of the kernel's range for port 0 and for the local end of outgoing connections. */
+function ephemeralLow(): number {
   try {
-    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (low! > 0 && high! >= low!) return [low!, high!];
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (low > 0) return low;
   } catch {
     // Not Linux: the IANA range.
   }
-  return [49152, 65535];
+  return 49152;
 }
 
 const tryListen = (port: number, host: string) =>
@@ -26,7 +26,7 @@ const tryListen = (port: number, host: string) =>
  * self-connect), and the restart fails with EADDRINUSE.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const [low] = ephemeralRange();
+  const low = ephemeralLow();
   const floor = Math.max(1024, Math.min(20_000, low - 10_000));
   const span = Math.max(1, low - floor);
   for (let tries = 0; tries < 200; tries++) {

@@ -8,7 +8,7 @@ import { credentialFrom } from '../../http/authenticate.js';
 import { assertOriginAllowed } from '../../http/cors.js';
 import { shuttingDown } from '../../http/errors.js';
 import type { Principal } from '../../auth/principal.js';
-import { SessionSocket, WsSession } from './session.js';
+import { isRefusedCredential, SessionSocket, UNCHECKED_CLOSE, WsSession } from './session.js';
 import { countRefused, refusalReason } from '../../metrics/index.js';
 import { Rota } from '../../util/rota.js';
 
@@ -160,7 +160,7 @@ export class WsGateway {
       principal = await this.ctx.auth.authenticate(credentialFrom(req.headers, query, this.ctx.config.cors.origins));
     } catch (error) {
       // Refused (`unauthorized`), or not checked at all (the store could not be asked): only a refusal is final.
-      if (error instanceof HeraldError && error.code === 'unauthorized') authFailed = true;
+      if (isRefusedCredential(error)) authFailed = true;
       else unchecked = true;
     }
     // Refused, and it was the cookie's: the client may still authenticate in its first frame (see WsSession).
@@ -170,7 +170,7 @@ export class WsGateway {
       // `ws` listens for the socket's errors from here on: one listener fewer for every open socket.
       socket.removeListener('error', this.onSocketError);
       if (unchecked) {
-        ws.close(CloseCodes.tryAgainLater, 'credential not checked: try again later');
+        ws.close(UNCHECKED_CLOSE.code, UNCHECKED_CLOSE.reason);
         return;
       }
       if (authFailed && !cookieRefused) {

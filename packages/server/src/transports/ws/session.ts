@@ -103,6 +103,14 @@ export class SessionSocket extends WebSocket {
   }
 }
 
+/**
+ * Whether a failed authentication refused the credential (`unauthorized`: the socket closes with 1008, final for a
+ * client) rather than could not check it (the store unreachable: it closes with {@link UNCHECKED_CLOSE}).
+ */
+export const isRefusedCredential = (error: unknown): boolean => error instanceof HeraldError && error.code === 'unauthorized';
+/** The close for a credential the server could not check: no verdict, so the client comes back later. */
+export const UNCHECKED_CLOSE = { code: CloseCodes.tryAgainLater, reason: 'credential not checked: try again later' } as const;
+
 /** One client socket: its credential, its subscriptions and its send buffer (the outbox it extends). */
 export class WsSession extends Outbox implements SubscriptionOwner {
   /** Protocol pings sent without a pong since; the gateway drops the socket at two. */
@@ -316,7 +324,7 @@ export class WsSession extends Outbox implements SubscriptionOwner {
         if (op === undefined) {
           // A refused cookie waits for an `auth` frame, and a broken one is none; a refused `auth` frame is a refused
           // credential whatever the socket held.
-          if (this.refusedCookie || (refusal instanceof HeraldError && refusal.code === 'unauthorized')) return this.refuseCredential();
+          if (this.refusedCookie || isRefusedCredential(refusal)) return this.refuseCredential();
           throw refusal;
         }
         return this.dispatch(op);
@@ -399,7 +407,7 @@ export class WsSession extends Outbox implements SubscriptionOwner {
     } catch (error) {
       // The store could not be asked (a key's hash, a revocation): no verdict on the credential, so no 1008, which
       // a client takes as final; 1013 says to come back later.
-      if (!(error instanceof HeraldError && error.code === 'unauthorized')) return this.close(CloseCodes.tryAgainLater, 'credential not checked: try again later');
+      if (!isRefusedCredential(error)) return this.close(UNCHECKED_CLOSE.code, UNCHECKED_CLOSE.reason);
       return this.refuseCredential();
     }
     if (this.closing) return;
