@@ -82,6 +82,26 @@ describe('the console API', () => {
     for (const query of ['prefix=a%00', 'after=%00', 'prefix=caf%C3%A9']) assert.equal((await h.call('GET', `/v1/channels?${query}`)).status, 400, query);
   });
 
+  it('POST /v1/endpoints/{id}/test on an endpoint deleted while the test is being written: 404, and no delivery left behind', async () => {
+    const doomed = (await h.call('POST', '/v1/endpoints', { body: { url: receiverUrl, channels: ['orders'] } })).body;
+    const store = h.storage.deliveries;
+    const create = store.createDeliveries.bind(store);
+    // The delete lands between the route's look-up of the endpoint and the delivery's write.
+    store.createDeliveries = async (...args) => {
+      store.createDeliveries = create;
+      assert.equal((await h.call('DELETE', `/v1/endpoints/${doomed.id}`)).status, 204);
+      return create(...args);
+    };
+    try {
+      const sent = await h.call('POST', `/v1/endpoints/${doomed.id}/test`, { body: {} });
+      assert.equal(sent.status, 404, JSON.stringify(sent.body));
+      assert.equal(sent.body.error.message, `No endpoint ${doomed.id}.`, 'the answer an unknown endpoint gets');
+    } finally {
+      store.createDeliveries = create;
+    }
+    assert.deepEqual(await store.listDeliveries(doomed.id, undefined, 10), [], 'no delivery owed to the deleted endpoint');
+  });
+
   it('POST /v1/endpoints/{id}/test: one signed delivery to that endpoint alone, outside the log', async () => {
     const make = async (channels: string[]) => (await h.call('POST', '/v1/endpoints', { body: { url: receiverUrl, channels } })).body;
     const target = await make(['shop:*', 'orders']);

@@ -61,6 +61,8 @@ export async function sendTestEvent(ctx: AppContext, endpoint: EndpointRecord, b
   await store.createDeliveries(channel, 0, [{ endpointId: endpoint.id, eventId: event.id, channel, seq: 0, payload: JSON.stringify(event), createdAt: now }]);
   const created = (await store.listDeliveries(endpoint.id, undefined, 50)).find((d) => d.eventId === event.id);
   if (!created) {
+    // The store writes no delivery for an endpoint deleted meanwhile: answered as the delete's callers see it.
+    if (!(await store.getEndpoint(endpoint.id))) throw new HeraldError('not_found', `No endpoint ${endpoint.id}.`);
     // Written all the same: the pump sends it like any other delivery.
     ctx.delivery.worker.kick();
     throw new HeraldError('internal', 'The test delivery was written but cannot be read back.');

@@ -32,6 +32,13 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
   describe(`DeliveryStore conformance: ${name}`, () => {
     const storage = useStorage(open);
     const store = () => storage().deliveries;
+    /** Creates deliveries as the dispatcher does, for endpoints that exist: any of theirs not yet inserted is first. */
+    const create = async (channel: string, seq: number, deliveries: NewDelivery[]) => {
+      for (const id of new Set(deliveries.map((d) => d.endpointId))) {
+        if (!(await store().getEndpoint(id))) await store().insertEndpoint(endpoint(id));
+      }
+      await store().createDeliveries(channel, seq, deliveries);
+    };
 
     it('keeps endpoints, hands out copies, and updates them', async () => {
       const record = endpoint('ep_1', { rateLimit: 10, description: 'orders', failingSince: 5000 });
@@ -94,7 +101,7 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
     it('deletes an endpoint with its deliveries', async () => {
       await store().insertEndpoint(endpoint('ep_1'));
       await store().insertEndpoint(endpoint('ep_2'));
-      await store().createDeliveries('orders', 1, [delivery('ep_1', 1), delivery('ep_2', 1)]);
+      await create('orders', 1, [delivery('ep_1', 1), delivery('ep_2', 1)]);
       const [mine] = await all(store(), 'ep_1');
       assert.equal(await store().deleteEndpoint('ep_1'), true);
       assert.equal(await store().deleteEndpoint('ep_1'), false);
@@ -108,21 +115,35 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       // delivery the deleted one's attempts (a portal tenant read another endpoint's receiver answers).
       await store().insertEndpoint(endpoint('ep_old'));
       await store().insertEndpoint(endpoint('ep_new', { tenant: 'globex' }));
-      await store().createDeliveries('orders', 1, [delivery('ep_old', 1)]);
+      await create('orders', 1, [delivery('ep_old', 1)]);
       const [old] = await all(store(), 'ep_old');
       await store().recordAttempt(outcome(old!, { at: 2000, statusCode: 500 }));
       assert.equal(await store().deleteEndpoint('ep_old'), true);
       assert.deepEqual(await store().listAttempts(old!.id), [], 'the attempts go with their delivery');
-      await store().createDeliveries('orders', 2, [delivery('ep_new', 2)]);
+      await create('orders', 2, [delivery('ep_new', 2)]);
       const [fresh] = await all(store(), 'ep_new');
       assert.notEqual(fresh!.id, old!.id);
       assert.ok(Number(fresh!.id.slice(4)) > Number(old!.id.slice(4)), `${fresh!.id} after ${old!.id}`);
       assert.deepEqual(await store().listAttempts(fresh!.id), []);
     });
 
+    it('creates no delivery for an endpoint deleted before, and moves the cursor all the same', async () => {
+      // The dispatcher holds its endpoints in memory and may still match one deleted a moment ago (on another node too).
+      await store().insertEndpoint(endpoint('ep_kept'));
+      await store().insertEndpoint(endpoint('ep_deleted'));
+      assert.equal(await store().deleteEndpoint('ep_deleted'), true);
+      await store().createDeliveries('orders', 3, [delivery('ep_deleted', 3), delivery('ep_kept', 3)]);
+      assert.deepEqual(await all(store(), 'ep_deleted'), [], 'nothing owed to an endpoint that is gone');
+      assert.deepEqual((await all(store(), 'ep_kept')).map((d) => d.seq), [3]);
+      assert.equal(await store().cursor('orders'), 3);
+      await store().createDeliveries('orders', 4, [delivery('ep_never', 4)]);
+      assert.deepEqual(await all(store(), 'ep_never'), []);
+      assert.equal(await store().cursor('orders'), 4);
+    });
+
     it('leaves no attempt behind for a delivery deleted with its endpoint while it was being sent', async () => {
       await store().insertEndpoint(endpoint('ep_gone'));
-      await store().createDeliveries('orders', 1, [delivery('ep_gone', 1)]);
+      await create('orders', 1, [delivery('ep_gone', 1)]);
       const [sent] = await all(store(), 'ep_gone');
       assert.equal(await store().deleteEndpoint('ep_gone'), true);
       // The attempt ends after the delete: its outcome is recorded as nothing.
@@ -132,7 +153,7 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       for (let round = 0; round < 20; round++) {
         const id = `ep_race_${round}`;
         await store().insertEndpoint(endpoint(id));
-        await store().createDeliveries('orders', 2 + round, [delivery(id, 2 + round)]);
+        await create('orders', 2 + round, [delivery(id, 2 + round)]);
         const [d] = await all(store(), id);
         await Promise.all([store().recordAttempt(outcome(d!, { at: 3000, statusCode: 500 })), store().deleteEndpoint(id)]);
         assert.deepEqual(await store().listAttempts(d!.id), [], `round ${round}`);
@@ -141,9 +162,9 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
 
     it('creates deliveries and moves the cursor together, never backwards', async () => {
       assert.deepEqual(await store().cursors(), new Map());
-      await store().createDeliveries('orders', 2, [delivery('ep_1', 1), delivery('ep_1', 2)]);
-      await store().createDeliveries('audit', 7, []);
-      await store().createDeliveries('orders', 1, []);
+      await create('orders', 2, [delivery('ep_1', 1), delivery('ep_1', 2)]);
+      await create('audit', 7, []);
+      await create('orders', 1, []);
       assert.deepEqual(await store().cursors(), new Map([['orders', 2], ['audit', 7]]));
       assert.deepEqual([await store().cursor('orders'), await store().cursor('audit'), await store().cursor('never')], [2, 7, undefined]);
       assert.deepEqual(await store().cursorsOf(['audit', 'never', 'orders']), new Map([['audit', 7], ['orders', 2]]));
@@ -158,7 +179,7 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
     });
 
     it('saves many cursors in one write, never moving one backwards', async () => {
-      await store().createDeliveries('orders', 5, []);
+      await create('orders', 5, []);
       await store().saveCursors(new Map([['orders', 3], ['audit', 9], ['new', 1]]));
       await store().saveCursors(new Map());
       assert.deepEqual(await store().cursors(), new Map([['orders', 5], ['audit', 9], ['new', 1]]));
@@ -168,11 +189,11 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
     });
 
     it('ignores a delivery that already exists', async () => {
-      await store().createDeliveries('orders', 1, [delivery('ep_1', 1)]);
+      await create('orders', 1, [delivery('ep_1', 1)]);
       const [first] = await all(store(), 'ep_1');
       await store().recordAttempt(outcome(first!, { at: 2000, statusCode: 500 }));
       // The dispatcher re-derives after a crash: same endpoint and event again, plus a new one.
-      await store().createDeliveries('orders', 2, [delivery('ep_1', 1, 9999), delivery('ep_1', 2)]);
+      await create('orders', 2, [delivery('ep_1', 1, 9999), delivery('ep_1', 2)]);
       const rows = await all(store(), 'ep_1');
       assert.deepEqual(rows.map((d) => d.eventId), ['evt_orders_1', 'evt_orders_2']);
       assert.equal(rows[0]!.id, first!.id);
@@ -182,8 +203,8 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
 
     it('pages due deliveries by (nextAttemptAt, id), per endpoint', async () => {
       const times = [5000, 1000, 3000, 1000, 9000];
-      await store().createDeliveries('orders', 5, times.map((t, i) => delivery('ep_1', i + 1, t)));
-      await store().createDeliveries('orders', 6, [delivery('ep_2', 6, 1000)]);
+      await create('orders', 5, times.map((t, i) => delivery('ep_1', i + 1, t)));
+      await create('orders', 6, [delivery('ep_2', 6, 1000)]);
       const expected = (await all(store(), 'ep_1'))
         .filter((d) => d.nextAttemptAt <= 5000)
         .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || Number(a.id.slice(4)) - Number(b.id.slice(4)))
@@ -202,9 +223,9 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
     });
 
     it('ordering "channel": only the first pending delivery of each channel is due, until it succeeds or fails for good', async () => {
-      await store().createDeliveries('orders', 3, [1, 2, 3].map((s) => delivery('ep_1', s)));
-      await store().createDeliveries('audit', 2, [delivery('ep_1', 1, 2000, 'audit'), delivery('ep_1', 2, 1000, 'audit')]);
-      await store().createDeliveries('orders', 3, [delivery('ep_2', 1)]);
+      await create('orders', 3, [1, 2, 3].map((s) => delivery('ep_1', s)));
+      await create('audit', 2, [delivery('ep_1', 1, 2000, 'audit'), delivery('ep_1', 2, 1000, 'audit')]);
+      await create('orders', 3, [delivery('ep_2', 1)]);
       const heads = async (now: number, limit = 10, endpoint = 'ep_1') =>
         (await store().dueChannelHeads(endpoint, now, limit)).map((d) => `${d.channel}:${d.seq}`);
       const find = async (channel: string, seq: number) => (await all(store(), 'ep_1')).find((d) => d.channel === channel && d.seq === seq)!;
@@ -242,19 +263,19 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
 
     it('ordering "channel": the head is the lowest seq, whatever order the deliveries were created in, over many channels', async () => {
       // A backfill can create a channel's earlier deliveries after its later ones.
-      await store().createDeliveries('late', 5, [delivery('ep_1', 5, 1000, 'late')]);
-      await store().createDeliveries('late', 5, [delivery('ep_1', 4, 3000, 'late')]);
+      await create('late', 5, [delivery('ep_1', 5, 1000, 'late')]);
+      await create('late', 5, [delivery('ep_1', 4, 3000, 'late')]);
       assert.deepEqual((await store().dueChannelHeads('ep_1', 2000, 10)).map((d) => d.seq), [], 'late:5 waits for late:4, not yet due');
       assert.deepEqual((await store().dueChannelHeads('ep_1', 3000, 10)).map((d) => d.seq), [4]);
       const channels = Array.from({ length: 40 }, (_, i) => `ch:${String(i).padStart(2, '0')}`);
-      for (const channel of channels) await store().createDeliveries(channel, 3, [1, 2, 3].map((s) => delivery('ep_1', s, 1000, channel)));
+      for (const channel of channels) await create(channel, 3, [1, 2, 3].map((s) => delivery('ep_1', s, 1000, channel)));
       const due = await store().dueChannelHeads('ep_1', 3000, 100);
       assert.deepEqual(due.map((d) => `${d.channel}:${d.seq}`).sort(), [...channels.map((c) => `${c}:1`), 'late:4'].sort());
       assert.deepEqual(due.slice(0, 40).map((d) => d.nextAttemptAt), Array(40).fill(1000), 'in (nextAttemptAt, id) order');
     });
 
     it('records attempts, and drops the payload once delivered', async () => {
-      await store().createDeliveries('orders', 1, [delivery('ep_1', 1)]);
+      await create('orders', 1, [delivery('ep_1', 1)]);
       let [d] = await all(store(), 'ep_1');
       await store().recordAttempt(outcome(d!, { at: 2000, error: 'ECONNREFUSED' }));
       d = (await store().getDelivery(d!.id))!;
@@ -273,7 +294,7 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
     });
 
     it('records many attempts at once, each on its own delivery, the later of two for one delivery last', async () => {
-      await store().createDeliveries('many', 300, Array.from({ length: 300 }, (_, i) => delivery('ep_1', i + 1, 1000, 'many')));
+      await create('many', 300, Array.from({ length: 300 }, (_, i) => delivery('ep_1', i + 1, 1000, 'many')));
       const rows = await all(store(), 'ep_1');
       const first = rows[0]!;
       // Recorded in the same turn of the event loop, as a busy worker's outcomes are.
@@ -289,7 +310,7 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
     });
 
     it('records a receiver answer holding a NUL byte, and the outcomes written beside it', async () => {
-      await store().createDeliveries('nul', 3, [1, 2, 3].map((s) => delivery('ep_1', s, 1000, 'nul')));
+      await create('nul', 3, [1, 2, 3].map((s) => delivery('ep_1', s, 1000, 'nul')));
       const rows = await all(store(), 'ep_1');
       const withNul = (d: DeliveryRecord): AttemptOutcome => {
         const o = outcome(d, { at: 3000, statusCode: 500 });
@@ -307,14 +328,14 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       // A payload is the event (up to limits.bodyBytes) and is kept until delivered: a page of 1000 that loaded each
       // one made a portal session's delivery list or stats hold hundreds of megabytes per request.
       const payload = JSON.stringify({ data: 'x'.repeat(100_000) });
-      await store().createDeliveries('orders', 2, [1, 2].map((seq) => ({ ...delivery('ep_1', seq), payload })));
+      await create('orders', 2, [1, 2].map((seq) => ({ ...delivery('ep_1', seq), payload })));
       const rows = await store().listDeliveries('ep_1', undefined, 10);
       assert.deepEqual(rows.map((d) => [d.seq, d.payload]), [[2, ''], [1, '']]);
       assert.equal((await store().getDelivery(rows[0]!.id))!.payload, payload);
     });
 
     it('lists deliveries newest first, by status', async () => {
-      await store().createDeliveries('orders', 3, [1, 2, 3].map((s) => delivery('ep_1', s)));
+      await create('orders', 3, [1, 2, 3].map((s) => delivery('ep_1', s)));
       const [d1] = await all(store(), 'ep_1');
       await store().recordAttempt(outcome(d1!, { at: 2000, statusCode: 500, status: 'failed' }));
       assert.deepEqual((await store().listDeliveries('ep_1', undefined, 10)).map((d) => d.seq), [3, 2, 1]);
@@ -326,7 +347,7 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
     });
 
     it('retries one failed delivery, once, as a final attempt', async () => {
-      await store().createDeliveries('orders', 3, [1, 2, 3].map((s) => delivery('ep_1', s)));
+      await create('orders', 3, [1, 2, 3].map((s) => delivery('ep_1', s)));
       const [failed, succeeded, pending] = await all(store(), 'ep_1');
       await store().recordAttempt(outcome(failed!, { at: 2000, statusCode: 500, status: 'failed' }));
       await store().recordAttempt(outcome(succeeded!, { at: 2000, statusCode: 200, status: 'succeeded' }));
@@ -345,8 +366,8 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
 
     it('recovers the failed deliveries created in a time range', async () => {
       const created = [1000, 2000, 3000, 4000];
-      await store().createDeliveries('orders', 4, created.map((t, i) => delivery('ep_1', i + 1, t)));
-      await store().createDeliveries('orders', 5, [delivery('ep_2', 5, 2000)]);
+      await create('orders', 4, created.map((t, i) => delivery('ep_1', i + 1, t)));
+      await create('orders', 5, [delivery('ep_2', 5, 2000)]);
       for (const d of [...(await all(store(), 'ep_1')), ...(await all(store(), 'ep_2'))]) {
         const status = d.seq === 3 ? 'succeeded' : 'failed';
         await store().recordAttempt(outcome(d, { at: 9000, statusCode: 500, status }));
@@ -361,9 +382,9 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
     });
 
     it('recovers only the channels the caller wants, asking once per channel', async () => {
-      await store().createDeliveries('a:1', 2, [delivery('ep_1', 1, 1000, 'a:1'), delivery('ep_1', 2, 1000, 'a:1')]);
-      await store().createDeliveries('b:1', 1, [delivery('ep_1', 1, 1000, 'b:1')]);
-      await store().createDeliveries('c:1', 1, [delivery('ep_1', 1, 1000, 'c:1')]);
+      await create('a:1', 2, [delivery('ep_1', 1, 1000, 'a:1'), delivery('ep_1', 2, 1000, 'a:1')]);
+      await create('b:1', 1, [delivery('ep_1', 1, 1000, 'b:1')]);
+      await create('c:1', 1, [delivery('ep_1', 1, 1000, 'c:1')]);
       for (const d of await all(store(), 'ep_1')) await store().recordAttempt(outcome(d, { at: 9000, statusCode: 500, status: 'failed' }));
       const asked: string[] = [];
       const wanted = (channel: string) => (asked.push(channel), channel !== 'b:1');

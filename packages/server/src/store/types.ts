@@ -278,7 +278,7 @@ export interface DeliveryStore {
   /** Every endpoint, or with `tenant` only that tenant's. */
   listEndpoints(filter?: { tenant?: string | undefined }): Promise<EndpointRecord[]>;
   updateEndpoint(record: EndpointRecord): Promise<void>;
-  /** Deletes the endpoint and its deliveries. */
+  /** Deletes the endpoint and its deliveries, those being created meanwhile too (see createDeliveries). */
   deleteEndpoint(id: string): Promise<boolean>;
 
   /** Per channel, the last seq whose deliveries exist. */
@@ -287,7 +287,11 @@ export interface DeliveryStore {
   cursor(channel: string): Promise<number | undefined>;
   /** The cursors of these channels (one read for a page of them); those never saved are absent. */
   cursorsOf(channels: readonly string[]): Promise<Map<string, number>>;
-  /** Creates deliveries and moves the channel's cursor to `seq`, durably and atomically. */
+  /**
+   * Creates deliveries and moves the channel's cursor to `seq`, durably and atomically. A delivery for an endpoint that
+   * does not exist is not written (the caller's list of endpoints may be a moment old), whichever of the two, this or
+   * the endpoint's delete, starts first; the cursor moves all the same.
+   */
   createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void>;
   /** Moves many channels' cursors forward (never back) in one write: channels whose events created no delivery. */
   saveCursors(cursors: ReadonlyMap<string, number>): Promise<void>;

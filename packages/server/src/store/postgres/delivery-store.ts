@@ -16,8 +16,8 @@ const SQL = {
   tenantEndpoints: 'SELECT record FROM endpoints WHERE tenant = $1 ORDER BY id',
   lockTenant: 'SELECT pg_advisory_xact_lock($1, hashtext($2))',
   countTenant: 'SELECT count(*)::int AS n FROM endpoints WHERE tenant = $1',
-  // Deleting an endpoint, in one transaction: its deliveries (their numbers kept in a table of the transaction's own),
-  // then their attempts, then the endpoint.
+  // Deleting an endpoint, in one transaction: the endpoint, then its deliveries (their numbers kept in a table of the
+  // transaction's own), then their attempts.
   deletedDeliveries: 'CREATE TEMP TABLE deleted_deliveries (n bigint) ON COMMIT DROP',
   deleteEndpointDeliveries: `WITH gone AS (DELETE FROM deliveries WHERE endpoint_id = $1 RETURNING n)
                              INSERT INTO deleted_deliveries SELECT n FROM gone`,
@@ -26,12 +26,19 @@ const SQL = {
   cursors: 'SELECT channel, seq FROM delivery_cursors',
   cursor: 'SELECT seq FROM delivery_cursors WHERE channel = $1',
   cursorsOf: 'SELECT channel, seq FROM delivery_cursors WHERE channel = ANY($1::text[])',
-  // One statement, so the deliveries and the cursor move together or not at all.
+  // One statement, so the deliveries and the cursor move together or not at all. Only for endpoints that exist, each
+  // row held with FOR KEY SHARE (which an update of the record does not wait for, and a delete does): a delete under
+  // way makes this wait for its commit and then skip the endpoint, and one that starts after waits for this to commit,
+  // then finds these deliveries (see deleteEndpoint). Without the lock, a delivery written while its endpoint's delete
+  // was still uncommitted would stay behind, owed to no endpoint.
   createDeliveries: `WITH created AS (
                        INSERT INTO deliveries (endpoint_id, event_id, channel, seq, payload, status, next_attempt_at, created)
-                       SELECT endpoint_id, event_id, channel, seq, payload, 'pending', created, created
-                       FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])
-                         AS d(endpoint_id, event_id, channel, seq, payload, created)
+                       SELECT d.endpoint_id, d.event_id, d.channel, d.seq, d.payload, 'pending', d.created, d.created
+                       FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[]) WITH ORDINALITY
+                         AS d(endpoint_id, event_id, channel, seq, payload, created, i)
+                       JOIN endpoints e ON e.id = d.endpoint_id
+                       ORDER BY d.i -- numbered in the order given, as they were before the join
+                       FOR KEY SHARE OF e
                        ON CONFLICT (endpoint_id, event_id) DO NOTHING)
                      INSERT INTO delivery_cursors (channel, seq) VALUES ($1, $2)
                      ON CONFLICT (channel) DO UPDATE SET seq = GREATEST(delivery_cursors.seq, excluded.seq)`,
@@ -123,14 +130,17 @@ export class PostgresDeliveryStore implements DeliveryStore {
 
   async deleteEndpoint(id: string): Promise<boolean> {
     return this.db.transaction(async (tx) => {
+      // The endpoint first: its row's delete waits for deliveries being created for it to commit (createDeliveries
+      // holds the row), and the statements after it, each with a snapshot of its own, see them. Creates that start
+      // later wait for this to commit and then write nothing for it.
       // Deleting a delivery waits for an attempt being recorded on it (see attempt-batch.ts) to commit; the attempts
       // are then deleted by a statement of its own, whose snapshot sees that attempt. One recorded after waits for
       // this to commit and finds its delivery gone. Every delivery deleted is one the attempts are looked up for,
       // however many arrived meanwhile, and all on the server: a busy endpoint's deliveries may be millions.
+      const { rows } = await tx.query(SQL.deleteEndpoint, [id]);
       await tx.query(SQL.deletedDeliveries);
       await tx.query(SQL.deleteEndpointDeliveries, [id]);
       await tx.query(SQL.deleteEndpointAttempts);
-      const { rows } = await tx.query(SQL.deleteEndpoint, [id]);
       return rows.length > 0;
     });
   }

@@ -106,29 +106,76 @@ test('a connection the server closes between two statements of a transaction fai
   }
 });
 
-test("an attempt recorded while its endpoint's delete waits on the delivery's lock is deleted with it, not left behind", async () => {
+/** An endpoint of the lock tests below, on channel orders. */
+const lockedEndpoint = (id: string) => ({
+  id, url: 'https://example.com/h', channels: ['orders'], types: [], scheme: 'standard' as const, secrets: [{ secret: 'whsec_1' }], headers: {}, maxConcurrency: 1, enabled: true, createdAt: 1,
+});
+const newDelivery = (endpointId: string) => ({ endpointId, eventId: 'evt_1', channel: 'orders', seq: 1, payload: '{}', createdAt: 1 });
+
+/** An empty store, and a connection of another node's, which the test holds a transaction open on. */
+async function withOtherNode(body: (store: Storage['deliveries'], other: pg.Client) => Promise<void>): Promise<void> {
   const storage = await openEmpty();
   const other = new pg.Client({ connectionString: database.url });
   await other.connect();
   try {
-    const store = storage.deliveries;
-    await store.insertEndpoint({ id: 'ep_locked', url: 'https://example.com/h', channels: ['orders'], types: [], scheme: 'standard', secrets: [{ secret: 'whsec_1' }], headers: {}, maxConcurrency: 1, enabled: true, createdAt: 1 });
-    await store.createDeliveries('orders', 1, [{ endpointId: 'ep_locked', eventId: 'evt_1', channel: 'orders', seq: 1, payload: '{}', createdAt: 1 }]);
+    await body(storage.deliveries, other);
+  } finally {
+    await other.end();
+    await storage.close();
+  }
+}
+
+/** Fails unless `work` is still waiting (on the other node's locks) a while after it started. */
+async function assertWaits(work: Promise<unknown>, what: string): Promise<void> {
+  let settled = false;
+  void work.then(() => (settled = true), () => (settled = true));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(settled, false, what);
+}
+
+test("an attempt recorded while its endpoint's delete waits on the delivery's lock is deleted with it, not left behind", () =>
+  withOtherNode(async (store, other) => {
+    await store.insertEndpoint(lockedEndpoint('ep_locked'));
+    await store.createDeliveries('orders', 1, [newDelivery('ep_locked')]);
     const [delivery] = await store.listDeliveries('ep_locked', undefined, 10);
     const n = Number(delivery!.id.slice(4));
     // What attempt-batch.ts does, held open: the delivery's row locked by its UPDATE, the attempt written.
     await other.query('BEGIN');
     await other.query('UPDATE deliveries SET attempts = 1 WHERE n = $1', [n]);
     await other.query('INSERT INTO attempts (delivery, at, status_code, duration_ms) VALUES ($1, 2, 500, 1)', [n]);
-    let deleted = false;
-    const deleting = store.deleteEndpoint('ep_locked').then((found) => (deleted = found));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(deleted, false, 'the delete waits for the lock');
+    const deleting = store.deleteEndpoint('ep_locked');
+    await assertWaits(deleting, 'the delete waits for the lock');
     await other.query('COMMIT');
     assert.equal(await deleting, true);
     assert.deepEqual(await store.listAttempts(delivery!.id), [], 'the attempt committed while the delete waited went with it');
-  } finally {
-    await other.end();
-    await storage.close();
-  }
-});
+  }));
+
+test("deliveries created while their endpoint's delete is uncommitted wait for it, then write nothing", () =>
+  withOtherNode(async (store, other) => {
+    await store.insertEndpoint(lockedEndpoint('ep_going'));
+    // Another node's delete, held open after its first statement (deleteEndpoint removes the endpoint first).
+    await other.query('BEGIN');
+    await other.query("DELETE FROM endpoints WHERE id = 'ep_going'");
+    const creating = store.createDeliveries('orders', 1, [newDelivery('ep_going')]);
+    await assertWaits(creating, 'the create waits for the delete');
+    await other.query('COMMIT');
+    await creating;
+    assert.deepEqual(await store.listDeliveries('ep_going', undefined, 10), [], 'no delivery owed to the deleted endpoint');
+    assert.equal(await store.cursor('orders'), 1, 'the cursor moved all the same');
+  }));
+
+test("an endpoint's delete waits for deliveries being created for it, and deletes them", () =>
+  withOtherNode(async (store, other) => {
+    await store.insertEndpoint(lockedEndpoint('ep_busy'));
+    // What createDeliveries does, held open: the endpoint's row held FOR KEY SHARE, the delivery written.
+    await other.query('BEGIN');
+    await other.query("SELECT 1 FROM endpoints WHERE id = 'ep_busy' FOR KEY SHARE");
+    await other.query(
+      "INSERT INTO deliveries (endpoint_id, event_id, channel, seq, payload, status, next_attempt_at, created) VALUES ('ep_busy', 'evt_1', 'orders', 1, '{}', 'pending', 1, 1)",
+    );
+    const deleting = store.deleteEndpoint('ep_busy');
+    await assertWaits(deleting, 'the delete waits for the create');
+    await other.query('COMMIT');
+    assert.equal(await deleting, true);
+    assert.deepEqual(await store.listDeliveries('ep_busy', undefined, 10), [], 'the delivery committed while the delete waited went with it');
+  }));

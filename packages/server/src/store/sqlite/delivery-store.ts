@@ -39,9 +39,13 @@ export class SqliteDeliveryStore implements DeliveryStore {
       cursor: db.prepare('SELECT seq FROM delivery_cursors WHERE channel = ?'),
       cursorsOf: db.prepare('SELECT channel, seq FROM delivery_cursors WHERE channel IN (SELECT value FROM json_each(?))'),
       setCursor: db.prepare('INSERT INTO delivery_cursors (channel, seq) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET seq = MAX(seq, excluded.seq)'),
+      // Only while the endpoint exists: the dispatcher may still hold an endpoint deleted a moment ago, and a delivery
+      // written after its delete would stay behind, owed to no endpoint. Writes take turns, so the test and the insert
+      // see the same endpoints.
       insertDelivery: db.prepare(
         `INSERT INTO deliveries (endpoint_id, event_id, channel, seq, payload, status, next_attempt_at, created)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
+         SELECT ?, ?, ?, ?, ?, 'pending', ?, ? WHERE EXISTS (SELECT 1 FROM endpoints WHERE id = ?)
+         ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
       ),
       due: db.prepare(
         "SELECT * FROM deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, n LIMIT ?",
@@ -147,7 +151,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   createDeliveries(channel: string, seq: number, deliveries: NewDelivery[]): Promise<void> {
     return this.writes.run(() => {
       for (const d of deliveries) {
-        this.s.insertDelivery!.run(d.endpointId, d.eventId, d.channel, d.seq, d.payload, d.createdAt, d.createdAt);
+        this.s.insertDelivery!.run(d.endpointId, d.eventId, d.channel, d.seq, d.payload, d.createdAt, d.createdAt, d.endpointId);
       }
       this.s.setCursor!.run(channel, seq);
     });
