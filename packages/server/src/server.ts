@@ -311,6 +311,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   // Every start-up step runs before listen(): a server that cannot serve never answers /readyz 200.
   // Which listener a failure to bind was: the line names its own settings.
   let bind = apiBind(config);
+  let metricsUrl: string | undefined;
   try {
     await nodes.start(config.store.url !== undefined ? { unique: true } : { alone: true });
     presence.start();
@@ -320,7 +321,8 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     if (config.metrics.enabled && config.metrics.port > 0) {
       bind = metricsBind(config);
       metricsListener = await startMetricsListener(bind.host, bind.port);
-      logger.info({ url: `${httpOrigin(bind.host, metricsListener.port)}/metrics` }, 'metrics listening');
+      metricsUrl = `${httpOrigin(bind.host, metricsListener.port)}/metrics`;
+      logger.info({ url: metricsUrl }, 'metrics listening');
     }
   } catch (error) {
     await shutdown().catch((err: unknown) => logger.warn({ err }, 'cleanup after a failed start failed'));
@@ -351,8 +353,6 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     },
   };
   if (generatedAdminKey) server.generatedAdminKey = generatedAdminKey;
-  if (metricsListener) {
-    server.metricsUrl = `${httpOrigin(metricsBind(config).host, metricsListener.port)}/metrics`;
-  }
+  if (metricsUrl) server.metricsUrl = metricsUrl;
   return server;
 }
