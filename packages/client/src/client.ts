@@ -139,6 +139,12 @@ export class Herald extends Emitter<ClientEvents> {
   private readonly positions = new Map<string, number | undefined>();
   private readonly epochs = new Map<string, string>();
   private readonly subs = new Map<string, Set<Sub>>();
+  /**
+   * The channels the current connection was refused, with what it said: a later subscription to one, which sends the
+   * server nothing (the channel is already asked for), is told so itself. Forgotten when the channel is answered, left,
+   * or asked for on a new connection.
+   */
+  private readonly refusals = new Map<string, HeraldClientError>();
   /** Presence sets joined, and the `presence` each channel's subscribe carries. */
   private readonly presences = new Map<string, PresenceSet>();
   private readonly presenceWish = new Map<string, { info?: unknown }>();
@@ -225,7 +231,15 @@ export class Herald extends Emitter<ClientEvents> {
       this.channelsChanged();
     } else {
       set.add(sub);
+      const refusal = this.refusals.get(channel);
       if (opts.after !== undefined && (current === undefined || opts.after < current)) this.rewind(channel, opts.after, current);
+      // Asked for again by a rewind, which the server answers; else told the refusal now, as the first ones were.
+      else if (refusal) {
+        const subs = set;
+        queueMicrotask(() => {
+          if (subs.has(sub)) callSafely(sub.options.onError, refusal);
+        });
+      }
     }
     const { positions, epochs } = this;
     return {
@@ -262,6 +276,7 @@ export class Herald extends Emitter<ClientEvents> {
     const set = this.subs.get(sub.channel);
     if (!set?.delete(sub) || set.size > 0) return;
     this.subs.delete(sub.channel);
+    this.refusals.delete(sub.channel);
     this.positions.delete(sub.channel);
     this.epochs.delete(sub.channel);
     this.channelsChanged();
@@ -560,6 +575,7 @@ export class Herald extends Emitter<ClientEvents> {
       },
       live: (channel, head) => {
         if (this.transport !== transport || !this.positions.has(channel)) return;
+        this.refusals.delete(channel);
         if (this.positions.get(channel) === undefined) this.positions.set(channel, head);
         // A subscription without `after` starts at the head, even when another one's `after` has the stream read
         // older events first.
@@ -567,6 +583,7 @@ export class Herald extends Emitter<ClientEvents> {
       },
       refused: (channel, code, message) => {
         const error = new HeraldClientError(code, message);
+        if (this.transport === transport && this.subs.has(channel)) this.refusals.set(channel, error);
         for (const sub of this.subs.get(channel) ?? []) callSafely(sub.options.onError, error);
         this.emit('error', error);
       },
@@ -596,6 +613,7 @@ export class Herald extends Emitter<ClientEvents> {
       },
     });
     this.transport = transport;
+    this.refusals.clear();
     transport.start();
   }
 

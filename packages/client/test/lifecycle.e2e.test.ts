@@ -115,6 +115,14 @@ describe('@herald/client: errors, watchdog and credentials', () => {
     await until(() => later.length === 1, 5000, 'events of a channel subscribed later');
     assert.equal(refused.length, 1, 'told once');
     assert.equal(clientErrors.length, 1);
+    // A second subscription to the refused channel asks the server nothing and is told the refusal itself.
+    const second: HeraldClientError[] = [];
+    c.subscribe('theirs', { onError: (e) => second.push(e) }, () => assert.fail('no event of a refused channel'));
+    await until(() => second.length === 1, 5000, "the second subscription's onError");
+    assert.equal(second[0]!.code, 'forbidden');
+    assert.match(second[0]!.message, /theirs/);
+    assert.equal(refused.length, 1, 'the first subscription is not told again');
+    assert.equal(clientErrors.length, 1, 'nor the client');
     c.close();
   });
   }
