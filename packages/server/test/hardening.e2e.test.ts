@@ -167,6 +167,32 @@ describe('security hardening through the real server', () => {
     assert.equal((await h.call('GET', '/v1/channels/d/events')).body.events.length, 1);
   });
 
+  it('parses no body for nothing: none of a request no route takes, nor of OPTIONS; text nested past any setting is refused unparsed', async () => {
+    const h = await start();
+    // Text that is not JSON at all: a parse would answer 400 invalid_json.
+    const notFound = await h.call('POST', '/v1/nothing-here', { raw: '{x', token: null });
+    assert.equal(notFound.status, 404, JSON.stringify(notFound.body));
+    assert.equal(notFound.body.error.code, 'not_found');
+    const options = await h.call('OPTIONS', '/v1/channels/t/events', { raw: '{x', token: null });
+    assert.notEqual(options.status, 400, JSON.stringify(options.body));
+    // A megabyte of nesting, from a caller who may publish: refused before any parse, in one request.
+    const deep = `{"data":${nestedText(400_000)}}`;
+    const refused = await h.call('POST', '/v1/channels/deep/events', { raw: deep });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.error.code, 'payload_too_deep');
+    assert.match(refused.body.error.message, /more than 1008 levels/);
+    // Over an anonymous WebSocket too; the socket goes on.
+    const ws = connect(h, '');
+    await ws.opened;
+    ws.ws.send(`{"op":"publish","ref":"d","data":${nestedText(400_000)}}`);
+    const [error] = await ws.next('error');
+    assert.equal(error.code, 'payload_too_deep');
+    assert.match(error.message, /^The frame nests/);
+    ws.send({ op: 'ping' });
+    await ws.next('pong');
+    assert.equal((await h.call('GET', '/v1/channels/deep/events')).body.events.length, 0);
+  });
+
   it('serves a channel that holds an event stored deeper than anything can serialize', async () => {
     const h = await start();
     await h.call('POST', '/v1/channels/poisoned/events', { body: { data: 'before' } });

@@ -1,7 +1,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeraldError } from '@herald/protocol';
-import { decodeJsonBody, parseJsonBody } from './json-body.js';
+import { decodeJsonBody, nestsDeeperThan, NESTING_CEILING, parseJsonBody, parseJsonText } from './json-body.js';
 
 const refusal = (code: string, message?: RegExp) => (error: unknown) => {
   assert.ok(error instanceof HeraldError, String(error));
@@ -17,11 +17,11 @@ it('names the first poisoning key in document order, in arrays and objects', () 
   assert.deepEqual(parseJsonBody('{"constructor":{"name":"x"},"text":"\\u0041"}'), { constructor: { name: 'x' }, text: 'A' }, 'a constructor without prototype is fine');
 });
 
-it('walks a body nested far deeper than the call stack without failing, and quotes the end of a long path', () => {
-  const depth = 200_000;
+it('walks a body nested as deep as any setting allows without failing, and quotes the end of a long path', () => {
+  const depth = NESTING_CEILING - 1;
   const deep = `${'{"a":'.repeat(depth)}"\\u0041"${'}'.repeat(depth)}`;
   const parsed = parseJsonBody(deep) as { a: unknown };
-  assert.equal(typeof parsed.a, 'object', 'parsed: the depth limit is checked later, on the value');
+  assert.equal(typeof parsed.a, 'object', 'parsed: the configured depth limit is checked later, on the value');
   const poisoned = `${'['.repeat(depth)}{"__proto__":1}${']'.repeat(depth)}`;
   assert.throws(() => parseJsonBody(poisoned), (error: unknown) => {
     assert.ok(error instanceof HeraldError);
@@ -29,6 +29,27 @@ it('walks a body nested far deeper than the call stack without failing, and quot
     assert.ok(error.message.length < 400, `the message stays short (${error.message.length})`);
     return true;
   });
+});
+
+it('refuses text nested deeper than any setting allows before parsing it, whatever the text holds', () => {
+  const arrays = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+  assert.deepEqual(parseJsonBody(`{"a":${arrays(NESTING_CEILING - 1)}}`) !== undefined, true, 'at the ceiling: parsed');
+  assert.throws(() => parseJsonBody(`{"a":${arrays(NESTING_CEILING)}}`), refusal('payload_too_deep', /more than 1008 levels/));
+  // A megabyte of `[` with no end: refused as too deep, not parsed first (a parse would say it is not valid JSON).
+  assert.throws(() => parseJsonBody('['.repeat(1 << 20)), refusal('payload_too_deep'));
+  assert.throws(() => parseJsonText(`${'{"x":'.repeat(600)}[${'['.repeat(500)}`, 'frame'), refusal('payload_too_deep', /^The frame /));
+});
+
+it('counts the nesting of the text outside strings only, escapes included', () => {
+  assert.equal(nestsDeeperThan('[[[]]', 2), false, 'text too short to be valid JSON that deep is not scanned (the parse refuses it)');
+  assert.equal(nestsDeeperThan('[[[]]]', 2), true);
+  const padded = (json: string) => `${json}${' '.repeat(64)}`;
+  assert.equal(nestsDeeperThan(padded('[[[]]]'), 2), true);
+  assert.equal(nestsDeeperThan(padded('[[]]'), 2), false);
+  assert.equal(nestsDeeperThan(padded('[["[[[[{{{{"]]'), 2), false, 'brackets inside a string');
+  assert.equal(nestsDeeperThan(padded('[["\\"[[[[", "\\\\"]]'), 2), false, 'an escaped quote does not end the string');
+  assert.equal(nestsDeeperThan(padded('["\\\\", [[1]]]'), 2), true, 'an escaped backslash does: the brackets after it count');
+  assert.equal(nestsDeeperThan(padded('[{}, {}, [], [[]], {"a": {}}]'), 3), false, 'siblings do not add up');
 });
 
 it('decodes a body as UTF-8 only: bytes that are not UTF-8 are invalid_json, never replaced with U+FFFD', () => {

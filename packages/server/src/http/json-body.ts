@@ -49,6 +49,45 @@ const PATH_SHOWN = 200;
 const shownPath = (path: string) => (path.length > PATH_SHOWN ? `…${path.slice(-PATH_SHOWN)}` : path);
 
 /**
+ * The deepest nesting any body or frame may have: the most `limits.jsonDepth` allows (1000), with room for the
+ * envelope around event data (a batch's `{"events":[{"data":…}]}`). The parsed value's own check says precisely
+ * what the configured limit is; this one only keeps text no setting could accept from being parsed at all.
+ */
+export const NESTING_CEILING = 1000 + 8;
+
+/**
+ * Whether JSON text nests arrays and objects deeper than `max`, read from the text before it is parsed: JSON.parse
+ * takes a megabyte of `[` in about three times what it takes a flat megabyte, building every level, and the walks
+ * after it (poisoned keys, depth) go down every one. This stops at the first level past `max`. Written by hand, as
+ * no JSON library offers a depth check that does not build the value. Text shorter than two characters a level
+ * cannot be that deep (valid JSON closes what it opens), so the usual small body is not scanned.
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  if (text.length <= 2 * max + 1) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character, a quote included
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/** Parses JSON text (a body or a frame), refusing it unparsed when it nests deeper than any setting allows. */
+export function parseJsonText(text: string, what: 'body' | 'frame'): unknown {
+  if (nestsDeeperThan(text, NESTING_CEILING)) {
+    throw new HeraldError('payload_too_deep', `The ${what} nests arrays and objects more than ${NESTING_CEILING} levels deep.`);
+  }
+  return JSON.parse(text);
+}
+
+/**
  * Parses a JSON request body. Unlike Fastify's default parser, which answers every refusal with the same
  * "not valid JSON", it says what is wrong: the syntax error, or the prototype-poisoning key and where it is.
  */
@@ -56,8 +95,9 @@ export function parseJsonBody(text: string): unknown {
   if (text.length === 0) throw new HeraldError('invalid_json', 'The body is empty: send a JSON value.');
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJsonText(text, 'body');
   } catch (error) {
+    if (error instanceof HeraldError) throw error;
     throw new HeraldError('invalid_json', `The body is not valid JSON: ${(error as Error).message}`);
   }
   refusePoisonedKeys(text, value, 'body');
@@ -104,6 +144,9 @@ export function installJsonParser(app: FastifyInstance): void {
     // A route that takes no body (DELETE, retry…), or whose body is optional (rotate-secret, test), takes an empty one
     // whatever its Content-Type: some HTTP clients send `application/json` on every request. A route that needs a
     // body still says that the body is empty.
+    // A request no route answers (404), and an OPTIONS request (answered by CORS without reading a body), has its
+    // body read and dropped unparsed: no one without a credential may have the server parse a body for nothing.
+    if (request.is404 || request.method === 'OPTIONS') return done(null, undefined);
     if ((body as Buffer).length === 0) {
       const schema = request.routeOptions.schema?.body as { type?: unknown } | undefined;
       if (schema === undefined) return done(null, undefined);

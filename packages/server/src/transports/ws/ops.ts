@@ -1,7 +1,7 @@
 import { EVENT_ID_PATTERN, HeraldError, type ClientOp } from '@herald/protocol';
 
 import { normalizeTraceparent } from '../../tracing/traceparent.js';
-import { refusePoisonedKeys } from '../../http/json-body.js';
+import { parseJsonText, refusePoisonedKeys } from '../../http/json-body.js';
 import { frameChannel } from '../../http/channels.js';
 import { isEphemeral, parseSend, presenceOf } from '../../presence/ops.js';
 
@@ -17,30 +17,28 @@ function optionalString(value: unknown, name: string, max: number): string | und
   return value;
 }
 
+/** A client frame's JSON, parsed once: {@link clientOpOf} validates it, {@link refOfFrame} reads its `ref`. */
+export function parseFrame(text: string): unknown {
+  try {
+    return parseJsonText(text, 'frame');
+  } catch (error) {
+    if (error instanceof HeraldError) throw error;
+    throw new HeraldError('invalid_json', 'Frames are JSON text.');
+  }
+}
+
 /**
- * The `ref` of a frame `parseClientOp` refused, so its error can still be matched to the request: present when
+ * The `ref` of a frame {@link clientOpOf} refused, so its error can still be matched to the request: present when
  * the frame is a JSON object with a string `ref` of 1 to 128 characters, whatever else is wrong with it.
  */
-export function refOfRefusedFrame(text: string): string | undefined {
-  let frame: unknown;
-  try {
-    frame = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+export function refOfFrame(frame: unknown): string | undefined {
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return undefined;
   const ref = (frame as Record<string, unknown>).ref;
   return typeof ref === 'string' && ref.length > 0 && ref.length <= REF_MAX ? ref : undefined;
 }
 
-/** Validates one client frame; throws a HeraldError with a stable code for anything else. */
-export function parseClientOp(text: string): ClientOp {
-  let frame: unknown;
-  try {
-    frame = JSON.parse(text);
-  } catch {
-    throw new HeraldError('invalid_json', 'Frames are JSON text.');
-  }
+/** Validates one client frame (`frame`, parsed from `text`); throws a HeraldError with a stable code for anything else. */
+export function clientOpOf(frame: unknown, text: string): ClientOp {
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
     throw new HeraldError('bad_request', 'A frame is a JSON object with an `op` field.');
   }

@@ -7,7 +7,7 @@ import type { Principal } from '../../auth/principal.js';
 import type { ChannelFeed } from '../feed.js';
 import { wsEventFrame, wsSharedFrame, wsTextFrame } from '../frames.js';
 import { Outbox, watchStall } from '../outbox.js';
-import { parseClientOp, refOfRefusedFrame } from './ops.js';
+import { clientOpOf, parseFrame, refOfFrame } from './ops.js';
 import { assertStorablePayload } from '../../log/storable-payload.js';
 import { countRealtimeDelivery, countRefused, countSlowConsumer } from '../../metrics/index.js';
 import { newClientId } from '../../presence/client-id.js';
@@ -301,16 +301,18 @@ export class WsSession extends Outbox implements SubscriptionOwner {
   onMessage(data: RawData, isBinary: boolean): void {
     if (this.closing) return;
     let op: ClientOp | undefined;
+    let frame: unknown;
     let refusal: unknown;
     const text = isBinary ? undefined : data.toString();
     try {
       if (text === undefined) throw new HeraldError('bad_request', 'Frames are JSON text, not binary.');
-      op = parseClientOp(text);
+      frame = parseFrame(text);
+      op = clientOpOf(frame, text);
     } catch (error) {
       refusal = error;
     }
     // Even a refused frame (unknown op, missing field) gets its `ref` back, so the client can match the error.
-    const ref = op === undefined ? (text === undefined ? undefined : refOfRefusedFrame(text)) : 'ref' in op ? op.ref : undefined;
+    const ref = op === undefined ? refOfFrame(frame) : 'ref' in op ? op.ref : undefined;
     const weight = Math.max(text?.length ?? 0, INBOX_FRAME_MIN);
     this.waiting += weight;
     // Frames `ws` had already read may still come; no more are read from the socket.
