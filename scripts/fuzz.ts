@@ -13,7 +13,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { decodeCursor, exceedsDepth, HeraldError, isValidChannel } from '@herald/protocol';
 import { sign, verify, WebhookVerificationError, type Scheme } from '@herald/webhooks';
-import { parseClientOp } from '../packages/server/src/transports/ws/ops.js';
+import { clientOpOf, parseFrame } from '../packages/server/src/transports/ws/ops.js';
+import { nestsDeeperThan } from '../packages/server/src/http/json-body.js';
 import { assertPattern, isValidPattern, matchesPattern } from '../packages/server/src/auth/patterns.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
@@ -132,6 +133,8 @@ const headerText = fc.oneof(
   { weight: 1, arbitrary: run([',', ' ', 'v1,', 'v1a,AAAA ', 't=1,', 'v1=', '=', 'a', '9', 'sha256='], 70_000) },
 );
 
+const UNSIGNED_HEADERS = new Set(['x-github-delivery', 'x-shopify-webhook-id']);
+
 function webhookTarget(scheme: Scheme): Target<WebhookInput> {
   const secrets = SECRETS[scheme];
   const body = fc.oneof(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), fc.string({ maxLength: 200 }).map((s) => Buffer.from(s)));
@@ -153,7 +156,9 @@ function webhookTarget(scheme: Scheme): Target<WebhookInput> {
         changed[at % changed.length]! ^= xor;
         return { headers, body: changed, secrets: verifying, valid: false };
       }
-      const names = Object.keys(headers);
+      // Only headers the signature covers: GitHub's and Shopify's delivery ids are outside theirs (the providers sign
+      // the body alone), so a changed id verifies, as it does at GitHub and Shopify.
+      const names = Object.keys(headers).filter((n) => !UNSIGNED_HEADERS.has(n));
       const name = names[at % names.length]!;
       if (how === 2 && text.trim() !== headers[name]) return { headers: { ...headers, [name]: text }, body: payload, secrets: verifying, valid: false };
       // Flip one bit of one character near the end (where the signature is), keeping the rest.
@@ -189,7 +194,7 @@ function benignChange(scheme: Scheme, headers: Record<string, string | string[]>
   if (scheme === 'standard' || scheme === 'shopify') return false;
   try {
     const expected = sign(scheme, { secrets: keys, body, timestamp: Number(lowered['stripe-signature']?.toString().match(/t=(\d+)/)?.[1] ?? lowered['x-slack-request-timestamp'] ?? NOW) });
-    return Object.entries(expected).every(([k, v]) => String(lowered[k]).trim().toLowerCase().includes(v.toLowerCase()));
+    return Object.entries(expected).every(([k, v]) => UNSIGNED_HEADERS.has(k) || String(lowered[k]).trim().toLowerCase().includes(v.toLowerCase()));
   } catch {
     return false;
   }
@@ -217,9 +222,9 @@ const wsTarget: Target<string> = {
     },
   ),
   run(text) {
-    let op: ReturnType<typeof parseClientOp>;
+    let op: ReturnType<typeof clientOpOf>;
     try {
-      op = parseClientOp(text);
+      op = clientOpOf(parseFrame(text), text);
     } catch (error) {
       if (error instanceof HeraldError) return;
       throw error;
@@ -331,6 +336,46 @@ const depthTarget: Target<{ value: unknown; max: number; depth: number | undefin
     depth === undefined ? `${showJson(value)}, max ${max}` : `nested ${depth} deep${width ? ` beside ${width} shallow siblings` : ''}, max ${max}`,
 };
 
+/** `depth` levels of JSON text around `leaf` (JSON text itself), built as text: JSON.stringify recurses. */
+function nestedText(depth: number, kind: number, leaf: string): string {
+  const open: string[] = [];
+  const close: string[] = [];
+  for (let i = 0; i < depth; i++) {
+    const array = kind === 0 || (kind === 2 && i % 2 === 0);
+    open.push(array ? '[' : '{"k":');
+    close.push(array ? ']' : '}');
+  }
+  return `${open.join('')}${leaf}${close.reverse().join('')}`;
+}
+
+/** JSON text, spaced or not: the text scan must find the depth the parsed value has, whatever its strings hold. */
+const textDepthTarget: Target<{ text: string; max: number; depth: number | undefined }> = {
+  name: 'JSON text depth scan',
+  inputs: 100_000,
+  arbitrary: fc.oneof(
+    {
+      weight: 40,
+      arbitrary: fc.record({
+        text: fc.tuple(fc.jsonValue({ maxDepth: 12 }), fc.boolean()).map(([v, spaced]) => JSON.stringify(v, null, spaced ? 1 : 0)),
+        max: fc.integer({ min: 0, max: 14 }),
+        depth: fc.constant(undefined),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(fc.integer({ min: 1, max: 200_000 }), fc.integer({ min: 0, max: 2 }), fc.constantFrom(0, 64, 1008), fc.constantFrom('"x"', '"[{\\\\\\"[["', '"]]}}\\\\"'))
+        .map(([depth, kind, max, leaf]) => ({ text: nestedText(depth, kind, leaf), max, depth })),
+    },
+  ),
+  run({ text, max, depth }) {
+    const got = nestsDeeperThan(text, max);
+    const expected = (depth ?? referenceDepth(JSON.parse(text))) > max;
+    if (got !== expected) throw new WrongAnswer(`answered ${got}, max ${max}`);
+  },
+  show: ({ text, max }) => `${truncate(text)}, max ${max}`,
+};
+
 // ---- harness ------------------------------------------------------------------------------------------
 
 interface Report {
@@ -394,6 +439,7 @@ const targets: Array<(seed: number) => Report> = [
   (seed) => fuzz(wsTarget, seed),
   (seed) => fuzz(patternTarget, seed),
   (seed) => fuzz(depthTarget, seed),
+  (seed) => fuzz(textDepthTarget, seed),
 ];
 
 console.log(`fuzz: seed ${SEED}, scale ${SCALE} (replay with FUZZ_SEED=${SEED})`);
