@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { loadConfig } from '../src/config/load.js';
-import { ADMIN_KEY, BIN, eventually, startTestServer, type TestServer } from './helpers.js';
+import { ADMIN_KEY, BIN, eventually, startTestServer, until, type TestServer } from './helpers.js';
 import { HookReceiver } from './support/receiver.js';
 import { WsTestClient } from './ws-client.js';
 
@@ -162,6 +162,41 @@ describe('endpoint portal API', () => {
     assert.equal((await patch({ maxConcurrency: 50 })).status, 403);
     const after = await h.call('GET', `/v1/endpoints/${own.id}`);
     assert.deepEqual([after.body.channels, after.body.tenant, after.body.url], [['acme:orders'], 'acme', receiver.url], 'nothing was changed');
+  });
+
+  it("keeps every tenant's endpoint off Herald's own channels: no session for tenant herald, no herald: pattern, nothing of them through *", async () => {
+    const named = await session({ tenant: 'herald' });
+    assert.equal(named.status, 400, JSON.stringify(named.body));
+    assert.match(named.body.error.message, /Tenant herald makes the channel pattern herald:\*/);
+    const wide = await open({ tenant: 'wide', allowedChannels: ['*'] });
+    for (const channels of [['herald:*'], ['herald:system'], ['wide:orders', 'herald:system']]) {
+      const res = await h.call('POST', '/v1/endpoints', { ...as(wide), body: { url: receiver.url, channels } });
+      assert.equal(res.status, 403, channels.join(','));
+      assert.match(res.body.error.message, /Herald's own channels/);
+    }
+    const tenantHooks = await new HookReceiver().start();
+    const adminTenantHooks = await new HookReceiver().start();
+    const platformHooks = await new HookReceiver().start();
+    const gone = await new HookReceiver().start();
+    gone.status = 410;
+    try {
+      const all = await h.call('POST', '/v1/endpoints', { ...as(wide), body: { url: tenantHooks.url, channels: ['*'] } });
+      assert.equal(all.status, 201, JSON.stringify(all.body));
+      // The admin may give a tenant's endpoint any pattern; it still gets nothing of Herald's channels.
+      await adminCreate({ url: adminTenantHooks.url, channels: ['herald:*', 'wide:*'], tenant: 'wide' });
+      await adminCreate({ url: platformHooks.url, channels: ['herald:system'] });
+      // An endpoint answering 410 is disabled, which herald:system tells with its URL.
+      await adminCreate({ url: `${gone.url}?key=secret-of-another-tenant`, channels: ['doomed'] });
+      await publish('doomed', 'x');
+      await until(() => platformHooks.hooks.some((hook) => hook.event.type === 'endpoint.disabled'), 10_000, 'herald:system at the platform endpoint');
+      const marker = await publish('wide:after', 'marker');
+      await until(() => tenantHooks.eventIds().has(marker.id) && adminTenantHooks.eventIds().has(marker.id), 10_000, 'a later event at both tenant endpoints');
+      for (const hooks of [tenantHooks, adminTenantHooks]) {
+        assert.deepEqual(hooks.hooks.filter((hook) => hook.event.channel.startsWith('herald:')), [], "nothing of Herald's channels");
+      }
+    } finally {
+      await Promise.all([tenantHooks, adminTenantHooks, platformHooks, gone].map((r) => r.stop()));
+    }
   });
 
   it("answers another tenant's endpoint, one without a tenant, and their deliveries exactly as missing ones, for every verb", async () => {

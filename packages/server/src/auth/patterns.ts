@@ -122,3 +122,15 @@ export function matchesAny(patterns: readonly string[], name: string): boolean {
 export function patternCovered(granted: readonly string[], requested: string): boolean {
   return matchesAny(granted, requested);
 }
+
+/**
+ * Herald's own channels (`herald:system`, which tells of every endpoint, `herald:test`) begin with this. No tenant
+ * may follow them: they speak of every tenant at once.
+ */
+export const RESERVED_CHANNEL_PREFIX = 'herald:';
+
+/**
+ * Whether a channel name is one of Herald's own; for a pattern, whether every channel it matches is (its text up
+ * to the first `*` starts with the prefix, which holds no `*`).
+ */
+export const isReservedChannel = (nameOrPattern: string): boolean => nameOrPattern.startsWith(RESERVED_CHANNEL_PREFIX);

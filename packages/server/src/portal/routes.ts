@@ -3,7 +3,7 @@ import { HeraldError } from '@herald/protocol';
 import type { AppContext } from '../http/context.js';
 import { adminOnly } from '../http/admin.js';
 import { channelPatternList } from '../http/schemas.js';
-import { assertPattern } from '../auth/patterns.js';
+import { assertPattern, isReservedChannel, RESERVED_CHANNEL_PREFIX } from '../auth/patterns.js';
 import type { HeraldConfig } from '../config/schema.js';
 import { pageRoute } from '../console/routes.js';
 import { seenEventTypes } from './event-types.js';
@@ -21,11 +21,20 @@ interface SessionBody {
 /** Where the portal page is; the token follows in the fragment, which browsers never send to a server or a Referer. */
 export const PORTAL_PATH = '/portal';
 
-/** `portal.channels` with the tenant put in for `{tenant}`; each result must be a valid pattern (400 otherwise). */
+/**
+ * `portal.channels` with the tenant put in for `{tenant}`; each result must be a valid pattern, and not one of Herald's
+ * own channels (400 otherwise: tenant `herald` under the default `{tenant}:*` would make `herald:*`).
+ */
 function channelsFor(config: HeraldConfig['portal'], tenant: string): string[] {
   return config.channels.map((template) => {
     const pattern = template.replaceAll('{tenant}', tenant);
     assertPattern(pattern);
+    if (isReservedChannel(pattern)) {
+      throw new HeraldError(
+        'bad_request',
+        `Tenant ${tenant} makes the channel pattern ${pattern} of portal.channels, one of Herald's own channels (${RESERVED_CHANNEL_PREFIX}…): choose another tenant name.`,
+      );
+    }
     return pattern;
   });
 }

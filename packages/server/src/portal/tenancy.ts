@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { HeraldError } from '@herald/protocol';
 import type { AccessPolicy, Principal } from '../auth/principal.js';
-import { patternCovered } from '../auth/patterns.js';
+import { isReservedChannel, patternCovered, RESERVED_CHANNEL_PREFIX } from '../auth/patterns.js';
 import type { DeliveryStore, EndpointRecord } from '../store/types.js';
 import type { HeraldConfig } from '../config/schema.js';
 import { UrlGuard } from '../delivery/ssrf.js';
@@ -66,6 +66,9 @@ export function assertChannelsAllowed(principal: Principal | undefined, channels
   const scope = portalScopeOf(principal);
   if (!scope) return;
   for (const channel of channels) {
+    if (isReservedChannel(channel)) {
+      throw new HeraldError('forbidden', `Channel pattern ${channel} names Herald's own channels (${RESERVED_CHANNEL_PREFIX}…), which no portal endpoint may follow.`);
+    }
     if (!patternCovered(scope.channels, channel)) {
       throw new HeraldError(
         'forbidden',
