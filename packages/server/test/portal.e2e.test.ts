@@ -199,6 +199,40 @@ describe('endpoint portal API', () => {
     }
   });
 
+  it("shows a session one answer for every failure to look up its endpoint's host, naming no address; the admin sees each as it was", async () => {
+    // A disabled endpoint: the worker leaves the deliveries written here alone.
+    const own = (await h.call('POST', '/v1/endpoints', { ...as(acme), body: { url: receiver.url, channels: ['acme:lookups'], enabled: false } })).body as { id: string };
+    const store = h.storage.deliveries;
+    const errors = [
+      'ESSRF: SSRF guard: inner.example resolves to 10.0.0.7, which is private',
+      'ENOTFOUND: getaddrinfo ENOTFOUND missing.example',
+      'ECONNREFUSED: connect ECONNREFUSED 93.184.216.34:443',
+    ];
+    await store.createDeliveries('acme:lookups', errors.length, errors.map((_, i) => ({ endpointId: own.id, eventId: `evt_lookup_${i}`, channel: 'acme:lookups', seq: i + 1, payload: '{}', createdAt: Date.now() })));
+    const deliveries = (await store.listDeliveries(own.id, undefined, 10)).reverse();
+    for (const [i, error] of errors.entries()) {
+      const d = deliveries[i]!;
+      await store.recordAttempt({ attempt: { deliveryId: d.id, at: Date.now(), durationMs: 1, error }, status: 'pending', attempts: 1, nextAttemptAt: Date.now() + 60_000 });
+    }
+    const shown = async (token: string) =>
+      Promise.all(
+        deliveries.map(async (d) => {
+          const info = (await h.call('GET', `/v1/deliveries/${d.id}`, { token })).body;
+          const attempts = (await h.call('GET', `/v1/deliveries/${d.id}/attempts`, { token })).body.attempts;
+          assert.equal(attempts[0].error, info.lastError, 'the delivery and its attempt say the same');
+          return info.lastError as string;
+        }),
+      );
+    const [refused = '', missing, connection] = await shown(acme.token);
+    assert.equal(refused, missing, 'a name that resolves inward and one that does not resolve look alike');
+    assert.doesNotMatch(refused, /10\.0\.0\.7|inner|missing/);
+    assert.match(refused, /must resolve, and only to public addresses/);
+    assert.equal(connection, errors[2], 'other errors as they were');
+    const listed = (await h.call('GET', `/v1/endpoints/${own.id}/deliveries`, as(acme))).body.deliveries as Array<{ lastError: string }>;
+    assert.deepEqual(listed.map((d) => d.lastError).sort(), [refused, missing, connection].sort());
+    assert.deepEqual(await shown(ADMIN_KEY), errors, 'the admin sees every error as recorded');
+  });
+
   it("answers another tenant's endpoint, one without a tenant, and their deliveries exactly as missing ones, for every verb", async () => {
     const globexDelivery = await (async () => {
       await publish('globex:orders', 'invoice.paid');

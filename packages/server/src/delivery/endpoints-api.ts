@@ -29,6 +29,7 @@ import {
   assertRoomForEndpoint,
   endpointUrlCheck,
   listFilterFor,
+  lookupErrorShownTo,
   portalScopeOf,
   tenantFor,
   tenantFull,
@@ -112,7 +113,8 @@ function endpointInfo(r: EndpointRecord): EndpointInfo {
   };
 }
 
-export function deliveryInfo(d: DeliveryRecord): DeliveryInfo {
+/** A delivery as `principal` is shown it (a portal session sees no host's lookup, see lookupErrorShownTo). */
+export function deliveryInfo(d: DeliveryRecord, principal?: Principal): DeliveryInfo {
   return {
     id: d.id,
     endpointId: d.endpointId,
@@ -123,13 +125,14 @@ export function deliveryInfo(d: DeliveryRecord): DeliveryInfo {
     attempts: d.attempts,
     nextAttemptAt: d.status === 'pending' ? new Date(d.nextAttemptAt).toISOString() : undefined,
     lastStatusCode: d.lastStatusCode,
-    lastError: d.lastError,
+    lastError: lookupErrorShownTo(principal, d.lastError),
     createdAt: new Date(d.createdAt).toISOString(),
   };
 }
 
-function attemptInfo(a: AttemptRecord): AttemptInfo {
-  return { at: new Date(a.at).toISOString(), statusCode: a.statusCode, durationMs: a.durationMs, error: a.error, responseBody: a.responseBody };
+function attemptInfo(a: AttemptRecord, principal: Principal | undefined): AttemptInfo {
+  const error = lookupErrorShownTo(principal, a.error);
+  return { at: new Date(a.at).toISOString(), statusCode: a.statusCode, durationMs: a.durationMs, error, responseBody: a.responseBody };
 }
 
 /** Custom headers per endpoint: how many, and how long a name, a value, and all of them together. */
@@ -400,7 +403,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request) => {
       await endpoint(request.params.id, request.principal);
       const list = await store.listDeliveries(request.params.id, request.query.status, request.query.limit);
-      return { deliveries: list.map(deliveryInfo) };
+      return { deliveries: list.map((d) => deliveryInfo(d, request.principal)) };
     },
   );
 
@@ -431,11 +434,11 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v1/deliveries/:id', scoped, async (request) => deliveryInfo(await deliveryOf(request.params.id, request.principal)));
+  app.get<{ Params: { id: string } }>('/v1/deliveries/:id', scoped, async (request) => deliveryInfo(await deliveryOf(request.params.id, request.principal), request.principal));
 
   app.get<{ Params: { id: string } }>('/v1/deliveries/:id/attempts', scoped, async (request) => {
     await deliveryOf(request.params.id, request.principal);
-    return { attempts: (await store.listAttempts(request.params.id)).map(attemptInfo) };
+    return { attempts: (await store.listAttempts(request.params.id)).map((a) => attemptInfo(a, request.principal)) };
   });
 
   app.post<{ Params: { id: string } }>('/v1/deliveries/:id/retry', scoped, async (request, reply) => {
@@ -446,6 +449,6 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       throw new HeraldError('conflict', `Delivery ${current.id} is ${current.status}; only failed deliveries can be retried.`);
     }
     delivery.worker.retryAsked(current.endpointId);
-    return reply.code(202).send(deliveryInfo((await store.getDelivery(current.id))!));
+    return reply.code(202).send(deliveryInfo((await store.getDelivery(current.id))!, request.principal));
   });
 }

@@ -111,6 +111,21 @@ export function endpointUrlCheck(adminGuard: UrlGuard, config: HeraldConfig): (p
   };
 }
 
+/** Attempt errors from looking up the endpoint's host: `<code>: <message>`, as the worker records them. */
+const LOOKUP_ERROR = /^(ESSRF|ENOTFOUND|EAI_AGAIN|EAI_FAIL|EAI_NODATA|ENODATA): /;
+
+/**
+ * An attempt's error as `principal` is shown it. A portal session gets one answer for every failure to look up its
+ * endpoint's host, as at registration (endpointUrlCheck): the error the worker records names the address a name
+ * resolved to when the SSRF guard refused it, and a name that does not resolve differs from one that resolves inward,
+ * so a tenant whose name later points inward (a CNAME to a platform host) could map the platform's network. The
+ * admin still sees the error as it was.
+ */
+export function lookupErrorShownTo(principal: Principal | undefined, error: string | undefined): string | undefined {
+  if (error === undefined || !portalScopeOf(principal) || !LOOKUP_ERROR.test(error)) return error;
+  return "Refused: a portal endpoint's host must resolve, and only to public addresses (or to portal.allowPrivateNetworks).";
+}
+
 /** A session may add endpoints while its tenant has fewer than `portal.maxEndpoints` (the admin's for it count too). */
 export async function assertRoomForEndpoint(principal: Principal | undefined, store: Pick<DeliveryStore, 'listEndpoints'>, max: number): Promise<void> {
   const scope = portalScopeOf(principal);
