@@ -6,7 +6,7 @@
 export const ErrorCodes = {
   bad_request: { status: 400, message: 'The request is malformed.' },
   invalid_json: { status: 400, message: 'The body is not valid JSON.' },
-  invalid_channel: { status: 400, message: 'Channel names match [A-Za-z0-9_.:-]{1,128}.' },
+  invalid_channel: { status: 400, message: 'Channel names match [A-Za-z0-9_.:-]{1,128}, other than . and ..' },
   invalid_cursor: { status: 400, message: 'The cursor is not one this server issued.' },
   payload_too_deep: { status: 400, message: 'The JSON is nested deeper than the limit allows.' },
   invalid_pattern: { status: 400, message: 'A channel pattern is too long or has too many `*`.' },

@@ -69,7 +69,11 @@ export interface GapInfo {
   oldest: number;
 }
 
-export const CHANNEL_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+/**
+ * Channel names. Not `.` or `..`: a name is a segment of a URL path (`/v1/channels/{name}/events`), where HTTP clients
+ * and proxies resolve those two away (`/v1/channels/../events` becomes `/v1/events`) before Herald sees the request.
+ */
+export const CHANNEL_PATTERN = /^(?!\.\.?$)[A-Za-z0-9_.:-]{1,128}$/;
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 /**
  * The form of the ids Herald generates: `evt_` and a ULID. A publisher may not

@@ -40,11 +40,31 @@ describe('error answers and auth through the real server', () => {
     expectError(await h.call('POST', `/v1/channels/${'a'.repeat(129)}/events`, { body: { data: 1 } }), 400, 'invalid_channel');
     expectError(await h.call('GET', '/v1/channels/bad$name/events'), 400, 'invalid_channel');
     expectError(await h.call('POST', '/v1/channels/c/events', { body: { type: 't' } }), 400, 'bad_request');
-    expectError(await h.call('POST', '/v1/channels/c/events', { body: { data: 1, extra: true } }), 400, 'bad_request');
+    const extra = await h.call('POST', '/v1/channels/c/events', { body: { data: 1, extra: true } });
+    expectError(extra, 400, 'bad_request');
+    assert.match(extra.body.error.message, /must NOT have additional properties: "extra"$/, 'names the property');
+    const scope = await h.call('POST', '/v1/keys', { body: { name: 'k', scopes: ['publsh'], channels: ['c'] } });
+    expectError(scope, 400, 'bad_request');
+    assert.match(scope.body.error.message, /must be equal to one of the allowed values: "publish", "subscribe", "admin"/, 'names the values allowed');
+    // `.` and `..` are no channel names: URL parsers resolve them away in a path (fetch sends `/v1/channels/%2E%2E/events`
+    // as `/v1/events`), so a channel of that name could never be read. Refused wherever a name is given.
+    const batch = await h.call('POST', '/v1/events', { body: { events: [{ channel: '..', data: 1 }] } });
+    expectError(batch, 400, 'invalid_channel');
+    for (const path of ['/v1/channels/%2E%2E/events', '/v1/channels/./events']) {
+      const raw = await rawConnection(h.url);
+      try {
+        // Sent as written, which only a client that does not parse the URL does.
+        raw.socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nConnection: close\r\n\r\n`);
+        await until(() => raw.received().includes('}'), 2000, `the answer to ${path}`);
+        assert.match(raw.received(), /^HTTP\/1\.1 400 [^]*"invalid_channel"/, path);
+      } finally {
+        raw.socket.destroy();
+      }
+    }
     expectError(await h.call('POST', '/v1/channels/c/events', { body: { data: 1, id: 'has space' } }), 400, 'bad_request');
     expectError(await h.call('POST', '/v1/channels/c/events', { raw: 'data=1', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type');
     expectError(await h.call('GET', '/v1/channels/c/events?limit=0'), 400, 'bad_request');
-    expectError(await h.call('GET', '/v1/channels/c/events?after=-1'), 400, 'bad_request');
+    expectError(await h.call('GET', '/v1/channels/c/events?after=-1'), 400, 'invalid_cursor');
     expectError(await h.call('GET', '/v1/nope'), 404, 'not_found');
   });
 

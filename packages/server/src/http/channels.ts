@@ -4,7 +4,7 @@ import type { AppContext } from './context.js';
 
 export function assertChannel(channel: unknown): asserts channel is string {
   if (!isValidChannel(channel)) {
-    throw new HeraldError('invalid_channel', `Invalid channel name ${JSON.stringify(channel)}: names match [A-Za-z0-9_.:-]{1,128}.`);
+    throw new HeraldError('invalid_channel', `Invalid channel name ${JSON.stringify(channel)}: names match [A-Za-z0-9_.:-]{1,128}, other than . and ..`);
   }
 }
 

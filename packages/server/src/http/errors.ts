@@ -28,10 +28,21 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
 };
 
+/**
+ * A schema refusal's message, with what Ajv keeps only in the details: the values allowed ("must be equal to one of the
+ * allowed values", of which?), or the property that is not ("must NOT have additional properties", which?).
+ */
+function schemaMessage(error: FastifyError): string {
+  const params = error.validation?.[0]?.params as { allowedValues?: unknown; additionalProperty?: unknown } | undefined;
+  if (Array.isArray(params?.allowedValues)) return `${error.message}: ${params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (typeof params?.additionalProperty === 'string') return `${error.message}: ${JSON.stringify(params.additionalProperty)}`;
+  return error.message;
+}
+
 function toHeraldError(error: FastifyError): HeraldError | undefined {
   if (error instanceof HeraldError) return error;
   if (isDiskFull(error)) return diskFullError(error);
-  if (error.validation) return new HeraldError('bad_request', error.message, error.validation);
+  if (error.validation) return new HeraldError('bad_request', schemaMessage(error), error.validation);
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
   if (mapped) return new HeraldError(mapped, mapped === 'invalid_json' ? `The body is not valid JSON: ${error.message}` : undefined);
   // Fastify's JSON parser throws a SyntaxError tagged with a 400.
