@@ -1,4 +1,4 @@
-import { isValidChannel, type DirectMessage, type EphemeralMessage, type ErrorBody, type GapInfo, type HeraldEvent, type ServerOp } from '@herald/protocol';
+import { isValidChannel, payloadFault, type DirectMessage, type EphemeralMessage, type ErrorBody, type GapInfo, type HeraldEvent, type ServerOp } from '@herald/protocol';
 import { backoffDelay, monotonicNow, secondsToExpiry } from './backoff.js';
 import { callSafely, Emitter } from './emitter.js';
 import { pollTransport } from './transports/poll.js';
@@ -101,6 +101,11 @@ export class HeraldClientError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A name the server takes, checked before anything is sent: `..` would not even reach it (see CHANNEL_PATTERN). */
+function assertChannelName(channel: string): void {
+  if (!isValidChannel(channel)) throw new HeraldClientError('invalid_channel', `Invalid channel name ${JSON.stringify(channel)}.`);
 }
 
 interface Sub {
@@ -214,7 +219,7 @@ export class Herald extends Emitter<ClientEvents> {
   }
 
   subscribe(channel: string, options: SubscribeOptions | ((event: HeraldEvent) => void), onEvent?: (event: HeraldEvent) => void): Subscription {
-    if (!isValidChannel(channel)) throw new HeraldClientError('invalid_channel', `Invalid channel name ${JSON.stringify(channel)}.`);
+    assertChannelName(channel);
     const opts = typeof options === 'function' ? {} : options;
     const handler = typeof options === 'function' ? options : onEvent;
     if (!handler) throw new TypeError('subscribe needs an event handler');
@@ -303,6 +308,11 @@ export class Herald extends Emitter<ClientEvents> {
     input: { type?: string; data: unknown; meta?: Record<string, unknown>; id?: string },
     options?: { ephemeral?: boolean },
   ): Promise<{ id: string; seq: number; channel: string } | EphemeralPublished> {
+    assertChannelName(channel);
+    // JSON.stringify writes Infinity and NaN as null: refused here, as the server refuses 1e400, not sent as null.
+    if (payloadFault(input.data, Number.MAX_SAFE_INTEGER) === 'non_finite' || payloadFault(input.meta, Number.MAX_SAFE_INTEGER) === 'non_finite') {
+      throw new HeraldClientError('bad_request', 'Event data and meta hold a number JSON cannot carry (Infinity, NaN, or beyond ±1.8e308): it would be sent as null. Send it as a string.');
+    }
     if (options?.ephemeral) {
       if (this.transport?.request && this.opened) {
         await this.request({ op: 'publish', channel, data: input.data, ...(input.type ? { type: input.type } : {}), ephemeral: true });

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket as NodeWebSocket } from 'ws';
-import { Herald, type HeraldEvent, type HeraldOptions } from '../src/index.js';
+import { Herald, HeraldClientError, type HeraldEvent, type HeraldOptions } from '../src/index.js';
 import { ADMIN_KEY, startTestServer, until, type TestServer } from '../../server/test/helpers.js';
 import { freePort } from '../../server/test/support/ports.js';
 
@@ -69,6 +69,19 @@ describe('@herald/client against a real server', () => {
     assert.deepEqual(seen, range(2, 7), 'no event after unsubscribe');
     assert.ok(upgrades.length > 0);
     assert.deepEqual([...new Set(upgrades)], ['/v1/ws'], 'no token in any upgrade URL');
+  });
+
+  it('refuses to publish what the server would never see as sent: Infinity and NaN (sent as null), a channel named . or ..', async () => {
+    const h = await server();
+    const c = client({ url: h.url, token: ADMIN_KEY, WebSocket, ...fast });
+    const refused = (code: string) => (error: unknown) => error instanceof HeraldClientError && error.code === code;
+    await assert.rejects(c.publish('numbers', { data: { amount: Infinity } }), refused('bad_request'));
+    await assert.rejects(c.publish('numbers', { data: 1, meta: { ratio: Number.NaN } }), refused('bad_request'));
+    await assert.rejects(c.publish('numbers', { data: [-Infinity] }, { ephemeral: true }), refused('bad_request'));
+    await assert.rejects(c.publish('..', { data: 1 }), refused('invalid_channel'));
+    assert.throws(() => c.subscribe('.', () => {}), refused('invalid_channel'));
+    assert.equal((await c.publish('numbers', { data: 1.7976931348623157e308 })).seq, 1, 'the largest double is a number like any other');
+    assert.deepEqual((await h.call('GET', '/v1/channels/numbers/events')).body.events.map((e: { data: unknown }) => e.data), [1.7976931348623157e308]);
   });
 
   it('starts live by default and misses nothing published after subscribing, on every transport', async () => {

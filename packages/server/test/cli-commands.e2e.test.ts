@@ -81,6 +81,39 @@ describe('herald CLI commands against a real server', { timeout: 120_000 }, () =
     assert.equal(badFlag.code, 2);
   });
 
+  it('bad usage exits 2 with one line, never a stack: numbers JSON cannot carry, names no URL can, extra arguments, a --url in the wrong place', async () => {
+    const usageLine = async (args: string[], message: RegExp) => {
+      const res = await run(args);
+      assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(res.stderr, message, args.join(' '));
+      assert.doesNotMatch(res.stderr, /\n\s+at /, `${args.join(' ')}: no stack`);
+    };
+    await usageLine(['publish', 'cli:big', '{"amount":1e400}'], /beyond what JSON can carry.*sent as null/);
+    await usageLine(['publish', '..', '{}'], /invalid channel name "\.\."/);
+    await usageLine(['publish', 'cli:x', '{}', 'extra'], /unexpected argument "extra"/);
+    await usageLine(['keys', 'list', 'extra'], /unexpected argument "extra": herald keys list/);
+    await usageLine(['endpoints', 'get', 'ep_1', 'ep_2'], /unexpected argument "ep_2"/);
+    await usageLine(['replay', 'cli', '--forward-to', 'nope'], /--forward-to "nope" is not a URL/);
+    await usageLine(['replay', 'cli', 'other'], /unexpected argument "other"/);
+    await usageLine(['tail', 'bad chan'], /invalid channel name "bad chan"/);
+    await usageLine(['listen', '--forward-to', 'http://127.0.0.1:9/', '--channel', '.'], /invalid channel name "\."/);
+    await usageLine(['endpoints', 'create', '--url', 'http://127.0.0.1:9/hook', '--channels', 'a'], /--url http:\/\/127\.0\.0\.1:9\/hook names the Herald server/);
+    assert.equal((await h.call('GET', '/v1/channels/cli:big/events')).body.head, 0, 'nothing was published');
+  });
+
+  it('a server that answers what is not JSON (a proxy page) is one line and exit 1, not a stack', async () => {
+    const proxy = createServer((_req, res) => res.writeHead(502, { 'content-type': 'text/html' }).end('<html>Bad Gateway</html>'));
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const res = await run(['keys', 'list', '--url', `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /answered 502 with a body that is not JSON \(is it Herald\?\): "<html>Bad Gateway<\/html>"/);
+      assert.doesNotMatch(res.stderr, /\n\s+at /);
+    } finally {
+      proxy.close();
+    }
+  });
+
   it('tail: prints history after --after, then live events; --json is one per line; Ctrl-C exits 0', async () => {
     const readable = start(['tail', 'tailme', '--after', '0']);
     const json = start(['tail', 'tailme', '--json']);

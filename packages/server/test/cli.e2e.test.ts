@@ -22,7 +22,9 @@ async function runToEnd(args: string[], env: Record<string, string> = {}) {
 
 const auth = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
 
-describe('the herald CLI', { timeout: 60_000 }, () => {
+// The bound is the whole suite's: five tests that each start servers and CLIs took 60 s in all on a CI machine
+// with other work on it, and the last was cancelled part way.
+describe('the herald CLI', { timeout: 180_000 }, () => {
   const dirs: string[] = [];
   const tempDir = () => {
     const d = mkdtempSync(join(tmpdir(), 'herald-cli-'));

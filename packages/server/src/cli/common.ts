@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { ErrorBody } from '@herald/protocol';
+import { isValidChannel, payloadFault, type ErrorBody } from '@herald/protocol';
 
 /** A failure the CLI reports as one line on stderr, with its exit code: 2 for usage, 1 for everything else. */
 export class CliError extends Error {
@@ -36,6 +36,20 @@ export function parse(argv: string[], options: Options): Parsed {
   return parseArgs({ args: argv, options: { ...CONNECTION_OPTIONS, ...options }, allowPositionals: true, strict: true }) as Parsed;
 }
 
+/** A channel named on the command line: one the server takes (`..` would not even reach it: see CHANNEL_PATTERN). */
+export function assertChannelArg(channel: string): void {
+  if (!isValidChannel(channel)) throw usage(`invalid channel name ${JSON.stringify(channel)}: names match [A-Za-z0-9_.:-]{1,128}, other than . and ..`);
+}
+
+/** An option that names a URL. */
+export function assertUrlArg(value: string, option: string): void {
+  try {
+    new URL(value);
+  } catch {
+    throw usage(`${option} ${JSON.stringify(value)} is not a URL`);
+  }
+}
+
 /** A string option's value. */
 export function opt(values: Parsed['values'], name: string): string | undefined {
   const v = values[name];
@@ -57,11 +71,7 @@ export function connection(values: { url?: string | boolean | undefined; key?: s
   const url = (typeof values.url === 'string' ? values.url : process.env.HERALD_URL) ?? 'http://127.0.0.1:7700';
   // HERALD_KEY is the CLI's credential, whatever kind; the server's HERALD_ADMIN_KEY serves when it is unset.
   const key = typeof values.key === 'string' ? values.key : process.env.HERALD_KEY || process.env.HERALD_ADMIN_KEY;
-  try {
-    new URL(url);
-  } catch {
-    throw usage(`--url ${JSON.stringify(url)} is not a URL`);
-  }
+  assertUrlArg(url, '--url');
   return { url: url.replace(/\/+$/, ''), key: key || undefined };
 }
 
@@ -78,7 +88,14 @@ export async function api<T = unknown>(conn: Connection, method: string, path: s
     throw new CliError(`cannot reach ${conn.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
   }
   const text = await res.text();
-  const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+  let parsed: unknown;
+  try {
+    parsed = text ? (JSON.parse(text) as unknown) : undefined;
+  } catch {
+    // A proxy's error page, or something that is not Herald at that URL.
+    const start = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+    throw new CliError(`${conn.url} answered ${res.status} with a body that is not JSON (is it Herald?): ${JSON.stringify(start)}`);
+  }
   if (!res.ok) {
     const error = (parsed as ErrorBody | undefined)?.error;
     const hint = res.status === 401 ? ' (set --key, HERALD_KEY or HERALD_ADMIN_KEY; lost the admin key? herald admin-key reset)' : '';
@@ -93,12 +110,21 @@ export function readBody(arg: string | undefined): string | undefined {
   return arg;
 }
 
+/**
+ * JSON given on the command line. A number beyond what JSON carries (`1e400`) is refused here, as the server would:
+ * parsed, it is Infinity, which the request would carry as `null`, and the server could no longer tell.
+ */
 export function parseJson(text: string, what: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (error) {
     throw usage(`${what} is not valid JSON: ${(error as Error).message}`);
   }
+  if (payloadFault(value, Number.MAX_SAFE_INTEGER) === 'non_finite') {
+    throw usage(`${what} holds a number beyond what JSON can carry (±1.8e308, such as 1e400): it would be sent as null. Give it as a string.`);
+  }
+  return value;
 }
 
 export function list(value: string | undefined): string[] | undefined {

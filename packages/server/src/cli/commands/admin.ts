@@ -72,7 +72,13 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
           method: 'POST',
           path: '/v1/endpoints',
           body: defined({
-            url: arg(a, 'endpoint URL'),
+            url:
+              a[0] ??
+              (() => {
+                throw usage(
+                  `name the endpoint URL: herald endpoints create <endpoint url> --channels <patterns>${typeof v.url === 'string' ? ` (--url ${v.url} names the Herald server, not the endpoint)` : ''}`,
+                );
+              })(),
             channels: list(need(v, 'channels')),
             types: list(str(v, 'types')),
             scheme: str(v, 'scheme'),
@@ -153,6 +159,9 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
 
 export const ADMIN_COMMANDS = Object.keys(RESOURCES);
 
+/** How many arguments a subcommand takes: the `<…>` in its usage before its first option. */
+const positionalsOf = (line: string): number => (line.split(/ \[?--/)[0]!.match(/<[^>]+>/g) ?? []).length;
+
 function help(resource: string): string {
   const { about, subcommands } = RESOURCES[resource]!;
   const lines = Object.values(subcommands).map((s) => `  herald ${resource} ${s.usage}`);
@@ -171,6 +180,8 @@ export function adminCommand(resource: string): (argv: string[]) => Promise<void
     if (!sub) throw usage(`unknown subcommand "${resource} ${name}"; try: ${Object.keys(RESOURCES[resource]!.subcommands).join(', ')}`);
     const { values, positionals } = parse(rest, sub.options ?? {});
     if (values.help) return void process.stdout.write(`Usage: herald ${resource} ${sub.usage}\n\nOptions:\n${CONNECTION_HELP}\n`);
+    const takes = positionalsOf(sub.usage);
+    if (positionals.length > takes) throw usage(`unexpected argument ${JSON.stringify(positionals[takes])}: herald ${resource} ${sub.usage}`);
     const request = sub.run(values as Values, positionals);
     const answer = await api(connection(values), request.method, request.path, request.body);
     if (answer !== undefined) print(answer);

@@ -1,5 +1,5 @@
 import { generateSecret } from '@herald/webhooks';
-import { CONNECTION_HELP, connection, opt, opts, parse, usage } from '../common.js';
+import { assertChannelArg, assertUrlArg, CONNECTION_HELP, connection, opt, opts, parse, usage } from '../common.js';
 import { afterOption, follow } from './follow.js';
 import { forward } from './forward.js';
 
@@ -27,13 +27,10 @@ export async function listen(argv: string[]): Promise<void> {
   if (values.help) return void process.stdout.write(LISTEN_HELP);
   const target = opt(values, 'forward-to');
   if (!target) throw usage('--forward-to is required: herald listen --forward-to http://localhost:3000/webhooks --channel orders');
-  try {
-    new URL(target);
-  } catch {
-    throw usage(`--forward-to ${JSON.stringify(target)} is not a URL`);
-  }
+  assertUrlArg(target, '--forward-to');
   const channels = opts(values, 'channel');
   if (channels.length === 0) throw usage('name at least one --channel to listen to');
+  channels.forEach(assertChannelArg);
   const after = afterOption(values);
   const secret = opt(values, 'secret') ?? generateSecret();
   const conn = connection(values);

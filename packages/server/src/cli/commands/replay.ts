@@ -1,6 +1,6 @@
 import type { ChannelPage } from '@herald/protocol';
 import { generateSecret } from '@herald/webhooks';
-import { api, CONNECTION_HELP, connection, opt, parse, usage } from '../common.js';
+import { api, assertChannelArg, assertUrlArg, CONNECTION_HELP, connection, opt, parse, usage } from '../common.js';
 import { forward } from './forward.js';
 
 export const REPLAY_HELP = `Usage: herald replay <channel> [--after n] [--until n] [--forward-to <url> [--secret whsec_…]]
@@ -32,11 +32,14 @@ export async function replay(argv: string[]): Promise<void> {
     secret: { type: 'string' },
   });
   if (values.help) return void process.stdout.write(REPLAY_HELP);
-  const [channel] = positionals;
+  const [channel, extra] = positionals;
   if (!channel) throw usage('name a channel: herald replay <channel>');
+  if (extra !== undefined) throw usage(`unexpected argument ${JSON.stringify(extra)}: herald replay <channel> (one channel)`);
+  assertChannelArg(channel);
   const conn = connection(values);
   let after = seqOption(opt(values, 'after'), '--after') ?? 0;
   const target = opt(values, 'forward-to');
+  if (target !== undefined) assertUrlArg(target, '--forward-to');
   const secret = opt(values, 'secret') ?? (target ? generateSecret() : '');
   if (target && !opt(values, 'secret')) process.stderr.write(`Signing secret: ${secret}\n`);
 

@@ -1,5 +1,5 @@
 import type { HeraldEvent } from '@herald/client';
-import { CONNECTION_HELP, connection, parse, usage } from '../common.js';
+import { assertChannelArg, CONNECTION_HELP, connection, parse, usage } from '../common.js';
 import { afterOption, follow } from './follow.js';
 
 export const TAIL_HELP = `Usage: herald tail <channel…> [--after n] [--json]
@@ -21,6 +21,7 @@ export async function tail(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { after: { type: 'string' }, json: { type: 'boolean' } });
   if (values.help) return void process.stdout.write(TAIL_HELP);
   if (positionals.length === 0) throw usage('name at least one channel: herald tail <channel…>');
+  positionals.forEach(assertChannelArg);
   const json = values.json === true;
   await follow(connection(values), positionals, afterOption(values), (event) => {
     process.stdout.write(`${json ? JSON.stringify(event) : formatEvent(event)}\n`);
