@@ -14,7 +14,6 @@ describe('read inputs', () => {
     for (const value of ['Infinity', '-Infinity', '1e400', '-1e400']) {
       for (const path of [
         `/v1/channels/pub:a/events?limit=${value}`,
-        `/v1/channels/pub:a/events?after=${value}`,
         `/v1/channels/pub:a/events?limit=${value}&wait=5`,
         `/v1/events?channel=pub:a&channel=pub:b&limit=${value}`,
         `/v1/channels?limit=${value}`,
@@ -53,6 +52,23 @@ describe('read inputs', () => {
     } finally {
       Object.assign(events, { read, stubs });
     }
+  });
+
+  it("reads a poll's ?after= as a stream's: digits only, given once, else 400 invalid_cursor (never a guess such as 0x10 as 16)", async () => {
+    const h = await servers.start();
+    for (let i = 1; i <= 3; i++) await h.call('POST', '/v1/channels/pub:p/events', { body: { data: i } });
+    for (const after of ['0x10', '%20', '-1', '1.5', '1e1', 'Infinity', 'abc', '1&after=2']) {
+      for (const path of [`/v1/channels/pub:p/events?after=${after}`, `/v1/channels/pub:p/stream?after=${after}`]) {
+        const res = await fetch(h.url + path);
+        const body = res.status === 400 ? ((await res.json()) as { error: { code: string } }) : void (await res.body?.cancel());
+        assert.deepEqual([res.status, body?.error.code], [400, 'invalid_cursor'], path);
+      }
+    }
+    const seqs = async (query: string) => (await h.call('GET', `/v1/channels/pub:p/events${query}`, { token: null })).body.events.map((e: { seq: number }) => e.seq);
+    assert.deepEqual(await seqs('?after=1'), [2, 3]);
+    assert.deepEqual(await seqs('?after=01'), [2, 3], 'leading zeros are digits too');
+    assert.deepEqual(await seqs('?after='), [1, 2, 3], 'empty: from the start, as with none');
+    assert.deepEqual(await seqs(''), [1, 2, 3]);
   });
 
   it('answers a stream position given twice with 400 invalid_cursor, not a 500', async () => {

@@ -17,3 +17,13 @@ export function queryPosition(query: unknown, names: readonly string[]): string 
   }
   return given?.value as string | undefined;
 }
+
+/**
+ * A seq given as a resume position (`?after=`, `Last-Event-ID`): digits only, or nothing (undefined). Read by hand, not
+ * by the schema's coercion, which took `0x10` as 16 and a space as 0: a position misread replays or skips events.
+ */
+export function parseSeq(token: string | undefined): number | undefined {
+  if (token === undefined || token === '') return undefined;
+  if (!/^\d{1,15}$/.test(token)) throw new HeraldError('invalid_cursor', `Cannot resume from ${JSON.stringify(token)}: expected a seq.`);
+  return Number(token);
+}

@@ -3,12 +3,12 @@ import { decodeCursor, encodeCursor, HeraldError, type ChannelPage, type HeraldE
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ByteBudget, ChannelMerge, nextPosition } from './merge.js';
-import { queryPosition } from '../../http/position.js';
+import { parseSeq, queryPosition } from '../../http/position.js';
 import { requestHeaderBytes, type Wait } from './long-poll.js';
 import { countLongPollRefused } from '../../metrics/index.js';
 
 interface PollQuery {
-  after: number;
+  after?: string | string[];
   limit: number;
   wait: number;
 }
@@ -110,7 +110,8 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
   // client cannot know the server's bounds (the SDK's long polling asks for 1000 events and 25 s, `herald replay` for
   // 1000), and a page may hold fewer events, and a long poll end sooner, than asked anyway.
   const pollQuery = {
-    after: { type: 'integer', minimum: 0, default: 0 },
+    // Read by parseSeq, as a stream's is: digits only, given once (a list, so that one given twice reaches it).
+    after: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }], description: 'The seq to read after (default 0).' },
     limit: { type: 'integer', minimum: 1, default: Math.min(100, limits.pageSize) },
     wait: { type: 'number', minimum: 0, default: 0 },
   } as const;
@@ -127,7 +128,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request, reply) => {
       const { channel } = request.params;
-      const { after } = request.query;
+      const after = parseSeq(queryPosition(request.query, ['after'])) ?? 0;
       const { limit, wait } = bounded(request.query);
       // Subscribe before reading: an append between the read and the wait cannot be missed.
       const waiting = wait > 0 ? ctx.longPoll.wait([channel], wait * 1000) : undefined;

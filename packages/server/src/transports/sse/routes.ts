@@ -7,7 +7,7 @@ import { ChannelFeed } from '../feed.js';
 import { SseStream } from './stream.js';
 import { assertOriginAllowed } from '../../http/cors.js';
 import { countRealtimeDelivery } from '../../metrics/index.js';
-import { queryPosition } from '../../http/position.js';
+import { parseSeq, queryPosition } from '../../http/position.js';
 
 interface StreamQuery {
   after?: string | string[];
@@ -23,12 +23,6 @@ function resumeToken(request: FastifyRequest, names: readonly string[]): string 
   const fromQuery = queryPosition(request.query, names);
   const header = request.headers['last-event-id'];
   return typeof header === 'string' && header !== '' ? header : fromQuery;
-}
-
-function parseSeq(token: string | undefined): number | undefined {
-  if (token === undefined || token === '') return undefined;
-  if (!/^\d{1,15}$/.test(token)) throw new HeraldError('invalid_cursor', `Cannot resume from ${JSON.stringify(token)}: expected a seq.`);
-  return Number(token);
 }
 
 /**
