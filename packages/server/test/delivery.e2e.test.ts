@@ -204,6 +204,12 @@ describe('outbound webhooks', () => {
     const again = await h.call('POST', `/v1/deliveries/${failed[0].id}/retry`);
     assert.equal(again.status, 409);
 
+    // A window that ends before it starts holds nothing: said so, not answered `recovered: 0` as if it were checked.
+    const inverted = await h.call('POST', `/v1/endpoints/${ep.id}/recover`, {
+      body: { since: new Date(Date.now()).toISOString(), until: new Date(Date.now() - 60_000).toISOString() },
+    });
+    assert.equal(inverted.status, 400, JSON.stringify(inverted.body));
+    assert.match(inverted.body.error.message, /comes before since/);
     const recovered = await h.call('POST', `/v1/endpoints/${ep.id}/recover`, { body: { since: new Date(Date.now() - 60_000).toISOString() } });
     assert.deepEqual(recovered.body, { recovered: 1 });
     await until(() => r.hooks.length === 8);

@@ -489,5 +489,10 @@ describe('OpenAPI document', () => {
     const publish = doc.paths['/v1/channels/{channel}/events'].post;
     assert.ok(publish.requestBody.content['application/json'].schema.required.includes('data'));
     assert.ok(publish.parameters.some((p: any) => p.in === 'header' && p.name === 'traceparent'));
+    const header = (operation: any, name: string) => operation.parameters?.find((p: any) => p.in === 'header' && p.name === name);
+    for (const path of ['/v1/channels/{channel}/events', '/v1/events']) assert.equal(header(doc.paths[path].post, 'Idempotency-Key')?.schema.maxLength, 255, path);
+    for (const path of ['/v1/channels/{channel}/stream', '/v1/stream']) assert.ok(header(doc.paths[path].get, 'Last-Event-ID'), path);
+    // The poll's position is documented still, though the route reads it itself.
+    assert.ok(doc.paths['/v1/channels/{channel}/events'].get.parameters.some((p: any) => p.in === 'query' && p.name === 'after'));
   });
 });

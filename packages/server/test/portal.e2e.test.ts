@@ -500,6 +500,7 @@ describe('endpoint portal settings', () => {
     // A tenant that makes a pattern over 128 characters is refused, not turned into a broken session.
     const long = await h.call('POST', '/v1/portal/sessions', { body: { tenant: 'x'.repeat(125) } });
     assert.deepEqual([long.status, long.body.error.code], [400, 'invalid_pattern']);
+    assert.match(long.body.error.message, /^Tenant x{125} makes "tenants:x{125}:\*" of the portal\.channels template "tenants:\{tenant\}:\*".*give the session allowedChannels/);
 
     const token = { token: res.body.token as string };
     assert.deepEqual((await h.call('GET', '/v1/portal/event-types', token)).body, { eventTypes: ['order.created', 'order.shipped'], source: 'config' });

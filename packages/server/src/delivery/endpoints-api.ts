@@ -424,6 +424,9 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       const record = await endpoint(request.params.id, request.principal);
       const since = parseTime(request.body.since, 'since');
       const until = request.body.until === undefined ? Date.now() : parseTime(request.body.until, 'until');
+      if (until < since) {
+        throw new HeraldError('bad_request', `until (${new Date(until).toISOString()}) comes before since (${new Date(since).toISOString()}): no delivery lies between them.`);
+      }
       // Only the channels the endpoint still covers, and a session's own: deliveries owed while an admin had it
       // wider are not sent again in bulk (an admin may still retry one by id).
       const scope = portalScopeOf(request.principal);

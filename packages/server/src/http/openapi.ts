@@ -5,6 +5,7 @@ import { ErrorCodes, WS_CLIENT_FRAME_SCHEMAS, WS_SERVER_FRAME_SCHEMAS } from '@h
 import type { AppContext } from './context.js';
 import { VERSION } from '../version.js';
 import { ENDPOINT_INFO_SCHEMA } from '../delivery/endpoints-api.js';
+import { IDEMPOTENCY_KEY_MAX } from './routes/publish.js';
 
 export const OPENAPI_PATH = '/v1/openapi.json';
 
@@ -24,6 +25,8 @@ interface Operation {
   text?: string;
   /** Takes a W3C `traceparent` header, kept with the events it appends. */
   traced?: boolean;
+  /** Takes an `Idempotency-Key` header (a publish). */
+  idempotent?: boolean;
 }
 
 /**
@@ -36,8 +39,8 @@ const OPERATIONS: Record<string, Operation> = {
   'GET /readyz': { tag: 'Operations', summary: 'Readiness: 503 while the store cannot be reached; `degraded` while the bus is down.', auth: 'none' },
   'GET /metrics': { tag: 'Operations', summary: 'Prometheus metrics (text format 0.0.4).', auth: 'admin', text: 'text/plain; version=0.0.4' },
   [`GET ${OPENAPI_PATH}`]: { tag: 'Operations', summary: 'This OpenAPI 3.1 document.', auth: 'none' },
-  'POST /v1/channels/:channel/events': { tag: 'Events', summary: 'Publish one event (201; 200 for an idempotent replay).', traced: true },
-  'POST /v1/events': { tag: 'Events', summary: 'Publish up to limits.batchEvents events atomically.', traced: true },
+  'POST /v1/channels/:channel/events': { tag: 'Events', summary: 'Publish one event (201; 200 for an idempotent replay).', traced: true, idempotent: true },
+  'POST /v1/events': { tag: 'Events', summary: 'Publish up to limits.batchEvents events atomically.', traced: true, idempotent: true },
   'GET /v1/channels/:channel/events': { tag: 'Events', summary: 'Poll, or long-poll with `wait`, one channel after a seq.' },
   'GET /v1/events': { tag: 'Events', summary: 'Poll, or long-poll, several channels with one opaque cursor.' },
   'GET /v1/channels/:channel/stream': { tag: 'Streaming', summary: 'Server-Sent Events of one channel; the event id is the seq.', sse: true },
@@ -188,7 +191,29 @@ function complete(document: Json): Json {
           },
         ];
       }
+      if (meta.idempotent) {
+        operation.parameters = [
+          ...(operation.parameters ?? []),
+          {
+            name: 'Idempotency-Key',
+            in: 'header',
+            required: false,
+            description: "The same key again, from the same credential, answers 200 with what the first request wrote and appends nothing. Kept for the longer of retention.maxAge and ingest.dedupeWindow.",
+            schema: { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX },
+          },
+        ];
+      }
       if (meta.sse) {
+        operation.parameters = [
+          ...(operation.parameters ?? []),
+          {
+            name: 'Last-Event-ID',
+            in: 'header',
+            required: false,
+            description: 'Where a reconnecting EventSource resumes: the last event id it saw. It wins over a position in the query.',
+            schema: { type: 'string' },
+          },
+        ];
         operation.responses['200'] = { description: SSE_DESCRIPTION, content: { 'text/event-stream': { schema: { type: 'string' } } } };
         delete operation.responses.default;
       } else if (meta.text) {

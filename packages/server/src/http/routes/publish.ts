@@ -10,7 +10,7 @@ import { eventJson, eventListJson, type ShownEvent } from '../../log/event-json.
 import { normalizeTraceparent } from '../../tracing/traceparent.js';
 import { ephemeralAckSchema, publishEphemeralOverHttp } from '../../presence/http.js';
 
-const IDEMPOTENCY_KEY_MAX = 255;
+export const IDEMPOTENCY_KEY_MAX = 255;
 /**
  * Answers are the events' own JSON texts (log/event-json.ts): the same bytes, in the same key order, as their
  * frames, poll pages and outbound deliveries, and made once when the events have subscribers. A string sent with
