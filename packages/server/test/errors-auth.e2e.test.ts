@@ -21,7 +21,9 @@ describe('error answers and auth through the real server', () => {
   };
 
   it('answers 413 over the body limit, 400 for bad JSON, bad channels and bad bodies', async () => {
-    expectError(await h.call('POST', '/v1/channels/c/events', { body: { data: 'x'.repeat(5000) } }), 413, 'payload_too_large');
+    const tooLarge = await h.call('POST', '/v1/channels/c/events', { body: { data: 'x'.repeat(5000) } });
+    expectError(tooLarge, 413, 'payload_too_large');
+    assert.equal(tooLarge.body.error.message, 'The body is over the size limit of 4096 bytes.', 'limits.bodyBytes, so a client can split its batch');
     expectError(await h.call('POST', '/v1/channels/c/events', { raw: '{"data": ' }), 400, 'invalid_json');
     // An empty body with a JSON Content-Type: refused where the route takes a body, taken where it takes none.
     const empty = await h.call('POST', '/v1/channels/c/events', { raw: '' });

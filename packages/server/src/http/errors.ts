@@ -21,7 +21,6 @@ export function sendError(reply: FastifyReply, error: HeraldError): FastifyReply
 
 /** Fastify's own error codes, mapped to Herald's catalogue. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
@@ -39,10 +38,15 @@ function schemaMessage(error: FastifyError): string {
   return error.message;
 }
 
-function toHeraldError(error: FastifyError): HeraldError | undefined {
+function toHeraldError(error: FastifyError, request?: FastifyRequest): HeraldError | undefined {
   if (error instanceof HeraldError) return error;
   if (isDiskFull(error)) return diskFullError(error);
   if (error.validation) return new HeraldError('bad_request', schemaMessage(error), error.validation);
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    // The route's own limit, else the server's (limits.bodyBytes): a client told the bound can split its batch.
+    const limit = request?.routeOptions.bodyLimit;
+    return new HeraldError('payload_too_large', limit === undefined ? undefined : `The body is over the size limit of ${limit} bytes.`);
+  }
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
   if (mapped) return new HeraldError(mapped, mapped === 'invalid_json' ? `The body is not valid JSON: ${error.message}` : undefined);
   // Fastify's JSON parser throws a SyntaxError tagged with a 400.
@@ -74,7 +78,7 @@ export function installErrorHandling(app: FastifyInstance, writes?: WriteHealth)
   app.setErrorHandler((error: FastifyError, request, reply) => {
     // Any write (keys, endpoints, deliveries as well as appends) that finds the disk full marks the store not ready.
     writes?.failed(error);
-    const herald = toHeraldError(error);
+    const herald = toHeraldError(error, request);
     if (herald) {
       if (isShuttingDown(herald)) {
         // A planned refusal while the server stops: `shutting down` is logged once; the client retries elsewhere.
