@@ -1,4 +1,4 @@
-import { isValidChannel, payloadFault, type DirectMessage, type EphemeralMessage, type ErrorBody, type GapInfo, type HeraldEvent, type ServerOp } from '@herald/protocol';
+import { isValidChannel, type DirectMessage, type EphemeralMessage, type ErrorBody, type GapInfo, type HeraldEvent, type ServerOp } from '@herald/protocol';
 import { backoffDelay, monotonicNow, secondsToExpiry } from './backoff.js';
 import { callSafely, Emitter } from './emitter.js';
 import { pollTransport } from './transports/poll.js';
@@ -106,6 +106,19 @@ export class HeraldClientError extends Error {
 /** A name the server takes, checked before anything is sent: `..` would not even reach it (see CHANNEL_PATTERN). */
 function assertChannelName(channel: string): void {
   if (!isValidChannel(channel)) throw new HeraldClientError('invalid_channel', `Invalid channel name ${JSON.stringify(channel)}.`);
+}
+
+/**
+ * JSON.stringify writes Infinity and NaN as null: refused before sending, as the server refuses 1e400, not sent as null.
+ * Found by JSON.stringify itself (a replacer), which throws on data that refers to itself, as sending it would.
+ */
+function assertFiniteNumbers(input: { data: unknown; meta?: unknown }): void {
+  JSON.stringify([input.data, input.meta], (_key, value: unknown) => {
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      throw new HeraldClientError('bad_request', 'Event data and meta hold a number JSON cannot carry (Infinity, NaN, or beyond ±1.8e308): it would be sent as null. Send it as a string.');
+    }
+    return value;
+  });
 }
 
 interface Sub {
@@ -309,10 +322,7 @@ export class Herald extends Emitter<ClientEvents> {
     options?: { ephemeral?: boolean },
   ): Promise<{ id: string; seq: number; channel: string } | EphemeralPublished> {
     assertChannelName(channel);
-    // JSON.stringify writes Infinity and NaN as null: refused here, as the server refuses 1e400, not sent as null.
-    if (payloadFault(input.data, Number.MAX_SAFE_INTEGER) === 'non_finite' || payloadFault(input.meta, Number.MAX_SAFE_INTEGER) === 'non_finite') {
-      throw new HeraldClientError('bad_request', 'Event data and meta hold a number JSON cannot carry (Infinity, NaN, or beyond ±1.8e308): it would be sent as null. Send it as a string.');
-    }
+    assertFiniteNumbers(input);
     if (options?.ephemeral) {
       if (this.transport?.request && this.opened) {
         await this.request({ op: 'publish', channel, data: input.data, ...(input.type ? { type: input.type } : {}), ephemeral: true });

@@ -80,6 +80,10 @@ describe('@herald/client against a real server', () => {
     await assert.rejects(c.publish('numbers', { data: [-Infinity] }, { ephemeral: true }), refused('bad_request'));
     await assert.rejects(c.publish('..', { data: 1 }), refused('invalid_channel'));
     assert.throws(() => c.subscribe('.', () => {}), refused('invalid_channel'));
+    // Data that refers to itself is refused as JSON.stringify refuses it, at once (a walk without a visited set spun).
+    const circular: Record<string, unknown> = { n: 1 };
+    circular.self = circular;
+    await assert.rejects(c.publish('numbers', { data: circular }), TypeError);
     assert.equal((await c.publish('numbers', { data: 1.7976931348623157e308 })).seq, 1, 'the largest double is a number like any other');
     assert.deepEqual((await h.call('GET', '/v1/channels/numbers/events')).body.events.map((e: { data: unknown }) => e.data), [1.7976931348623157e308]);
   });

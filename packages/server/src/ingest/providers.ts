@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { HeraldError, type Provider } from '@herald/protocol';
-import { decodeJsonBody } from '../http/json-body.js';
+import { decodeJsonBody, parseJsonText } from '../http/json-body.js';
 
 type Json = Record<string, unknown>;
 
@@ -18,8 +18,9 @@ export function parseBody(body: Buffer, contentType: string | undefined): unknow
   const text = decodeJsonBody(body);
   if (type.includes('json') || (!type.includes('form') && /^\s*[[{]/.test(text))) {
     try {
-      return JSON.parse(text);
-    } catch {
+      return parseJsonText(text, 'body');
+    } catch (error) {
+      if (error instanceof HeraldError) throw error;
       throw new HeraldError('invalid_json', 'The webhook body is signed but is not valid JSON.');
     }
   }

@@ -16,9 +16,10 @@ const SQL = {
   tenantEndpoints: 'SELECT record FROM endpoints WHERE tenant = $1 ORDER BY id',
   lockTenant: 'SELECT pg_advisory_xact_lock($1, hashtext($2))',
   countTenant: 'SELECT count(*)::int AS n FROM endpoints WHERE tenant = $1',
-  // Deleting an endpoint, in one transaction: the endpoint, then its deliveries (their numbers kept in a table of the
-  // transaction's own), then their attempts.
+  // Deleting an endpoint, in one transaction: its deliveries (their numbers kept in a table of the transaction's own),
+  // their attempts, the endpoint, then once more the deliveries and attempts written meanwhile.
   deletedDeliveries: 'CREATE TEMP TABLE deleted_deliveries (n bigint) ON COMMIT DROP',
+  forgetDeletedDeliveries: 'TRUNCATE deleted_deliveries',
   deleteEndpointDeliveries: `WITH gone AS (DELETE FROM deliveries WHERE endpoint_id = $1 RETURNING n)
                              INSERT INTO deleted_deliveries SELECT n FROM gone`,
   deleteEndpointAttempts: 'DELETE FROM attempts WHERE delivery IN (SELECT n FROM deleted_deliveries)',
@@ -130,15 +131,20 @@ export class PostgresDeliveryStore implements DeliveryStore {
 
   async deleteEndpoint(id: string): Promise<boolean> {
     return this.db.transaction(async (tx) => {
-      // The endpoint first: its row's delete waits for deliveries being created for it to commit (createDeliveries
-      // holds the row), and the statements after it, each with a snapshot of its own, see them. Creates that start
-      // later wait for this to commit and then write nothing for it.
       // Deleting a delivery waits for an attempt being recorded on it (see attempt-batch.ts) to commit; the attempts
       // are then deleted by a statement of its own, whose snapshot sees that attempt. One recorded after waits for
       // this to commit and finds its delivery gone. Every delivery deleted is one the attempts are looked up for,
       // however many arrived meanwhile, and all on the server: a busy endpoint's deliveries may be millions.
-      const { rows } = await tx.query(SQL.deleteEndpoint, [id]);
       await tx.query(SQL.deletedDeliveries);
+      await tx.query(SQL.deleteEndpointDeliveries, [id]);
+      await tx.query(SQL.deleteEndpointAttempts);
+      // Then the endpoint, whose row's delete waits for deliveries being created for it to commit (createDeliveries
+      // holds the row FOR KEY SHARE); creates that start later wait for this to commit and write nothing for it. Only
+      // now, so the row is held for the short sweep below and not for the bulk above, while every create for the
+      // endpoint, and the bookkeeping connection it holds, would wait.
+      const { rows } = await tx.query(SQL.deleteEndpoint, [id]);
+      // The deliveries committed while the delete waited, which the statements above did not see, and their attempts.
+      await tx.query(SQL.forgetDeletedDeliveries);
       await tx.query(SQL.deleteEndpointDeliveries, [id]);
       await tx.query(SQL.deleteEndpointAttempts);
       return rows.length > 0;

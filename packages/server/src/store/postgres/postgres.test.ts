@@ -153,7 +153,7 @@ test("an attempt recorded while its endpoint's delete waits on the delivery's lo
 test("deliveries created while their endpoint's delete is uncommitted wait for it, then write nothing", () =>
   withOtherNode(async (store, other) => {
     await store.insertEndpoint(lockedEndpoint('ep_going'));
-    // Another node's delete, held open after its first statement (deleteEndpoint removes the endpoint first).
+    // Another node's delete, held open once it has deleted the endpoint's row (as deleteEndpoint does after its bulk).
     await other.query('BEGIN');
     await other.query("DELETE FROM endpoints WHERE id = 'ep_going'");
     const creating = store.createDeliveries('orders', 1, [newDelivery('ep_going')]);
@@ -178,4 +178,25 @@ test("an endpoint's delete waits for deliveries being created for it, and delete
     await other.query('COMMIT');
     assert.equal(await deleting, true);
     assert.deepEqual(await store.listDeliveries('ep_busy', undefined, 10), [], 'the delivery committed while the delete waited went with it');
+  }));
+
+test("an endpoint's delete holds the endpoint's row only at its end: creates go on while its bulk waits, and what they wrote goes too", () =>
+  withOtherNode(async (store, other) => {
+    await store.insertEndpoint(lockedEndpoint('ep_bulk'));
+    await store.createDeliveries('orders', 1, [newDelivery('ep_bulk')]);
+    const [first] = await store.listDeliveries('ep_bulk', undefined, 10);
+    // An attempt being recorded holds the first delivery's row: the delete's bulk waits on it.
+    await other.query('BEGIN');
+    await other.query('UPDATE deliveries SET attempts = 1 WHERE n = $1', [Number(first!.id.slice(4))]);
+    const deleting = store.deleteEndpoint('ep_bulk');
+    await assertWaits(deleting, 'the delete waits for the attempt');
+    // Meanwhile the dispatcher writes the endpoint's next delivery: it must not wait behind the whole delete.
+    const created = await Promise.race([
+      store.createDeliveries('orders', 2, [{ ...newDelivery('ep_bulk'), eventId: 'evt_2', seq: 2 }]).then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), 2000)),
+    ]);
+    assert.equal(created, true, 'the create did not wait for the delete');
+    await other.query('COMMIT');
+    assert.equal(await deleting, true);
+    assert.deepEqual(await store.listDeliveries('ep_bulk', undefined, 10), [], 'the delivery written while the delete waited went with it');
   }));
