@@ -184,10 +184,12 @@ describe('security hardening through the real server', () => {
     // Over an anonymous WebSocket too; the socket goes on.
     const ws = connect(h, '');
     await ws.opened;
-    ws.ws.send(`{"op":"publish","ref":"d","data":${nestedText(400_000)}}`);
+    // The ref after the data, as the SDK sends it: still read back, so a request waiting on it is answered.
+    ws.ws.send(`{"op":"publish","channel":"deep","data":${nestedText(400_000)},"ref":"d"}`);
     const [error] = await ws.next('error');
     assert.equal(error.code, 'payload_too_deep');
     assert.match(error.message, /^The frame nests/);
+    assert.equal(error.ref, 'd');
     ws.send({ op: 'ping' });
     await ws.next('pong');
     assert.equal((await h.call('GET', '/v1/channels/deep/events')).body.events.length, 0);

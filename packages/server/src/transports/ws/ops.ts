@@ -37,6 +37,61 @@ export function refOfFrame(frame: unknown): string | undefined {
   return typeof ref === 'string' && ref.length > 0 && ref.length <= REF_MAX ? ref : undefined;
 }
 
+/** Where the JSON string that opens at `start` (a quote) ends: the index of its closing quote, or -1. */
+function stringEnd(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5c) i++;
+    else if (c === 0x22) return i;
+  }
+  return -1;
+}
+
+const skipSpace = (text: string, i: number): number => {
+  while (i < text.length && /\s/.test(text[i]!)) i++;
+  return i;
+};
+
+/**
+ * The `ref` of a frame refused before it was parsed (nested too deep): the string value of the top-level object's
+ * `ref` key, read from the text, so the client can still match the refusal to its request (the SDK puts `ref` after
+ * the data). Strings are skipped whole, and a `ref` inside the data is not the frame's. Linear in the text, and run
+ * only on that refusal; written by hand, as JSON.parse is what the frame was refused to spare.
+ */
+export function refOfUnparsedFrame(text: string): string | undefined {
+  let depth = 0;
+  let keyNext = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const end = stringEnd(text, i);
+      if (end < 0) return undefined;
+      if (depth === 1 && keyNext) {
+        const colon = skipSpace(text, end + 1);
+        if (text.charCodeAt(colon) !== 0x3a) return undefined;
+        if (text.slice(i, end + 1) === '"ref"') {
+          const value = skipSpace(text, colon + 1);
+          if (text.charCodeAt(value) !== 0x22) return undefined;
+          const valueEnd = stringEnd(text, value);
+          if (valueEnd < 0 || valueEnd - value > 6 * REF_MAX) return undefined;
+          return refOfFrame({ ref: JSON.parse(text.slice(value, valueEnd + 1)) as unknown });
+        }
+        keyNext = false;
+        i = colon;
+      } else {
+        i = end;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth === 1) keyNext = c === 0x7b;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    } else if (c === 0x2c && depth === 1) {
+      keyNext = true;
+    }
+  }
+  return undefined;
+}
+
 /** Validates one client frame (`frame`, parsed from `text`); throws a HeraldError with a stable code for anything else. */
 export function clientOpOf(frame: unknown, text: string): ClientOp {
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {

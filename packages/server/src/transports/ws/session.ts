@@ -7,7 +7,7 @@ import type { Principal } from '../../auth/principal.js';
 import type { ChannelFeed } from '../feed.js';
 import { wsEventFrame, wsSharedFrame, wsTextFrame } from '../frames.js';
 import { Outbox, watchStall } from '../outbox.js';
-import { clientOpOf, parseFrame, refOfFrame } from './ops.js';
+import { clientOpOf, parseFrame, refOfFrame, refOfUnparsedFrame } from './ops.js';
 import { assertStorablePayload } from '../../log/storable-payload.js';
 import { countRealtimeDelivery, countRefused, countSlowConsumer } from '../../metrics/index.js';
 import { newClientId } from '../../presence/client-id.js';
@@ -312,7 +312,8 @@ export class WsSession extends Outbox implements SubscriptionOwner {
       refusal = error;
     }
     // Even a refused frame (unknown op, missing field) gets its `ref` back, so the client can match the error.
-    const ref = op === undefined ? refOfFrame(frame) : 'ref' in op ? op.ref : undefined;
+    const unparsed = frame === undefined && text !== undefined && refusal instanceof HeraldError && refusal.code === 'payload_too_deep';
+    const ref = op === undefined ? (unparsed ? refOfUnparsedFrame(text) : refOfFrame(frame)) : 'ref' in op ? op.ref : undefined;
     const weight = Math.max(text?.length ?? 0, INBOX_FRAME_MIN);
     this.waiting += weight;
     // Frames `ws` had already read may still come; no more are read from the socket.
