@@ -183,7 +183,7 @@ describe('endpoint portal API', () => {
       const all = await h.call('POST', '/v1/endpoints', { ...as(wide), body: { url: tenantHooks.url, channels: ['*'] } });
       assert.equal(all.status, 201, JSON.stringify(all.body));
       // The admin may give a tenant's endpoint any pattern; it still gets nothing of Herald's channels.
-      await adminCreate({ url: adminTenantHooks.url, channels: ['herald:*', 'wide:*'], tenant: 'wide' });
+      const adminTenant = await adminCreate({ url: adminTenantHooks.url, channels: ['herald:*', 'wide:*'], tenant: 'wide' });
       await adminCreate({ url: platformHooks.url, channels: ['herald:system'] });
       // An endpoint answering 410 is disabled, which herald:system tells with its URL.
       await adminCreate({ url: `${gone.url}?key=secret-of-another-tenant`, channels: ['doomed'] });
@@ -194,6 +194,16 @@ describe('endpoint portal API', () => {
       for (const hooks of [tenantHooks, adminTenantHooks]) {
         assert.deepEqual(hooks.hooks.filter((hook) => hook.event.channel.startsWith('herald:')), [], "nothing of Herald's channels");
       }
+      // Nor as a test event naming one, nor by a recover of one failed before this rule (written here as it was then).
+      const test = await h.call('POST', `/v1/endpoints/${adminTenant.id}/test`, { body: { channel: 'herald:system' } });
+      assert.equal(test.status, 400, JSON.stringify(test.body));
+      const store = h.storage.deliveries;
+      await store.createDeliveries('herald:system', 0, [{ endpointId: adminTenant.id, eventId: 'evt_old_system', channel: 'herald:system', seq: 0, payload: '{}', createdAt: Date.now() }]);
+      const [old] = (await store.listDeliveries(adminTenant.id, undefined, 100)).filter((d) => d.channel === 'herald:system');
+      await store.recordAttempt({ attempt: { deliveryId: old!.id, at: Date.now(), statusCode: 500, durationMs: 1 }, status: 'failed', attempts: 1, nextAttemptAt: Date.now() });
+      const recovered = await h.call('POST', `/v1/endpoints/${adminTenant.id}/recover`, { body: { since: new Date(Date.now() - 60_000).toISOString() } });
+      assert.deepEqual(recovered.body, { recovered: 0 });
+      assert.equal((await store.getDelivery(old!.id))!.status, 'failed');
     } finally {
       await Promise.all([tenantHooks, adminTenantHooks, platformHooks, gone].map((r) => r.stop()));
     }

@@ -17,7 +17,7 @@ import { generateSecret, secretWeakness, sign, WebhookVerificationError } from '
 import type { AppContext } from '../http/context.js';
 import { channelPatternList } from '../http/schemas.js';
 import { randomId } from '../auth/secrets.js';
-import { matchesAny, patternCovered } from '../auth/patterns.js';
+import { isReservedChannel, matchesAny, patternCovered } from '../auth/patterns.js';
 import type { AttemptRecord, DeliveryRecord, EndpointRecord } from '../store/types.js';
 import type { Principal } from '../auth/principal.js';
 import { TENANT_REGEX } from '../portal/scope.js';
@@ -430,7 +430,11 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       // Only the channels the endpoint still covers, and a session's own: deliveries owed while an admin had it
       // wider are not sent again in bulk (an admin may still retry one by id).
       const scope = portalScopeOf(request.principal);
-      const wanted = (channel: string) => matchesAny(record.channels, channel) && (!scope || patternCovered(scope.channels, channel));
+      // Never Herald's own channels to a tenant's endpoint, as the dispatcher (failed ones may date from before that rule).
+      const wanted = (channel: string) =>
+        matchesAny(record.channels, channel) &&
+        (!scope || patternCovered(scope.channels, channel)) &&
+        !(record.tenant !== undefined && isReservedChannel(channel));
       const recovered = await store.recover(request.params.id, since, until, Date.now(), wanted);
       if (recovered > 0) delivery.worker.retryAsked(record.id);
       return reply.code(202).send({ recovered });
