@@ -12,6 +12,11 @@ it('round-trips positions and refuses cursors it did not make', () => {
   }
 });
 
+it('drops from a cursor the names . and .., channels once and no more, and resumes the others', () => {
+  const old = Buffer.from('{"v":1,"p":{"a":3,".":5,"..":7}}').toString('base64url');
+  assert.deepEqual(decodeCursor(old), new Map([['a', 3]]));
+});
+
 const invalidCursor = (e: unknown) => e instanceof HeraldError && e.code === 'invalid_cursor';
 
 it('encodes a cursor as unpadded base64url JSON with a version', () => {

@@ -45,6 +45,8 @@ export function decodeCursor(cursor: string | undefined): Map<string, number> {
     throw new HeraldError('invalid_cursor');
   }
   for (const [channel, seq] of Object.entries(p)) {
+    // Names that were channels before `.` and `..` were refused: a cursor issued then still resumes its other channels.
+    if (channel === '.' || channel === '..') continue;
     if (!isValidChannel(channel) || !Number.isSafeInteger(seq) || (seq as number) < 0) throw new HeraldError('invalid_cursor');
     positions.set(channel, seq as number);
   }
