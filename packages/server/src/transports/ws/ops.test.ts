@@ -14,4 +14,5 @@ it("reads a refused frame's top-level ref from its text, wherever it stands, and
   assert.equal(refOfUnparsedFrame(`{"data":${deep(2000)},"ref":7}`), undefined, 'not a string');
   assert.equal(refOfUnparsedFrame(`{"data":${deep(2000)},"ref":"${'r'.repeat(129)}"}`), undefined, 'longer than a ref may be');
   assert.equal(refOfUnparsedFrame(`{"data":${deep(2000)},"ref":"open`), undefined, 'a string never closed');
+  assert.equal(refOfUnparsedFrame(`{"data":${deep(2000)},"ref":"bad \\x escape"}`), undefined, 'an escape JSON does not know: no ref, nothing thrown');
 });

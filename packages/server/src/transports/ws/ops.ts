@@ -74,7 +74,11 @@ export function refOfUnparsedFrame(text: string): string | undefined {
           if (text.charCodeAt(value) !== 0x22) return undefined;
           const valueEnd = stringEnd(text, value);
           if (valueEnd < 0 || valueEnd - value > 6 * REF_MAX) return undefined;
-          return refOfFrame({ ref: JSON.parse(text.slice(value, valueEnd + 1)) as unknown });
+          try {
+            return refOfFrame({ ref: JSON.parse(text.slice(value, valueEnd + 1)) as unknown });
+          } catch {
+            return undefined; // an escape JSON does not know (`\x`): no ref, and nothing thrown from the socket's handler
+          }
         }
         keyNext = false;
         i = colon;
