@@ -37,7 +37,7 @@ it('refuses text nested deeper than any setting allows before parsing it, whatev
   assert.throws(() => parseJsonBody(`{"a":${arrays(NESTING_CEILING)}}`), refusal('payload_too_deep', /more than 1008 levels/));
   // A megabyte of `[` with no end: refused as too deep, not parsed first (a parse would say it is not valid JSON).
   assert.throws(() => parseJsonBody('['.repeat(1 << 20)), refusal('payload_too_deep'));
-  assert.throws(() => parseJsonText(`${'{"x":'.repeat(600)}[${'['.repeat(500)}`, 'frame'), refusal('payload_too_deep', /^The frame /));
+  assert.throws(() => parseJsonText(`${'{"x":'.repeat(600)}[${'['.repeat(500)}`, 'frame', () => 'not JSON'), refusal('payload_too_deep', /^The frame /));
 });
 
 it('counts the nesting of the text outside strings only, escapes included', () => {

@@ -79,12 +79,19 @@ export function nestsDeeperThan(text: string, max: number): boolean {
   return false;
 }
 
-/** Parses JSON text (a body or a frame), refusing it unparsed when it nests deeper than any setting allows. */
-export function parseJsonText(text: string, what: 'body' | 'frame'): unknown {
+/**
+ * Parses JSON text (a body or a frame), refusing it unparsed when it nests deeper than any setting allows. Text that
+ * is not JSON is `invalid_json`, with the message `invalid` makes of the parser's error.
+ */
+export function parseJsonText(text: string, what: 'body' | 'frame', invalid: (error: Error) => string): unknown {
   if (nestsDeeperThan(text, NESTING_CEILING)) {
     throw new HeraldError('payload_too_deep', `The ${what} nests arrays and objects more than ${NESTING_CEILING} levels deep.`);
   }
-  return JSON.parse(text);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HeraldError('invalid_json', invalid(error as Error));
+  }
 }
 
 /**
@@ -93,13 +100,7 @@ export function parseJsonText(text: string, what: 'body' | 'frame'): unknown {
  */
 export function parseJsonBody(text: string): unknown {
   if (text.length === 0) throw new HeraldError('invalid_json', 'The body is empty: send a JSON value.');
-  let value: unknown;
-  try {
-    value = parseJsonText(text, 'body');
-  } catch (error) {
-    if (error instanceof HeraldError) throw error;
-    throw new HeraldError('invalid_json', `The body is not valid JSON: ${(error as Error).message}`);
-  }
+  const value = parseJsonText(text, 'body', (error) => `The body is not valid JSON: ${error.message}`);
   refusePoisonedKeys(text, value, 'body');
   return value;
 }

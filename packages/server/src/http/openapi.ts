@@ -179,41 +179,25 @@ function complete(document: Json): Json {
       const meta = operationOf(method.toUpperCase(), url);
       operation.responses['4XX'] ??= errorResponse('A client error: `{error: {code, message, details?}}`.');
       operation.responses['5XX'] ??= errorResponse('A server error, or not ready (503, with `Retry-After` when retrying helps).');
+      /** Adds an optional request header to the operation's parameters. */
+      const header = (name: string, description: string, schema: Json) =>
+        (operation.parameters = [...(operation.parameters ?? []), { name, in: 'header', required: false, description, schema }]);
       if (meta.traced) {
-        operation.parameters = [
-          ...(operation.parameters ?? []),
-          {
-            name: 'traceparent',
-            in: 'header',
-            required: false,
-            description: 'W3C trace context; kept as `meta.traceparent` and sent on every outbound delivery of the event. An invalid value is ignored.',
-            schema: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}' },
-          },
-        ];
+        header(
+          'traceparent',
+          'W3C trace context; kept as `meta.traceparent` and sent on every outbound delivery of the event. An invalid value is ignored.',
+          { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}' },
+        );
       }
       if (meta.idempotent) {
-        operation.parameters = [
-          ...(operation.parameters ?? []),
-          {
-            name: 'Idempotency-Key',
-            in: 'header',
-            required: false,
-            description: "The same key again, from the same credential, answers 200 with what the first request wrote and appends nothing. Kept for the longer of retention.maxAge and ingest.dedupeWindow.",
-            schema: { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX },
-          },
-        ];
+        header(
+          'Idempotency-Key',
+          'The same key again, from the same credential, answers 200 with what the first request wrote and appends nothing. Kept for the longer of retention.maxAge and ingest.dedupeWindow.',
+          { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX },
+        );
       }
       if (meta.sse) {
-        operation.parameters = [
-          ...(operation.parameters ?? []),
-          {
-            name: 'Last-Event-ID',
-            in: 'header',
-            required: false,
-            description: 'Where a reconnecting EventSource resumes: the last event id it saw. It wins over a position in the query.',
-            schema: { type: 'string' },
-          },
-        ];
+        header('Last-Event-ID', 'Where a reconnecting EventSource resumes: the last event id it saw. It wins over a position in the query.', { type: 'string' });
         operation.responses['200'] = { description: SSE_DESCRIPTION, content: { 'text/event-stream': { schema: { type: 'string' } } } };
         delete operation.responses.default;
       } else if (meta.text) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { HeraldError, type Provider } from '@herald/protocol';
+import type { Provider } from '@herald/protocol';
 import { decodeJsonBody, parseJsonText } from '../http/json-body.js';
 
 type Json = Record<string, unknown>;
@@ -17,12 +17,7 @@ export function parseBody(body: Buffer, contentType: string | undefined): unknow
   const type = (contentType ?? '').toLowerCase();
   const text = decodeJsonBody(body);
   if (type.includes('json') || (!type.includes('form') && /^\s*[[{]/.test(text))) {
-    try {
-      return parseJsonText(text, 'body');
-    } catch (error) {
-      if (error instanceof HeraldError) throw error;
-      throw new HeraldError('invalid_json', 'The webhook body is signed but is not valid JSON.');
-    }
+    return parseJsonText(text, 'body', () => 'The webhook body is signed but is not valid JSON.');
   }
   if (type.includes('application/x-www-form-urlencoded')) {
     const form: Json = Object.fromEntries(new URLSearchParams(text));

@@ -19,12 +19,7 @@ function optionalString(value: unknown, name: string, max: number): string | und
 
 /** A client frame's JSON, parsed once: {@link clientOpOf} validates it, {@link refOfFrame} reads its `ref`. */
 export function parseFrame(text: string): unknown {
-  try {
-    return parseJsonText(text, 'frame');
-  } catch (error) {
-    if (error instanceof HeraldError) throw error;
-    throw new HeraldError('invalid_json', 'Frames are JSON text.');
-  }
+  return parseJsonText(text, 'frame', () => 'Frames are JSON text.');
 }
 
 /**
