@@ -134,3 +134,7 @@ export const RESERVED_CHANNEL_PREFIX = 'herald:';
  * to the first `*` starts with the prefix, which holds no `*`).
  */
 export const isReservedChannel = (nameOrPattern: string): boolean => nameOrPattern.startsWith(RESERVED_CHANNEL_PREFIX);
+
+/** Whether `channel` is kept from `endpoint`: one of Herald's own channels, and the endpoint a tenant's. */
+export const keptFromTenant = (endpoint: { tenant?: string | undefined }, channel: string): boolean =>
+  endpoint.tenant !== undefined && isReservedChannel(channel);

@@ -41,6 +41,11 @@ export function assertChannelArg(channel: string): void {
   if (!isValidChannel(channel)) throw usage(`invalid channel name ${JSON.stringify(channel)}: names match [A-Za-z0-9_.:-]{1,128}, other than . and ..`);
 }
 
+/** Refuses arguments past the `takes` a command has room for, naming its usage. */
+export function refuseExtraArguments(positionals: readonly string[], takes: number, usageLine: string): void {
+  if (positionals.length > takes) throw usage(`unexpected argument ${JSON.stringify(positionals[takes])}: ${usageLine}`);
+}
+
 /** An option that names a URL. */
 export function assertUrlArg(value: string, option: string): void {
   try {

@@ -45,9 +45,6 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
   ...Object.fromEntries(ADMIN_COMMANDS.map((name) => [name, adminCommand(name)])),
 };
 
-/** Codes of the SDK's errors that mean the command line asked for something no server would take. */
-const CLIENT_USAGE_CODES = new Set(['invalid_channel']);
-
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
@@ -73,10 +70,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     // By name, not instanceof: importing config/load.js (and its schema library) costs every command 0.2 s.
     const known = (error as Error).name === 'ConfigError' || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    // The SDK's errors (tail, listen) say what is wrong in their message; a channel it refuses to ask for is bad usage.
+    // The SDK's errors (tail, listen) say what is wrong in their message (bad channel names are refused before it runs).
     const client = (error as Error).name === 'HeraldClientError';
-    const usage = known || (client && CLIENT_USAGE_CODES.has((error as { code?: string }).code ?? ''));
     process.stderr.write(`herald ${command}: ${known || client ? (error as Error).message : (error as Error).stack}\n`);
-    return usage ? 2 : 1;
+    return known ? 2 : 1;
   }
 }

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { EventLog } from '../log/event-log.js';
 import { eventJson } from '../log/event-json.js';
 import type { DeliveryStore, EndpointRecord, NewDelivery, SettingsStore } from '../store/types.js';
-import { isReservedChannel, matchesAny } from '../auth/patterns.js';
+import { keptFromTenant, matchesAny } from '../auth/patterns.js';
 import { Counts } from '../util/counts.js';
 import { FailureStreak } from '../util/failure-streak.js';
 
@@ -55,7 +55,7 @@ function endpointWants(endpoint: EndpointRecord, event: HeraldEvent, eventTime: 
     eventTime >= endpoint.createdAt &&
     // A tenant's endpoint never gets Herald's own channels, whatever its patterns (`*`, say): herald:system names
     // every tenant's endpoints and their URLs.
-    !(endpoint.tenant !== undefined && isReservedChannel(event.channel)) &&
+    !keptFromTenant(endpoint, event.channel) &&
     matchesAny(endpoint.channels, event.channel) &&
     (endpoint.types.length === 0 || matchesAny(endpoint.types, event.type))
   );

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { HeraldError, isValidChannel, type DeliveryInfo } from '@herald/protocol';
 import type { AppContext } from '../http/context.js';
 import type { Principal } from '../auth/principal.js';
-import { isReservedChannel, matchesAny } from '../auth/patterns.js';
+import { keptFromTenant, matchesAny } from '../auth/patterns.js';
 import { newEventId } from '../log/ids.js';
 import { assertStorablePayload } from '../log/storable-payload.js';
 import type { EndpointRecord } from '../store/types.js';
@@ -48,7 +48,7 @@ export async function sendTestEvent(ctx: AppContext, endpoint: EndpointRecord, b
     throw new HeraldError('bad_request', `Channel ${channel} is not one the endpoint follows (${endpoint.channels.join(', ')}).`);
   }
   // As the dispatcher never sends a tenant's endpoint Herald's own channels (herald:test, the default label, is no log).
-  if (body.channel !== undefined && endpoint.tenant !== undefined && isReservedChannel(channel)) {
+  if (body.channel !== undefined && keptFromTenant(endpoint, channel)) {
     throw new HeraldError('bad_request', `Channel ${channel} is one of Herald's own, which no tenant's endpoint receives.`);
   }
   if (body.data !== undefined) assertStorablePayload(ctx.config.limits.jsonDepth, { data: body.data });

@@ -17,7 +17,7 @@ import { generateSecret, secretWeakness, sign, WebhookVerificationError } from '
 import type { AppContext } from '../http/context.js';
 import { channelPatternList } from '../http/schemas.js';
 import { randomId } from '../auth/secrets.js';
-import { isReservedChannel, matchesAny, patternCovered } from '../auth/patterns.js';
+import { keptFromTenant, matchesAny, patternCovered } from '../auth/patterns.js';
 import type { AttemptRecord, DeliveryRecord, EndpointRecord } from '../store/types.js';
 import type { Principal } from '../auth/principal.js';
 import { TENANT_REGEX } from '../portal/scope.js';
@@ -434,7 +434,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
       const wanted = (channel: string) =>
         matchesAny(record.channels, channel) &&
         (!scope || patternCovered(scope.channels, channel)) &&
-        !(record.tenant !== undefined && isReservedChannel(channel));
+        !keptFromTenant(record, channel);
       const recovered = await store.recover(request.params.id, since, until, Date.now(), wanted);
       if (recovered > 0) delivery.worker.retryAsked(record.id);
       return reply.code(202).send({ recovered });

@@ -1,4 +1,4 @@
-import { api, CONNECTION_HELP, connection, list, parse, print, usage } from '../common.js';
+import { api, CONNECTION_HELP, connection, list, parse, print, refuseExtraArguments, usage } from '../common.js';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -72,13 +72,10 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
           method: 'POST',
           path: '/v1/endpoints',
           body: defined({
-            url:
-              a[0] ??
-              (() => {
-                throw usage(
-                  `name the endpoint URL: herald endpoints create <endpoint url> --channels <patterns>${typeof v.url === 'string' ? ` (--url ${v.url} names the Herald server, not the endpoint)` : ''}`,
-                );
-              })(),
+            url: arg(
+              a,
+              `endpoint URL: herald endpoints create <endpoint url> --channels <patterns>${typeof v.url === 'string' ? ` (--url ${v.url} names the Herald server, not the endpoint)` : ''}`,
+            ),
             channels: list(need(v, 'channels')),
             types: list(str(v, 'types')),
             scheme: str(v, 'scheme'),
@@ -180,8 +177,7 @@ export function adminCommand(resource: string): (argv: string[]) => Promise<void
     if (!sub) throw usage(`unknown subcommand "${resource} ${name}"; try: ${Object.keys(RESOURCES[resource]!.subcommands).join(', ')}`);
     const { values, positionals } = parse(rest, sub.options ?? {});
     if (values.help) return void process.stdout.write(`Usage: herald ${resource} ${sub.usage}\n\nOptions:\n${CONNECTION_HELP}\n`);
-    const takes = positionalsOf(sub.usage);
-    if (positionals.length > takes) throw usage(`unexpected argument ${JSON.stringify(positionals[takes])}: herald ${resource} ${sub.usage}`);
+    refuseExtraArguments(positionals, positionalsOf(sub.usage), `herald ${resource} ${sub.usage}`);
     const request = sub.run(values as Values, positionals);
     const answer = await api(connection(values), request.method, request.path, request.body);
     if (answer !== undefined) print(answer);

@@ -1,4 +1,4 @@
-import { api, assertChannelArg, CONNECTION_HELP, connection, opt, parse, parseJson, print, readBody, usage } from '../common.js';
+import { api, assertChannelArg, CONNECTION_HELP, connection, opt, parse, parseJson, print, readBody, refuseExtraArguments, usage } from '../common.js';
 
 export const PUBLISH_HELP = `Usage: herald publish <channel> [--type t] [--id id] <json | ->
 
@@ -13,9 +13,9 @@ ${CONNECTION_HELP}
 export async function publish(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { type: { type: 'string' }, id: { type: 'string' } });
   if (values.help) return void process.stdout.write(PUBLISH_HELP);
-  const [channel, raw, extra] = positionals;
+  const [channel, raw] = positionals;
   if (!channel) throw usage('name a channel: herald publish <channel> <json | ->');
-  if (extra !== undefined) throw usage(`unexpected argument ${JSON.stringify(extra)}: herald publish <channel> <json | -> (quote the JSON)`);
+  refuseExtraArguments(positionals, 2, 'herald publish <channel> <json | -> (quote the JSON)');
   assertChannelArg(channel);
   const text = readBody(raw);
   if (text === undefined) throw usage('give the event data as JSON, or "-" to read it from stdin');

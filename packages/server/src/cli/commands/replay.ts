@@ -1,6 +1,6 @@
 import type { ChannelPage } from '@herald/protocol';
 import { generateSecret } from '@herald/webhooks';
-import { api, assertChannelArg, assertUrlArg, CONNECTION_HELP, connection, opt, parse, usage } from '../common.js';
+import { api, assertChannelArg, assertUrlArg, CONNECTION_HELP, connection, opt, parse, refuseExtraArguments, usage } from '../common.js';
 import { forward } from './forward.js';
 
 export const REPLAY_HELP = `Usage: herald replay <channel> [--after n] [--until n] [--forward-to <url> [--secret whsec_…]]
@@ -32,9 +32,9 @@ export async function replay(argv: string[]): Promise<void> {
     secret: { type: 'string' },
   });
   if (values.help) return void process.stdout.write(REPLAY_HELP);
-  const [channel, extra] = positionals;
+  const [channel] = positionals;
   if (!channel) throw usage('name a channel: herald replay <channel>');
-  if (extra !== undefined) throw usage(`unexpected argument ${JSON.stringify(extra)}: herald replay <channel> (one channel)`);
+  refuseExtraArguments(positionals, 1, 'herald replay <channel> (one channel)');
   assertChannelArg(channel);
   const conn = connection(values);
   let after = seqOption(opt(values, 'after'), '--after') ?? 0;
