@@ -14,6 +14,9 @@ const PATTERN_CHARS = /^[A-Za-z0-9_.:*-]+$/;
  */
 export const PATTERN_SCHEMA_REGEX = `^(?:[A-Za-z0-9_.:-]*\\*){0,${MAX_PATTERN_STARS}}[A-Za-z0-9_.:-]*$`;
 
+/** The rule of a valid pattern, as refusals state it. */
+export const PATTERN_RULE = `1 to ${MAX_PATTERN_LENGTH} of [A-Za-z0-9_.:*-], at most ${MAX_PATTERN_STARS} \`*\``;
+
 export function isValidPattern(pattern: unknown): pattern is string {
   if (typeof pattern !== 'string' || pattern.length === 0 || pattern.length > MAX_PATTERN_LENGTH) return false;
   if (!PATTERN_CHARS.test(pattern)) return false;
@@ -26,7 +29,7 @@ export function assertPattern(pattern: unknown): asserts pattern is string {
   if (!isValidPattern(pattern)) {
     throw new HeraldError(
       'invalid_pattern',
-      `Invalid channel pattern ${JSON.stringify(pattern)}: 1 to ${MAX_PATTERN_LENGTH} of [A-Za-z0-9_.:*-], at most ${MAX_PATTERN_STARS} \`*\`.`,
+      `Invalid channel pattern ${JSON.stringify(pattern)}: ${PATTERN_RULE}.`,
     );
   }
 }

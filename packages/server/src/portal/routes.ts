@@ -3,7 +3,7 @@ import { HeraldError } from '@herald/protocol';
 import type { AppContext } from '../http/context.js';
 import { adminOnly } from '../http/admin.js';
 import { channelPatternList } from '../http/schemas.js';
-import { isReservedChannel, isValidPattern, MAX_PATTERN_LENGTH, MAX_PATTERN_STARS, RESERVED_CHANNEL_PREFIX } from '../auth/patterns.js';
+import { isReservedChannel, isValidPattern, PATTERN_RULE, RESERVED_CHANNEL_PREFIX } from '../auth/patterns.js';
 import type { HeraldConfig } from '../config/schema.js';
 import { pageRoute } from '../console/routes.js';
 import { seenEventTypes } from './event-types.js';
@@ -31,7 +31,7 @@ function channelsFor(config: HeraldConfig['portal'], tenant: string): string[] {
     if (!isValidPattern(pattern)) {
       throw new HeraldError(
         'invalid_pattern',
-        `Tenant ${tenant} makes ${JSON.stringify(pattern)} of the portal.channels template ${JSON.stringify(template)}, which is no valid channel pattern (1 to ${MAX_PATTERN_LENGTH} of [A-Za-z0-9_.:*-], at most ${MAX_PATTERN_STARS} \`*\`): give the session allowedChannels, or use a shorter tenant name.`,
+        `Tenant ${tenant} makes ${JSON.stringify(pattern)} of the portal.channels template ${JSON.stringify(template)}, which is no valid channel pattern (${PATTERN_RULE}): give the session allowedChannels, or use a shorter tenant name.`,
       );
     }
     if (isReservedChannel(pattern)) {
