@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { ADMIN_KEY, sleep, startTestServer, type TestServer } from '../../server/test/helpers.js';
+import { ADMIN_KEY, eventually, sleep, startTestServer, type TestServer } from '../../server/test/helpers.js';
 import { CHROMIUM, CHROMIUM_FLAGS, serveSdkPage } from './browser-sdk.js';
 
 /** The backoff after a failure: up to an hour, so a reconnect within seconds is the `online` event's doing. */
@@ -65,6 +65,13 @@ describe('@herald/client in a browser going offline and online', { skip: !exists
     assert.equal(res.status, 201);
   }
 
+  /** The connections of `transport` the server holds open (for polls: those parked, waiting for an event). */
+  async function openAtServer(transport: (typeof TRANSPORTS)[number]): Promise<number> {
+    const text = await (await fetch(`${herald.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
+    const label = { websocket: 'ws', sse: 'sse', poll: 'long_poll' }[transport];
+    return Number(new RegExp(`^herald_connections_open\\{transport="${label}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  }
+
   const seen = (tab: Page) => tab.evaluate(() => (globalThis as any).seen as number[]);
   const states = (tab: Page) => tab.evaluate(() => (globalThis as any).states as string[]);
 
@@ -77,6 +84,9 @@ describe('@herald/client in a browser going offline and online', { skip: !exists
         await startClient(tab, transport, channel);
         await publish(channel, 1);
         await tab.waitForFunction(() => (globalThis as any).seen.length === 1, null, { timeout: 5000 });
+        // A poll that answered starts the next one: going offline before it reaches the server would fail it. So the
+        // network goes only once the server holds the connection (for polls, the next one parked).
+        await eventually(async () => assert.equal(await openAtServer(transport), 1));
 
         // The browser says `offline`, a hint the client leaves alone: its connection (which Chromium keeps open, as
         // a real browser may after a false `offline`) goes on.
