@@ -18,6 +18,7 @@ import { Authenticator } from './auth/authenticator.js';
 import { AccessPolicy } from './auth/principal.js';
 import { LongPollHub } from './transports/poll/long-poll.js';
 import { SseHub } from './transports/sse/hub.js';
+import { ReplayBudget } from './transports/replay-budget.js';
 import { isWebSocketUpgrade, WsGateway } from './transports/ws/gateway.js';
 import { serveAsHttp } from './http/upgrade-fallback.js';
 import { buildApp } from './http/app.js';
@@ -179,6 +180,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   const leases = new LeaseKeeper(storage.cluster, nodeId, LEASE_TTL_MS);
   const trimmer = new RetentionTrimmer(storage.events, config, (err) => logger.error({ err }, 'trim failed'), leases);
   const sse = new SseHub(config.sse.heartbeat);
+  const replayBudget = new ReplayBudget(config.limits.replayBytes);
   const nodes = new NodeRegistry(
     storage.cluster,
     nodeId,
@@ -215,6 +217,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     presence,
     longPoll,
     sse,
+    replayBudget,
     delivery,
     ready: () => storage.events.ping(),
     busState: () => bus.state,
@@ -289,6 +292,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
       endpointsDisabled: (await storage.deliveries.listEndpoints()).filter(disabledByHerald).length,
     }),
     circuitsOpen: () => delivery.worker.circuitsOpen(),
+    replayBytes: () => replayBudget.held,
   };
   metricsSources.add(metricsSource);
   collectProcessMetrics();

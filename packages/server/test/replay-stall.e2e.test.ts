@@ -21,6 +21,34 @@ async function rawSocket(h: TestServer, request: string): Promise<Socket> {
   return socket;
 }
 
+/** A WebSocket subscribed to `channels` from their start, which then reads nothing. */
+async function wsReadingNothing(h: TestServer, channels: string[]): Promise<Socket> {
+  const socket = await rawSocket(
+    h,
+    `GET /v1/ws?token=${ADMIN_KEY} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  const mask = Buffer.from([1, 2, 3, 4]);
+  for (const channel of channels) {
+    const payload = Buffer.from(JSON.stringify({ op: 'subscribe', channel, after: 0 }));
+    socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]));
+  }
+  socket.pause();
+  return socket;
+}
+
+/** Reads an SSE stream of `channel` from its start up to the backlog's last event. */
+async function readWholeReplay(h: TestServer, channel: string): Promise<void> {
+  const res = await fetch(`${h.url}/v1/channels/${channel}/stream?after=0&token=${ADMIN_KEY}`);
+  const reader = res.body!.getReader();
+  let text = '';
+  while (!text.includes(`id: ${EVENTS}\n`)) {
+    const { value } = await reader.read();
+    text = text.slice(-64) + Buffer.from(value!).toString('latin1');
+  }
+  await reader.cancel();
+}
+
 /** Slow consumers dropped so far: the metric is the process's, and these servers run in the test's process. */
 const dropped = (h: TestServer, transport: 'sse' | 'ws') =>
   metricValue(h.url, ADMIN_KEY, `herald_slow_consumer_disconnects_total{transport="${transport}"}`).then((n) => n ?? 0);
@@ -49,17 +77,7 @@ describe('limits.replayStallTimeout', () => {
     await backlog(h, 'feed-a', EVENTS / 2);
     await backlog(h, 'feed-b', EVENTS / 2);
     const before = await dropped(h, 'ws');
-    const socket = await rawSocket(
-      h,
-      `GET /v1/ws?token=${ADMIN_KEY} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-    );
-    const mask = Buffer.from([1, 2, 3, 4]);
-    for (const channel of ['feed-a', 'feed-b']) {
-      const payload = Buffer.from(JSON.stringify({ op: 'subscribe', channel, after: 0 }));
-      socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]));
-    }
-    socket.pause();
+    const socket = await wsReadingNothing(h, ['feed-a', 'feed-b']);
     try {
       await eventually(async () => assert.equal(await dropped(h, 'ws'), before + 1), 15_000);
       // Both subscriptions' replays waited on the same socket: it is dropped, and counted, once.
@@ -74,14 +92,60 @@ describe('limits.replayStallTimeout', () => {
     const h = await start();
     await backlog(h, 'feed');
     const before = await dropped(h, 'sse');
-    const res = await fetch(`${h.url}/v1/channels/feed/stream?after=0&token=${ADMIN_KEY}`);
-    const reader = res.body!.getReader();
-    let text = '';
-    while (!text.includes(`id: ${EVENTS}\n`)) {
-      const { value } = await reader.read();
-      text = text.slice(-64) + Buffer.from(value!).toString('latin1');
-    }
-    await reader.cancel();
+    await readWholeReplay(h, 'feed');
     assert.equal(await dropped(h, 'sse'), before);
+  });
+});
+
+describe('limits.replayBytes', () => {
+  // The smallest budget: one page at a time for the whole node. A stall timeout far longer than the test, so a client
+  // dropped here is dropped by the budget's own rule (5 s without progress while other replays wait).
+  const { start } = suiteServers({ limits: { bodyBytes: 4 * 1024 * 1024, replayBytes: 1024 * 1024, replayStallTimeout: 120 } });
+  const MAX_HELD = 2 * 1024 * 1024;
+  const held = (h: TestServer) => metricValue(h.url, ADMIN_KEY, 'herald_replay_bytes').then((n) => n ?? 0);
+  const waits = (h: TestServer) => metricValue(h.url, ADMIN_KEY, 'herald_replay_waits_total').then((n) => n ?? 0);
+
+  it('bounds what SSE replays hold together, drops clients that read nothing while others wait, and lets a reader through', async () => {
+    const h = await start();
+    await backlog(h, 'big');
+    const [droppedBefore, waitsBefore] = [await dropped(h, 'sse'), await waits(h)];
+    const stalled: Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const socket = await rawSocket(h, `GET /v1/channels/big/stream?after=0&token=${ADMIN_KEY} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        socket.pause();
+        stalled.push(socket);
+      }
+      // Without the budget each of them held 2 to 4 MiB of its replay beyond what the kernel took.
+      await eventually(async () => assert.ok((await waits(h)) > waitsBefore, 'a replay waited for room'), 10_000);
+      for (let i = 0; i < 5; i++) {
+        const now = await held(h);
+        assert.ok(now > 0 && now <= MAX_HELD, `${now} bytes held`);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+
+      // A client that reads gets its whole replay: those that read nothing give their share up once it waits.
+      await readWholeReplay(h, 'big');
+      assert.equal(await dropped(h, 'sse'), droppedBefore + 2, 'both clients that read nothing were dropped');
+    } finally {
+      for (const socket of stalled) socket.destroy();
+    }
+    await eventually(async () => assert.equal(await held(h), 0, 'nothing is held once the streams are gone'), 5000);
+  });
+
+  it('bounds what one WebSocket replaying several channels holds, and gives it all back when the socket closes', async () => {
+    const h = await start();
+    await backlog(h, 'ws-a', EVENTS / 2);
+    await backlog(h, 'ws-b', EVENTS / 2);
+    const socket = await wsReadingNothing(h, ['ws-a', 'ws-b']);
+    try {
+      await eventually(async () => assert.ok((await held(h)) > 0, 'the replays hold pages'), 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const now = await held(h);
+      assert.ok(now > 0 && now <= MAX_HELD, `${now} bytes held`);
+    } finally {
+      socket.destroy();
+    }
+    await eventually(async () => assert.equal(await held(h), 0, 'nothing is held once the socket is gone'), 5000);
   });
 });

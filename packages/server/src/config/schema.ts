@@ -90,6 +90,11 @@ export const ConfigSchema = Type.Object(
          * its next page; a client whose unsent bytes have not gone down for this many seconds is dropped as too slow.
          */
         replayStallTimeout: Type.Number({ default: 30, exclusiveMinimum: 0, maximum: 3600 }),
+        /**
+         * What the SSE and WebSocket replays on this node may hold together in their sockets' buffers (see
+         * transports/replay-budget.ts); a replay page with no room waits until some is sent. One page always goes.
+         */
+        replayBytes: Type.Integer({ default: 256 * 1024 * 1024, minimum: 1024 * 1024 }),
         /** Deepest nesting of arrays/objects accepted in event data, on every way in; deeper is 400 payload_too_deep. */
         jsonDepth: Type.Integer({ default: DEFAULT_MAX_JSON_DEPTH, minimum: 1, maximum: 1000 }),
         /** Bytes of events in one poll answer; a page stops early (at least one event) rather than pass it. */

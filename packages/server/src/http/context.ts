@@ -5,6 +5,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { AccessPolicy, Principal } from '../auth/principal.js';
 import type { LongPollHub } from '../transports/poll/long-poll.js';
 import type { SseHub } from '../transports/sse/hub.js';
+import type { ReplayBudget } from '../transports/replay-budget.js';
 import type { DeliveryService } from '../delivery/service.js';
 import type { ConnectionWatch } from '../auth/liveness.js';
 import type { NodeRegistry } from '../cluster/nodes.js';
@@ -25,6 +26,8 @@ export interface AppContext {
   /** Ends open streams and sockets whose credential expires or is revoked. */
   watch: ConnectionWatch;
   nodes: NodeRegistry;
+  /** What the SSE and WebSocket replays on this node may hold together (`limits.replayBytes`). */
+  replayBudget: ReplayBudget;
   /** Presence sets, ephemeral publishes and direct messages (src/presence). */
   presence: PresenceService;
   /** Resolves when the store answers; /readyz is 503 otherwise. */

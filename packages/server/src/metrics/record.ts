@@ -25,6 +25,11 @@ export function countLongPollRefused(): void {
   families.longPollsRefused.inc();
 }
 
+/** A replay page that had to wait for room under limits.replayBytes. */
+export function countReplayWait(): void {
+  families.replayWaits.inc();
+}
+
 export function countDroppedConnection(): void {
   families.connectionsDropped.inc();
 }

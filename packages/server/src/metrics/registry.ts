@@ -32,6 +32,8 @@ export interface MetricsSource {
   busMessages?(): { sent: number; received: number };
   /** Deliveries pending and failed (dead letters), and disabled endpoints; read from the store. */
   deliveryState?(): Promise<{ pending: number; failed: number; endpointsDisabled: number }>;
+  /** Bytes the node's replays hold under limits.replayBytes. */
+  replayBytes?(): number;
   /** Endpoints whose circuit breaker is open on this node (nothing is sent to them until a probe succeeds). */
   circuitsOpen?(): number;
 }
@@ -79,6 +81,19 @@ export const families = {
   connectionsDropped: new Counter({
     name: 'herald_connections_dropped_total',
     help: 'Client connections closed as they arrived because limits.connections were open already.',
+    registers: [registry],
+  }),
+  replayBytes: new Gauge({
+    name: 'herald_replay_bytes',
+    help: 'Bytes of SSE and WebSocket replay pages held unsent (or reserved) under limits.replayBytes.',
+    registers: [registry],
+    collect() {
+      this.set(sum((s) => s.replayBytes?.() ?? 0));
+    },
+  }),
+  replayWaits: new Counter({
+    name: 'herald_replay_waits_total',
+    help: 'Replay pages that waited for room under limits.replayBytes before being read.',
     registers: [registry],
   }),
   longPollsRefused: new Counter({

@@ -3,6 +3,7 @@ import type { EventLog } from '../log/event-log.js';
 import type { ChannelState } from '../store/types.js';
 import type { BusSink } from '../bus/types.js';
 import { countSubscription } from '../metrics/index.js';
+import type { ReplayReservation } from './replay-budget.js';
 
 /**
  * Where a feed's output goes. Each call also names the feed, so one object
@@ -15,6 +16,12 @@ export interface FeedSink {
   gap(gap: GapInfo, feed: ChannelFeed): void;
   /** While replaying a backlog, the feed waits on this before reading the next page. */
   drained?(feed: ChannelFeed): Promise<void> | undefined;
+  /**
+   * Room for the next replay page of `bytes` in the node's replay budget (replay-budget.ts; `continuing`: not the
+   * replay's first page): the feed reads the page once it is ready and calls `done` once the page is handed over.
+   * Undefined: no budget (or the sink is closing).
+   */
+  reserveReplay?(bytes: number, continuing: boolean, feed: ChannelFeed): ReplayReservation | undefined;
   /** The log could not be read; the sink should end the subscription. */
   failed(error: unknown, feed: ChannelFeed): void;
 }
@@ -47,6 +54,8 @@ export class ChannelFeed<Sink extends FeedSink = FeedSink> implements BusSink {
   private overflowed = false;
   private catchingUp = true;
   private stopped = false;
+  /** The replay page's reservation while it waits for room: withdrawn if the feed stops. */
+  private waitingFor: ReplayReservation | undefined;
 
   constructor(
     private readonly log: EventLog,
@@ -81,6 +90,7 @@ export class ChannelFeed<Sink extends FeedSink = FeedSink> implements BusSink {
     countSubscription(-1);
     this.log.bus.leave(this.channel, this);
     this.pending = undefined;
+    this.waitingFor?.done();
   }
 
   /** BusSink: live events of the channel. */
@@ -114,30 +124,24 @@ export class ChannelFeed<Sink extends FeedSink = FeedSink> implements BusSink {
   private async catchUp(): Promise<void> {
     this.catchingUp = true;
     let holes = 0;
+    let continuing = false;
     try {
       while (!this.stopped) {
-        const page = await this.log.read(this.channel, this.position, PAGE_SIZE, PAGE_BYTES);
-        if (this.stopped) return;
-        this.epoch = page.epoch;
-        if (page.truncated) {
-          const gap = { channel: this.channel, after: this.position, oldest: page.trimmed + 1 };
-          // Past the gap before telling the sink, so a cursor it reads already skips the lost events.
-          this.position = page.trimmed;
-          this.sink.gap(gap, this);
-        }
-        if (!this.deliverInOrder(page.events)) {
+        const read = await this.replayPage(continuing);
+        continuing = true;
+        if (read === 'stopped') return;
+        if (read.hole !== undefined) {
           // A page that does not follow on from the position: a read that raced a trim and refill, read again. Not
           // at once and not forever: a store that keeps showing a hole it does not report as trimmed fails the feed
           // rather than spin the event loop (its reads can resolve without ever yielding to I/O).
-          if (++holes > MAX_HOLE_READS) throw new Error(`The log of ${this.channel} skips from ${this.position} to ${page.events[0]?.seq}.`);
+          if (++holes > MAX_HOLE_READS) throw new Error(`The log of ${this.channel} skips from ${this.position} to ${read.hole}.`);
           await new Promise((resolve) => setTimeout(resolve, HOLE_RETRY_MS));
           continue;
         }
         holes = 0;
         const waiting = this.sink.drained?.(this);
         if (waiting) await waiting;
-        // More in the log than this page held (it was full, or cut short by PAGE_BYTES): read on.
-        if (page.events.length > 0 && this.position < page.head) continue;
+        if (read.more) continue;
         const held = this.pending ?? [];
         this.pending = undefined;
         if (this.overflowed) {
@@ -150,6 +154,40 @@ export class ChannelFeed<Sink extends FeedSink = FeedSink> implements BusSink {
       if (!this.stopped) this.sink.failed(error, this);
     } finally {
       this.catchingUp = false;
+    }
+  }
+
+  /**
+   * Reads the page after the position, within the sink's replay budget, and hands it over. Its own function, so the
+   * page's events (and the frames cached on them) are not kept alive while the replay then waits for the socket: a
+   * page held through that wait doubled what each stalled replay held.
+   *
+   * `hole`: the seq the page skipped to, when it did not follow on from the position (nothing was handed over).
+   * `more`: the log holds more than this page did (it was full, or cut short by PAGE_BYTES).
+   */
+  private async replayPage(continuing: boolean): Promise<'stopped' | { hole?: number | undefined; more: boolean }> {
+    const reservation = this.sink.reserveReplay?.(PAGE_BYTES, continuing, this);
+    if (reservation?.ready) {
+      this.waitingFor = reservation;
+      await reservation.ready;
+      this.waitingFor = undefined;
+    }
+    try {
+      if (this.stopped) return 'stopped';
+      const page = await this.log.read(this.channel, this.position, PAGE_SIZE, PAGE_BYTES);
+      if (this.stopped) return 'stopped';
+      this.epoch = page.epoch;
+      if (page.truncated) {
+        const gap = { channel: this.channel, after: this.position, oldest: page.trimmed + 1 };
+        // Past the gap before telling the sink, so a cursor it reads already skips the lost events.
+        this.position = page.trimmed;
+        this.sink.gap(gap, this);
+      }
+      if (!this.deliverInOrder(page.events)) return { hole: page.events[0]?.seq, more: true };
+      return { more: page.events.length > 0 && this.position < page.head };
+    } finally {
+      // What the page queued is held against the budget until the socket has sent it.
+      reservation?.done();
     }
   }
 }

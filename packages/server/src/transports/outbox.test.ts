@@ -10,6 +10,8 @@ function recordingSocket() {
     writableLength: 0,
     destroyed: false,
     writable: true,
+    on: () => {},
+    off: () => {},
   };
   return { socket, writes, text: () => writes.map((w) => w.toString()) };
 }

@@ -1,9 +1,14 @@
+import { SocketReplays, type ReplayBudget, type ReplayReservation } from './replay-budget.js';
+
 /** The socket side an outbox needs: Node's `net.Socket` has all of it. */
 export interface RawSocket {
   write(chunk: Buffer): boolean;
   readonly writableLength: number;
   readonly destroyed: boolean;
   readonly writable: boolean;
+  /** `drain` and `close`, for a replay's ledger (replay-budget.ts). */
+  on(event: 'drain' | 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'close', listener: () => void): unknown;
 }
 
 /**
@@ -12,31 +17,6 @@ export interface RawSocket {
  * is queued here) is reached only by a client that does not read.
  */
 const WRITE_AT_BYTES = 64 * 1024;
-
-/** How often a stall watch (see `watchStall`) looks at the buffer. */
-const STALL_CHECK_MS = 1000;
-
-/**
- * Calls `stalled` once `buffered()` has not gone down for `timeoutMs` (looked at every second), unless the returned
- * function is called first. A replay waits on the client's buffer before reading its next page; a client that reads
- * nothing held that wait, and the buffer under the send bound, forever: 5 to 9 MB per connection, never dropped.
- */
-export function watchStall(buffered: () => number, timeoutMs: number, stalled: () => void): () => void {
-  let low = buffered();
-  let since = Date.now();
-  const timer = setInterval(() => {
-    const now = buffered();
-    if (now < low) {
-      low = now;
-      since = Date.now();
-    } else if (Date.now() - since >= timeoutMs) {
-      clearInterval(timer);
-      stalled();
-    }
-  }, STALL_CHECK_MS);
-  timer.unref();
-  return () => clearInterval(timer);
-}
 
 /** Outboxes with frames queued in this tick, flushed together once the tick's work is done. */
 let dirty: Outbox[] = [];
@@ -84,8 +64,21 @@ export class Outbox {
   private queued: Buffer | Buffer[] | undefined;
   /** Bytes queued and not yet handed to the socket. */
   private queuedBytes = 0;
+  /** Its replay pages held under the node's replay budget; undefined while it holds none. */
+  private replays: SocketReplays | undefined;
 
   constructor(protected readonly socket: RawSocket) {}
+
+  /**
+   * Room in `budget` for the next page of a replay on this connection (see replay-budget.ts; `continuing`: not its
+   * first page), or undefined once the socket is gone. A connection that sends nothing of its replay pages for
+   * `stallMs` is `stalled`.
+   */
+  protected replayRoom(budget: ReplayBudget, bytes: number, continuing: boolean, stallMs: number, stalled: () => void): ReplayReservation | undefined {
+    if (this.socket.destroyed) return undefined;
+    this.replays ??= new SocketReplays(budget, this, this.socket, stallMs, stalled, () => (this.replays = undefined));
+    return this.replays.reserve(bytes, continuing);
+  }
 
   /** What the connection holds and the client has not read yet: the socket's buffer plus this tick's queue. */
   get buffered(): number {
@@ -103,6 +96,7 @@ export class Outbox {
       this.queued = [this.queued, frame];
     }
     this.queuedBytes += frame.length;
+    if (this.replays) this.replays.queued += frame.length;
     if (this.queuedBytes >= WRITE_AT_BYTES) this.flush();
   }
 
@@ -129,5 +123,7 @@ export class Outbox {
   writeNow(bytes: Buffer): void {
     if (this.socket.destroyed || !this.socket.writable) return;
     this.socket.write(bytes);
+    // A replay page the kernel took at once is no longer held: its budget goes back now, not at the next check.
+    this.replays?.release();
   }
 }

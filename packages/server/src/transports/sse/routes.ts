@@ -4,7 +4,7 @@ import { decodeCursor, decodeStreamId, HeraldError, isStreamId, streamIdPrefix, 
 import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ChannelFeed } from '../feed.js';
-import { SseStream } from './stream.js';
+import { SseStream, type SseStreamSettings } from './stream.js';
 import { assertOriginAllowed } from '../../http/cors.js';
 import { countRealtimeDelivery } from '../../metrics/index.js';
 import { parseSeq, queryPosition } from '../../http/position.js';
@@ -127,9 +127,15 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     })().catch((err: unknown) => stream.fail(err));
   }
 
+  const settings: SseStreamSettings = {
+    maxBuffered: config.limits.sendBufferBytes,
+    stallMs: config.limits.replayStallTimeout * 1000,
+    replayBudget: ctx.replayBudget,
+    logger: app.log,
+    onClosed: removeStream,
+  };
   /** A stream for this response; nothing is written to it until `begin`. */
-  const newStream = (reply: FastifyReply) =>
-    new SseStream(reply.raw, config.limits.sendBufferBytes, app.log, removeStream, config.limits.replayStallTimeout * 1000);
+  const newStream = (reply: FastifyReply) => new SseStream(reply.raw, settings);
 
   app.get<{ Params: { channel: string }; Querystring: StreamQuery }>(
     '/v1/channels/:channel/stream',
@@ -182,6 +188,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
             },
             gap: (gap) => stream.write(`${idLine()}event: gap\ndata: ${JSON.stringify(gap)}\n\n`),
             drained: () => stream.drained(),
+            reserveReplay: (bytes, continuing) => stream.reserveReplay(bytes, continuing),
             failed: (err) => stream.fail(err),
           }),
         );

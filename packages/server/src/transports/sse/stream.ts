@@ -4,7 +4,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import { countRealtimeDelivery, countSlowConsumer } from '../../metrics/index.js';
 import type { ChannelFeed, FeedSink } from '../feed.js';
 import { httpChunk, sharedChunk, sseEvent, type SseEventKind } from '../frames.js';
-import { Outbox, watchStall, type RawSocket } from '../outbox.js';
+import { Outbox, type RawSocket } from '../outbox.js';
+import { watchStall } from '../stall-watch.js';
+import type { ReplayBudget, ReplayReservation } from '../replay-budget.js';
 import type { EphemeralListener } from '../../presence/service.js';
 import type { EphemeralFrames } from '../../presence/frames.js';
 
@@ -16,7 +18,19 @@ function onResponseClose(this: ServerResponse & { [STREAM]?: SseStream }): void 
   this[STREAM]?.responseClosed();
 }
 /** Stands in for the socket of a response whose client left before the stream opened. */
-const GONE: RawSocket = { write: () => false, writableLength: 0, destroyed: true, writable: false };
+const GONE: RawSocket = { write: () => false, writableLength: 0, destroyed: true, writable: false, on: () => {}, off: () => {} };
+
+/** What every stream of a server shares: one object, not five fields on each idle stream. */
+export interface SseStreamSettings {
+  /** `limits.sendBufferBytes`: past it the client is dropped. */
+  readonly maxBuffered: number;
+  /** `limits.replayStallTimeout`, ms: a replay waiting on a client that reads nothing for this long drops it. */
+  readonly stallMs: number;
+  /** `limits.replayBytes`: what the node's replays may hold together. */
+  readonly replayBudget: ReplayBudget;
+  readonly logger: FastifyBaseLogger;
+  readonly onClosed: (stream: SseStream) => void;
+}
 
 /**
  * One open `text/event-stream` response. The status line and headers go out
@@ -42,11 +56,7 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
 
   constructor(
     readonly res: ServerResponse,
-    private readonly maxBuffered: number,
-    private readonly logger: FastifyBaseLogger,
-    private readonly onClosed: (stream: SseStream) => void,
-    /** `limits.replayStallTimeout`, ms: a replay waiting on a client that reads nothing for this long drops it. */
-    private readonly stallMs: number,
+    private readonly settings: SseStreamSettings,
   ) {
     super(res.socket && !res.socket.destroyed ? res.socket : GONE);
     if (this.socket === GONE) {
@@ -79,13 +89,13 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
   }
 
   private send(frame: Buffer): void {
-    if (this.buffered + frame.length > this.maxBuffered) return this.tooSlow('SSE client too slow: dropping it');
+    if (this.buffered + frame.length > this.settings.maxBuffered) return this.tooSlow('SSE client too slow: dropping it');
     this.queue(frame);
   }
 
   private tooSlow(message: string): void {
     if (this.closed) return;
-    this.logger.warn({ buffered: this.buffered }, message);
+    this.settings.logger.warn({ buffered: this.buffered }, message);
     countSlowConsumer('sse');
     this.discard();
     this.res.destroy();
@@ -121,7 +131,7 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
 
   /** Resolves once the socket has flushed, or undefined when it need not wait. */
   drained(): Promise<void> | undefined {
-    if (this.closed || this.buffered < this.maxBuffered / 2) return undefined;
+    if (this.closed || this.buffered < this.settings.maxBuffered / 2) return undefined;
     const socket = this.res.socket;
     if (!socket) return undefined;
     this.drainWaiter ??= new Promise<void>((resolve) => {
@@ -133,16 +143,23 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
         resolve();
       };
       // Dropping the stream closes its socket, which ends this wait.
-      const stopWatching = watchStall(() => this.buffered, this.stallMs, () => this.tooSlow('SSE client read nothing of its replay: dropping it'));
+      // Progress is the buffer going down.
+      const stopWatching = watchStall(() => -this.buffered, this.settings.stallMs, () => this.tooSlow('SSE client read nothing of its replay: dropping it'));
       socket.on('drain', done);
       socket.on('close', done);
     });
     return this.drainWaiter;
   }
 
+  /** FeedSink: room for a replay page in the node's budget; none once the stream has closed. */
+  reserveReplay(bytes: number, continuing: boolean): ReplayReservation | undefined {
+    if (this.closed) return undefined;
+    return this.replayRoom(this.settings.replayBudget, bytes, continuing, this.settings.stallMs, () => this.tooSlow('SSE client read nothing of its replay pages: dropping it'));
+  }
+
   /** Something broke under the stream: log it and cut the connection, so the client reconnects and resumes. */
   fail(err: unknown): void {
-    this.logger.error({ err }, 'SSE stream failed');
+    this.settings.logger.error({ err }, 'SSE stream failed');
     this.discard();
     this.res.destroy();
     this.finish();
@@ -177,6 +194,6 @@ export class SseStream extends Outbox implements FeedSink, EphemeralListener {
     this.closed = true;
     for (const feed of this.feeds) feed.stop();
     this.unwatch?.();
-    this.onClosed(this);
+    this.settings.onClosed(this);
   }
 }

@@ -6,7 +6,9 @@ import type { AppContext } from '../../http/context.js';
 import type { Principal } from '../../auth/principal.js';
 import type { ChannelFeed } from '../feed.js';
 import { wsEventFrame, wsSharedFrame, wsTextFrame } from '../frames.js';
-import { Outbox, watchStall } from '../outbox.js';
+import { Outbox } from '../outbox.js';
+import { watchStall } from '../stall-watch.js';
+import type { ReplayReservation } from '../replay-budget.js';
 import { clientOpOf, parseFrame, refOfFrame, refOfUnparsedFrame } from './ops.js';
 import { assertStorablePayload } from '../../log/storable-payload.js';
 import { countRealtimeDelivery, countRefused, countSlowConsumer } from '../../metrics/index.js';
@@ -217,7 +219,8 @@ export class WsSession extends Outbox implements SubscriptionOwner {
     if (this.buffered < low || this.closing) return undefined;
     // ws has no drain event of its own; a short poll costs nothing when the buffer is low. Closing the socket as too
     // slow sets `closing`, which ends the wait.
-    const stopWatching = watchStall(() => this.buffered, this.ctx.config.limits.replayStallTimeout * 1000, () =>
+    // Progress is the buffer going down.
+    const stopWatching = watchStall(() => -this.buffered, this.ctx.config.limits.replayStallTimeout * 1000, () =>
       this.tooSlow('WebSocket client read nothing of its replay: closing with 1013'),
     );
     return new Promise((resolve) => {
@@ -228,6 +231,14 @@ export class WsSession extends Outbox implements SubscriptionOwner {
       };
       check();
     });
+  }
+
+  /** FeedSink: room for a replay page in the node's budget; none once the socket is closing. */
+  reserveReplay(bytes: number, continuing: boolean): ReplayReservation | undefined {
+    if (this.closing) return undefined;
+    return this.replayRoom(this.ctx.replayBudget, bytes, continuing, this.ctx.config.limits.replayStallTimeout * 1000, () =>
+      this.tooSlow('WebSocket client read nothing of its replay pages: closing with 1013'),
+    );
   }
 
   /** FeedSink: the log could not be read for one subscription; it ends, the socket stays. */
