@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { ADMIN_KEY, rawConnection, startTestServer, type TestServer, until } from './helpers.js';
+import { ADMIN_KEY, rawConnection, sleep, startTestServer, type TestServer, until } from './helpers.js';
 
 describe('long polling', () => {
   let h: TestServer;
@@ -122,15 +122,20 @@ describe('long polling', () => {
 
   it('frees every pipelined poll when its connection goes, not only the one being answered', async () => {
     const { socket } = await pipelined('lp-pipe', 3);
-    await until(() => h.longPoll.waiting === 3, 5000, 'three polls parked');
+    // A connection's polls take turns (transports/poll/answer-room.ts): one parks, the others wait behind it.
+    await until(() => h.longPoll.waiting === 1, 5000, 'the first poll parked');
+    await sleep(300);
+    assert.equal(h.longPoll.waiting, 1, 'the polls behind it wait their turn');
     socket.destroy();
     // Well before their 5 s wait ends.
     await until(() => h.longPoll.waiting === 0, 2000, 'the polls queued behind the first freed');
+    await sleep(300);
+    assert.equal(h.longPoll.waiting, 0, 'and none of those behind it parks once it is gone');
   });
 
   it('answers limits.pipelinedRequests pipelined polls, and drops a connection that sends more', async () => {
     const within = await pipelined('lp-pipe-ok', 8);
-    await until(() => h.longPoll.waiting === 8, 5000, 'eight polls parked');
+    await until(() => h.longPoll.waiting === 1, 5000, 'the first poll parked, the others behind it');
     await h.call('POST', '/v1/channels/lp-pipe-ok/events', { body: { data: 1 } });
     await until(() => within.answers() === 8, 5000, 'eight answers');
     assert.equal(within.socket.destroyed, false);

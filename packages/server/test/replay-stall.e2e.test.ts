@@ -50,7 +50,7 @@ async function readWholeReplay(h: TestServer, channel: string): Promise<void> {
 }
 
 /** Slow consumers dropped so far: the metric is the process's, and these servers run in the test's process. */
-const dropped = (h: TestServer, transport: 'sse' | 'ws') =>
+const dropped = (h: TestServer, transport: 'sse' | 'ws' | 'long_poll') =>
   metricValue(h.url, ADMIN_KEY, `herald_slow_consumer_disconnects_total{transport="${transport}"}`).then((n) => n ?? 0);
 
 describe('limits.replayStallTimeout', () => {
@@ -131,6 +131,37 @@ describe('limits.replayBytes', () => {
       for (const socket of stalled) socket.destroy();
     }
     await eventually(async () => assert.equal(await held(h), 0, 'nothing is held once the streams are gone'), 5000);
+  });
+
+  it('bounds what poll answers hold together: a connection that pipelines polls and reads nothing holds one, then is closed', async () => {
+    const h = await start({ limits: { bodyBytes: 4 * 1024 * 1024, replayBytes: 1024 * 1024, replayStallTimeout: 120, pageBytes: 1024 * 1024 } });
+    await backlog(h, 'polled');
+    const before = await dropped(h, 'long_poll');
+    const stalled: Socket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const socket = await rawSocket(
+          h,
+          Array.from({ length: 4 }, (_, k) => `GET /v1/channels/polled/events?after=${k * 500}&limit=1000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_KEY}\r\n\r\n`).join(''),
+        );
+        socket.pause();
+        stalled.push(socket);
+      }
+      // Without the bound: 12 answers of 1 MiB, most of each beyond what the kernel took.
+      for (let i = 0; i < 5; i++) {
+        const now = await held(h);
+        assert.ok(now <= MAX_HELD, `${now} bytes held`);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      // A poll that reads its answer gets it, once those that read nothing have given their share up.
+      const res = await fetch(`${h.url}/v1/channels/polled/events?after=0&limit=1000`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+      assert.equal(res.status, 200);
+      assert.ok(((await res.json()) as { events: unknown[] }).events.length > 0);
+      assert.ok((await dropped(h, 'long_poll')) > before, 'a connection that read nothing was closed');
+    } finally {
+      for (const socket of stalled) socket.destroy();
+    }
+    await eventually(async () => assert.equal(await held(h), 0, 'nothing is held once the connections are gone'), 5000);
   });
 
   it('bounds what one WebSocket replaying several channels holds, and gives it all back when the socket closes', async () => {

@@ -52,7 +52,7 @@ export function refusalReason(status: number): RefusalReason {
   }
 }
 
-export function countSlowConsumer(transport: 'ws' | 'sse'): void {
+export function countSlowConsumer(transport: Transport): void {
   families.slowConsumers.inc({ transport });
 }
 

@@ -156,7 +156,7 @@ export const families = {
   }),
   slowConsumers: new Counter({
     name: 'herald_slow_consumer_disconnects_total',
-    help: 'Realtime connections dropped because their send buffer passed limits.sendBufferBytes.',
+    help: 'Realtime connections dropped as too slow: past limits.sendBufferBytes, or a replay (or a poll answer) not read for limits.replayStallTimeout.',
     labelNames: ['transport'] as const,
     registers: [registry],
   }),

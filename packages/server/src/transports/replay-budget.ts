@@ -157,7 +157,7 @@ export class ReplayReservation {
  *
  * A page's bytes leave in order, so the page has left once the connection has sent everything it queued up to the
  * page's end: `queued - buffered` (bytes queued since the ledger began, less those still unsent) counts what has
- * left. It is read after each write to the socket and when the socket drains. While it holds bytes, a
+ * left. It is read after each write to the socket, when the socket drains, and every second. While it holds bytes, a
  * connection that sends nothing for `stallMs` (5 s while other replays wait for room) is dropped: one that read
  * nothing of a replay small enough to be sent whole (no wait for the buffer to drain, so no stall watch there) held
  * it, and its share of the budget, for as long as it stayed connected.
@@ -188,11 +188,11 @@ export class SocketReplays {
   }
 
   /**
-   * A reservation of `bytes` for a replay's next page. One that goes on from a page this connection has sent entirely
-   * (`continuing`, and no page unsent) waits before the others: its client reads along.
+   * A reservation of `bytes` for a replay's next page. One that goes on from pages this connection has all sent
+   * (`continuing`, no page unsent and none being read) waits before the others: its client reads along.
    */
   reserve(bytes: number, continuing: boolean): ReplayReservation {
-    return new ReplayReservation(this, bytes, continuing && this.leases.length === 0);
+    return new ReplayReservation(this, bytes, continuing && this.leases.length === 0 && this.reservations === 0);
   }
 
   /** @internal A page that queued `bytes` is done: they are held until sent, the rest of its `reserved` given back. */
@@ -217,12 +217,27 @@ export class SocketReplays {
     }
     if (freed > 0) this.budget.give(freed);
     if (this.leases.length > 0) {
-      this.stopWatching ??= watchStall(() => this.sent, this.stallTimeout, this.stalled);
+      this.stopWatching ??= this.watch();
     } else {
       this.stopWatching?.();
       this.stopWatching = undefined;
       if (this.reservations === 0) this.close();
     }
+  }
+
+  /**
+   * Watches for a stall, and releases what was sent at each look too: `drain` comes only after a write the socket
+   * refused, so an answer smaller than the socket's high-water mark that the kernel took late says nothing.
+   */
+  private watch(): () => void {
+    let first = true;
+    const progress = () => {
+      // Not at the first look, made from within release() itself.
+      if (!first) this.release();
+      first = false;
+      return this.sent;
+    };
+    return watchStall(progress, this.stallTimeout, this.stalled);
   }
 
   /** Bytes that have left the connection since the ledger began. */

@@ -6,6 +6,7 @@ import { ByteBudget, ChannelMerge, nextPosition } from './merge.js';
 import { parseSeq, queryPosition } from '../../http/position.js';
 import { requestHeaderBytes, type Wait } from './long-poll.js';
 import { countLongPollRefused } from '../../metrics/index.js';
+import { PollAnswer } from './answer-room.js';
 
 interface PollQuery {
   after?: string | string[];
@@ -94,18 +95,18 @@ function positionsOf(channels: readonly string[], cursor: string | undefined): n
  * Poll answers are written by hand around each event's JSON: the byte budget
  * needs every event's size anyway, and this way each is serialized once.
  */
-function sendJson(reply: FastifyReply, eventsJson: readonly string[], rest: Record<string, unknown>): FastifyReply {
+function sendJson(reply: FastifyReply, answer: PollAnswer, eventsJson: readonly string[], rest: Record<string, unknown>): FastifyReply {
   const tail = JSON.stringify(rest).slice(1);
   // A page is the log as it stood: a cache between Herald and a reader of a public channel that kept one would answer
   // the same position with it again (an empty long poll, over and over) until it expired.
-  return reply
-    .type('application/json; charset=utf-8')
-    .header('cache-control', 'no-store')
-    .send(`{"events":[${eventsJson.join(',')}]${tail === '}' ? '}' : `,${tail}`}`);
+  void reply.type('application/json; charset=utf-8').header('cache-control', 'no-store');
+  return answer.send(reply, `{"events":[${eventsJson.join(',')}]${tail === '}' ? '}' : `,${tail}`}`);
 }
 
 export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { limits } = ctx.config;
+  /** Its turn on the connection and room for one answer (see answer-room.ts), taken before its events are read. */
+  const startAnswer = (request: FastifyRequest) => PollAnswer.start(request, ctx.replayBudget, limits.pageBytes, limits.replayStallTimeout * 1000);
   // A `limit` past `limits.pageSize`, or a `wait` past `limits.pollWaitMax`, is read as that bound, not refused: a
   // client cannot know the server's bounds (the SDK's long polling asks for 1000 events and 25 s, `herald replay` for
   // 1000), and a page may hold fewer events, and a long poll end sooner, than asked anyway.
@@ -130,37 +131,45 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       const { channel } = request.params;
       const after = parseSeq(queryPosition(request.query, ['after'])) ?? 0;
       const { limit, wait } = bounded(request.query);
-      // Subscribe before reading: an append between the read and the wait cannot be missed.
-      const waiting = wait > 0 ? ctx.longPoll.wait([channel], wait * 1000) : undefined;
-      let page = await settleOnError(waiting, ctx.log.read(channel, after, limit, limits.pageBytes));
-      let events = page.events;
-      if (waiting && events.length === 0 && !page.truncated) {
-        const news = await parkedNews(ctx, request, reply, waiting);
-        if (news && news[0]!.seq <= after + 1) {
-          // The bus handed us the new events themselves; no need to read them back.
-          events = news.filter((e) => e.seq > after).slice(0, limit);
-        } else if (news) {
-          page = await ctx.log.read(channel, after, limit, limits.pageBytes);
-          events = page.events;
+      const answer = await startAnswer(request);
+      try {
+        // Subscribe before reading: an append between the read and the wait cannot be missed.
+        const waiting = wait > 0 ? ctx.longPoll.wait([channel], wait * 1000) : undefined;
+        let page = await settleOnError(waiting, ctx.log.read(channel, after, limit, limits.pageBytes));
+        let events = page.events;
+        if (waiting && events.length === 0 && !page.truncated) {
+          answer.park();
+          const news = await parkedNews(ctx, request, reply, waiting);
+          await answer.resume();
+          if (news && news[0]!.seq <= after + 1) {
+            // The bus handed us the new events themselves; no need to read them back.
+            events = news.filter((e) => e.seq > after).slice(0, limit);
+          } else if (news) {
+            page = await ctx.log.read(channel, after, limit, limits.pageBytes);
+            events = page.events;
+          }
+        } else {
+          waiting?.cancel();
         }
-      } else {
-        waiting?.cancel();
+        const budget = new ByteBudget(limits.pageBytes);
+        const json: string[] = [];
+        for (const event of events) {
+          const one = budget.take(event, json.length === 0);
+          if (one === undefined) break;
+          json.push(one);
+        }
+        const last = json.length > 0 ? events[json.length - 1]!.seq : undefined;
+        const rest: Omit<ChannelPage, 'events'> = {
+          next: nextPosition(page, after, last),
+          epoch: page.epoch,
+          truncated: page.truncated,
+          head: Math.max(page.head, events.at(-1)?.seq ?? 0),
+        };
+        return sendJson(reply, answer, json, rest);
+      } catch (error) {
+        answer.fail();
+        throw error;
       }
-      const budget = new ByteBudget(limits.pageBytes);
-      const json: string[] = [];
-      for (const event of events) {
-        const one = budget.take(event, json.length === 0);
-        if (one === undefined) break;
-        json.push(one);
-      }
-      const last = json.length > 0 ? events[json.length - 1]!.seq : undefined;
-      const rest: Omit<ChannelPage, 'events'> = {
-        next: nextPosition(page, after, last),
-        epoch: page.epoch,
-        truncated: page.truncated,
-        head: Math.max(page.head, events.at(-1)?.seq ?? 0),
-      };
-      return sendJson(reply, json, rest);
     },
   );
 
@@ -188,26 +197,39 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
         throw new HeraldError('invalid_cursor', 'A multi-channel poll resumes from ?cursor= (the last answer\'s); ?after= is one channel\'s position.');
       }
       const afters = positionsOf(channels, queryPosition(request.query, ['cursor']));
-      const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;
-      // Chosen by stubs, then only the chosen events are loaded: a poll of many channels of big events loads about a page.
-      const merge = await settleOnError(waiting, ChannelMerge.open(ctx.log, channels, afters, limit));
-      if (waiting && merge.empty) {
-        // Only the channel the news came on is read again (see ChannelMerge.reread).
-        const channel = (await parkedNews(ctx, request, reply, waiting))?.[0]?.channel;
-        if (channel !== undefined) await merge.reread(channel);
-      } else {
-        waiting?.cancel();
+      const answer = await startAnswer(request);
+      try {
+        const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;
+        // Chosen by stubs, then only the chosen events are loaded: a poll of many channels of big events loads about a page.
+        const merge = await settleOnError(waiting, ChannelMerge.open(ctx.log, channels, afters, limit));
+        if (waiting && merge.empty) {
+          answer.park();
+          // Only the channel the news came on is read again (see ChannelMerge.reread).
+          const channel = (await parkedNews(ctx, request, reply, waiting))?.[0]?.channel;
+          await answer.resume();
+          if (channel !== undefined) await merge.reread(channel);
+        } else {
+          waiting?.cancel();
+        }
+        const { taken, next, gaps, epochs, heads } = await merge.take(limit, new ByteBudget(limits.pageBytes));
+        const rest: Omit<MultiChannelPage, 'events'> = {
+          cursor: encodeCursor(next),
+          truncated: gaps.length > 0,
+          truncatedChannels: gaps.map((g) => g.channel),
+          gaps,
+          epochs,
+          heads,
+        };
+        return sendJson(
+          reply,
+          answer,
+          taken.map((t) => t.json),
+          rest,
+        );
+      } catch (error) {
+        answer.fail();
+        throw error;
       }
-      const { taken, next, gaps, epochs, heads } = await merge.take(limit, new ByteBudget(limits.pageBytes));
-      const rest: Omit<MultiChannelPage, 'events'> = {
-        cursor: encodeCursor(next),
-        truncated: gaps.length > 0,
-        truncatedChannels: gaps.map((g) => g.channel),
-        gaps,
-        epochs,
-        heads,
-      };
-      return sendJson(reply, taken.map((t) => t.json), rest);
     },
   );
 }

@@ -1,0 +1,138 @@
+import type { Socket } from 'node:net';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { HeraldError } from '@herald/protocol';
+import { SocketReplays, type ReplayBudget, type ReplayReservation } from '../replay-budget.js';
+import { countSlowConsumer } from '../../metrics/index.js';
+
+/** Per connection, what resolves once its current poll's turn is over (see PollAnswer.start). */
+const turns = new WeakMap<Socket, Promise<void>>();
+
+/**
+ * One poll's answer under the node's replay budget (`limits.replayBytes`, see replay-budget.ts). Poll answers are
+ * replays too: a client that pipelined 8 polls of a large backlog on each of 100 connections and read nothing made
+ * the server hold 3.8 GB, 4 MiB per answer.
+ *
+ * A connection's polls take turns: each starts once the answer before it on the connection has been sent (a poll
+ * pipelined behind a parked one waits for it too), so a connection holds one answer at a time. Within its turn, a
+ * poll takes room for a page before reading its events (waiting in turn when there is none), gives it back while it
+ * is parked, and holds what its answer takes until the socket has sent it; a connection that sends nothing of it for
+ * `stallMs` (5 s while others wait) is closed.
+ */
+export class PollAnswer {
+  /** The room for a page while it is held, and its ledger: a new one for each (a ledger ends once idle). */
+  private reservation: ReplayReservation | undefined;
+  private ledger: SocketReplays | undefined;
+  /** Its answer is on its way: the turn ends once the ledger has seen all of it sent. */
+  private sending = false;
+  private endTurn!: () => void;
+  private ended = false;
+
+  private constructor(
+    private readonly request: FastifyRequest,
+    private readonly socket: Socket,
+    private readonly budget: ReplayBudget,
+    private readonly bytes: number,
+    private readonly stallMs: number,
+  ) {}
+
+  /** Waits for the connection's turn, then for room for a page. */
+  static async start(request: FastifyRequest, budget: ReplayBudget, bytes: number, stallMs: number): Promise<PollAnswer> {
+    const socket = request.raw.socket;
+    if (!socket) throw gone();
+    for (let turn = turns.get(socket); turn; turn = turns.get(socket)) await turn;
+    if (socket.destroyed || request.raw.destroyed) throw gone();
+    const answer = new PollAnswer(request, socket, budget, bytes, stallMs);
+    turns.set(socket, new Promise<void>((resolve) => (answer.endTurn = resolve)));
+    try {
+      await answer.room();
+    } catch (error) {
+      answer.end();
+      throw error;
+    }
+    return answer;
+  }
+
+  /** Parked: no room held while it waits for news, but the turn stays. */
+  park(): void {
+    this.release();
+  }
+
+  /** Woken: room for a page again. */
+  async resume(): Promise<void> {
+    await this.room();
+  }
+
+  /**
+   * Sends `body` on `reply`, its bytes held until sent: once the response has handed them to the socket, which Node's
+   * response says with `prefinish` (undocumented, but what its own `finish` follows; `finish` waits for the socket
+   * to have sent them, which a client that reads nothing never lets happen). Ends the turn once they are sent, or
+   * when the response ends otherwise.
+   */
+  send(reply: FastifyReply, body: string): FastifyReply {
+    const res = reply.raw;
+    const written = () => {
+      res.off('close', closed);
+      this.sending = true;
+      if (this.ledger) this.ledger.queued += body.length;
+      this.release();
+    };
+    const closed = () => {
+      res.off('prefinish', written);
+      this.fail();
+    };
+    res.once('prefinish', written);
+    res.once('close', closed);
+    return reply.send(body);
+  }
+
+  /** The poll ends without an answer sent through `send` (an error): its room goes back and its turn ends. */
+  fail(): void {
+    this.release();
+    this.end();
+  }
+
+  private async room(): Promise<void> {
+    if (this.socket.destroyed) throw gone();
+    const socket = this.socket;
+    const outlet = { get buffered() { return socket.writableLength; } };
+    const ledger = new SocketReplays(this.budget, outlet, socket, this.stallMs, () => this.stalled(), () => {
+      if (this.sending) this.end();
+    });
+    this.ledger = ledger;
+    // Before new replays: the connection has sent every answer so far, so its client reads along.
+    const reservation = ledger.reserve(this.bytes, true);
+    this.reservation = reservation;
+    if (!reservation.ready) return;
+    // A client gone while it waited withdraws its turn.
+    const withdraw = () => reservation.done();
+    this.request.raw.once('close', withdraw);
+    await reservation.ready;
+    this.request.raw.off('close', withdraw);
+    if (this.request.raw.destroyed) throw gone();
+  }
+
+  /** The page's reservation is done: what the answer queued, if any, is held until sent. */
+  private release(): void {
+    const reservation = this.reservation;
+    this.reservation = undefined;
+    reservation?.done();
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    turns.delete(this.socket);
+    this.endTurn();
+  }
+
+  private stalled(): void {
+    this.request.log.warn({ buffered: this.socket.writableLength }, 'poll client read nothing of its answer: closing its connection');
+    countSlowConsumer('long_poll');
+    this.socket.destroy();
+  }
+}
+
+/** The client left before its answer could be read: nothing to send it. */
+function gone(): HeraldError {
+  return new HeraldError('unavailable', 'The client closed its connection.');
+}
