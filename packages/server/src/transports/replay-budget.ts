@@ -16,11 +16,11 @@ interface Wait {
 }
 
 /**
- * What the SSE and WebSocket replays of every connection on this node may hold together in their sockets' send
- * buffers (`limits.replayBytes`). One connection's replay is bounded by its send buffer bound, and one whose client
- * reads nothing is dropped after `limits.replayStallTimeout`; across connections, only the connection cap bounded
- * them: 1,000 SSE streams that read nothing of a 4 MB backlog held 500 MB. Live events need no share: a
- * broadcast's frames are the same bytes on every socket, where each replay reads and frames its own.
+ * What the SSE and WebSocket replays and the poll answers of every connection on this node may hold together in their
+ * sockets' send buffers (`limits.replayBytes`). One connection's replay is bounded by its send buffer bound, and one
+ * whose client reads nothing is dropped after `limits.replayStallTimeout`; across connections, only the connection
+ * cap bounded them: 300 SSE streams that read nothing of a 32 MB backlog made the server hold 1.3 GB. Live events
+ * need no share: a broadcast's frames are the same bytes on every socket, where each replay reads and frames its own.
  *
  * A replay reserves a page before reading it and, once the page is handed over, keeps what it queued until its
  * socket has sent it (see {@link SocketReplays}); a replay with no room waits in turn. One reservation is always let
@@ -124,6 +124,11 @@ export class ReplayReservation {
     this.withdraw = ledger.budget.take(bytes, reading, () => this.grant());
     if (this.withdraw === undefined) this.grant();
     else this.ready = new Promise<void>((resolve) => (this.resolve = resolve));
+  }
+
+  /** Granted: it holds its bytes (and, once done, what the page queued). False while waiting, or once withdrawn. */
+  get isGranted(): boolean {
+    return this.granted;
   }
 
   private grant(): void {

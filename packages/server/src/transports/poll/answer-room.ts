@@ -108,7 +108,7 @@ export class PollAnswer {
     this.request.raw.once('close', withdraw);
     await reservation.ready;
     this.request.raw.off('close', withdraw);
-    if (this.request.raw.destroyed) throw gone();
+    if (!reservation.isGranted || this.request.raw.destroyed) throw gone();
   }
 
   /** The page's reservation is done: what the answer queued, if any, is held until sent. */
