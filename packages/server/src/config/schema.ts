@@ -91,8 +91,8 @@ export const ConfigSchema = Type.Object(
          */
         replayStallTimeout: Type.Number({ default: 30, exclusiveMinimum: 0, maximum: 3600 }),
         /**
-         * What the SSE and WebSocket replays on this node may hold together in their sockets' buffers (see
-         * transports/replay-budget.ts); a replay page with no room waits until some is sent. One page always goes.
+         * What the SSE and WebSocket replays and the poll answers on this node may hold together in their sockets'
+         * buffers (see transports/replay-budget.ts); a page with no room waits until some is sent. One page always goes.
          */
         replayBytes: Type.Integer({ default: 256 * 1024 * 1024, minimum: 1024 * 1024 }),
         /** Deepest nesting of arrays/objects accepted in event data, on every way in; deeper is 400 payload_too_deep. */
