@@ -5,6 +5,7 @@ import { EventLog } from '../log/event-log.js';
 import type { EventStore } from '../store/types.js';
 import type { Bus, BusState } from './types.js';
 import { ClusterBus } from './cluster-bus.js';
+import { decodeMessage } from './message.js';
 import { createBus } from './create.js';
 import { openSqliteStorage } from '../store/sqlite/open.js';
 import { faultyLinkTo, type FaultyLink } from '../../test/support/faulty-link.js';
@@ -67,6 +68,18 @@ function assertOrdered(...recorders: Recorder[]): void {
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 let unique = 0;
+
+/** The channel of every message from another node that reaches `bus` from now on, in order. */
+function channelsHeardBy(bus: ClusterBus): string[] {
+  const heard: string[] = [];
+  const node = bus as unknown as { receive(scope: string, raw: string): void };
+  const receive = node.receive.bind(bus);
+  node.receive = (scope, raw) => {
+    heard.push(decodeMessage(raw)?.channel ?? '(malformed)');
+    receive(scope, raw);
+  };
+  return heard;
+}
 
 /**
  * The contract of `Bus` (see types.ts), held against every implementation:
@@ -147,12 +160,14 @@ export function describeBusConformance(name: string, open: () => Promise<BusHarn
         assert.equal(await h.subscriptions('all'), 0, 'nobody subscribes to the all-topic without a whole-log listener');
       }
       await warmUp(a, ch('wanted'), marker);
-      const received = b instanceof ClusterBus ? b.messagesReceived : 0;
+      // The channels of the messages that reach B from here on. Counted by channel, not in all: a publish that timed
+      // out on a loaded machine is announced again, so the wanted channel may come twice.
+      const heard = b instanceof ClusterBus ? channelsHeardBy(b) : undefined;
       await publish(a, ch('unwanted'), 5);
       // The same node publishes the marker after, and one node's publishes arrive in order.
       await publish(a, ch('wanted'));
       await waitUntil('the marker', () => marker.events.length === 2);
-      if (b instanceof ClusterBus) assert.equal(b.messagesReceived - received, 1, 'only the wanted channel reached node B');
+      if (heard) assert.deepEqual([...new Set(heard)], [ch('wanted')], 'only the wanted channel reached node B');
     });
 
     it('gives a whole-log listener every channel, grouped per channel, once each', async () => {
