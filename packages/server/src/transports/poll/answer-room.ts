@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { HeraldError } from '@herald/protocol';
 import { SocketReplays, type ReplayBudget, type ReplayReservation } from '../replay-budget.js';
 import { countSlowConsumer } from '../../metrics/index.js';
 
@@ -132,7 +131,16 @@ export class PollAnswer {
   }
 }
 
-/** The client left before its answer could be read: nothing to send it. */
-function gone(): HeraldError {
-  return new HeraldError('unavailable', 'The client closed its connection.');
+/**
+ * The client left while its poll waited for its turn or for room: there is nothing to answer, and nothing went wrong
+ * on the server's side (a HeraldError would be logged as a failure), so the route ends the request quietly.
+ */
+export class ClientGone extends Error {
+  constructor() {
+    super('The client closed its connection before its poll could be answered.');
+  }
+}
+
+function gone(): ClientGone {
+  return new ClientGone();
 }

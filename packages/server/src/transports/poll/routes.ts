@@ -6,7 +6,7 @@ import { ByteBudget, ChannelMerge, nextPosition } from './merge.js';
 import { parseSeq, queryPosition } from '../../http/position.js';
 import { requestHeaderBytes, type Wait } from './long-poll.js';
 import { countLongPollRefused } from '../../metrics/index.js';
-import { PollAnswer } from './answer-room.js';
+import { ClientGone, PollAnswer } from './answer-room.js';
 
 interface PollQuery {
   after?: string | string[];
@@ -105,8 +105,15 @@ function sendJson(reply: FastifyReply, answer: PollAnswer, eventsJson: readonly 
 
 export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { limits } = ctx.config;
-  /** Its turn on the connection and room for one answer (see answer-room.ts), taken before its events are read. */
-  const startAnswer = (request: FastifyRequest) => PollAnswer.start(request, ctx.replayBudget, limits.pageBytes, limits.replayStallTimeout * 1000);
+  /**
+   * Its turn on the connection and room for one answer (see answer-room.ts), taken before its events are read; none
+   * when the client left meanwhile.
+   */
+  const startAnswer = (request: FastifyRequest) =>
+    PollAnswer.start(request, ctx.replayBudget, limits.pageBytes, limits.replayStallTimeout * 1000).catch((error: unknown) => {
+      if (error instanceof ClientGone) return undefined;
+      throw error;
+    });
   // A `limit` past `limits.pageSize`, or a `wait` past `limits.pollWaitMax`, is read as that bound, not refused: a
   // client cannot know the server's bounds (the SDK's long polling asks for 1000 events and 25 s, `herald replay` for
   // 1000), and a page may hold fewer events, and a long poll end sooner, than asked anyway.
@@ -132,6 +139,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       const after = parseSeq(queryPosition(request.query, ['after'])) ?? 0;
       const { limit, wait } = bounded(request.query);
       const answer = await startAnswer(request);
+      if (!answer) return reply.hijack();
       try {
         // Subscribe before reading: an append between the read and the wait cannot be missed.
         const waiting = wait > 0 ? ctx.longPoll.wait([channel], wait * 1000) : undefined;
@@ -168,6 +176,8 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
         return sendJson(reply, answer, json, rest);
       } catch (error) {
         answer.fail();
+        // Nobody to answer: the connection is gone.
+        if (error instanceof ClientGone) return reply.hijack();
         throw error;
       }
     },
@@ -198,6 +208,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       }
       const afters = positionsOf(channels, queryPosition(request.query, ['cursor']));
       const answer = await startAnswer(request);
+      if (!answer) return reply.hijack();
       try {
         const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;
         // Chosen by stubs, then only the chosen events are loaded: a poll of many channels of big events loads about a page.
@@ -228,6 +239,8 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
         );
       } catch (error) {
         answer.fail();
+        // Nobody to answer: the connection is gone.
+        if (error instanceof ClientGone) return reply.hijack();
         throw error;
       }
     },
