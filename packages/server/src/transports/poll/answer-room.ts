@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SocketReplays, type ReplayBudget, type ReplayReservation } from '../replay-budget.js';
 import { countSlowConsumer } from '../../metrics/index.js';
+import { cancelOnDisconnect } from './disconnect.js';
 
 /** Per connection, what resolves once its current poll's turn is over (see PollAnswer.start). */
 const turns = new WeakMap<Socket, Promise<void>>();
@@ -103,10 +104,8 @@ export class PollAnswer {
     this.reservation = reservation;
     if (!reservation.ready) return;
     // A client gone while it waited withdraws its turn.
-    const withdraw = () => reservation.done();
-    this.request.raw.once('close', withdraw);
+    cancelOnDisconnect(this.request, () => reservation.done(), reservation.ready);
     await reservation.ready;
-    this.request.raw.off('close', withdraw);
     if (!reservation.isGranted || this.request.raw.destroyed) throw gone();
   }
 

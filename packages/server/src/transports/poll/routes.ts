@@ -7,24 +7,12 @@ import { parseSeq, queryPosition } from '../../http/position.js';
 import { requestHeaderBytes, type Wait } from './long-poll.js';
 import { countLongPollRefused } from '../../metrics/index.js';
 import { ClientGone, PollAnswer } from './answer-room.js';
+import { cancelOnDisconnect } from './disconnect.js';
 
 interface PollQuery {
   after?: string | string[];
   limit: number;
   wait: number;
-}
-
-/**
- * Cancels the wait when the client goes away, so an abandoned poll frees its memory at once. The request is
- * what tells: when a connection closes, Node closes every request on it, but only the response being written
- * hears it, not those of later requests pipelined behind it.
- */
-function cancelOnDisconnect(request: FastifyRequest, wait: Wait): void {
-  // Gone while the log was read: its close has been and gone.
-  if (request.raw.destroyed) return wait.cancel();
-  const onClose = () => wait.cancel();
-  request.raw.once('close', onClose);
-  void wait.news.finally(() => request.raw.off('close', onClose));
 }
 
 /**
@@ -37,7 +25,8 @@ function cancelOnDisconnect(request: FastifyRequest, wait: Wait): void {
  */
 async function parkedNews(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, wait: Wait): Promise<readonly HeraldEvent[] | null> {
   if (!wait.park(requestHeaderBytes(request.raw))) throw tooManyWaiting(reply);
-  cancelOnDisconnect(request, wait);
+  // An abandoned poll frees its memory at once.
+  cancelOnDisconnect(request, () => wait.cancel(), wait.news);
   const unwatch = ctx.watch.watch(request.principal, () => wait.cancel());
   let news: readonly HeraldEvent[] | null;
   try {
