@@ -16,6 +16,8 @@ export interface StateDetail {
   reason?: string;
 }
 
+const presenceUnavailable = (transport: string) => new HeraldClientError('unavailable', `Presence needs the WebSocket transport; connected over ${transport}.`);
+
 /** Default `heartbeatTimeoutMs`. */
 const DEFAULT_HEARTBEAT_TIMEOUT_MS = 35_000;
 
@@ -386,6 +388,12 @@ export class Herald extends Emitter<ClientEvents> {
     this.presences.set(channel, set);
     const sub = this.subscribe(channel, { onError: (error) => set.fail(error) }, () => {});
     if (subscribed) this.transport?.resubscribe?.(channel);
+    const over = this.transport?.name;
+    if (this.opened && over !== undefined && over !== 'websocket') {
+      // Already connected over another transport, whose open (which fails the sets) has passed: fail it now, once the
+      // caller has had the set back to listen on; else the set waited, silent, for a WebSocket that might never come.
+      queueMicrotask(() => this.presences.get(channel) === set && set.fail(presenceUnavailable(over)));
+    }
     return set;
   }
 
@@ -552,7 +560,7 @@ export class Herald extends Emitter<ClientEvents> {
         }
         this.setState('connected', { transport: name });
         if (name !== 'websocket') {
-          for (const set of this.presences.values()) set.fail(new HeraldClientError('unavailable', `Presence needs the WebSocket transport; connected over ${name}.`));
+          for (const set of this.presences.values()) set.fail(presenceUnavailable(name));
         }
         clearTimeout(this.stableTimer);
         this.stableTimer = setTimeout(() => (this.attempt = 0), this.options.stableAfterMs ?? 5000);

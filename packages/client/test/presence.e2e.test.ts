@@ -120,6 +120,20 @@ describe('@herald/client: presence, ephemeral publishes and direct messages', ()
     assert.deepEqual(events, ['logged']);
   });
 
+  for (const transport of ['sse', 'poll'] as const) {
+    it(`presence() on a client already connected over ${transport} fails the set with unavailable, at once`, async () => {
+      const reader = await client(`${transport}-member`, { transports: [transport] });
+      reader.subscribe('room:other', () => {});
+      await until(() => reader.state === 'connected', 5000, `connected over ${transport}`);
+      const room = reader.presence('room:late');
+      const errors: HeraldClientError[] = [];
+      room.on('error', (error) => errors.push(error));
+      await until(() => errors.length > 0, 2000, 'the set to fail');
+      assert.equal(errors[0]!.code, 'unavailable');
+      assert.match(errors[0]!.message, new RegExp(`connected over ${transport}`));
+    });
+  }
+
   it('send() needs a WebSocket connection', async () => {
     const idle = await client('idle');
     await assert.rejects(idle.send('room:sdk', 'cl_x', 1), (error: unknown) => error instanceof HeraldClientError && error.code === 'unavailable');
