@@ -190,6 +190,7 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
     new FailureStreak(logger, 'node heartbeat'),
     () => bus.state,
     (view) => bus.observePeers(view),
+    config.adminKey ? 'config' : 'store',
   );
   // On SQLite this process is the only node: it sends every endpoint's deliveries, no leases needed.
   const ownership = config.store.url ? new EndpointLeases(leases, nodes, logger) : { owns: async () => true };
@@ -199,9 +200,15 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   const watch = new ConnectionWatch(authenticator.liveness, CREDENTIAL_SWEEP_MS, new FailureStreak(logger, 'credential sweep', 'error'));
   const adminKeyReads = new FailureStreak(logger, 'reading the admin key', 'warn');
   const adminKeyTimer = setInterval(() => {
-    authenticator.refreshAdminKey().then((changed) => {
+    authenticator.refreshAdminKey().then((outcome) => {
       adminKeyReads.succeeded();
-      if (changed) logger.warn('admin key replaced from the store (herald admin-key reset): the one before no longer works');
+      if (outcome === 'taken') logger.warn('admin key replaced from the store (herald admin-key reset): the one before no longer works');
+      if (outcome === 'kept') {
+        logger.warn(
+          'the stored admin key was replaced (herald admin-key reset, or a node started with another HERALD_ADMIN_KEY), but this node ' +
+            'takes its admin key from HERALD_ADMIN_KEY (or adminKey in its config) and still accepts that one: change the setting and restart the node to replace it',
+        );
+      }
     }, adminKeyReads.onError);
   }, ADMIN_KEY_REFRESH_MS);
   adminKeyTimer.unref();

@@ -41,12 +41,18 @@ function herald(args: string[], env: Record<string, string | undefined> = {}) {
   return spawnSync(process.execPath, [BIN, ...args], { env: childEnv as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 60_000 });
 }
 
-/** Starts `herald serve` with no admin key in the environment; resolves with its banner once it listens. */
-async function serveOnce(dataDir: string): Promise<{ url: string; banner: string; stop: () => Promise<void> }> {
+/**
+ * Starts `herald serve` with no admin key in the environment (or `adminKey` as HERALD_ADMIN_KEY); resolves with its
+ * banner once it listens. `log` holds its warnings.
+ */
+async function serveOnce(dataDir: string, adminKey?: string): Promise<{ url: string; banner: string; log: string; stop: () => Promise<void> }> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.HERALD_ADMIN_KEY;
   delete env.HERALD_KEY;
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', dataDir, '--log-level', 'silent'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  if (adminKey !== undefined) env.HERALD_ADMIN_KEY = adminKey;
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', dataDir, '--log-level', 'warn'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
   let banner = '';
   const exited = new Promise((r) => child.once('exit', r));
   const url = await new Promise<string>((resolve, reject) => {
@@ -63,6 +69,9 @@ async function serveOnce(dataDir: string): Promise<{ url: string; banner: string
     url,
     get banner() {
       return banner;
+    },
+    get log() {
+      return log;
     },
     async stop() {
       child.kill('SIGTERM');
@@ -411,6 +420,30 @@ describe('reliability', () => {
       } finally {
         await running.stop();
       }
+    });
+
+    it('admin-key reset names a running server started with HERALD_ADMIN_KEY, which keeps that key and logs why', async () => {
+      const dir = tempDir();
+      const configured = 'configured-admin-key-0123456789';
+      const running = await serveOnce(dir, configured);
+      try {
+        const status = async (k: string) => (await fetch(`${running.url}/v1/keys`, { headers: { authorization: `Bearer ${k}` } })).status;
+        const nodes = await (await fetch(`${running.url}/v1/nodes`, { headers: { authorization: `Bearer ${configured}` } })).json();
+        assert.deepEqual(nodes.nodes.map((n: { adminKey: string }) => n.adminKey), ['config']);
+        const reset = herald(['admin-key', 'reset', '--data', dir]);
+        assert.equal(reset.status, 0, reset.stderr);
+        assert.match(reset.stderr, new RegExp(`WARNING: node ${nodes.self} takes its admin key from HERALD_ADMIN_KEY .* still accepts the old key`));
+        const fresh = reset.stdout.trim();
+        await until(() => running.log.includes('still accepts that one'), 10_000, 'the server to log that it keeps its configured key');
+        assert.equal(await status(configured), 200);
+        assert.equal(await status(fresh), 401);
+      } finally {
+        await running.stop();
+      }
+      // With the server stopped, nothing keeps the old key: no warning.
+      const again = herald(['admin-key', 'reset', '--data', dir]);
+      assert.equal(again.status, 0, again.stderr);
+      assert.doesNotMatch(again.stderr, /WARNING/);
     });
 
     it('admin-key reset refuses a data directory that holds no Herald data, and creates nothing there', async () => {

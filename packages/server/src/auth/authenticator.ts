@@ -46,6 +46,8 @@ export interface AuthSetup {
 export class Authenticator {
   readonly liveness: CredentialChecker;
   private readonly recent = new RecentKeys();
+  /** The stored admin key's hash this node, started with a configured key, last said it keeps its own over. */
+  private storedKeyKeptOver: string | undefined;
 
   private constructor(
     private adminKeyHash: string,
@@ -62,17 +64,22 @@ export class Authenticator {
    * Takes the admin key the store holds now, when it is another (`herald admin-key reset` run while nodes serve):
    * each node asks every few seconds, so a reset reaches every node without a restart, and a key reset because it
    * leaked stops working everywhere. Before, a node kept the key it started with until its restart, so a cluster
-   * restarted node by node took two admin keys at once. A node started with HERALD_ADMIN_KEY keeps that one.
-   * Resolves true when the key changed.
+   * restarted node by node took two admin keys at once. A node started with HERALD_ADMIN_KEY keeps that one, and
+   * says so (`kept`, once per stored key): a reset run to shut out a leaked key had reported success while the old
+   * key went on working there.
    */
-  async refreshAdminKey(): Promise<boolean> {
-    if (this.adminKeyConfigured) return false;
+  async refreshAdminKey(): Promise<'same' | 'taken' | 'kept'> {
     const stored = await this.settings.get('admin_key_hash');
-    if (stored === undefined || stored === this.adminKeyHash) return false;
+    if (stored === undefined || stored === this.adminKeyHash) return 'same';
+    if (this.adminKeyConfigured) {
+      if (stored === this.storedKeyKeptOver) return 'same';
+      this.storedKeyKeptOver = stored;
+      return 'kept';
+    }
     this.adminKeyHash = stored;
     // The old key may be remembered as the admin's: forget every key, and the next request of each is checked afresh.
     this.recent.clear();
-    return true;
+    return 'taken';
   }
 
   /**

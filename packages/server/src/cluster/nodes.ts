@@ -32,6 +32,8 @@ export class NodeRegistry {
     private readonly busState: () => BusState = () => 'up',
     /** What each beat saw of the other nodes (the bus's `observePeers`). */
     private readonly onPeers: (view: PeerView) => void = () => {},
+    /** Where this node's admin key comes from, for `herald admin-key reset` (NodeRecord.adminKey). */
+    private readonly adminKey: NodeRecord['adminKey'] = 'store',
   ) {}
 
   /**
@@ -79,7 +81,7 @@ export class NodeRegistry {
     const now = Date.now();
     try {
       const bus = this.busState();
-      await this.store.heartbeat({ id: this.id, startedAt: this.startedAt, lastSeen: now, connections: this.connections(), version: this.version, bus });
+      await this.store.heartbeat({ id: this.id, startedAt: this.startedAt, lastSeen: now, connections: this.connections(), version: this.version, bus, adminKey: this.adminKey });
       const live = await this.store.nodes(now - NODE_LIVE_MS);
       this.liveCount = Math.max(1, live.length);
       const others = live.filter((n) => n.id !== this.id);

@@ -17,6 +17,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: AppContext): void {
           lastHeartbeat: new Date(n.lastSeen).toISOString(),
           connections: n.connections,
           bus: n.bus,
+          adminKey: n.adminKey,
         })),
     };
   });

@@ -6,7 +6,7 @@ import { useStorage, type OpenStorage } from './storage-harness.js';
 const TTL = 10_000;
 
 function node(id: string, lastSeen: number, extra: Partial<NodeRecord> = {}): NodeRecord {
-  return { id, startedAt: 1000, lastSeen, connections: { ws: 3, sse: 1, long_poll: 0 }, version: '0.1.0', bus: 'up', ...extra };
+  return { id, startedAt: 1000, lastSeen, connections: { ws: 3, sse: 1, long_poll: 0 }, version: '0.1.0', bus: 'up', adminKey: 'store', ...extra };
 }
 
 /** The contract of ClusterStore (leases and heartbeats), for every backend. */
@@ -68,8 +68,8 @@ export function describeClusterStoreConformance(name: string, open: OpenStorage)
     it('keeps the latest heartbeat of each node and lists the live ones', async () => {
       await cluster().heartbeat(node('node-b', 1000));
       await cluster().heartbeat(node('node-a', 5000));
-      await cluster().heartbeat(node('node-b', 6000, { connections: { ws: 9 }, version: '0.2.0', bus: 'down' }));
-      assert.deepEqual(await cluster().nodes(6000), [node('node-b', 6000, { connections: { ws: 9 }, version: '0.2.0', bus: 'down' })]);
+      await cluster().heartbeat(node('node-b', 6000, { connections: { ws: 9 }, version: '0.2.0', bus: 'down', adminKey: 'config' }));
+      assert.deepEqual(await cluster().nodes(6000), [node('node-b', 6000, { connections: { ws: 9 }, version: '0.2.0', bus: 'down', adminKey: 'config' })]);
       assert.deepEqual((await cluster().nodes(5000)).map((n) => [n.id, n.bus]), [['node-a', 'up'], ['node-b', 'down']]);
       await cluster().removeNode('node-b');
       await cluster().removeNode('never-seen');

@@ -182,6 +182,7 @@ export interface NodeRow {
   connections: string;
   version: string;
   bus: string;
+  admin_key: string;
 }
 
 export function nodeFromRow(row: NodeRow): NodeRecord {
@@ -192,5 +193,6 @@ export function nodeFromRow(row: NodeRow): NodeRecord {
     connections: JSON.parse(row.connections) as Record<string, number>,
     version: row.version,
     bus: row.bus === 'down' ? 'down' : 'up',
+    adminKey: row.admin_key === 'config' ? 'config' : 'store',
   };
 }

@@ -355,6 +355,11 @@ export interface NodeRecord {
    * appends, so the other nodes poll the log for their listeners (see `Bus.observePeers`).
    */
   bus: 'up' | 'down';
+  /**
+   * Where the node's admin key comes from: `store` (the stored hash, which `herald admin-key reset` replaces) or
+   * `config` (HERALD_ADMIN_KEY or `adminKey`, which a reset cannot take away: the reset warns of such nodes).
+   */
+  adminKey: 'store' | 'config';
 }
 
 /**

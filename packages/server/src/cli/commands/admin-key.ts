@@ -7,6 +7,7 @@ import { openPostgresStorage } from '../../store/postgres/open.js';
 import { generateApiKey } from '../../auth/secrets.js';
 import { StartupError } from '../../startup-error.js';
 import { CliError, usage } from '../common.js';
+import { NODE_LIVE_MS } from '../../cluster/nodes.js';
 
 export const ADMIN_KEY_HELP = `Usage: herald admin-key reset [--data <dir>] [--store <postgres://…>] [--config <file>]
 
@@ -17,8 +18,9 @@ take it within a few seconds, and the old key stops working there; no
 restart is needed. Streams and sockets already open with the old key stay
 open until they close.
 
-When HERALD_ADMIN_KEY (or adminKey in the config file) is set, the server
-uses that key and ignores the stored one: then change that setting instead.
+A server started with HERALD_ADMIN_KEY (or adminKey in its config file)
+uses that key and ignores the stored one: then change that setting instead
+and restart it. The reset names every running node that does (exit 0).
 
 Options:
   --data <dir>     the data directory (default ./herald-data; one with no
@@ -67,12 +69,20 @@ export async function adminKey(argv: string[]): Promise<void> {
     await storage.settings.set('admin_key_hash', fresh.hash);
     process.stdout.write(`${fresh.key}\n`);
     const where = config.store.url ? 'the PostgreSQL store' : config.dataDir;
+    const keeping = (await storage.cluster.nodes(Date.now() - NODE_LIVE_MS)).filter((n) => n.adminKey === 'config').map((n) => n.id);
     process.stderr.write(
       `New admin key stored for ${where} (shown once, above; only its hash is kept). Running servers take it within a few seconds, and the old key stops working there.\n` +
         `Then: export HERALD_ADMIN_KEY=<the key>  (the banner's curl lines and the herald CLI read it)\n`,
     );
-    if (config.adminKey) {
-      process.stderr.write('Note: HERALD_ADMIN_KEY (or adminKey in the config) is set, and the server uses it instead of the stored key.\n');
+    if (keeping.length > 0) {
+      // The reset may be the answer to a leaked key: a node that goes on accepting it must not pass unnoticed.
+      process.stderr.write(
+        `WARNING: ${keeping.length === 1 ? 'node' : 'nodes'} ${keeping.join(', ')} ${keeping.length === 1 ? 'takes its' : 'take their'} admin key from ` +
+          `HERALD_ADMIN_KEY (or adminKey in the config), not from the store, and still ${keeping.length === 1 ? 'accepts' : 'accept'} the old key: ` +
+          `change that setting and restart ${keeping.length === 1 ? 'it' : 'them'}.\n`,
+      );
+    } else if (config.adminKey) {
+      process.stderr.write('Note: HERALD_ADMIN_KEY (or adminKey in the config) is set here: a server started with it uses it instead of the stored key.\n');
     }
   } finally {
     await storage.close();

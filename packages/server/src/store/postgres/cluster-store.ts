@@ -10,10 +10,10 @@ const SQL = {
             WHERE leases.holder = excluded.holder OR leases.expires_at < $4 RETURNING name`,
   release: 'DELETE FROM leases WHERE name = $1 AND holder = $2',
   leases: 'SELECT name, holder, expires_at FROM leases WHERE starts_with(name, $1) ORDER BY name',
-  heartbeat: `INSERT INTO nodes (id, started_at, last_seen, connections, version, bus) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE
+  heartbeat: `INSERT INTO nodes (id, started_at, last_seen, connections, version, bus, admin_key) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE
               SET started_at = excluded.started_at, last_seen = excluded.last_seen, connections = excluded.connections, version = excluded.version,
-              bus = excluded.bus`,
-  nodes: 'SELECT id, started_at, last_seen, connections, version, bus FROM nodes WHERE last_seen >= $1 ORDER BY id',
+              bus = excluded.bus, admin_key = excluded.admin_key`,
+  nodes: 'SELECT id, started_at, last_seen, connections, version, bus, admin_key FROM nodes WHERE last_seen >= $1 ORDER BY id',
   removeNode: 'DELETE FROM nodes WHERE id = $1',
 };
 
@@ -33,7 +33,7 @@ export class PostgresClusterStore implements ClusterStore {
   }
 
   async heartbeat(node: NodeRecord): Promise<void> {
-    await this.db.query(SQL.heartbeat, [node.id, node.startedAt, node.lastSeen, JSON.stringify(node.connections), node.version, node.bus]);
+    await this.db.query(SQL.heartbeat, [node.id, node.startedAt, node.lastSeen, JSON.stringify(node.connections), node.version, node.bus, node.adminKey]);
   }
 
   async nodes(since: number): Promise<NodeRecord[]> {

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
-import { buildSchema } from './schema.js';
+import { buildSchema, SCHEMA_VERSION } from './schema.js';
 import { openPostgresStorage } from './open.js';
 import { SQL } from './append-writer.js';
 
@@ -49,7 +49,7 @@ test('a schema 3 database keeps its ids unique and its idempotency keys replayin
   const storage = await openPostgresStorage({ url: database.url });
   const store = storage.events;
   try {
-    assert.equal((await client.query('SELECT max(version) AS v FROM schema_versions')).rows[0].v, 5);
+    assert.equal((await client.query('SELECT max(version) AS v FROM schema_versions')).rows[0].v, SCHEMA_VERSION);
     const indexes = (await client.query("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'events' ORDER BY indexname")).rows;
     assert.deepEqual(indexes.map((r) => r.indexname), ['events_by_chosen_id', 'events_pkey']);
     assert.match(indexes[0].indexdef, /UNIQUE INDEX .* \(id\) WHERE chosen$/);
@@ -180,7 +180,7 @@ test('a migration that deadlocks with a node still writing runs again and comple
     await writer.query('COMMIT');
     const storage = await opening;
     try {
-      assert.equal((await writer.query('SELECT max(version) AS v FROM schema_versions')).rows[0].v, 5);
+      assert.equal((await writer.query('SELECT max(version) AS v FROM schema_versions')).rows[0].v, SCHEMA_VERSION);
       assert.equal((await writer.query("SELECT positions FROM idempotency WHERE key = 'k'")).rows[0].positions, '[[1, 1]]');
       const replay = await storage.events.append({ idempotencyKey: 'k', events: [event('a')] });
       assert.deepEqual(replay.events.map((e) => [e.channel, e.seq, e.id]), [['a', 1, GENERATED(7)]]);

@@ -121,8 +121,13 @@ const MIGRATIONS: Record<number, string> = {
   5: `
     ALTER TABLE nodes ADD COLUMN bus text NOT NULL DEFAULT 'up';
   `,
+  // Where each node's admin key comes from (NodeRecord.adminKey), so \`herald admin-key reset\` can name the nodes that
+  // keep a configured one. A node of an older version leaves it at the default, 'store'.
+  6: `
+    ALTER TABLE nodes ADD COLUMN admin_key text NOT NULL DEFAULT 'store';
+  `,
 };
-const SCHEMA_VERSION = Math.max(...Object.keys(MIGRATIONS).map(Number));
+export const SCHEMA_VERSION = Math.max(...Object.keys(MIGRATIONS).map(Number));
 
 /** For tests: the database as a Herald of schema `version` left it, by that version's migrations alone. */
 export async function buildSchema(client: Pick<pg.ClientBase, 'query'>, version: number): Promise<void> {

@@ -13,7 +13,7 @@ export class SqliteClusterStore implements ClusterStore {
     acquire: Statement<[{ name: string; holder: string; expiresAt: number; now: number }]>;
     release: Statement<[string, string]>;
     leases: Statement<[{ prefix: string }], LeaseRow>;
-    heartbeat: Statement<[string, number, number, string, string, string]>;
+    heartbeat: Statement<[string, number, number, string, string, string, string]>;
     nodes: Statement<[number], NodeRow>;
     removeNode: Statement<[string]>;
   };
@@ -28,11 +28,11 @@ export class SqliteClusterStore implements ClusterStore {
       release: db.prepare('DELETE FROM leases WHERE name = ? AND holder = ?'),
       leases: db.prepare('SELECT name, holder, expires_at FROM leases WHERE substr(name, 1, length(@prefix)) = @prefix ORDER BY name'),
       heartbeat: db.prepare(
-        `INSERT INTO nodes (id, started_at, last_seen, connections, version, bus) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE
+        `INSERT INTO nodes (id, started_at, last_seen, connections, version, bus, admin_key) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE
          SET started_at = excluded.started_at, last_seen = excluded.last_seen, connections = excluded.connections, version = excluded.version,
-         bus = excluded.bus`,
+         bus = excluded.bus, admin_key = excluded.admin_key`,
       ),
-      nodes: db.prepare('SELECT id, started_at, last_seen, connections, version, bus FROM nodes WHERE last_seen >= ? ORDER BY id'),
+      nodes: db.prepare('SELECT id, started_at, last_seen, connections, version, bus, admin_key FROM nodes WHERE last_seen >= ? ORDER BY id'),
       removeNode: db.prepare('DELETE FROM nodes WHERE id = ?'),
     };
   }
@@ -50,7 +50,7 @@ export class SqliteClusterStore implements ClusterStore {
   }
 
   async heartbeat(node: NodeRecord): Promise<void> {
-    this.stmt.heartbeat.run(node.id, node.startedAt, node.lastSeen, JSON.stringify(node.connections), node.version, node.bus);
+    this.stmt.heartbeat.run(node.id, node.startedAt, node.lastSeen, JSON.stringify(node.connections), node.version, node.bus, node.adminKey);
   }
 
   async nodes(since: number): Promise<NodeRecord[]> {

@@ -182,6 +182,11 @@ const MIGRATIONS: Record<number, string> = {
     CREATE INDEX deliveries_due ON deliveries (endpoint_id, status, next_attempt_at);
     CREATE INDEX deliveries_pending_by_channel ON deliveries (endpoint_id, channel, seq) WHERE status = 'pending';
   `,
+  // Where each node's admin key comes from (NodeRecord.adminKey), so \`herald admin-key reset\` can name a server that
+  // keeps a configured one. Rows from before say 'store'.
+  11: `
+    ALTER TABLE nodes ADD COLUMN admin_key TEXT NOT NULL DEFAULT 'store';
+  `,
 };
 
 /** The last migration's number: a migration added is the schema. */

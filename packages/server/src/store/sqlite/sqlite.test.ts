@@ -101,13 +101,13 @@ test("recover over many channels is one UPDATE, not one per channel", async () =
   }
 });
 
-test("schema 9: a node's heartbeat from before it keeps its row, and reads as bus 'up'", async () => {
+test("schemas 9 and 11: a node's heartbeat from before them keeps its row, and reads as bus 'up' with its admin key from the store", async () => {
   const db = new BetterSqlite3(':memory:');
   try {
     migrate(db, 8);
     db.prepare("INSERT INTO nodes (id, started_at, last_seen, connections, version) VALUES ('old', 1, 2, '{}', '0.1.0')").run();
     migrate(db);
-    assert.deepEqual(await new SqliteClusterStore(db).nodes(0), [{ id: 'old', startedAt: 1, lastSeen: 2, connections: {}, version: '0.1.0', bus: 'up' }]);
+    assert.deepEqual(await new SqliteClusterStore(db).nodes(0), [{ id: 'old', startedAt: 1, lastSeen: 2, connections: {}, version: '0.1.0', bus: 'up', adminKey: 'store' }]);
   } finally {
     db.close();
   }
