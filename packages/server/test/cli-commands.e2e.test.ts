@@ -79,6 +79,11 @@ describe('herald CLI commands against a real server', { timeout: 120_000 }, () =
     assert.match(unreachable.stderr, /cannot reach/);
     const badFlag = await run(['publish', 'cli', '1', '--tpye', 'x']);
     assert.equal(badFlag.code, 2);
+    // An empty type goes to the server, which refuses it, rather than being published as the default type.
+    const emptyType = await run(['publish', 'cli', '1', '--type', '']);
+    assert.equal(emptyType.code, 1, emptyType.stdout);
+    assert.match(emptyType.stderr, /400 /);
+    assert.equal((await h.call('GET', '/v1/channels/cli/events')).body.head, 2);
   });
 
   it('bad usage exits 2 with one line, never a stack: numbers JSON cannot carry, names no URL can, extra arguments, a --url in the wrong place', async () => {
@@ -96,6 +101,12 @@ describe('herald CLI commands against a real server', { timeout: 120_000 }, () =
     await usageLine(['replay', 'cli', '--forward-to', 'nope'], /--forward-to "nope" is not a URL/);
     await usageLine(['replay', 'cli', 'other'], /unexpected argument "other"/);
     await usageLine(['tail', 'bad chan'], /invalid channel name "bad chan"/);
+    await usageLine(['tail', 'c', '--after', '1.5'], /--after takes a seq/);
+    await usageLine(['replay', 'c', '--until', 'x'], /--until takes a seq/);
+    for (const command of [['listen', '--forward-to', 'http://127.0.0.1:9/', '--channel', 'c'], ['replay', 'c', '--forward-to', 'http://127.0.0.1:9/']]) {
+      await usageLine([...command, '--secret', 'bad'], /--secret is too weak to sign with: .*at least 24 bytes; this one has 2\. \(left out, a new one is made and printed\)/);
+      await usageLine([...command, '--secret', `whsec_${Buffer.alloc(24, 1).toString('base64')}`], /--secret is too weak to sign with: The secret is too predictable/);
+    }
     await usageLine(['listen', '--forward-to', 'http://127.0.0.1:9/', '--channel', '.'], /invalid channel name "\."/);
     await usageLine(['endpoints', 'create', '--url', 'http://127.0.0.1:9/hook', '--channels', 'a'], /--url http:\/\/127\.0\.0\.1:9\/hook names the Herald server/);
     assert.equal((await h.call('GET', '/v1/channels/cli:big/events')).body.head, 0, 'nothing was published');
@@ -133,6 +144,38 @@ describe('herald CLI commands against a real server', { timeout: 120_000 }, () =
     assert.equal(await json.exited, 0);
     const none = await run(['tail']);
     assert.equal(none.code, 2);
+  });
+
+  it('tail: a channel the key may not read is named and the others followed; every channel refused exits 1; --after past the last event says so', async () => {
+    const key = (await h.call('POST', '/v1/keys', { body: { name: 'tail-some', scopes: ['subscribe'], channels: ['open:*'] } })).body.key;
+    const startWith = (args: string[]) => {
+      const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, HERALD_KEY: key }, stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      return { child, exited: new Promise<number | null>((resolve) => child.once('exit', resolve)), stdout: () => stdout, stderr: () => stderr };
+    };
+    for (let i = 1; i <= 3; i++) await h.call('POST', '/v1/channels/open:t/events', { body: { data: i } });
+    const some = startWith(['tail', 'closed:t', 'open:t', '--after', '1']);
+    await until(() => some.stdout().includes('open:t #3'), 10_000, 'the readable channel followed');
+    assert.match(some.stderr(), /\[closed:t refused, following the others: forbidden: /);
+    await h.call('POST', '/v1/channels/open:t/events', { body: { data: 4 } });
+    await until(() => some.stdout().includes('open:t #4'), 10_000, 'live events of the readable channel');
+    some.child.kill('SIGINT');
+    assert.equal(await some.exited, 0);
+
+    const none = startWith(['tail', 'closed:a', 'closed:b']);
+    assert.equal(await none.exited, 1, none.stderr());
+    assert.match(none.stderr(), /forbidden: /);
+
+    const past = startWith(['tail', 'open:t', '--after', '50']);
+    await until(() => past.stdout().includes('open:t #4'), 10_000, 'the channel read from its oldest event');
+    assert.match(past.stderr(), /\[#50 is past the last event of open:t: following it from its oldest, #1\]/);
+    assert.doesNotMatch(past.stderr(), /trimmed/);
+    past.child.kill('SIGINT');
+    assert.equal(await past.exited, 0);
   });
 
   it('listen: forwards each event to a local app as a signed webhook and prints its status', async () => {
@@ -237,8 +280,10 @@ describe('herald CLI commands against a real server', { timeout: 120_000 }, () =
     assert.match(refused.stderr, /422 unprocessable/);
     assert.equal((await run(['endpoints', 'delete', endpoint.id])).code, 0);
 
-    const source = JSON.parse((await run(['sources', 'create', '--name', 'gh', '--provider', 'github', '--secret', 'gh-secret-one-0123456789'])).stdout);
+    const created = await run(['sources', 'create', '--name', 'gh', '--provider', 'github', '--secret', 'gh-secret-one-0123456789']);
+    const source = JSON.parse(created.stdout);
     assert.equal(source.channel, 'gh');
+    assert.match(created.stderr, new RegExp(`Give github this webhook URL .*: ${h.url}/v1/ingest/gh\n`));
     assert.equal(JSON.parse((await run(['sources', 'rotate', 'gh', '--secret', 'gh-secret-two-0123456789'])).stdout).secrets.length, 2);
     assert.equal(JSON.parse((await run(['sources', 'list'])).stdout).sources.length, 1);
     assert.equal((await run(['sources', 'delete', 'gh'])).code, 0);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isValidChannel, payloadFault, type ErrorBody } from '@herald/protocol';
+import { secretWeakness } from '@herald/webhooks';
 
 /** A failure the CLI reports as one line on stderr, with its exit code: 2 for usage, 1 for everything else. */
 export class CliError extends Error {
@@ -59,6 +60,27 @@ export function assertUrlArg(value: string, option: string): void {
 export function opt(values: Parsed['values'], name: string): string | undefined {
   const v = values[name];
   return typeof v === 'string' ? v : undefined;
+}
+
+/** An option that names a seq (`--after`, `--until`), checked; undefined when not given. */
+export function seqOption(values: Parsed['values'], name: string): number | undefined {
+  const text = opt(values, name);
+  if (text === undefined) return undefined;
+  const seq = Number(text);
+  if (!Number.isSafeInteger(seq) || seq < 0) throw usage(`--${name} takes a seq (an integer ≥ 0)`);
+  return seq;
+}
+
+/**
+ * `--secret`, to sign with as a Standard Webhooks sender (listen, replay): one given is held to what an endpoint's
+ * secret must be (an endpoint refuses a weak one with `weak_secret`); undefined when not given.
+ */
+export function signingSecretOption(values: Parsed['values']): string | undefined {
+  const secret = opt(values, 'secret');
+  if (secret === undefined) return undefined;
+  const weakness = secretWeakness('standard', secret);
+  if (weakness) throw usage(`--secret is too weak to sign with: ${weakness} (left out, a new one is made and printed)`);
+  return secret;
 }
 
 /** A repeatable string option's values. */

@@ -6,6 +6,8 @@ interface Subcommand {
   usage: string;
   options?: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
   run(values: Values, args: string[]): { method: string; path: string; body?: unknown };
+  /** What to tell the user on stderr beside the answer (printed on stdout), such as where to point a provider. */
+  note?(answer: unknown, url: string): string;
 }
 
 const str = (v: Values, name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
@@ -141,6 +143,10 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
           if (!secrets?.length) throw usage('--secret is required');
           return { method: 'POST', path: '/v1/sources', body: defined({ name: need(v, 'name'), provider: need(v, 'provider'), secrets, channel: str(v, 'channel'), tolerance: num(v, 'tolerance') }) };
         },
+        note: (answer, url) => {
+          const { name, provider } = answer as { name: string; provider: string };
+          return `Give ${provider} this webhook URL (this server's address, or the public one in front of it): ${url}/v1/ingest/${enc(name)}`;
+        },
       },
       list: { usage: 'list', run: () => ({ method: 'GET', path: '/v1/sources' }) },
       get: { usage: 'get <name>', run: (_v, a) => ({ method: 'GET', path: `/v1/sources/${enc(arg(a, 'source'))}` }) },
@@ -179,8 +185,10 @@ export function adminCommand(resource: string): (argv: string[]) => Promise<void
     if (values.help) return void process.stdout.write(`Usage: herald ${resource} ${sub.usage}\n\nOptions:\n${CONNECTION_HELP}\n`);
     refuseExtraArguments(positionals, positionalsOf(sub.usage), `herald ${resource} ${sub.usage}`);
     const request = sub.run(values as Values, positionals);
-    const answer = await api(connection(values), request.method, request.path, request.body);
+    const conn = connection(values);
+    const answer = await api(conn, request.method, request.path, request.body);
     if (answer !== undefined) print(answer);
     else process.stderr.write('done\n');
+    if (answer !== undefined && sub.note) process.stderr.write(`${sub.note(answer, conn.url)}\n`);
   };
 }

@@ -1,6 +1,6 @@
 import { generateSecret } from '@herald/webhooks';
-import { assertChannelArg, assertUrlArg, CONNECTION_HELP, connection, opt, opts, parse, usage } from '../common.js';
-import { afterOption, follow } from './follow.js';
+import { assertChannelArg, assertUrlArg, CONNECTION_HELP, connection, opt, opts, parse, seqOption, signingSecretOption, usage } from '../common.js';
+import { follow } from './follow.js';
 import { forward } from './forward.js';
 
 export const LISTEN_HELP = `Usage: herald listen --forward-to <url> --channel <c> [--channel <c2> …] [--secret whsec_…]
@@ -31,8 +31,8 @@ export async function listen(argv: string[]): Promise<void> {
   const channels = opts(values, 'channel');
   if (channels.length === 0) throw usage('name at least one --channel to listen to');
   channels.forEach(assertChannelArg);
-  const after = afterOption(values);
-  const secret = opt(values, 'secret') ?? generateSecret();
+  const after = seqOption(values, 'after');
+  const secret = signingSecretOption(values) ?? generateSecret();
   const conn = connection(values);
   process.stderr.write(`Forwarding ${channels.join(', ')} to ${target}\nSigning secret: ${secret}\n`);
 

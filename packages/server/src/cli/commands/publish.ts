@@ -22,8 +22,9 @@ export async function publish(argv: string[]): Promise<void> {
   const data = parseJson(text, 'the event data');
   const event = await api(connection(values), 'POST', `/v1/channels/${encodeURIComponent(channel)}/events`, {
     data,
-    ...(opt(values, 'type') ? { type: opt(values, 'type') } : {}),
-    ...(opt(values, 'id') ? { id: opt(values, 'id') } : {}),
+    // Given empty, they are sent as given, for the server to refuse, not dropped for the defaults.
+    ...(opt(values, 'type') !== undefined ? { type: opt(values, 'type') } : {}),
+    ...(opt(values, 'id') !== undefined ? { id: opt(values, 'id') } : {}),
   });
   print(event);
 }

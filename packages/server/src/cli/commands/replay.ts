@@ -1,6 +1,6 @@
 import type { ChannelPage } from '@herald/protocol';
 import { generateSecret } from '@herald/webhooks';
-import { api, assertChannelArg, assertUrlArg, CONNECTION_HELP, connection, opt, parse, refuseExtraArguments, usage } from '../common.js';
+import { api, assertChannelArg, assertUrlArg, CONNECTION_HELP, connection, opt, parse, refuseExtraArguments, seqOption, signingSecretOption, usage } from '../common.js';
 import { forward } from './forward.js';
 
 export const REPLAY_HELP = `Usage: herald replay <channel> [--after n] [--until n] [--forward-to <url> [--secret whsec_…]]
@@ -17,13 +17,6 @@ Options:
 ${CONNECTION_HELP}
 `;
 
-function seqOption(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0) throw usage(`${name} takes a seq (an integer ≥ 0)`);
-  return n;
-}
-
 export async function replay(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
     after: { type: 'string' },
@@ -37,13 +30,14 @@ export async function replay(argv: string[]): Promise<void> {
   refuseExtraArguments(positionals, 1, 'herald replay <channel> (one channel)');
   assertChannelArg(channel);
   const conn = connection(values);
-  let after = seqOption(opt(values, 'after'), '--after') ?? 0;
+  let after = seqOption(values, 'after') ?? 0;
   const target = opt(values, 'forward-to');
   if (target !== undefined) assertUrlArg(target, '--forward-to');
-  const secret = opt(values, 'secret') ?? (target ? generateSecret() : '');
-  if (target && !opt(values, 'secret')) process.stderr.write(`Signing secret: ${secret}\n`);
+  const given = signingSecretOption(values);
+  const secret = given ?? (target ? generateSecret() : '');
+  if (target && given === undefined) process.stderr.write(`Signing secret: ${secret}\n`);
 
-  const untilGiven = seqOption(opt(values, 'until'), '--until');
+  const untilGiven = seqOption(values, 'until');
   if (untilGiven !== undefined && untilGiven < after) throw usage(`--until #${untilGiven} comes before --after #${after}: nothing lies between them`);
   const path = (from: number) => `/v1/channels/${encodeURIComponent(channel)}/events?after=${from}&limit=1000`;
   const first = await api<ChannelPage>(conn, 'GET', path(after));

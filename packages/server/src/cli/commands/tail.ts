@@ -1,6 +1,6 @@
 import type { HeraldEvent } from '@herald/client';
-import { assertChannelArg, CONNECTION_HELP, connection, parse, usage } from '../common.js';
-import { afterOption, follow } from './follow.js';
+import { assertChannelArg, CONNECTION_HELP, connection, parse, seqOption, usage } from '../common.js';
+import { follow } from './follow.js';
 
 export const TAIL_HELP = `Usage: herald tail <channel…> [--after n] [--json]
 
@@ -23,7 +23,7 @@ export async function tail(argv: string[]): Promise<void> {
   if (positionals.length === 0) throw usage('name at least one channel: herald tail <channel…>');
   positionals.forEach(assertChannelArg);
   const json = values.json === true;
-  await follow(connection(values), positionals, afterOption(values), (event) => {
+  await follow(connection(values), positionals, seqOption(values, 'after'), (event) => {
     process.stdout.write(`${json ? JSON.stringify(event) : formatEvent(event)}\n`);
   });
 }
