@@ -324,6 +324,32 @@ describe('the idempotency window is the longer of retention.maxAge and ingest.de
   });
 });
 
+describe('an event id chosen again once retention removed its first event', () => {
+  const t = harness(() => ({ retention: { maxAge: 1, trimInterval: 0.2 }, delivery: { allowPrivateNetworks: LOOPBACK_ONLY } }));
+
+  it('is a new event, delivered to the endpoint that had the first, as every transport shows it', async () => {
+    const r = await t.receiver();
+    await t.endpoint({ url: r.url, channels: ['reused:*'] });
+    for (const id of ['order-7', 'order-8']) assert.equal((await t.h.call('POST', '/v1/channels/reused:a/events', { body: { id, data: id } })).status, 201);
+    await until(() => r.arrivals.length === 2, 10_000, 'the first two delivered');
+    await eventually(async () => {
+      assert.equal((await t.h.call('GET', '/v1/channels/reused:a/events?after=0')).body.events.length, 0, 'not trimmed yet');
+    }, 10_000);
+    // Chosen again: one on the same channel (a later seq), one on another (a seq it had on the first).
+    const again = await t.h.call('POST', '/v1/channels/reused:a/events', { body: { id: 'order-7', data: 'again' } });
+    const elsewhere = await t.h.call('POST', '/v1/channels/reused:b/events', { body: { id: 'order-8', data: 'elsewhere' } });
+    assert.deepEqual([again.status, again.body.seq, elsewhere.status, elsewhere.body.seq], [201, 3, 201, 1]);
+    await until(() => r.arrivals.length === 4, 10_000, 'both new events delivered');
+    const delivered = r.arrivals.map((a) => JSON.parse(a.body) as { id: string; channel: string; seq: number; data: string });
+    assert.deepEqual(delivered.map((e) => [e.id, e.channel, e.seq, e.data]).sort(), [
+      ['order-7', 'reused:a', 1, 'order-7'],
+      ['order-7', 'reused:a', 3, 'again'],
+      ['order-8', 'reused:a', 2, 'order-8'],
+      ['order-8', 'reused:b', 1, 'elsewhere'],
+    ]);
+  });
+});
+
 describe('backlogs past one page (500)', () => {
   const t = harness(() => ({ delivery: { allowPrivateNetworks: LOOPBACK_ONLY } }));
   const COUNT = 1234;

@@ -201,6 +201,16 @@ export function describeDeliveryStoreConformance(name: string, open: OpenStorage
       assert.equal((await store().cursors()).get('orders'), 2);
     });
 
+    it('gives an event id a publisher chose again, once retention removed its first event, a delivery of its own', async () => {
+      await create('orders', 1, [{ ...delivery('ep_1', 1), eventId: 'order-7' }]);
+      // The same id at a new place in the log (the same channel later, then another channel): another event.
+      await create('orders', 5, [{ ...delivery('ep_1', 5), eventId: 'order-7' }]);
+      await create('audit', 1, [{ ...delivery('ep_1', 1, 1000, 'audit'), eventId: 'order-7' }]);
+      // Each derived again (a dispatcher after a crash): still one delivery each.
+      await create('orders', 5, [{ ...delivery('ep_1', 1, 9999), eventId: 'order-7' }, { ...delivery('ep_1', 5, 9999), eventId: 'order-7' }]);
+      assert.deepEqual((await all(store(), 'ep_1')).map((d) => [d.eventId, d.channel, d.seq]), [['order-7', 'orders', 1], ['order-7', 'orders', 5], ['order-7', 'audit', 1]]);
+    });
+
     it('pages due deliveries by (nextAttemptAt, id), per endpoint', async () => {
       const times = [5000, 1000, 3000, 1000, 9000];
       await create('orders', 5, times.map((t, i) => delivery('ep_1', i + 1, t)));

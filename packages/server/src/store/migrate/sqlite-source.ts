@@ -3,8 +3,11 @@ import { join } from 'node:path';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { AttemptRow, DeliveryRow, EventRow } from '../rows.js';
 
-/** The SQLite schema (store/sqlite/schema.ts) this reader knows (9 added only the nodes' bus column, which is not copied). */
-const KNOWN_SCHEMA = 10;
+/**
+ * The SQLite schema (store/sqlite/schema.ts) this reader knows. 9 and 11 added only columns of the nodes table, which
+ * is not copied, and 12 changed only an index (the target's own schema has the same one).
+ */
+const KNOWN_SCHEMA = 12;
 
 export interface SettingRow {
   name: string;

@@ -40,7 +40,7 @@ const SQL = {
                        JOIN endpoints e ON e.id = d.endpoint_id
                        ORDER BY d.i -- numbered in the order given, as they were before the join
                        FOR KEY SHARE OF e
-                       ON CONFLICT (endpoint_id, event_id) DO NOTHING)
+                       ON CONFLICT (endpoint_id, event_id, channel, seq) DO NOTHING)
                      INSERT INTO delivery_cursors (channel, seq) VALUES ($1, $2)
                      ON CONFLICT (channel) DO UPDATE SET seq = GREATEST(delivery_cursors.seq, excluded.seq)`,
   saveCursors: `INSERT INTO delivery_cursors (channel, seq) SELECT * FROM unnest($1::text[], $2::bigint[])

@@ -126,6 +126,14 @@ const MIGRATIONS: Record<number, string> = {
   6: `
     ALTER TABLE nodes ADD COLUMN admin_key text NOT NULL DEFAULT 'store';
   `,
+  // A delivery is one event's, and an event is its id at its place in the log: an id a publisher chose can be chosen
+  // again once retention has removed its event, and that new event was logged, answered 201 and sent on every
+  // transport, but never delivered to an endpoint that had the first (the insert met the old delivery and did nothing).
+  // A node of an older version names the old index in its inserts, which then fail: stop those nodes first.
+  7: `
+    DROP INDEX deliveries_once;
+    CREATE UNIQUE INDEX deliveries_once ON deliveries (endpoint_id, event_id, channel, seq);
+  `,
 };
 export const SCHEMA_VERSION = Math.max(...Object.keys(MIGRATIONS).map(Number));
 

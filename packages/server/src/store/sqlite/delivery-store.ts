@@ -45,7 +45,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       insertDelivery: db.prepare(
         `INSERT INTO deliveries (endpoint_id, event_id, channel, seq, payload, status, next_attempt_at, created)
          SELECT ?, ?, ?, ?, ?, 'pending', ?, ? WHERE EXISTS (SELECT 1 FROM endpoints WHERE id = ?)
-         ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
+         ON CONFLICT (endpoint_id, event_id, channel, seq) DO NOTHING`,
       ),
       due: db.prepare(
         "SELECT * FROM deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, n LIMIT ?",

@@ -187,6 +187,13 @@ const MIGRATIONS: Record<number, string> = {
   11: `
     ALTER TABLE nodes ADD COLUMN admin_key TEXT NOT NULL DEFAULT 'store';
   `,
+  // A delivery is one event's, and an event is its id at its place in the log: an id a publisher chose can be chosen
+  // again once retention has removed its event, and that new event was logged, answered 201 and sent on every
+  // transport, but never delivered to an endpoint that had the first (the insert met the old delivery and did nothing).
+  12: `
+    DROP INDEX deliveries_once;
+    CREATE UNIQUE INDEX deliveries_once ON deliveries (endpoint_id, event_id, channel, seq);
+  `,
 };
 
 /** The last migration's number: a migration added is the schema. */
