@@ -180,3 +180,58 @@ describe('limits.replayBytes', () => {
     await eventually(async () => assert.equal(await held(h), 0, 'nothing is held once the socket is gone'), 5000);
   });
 });
+
+describe('requests pipelined behind a stream or a poll', () => {
+  // The smallest budget and poll page: one poll's room is the whole node's.
+  const { start } = suiteServers({ limits: { bodyBytes: 4 * 1024 * 1024, replayBytes: 1024 * 1024, pageBytes: 1024 * 1024 } });
+  const held = (h: TestServer) => metricValue(h.url, ADMIN_KEY, 'herald_replay_bytes').then((n) => n ?? 0);
+  const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_KEY}\r\n\r\n`;
+
+  it('a poll behind an SSE stream holds no room while the stream lives, nor once its connection closed', async () => {
+    const h = await start();
+    await h.call('POST', '/v1/channels/piped/events', { body: { data: 1 } });
+    // A client that reads everything; its poll can only be answered once the stream ends, which it never does.
+    const socket = await rawSocket(h, get('/v1/channels/piped/stream?after=0') + get('/v1/channels/piped/events?after=0'));
+    socket.resume();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Before, the poll held its page of room (here the whole budget) for the stream's life, and for good after.
+      assert.equal(await held(h), 0);
+      const poll = await fetch(`${h.url}/v1/channels/piped/events?after=0`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: AbortSignal.timeout(5000) });
+      assert.equal(poll.status, 200, 'another client is still served');
+    } finally {
+      socket.destroy();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await held(h), 0);
+    const poll = await fetch(`${h.url}/v1/channels/piped/events?after=0`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: AbortSignal.timeout(5000) });
+    assert.equal(poll.status, 200);
+  });
+
+  it('an SSE stream behind a poll starts once the poll is answered, and streams', async () => {
+    const h = await start();
+    await h.call('POST', '/v1/channels/piped2/events', { body: { data: 'first' } });
+    const socket = connect(Number(new URL(h.url).port), '127.0.0.1');
+    let text = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    socket.write(get('/v1/channels/piped2/events?after=0') + get('/v1/channels/piped2/stream?after=0'));
+    try {
+      // Before, the stream found no socket (the poll's answer had it), and stayed open, empty.
+      await eventually(async () => assert.match(text, /id: 1\ndata: .*"first"/), 5000);
+      await h.call('POST', '/v1/channels/piped2/events', { body: { data: 'live' } });
+      await eventually(async () => assert.match(text, /id: 2\ndata: .*"live"/), 5000);
+      assert.ok(text.indexOf('"events":[') < text.indexOf('text/event-stream'), 'the poll answered first');
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it('a poll page is bounded in bytes, not in UTF-16 units (CJK text takes three bytes a character)', async () => {
+    const h = await start();
+    const cjk = '中'.repeat(300_000);
+    for (let i = 0; i < 3; i++) assert.equal((await h.call('POST', '/v1/channels/cjk/events', { body: { data: cjk } })).status, 201);
+    const page = (await h.call('GET', '/v1/channels/cjk/events?after=0')).body;
+    // 900 KB each: a second one passes the 1 MiB page (counted in units, all three fitted in 900,000).
+    assert.deepEqual(page.events.map((e: { seq: number }) => e.seq), [1]);
+  });
+});

@@ -29,8 +29,10 @@ export class ByteBudget {
   /** The event's JSON, or undefined when it would pass the budget. */
   take(event: HeraldEvent, first: boolean): string | undefined {
     const json = eventJson(event);
-    if (!first && this.used + json.length > this.maxBytes) return undefined;
-    this.used += json.length;
+    // Bytes, as the answer is sent: a string's length counts UTF-16 units, a third of what CJK text takes.
+    const bytes = Buffer.byteLength(json);
+    if (!first && this.used + bytes > this.maxBytes) return undefined;
+    this.used += bytes;
     return json;
   }
 }

@@ -95,11 +95,11 @@ function sendJson(reply: FastifyReply, answer: PollAnswer, eventsJson: readonly 
 export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { limits } = ctx.config;
   /**
-   * Its turn on the connection and room for one answer (see answer-room.ts), taken before its events are read; none
+   * Its connection answering it and room for one answer (see answer-room.ts), taken before its events are read; none
    * when the client left meanwhile.
    */
-  const startAnswer = (request: FastifyRequest) =>
-    PollAnswer.start(request, ctx.replayBudget, limits.pageBytes, limits.replayStallTimeout * 1000).catch((error: unknown) => {
+  const startAnswer = (request: FastifyRequest, reply: FastifyReply) =>
+    PollAnswer.start(request, reply, ctx.replayBudget, limits.pageBytes, limits.replayStallTimeout * 1000).catch((error: unknown) => {
       if (error instanceof ClientGone) return undefined;
       throw error;
     });
@@ -127,7 +127,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
       const { channel } = request.params;
       const after = parseSeq(queryPosition(request.query, ['after'])) ?? 0;
       const { limit, wait } = bounded(request.query);
-      const answer = await startAnswer(request);
+      const answer = await startAnswer(request, reply);
       if (!answer) return reply.hijack();
       try {
         // Subscribe before reading: an append between the read and the wait cannot be missed.
@@ -196,7 +196,7 @@ export function pollRoutes(app: FastifyInstance, ctx: AppContext): void {
         throw new HeraldError('invalid_cursor', 'A multi-channel poll resumes from ?cursor= (the last answer\'s); ?after= is one channel\'s position.');
       }
       const afters = positionsOf(channels, queryPosition(request.query, ['cursor']));
-      const answer = await startAnswer(request);
+      const answer = await startAnswer(request, reply);
       if (!answer) return reply.hijack();
       try {
         const waiting = wait > 0 ? ctx.longPoll.wait(channels, wait * 1000) : undefined;

@@ -5,6 +5,7 @@ import type { AppContext } from '../../http/context.js';
 import { assertChannel, assertReadableChannels, channelsOf } from '../../http/channels.js';
 import { ChannelFeed } from '../feed.js';
 import { SseStream, type SseStreamSettings } from './stream.js';
+import { answering } from '../answering.js';
 import { assertOriginAllowed } from '../../http/cors.js';
 import { countRealtimeDelivery } from '../../metrics/index.js';
 import { parseSeq, queryPosition } from '../../http/position.js';
@@ -137,6 +138,10 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
   /** A stream for this response; nothing is written to it until `begin`. */
   const newStream = (reply: FastifyReply) => new SseStream(reply.raw, settings);
 
+  /** Waits for the connection to answer this request (answering.ts); false when the client went away meanwhile. */
+  const answered = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> =>
+    request.raw.socket !== null && (await answering(reply.raw, request.raw.socket)) && !request.raw.destroyed;
+
   app.get<{ Params: { channel: string }; Querystring: StreamQuery }>(
     '/v1/channels/:channel/stream',
     {
@@ -150,6 +155,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request, reply) => {
       const after = parseSeq(resumeToken(request, ['lastEventId', 'after']));
+      if (!(await answered(request, reply))) return reply.hijack();
       const stream = newStream(reply);
       // The stream is the feed's sink: `id: <seq>` events, no closures per stream.
       const feed = new ChannelFeed(ctx.log, request.params.channel, stream);
@@ -170,6 +176,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       const channels = channelsOf(request.query);
       const token = resumeToken(request, ['lastEventId', 'after', 'cursor']);
       const starts = multiChannelStarts(token, channels);
+      if (!(await answered(request, reply))) return reply.hijack();
       const stream = newStream(reply);
       const feeds: ChannelFeed[] = [];
       // The id of a multi-channel stream holds every channel's position, so one Last-Event-ID resumes them all;
