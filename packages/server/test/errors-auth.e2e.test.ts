@@ -132,6 +132,26 @@ describe('error answers and auth through the real server', () => {
     expectError(await h.call('GET', '/v1/keys', { token: null }), 401, 'unauthorized');
   });
 
+  it("keeps Herald's own channels (herald:…) from patterns that do not name them: `*` neither reads nor publishes herald:system", async () => {
+    const everything = await h.createKey(['subscribe', 'publish'], ['*']);
+    expectError(await h.call('POST', '/v1/channels/herald:system/events', { token: everything, body: { type: 'endpoint.disabled', data: {} } }), 403, 'forbidden');
+    expectError(await h.call('GET', '/v1/channels/herald:system/events', { token: everything }), 403, 'forbidden');
+    assert.equal((await h.call('GET', '/v1/channels/anything/events', { token: everything })).status, 200, 'the rest `*` covers');
+    // Nor can it mint a token that names them.
+    expectError(await h.call('POST', '/v1/tokens', { token: everything, body: { sub: 'u', channels: ['herald:*'], ttl: 60 } }), 403, 'forbidden');
+    const own = await h.createKey(['subscribe'], ['herald:*']);
+    assert.equal((await h.call('GET', '/v1/channels/herald:system/events', { token: own })).status, 200, 'a pattern naming them does');
+    // Nothing of the admin's reach changes, and a public `*` does not make them public.
+    assert.equal((await h.call('GET', '/v1/channels/herald:system/events')).status, 200);
+    const open = await startTestServer({ channels: { public: ['*'] } });
+    try {
+      expectError(await open.call('GET', '/v1/channels/herald:system/events', { token: null }), 401, 'unauthorized');
+      assert.equal((await open.call('GET', '/v1/channels/news/events', { token: null })).status, 200);
+    } finally {
+      await open.stop();
+    }
+  });
+
   it('takes the herald_token cookie on GET only: another site’s POST carries it too (cross-site request forgery)', async () => {
     const cookie = { cookie: `herald_token=${ADMIN_KEY}` };
     expectError(await h.call('POST', '/v1/channels/csrf/events', { token: null, headers: cookie, body: { data: 1 } }), 401, 'unauthorized');

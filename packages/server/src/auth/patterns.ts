@@ -117,13 +117,18 @@ export function matchesAny(patterns: readonly string[], name: string): boolean {
 }
 
 /**
- * Whether every channel `requested` can match is also matched by one of
- * `granted`. Matching the requested pattern as a literal string is enough:
- * channel names cannot contain `*`, so each `*` in it can only be matched by
- * a `*` of the granting pattern, which matches whatever replaces it too.
+ * Whether every channel `requested` (a pattern, or a channel name) can match is also matched by one of `granted`.
+ * Matching the requested pattern as a literal string is enough: channel names cannot contain `*`, so each `*` in it
+ * can only be matched by a `*` of the granting pattern, which matches whatever replaces it too.
+ *
+ * Herald's own channels (`herald:…`) are covered only by a pattern that names them (one that starts `herald:`), never
+ * by a wider one such as `*`: `herald:system` names every endpoint and its URL, and a key granted `*` to publish
+ * appended forged system events there; one granted `*` to read (or anyone, under a public `*`) read it.
  */
 export function patternCovered(granted: readonly string[], requested: string): boolean {
-  return matchesAny(granted, requested);
+  if (!isReservedChannel(requested)) return matchesAny(granted, requested);
+  for (const p of granted) if (isReservedChannel(p) && matchesPattern(p, requested)) return true;
+  return false;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { HeraldError } from '@herald/protocol';
-import { matchesAny } from './patterns.js';
+import { patternCovered } from './patterns.js';
 import type { PortalScope } from '../portal/scope.js';
 
 /** What a credential allows, whatever kind it was. */
@@ -24,19 +24,19 @@ export interface Principal {
   portal?: PortalScope | undefined;
 }
 
-/** Channel rules, the same for every transport. */
+/** Channel rules, the same for every transport (Herald's own channels need a pattern naming them: see patternCovered). */
 export class AccessPolicy {
   constructor(private readonly publicPatterns: readonly string[]) {}
 
   isPublic(channel: string): boolean {
-    return matchesAny(this.publicPatterns, channel);
+    return patternCovered(this.publicPatterns, channel);
   }
 
   /** Whether `principal` (or anyone, for a public channel) may read `channel`. */
   mayRead(principal: Principal | undefined, channel: string): boolean {
     // A portal session manages endpoints only: it reads no channel, not even a public one.
     if (principal?.kind === 'portal') return false;
-    return this.isPublic(channel) || (principal !== undefined && (principal.admin || matchesAny(principal.subscribe, channel)));
+    return this.isPublic(channel) || (principal !== undefined && (principal.admin || patternCovered(principal.subscribe, channel)));
   }
 
   /** Throws 401 without a credential, 403 when the credential does not cover the channel. */
@@ -50,7 +50,7 @@ export class AccessPolicy {
 
   assertPublish(principal: Principal | undefined, channel: string): void {
     if (!principal) throw new HeraldError('unauthorized', 'Publishing needs a credential.');
-    if (!principal.admin && !matchesAny(principal.publish, channel)) {
+    if (!principal.admin && !patternCovered(principal.publish, channel)) {
       throw new HeraldError('forbidden', `This credential may not publish to channel ${channel}.`);
     }
   }
