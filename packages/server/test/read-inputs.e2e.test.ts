@@ -57,7 +57,7 @@ describe('read inputs', () => {
   it("reads a poll's ?after= as a stream's: digits only, given once, else 400 invalid_cursor (never a guess such as 0x10 as 16)", async () => {
     const h = await servers.start();
     for (let i = 1; i <= 3; i++) await h.call('POST', '/v1/channels/pub:p/events', { body: { data: i } });
-    for (const after of ['0x10', '%20', '-1', '1.5', '1e1', 'Infinity', 'abc', '1&after=2']) {
+    for (const after of ['0x10', '%20', '-1', '1.5', '1e1', 'Infinity', 'abc', '1&after=2', '9007199254740992']) {
       for (const path of [`/v1/channels/pub:p/events?after=${after}`, `/v1/channels/pub:p/stream?after=${after}`]) {
         const res = await fetch(h.url + path);
         const body = res.status === 400 ? ((await res.json()) as { error: { code: string } }) : void (await res.body?.cancel());
@@ -68,6 +68,9 @@ describe('read inputs', () => {
     assert.deepEqual(await seqs('?after=1'), [2, 3]);
     assert.deepEqual(await seqs('?after=01'), [2, 3], 'leading zeros are digits too');
     assert.deepEqual(await seqs('?after='), [1, 2, 3], 'empty: from the start, as with none');
+    // The largest position a WebSocket `after` or a cursor takes: past the head, so read from the oldest event.
+    const far = (await h.call('GET', '/v1/channels/pub:p/events?after=9007199254740991', { token: null })).body;
+    assert.deepEqual([far.truncated, far.events.map((e: { seq: number }) => e.seq)], [true, [1, 2, 3]]);
     assert.deepEqual(await seqs(''), [1, 2, 3]);
   });
 

@@ -24,6 +24,10 @@ export function queryPosition(query: unknown, names: readonly string[]): string 
  */
 export function parseSeq(token: string | undefined): number | undefined {
   if (token === undefined || token === '') return undefined;
-  if (!/^\d{1,15}$/.test(token)) throw new HeraldError('invalid_cursor', `Cannot resume from ${JSON.stringify(token)}: expected a seq.`);
-  return Number(token);
+  // At most 16 digits read, so the number is cheap to make; up to 2^53 - 1, as a WebSocket `after` or a cursor takes.
+  const seq = /^\d{1,16}$/.test(token) ? Number(token) : NaN;
+  if (!Number.isSafeInteger(seq)) {
+    throw new HeraldError('invalid_cursor', `Cannot resume from ${JSON.stringify(token)}: expected a seq (an integer from 0 to 9007199254740991).`);
+  }
+  return seq;
 }
