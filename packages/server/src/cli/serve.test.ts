@@ -15,6 +15,7 @@ describe('the start-up banner', () => {
 
   it('says how long its poll line waits: 30 s, or limits.pollWaitMax when that is less', () => {
     assert.match(banner('http://127.0.0.1:7700', 'data: d', undefined, false), /Poll \(waits up to 30 s for news\)/);
-    assert.match(banner('http://127.0.0.1:7700', 'data: d', undefined, false, '--data', 2), /Poll \(waits up to 2 s for news\)/);
+    const short = banner('http://127.0.0.1:7700', 'data: d', undefined, false, '--data', 2);
+    assert.match(short, /Poll \(waits up to 2 s for news\):\n {2}curl "http:\/\/127\.0\.0\.1:7700\/v1\/channels\/demo\/events\?after=0&wait=2"/);
   });
 });

@@ -25,7 +25,7 @@ Settings come from defaults < config file < HERALD_* environment < flags.
 
 /** What people read at start-up (stderr). `storeFlag`: how `herald admin-key reset` must be pointed at this node's store. */
 export function banner(url: string, where: string, adminKey: string | undefined, adminKeySet: boolean, storeFlag = '--data', pollWaitMax = 30): string {
-  // The curl line asks for 30 s; a server whose limits.pollWaitMax is less waits that long instead.
+  // 30 s, or less when limits.pollWaitMax is: the line should ask for what the server waits.
   const wait = Math.min(30, pollWaitMax);
   const key = adminKey ?? '$HERALD_ADMIN_KEY';
   const lines = [`Herald is listening on ${url}  (${where})`];
@@ -49,7 +49,7 @@ export function banner(url: string, where: string, adminKey: string | undefined,
     'Publish:',
     `  curl -X POST ${url}/v1/channels/demo/events -H "Authorization: Bearer ${key}" -H 'content-type: application/json' -d '{"type":"hello","data":{"text":"hi"}}'`,
     `Poll (waits up to ${wait} s for news):`,
-    `  curl "${url}/v1/channels/demo/events?after=0&wait=30" -H "Authorization: Bearer ${key}"`,
+    `  curl "${url}/v1/channels/demo/events?after=0&wait=${wait}" -H "Authorization: Bearer ${key}"`,
     `Web console (sign in with the admin key): ${url}/console`,
     '',
   );
@@ -106,7 +106,8 @@ export async function serve(argv: string[]): Promise<void> {
   }
   // A PostgreSQL node has no data directory: logging the default one would send an operator looking for it.
   server.app.log.info(
-    { url: server.url, ...(config.store.url ? { store: 'postgres' } : { dataDir: config.dataDir }), nodeId: server.nodeId },
+    // The node id is on every line already (the logger's base).
+    { url: server.url, ...(config.store.url ? { store: 'postgres' } : { dataDir: config.dataDir }) },
     'herald listening',
   );
   // The banner is for people, so it goes to stderr and leaves stdout to the JSON log.
