@@ -9,7 +9,7 @@ export const ErrorCodes = {
   invalid_channel: { status: 400, message: 'Channel names match [A-Za-z0-9_.:-]{1,128}, other than . and ..' },
   invalid_cursor: { status: 400, message: 'The cursor is not one this server issued.' },
   payload_too_deep: { status: 400, message: 'The JSON is nested deeper than the limit allows.' },
-  invalid_pattern: { status: 400, message: 'A channel pattern is too long or has too many `*`.' },
+  invalid_pattern: { status: 400, message: "The portal's channel pattern, with the tenant put in, is no valid pattern." },
   invalid_header: { status: 400, message: 'A header name or value is not allowed.' },
   weak_secret: { status: 400, message: 'The secret is too short or too predictable.' },
   unauthorized: { status: 401, message: 'A valid credential is required.' },

@@ -38,7 +38,7 @@ export function banner(url: string, where: string, adminKey: string | undefined,
   } else if (!adminKeySet) {
     lines.push(
       '',
-      'Admin key: the one printed at the first start. The lines below read it from $HERALD_ADMIN_KEY.',
+      'Admin key: the one printed at the first start (or by herald admin-key reset). The lines below read it from $HERALD_ADMIN_KEY.',
       storeFlag === '--store'
         ? 'Lost it? Run `npx herald admin-key reset` (same --store): every running node takes the new key within seconds.'
         : 'Lost it? Run `npx herald admin-key reset` (same --data): the running server takes the new key within seconds.',
