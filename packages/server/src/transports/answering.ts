@@ -1,9 +1,8 @@
-import type { Socket } from 'node:net';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * Resolves true once the connection is answering `res` (Node has handed it the socket), false if the connection
- * closes first. HTTP/1.1 answers a connection's requests in the order they came, and Node gives a pipelined request's
+ * closes first (which `req`, its request, hears: a response still waiting for the socket does not). HTTP/1.1 answers a connection's requests in the order they came, and Node gives a pipelined request's
  * response the socket only once the answer before it has finished; a stream, which never finishes, holds it for good.
  *
  * Polls and SSE streams wait for this before they take anything. Before, a poll pipelined behind an SSE stream took
@@ -12,12 +11,13 @@ import type { ServerResponse } from 'node:http';
  * was served again. A stream pipelined behind a poll found no socket to write to, and stayed open, empty. Waiting
  * here holds nothing, and `limits.pipelinedRequests` bounds how many wait on one connection.
  */
-export function answering(res: ServerResponse, connection: Socket): Promise<boolean> {
-  if (res.socket) return Promise.resolve(!res.socket.destroyed);
-  if (connection.destroyed) return Promise.resolve(false);
+export function answering(res: ServerResponse, req: IncomingMessage): Promise<boolean> {
+  if (res.socket) return Promise.resolve(!res.socket.destroyed && !req.destroyed);
+  if (req.destroyed) return Promise.resolve(false);
+  // On the request, not the socket: up to limits.pipelinedRequests of them wait on one socket.
   return new Promise((resolve) => {
     const assigned = () => {
-      connection.off('close', closed);
+      req.off('close', closed);
       resolve(true);
     };
     const closed = () => {
@@ -25,6 +25,6 @@ export function answering(res: ServerResponse, connection: Socket): Promise<bool
       resolve(false);
     };
     res.once('socket', assigned);
-    connection.once('close', closed);
+    req.once('close', closed);
   });
 }

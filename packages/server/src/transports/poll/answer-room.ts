@@ -32,7 +32,7 @@ export class PollAnswer {
   /** Waits for the connection to answer this poll, then for room for a page. */
   static async start(request: FastifyRequest, reply: FastifyReply, budget: ReplayBudget, bytes: number, stallMs: number): Promise<PollAnswer> {
     const socket = request.raw.socket;
-    if (!socket || !(await answering(reply.raw, socket)) || request.raw.destroyed) throw gone();
+    if (!socket || !(await answering(reply.raw, request.raw))) throw gone();
     const answer = new PollAnswer(request, socket, budget, bytes, stallMs);
     await answer.room();
     return answer;

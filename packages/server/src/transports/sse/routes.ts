@@ -139,8 +139,7 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
   const newStream = (reply: FastifyReply) => new SseStream(reply.raw, settings);
 
   /** Waits for the connection to answer this request (answering.ts); false when the client went away meanwhile. */
-  const answered = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> =>
-    request.raw.socket !== null && (await answering(reply.raw, request.raw.socket)) && !request.raw.destroyed;
+  const answered = (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => answering(reply.raw, request.raw);
 
   app.get<{ Params: { channel: string }; Querystring: StreamQuery }>(
     '/v1/channels/:channel/stream',
