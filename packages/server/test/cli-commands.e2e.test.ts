@@ -166,7 +166,7 @@ describe('herald CLI commands against a real server', { timeout: 120_000 }, () =
     some.child.kill('SIGINT');
     assert.equal(await some.exited, 0);
 
-    const none = startWith(['tail', 'closed:a', 'closed:b']);
+    const none = startWith(['tail', 'closed:a', 'closed:b', 'closed:a']);
     assert.equal(await none.exited, 1, none.stderr());
     assert.match(none.stderr(), /forbidden: /);
 

@@ -22,6 +22,7 @@ export async function follow(conn: Connection, channels: string[], after: number
   // A channel's refusal reaches its subscription first, then the client's `error`: that one is for the connection.
   const channelRefusals = new WeakSet<HeraldClientError>();
   const refused = new Set<string>();
+  const named = new Set(channels).size;
   herald.on('error', (error) => {
     if (!channelRefusals.has(error)) fail(error);
   });
@@ -44,7 +45,7 @@ export async function follow(conn: Connection, channels: string[], after: number
           channelRefusals.add(error);
           if (refused.has(channel)) return;
           refused.add(channel);
-          if (refused.size === channels.length) return fail(error);
+          if (refused.size === named) return fail(error);
           process.stderr.write(`[${channel} refused, following the others: ${error.code}: ${error.message}]\n`);
         },
       },
