@@ -34,7 +34,7 @@ export class DeliveryService {
     tenantPrivateNetworks: readonly string[] = [],
   ) {
     this.guard = new UrlGuard(config);
-    const tenantGuard = new UrlGuard({ allowPrivateNetworks: tenantPrivateNetworks, httpsOnly: config.httpsOnly, setting: 'portal' });
+    const tenantGuard = new UrlGuard({ allowPrivateNetworks: tenantPrivateNetworks, httpsOnly: config.httpsOnly });
     this.worker = new DeliveryWorker(config, store, log, this.guard, logger, version, ownership, tenantGuard);
     this.runner = new SingletonRunner(
       leases,

@@ -105,15 +105,7 @@ export class UrlGuard {
   /** How names are resolved: `dns.lookup`, or a stand-in in tests (a name that resolves inward, a DNS failure). */
   private readonly resolve: typeof dnsLookup;
 
-  constructor(
-    private readonly options: {
-      allowPrivateNetworks: readonly string[];
-      httpsOnly: boolean;
-      resolve?: typeof dnsLookup;
-      /** The setting that lists `allowPrivateNetworks`, which a refusal names: `portal` for tenants' endpoints. */
-      setting?: 'delivery' | 'portal';
-    },
-  ) {
+  constructor(private readonly options: { allowPrivateNetworks: readonly string[]; httpsOnly: boolean; resolve?: typeof dnsLookup }) {
     this.resolve = options.resolve ?? dnsLookup;
     for (const [address, prefix] of BLOCKED_V4) this.blocked.addSubnet(address, prefix, 'ipv4');
     for (const [address, prefix] of BLOCKED_V6) this.blocked.addSubnet(address, prefix, 'ipv6');
@@ -174,11 +166,11 @@ export class UrlGuard {
     }
     for (const address of addresses) {
       const why = this.refusal(address);
+      // Named for the admin, who registers most endpoints; a portal session's refusal is rewritten (portal/tenancy.ts).
       if (why) {
-        const setting = this.options.setting ?? 'delivery';
         throw new HeraldError(
           'unprocessable',
-          `Refused ${url.origin}: ${why}. Allow it with ${setting}.allowPrivateNetworks (HERALD_${setting.toUpperCase()}_ALLOW_PRIVATE_NETWORKS, CIDRs such as 127.0.0.0/8).`,
+          `Refused ${url.origin}: ${why}. Allow it with delivery.allowPrivateNetworks (HERALD_DELIVERY_ALLOW_PRIVATE_NETWORKS, CIDRs such as 127.0.0.0/8).`,
         );
       }
     }

@@ -91,7 +91,7 @@ export function assertConcurrencyAllowed(principal: Principal | undefined, maxCo
  * an endpoint at the platform's network would read its answers in the delivery log.
  */
 export function endpointUrlCheck(adminGuard: UrlGuard, config: HeraldConfig): (principal: Principal | undefined, url: string) => Promise<URL> {
-  const portalGuard = new UrlGuard({ allowPrivateNetworks: config.portal.allowPrivateNetworks, httpsOnly: config.delivery.httpsOnly, setting: 'portal' });
+  const portalGuard = new UrlGuard({ allowPrivateNetworks: config.portal.allowPrivateNetworks, httpsOnly: config.delivery.httpsOnly });
   return async (principal, url) => {
     if (!portalScopeOf(principal)) return adminGuard.checkUrl(url);
     try {

@@ -138,9 +138,6 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
   /** A stream for this response; nothing is written to it until `begin`. */
   const newStream = (reply: FastifyReply) => new SseStream(reply.raw, settings);
 
-  /** Waits for the connection to answer this request (answering.ts); false when the client went away meanwhile. */
-  const answered = (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => answering(reply.raw, request.raw);
-
   app.get<{ Params: { channel: string }; Querystring: StreamQuery }>(
     '/v1/channels/:channel/stream',
     {
@@ -154,7 +151,8 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request, reply) => {
       const after = parseSeq(resumeToken(request, ['lastEventId', 'after']));
-      if (!(await answered(request, reply))) return reply.hijack();
+      // Not before the connection answers it (a request pipelined behind another); the client may leave meanwhile.
+      if (!(await answering(reply.raw, request.raw))) return reply.hijack();
       const stream = newStream(reply);
       // The stream is the feed's sink: `id: <seq>` events, no closures per stream.
       const feed = new ChannelFeed(ctx.log, request.params.channel, stream);
@@ -175,7 +173,8 @@ export function sseRoutes(app: FastifyInstance, ctx: AppContext): void {
       const channels = channelsOf(request.query);
       const token = resumeToken(request, ['lastEventId', 'after', 'cursor']);
       const starts = multiChannelStarts(token, channels);
-      if (!(await answered(request, reply))) return reply.hijack();
+      // Not before the connection answers it (a request pipelined behind another); the client may leave meanwhile.
+      if (!(await answering(reply.raw, request.raw))) return reply.hijack();
       const stream = newStream(reply);
       const feeds: ChannelFeed[] = [];
       // The id of a multi-channel stream holds every channel's position, so one Last-Event-ID resumes them all;
