@@ -53,26 +53,42 @@ async function main(): Promise<void> {
   const bare = await spawnBaseline('bare-http-server.ts');
   const fastify = await spawnBaseline('fastify-http-server.ts');
   const herald = await spawnHerald();
-  const runs: Record<'fastifySingle' | 'bareSingle' | 'heraldSingle' | 'bareBatch' | 'heraldBatch' | 'heraldWide', Measured[]> = {
+  // The same, with `store.appendThread`: the event store on a thread of its own (store/sqlite/event-thread/).
+  const threaded = await spawnHerald({ HERALD_STORE_APPEND_THREAD: 'true' });
+  const runs: Record<
+    'fastifySingle' | 'bareSingle' | 'heraldSingle' | 'threadedSingle' | 'bareBatch' | 'heraldBatch' | 'threadedBatch' | 'heraldWide' | 'threadedWide',
+    Measured[]
+  > = {
     fastifySingle: [],
     bareSingle: [],
     heraldSingle: [],
+    threadedSingle: [],
     bareBatch: [],
     heraldBatch: [],
+    threadedBatch: [],
     heraldWide: [],
+    threadedWide: [],
   };
   // Rounds repeat the whole sequence, so a run that another process on the machine starved is one of several.
   for (let round = 0; round < ROUNDS; round++) {
+    // The two Heralds take turns going first: a run's writes are still being flushed by the kernel while the next
+    // one starts, which slows the second's syncs.
+    const both = async (path: string, body: string, onLoop: Measured[], onThread: Measured[]) => {
+      if (round % 2 === 1) onThread.push(await load(threaded, path, body));
+      onLoop.push(await load(herald, path, body));
+      if (round % 2 === 0) onThread.push(await load(threaded, path, body));
+    };
     runs.fastifySingle.push(await load(fastify, '/v1/channels/bench/events', single));
     runs.bareSingle.push(await load(bare, '/v1/channels/bench/events', single));
-    runs.heraldSingle.push(await load(herald, '/v1/channels/bench/events', single));
+    await both('/v1/channels/bench/events', single, runs.heraldSingle, runs.threadedSingle);
     runs.bareBatch.push(await load(bare, '/v1/events', batch));
-    runs.heraldBatch.push(await load(herald, '/v1/events', batch));
-    runs.heraldWide.push(await load(herald, '/v1/events', wideBatch));
+    await both('/v1/events', batch, runs.heraldBatch, runs.threadedBatch);
+    await both('/v1/events', wideBatch, runs.heraldWide, runs.threadedWide);
   }
   await fastify.stop();
   await bare.stop();
   await herald.stop();
+  await threaded.stop();
   // With both servers gone, so the bench process has a core to itself.
   const floor = sqliteFloor(batchEvents, DURATION);
   const spreadFloor = sqliteFloor(batchEvents, DURATION, SPREAD_CHANNELS);
@@ -82,7 +98,10 @@ async function main(): Promise<void> {
   const heraldSingle = median(runs.heraldSingle);
   const bareBatch = median(runs.bareBatch);
   const heraldBatch = median(runs.heraldBatch);
+  const threadedSingle = median(runs.threadedSingle);
+  const threadedBatch = median(runs.threadedBatch);
   const heraldWide = median(runs.heraldWide);
+  const threadedWide = median(runs.threadedWide);
   const rounds = (f: (i: number) => number) => Array.from({ length: ROUNDS }, (_, i) => f(i));
   const line = (name: string, r: Measured, unit = 'req/s') =>
     `${name.padEnd(38)} ${fmt(r.rps).padStart(9)} ${unit}  p99 ${fmt(r.p99)} ms  errors ${r.errors}  cpu ${fmt(r.cpuPerRequest, 1)} µs/req`;
@@ -98,6 +117,15 @@ async function main(): Promise<void> {
         1,
       )} µs/req`,
   );
+  console.log(line('herald single, store.appendThread', threadedSingle));
+  console.log(
+    `  store.appendThread: ${perRound(ofBare(runs.threadedSingle), 1, '%')} of bare; ` +
+      `${perRound(
+        rounds((i) => runs.threadedSingle[i]!.rps / runs.heraldSingle[i]!.rps),
+        2,
+        '×',
+      )} the requests/s of the store on the event loop`,
+  );
   console.log(line(`bare node:http, batch of ${BATCH}`, bareBatch));
   console.log(line(`herald durable batch of ${BATCH}`, heraldBatch));
   console.log(
@@ -111,12 +139,34 @@ async function main(): Promise<void> {
         2,
       )} µs/event`,
   );
+  console.log(line(`herald batch of ${BATCH}, appendThread`, threadedBatch));
+  console.log(
+    `  store.appendThread: ${fmt(threadedBatch.rps * BATCH)} events/s (aim ≥ 300,000); ${perRound(
+      rounds((i) => runs.threadedBatch[i]!.rps / runs.heraldBatch[i]!.rps),
+      2,
+      '×',
+    )} the store on the event loop; cpu ${perRound(
+      runs.threadedBatch.map((r) => r.cpuPerRequest / BATCH),
+      2,
+    )} µs/event (both threads)`,
+  );
   console.log(line(`herald durable batch, ${fmt(WIDE)} channels`, heraldWide));
   console.log(
     `  wide batches: herald ${fmt(heraldWide.rps * WIDE)} events/s, cpu ${perRound(
       runs.heraldWide.map((r) => r.cpuPerRequest / WIDE),
       2,
     )} µs/event`,
+  );
+  console.log(line(`herald wide batch, appendThread`, threadedWide));
+  console.log(
+    `  store.appendThread: ${fmt(threadedWide.rps * WIDE)} events/s; ${perRound(
+      rounds((i) => runs.threadedWide[i]!.rps / runs.heraldWide[i]!.rps),
+      2,
+      '×',
+    )} the store on the event loop; cpu ${perRound(
+      runs.threadedWide.map((r) => r.cpuPerRequest / WIDE),
+      2,
+    )} µs/event (both threads)`,
   );
   console.log(`SQLite alone, same statement, ${BATCH} per commit, no sync ${fmt(floor.eventsPerSecond).padStart(9)} events/s  cpu ${fmt(floor.cpuPerEvent, 2)} µs/event`);
   console.log(`  herald batched: ${fmt(((heraldBatch.rps * BATCH) / floor.eventsPerSecond) * 100, 1)}% of SQLite alone`);

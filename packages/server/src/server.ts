@@ -56,6 +56,7 @@ function openStorage(config: HeraldConfig, logger: Logger, nodeId: string): Prom
     synchronous: config.store.synchronous,
     channelCache: config.store.channelCache,
     syncsInFlight: config.store.syncsInFlight,
+    appendThread: config.store.appendThread,
     onCheckpointFailure: (err, givenUp) =>
       givenUp
         ? logger.warn({ err }, 'checkpoint thread given up: commits over many channels checkpoint the WAL themselves from now on')

@@ -138,54 +138,57 @@ describe('the herald CLI', { timeout: 180_000 }, () => {
     }
   });
 
-  it('loses no acknowledged publish to kill -9 under load', async () => {
-    const data = tempDir();
-    const first = await spawnHerald(['serve', '--port', '0', '--data', data, '--log-level', 'warn']);
-    const acked: Array<{ channel: string; seq: number; id: string; data: unknown }> = [];
-    let stop = false;
-    const worker = async (w: number) => {
-      for (let i = 0; !stop; i++) {
-        const channel = `crash-${w % 4}`;
-        try {
-          const res = await fetch(`${first.url}/v1/channels/${channel}/events`, {
-            method: 'POST',
-            headers: auth,
-            body: JSON.stringify({ data: { w, i } }),
-          });
-          if (res.status === 201) {
-            const event = (await res.json()) as { seq: number; id: string; data: unknown };
-            acked.push({ channel, seq: event.seq, id: event.id, data: event.data });
+  for (const appendThread of [false, true]) {
+    it(`loses no acknowledged publish to kill -9 under load${appendThread ? ', with the event store on its own thread' : ''}`, async () => {
+      const env = { HERALD_STORE_APPEND_THREAD: String(appendThread) };
+      const data = tempDir();
+      const first = await spawnHerald(['serve', '--port', '0', '--data', data, '--log-level', 'warn'], env);
+      const acked: Array<{ channel: string; seq: number; id: string; data: unknown }> = [];
+      let stop = false;
+      const worker = async (w: number) => {
+        for (let i = 0; !stop; i++) {
+          const channel = `crash-${w % 4}`;
+          try {
+            const res = await fetch(`${first.url}/v1/channels/${channel}/events`, {
+              method: 'POST',
+              headers: auth,
+              body: JSON.stringify({ data: { w, i } }),
+            });
+            if (res.status === 201) {
+              const event = (await res.json()) as { seq: number; id: string; data: unknown };
+              acked.push({ channel, seq: event.seq, id: event.id, data: event.data });
+            }
+          } catch {
+            return; // the server is gone
           }
-        } catch {
-          return; // the server is gone
         }
-      }
-    };
-    const workers = Array.from({ length: 24 }, (_, w) => worker(w));
-    await until(() => acked.length >= 400, 30_000, '400 acknowledged publishes');
-    first.child.kill('SIGKILL');
-    stop = true;
-    await Promise.all(workers);
-    assert.equal((await first.exited).signal, 'SIGKILL');
+      };
+      const workers = Array.from({ length: 24 }, (_, w) => worker(w));
+      await until(() => acked.length >= 400, 30_000, '400 acknowledged publishes');
+      first.child.kill('SIGKILL');
+      stop = true;
+      await Promise.all(workers);
+      assert.equal((await first.exited).signal, 'SIGKILL');
 
-    const second = await spawnHerald(['serve', '--port', '0', '--data', data, '--log-level', 'warn']);
-    try {
-      const stored = new Map<string, { seq: number; id: string; data: unknown }[]>();
-      for (let c = 0; c < 4; c++) {
-        const res = await fetch(`${second.url}/v1/channels/crash-${c}/events?limit=1000`, { headers: auth });
-        const page = (await res.json()) as { events: Array<{ seq: number; id: string; data: unknown }> };
-        stored.set(`crash-${c}`, page.events);
-        assert.deepEqual(page.events.map((e) => e.seq), page.events.map((_, i) => i + 1), 'seqs stay gapless');
+      const second = await spawnHerald(['serve', '--port', '0', '--data', data, '--log-level', 'warn'], env);
+      try {
+        const stored = new Map<string, { seq: number; id: string; data: unknown }[]>();
+        for (let c = 0; c < 4; c++) {
+          const res = await fetch(`${second.url}/v1/channels/crash-${c}/events?limit=1000`, { headers: auth });
+          const page = (await res.json()) as { events: Array<{ seq: number; id: string; data: unknown }> };
+          stored.set(`crash-${c}`, page.events);
+          assert.deepEqual(page.events.map((e) => e.seq), page.events.map((_, i) => i + 1), 'seqs stay gapless');
+        }
+        for (const ack of acked) {
+          const event = stored.get(ack.channel)![ack.seq - 1];
+          assert.ok(event, `acknowledged ${ack.channel}#${ack.seq} is missing after restart`);
+          assert.equal(event.id, ack.id);
+          assert.deepEqual(event.data, ack.data);
+        }
+      } finally {
+        second.child.kill('SIGTERM');
+        await second.exited;
       }
-      for (const ack of acked) {
-        const event = stored.get(ack.channel)![ack.seq - 1];
-        assert.ok(event, `acknowledged ${ack.channel}#${ack.seq} is missing after restart`);
-        assert.equal(event.id, ack.id);
-        assert.deepEqual(event.data, ack.data);
-      }
-    } finally {
-      second.child.kill('SIGTERM');
-      await second.exited;
-    }
-  });
+    });
+  }
 });

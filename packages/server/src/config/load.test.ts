@@ -154,6 +154,12 @@ it('runs one WAL sync at a time unless store.syncsInFlight says 2 or 3', () => {
   assert.throws(() => loadConfig({ env: { HERALD_STORE_SYNCS_IN_FLIGHT: '0' }, cwd: dir() }), ConfigError);
 });
 
+it('keeps the event store on the event loop unless store.appendThread says otherwise', () => {
+  assert.equal(loadConfig({ env: {}, cwd: dir() }).store.appendThread, false);
+  assert.equal(loadConfig({ env: { HERALD_STORE_APPEND_THREAD: 'true' }, cwd: dir() }).store.appendThread, true);
+  assert.throws(() => loadConfig({ env: { HERALD_STORE_APPEND_THREAD: 'yes please' }, cwd: dir() }), /store\.appendThread/);
+});
+
 it('refuses an ingest.tolerance a replay could outlast its dedupe id within', () => {
   // Dedupe ids live for the longer of retention.maxAge and ingest.dedupeWindow (600 s here): at most 300 s.
   assert.throws(

@@ -297,6 +297,11 @@ export const ConfigSchema = Type.Object(
         syncsInFlight: Type.Integer({ default: DEFAULT_SYNCS_IN_FLIGHT, minimum: 1, maximum: MAX_SYNCS_IN_FLIGHT }),
         /** SQLite: how many channels' heads stay in memory; idle ones beyond it are evicted and reloaded on demand. */
         channelCache: Type.Integer({ default: 10_000, minimum: 1 }),
+        /**
+         * SQLite: run the event store on a thread of its own, beside the event loop (store/sqlite/event-thread/).
+         * Batched publishes gain where a core is free for it; single publishes pay for the hand-over (see Benchmarks).
+         */
+        appendThread: Type.Boolean({ default: false }),
       },
       { additionalProperties: false, default: {} },
     ),

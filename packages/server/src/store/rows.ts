@@ -56,9 +56,18 @@ export function eventFromRow(channel: string, row: EventRow): HeraldEvent {
   return event;
 }
 
+/**
+ * JSON text already made from an event's `data` or `meta`, stored as it is. The SQLite event store's thread gets
+ * its events so: the publishing thread serializes them once, and the store never sees (or copies) the objects.
+ */
+export class SerializedJson {
+  constructor(readonly text: string) {}
+}
+
 /** `data` as stored: JSON text (undefined, which JSON cannot hold, becomes null). */
-export const dataText = (data: unknown): string => JSON.stringify(data) ?? 'null';
-export const metaText = (meta: Record<string, unknown> | undefined): string | null => (meta === undefined ? null : JSON.stringify(meta));
+export const dataText = (data: unknown): string => (data instanceof SerializedJson ? data.text : (JSON.stringify(data) ?? 'null'));
+export const metaText = (meta: Record<string, unknown> | SerializedJson | undefined): string | null =>
+  meta === undefined ? null : meta instanceof SerializedJson ? meta.text : JSON.stringify(meta);
 
 export interface KeyRow {
   id: string;

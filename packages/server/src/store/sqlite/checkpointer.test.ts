@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { migrate } from './schema.js';
 import { SqliteEventStore } from './event-store.js';
-import { openSqliteStorage } from './open.js';
+import { countedCheckpointFailures, openSqliteStorage } from './open.js';
 import { Checkpointer, MAX_FAILED_CHECKPOINTS, WIDE_COMMIT_CHANNELS } from './checkpointer.js';
 import { newEventId } from '../../log/ids.js';
 import type { AppendRequest } from '../types.js';
@@ -67,7 +67,7 @@ it('a wide commit leaves its checkpoint to the checkpoint thread, a narrow one t
   // already fill pages of their own, many thousands of events.
   db.pragma('wal_autocheckpoint = 5');
   const checkpoints = new HeldCheckpoints();
-  const store = new SqliteEventStore(db, 'epoch', undefined, undefined, checkpoints);
+  const store = new SqliteEventStore(db, 'epoch', { checkpoints });
   try {
     const before = statSync(file).size;
     await store.append(spread(WIDE_COMMIT_CHANNELS));
@@ -106,7 +106,7 @@ it('the checkpoint thread copies every wide commit into the database, and the WA
   db.pragma('synchronous = NORMAL');
   migrate(db);
   const checkpointer = new Checkpointer(file);
-  const store = new SqliteEventStore(db, 'epoch', undefined, undefined, checkpointer);
+  const store = new SqliteEventStore(db, 'epoch', { checkpoints: checkpointer });
   const wal = () => statSync(`${file}-wal`).size;
   try {
     await store.append(spread(300));
@@ -167,7 +167,11 @@ it('tells of each failed checkpoint, and of the one that gives the thread up, an
   const failures = checkpointFailures;
   const told: Array<[string, boolean]> = [];
   const before = await failures();
-  const broken = new Checkpointer(join(tmpdir(), 'herald-no-such-directory', 'herald.db'), (error, givenUp) => told.push([error.message, givenUp]));
+  // Counted as openSqliteStorage counts them.
+  const broken = new Checkpointer(
+    join(tmpdir(), 'herald-no-such-directory', 'herald.db'),
+    countedCheckpointFailures((error, givenUp) => told.push([error.message, givenUp])),
+  );
   broken.request();
   await broken.idle();
   assert.equal(told.length, 1);
@@ -176,9 +180,12 @@ it('tells of each failed checkpoint, and of the one that gives the thread up, an
   assert.equal(await failures(), before + 1);
   await broken.close();
   // A listener that throws changes nothing: the checkpoint still settles, so commits held behind it go on.
-  const throwing = new Checkpointer(join(tmpdir(), 'herald-no-such-directory', 'herald.db'), () => {
-    throw new Error('a broken listener');
-  });
+  const throwing = new Checkpointer(
+    join(tmpdir(), 'herald-no-such-directory', 'herald.db'),
+    countedCheckpointFailures(() => {
+      throw new Error('a broken listener');
+    }),
+  );
   throwing.request();
   await throwing.idle();
   assert.equal(throwing.running, false);
@@ -191,7 +198,7 @@ it('tells of each failed checkpoint, and of the one that gives the thread up, an
   db.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1)');
   const reader = new Database(file);
   const told2: boolean[] = [];
-  const checkpointer = new Checkpointer(file, (_error, givenUp) => told2.push(givenUp));
+  const checkpointer = new Checkpointer(file, countedCheckpointFailures((_error, givenUp) => told2.push(givenUp)));
   let restarting: Worker | undefined;
   try {
     reader.exec('BEGIN');

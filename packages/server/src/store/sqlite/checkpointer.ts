@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { countCheckpointFailure } from '../../metrics/index.js';
 
 /**
  * Channels a commit must touch for its checkpoint to run off the event loop. Such a commit writes about a page of
@@ -43,7 +42,7 @@ parentPort.on('message', (message) => {
 
 /**
  * Told of each failed checkpoint (an error, a busy result, a thread that cannot start or ended), and whether the
- * thread is given up with it. Each is also counted in `herald_store_checkpoint_failures_total`.
+ * thread is given up with it. openSqliteStorage counts each in `herald_store_checkpoint_failures_total`.
  */
 export type CheckpointFailureListener = (error: Error, givenUp: boolean) => void;
 
@@ -153,7 +152,6 @@ export class Checkpointer {
     const givenUp = !this.available;
     this.toldGivenUp = givenUp;
     try {
-      countCheckpointFailure();
       this.onFailure(error, givenUp);
     } catch {
       // A listener's fault must not leave commits held behind this checkpoint.

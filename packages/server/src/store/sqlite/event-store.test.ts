@@ -174,7 +174,7 @@ it('a schema 7 database keeps its ids unique and its idempotency keys replaying 
 function boundedStore(maxCachedChannels: number) {
   const db = new Database(':memory:');
   migrate(db);
-  const store = new SqliteEventStore(db, 'epoch', maxCachedChannels);
+  const store = new SqliteEventStore(db, 'epoch', { maxCachedChannels });
   return {
     store,
     close: async () => {

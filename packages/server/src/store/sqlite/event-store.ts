@@ -15,7 +15,6 @@ import {
 import { dataText, eventFromInput as toEvent, eventFromRow, indexesId, metaText, type EventRow as StoredEventRow } from '../rows.js';
 import { EventRowWriter } from './event-rows.js';
 import { WIDE_COMMIT_CHANNELS, type Checkpointer } from './checkpointer.js';
-import { recordCommit } from '../../metrics/index.js';
 
 interface ChannelEntry {
   cid: number;
@@ -64,6 +63,24 @@ const TRIM_CHUNK = 5000;
 
 /** Channel entries kept in memory, least recently used evicted first; evicted channels reload from the database. */
 export const DEFAULT_MAX_CACHED_CHANNELS = 10_000;
+
+export interface SqliteEventStoreOptions {
+  /**
+   * How many channels' entries (head, trimmed, epoch) stay in memory. The in-memory head is authoritative
+   * for appends, which is safe to drop only because every append is committed within one synchronous flush:
+   * between flushes the database holds exactly what the entry held, so an evicted channel reloads unchanged.
+   */
+  maxCachedChannels?: number | undefined;
+  /**
+   * When COMMIT does not sync (the append connection runs at `synchronous=NORMAL`), what does: appends resolve,
+   * and readers see them, only after it. Without it a commit is as durable as the connection makes it.
+   */
+  durability?: Durability | undefined;
+  /** Checkpoints after wide commits, off the event loop; commits wait while one runs. Without it, SQLite's own. */
+  checkpoints?: Pick<Checkpointer, 'available' | 'running' | 'idle' | 'request'> | undefined;
+  /** Told of each commit: how many requests it carried and how long it took (for the metrics). */
+  onCommit?: ((writes: number, seconds: number) => void) | undefined;
+}
 
 /**
  * SQLite event log with group commit. better-sqlite3 is synchronous, so
@@ -115,23 +132,20 @@ export class SqliteEventStore implements EventStore {
   private readonly flushTransaction: (batch: Pending[]) => Array<AppendResult | { error: unknown }>;
   private readonly requestTransaction: (request: AppendRequest, undo: Undo) => AppendResult;
 
+  private readonly maxCachedChannels: number;
+  private readonly durability: Durability | undefined;
+  private readonly checkpoints: SqliteEventStoreOptions['checkpoints'];
+  private readonly onCommit: SqliteEventStoreOptions['onCommit'];
+
   constructor(
     private readonly db: Database,
     private readonly storeEpoch: string,
-    /**
-     * How many channels' entries (head, trimmed, epoch) stay in memory. The in-memory head is authoritative
-     * for appends, which is safe to drop only because every append is committed within one synchronous flush:
-     * between flushes the database holds exactly what the entry held, so an evicted channel reloads unchanged.
-     */
-    private readonly maxCachedChannels = DEFAULT_MAX_CACHED_CHANNELS,
-    /**
-     * When COMMIT does not sync (the append connection runs at `synchronous=NORMAL`), what does: appends resolve,
-     * and readers see them, only after it. Without it a commit is as durable as the connection makes it.
-     */
-    private readonly durability?: Durability,
-    /** Checkpoints after wide commits, off the event loop; commits wait while one runs. Without it, SQLite's own. */
-    private readonly checkpoints?: Pick<Checkpointer, 'available' | 'running' | 'idle' | 'request'>,
+    options: SqliteEventStoreOptions = {},
   ) {
+    this.maxCachedChannels = options.maxCachedChannels ?? DEFAULT_MAX_CACHED_CHANNELS;
+    this.durability = options.durability;
+    this.checkpoints = options.checkpoints;
+    this.onCommit = options.onCommit;
     this.autocheckpointPages = db.pragma('wal_autocheckpoint', { simple: true }) as number;
     // A savepoint keeps the original of every page it changes in a sub-journal, which SQLite holds in memory up to
     // 64 KiB and then moves to a temporary file, one write() per page for the rest of the transaction. A request's
@@ -269,7 +283,7 @@ export class SqliteEventStore implements EventStore {
         this.afterWideCommit();
       }
     }
-    recordCommit('sqlite', batch.length, (performance.now() - started) / 1000);
+    this.onCommit?.(batch.length, (performance.now() - started) / 1000);
     // The heads this commit reached, to show readers once it is durable.
     const heads: Array<[ChannelEntry, number]> = [];
     for (const name of touched.keys()) {

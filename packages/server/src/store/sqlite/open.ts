@@ -2,7 +2,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
-import type { SchemaUpgrade, Storage } from '../types.js';
+import type { EventStore, SchemaUpgrade, Storage } from '../types.js';
 import { migrate } from './schema.js';
 import { SqliteEventStore } from './event-store.js';
 import { SqliteKeyStore, SqliteSettingsStore } from './key-store.js';
@@ -11,6 +11,8 @@ import { SqliteDeliveryStore } from './delivery-store.js';
 import { SqliteClusterStore } from './cluster-store.js';
 import { WalSync } from './wal-sync.js';
 import { Checkpointer, type CheckpointFailureListener } from './checkpointer.js';
+import { ThreadedEventStore } from './event-thread/threaded-event-store.js';
+import { countCheckpointFailure, recordCommit } from '../../metrics/index.js';
 import { StartupError } from '../../startup-error.js';
 
 export interface SqliteOptions {
@@ -23,6 +25,16 @@ export interface SqliteOptions {
   syncsInFlight?: number | undefined;
   /** Told of each failed background checkpoint; see Checkpointer. */
   onCheckpointFailure?: CheckpointFailureListener | undefined;
+  /** Runs the event store on a thread of its own (a database on disk only); see ThreadedEventStore. */
+  appendThread?: boolean | undefined;
+}
+
+/** Each failed background checkpoint counted in `herald_store_checkpoint_failures_total`, then told to `listener`. */
+export function countedCheckpointFailures(listener?: CheckpointFailureListener): CheckpointFailureListener {
+  return (error, givenUp) => {
+    countCheckpointFailure();
+    listener?.(error, givenUp);
+  };
 }
 
 /** Databases up to this size get a full `PRAGMA quick_check` at start-up (well under a second per 100 MiB); bigger ones a lighter read. */
@@ -125,11 +137,34 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
   const settings = new SqliteSettingsStore(db);
   // One epoch per database: if the file is lost, every channel's history is lost with it.
   const epoch = await settings.setIfAbsent('epoch', randomBytes(8).toString('hex'));
+  const checkpointFailures = countedCheckpointFailures(options.onCheckpointFailure);
+  const onCommit = (writes: number, seconds: number) => recordCommit('sqlite', writes, seconds);
+  const wantSync = file !== ':memory:' && options.synchronous !== 'normal';
+  if (options.appendThread && file !== ':memory:') {
+    // The same store, with the same WAL sync and checkpoints, on a thread and a connection of its own.
+    let events: ThreadedEventStore;
+    try {
+      events = await ThreadedEventStore.start({
+        file,
+        epoch,
+        channelCache: options.channelCache,
+        syncsInFlight: options.syncsInFlight,
+        walSync: wantSync,
+        onCommit,
+        onCheckpointFailure: checkpointFailures,
+      });
+    } catch (error) {
+      deliveryDb.close();
+      db.close();
+      throw startupError(file, error);
+    }
+    return storageOf(db, deliveryDb, settings, events, upgraded, () => events.close());
+  }
   // Appends get a connection of their own that never syncs inside COMMIT: WalSync syncs the WAL off the event loop
   // and appends are answered after it. Keys, settings, sources and endpoints stay on the FULL connection.
   let appendDb = db;
   let walSync: WalSync | undefined;
-  if (file !== ':memory:' && options.synchronous !== 'normal') {
+  if (wantSync) {
     try {
       appendDb = new BetterSqlite3(file);
       appendDb.pragma('busy_timeout = 5000');
@@ -142,8 +177,30 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
       throw startupError(file, error);
     }
   }
-  const checkpointer = file === ':memory:' ? undefined : new Checkpointer(file, options.onCheckpointFailure);
-  const events = new SqliteEventStore(appendDb, epoch, options.channelCache, walSync, checkpointer);
+  const checkpointer = file === ':memory:' ? undefined : new Checkpointer(file, checkpointFailures);
+  const events = new SqliteEventStore(appendDb, epoch, {
+    maxCachedChannels: options.channelCache,
+    durability: walSync,
+    checkpoints: checkpointer,
+    onCommit,
+  });
+  return storageOf(db, deliveryDb, settings, events, upgraded, async () => {
+    await events.close();
+    await checkpointer?.close();
+    walSync?.close();
+    if (appendDb.open) appendDb.close();
+  });
+}
+
+/** The stores over the main connections, around an event store that `closeEvents` closes first. */
+function storageOf(
+  db: BetterSqlite3.Database,
+  deliveryDb: BetterSqlite3.Database,
+  settings: SqliteSettingsStore,
+  events: EventStore,
+  upgraded: SchemaUpgrade | undefined,
+  closeEvents: () => Promise<void>,
+): Storage {
   const deliveries = new SqliteDeliveryStore(db, deliveryDb);
   return {
     upgraded,
@@ -155,10 +212,7 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
     // Leases are renewed every few seconds and worthless after a restart: no fsync for them (the NORMAL connection).
     cluster: new SqliteClusterStore(deliveryDb),
     async close() {
-      await events.close();
-      await checkpointer?.close();
-      walSync?.close();
-      if (appendDb.open) appendDb.close();
+      await closeEvents();
       deliveries.flush();
       if (deliveryDb.open) deliveryDb.close();
       if (db.open) db.close();

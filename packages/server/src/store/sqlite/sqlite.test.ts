@@ -15,22 +15,24 @@ import { migrate } from './schema.js';
 import { SqliteClusterStore } from './cluster-store.js';
 import type { Storage } from '../types.js';
 
-describeEventStoreConformance('sqlite', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'herald-store-'));
-  let storage: Storage = await openSqliteStorage({ dataDir: dir });
-  return {
-    store: storage.events,
-    async reopen() {
-      await storage.close();
-      storage = await openSqliteStorage({ dataDir: dir });
-      return storage.events;
-    },
-    async cleanup() {
-      await storage.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
+for (const appendThread of [false, true]) {
+  describeEventStoreConformance(appendThread ? 'sqlite, the event store on its own thread' : 'sqlite', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-store-'));
+    let storage: Storage = await openSqliteStorage({ dataDir: dir, appendThread });
+    return {
+      store: storage.events,
+      async reopen() {
+        await storage.close();
+        storage = await openSqliteStorage({ dataDir: dir, appendThread });
+        return storage.events;
+      },
+      async cleanup() {
+        await storage.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  });
+}
 
 // On disk rather than in memory: the delivery store then uses its second connection, as in production.
 const openOnDisk: OpenStorage = async () => {

@@ -66,6 +66,8 @@ export class WalSync {
   private idle: Array<() => void> = [];
   /** Set by a failed sync: the kernel may have dropped the dirty pages, so no later sync can vouch for them. */
   private failed: Error | undefined;
+  /** Syncs started so far, after the one at start-up. */
+  started = 0;
 
   constructor(
     private readonly walFile: string,
@@ -116,6 +118,7 @@ export class WalSync {
     let slot = 0;
     while (this.busy.has(slot)) slot++;
     this.busy.add(slot);
+    this.started += 1;
     const sync: Sync = { callers: this.waiting, slot };
     this.waiting = [];
     this.running.push(sync);
