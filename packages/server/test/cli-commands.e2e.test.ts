@@ -50,7 +50,7 @@ describe('herald CLI commands against a real server', { timeout: 120_000 }, () =
   };
 
   it('has --help on every command', async () => {
-    for (const command of ['publish', 'tail', 'listen', 'replay', 'sign', 'verify', 'keys', 'tokens', 'endpoints', 'sources', 'serve']) {
+    for (const command of ['publish', 'tail', 'listen', 'replay', 'sign', 'verify', 'keys', 'tokens', 'endpoints', 'sources', 'channels', 'nodes', 'serve']) {
       const res = await run([command, '--help']);
       assert.equal(res.code, 0, `${command} --help: ${res.stderr}`);
       assert.match(res.stdout, /Usage:/, command);
@@ -292,5 +292,54 @@ describe('herald CLI commands against a real server', { timeout: 120_000 }, () =
     assert.match(missing.stderr, /404 not_found/);
     const unknownSub = await run(['keys', 'frobnicate']);
     assert.equal(unknownSub.code, 2);
+  });
+
+  it('endpoints update, test and stats; sources ingests; channels list; nodes list', async () => {
+    const received: Array<{ type: string; data: unknown }> = [];
+    const receiver: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        received.push(JSON.parse(body) as { type: string; data: unknown });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const endpoint = JSON.parse((await run(['endpoints', 'create', 'http://127.0.0.1:9/old', '--channels', 'orders'])).stdout);
+      const updated = JSON.parse((await run(['endpoints', 'update', endpoint.id, '--endpoint-url', hook, '--channels', 'orders,refunds', '--description', 'shop'])).stdout);
+      assert.deepEqual([updated.url, updated.channels, updated.description], [hook, ['orders', 'refunds'], 'shop']);
+      const nothing = await run(['endpoints', 'update', endpoint.id]);
+      assert.equal(nothing.code, 2);
+      assert.match(nothing.stderr, /name something to change/);
+      const badData = await run(['endpoints', 'test', endpoint.id, '--data', '{not json']);
+      assert.equal(badData.code, 2);
+      assert.match(badData.stderr, /--data takes JSON/);
+      const tested = await run(['endpoints', 'test', endpoint.id, '--type', 'cli.ping', '--data', '{"n":1}']);
+      assert.equal(tested.code, 0, tested.stderr);
+      assert.ok(JSON.parse(tested.stdout).id);
+      await until(() => received.length === 1, 10_000, 'the test event');
+      assert.deepEqual(received.map((e) => [e.type, e.data]), [['cli.ping', { n: 1 }]]);
+      await until(async () => JSON.parse((await run(['endpoints', 'stats', endpoint.id])).stdout).succeeded === 1, 10_000, 'its success in the stats');
+      assert.equal((await run(['endpoints', 'delete', endpoint.id])).code, 0);
+    } finally {
+      receiver.close();
+    }
+
+    assert.equal((await run(['sources', 'create', '--name', 'ingested', '--provider', 'github', '--secret', 'gh-secret-one-0123456789'])).code, 0);
+    const unsigned = await fetch(`${h.url}/v1/ingest/ingested`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(unsigned.status, 401);
+    const ingests = JSON.parse((await run(['sources', 'ingests', 'ingested'])).stdout).ingests;
+    assert.equal(ingests.length, 1, JSON.stringify(ingests));
+    assert.equal((await run(['sources', 'ingests', 'no-such-source'])).code, 1);
+
+    for (const channel of ['cli-list:a', 'cli-list:b', 'cli-other']) await h.call('POST', `/v1/channels/${channel}/events`, { body: { data: 1 } });
+    const listed = JSON.parse((await run(['channels', 'list', '--prefix', 'cli-list:', '--limit', '1'])).stdout);
+    assert.deepEqual(listed.channels.map((c: { name: string }) => c.name), ['cli-list:a']);
+    const next = JSON.parse((await run(['channels', 'list', '--prefix', 'cli-list:', '--after', 'cli-list:a'])).stdout);
+    assert.deepEqual(next.channels.map((c: { name: string }) => c.name), ['cli-list:b']);
+    const nodes = JSON.parse((await run(['nodes', 'list'])).stdout);
+    assert.equal(nodes.nodes.length, 1, JSON.stringify(nodes));
   });
 });

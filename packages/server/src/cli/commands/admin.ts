@@ -20,6 +20,15 @@ const num = (v: Values, name: string): number | undefined => {
   if (!Number.isFinite(n)) throw usage(`--${name} takes a number`);
   return n;
 };
+const json = (v: Values, name: string): unknown => {
+  const s = str(v, name);
+  if (s === undefined) return undefined;
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    throw usage(`--${name} takes JSON, such as '{"n":1}' or '"text"'`);
+  }
+};
 /** Drops undefined fields, so the API sees only what was given. */
 const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 const enc = encodeURIComponent;
@@ -96,6 +105,45 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
         run: (v) => ({ method: 'GET', path: `/v1/endpoints${str(v, 'tenant') ? `?tenant=${enc(str(v, 'tenant')!)}` : ''}` }),
       },
       get: { usage: 'get <id>', run: (_v, a) => ({ method: 'GET', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}` }) },
+      update: {
+        usage:
+          'update <id> [--endpoint-url u] [--channels <patterns>] [--types <patterns>] [--scheme standard|stripe|github] [--rate-limit n] [--max-concurrency n] [--ordering unordered|channel] [--description d]',
+        options: {
+          'endpoint-url': { type: 'string' },
+          channels: { type: 'string' },
+          types: { type: 'string' },
+          scheme: { type: 'string' },
+          'rate-limit': { type: 'string' },
+          'max-concurrency': { type: 'string' },
+          ordering: { type: 'string' },
+          description: { type: 'string' },
+        },
+        // --url names the Herald server, as everywhere: the endpoint's new URL is --endpoint-url.
+        run: (v, a) => {
+          const body = defined({
+            url: str(v, 'endpoint-url'),
+            channels: list(str(v, 'channels')),
+            types: list(str(v, 'types')),
+            scheme: str(v, 'scheme'),
+            rateLimit: num(v, 'rate-limit'),
+            maxConcurrency: num(v, 'max-concurrency'),
+            ordering: str(v, 'ordering'),
+            description: str(v, 'description'),
+          });
+          if (Object.keys(body).length === 0) throw usage('name something to change, such as --channels or --endpoint-url');
+          return { method: 'PATCH', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}`, body };
+        },
+      },
+      test: {
+        usage: 'test <id> [--type t] [--channel c] [--data <json>]',
+        options: { type: { type: 'string' }, channel: { type: 'string' }, data: { type: 'string' } },
+        run: (v, a) => ({
+          method: 'POST',
+          path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}/test`,
+          body: defined({ type: str(v, 'type'), channel: str(v, 'channel'), data: json(v, 'data') }),
+        }),
+      },
+      stats: { usage: 'stats <id>', run: (_v, a) => ({ method: 'GET', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}/stats` }) },
       enable: { usage: 'enable <id>', run: (_v, a) => ({ method: 'PATCH', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}`, body: { enabled: true } }) },
       disable: { usage: 'disable <id>', run: (_v, a) => ({ method: 'PATCH', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}`, body: { enabled: false } }) },
       delete: { usage: 'delete <id>', run: (_v, a) => ({ method: 'DELETE', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}` }) },
@@ -150,6 +198,7 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
       },
       list: { usage: 'list', run: () => ({ method: 'GET', path: '/v1/sources' }) },
       get: { usage: 'get <name>', run: (_v, a) => ({ method: 'GET', path: `/v1/sources/${enc(arg(a, 'source'))}` }) },
+      ingests: { usage: 'ingests <name>', run: (_v, a) => ({ method: 'GET', path: `/v1/sources/${enc(arg(a, 'source'))}/ingests` }) },
       delete: { usage: 'delete <name>', run: (_v, a) => ({ method: 'DELETE', path: `/v1/sources/${enc(arg(a, 'source'))}` }) },
       rotate: {
         usage: 'rotate <name> --secret <new> [--grace seconds]',
@@ -157,6 +206,23 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
         run: (v, a) => ({ method: 'POST', path: `/v1/sources/${enc(arg(a, 'source'))}/rotate`, body: defined({ secret: need(v, 'secret'), graceSeconds: num(v, 'grace') }) }),
       },
     },
+  },
+  channels: {
+    about: 'channels: every channel that has had an event, with its head, oldest kept seq and retention',
+    subcommands: {
+      list: {
+        usage: 'list [--prefix p] [--after name] [--limit n]',
+        options: { prefix: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' } },
+        run: (v) => {
+          const query = new URLSearchParams(defined({ prefix: str(v, 'prefix'), after: str(v, 'after'), limit: num(v, 'limit') }) as Record<string, string>);
+          return { method: 'GET', path: `/v1/channels${query.size > 0 ? `?${query}` : ''}` };
+        },
+      },
+    },
+  },
+  nodes: {
+    about: 'the nodes of a cluster, as their heartbeats last said',
+    subcommands: { list: { usage: 'list', run: () => ({ method: 'GET', path: '/v1/nodes' }) } },
   },
 };
 
