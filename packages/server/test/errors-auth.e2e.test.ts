@@ -154,8 +154,18 @@ describe('error answers and auth through the real server', () => {
 
   it('takes the herald_token cookie on GET only: another site’s POST carries it too (cross-site request forgery)', async () => {
     const cookie = { cookie: `herald_token=${ADMIN_KEY}` };
-    expectError(await h.call('POST', '/v1/channels/csrf/events', { token: null, headers: cookie, body: { data: 1 } }), 401, 'unauthorized');
+    const refused = await h.call('POST', '/v1/channels/csrf/events', { token: null, headers: cookie, body: { data: 1 } });
+    expectError(refused, 401, 'unauthorized');
+    // Says why the cookie it carried did not count, and what does.
+    assert.match(refused.body.error.message, /The herald_token cookie counts for GET and HEAD only .*POSTs too\): send the token as Authorization: Bearer\.$/);
     expectError(await h.call('POST', '/v1/tokens', { token: null, headers: cookie, body: { sub: 'x', channels: ['*'] } }), 401, 'unauthorized');
+    // From an origin cors.origins does not name, the cookie does not count on a GET either, and the answer says so.
+    const foreign = await h.call('GET', '/v1/channels/csrf/events?after=0', { token: null, headers: { ...cookie, origin: 'https://elsewhere.example' } });
+    expectError(foreign, 401, 'unauthorized');
+    assert.match(foreign.body.error.message, /counts only on requests from Herald's own origin or one named in cors\.origins, not https:\/\/elsewhere\.example\.$/);
+    // Without the cookie, no word of it.
+    const bare = await h.call('POST', '/v1/channels/csrf/events', { token: null, body: { data: 1 } });
+    assert.doesNotMatch(bare.body.error.message, /cookie/);
     assert.equal((await h.call('POST', '/v1/channels/csrf/events', { body: { data: 2 } })).status, 201, 'the header still works');
     const read = await h.call('GET', '/v1/channels/csrf/events?after=0', { token: null, headers: cookie });
     assert.equal(read.status, 200, JSON.stringify(read.body));

@@ -34,6 +34,23 @@ describe('read inputs', () => {
     assert.equal((await h.call('POST', '/v1/channels/pub:a/events', { raw: '{"data":"1e400","type":"Infinity"}' })).status, 201);
   });
 
+  it('says a query parameter is given more than once, rather than that it is of the wrong type', async () => {
+    const h = await servers.start();
+    assert.equal((await h.call('POST', '/v1/channels/pub:a/events', { body: { data: 1 } })).status, 201);
+    for (const path of ['/v1/channels/pub:a/events?limit=5&limit=6', '/v1/events?channel=pub:a&limit=5&limit=6', '/v1/channels?limit=1&limit=2&limit=3']) {
+      const res = await h.call('GET', path, { token: path.startsWith('/v1/channels?') ? undefined : null });
+      assert.equal(res.status, 400, `${path}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, 'bad_request');
+      assert.match(res.body.error.message, /^The query parameter "limit" is given [23] times: give it once\.$/);
+    }
+    // A parameter that may be repeated still is, and a single wrong value is still refused for what it is.
+    const both = await h.call('GET', '/v1/events?channel=pub:a&channel=pub:b&limit=5', { token: null });
+    assert.equal(both.status, 200, JSON.stringify(both.body));
+    const wrong = await h.call('GET', '/v1/channels/pub:a/events?limit=abc', { token: null });
+    assert.equal(wrong.status, 400);
+    assert.doesNotMatch(wrong.body.error.message, /given/);
+  });
+
   it('frees a long poll’s wait when its first read fails, instead of keeping it parked after the answer', async () => {
     const h = await servers.start();
     const events = h.storage.events;

@@ -72,7 +72,7 @@ export function buildApp(ctx: AppContext, logger: Logger, options: { onRoute?: (
   app.removeContentTypeParser('text/plain');
   installJsonParser(app);
   installFiniteNumbers(app);
-  installErrorHandling(app, ctx.log.writes);
+  installErrorHandling(app, ctx.log.writes, ctx.config.cors.origins);
   installCors(app, ctx.config.cors.origins);
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (Node's check, turned off above, sent no JSON).
   app.addHook('onRequest', async (request) => {

@@ -51,6 +51,24 @@ export function credentialFrom(headers: IncomingHttpHeaders, query: unknown, ori
   }
 }
 
+/**
+ * Why the `herald_token` cookie a refused request carried was not read as its credential, for its 401: a browser app
+ * that signs in with the cookie and then POSTs was told only that it needs a credential. Undefined when the request
+ * has no such cookie, or sent another credential.
+ */
+export function ignoredCookie(request: FastifyRequest, origins: readonly string[]): string | undefined {
+  const { headers } = request;
+  if (!headers.cookie || !TOKEN_COOKIE_PATTERN.test(headers.cookie) || headers.authorization?.trim()) return undefined;
+  if (typeof (request.query as Record<string, unknown> | undefined)?.token === 'string') return undefined;
+  if (!SAFE_METHODS.has(request.method)) {
+    return `The herald_token cookie counts for GET and HEAD only (a browser sends it with other sites' ${request.method}s too): send the token as Authorization: Bearer.`;
+  }
+  if (!cookieAllowed(headers, origins)) {
+    return `The herald_token cookie counts only on requests from Herald's own origin or one named in cors.origins, not ${headers.origin}.`;
+  }
+  return undefined;
+}
+
 export function credentialOf(request: FastifyRequest, origins: readonly string[]): string | undefined {
   return credentialFrom(request.headers, request.query, origins, request.method);
 }

@@ -6,6 +6,7 @@ import { diskFullError, isDiskFull, type WriteHealth } from '../store/disk-full.
 import type { HTTPMethod } from 'find-my-way';
 import { RouteMethods } from './route-methods.js';
 import { LogBudget } from '../util/log-budget.js';
+import { ignoredCookie } from './authenticate.js';
 
 /** Seconds a 503 asks the client to wait before retrying. */
 const RETRY_AFTER_SECONDS = 5;
@@ -38,10 +39,24 @@ function schemaMessage(error: FastifyError): string {
   return error.message;
 }
 
+/**
+ * A query parameter given more than once (`?limit=5&limit=6`) reaches the schema as a list, which it refuses as the
+ * wrong type ("must be integer"): say what is wrong instead.
+ */
+function repeatedParameter(error: FastifyError, request: FastifyRequest | undefined): HeraldError | undefined {
+  const first = error.validation?.[0];
+  // A refusal of its type only: a parameter that may be repeated can still be refused for how many times it is.
+  if (error.validationContext !== 'querystring' || !request || first?.keyword !== 'type') return undefined;
+  const name = first.instancePath.slice(1);
+  const value = name ? (request.query as Record<string, unknown> | undefined)?.[name] : undefined;
+  if (!Array.isArray(value)) return undefined;
+  return new HeraldError('bad_request', `The query parameter ${JSON.stringify(name)} is given ${value.length} times: give it once.`, error.validation);
+}
+
 function toHeraldError(error: FastifyError, request?: FastifyRequest): HeraldError | undefined {
   if (error instanceof HeraldError) return error;
   if (isDiskFull(error)) return diskFullError(error);
-  if (error.validation) return new HeraldError('bad_request', schemaMessage(error), error.validation);
+  if (error.validation) return repeatedParameter(error, request) ?? new HeraldError('bad_request', schemaMessage(error), error.validation);
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     // The route's own limit, else the server's (limits.bodyBytes): a client told the bound can split its batch.
     const limit = request?.routeOptions.bodyLimit;
@@ -73,12 +88,14 @@ export const shuttingDown = (): HeraldError => new HeraldError('unavailable', 'T
 const isShuttingDown = (error: HeraldError): boolean => (error.details as { reason?: unknown } | undefined)?.reason === 'shutting_down';
 
 /** Every error leaves as `{"error":{"code","message"}}` with a code from the catalogue. */
-export function installErrorHandling(app: FastifyInstance, writes?: WriteHealth): void {
+export function installErrorHandling(app: FastifyInstance, writes?: WriteHealth, origins: readonly string[] = []): void {
   const unavailableLog = new LogBudget(UNAVAILABLE_LINES_PER_SECOND);
   app.setErrorHandler((error: FastifyError, request, reply) => {
     // Any write (keys, endpoints, deliveries as well as appends) that finds the disk full marks the store not ready.
     writes?.failed(error);
-    const herald = toHeraldError(error, request);
+    let herald = toHeraldError(error, request);
+    const cookie = herald?.code === 'unauthorized' ? ignoredCookie(request, origins) : undefined;
+    if (herald && cookie) herald = new HeraldError('unauthorized', `${herald.message} ${cookie}`, herald.details);
     if (herald) {
       if (isShuttingDown(herald)) {
         // A planned refusal while the server stops: `shutting down` is logged once; the client retries elsewhere.
