@@ -238,7 +238,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: AppContext): void {
   const store = delivery.store;
   const admin = adminOnly(ctx);
   const scoped = adminOrPortal(ctx.access);
-  const checkUrl = endpointUrlCheck(delivery.guard, ctx.config);
+  const checkUrl = endpointUrlCheck(delivery.guard, delivery.tenantGuard);
   /** The endpoint, if it exists and the caller's tenant covers it; 404 alike otherwise. */
   const endpoint = async (id: string, caller: Principal | undefined) => {
     const record = await store.getEndpoint(id);

@@ -15,7 +15,10 @@ import { DeliveryWorker, type EndpointOwnership } from './worker.js';
  * hold cluster-wide; a node that dies hands both over when its leases expire.
  */
 export class DeliveryService {
+  /** The SSRF check of the admin's endpoints (`delivery.allowPrivateNetworks`). */
   readonly guard: UrlGuard;
+  /** A portal tenant's (`portal.allowPrivateNetworks` only), at registration and at each attempt alike. */
+  readonly tenantGuard: UrlGuard;
   readonly worker: DeliveryWorker;
   private dispatcher: Dispatcher | undefined;
   private readonly runner: SingletonRunner;
@@ -34,8 +37,8 @@ export class DeliveryService {
     tenantPrivateNetworks: readonly string[] = [],
   ) {
     this.guard = new UrlGuard(config);
-    const tenantGuard = new UrlGuard({ allowPrivateNetworks: tenantPrivateNetworks, httpsOnly: config.httpsOnly });
-    this.worker = new DeliveryWorker(config, store, log, this.guard, logger, version, ownership, tenantGuard);
+    this.tenantGuard = new UrlGuard({ allowPrivateNetworks: tenantPrivateNetworks, httpsOnly: config.httpsOnly });
+    this.worker = new DeliveryWorker(config, store, log, this.guard, logger, version, ownership, this.tenantGuard);
     this.runner = new SingletonRunner(
       leases,
       'dispatcher',

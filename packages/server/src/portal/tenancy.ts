@@ -3,8 +3,7 @@ import { HeraldError } from '@herald/protocol';
 import type { AccessPolicy, Principal } from '../auth/principal.js';
 import { isReservedChannel, patternCovered, RESERVED_CHANNEL_PREFIX } from '../auth/patterns.js';
 import type { DeliveryStore, EndpointRecord } from '../store/types.js';
-import type { HeraldConfig } from '../config/schema.js';
-import { UrlGuard } from '../delivery/ssrf.js';
+import type { UrlGuard } from '../delivery/ssrf.js';
 import { PORTAL_LIMITS, type PortalScope } from './scope.js';
 
 /**
@@ -90,8 +89,7 @@ export function assertConcurrencyAllowed(principal: Principal | undefined, maxCo
  * (the platform's own receivers); a portal session's only `portal.allowPrivateNetworks`: a tenant that could point
  * an endpoint at the platform's network would read its answers in the delivery log.
  */
-export function endpointUrlCheck(adminGuard: UrlGuard, config: HeraldConfig): (principal: Principal | undefined, url: string) => Promise<URL> {
-  const portalGuard = new UrlGuard({ allowPrivateNetworks: config.portal.allowPrivateNetworks, httpsOnly: config.delivery.httpsOnly });
+export function endpointUrlCheck(adminGuard: UrlGuard, portalGuard: UrlGuard): (principal: Principal | undefined, url: string) => Promise<URL> {
   return async (principal, url) => {
     if (!portalScopeOf(principal)) return adminGuard.checkUrl(url);
     try {
