@@ -33,6 +33,26 @@ const json = (v: Values, name: string): unknown => {
 const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 const enc = encodeURIComponent;
 
+/** The options an endpoint is created and updated with, beside its URL, secret and tenant. */
+const ENDPOINT_OPTIONS: NonNullable<Subcommand['options']> = {
+  channels: { type: 'string' },
+  types: { type: 'string' },
+  scheme: { type: 'string' },
+  'rate-limit': { type: 'string' },
+  'max-concurrency': { type: 'string' },
+  ordering: { type: 'string' },
+  description: { type: 'string' },
+};
+const endpointSettings = (v: Values) => ({
+  channels: list(str(v, 'channels')),
+  types: list(str(v, 'types')),
+  scheme: str(v, 'scheme'),
+  rateLimit: num(v, 'rate-limit'),
+  maxConcurrency: num(v, 'max-concurrency'),
+  ordering: str(v, 'ordering'),
+  description: str(v, 'description'),
+});
+
 /** The admin API, one resource per command, each subcommand one request. */
 const RESOURCES: Record<string, { about: string; subcommands: Record<string, Subcommand> }> = {
   keys: {
@@ -67,17 +87,7 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
     subcommands: {
       create: {
         usage: 'create <endpoint url> --channels <patterns> [--types <patterns>] [--scheme standard|stripe|github] [--secret s] [--rate-limit n] [--max-concurrency n] [--ordering unordered|channel] [--description d] [--tenant t]',
-        options: {
-          channels: { type: 'string' },
-          types: { type: 'string' },
-          scheme: { type: 'string' },
-          secret: { type: 'string' },
-          'rate-limit': { type: 'string' },
-          'max-concurrency': { type: 'string' },
-          ordering: { type: 'string' },
-          description: { type: 'string' },
-          tenant: { type: 'string' },
-        },
+        options: { ...ENDPOINT_OPTIONS, secret: { type: 'string' }, tenant: { type: 'string' } },
         // The endpoint's URL is positional: --url names the Herald server, as everywhere.
         run: (v, a) => ({
           method: 'POST',
@@ -87,14 +97,9 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
               a,
               `endpoint URL: herald endpoints create <endpoint url> --channels <patterns>${typeof v.url === 'string' ? ` (--url ${v.url} names the Herald server, not the endpoint)` : ''}`,
             ),
+            ...endpointSettings(v),
             channels: list(need(v, 'channels')),
-            types: list(str(v, 'types')),
-            scheme: str(v, 'scheme'),
             secret: str(v, 'secret'),
-            rateLimit: num(v, 'rate-limit'),
-            maxConcurrency: num(v, 'max-concurrency'),
-            ordering: str(v, 'ordering'),
-            description: str(v, 'description'),
             tenant: str(v, 'tenant'),
           }),
         }),
@@ -108,28 +113,10 @@ const RESOURCES: Record<string, { about: string; subcommands: Record<string, Sub
       update: {
         usage:
           'update <id> [--endpoint-url u] [--channels <patterns>] [--types <patterns>] [--scheme standard|stripe|github] [--rate-limit n] [--max-concurrency n] [--ordering unordered|channel] [--description d]',
-        options: {
-          'endpoint-url': { type: 'string' },
-          channels: { type: 'string' },
-          types: { type: 'string' },
-          scheme: { type: 'string' },
-          'rate-limit': { type: 'string' },
-          'max-concurrency': { type: 'string' },
-          ordering: { type: 'string' },
-          description: { type: 'string' },
-        },
+        options: { ...ENDPOINT_OPTIONS, 'endpoint-url': { type: 'string' } },
         // --url names the Herald server, as everywhere: the endpoint's new URL is --endpoint-url.
         run: (v, a) => {
-          const body = defined({
-            url: str(v, 'endpoint-url'),
-            channels: list(str(v, 'channels')),
-            types: list(str(v, 'types')),
-            scheme: str(v, 'scheme'),
-            rateLimit: num(v, 'rate-limit'),
-            maxConcurrency: num(v, 'max-concurrency'),
-            ordering: str(v, 'ordering'),
-            description: str(v, 'description'),
-          });
+          const body = defined({ ...endpointSettings(v), url: str(v, 'endpoint-url') });
           if (Object.keys(body).length === 0) throw usage('name something to change, such as --channels or --endpoint-url');
           return { method: 'PATCH', path: `/v1/endpoints/${enc(arg(a, 'endpoint id'))}`, body };
         },
