@@ -61,6 +61,8 @@ function openStorage(config: HeraldConfig, logger: Logger, nodeId: string): Prom
       givenUp
         ? logger.warn({ err }, 'checkpoint thread given up: commits over many channels checkpoint the WAL themselves from now on')
         : logger.warn({ err }, 'background WAL checkpoint failed; the next wide commit tries again'),
+    // As after a failed sync: /readyz answers 503 from now on, and every append is refused until a restart.
+    onAppendThreadFailure: (err) => logger.fatal({ err }, "the event store's thread stopped: every append and read is refused until Herald is restarted"),
   });
 }
 

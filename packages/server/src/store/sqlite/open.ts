@@ -27,6 +27,8 @@ export interface SqliteOptions {
   onCheckpointFailure?: CheckpointFailureListener | undefined;
   /** Runs the event store on a thread of its own (a database on disk only); see ThreadedEventStore. */
   appendThread?: boolean | undefined;
+  /** Told if that thread fails or ends: the event store then refuses everything until a restart. */
+  onAppendThreadFailure?: ((error: Error) => void) | undefined;
 }
 
 /** Each failed background checkpoint counted in `herald_store_checkpoint_failures_total`, then told to `listener`. */
@@ -152,6 +154,7 @@ export async function openSqliteStorage(options: SqliteOptions): Promise<Storage
         walSync: wantSync,
         onCommit,
         onCheckpointFailure: checkpointFailures,
+        onThreadFailure: options.onAppendThreadFailure,
       });
     } catch (error) {
       deliveryDb.close();

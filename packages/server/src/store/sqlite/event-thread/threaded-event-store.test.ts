@@ -62,14 +62,14 @@ describe('ThreadedEventStore', () => {
     }
   });
 
-  async function open(walSync = true, onCommit?: (writes: number, seconds: number) => void) {
+  async function open(walSync = true, onCommit?: (writes: number, seconds: number) => void, onThreadFailure?: (error: Error) => void) {
     const dir = mkdtempSync(join(tmpdir(), 'herald-thread-'));
     const file = join(dir, 'herald.db');
     const db = new BetterSqlite3(file);
     db.pragma('journal_mode = WAL');
     migrate(db);
     db.close();
-    const store = await ThreadedEventStore.start({ file, epoch: 'epoch', channelCache: undefined, syncsInFlight: undefined, walSync, onCommit });
+    const store = await ThreadedEventStore.start({ file, epoch: 'epoch', channelCache: undefined, syncsInFlight: undefined, walSync, onCommit, onThreadFailure });
     opened.push({ store, dir });
     return store;
   }
@@ -122,17 +122,38 @@ describe('ThreadedEventStore', () => {
     assert.equal((await store.head('c')).head, 2, 'nothing of the refused appends was written');
   });
 
-  it('refuses every call once its thread has ended, and /readyz’s ping with it', async () => {
-    const store = await open();
+  it('refuses every call once its thread has ended, and /readyz’s ping with it; an append it had may have been written', async () => {
+    const told: Error[] = [];
+    const store = await open(true, undefined, (error) => told.push(error));
     await store.append({ events: [{ channel: 'c', id: 'evt_t_3', type: 't', data: 1, time: 1 }] });
     const worker = (store as unknown as { worker: Worker }).worker;
-    // Asked once the thread is stopping: it is never answered, and must not wait for ever.
+    // Asked once the thread is stopping: never answered, and neither may wait for ever.
     const terminating = worker.terminate();
     const pending = store.read('c', 0, 10);
+    const appending = store.append({ events: [{ channel: 'c', id: 'evt_t_5', type: 't', data: 1, time: 1 }] });
     await terminating;
     await assert.rejects(pending, (error: HeraldError) => error.code === 'unavailable' && /thread stopped/.test(error.message));
+    // Not "nothing was written": the thread may have committed it and stopped before it answered.
+    await assert.rejects(appending, (error: HeraldError) => {
+      assert.equal(error.code, 'store_unavailable');
+      assert.deepEqual(error.details, { outcome: 'unknown' });
+      assert.match(error.message, /may have been written, or not\. Retry with the same Idempotency-Key/);
+      return true;
+    });
+    assert.equal(told.length, 1, 'the failure is told once');
+    assert.match(told[0]!.message, /thread stopped/);
     await assert.rejects(store.ping(), (error: HeraldError) => error.code === 'unavailable');
     await assert.rejects(store.append({ events: [{ channel: 'c', id: 'evt_t_4', type: 't', data: 1, time: 1 }] }), /thread stopped/);
+  });
+
+  it('closing is no failure: nothing is told, and calls after it are refused as closed', async () => {
+    const told: Error[] = [];
+    const store = await open(true, undefined, (error) => told.push(error));
+    await store.append({ events: [{ channel: 'c', id: 'evt_t_6', type: 't', data: 1, time: 1 }] });
+    await store.close();
+    await assert.rejects(store.head('c'), /The store is closed/);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(told, []);
   });
 
   it('fails to start with the reason the database cannot be opened', async () => {

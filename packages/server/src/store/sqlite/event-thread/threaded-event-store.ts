@@ -33,11 +33,15 @@ export interface ThreadedEventStoreOptions extends ThreadOptions {
   /** Told of each commit on the thread: how many requests it carried and how long it took. */
   onCommit?: ((writes: number, seconds: number) => void) | undefined;
   onCheckpointFailure?: CheckpointFailureListener | undefined;
+  /** Told once, when the thread fails or ends other than by close(): the store refuses everything from then on. */
+  onThreadFailure?: ((error: Error) => void) | undefined;
 }
 
 interface Waiting {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** An append: if the thread stops before it answers, the append may have been committed, or not. */
+  writes: boolean;
 }
 
 /**
@@ -75,7 +79,7 @@ export class ThreadedEventStore implements EventStore {
 
   /** Starts the thread; rejects with what stopped it opening the database. */
   static async start(options: ThreadedEventStoreOptions): Promise<ThreadedEventStore> {
-    const { onCommit: _onCommit, onCheckpointFailure: _onCheckpointFailure, ...threadOptions } = options;
+    const { onCommit: _onCommit, onCheckpointFailure: _onCheckpointFailure, onThreadFailure: _onThreadFailure, ...threadOptions } = options;
     const worker = new Worker(workerSource(), { eval: true, workerData: threadOptions });
     // Rejects with the thread's error, if it fails to open the database instead.
     const [first] = (await once(worker, 'message')) as [unknown];
@@ -140,14 +144,13 @@ export class ThreadedEventStore implements EventStore {
   /** Commits and answers whatever is queued, closes the thread's database, and ends the thread. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      if (!this.failure) {
-        try {
-          await this.call('close', []);
-        } finally {
-          this.failure = new HeraldError('unavailable', 'The store is closed.');
-        }
+      try {
+        if (!this.failure) await this.call('close', []);
+      } finally {
+        this.failure ??= new HeraldError('unavailable', 'The store is closed.');
+        // Even when its close failed: the thread, and the connection it holds, end with the store.
+        await this.worker.terminate();
       }
-      await this.worker.terminate();
     })();
     return this.closing;
   }
@@ -158,7 +161,7 @@ export class ThreadedEventStore implements EventStore {
       const id = ++this.nextId;
       const idle = this.waiting.size === 0;
       if (idle) this.worker.ref();
-      this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject, writes: op === 'append' });
       this.outbox.push({ id, op, args });
       this.outboxEvents += events;
       if (idle || this.outboxEvents >= POST_AT_EVENTS) this.post();
@@ -201,14 +204,30 @@ export class ThreadedEventStore implements EventStore {
   /** The thread failed or ended: nothing waiting will be answered, and nothing more can be asked. */
   private fail(cause: Error): void {
     if (this.failure && this.waiting.size === 0) return;
-    if (!this.failure) {
+    const first = this.failure === undefined;
+    if (first) {
       const failure = new HeraldError('unavailable', `The event store's thread stopped: ${cause.message}`);
       failure.cause = cause;
       this.failure = failure;
     }
     this.outbox = [];
-    for (const waiting of this.waiting.values()) waiting.reject(this.failure);
+    // An append the thread took may be committed and synced, its answer lost with the thread: as PostgreSQL's
+    // lost COMMIT answers (store/postgres/database.ts), not "nothing was written", or a retry without a key writes
+    // it twice.
+    const unknown = new HeraldError(
+      'store_unavailable',
+      "The event store's thread stopped while it appended: the events may have been written, or not. Retry with the same Idempotency-Key (or the same event ids), which answers with what was written if it was; a retry without them may write it twice.",
+      { outcome: 'unknown' },
+    );
+    unknown.cause = this.failure;
+    for (const waiting of this.waiting.values()) waiting.reject(waiting.writes ? unknown : this.failure);
     this.waiting.clear();
     this.worker.unref();
+    if (!first) return;
+    try {
+      this.options.onThreadFailure?.(this.failure!);
+    } catch {
+      // A listener's fault changes nothing here.
+    }
   }
 }
