@@ -43,6 +43,7 @@ export const ADMIN_KEY_REFRESH_MS = 2000;
 const LEASE_TTL_MS = 5000;
 
 function openStorage(config: HeraldConfig, logger: Logger, nodeId: string): Promise<Storage> {
+  if (config.store.appendThread && config.store.url) logger.warn('store.appendThread applies to SQLite only: it changes nothing on PostgreSQL');
   if (config.store.url) {
     const url = config.store.url;
     // A store refusing to open is the operator's to fix (down, a wrong database name or password): say what PostgreSQL said.
