@@ -47,10 +47,15 @@ describe('herald admin-key reset --store', { timeout: 60_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-adminkey-'));
     dirs.push(dir);
     const env = { HERALD_ADMIN_KEY: '', HERALD_TOKEN_SECRET: '' };
-    const first = await spawnHerald(['serve', '--port', '0', '--data', dir, '--store', db.url], env);
-    await until(() => first.stderr().includes('wait=30'), 10_000, 'the banner');
-    first.child.kill('SIGTERM');
-    await first.exited;
+    // store.appendThread is SQLite's: on PostgreSQL it changes nothing, and the start says so.
+    const first = await spawnHerald(['serve', '--port', '0', '--data', dir, '--store', db.url], { ...env, HERALD_STORE_APPEND_THREAD: 'true' });
+    try {
+      await until(() => first.stderr().includes('wait=30'), 10_000, 'the banner');
+      await until(() => first.logs().includes('store.appendThread applies to SQLite only: it changes nothing on PostgreSQL'), 5000, 'the warning');
+    } finally {
+      first.child.kill('SIGTERM');
+      await first.exited;
+    }
 
     const run = reset(db.url);
     assert.equal(run.status, 0, run.stderr);

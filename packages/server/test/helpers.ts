@@ -144,8 +144,13 @@ export interface Running {
   child: ChildProcess;
   url: string;
   stderr: () => string;
+  /** The first {@link KEPT_LOG_BYTES} of its log (JSON lines on stdout): what it said at start-up. */
+  logs: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
+
+/** Log kept per spawned server: enough for its start-up lines, bounded for servers that log every request. */
+const KEPT_LOG_BYTES = 64 * 1024;
 
 /**
  * Spawns the built `herald` CLI and waits for its "listening" log line. `wrap` runs it through another
@@ -159,6 +164,10 @@ export async function spawnHerald(args: string[], env: Record<string, string> = 
   });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
+  let logs = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    if (logs.length < KEPT_LOG_BYTES) logs += d.toString('utf8', 0, KEPT_LOG_BYTES - logs.length);
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -171,7 +180,6 @@ export async function spawnHerald(args: string[], env: Record<string, string> = 
     });
     void exited.then(({ code }) => reject(new Error(`herald exited with ${code}: ${stderr}`)));
   });
-  child.stdout!.resume();
-  return { child, url, stderr: () => stderr, exited };
+  return { child, url, stderr: () => stderr, logs: () => logs, exited };
 }
 
