@@ -58,8 +58,9 @@ export function credentialFrom(headers: IncomingHttpHeaders, query: unknown, ori
  */
 export function ignoredCookie(request: FastifyRequest, origins: readonly string[]): string | undefined {
   const { headers } = request;
-  if (!headers.cookie || !TOKEN_COOKIE_PATTERN.test(headers.cookie) || headers.authorization?.trim()) return undefined;
-  if (typeof (request.query as Record<string, unknown> | undefined)?.token === 'string') return undefined;
+  if (!headers.cookie || !TOKEN_COOKIE_PATTERN.test(headers.cookie)) return undefined;
+  // What the request would have been read for without its cookie: a credential of its own was sent (and refused).
+  if (credentialFrom({ ...headers, cookie: undefined }, request.query, origins, request.method) !== undefined) return undefined;
   if (!SAFE_METHODS.has(request.method)) {
     return `The herald_token cookie counts for GET and HEAD only (a browser sends it with other sites' ${request.method}s too): send the token as Authorization: Bearer.`;
   }
