@@ -2,7 +2,7 @@
 import { HeraldError, isErrorCode } from '@herald/protocol';
 import type { HeraldEvent } from '@herald/protocol';
 import type { NewEvent } from '../../types.js';
-import { SerializedJson } from '../../rows.js';
+import { dataText, metaText, SerializedJson } from '../../rows.js';
 
 /** What the thread is started with. */
 export interface ThreadOptions {
@@ -56,22 +56,26 @@ export interface PackedEvents {
 /** Per event in `numbers`: time, generated (0 or 1), meta present (0 or 1), then the lengths of its five strings. */
 const NUMBERS = 8;
 
-/** Packs events whose data and meta the caller has serialized already (dataText and metaText, in store/rows.ts). */
-export function packEvents(events: readonly NewEvent[], data: readonly string[], meta: ReadonlyArray<string | null>): PackedEvents {
+/**
+ * Packs events, serializing each one's data and meta as the store would (dataText and metaText, in store/rows.ts).
+ * Throws what JSON.stringify throws for data JSON cannot hold (a BigInt, a cycle).
+ */
+export function packEvents(events: readonly NewEvent[]): PackedEvents {
   const numbers = new Float64Array(events.length * NUMBERS);
   let text = '';
   for (let i = 0, k = 0; i < events.length; i++) {
     const event = events[i]!;
-    const metaText = meta[i] ?? '';
+    const data = dataText(event.data);
+    const meta = metaText(event.meta);
     numbers[k++] = event.time;
     numbers[k++] = event.generated === true ? 1 : 0;
-    numbers[k++] = meta[i] === null ? 0 : 1;
+    numbers[k++] = meta === null ? 0 : 1;
     numbers[k++] = event.channel.length;
     numbers[k++] = event.id.length;
     numbers[k++] = event.type.length;
-    numbers[k++] = data[i]!.length;
-    numbers[k++] = metaText.length;
-    text += event.channel + event.id + event.type + data[i]! + metaText;
+    numbers[k++] = data.length;
+    numbers[k++] = meta?.length ?? 0;
+    text += event.channel + event.id + event.type + data + (meta ?? '');
   }
   return { text, numbers };
 }

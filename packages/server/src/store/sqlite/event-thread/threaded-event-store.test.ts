@@ -13,15 +13,13 @@ import { ThreadedEventStore } from './threaded-event-store.js';
 import { fromWire, packEvents, toWire, unpackEvents } from './protocol.js';
 
 describe('the event store thread’s wire format', () => {
-  it('packs events into one string and one number array, and unpacks each field as it was', () => {
+  it('packs events, their data and meta serialized, into one string and one number array, and unpacks each field as it was', () => {
     const events: NewEvent[] = [
       { channel: 'café:ünïcode', id: 'evt_chosen_😀', type: '', data: { a: 'x' }, time: 1_700_000_000_123, meta: { trace: 'é' } },
       { channel: 'c', id: 'evt_01ARZ3NDEKTSV4RRFFQ69G5FAV', type: 'order.created', data: null, time: 1, generated: true },
       { channel: 'c', id: '', type: 't', data: '', time: 0 },
     ];
-    const data = ['{"a":"x"}', 'null', '""'];
-    const meta = ['{"trace":"é"}', null, null];
-    const packed = packEvents(events, data, meta);
+    const packed = packEvents(events);
     assert.equal(typeof packed.text, 'string');
     assert.ok(packed.numbers instanceof Float64Array);
     const back = unpackEvents(structuredClone(packed));

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { HeraldError } from '@herald/protocol';
 import type { AppendRequest, AppendResult, ChannelPage, ChannelState, EventStore, ReadResult, StubPage, TrimPolicy } from '../../types.js';
-import { dataText, eventFromInput, metaText } from '../../rows.js';
+import { eventFromInput } from '../../rows.js';
 import type { CheckpointFailureListener } from '../checkpointer.js';
 import { fromWire, packEvents, type PackedEvents, type AppendReply, type Call, type Operation, type Post, type ThreadDiagnostics, type ThreadOptions } from './protocol.js';
 
@@ -93,7 +93,7 @@ export class ThreadedEventStore implements EventStore {
   append(request: AppendRequest): Promise<AppendResult> {
     let packed: PackedEvents;
     try {
-      packed = packEvents(request.events, request.events.map((e) => dataText(e.data)), request.events.map((e) => metaText(e.meta)));
+      packed = packEvents(request.events);
     } catch (error) {
       // Data JSON cannot hold (a BigInt, a cycle): refused as the store would refuse it, with nothing written.
       return Promise.reject(error);
