@@ -185,8 +185,8 @@ export class SocketReplays {
     private readonly socket: RawSocket,
     private readonly stallMs: number,
     private readonly stalled: () => void,
-    /** Called once it holds nothing: the outbox forgets it. */
-    private readonly onIdle: () => void,
+    /** Called once it holds nothing: the outbox forgets it (a poll's ledger, made for one answer, needs no telling). */
+    private readonly onIdle: () => void = () => {},
   ) {
     socket.on('drain', this.settle);
     socket.on('close', this.closed);

@@ -79,7 +79,7 @@ export class PollAnswer {
     if (this.socket.destroyed) throw gone();
     const socket = this.socket;
     const outlet = { get buffered() { return socket.writableLength; } };
-    const ledger = new SocketReplays(this.budget, outlet, socket, this.stallMs, () => this.stalled(), () => {});
+    const ledger = new SocketReplays(this.budget, outlet, socket, this.stallMs, () => this.stalled());
     this.ledger = ledger;
     // Before new replays: the connection has sent every answer so far, so its client reads along.
     const reservation = ledger.reserve(this.bytes, true);
