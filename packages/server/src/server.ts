@@ -24,6 +24,7 @@ import { serveAsHttp } from './http/upgrade-fallback.js';
 import { buildApp } from './http/app.js';
 import { capConnections, connectionCap, openFilesLimit } from './http/connection-cap.js';
 import { DeliveryService } from './delivery/service.js';
+import { LookupGate, threadPoolSize } from './delivery/lookup-gate.js';
 import { VERSION } from './version.js';
 import { ConnectionWatch } from './auth/liveness.js';
 import type { ClusterBus } from './bus/cluster-bus.js';
@@ -198,7 +199,20 @@ export async function startServer(config: HeraldConfig, options: StartOptions = 
   );
   // On SQLite this process is the only node: it sends every endpoint's deliveries, no leases needed.
   const ownership = config.store.url ? new EndpointLeases(leases, nodes, logger) : { owns: async () => true };
-  const delivery = new DeliveryService(config.delivery, storage.deliveries, storage.settings, log, logger, VERSION, leases, ownership, config.portal.allowPrivateNetworks);
+  // Endpoint host lookups share libuv's thread pool with the WAL's syncs: they get what the syncs leave, less one thread.
+  const lookups = new LookupGate(Math.max(1, threadPoolSize() - config.store.syncsInFlight - 1));
+  const delivery = new DeliveryService(
+    config.delivery,
+    storage.deliveries,
+    storage.settings,
+    log,
+    logger,
+    VERSION,
+    leases,
+    ownership,
+    config.portal.allowPrivateNetworks,
+    lookups,
+  );
   const access = new AccessPolicy(config.channels.public);
   const presence = new PresenceService({ config, node: nodeId, bus: signals, access, onError: (err) => logger.warn({ err }, 'presence error') });
   const watch = new ConnectionWatch(authenticator.liveness, CREDENTIAL_SWEEP_MS, new FailureStreak(logger, 'credential sweep', 'error'));

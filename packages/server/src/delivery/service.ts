@@ -5,6 +5,7 @@ import type { DeliveryStore, SettingsStore } from '../store/types.js';
 import { SingletonRunner, type LeaseKeeper } from '../cluster/leases.js';
 import { Dispatcher } from './dispatcher.js';
 import { UrlGuard } from './ssrf.js';
+import { LookupGate } from './lookup-gate.js';
 import { DeliveryWorker, type EndpointOwnership } from './worker.js';
 
 /**
@@ -35,9 +36,11 @@ export class DeliveryService {
     ownership: EndpointOwnership,
     /** CIDRs a tenant's endpoints may reach (`portal.allowPrivateNetworks`); the admin's list does not extend to them. */
     tenantPrivateNetworks: readonly string[] = [],
+    /** Endpoint hosts are resolved through it, a few at a time (see LookupGate); portal tenants' through one slot of it. */
+    lookups: LookupGate = new LookupGate(2),
   ) {
-    this.guard = new UrlGuard(config);
-    this.tenantGuard = new UrlGuard({ allowPrivateNetworks: tenantPrivateNetworks, httpsOnly: config.httpsOnly });
+    this.guard = new UrlGuard({ ...config, resolve: lookups.resolve });
+    this.tenantGuard = new UrlGuard({ allowPrivateNetworks: tenantPrivateNetworks, httpsOnly: config.httpsOnly, resolve: lookups.narrowed(1).resolve });
     this.worker = new DeliveryWorker(config, store, log, this.guard, logger, version, ownership, this.tenantGuard);
     this.runner = new SingletonRunner(
       leases,

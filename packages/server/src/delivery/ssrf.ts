@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net';
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import type { LookupAddress, LookupOptions } from 'node:dns';
 import { HeraldError } from '@herald/protocol';
+import { systemResolveAll, type ResolveAll } from './lookup-gate.js';
 
 /** Addresses no webhook may reach unless allowed: loopback, private, link-local (cloud metadata), multicast, reserved. */
 const BLOCKED_V4 = [
@@ -102,11 +103,14 @@ export class UrlGuard {
   private readonly blocked = new BlockList();
   private readonly allowed = new BlockList();
 
-  /** How names are resolved: `dns.lookup`, or a stand-in in tests (a name that resolves inward, a DNS failure). */
-  private readonly resolve: typeof dnsLookup;
+  /**
+   * How names are resolved: a LookupGate's (the server's, so endpoint hosts never hold every thread of the pool),
+   * `dns.lookup`, or a stand-in in tests (a name that resolves inward, a DNS failure).
+   */
+  private readonly resolve: ResolveAll;
 
-  constructor(private readonly options: { allowPrivateNetworks: readonly string[]; httpsOnly: boolean; resolve?: typeof dnsLookup }) {
-    this.resolve = options.resolve ?? dnsLookup;
+  constructor(private readonly options: { allowPrivateNetworks: readonly string[]; httpsOnly: boolean; resolve?: ResolveAll | undefined }) {
+    this.resolve = options.resolve ?? systemResolveAll;
     for (const [address, prefix] of BLOCKED_V4) this.blocked.addSubnet(address, prefix, 'ipv4');
     for (const [address, prefix] of BLOCKED_V6) this.blocked.addSubnet(address, prefix, 'ipv6');
     for (const cidr of options.allowPrivateNetworks) {
@@ -160,8 +164,9 @@ export class UrlGuard {
         addresses = (await new Promise<LookupAddress[]>((resolve, reject) =>
           this.resolve(host, { all: true }, (err, list) => (err ? reject(err) : resolve(list))),
         )).map((a) => a.address);
-      } catch {
-        throw new HeraldError('unprocessable', `Cannot resolve ${host}.`);
+      } catch (error) {
+        const slow = (error as NodeJS.ErrnoException).code === 'ETIMEOUT';
+        throw new HeraldError('unprocessable', slow ? `Cannot resolve ${host}: ${(error as Error).message}.` : `Cannot resolve ${host}.`);
       }
     }
     for (const address of addresses) {
@@ -183,7 +188,7 @@ export class UrlGuard {
     options: LookupOptions,
     callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
   ): void => {
-    this.resolve(hostname, { ...options, all: true }, (err, list) => {
+    this.resolve(hostname, { all: true, family: options.family, hints: options.hints }, (err, list) => {
       if (err) return callback(err, '');
       const refused = list.map((a) => this.refusal(a.address)).find(Boolean);
       if (refused) {

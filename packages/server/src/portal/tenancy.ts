@@ -110,7 +110,7 @@ export function endpointUrlCheck(adminGuard: UrlGuard, portalGuard: UrlGuard): (
 }
 
 /** Attempt errors from looking up the endpoint's host: `<code>: <message>`, as the worker records them. */
-const LOOKUP_ERROR = /^(ESSRF|ENOTFOUND|EAI_AGAIN|EAI_FAIL|EAI_NODATA|ENODATA): /;
+const LOOKUP_ERROR = /^(ESSRF|ENOTFOUND|EAI_AGAIN|EAI_FAIL|EAI_NODATA|ENODATA|ETIMEOUT): /;
 
 /**
  * An attempt's error as `principal` is shown it. A portal session gets one answer for every failure to look up its

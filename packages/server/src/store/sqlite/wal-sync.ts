@@ -35,7 +35,8 @@ import { HeraldError } from '@herald/protocol';
  * connections, with the same p99: each sync is a journal commit that costs the kernel CPU, and while one runs the
  * commits that wait for it become one transaction and share the next. More than one can help where a sync takes
  * milliseconds; at most 3 (syncs run on libuv's thread pool, 4 threads unless UV_THREADPOOL_SIZE says otherwise, so
- * one thread always stays free for other file and DNS work).
+ * one thread always stays free for other file work; endpoint host lookups take what is left, at least one, through
+ * delivery/lookup-gate.ts).
  */
 export const DEFAULT_SYNCS_IN_FLIGHT = 1;
 export const MAX_SYNCS_IN_FLIGHT = 3;
