@@ -78,6 +78,12 @@ it('judges Standard Webhooks secrets by the bytes behind the base64', () => {
   // Junk before or after good base64 is still not base64 (a decoder would skip it silently).
   assert.equal(secretWeakness('standard', `whsec_!!${bytes(24).toString('base64')}`), 'A Standard Webhooks secret is `whsec_` followed by base64.');
   assert.equal(secretWeakness('standard', `whsec_${bytes(24).toString('base64')}!!`), 'A Standard Webhooks secret is `whsec_` followed by base64.');
-  assert.equal(secretWeakness('standard', 'whsk_anything'), undefined, 'Ed25519 keys are checked when parsed');
-  assert.equal(secretWeakness('standard', 'whpk_anything'), undefined);
+});
+
+it('refuses Ed25519 keys that do not parse, which would fail every verification, the other secrets of a rotation included', () => {
+  assert.equal(secretWeakness('standard', `whsk_${randomBytes(32).toString('base64')}`), undefined, 'a 32-byte seed');
+  assert.equal(secretWeakness('standard', `whsk_${randomBytes(64).toString('base64')}`), undefined, "libsodium's seed and public key");
+  assert.equal(secretWeakness('standard', 'whpk_AAAA'), 'A whpk_ key holds 32 bytes.', 'a truncated public key');
+  assert.equal(secretWeakness('standard', `whsk_${randomBytes(31).toString('base64')}`), 'A whsk_ key holds 32 or 64 bytes.');
+  assert.equal(secretWeakness('standard', 'whsk_not base64!'), 'A whsk_ secret is base64 after the prefix.');
 });

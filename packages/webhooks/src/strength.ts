@@ -1,11 +1,12 @@
 import type { Scheme } from './types.js';
+import { ed25519KeyProblem } from './schemes/standard.js';
 
 /**
  * The least a secret must hold, per scheme. Each minimum is one that every
  * secret the real provider issues meets, with room to spare:
  * - standard: the key behind `whsec_` (or plain base64) is ≥ 24 bytes, the
  *   Standard Webhooks minimum (its own test vector's key is exactly 24);
- *   `whsk_`/`whpk_` Ed25519 keys have fixed sizes, checked when parsed.
+ *   `whsk_`/`whpk_` Ed25519 keys must parse (32 random bytes by construction; 64 for a libsodium secret key).
  * - stripe: ≥ 24 characters after `whsec_` (Stripe issues 32, or 64 hex
  *   from `stripe listen`).
  * - github: ≥ 16 characters (the user picks it; GitHub asks for a random,
@@ -31,8 +32,8 @@ export function secretWeakness(scheme: Scheme, secret: string): string | undefin
   const min = SECRET_MINIMUMS[scheme];
   if (min === undefined) return `Unknown scheme ${JSON.stringify(scheme)}.`;
   if (scheme === 'standard') {
-    // Ed25519 keys are 32 random bytes by construction; their size is checked when they are parsed.
-    if (secret.startsWith('whsk_') || secret.startsWith('whpk_')) return undefined;
+    // Ed25519 keys are random bytes by construction: what matters is that they parse.
+    if (secret.startsWith('whsk_') || secret.startsWith('whpk_')) return ed25519KeyProblem(secret);
     const raw = secret.startsWith('whsec_') ? secret.slice(6) : secret;
     if (!BASE64.test(raw)) return 'A Standard Webhooks secret is `whsec_` followed by base64.';
     const key = Buffer.from(raw, 'base64');

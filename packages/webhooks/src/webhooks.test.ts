@@ -159,6 +159,15 @@ describe('refusals', () => {
     assert.equal(verify('slack', { secret: 's', headers: fetchHeaders, body, now: new Date(now * 1000) }).timestamp, now);
   });
 
+  it('passes over a key that does not parse when another secret is there to verify (a slip made before keys were checked)', () => {
+    const hmac = `whsec_${Buffer.from('0123456789abcdefghijklmnopqrstuv').toString('base64')}`;
+    const headers = sign('standard', { secret: hmac, body, timestamp: now, id: 'msg_3' });
+    assert.equal(verify('standard', { secrets: ['whpk_AAAA', hmac], headers, body, now }).ok, true);
+    assert.equal(verify('standard', { secrets: [`whsk_${'A'.repeat(40)}`, hmac], headers, body, now }).ok, true);
+    rejects(() => verify('standard', { secrets: ['whpk_AAAA'], headers, body, now }), 'invalid_secret');
+    rejects(() => verify('standard', { secrets: ['whpk_AAAA', 'whsk_AAAA'], headers, body, now }), 'invalid_secret');
+  });
+
   it('verifies v1a with a generated key pair in the spec serialization', () => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const seed = privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-32);

@@ -18,23 +18,41 @@ function base64Key(text: string, prefix: string): Buffer {
 }
 
 /** `whsec_` (HMAC), `whsk_` (Ed25519 secret key) or `whpk_` (Ed25519 public key), as the spec serializes them. */
+/** node:crypto's own refusal of a key, as the scheme's error (a caller's 4xx, not a crash). */
+function ed25519Key(prefix: string, make: () => KeyObject): KeyObject {
+  try {
+    return make();
+  } catch {
+    return fail('invalid_secret', `This ${prefix} key is not an Ed25519 key.`);
+  }
+}
+
 function parseKey(secret: string): Key {
   if (secret.startsWith('whsk_')) {
     const bytes = base64Key(secret, 'whsk_');
     // 32 bytes is the seed; 64 is libsodium's seed followed by the public key.
     if (bytes.length !== 32 && bytes.length !== 64) fail('invalid_secret', 'A whsk_ key holds 32 or 64 bytes.');
-    const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, bytes.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
-    return { kind: 'ed25519-private', key };
+    return { kind: 'ed25519-private', key: ed25519Key('whsk_', () => createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, bytes.subarray(0, 32)]), format: 'der', type: 'pkcs8' })) };
   }
   if (secret.startsWith('whpk_')) {
     const bytes = base64Key(secret, 'whpk_');
     if (bytes.length !== 32) fail('invalid_secret', 'A whpk_ key holds 32 bytes.');
-    return { kind: 'ed25519-public', key: createPublicKey({ key: Buffer.concat([SPKI_ED25519, bytes]), format: 'der', type: 'spki' }) };
+    return { kind: 'ed25519-public', key: ed25519Key('whpk_', () => createPublicKey({ key: Buffer.concat([SPKI_ED25519, bytes]), format: 'der', type: 'spki' })) };
   }
   // Like the reference libraries, a secret without the prefix is taken as plain base64.
   const key = base64Key(secret, secret.startsWith('whsec_') ? 'whsec_' : '');
   if (key.length === 0) fail('invalid_secret', 'The whsec_ secret is empty.');
   return { kind: 'hmac', key };
+}
+
+/** Why a `whsk_` or `whpk_` key cannot be used (not base64, the wrong size, not a key), or undefined when it can. */
+export function ed25519KeyProblem(secret: string): string | undefined {
+  try {
+    parseKey(secret);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 /**
@@ -86,8 +104,18 @@ export const standard: SchemeImpl = {
       .map((value) => decodeSignature(value, 'base64'))
       .filter((signature): signature is Buffer => signature?.length === 64);
 
-    for (const secret of secrets) {
-      const key = parseKey(secret);
+    // A key that does not parse (stored before keys were checked at registration) is passed over, so the other
+    // secrets of a rotation still verify; only when none parses is the configuration the error.
+    const keys = secrets.flatMap((secret) => {
+      try {
+        return [parseKey(secret)];
+      } catch (error) {
+        if (secrets.length === 1) throw error;
+        return [];
+      }
+    });
+    if (keys.length === 0) fail('invalid_secret', 'None of the secrets is a usable Standard Webhooks key.');
+    for (const key of keys) {
       if (key.kind === 'hmac') {
         const expected = hmacSha256(key.key, content);
         for (const p of presented) if (p.version === 'v1' && sameBytes(expected, decodeSignature(p.value, 'base64'))) return { id, timestamp };
